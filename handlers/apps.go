@@ -1,0 +1,193 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/views"
+)
+
+// appService is what the app pages need.
+type appService interface {
+	Create(ctx context.Context, in services.AppInput) (*models.App, error)
+	Update(ctx context.Context, id string, in services.AppInput) (*models.App, error)
+	Get(ctx context.Context, id string) (*models.App, error)
+	List(ctx context.Context) ([]models.AppSummary, error)
+	LiveConnections(ctx context.Context, id string) (int64, error)
+	Delete(ctx context.Context, id, actor string, disconnect bool) (int64, error)
+	Defaults(edition, domain string) (authURL, apiURL string)
+	EditionDefaults(domain string) map[string][2]string
+}
+
+var editionLabels = map[string]string{
+	"standard": "Standard (getresponse.com)",
+	"max_us":   "MAX — .com platform",
+	"max_pl":   "MAX — .pl platform",
+}
+
+func (s *Server) listApps(c echo.Context) error {
+	apps, err := s.apps.List(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	rows := make([]views.AppRow, 0, len(apps))
+	for _, a := range apps {
+		rows = append(rows, views.AppRow{ID: a.ID, Name: a.Name, Edition: editionLabels[a.Edition], ClientID: a.ClientID, Connections: a.Connections, Demo: a.Demo})
+	}
+	return render(c, http.StatusOK, views.AppsPage(s.page(c, "Apps", "apps"), rows))
+}
+
+// appFormInput binds the app form.
+func appFormInput(c echo.Context) services.AppInput {
+	return services.AppInput{
+		Name:          c.FormValue("name"),
+		ClientID:      c.FormValue("client_id"),
+		ClientSecret:  c.FormValue("client_secret"),
+		Edition:       c.FormValue("edition"),
+		MaxDomain:     c.FormValue("max_domain"),
+		AuthURL:       c.FormValue("auth_url"),
+		APIURL:        c.FormValue("api_url"),
+		ReturnOrigins: c.FormValue("return_origins"),
+	}
+}
+
+// appForm fills the form's view model; the client secret is never echoed back.
+func (s *Server) appForm(id, secretHint string, in services.AppInput, errs map[string]string) views.AppForm {
+	return views.AppForm{
+		ID: id, Name: in.Name, ClientID: in.ClientID, SecretHint: secretHint, Edition: in.Edition, MaxDomain: in.MaxDomain,
+		AuthURL: in.AuthURL, APIURL: in.APIURL, ReturnOrigins: in.ReturnOrigins, Errors: errs,
+		RedirectURL: s.cfg.RedirectURL(), Defaults: s.apps.EditionDefaults(in.MaxDomain),
+	}
+}
+
+func (s *Server) newApp(c echo.Context) error {
+	auth, api := s.apps.Defaults("standard", "")
+	f := s.appForm("", "", services.AppInput{Edition: "standard", AuthURL: auth, APIURL: api}, nil)
+	return render(c, http.StatusOK, views.AppFormPage(s.page(c, "Register an app", "apps"), f))
+}
+
+func (s *Server) createApp(c echo.Context) error {
+	in := appFormInput(c)
+	app, err := s.apps.Create(c.Request().Context(), in)
+	if fe, ok := services.AsFieldErrors(err); ok {
+		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Register an app", "apps"), s.appForm("", "", in, fe)))
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("app created", "app", app.ID, "by", currentOperator(c).ID)
+	return s.redirectWithFlash(c, "/apps/"+app.ID, "success", "App registered. Paste the redirect URL below into GetResponse if you have not yet.")
+}
+
+func (s *Server) showApp(c echo.Context) error {
+	ctx := c.Request().Context()
+	app, err := s.apps.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	n, err := s.apps.LiveConnections(ctx, app.ID)
+	if err != nil {
+		return err
+	}
+	v := views.AppView{
+		ID: app.ID, Name: app.Name, Edition: app.Edition, EditionLabel: editionLabels[app.Edition], ClientID: app.ClientID,
+		SecretHint: hint(app.ClientSecretHint), MaxDomain: app.MaxDomain, AuthURL: app.AuthURL, APIURL: app.APIURL,
+		TokenURL: app.APIURL + "/token", ReturnOrigins: app.Origins(), RedirectURL: s.cfg.RedirectURL(),
+		LocalhostWarning: isLocalURL(s.cfg.BaseURL), Connections: n, Demo: app.Demo,
+		Created: formatTime(app.CreatedAt), Updated: formatTime(app.UpdatedAt),
+	}
+	return render(c, http.StatusOK, views.AppPage(s.page(c, app.Name, "apps"), v))
+}
+
+func hint(last4 string) string {
+	if last4 == "" {
+		return ""
+	}
+	return "…" + last4
+}
+
+func (s *Server) editApp(c echo.Context) error {
+	app, err := s.apps.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	in := services.AppInput{Name: app.Name, ClientID: app.ClientID, Edition: app.Edition, MaxDomain: app.MaxDomain,
+		AuthURL: app.AuthURL, APIURL: app.APIURL, ReturnOrigins: app.ReturnOrigins}
+	return render(c, http.StatusOK, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app.ID, hint(app.ClientSecretHint), in, nil)))
+}
+
+func (s *Server) updateApp(c echo.Context) error {
+	ctx := c.Request().Context()
+	app, err := s.apps.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	in := appFormInput(c)
+	updated, err := s.apps.Update(ctx, app.ID, in)
+	if fe, ok := services.AsFieldErrors(err); ok {
+		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app.ID, hint(app.ClientSecretHint), in, fe)))
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("app updated", "app", app.ID, "by", currentOperator(c).ID)
+	return s.redirectWithFlash(c, "/apps/"+updated.ID, "success", "Changes saved.")
+}
+
+func (s *Server) confirmDeleteApp(c echo.Context) error {
+	ctx := c.Request().Context()
+	app, err := s.apps.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	n, err := s.apps.LiveConnections(ctx, app.ID)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.AppDeletePage(s.page(c, "Delete "+app.Name, "apps"), views.AppDeleteView{ID: app.ID, Name: app.Name, Connections: n}))
+}
+
+func (s *Server) deleteApp(c echo.Context) error {
+	ctx := c.Request().Context()
+	app, err := s.apps.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	op := currentOperator(c)
+	n, err := s.apps.Delete(ctx, app.ID, op.Email, c.FormValue("disconnect") == "yes")
+	if errors.Is(err, services.ErrAppInUse) {
+		live, lerr := s.apps.LiveConnections(ctx, app.ID)
+		if lerr != nil {
+			return lerr
+		}
+		return render(c, http.StatusConflict, views.AppDeletePage(s.page(c, "Delete "+app.Name, "apps"),
+			views.AppDeleteView{ID: app.ID, Name: app.Name, Connections: live, Error: "Tick the box to confirm that these connections will be disconnected."}))
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("app deleted", "app", app.ID, "by", op.ID, "disconnected", n)
+	msg := app.Name + " was deleted."
+	if n > 0 {
+		msg += " Its connections were disconnected."
+	}
+	return s.redirectWithFlash(c, "/apps", "success", msg)
+}
+
+// isLocalURL reports whether a base URL points at this machine, which GetResponse
+// refuses as a redirect URL.
+func isLocalURL(base string) bool {
+	u, err := url.Parse(base)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	return h == "localhost" || strings.HasSuffix(h, ".localhost") || strings.HasPrefix(h, "127.") || h == "::1" || h == "0.0.0.0"
+}

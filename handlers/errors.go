@@ -1,0 +1,73 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/views"
+)
+
+// handleError is the one place errors become responses: a JSON body under /api/,
+// a templ error page elsewhere. 5xx are logged; their details never reach the client.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msg := http.StatusInternalServerError, "Something went wrong on our side. It has been logged; please try again."
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		status = he.Code
+		if m, ok := he.Message.(string); ok && status < 500 {
+			msg = m
+		} else if status < 500 {
+			msg = http.StatusText(status)
+		}
+	case errors.Is(err, services.ErrNotFound):
+		status, msg = http.StatusNotFound, "There is nothing here. It may have been deleted."
+	}
+	if status >= 500 {
+		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
+	}
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+		_ = c.JSON(status, apiError{Error: apiErrorBody{Code: strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_"), Message: msg}})
+		return
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	if rerr := render(c, status, views.ErrorPage(s.page(c, http.StatusText(status), ""), errorView(status, msg))); rerr != nil {
+		s.log.Error("render error page", "error", rerr)
+		_ = c.String(status, fmt.Sprintf("%d %s", status, http.StatusText(status)))
+	}
+}
+
+func errorView(status int, msg string) views.ErrorView {
+	v := views.ErrorView{Status: status, Heading: http.StatusText(status), Message: msg}
+	switch status {
+	case http.StatusNotFound:
+		v.Heading, v.ActionURL, v.ActionLabel = "Page not found", "/", "Go to the overview"
+	case http.StatusForbidden:
+		v.Heading = "Request refused"
+	case http.StatusTooManyRequests:
+		v.Heading = "Slow down"
+	}
+	return v
+}
+
+// apiError is the JSON error envelope: {"error":{"code","message"}}.
+type apiError struct {
+	Error apiErrorBody `json:"error"`
+}
+
+type apiErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}

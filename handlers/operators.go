@@ -1,0 +1,77 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/views"
+)
+
+func (s *Server) listOperators(c echo.Context) error {
+	return s.renderOperators(c, http.StatusOK, "", nil)
+}
+
+func (s *Server) renderOperators(c echo.Context, status int, email string, errs map[string]string) error {
+	ops, err := s.operators.List(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	me := currentOperator(c)
+	v := views.OperatorsView{Email: email, Errors: errs}
+	for _, o := range ops {
+		v.Operators = append(v.Operators, operatorRow(o, me))
+	}
+	return render(c, status, views.OperatorsPage(s.page(c, "Operators", "operators"), v))
+}
+
+func operatorRow(o models.Operator, me *models.Operator) views.OperatorRow {
+	last := "never"
+	if o.LastLoginAt != nil {
+		last = formatTime(*o.LastLoginAt)
+	}
+	return views.OperatorRow{ID: o.ID, Email: o.Email, Created: formatTime(o.CreatedAt), LastLogin: last, You: me != nil && o.ID == me.ID}
+}
+
+func (s *Server) createOperator(c echo.Context) error {
+	email := c.FormValue("email")
+	op, err := s.operators.Create(c.Request().Context(), email, c.FormValue("password"), c.FormValue("password_confirm"))
+	if fe, ok := services.AsFieldErrors(err); ok {
+		return s.renderOperators(c, http.StatusUnprocessableEntity, email, fe)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("operator added", "operator", op.ID, "by", currentOperator(c).ID)
+	return s.redirectWithFlash(c, "/operators", "success", op.Email+" can now sign in.")
+}
+
+func (s *Server) confirmRemoveOperator(c echo.Context) error {
+	op, err := s.operators.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.OperatorRemovePage(s.page(c, "Remove operator", "operators"), operatorRow(*op, currentOperator(c))))
+}
+
+func (s *Server) removeOperator(c echo.Context) error {
+	me := currentOperator(c)
+	target, err := s.operators.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	err = s.operators.Remove(c.Request().Context(), me.ID, target.ID)
+	switch {
+	case errors.Is(err, services.ErrCannotRemoveSelf):
+		return s.redirectWithFlash(c, "/operators", "error", "You cannot remove yourself. Ask another operator.")
+	case errors.Is(err, services.ErrLastOperator):
+		return s.redirectWithFlash(c, "/operators", "error", "The last operator cannot be removed.")
+	case err != nil:
+		return err
+	}
+	s.log.Info("operator removed", "operator", target.ID, "by", me.ID)
+	return s.redirectWithFlash(c, "/operators", "success", target.Email+" was removed and signed out.")
+}

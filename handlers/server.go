@@ -1,0 +1,186 @@
+// Package handlers translates HTTP to grconnect's services and back: the route
+// table, sessions, CSRF, the central error handler and one file per area.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/config"
+	"github.com/grconnect/grconnect/services/secrets"
+	"github.com/grconnect/grconnect/static"
+)
+
+// Deps is everything the handlers need, built by main.
+type Deps struct {
+	Config    *config.Config
+	Store     *models.Store
+	Box       *secrets.Box
+	Operators *services.Operators
+	Apps      *services.Apps
+	Assets    *static.Assets
+	Log       *slog.Logger
+	// DemoGetResponse, when set, is the simulated GetResponse served under /demo-getresponse.
+	DemoGetResponse http.Handler
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	cfg       *config.Config
+	ready     readiness
+	operators operatorService
+	apps      appService
+	assets    *static.Assets
+	log       *slog.Logger
+	sessions  *sessionManager
+	metrics   *metrics
+	demo      bool
+}
+
+// readiness reports whether the database can serve.
+type readiness interface {
+	CheckReady(ctx context.Context) error
+}
+
+// New builds the Echo router with every route and middleware.
+func New(d Deps) *echo.Echo {
+	s := &Server{
+		cfg:       d.Config,
+		ready:     d.Store,
+		operators: d.Operators,
+		apps:      d.Apps,
+		assets:    d.Assets,
+		log:       d.Log,
+		sessions:  newSessionManager(d.Box, d.Config.IsHTTPS(), d.Operators),
+		metrics:   newMetrics(d.Store),
+		demo:      d.DemoGetResponse != nil,
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	// Behind no proxy by default: X-Forwarded-For from a client must not pick its throttle key.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = s.handleError
+
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: true}))
+	e.Use(s.requestLog())
+	e.Use(securityHeaders)
+	e.Use(middleware.BodyLimit("1M"))
+	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
+		Skipper:        skipCSRF,
+		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
+		CookieName:     "grconnect_csrf",
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   d.Config.IsHTTPS(),
+		CookieSameSite: http.SameSiteLaxMode,
+		// A POST without a valid token is forbidden (Echo would say 400 when it is missing).
+		ErrorHandler: func(error, echo.Context) error {
+			return echo.NewHTTPError(http.StatusForbidden, "This form has expired or did not come from grconnect. Go back, reload the page and try again.")
+		},
+	}))
+
+	// Probes and assets.
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metricsHandler)
+	e.GET("/static/*", echo.WrapHandler(d.Assets))
+	e.HEAD("/static/*", echo.WrapHandler(d.Assets))
+	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, d.Assets.URL("favicon.svg")) })
+	if d.DemoGetResponse != nil {
+		e.Any("/demo-getresponse/*", echo.WrapHandler(d.DemoGetResponse))
+	}
+
+	// Signing in.
+	e.GET("/setup", s.setupForm)
+	e.POST("/setup", s.setup)
+	e.GET("/login", s.loginForm)
+	e.POST("/login", s.login)
+	e.POST("/logout", s.logout)
+
+	// The operator's dashboard: every route needs a signed-in operator.
+	op := e.Group("", s.requireOperator)
+	op.GET("/", s.overview)
+	op.GET("/apps", s.listApps)
+	op.GET("/apps/new", s.newApp)
+	op.POST("/apps", s.createApp)
+	op.GET("/apps/:id", s.showApp)
+	op.GET("/apps/:id/edit", s.editApp)
+	op.POST("/apps/:id/edit", s.updateApp)
+	op.GET("/apps/:id/delete", s.confirmDeleteApp)
+	op.POST("/apps/:id/delete", s.deleteApp)
+	op.GET("/operators", s.listOperators)
+	op.POST("/operators", s.createOperator)
+	op.GET("/operators/:id/remove", s.confirmRemoveOperator)
+	op.POST("/operators/:id/remove", s.removeOperator)
+	op.GET("/account/password", s.passwordForm)
+	op.POST("/account/password", s.changePassword)
+	return e
+}
+
+// skipCSRF exempts what is not a browser form of ours: probes, assets, the JSON API
+// (bearer keys, no cookies) and the simulated GetResponse's own consent form.
+func skipCSRF(c echo.Context) bool {
+	p := c.Request().URL.Path
+	for _, prefix := range []string{"/api/", "/static/", "/demo-getresponse/", "/healthz", "/readyz", "/metrics"} {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		return next(c)
+	}
+}
+
+// requestLog logs one line per request: method, path (never the query, which may
+// carry an authorization code), status and duration.
+func (s *Server) requestLog() echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogMethod: true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRemoteIP: true, LogError: true,
+		HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			s.metrics.observe(v.Status)
+			level := slog.LevelInfo
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			if strings.HasPrefix(v.URIPath, "/static/") || v.URIPath == "/healthz" || v.URIPath == "/readyz" || v.URIPath == "/metrics" {
+				level = slog.LevelDebug
+			}
+			s.log.LogAttrs(c.Request().Context(), level, "request",
+				slog.String("method", v.Method), slog.String("path", v.URIPath), slog.Int("status", v.Status),
+				slog.Duration("duration", v.Latency.Round(time.Microsecond)), slog.String("ip", v.RemoteIP))
+			return nil
+		},
+	})
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if err := s.ready.CheckReady(c.Request().Context()); err != nil {
+		s.log.Warn("not ready", "error", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}

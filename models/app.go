@@ -1,0 +1,134 @@
+package models
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// App is a GetResponse OAuth application registration.
+type App struct {
+	ID               string `gorm:"primaryKey"`
+	Name             string
+	ClientID         string
+	ClientSecretEnc  string // sealed; see services/secrets
+	ClientSecretHint string // last four characters, for "set, ends in …3f2a"
+	Edition          string // standard, max_us, max_pl
+	MaxDomain        string // MAX only: the customer's GetResponse domain, sent as X-Domain
+	AuthURL          string
+	APIURL           string
+	ReturnOrigins    string // newline-separated origins a connect flow may return to
+	Demo             bool
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	DeletedAt        *time.Time
+}
+
+// Origins returns the allowed return origins as a list.
+func (a *App) Origins() []string {
+	var out []string
+	for _, o := range strings.Split(a.ReturnOrigins, "\n") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// AppSummary is an app with the number of its live (not disconnected) connections.
+type AppSummary struct {
+	App
+	Connections int64
+}
+
+// CreateApp inserts app. A live app with the same name gives ErrDuplicate. ID must be
+// set by the caller (the client secret is sealed with it).
+func (s *Store) CreateApp(ctx context.Context, app *App) error {
+	return translate(s.db.WithContext(ctx).Create(app).Error)
+}
+
+// UpdateApp saves every field of app.
+func (s *Store) UpdateApp(ctx context.Context, app *App) error {
+	res := s.db.WithContext(ctx).Where("deleted_at IS NULL").Save(app)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// AppByID returns a live app.
+func (s *Store) AppByID(ctx context.Context, id string) (*App, error) {
+	var app App
+	err := s.db.WithContext(ctx).Where("id = ? AND deleted_at IS NULL", id).First(&app).Error
+	return &app, translate(err)
+}
+
+// DemoApp returns the live demo app, if there is one.
+func (s *Store) DemoApp(ctx context.Context) (*App, error) {
+	var app App
+	err := s.db.WithContext(ctx).Where("demo = ? AND deleted_at IS NULL", true).First(&app).Error
+	return &app, translate(err)
+}
+
+// ListApps returns the live apps by name, each with its live connection count.
+func (s *Store) ListApps(ctx context.Context) ([]AppSummary, error) {
+	var apps []AppSummary
+	err := s.db.WithContext(ctx).Model(&App{}).
+		Select("apps.*, (SELECT COUNT(*) FROM connections c WHERE c.app_id = apps.id AND c.status <> ?) AS connections", StatusDisconnected).
+		Where("deleted_at IS NULL").Order("name").Scan(&apps).Error
+	return apps, err
+}
+
+// CountLiveConnections returns how many connections of app are not disconnected.
+func (s *Store) CountLiveConnections(ctx context.Context, appID string) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Connection{}).
+		Where("app_id = ? AND status <> ?", appID, StatusDisconnected).Count(&n).Error
+	return n, err
+}
+
+// DeleteApp marks the app deleted and erases its client secret. With
+// disconnectConnections its live connections are disconnected (tokens erased,
+// history kept, an event each); without it, an app that still has live connections
+// gives ErrInUse.
+func (s *Store) DeleteApp(ctx context.Context, id, actor string, disconnectConnections bool) (disconnected int64, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var ids []string
+		if err := tx.Model(&Connection{}).Where("app_id = ? AND status <> ?", id, StatusDisconnected).Pluck("id", &ids).Error; err != nil {
+			return err
+		}
+		if len(ids) > 0 && !disconnectConnections {
+			return ErrInUse
+		}
+		now := Now()
+		res := tx.Model(&App{}).Where("id = ? AND deleted_at IS NULL", id).Updates(map[string]any{
+			"deleted_at": now, "client_secret_enc": "", "client_secret_hint": "", "updated_at": now,
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		for _, cid := range ids {
+			if err := disconnect(tx, cid, actor, "App deleted; connection disconnected and its tokens erased"); err != nil {
+				return err
+			}
+		}
+		disconnected = int64(len(ids))
+		return nil
+	})
+	return disconnected, err
+}
+
+// ErrInUse is returned when deleting an app that connections still use.
+var ErrInUse = inUseError{}
+
+type inUseError struct{}
+
+func (inUseError) Error() string { return "still used by connections" }

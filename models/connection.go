@@ -1,0 +1,106 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Connection states.
+const (
+	StatusActive         = "active"
+	StatusRefreshFailing = "refresh_failing"
+	StatusNeedsReconnect = "needs_reconnect"
+	StatusDisconnected   = "disconnected"
+)
+
+// Statuses lists every connection state, in the order the dashboard shows them.
+var Statuses = []string{StatusActive, StatusRefreshFailing, StatusNeedsReconnect, StatusDisconnected}
+
+// Connection is one customer's GetResponse account connected through an app.
+type Connection struct {
+	ID               string `gorm:"primaryKey"`
+	AppID            string
+	CustomerRef      string
+	AccountID        string
+	AccountEmail     string
+	AccountName      string
+	CompanyName      string
+	Status           string
+	AccessTokenEnc   string // sealed
+	RefreshTokenEnc  string // sealed
+	TokenFingerprint string // short keyed hash of the access token, for display
+	ExpiresAt        *time.Time
+	LastRefreshAt    *time.Time
+	LastError        string
+	FailureCount     int
+	NextAttemptAt    *time.Time
+	LeaseOwner       string
+	LeaseUntil       *time.Time
+	ConnectedAt      time.Time
+	DisconnectedAt   *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// ConnectionByID returns one connection.
+func (s *Store) ConnectionByID(ctx context.Context, id string) (*Connection, error) {
+	var c Connection
+	err := s.db.WithContext(ctx).Where("id = ?", id).First(&c).Error
+	return &c, translate(err)
+}
+
+// Event is one entry of a connection's timeline (or an app-level note).
+type Event struct {
+	ID           int64 `gorm:"primaryKey"`
+	ConnectionID *string
+	AppID        *string
+	Type         string
+	Message      string
+	Actor        string // operator email, "system", "customer" or "api"
+	CreatedAt    time.Time
+}
+
+// AddEvent records an event.
+func (s *Store) AddEvent(ctx context.Context, e *Event) error {
+	return addEvent(s.db.WithContext(ctx), e)
+}
+
+func addEvent(tx *gorm.DB, e *Event) error {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = Now()
+	}
+	return tx.Create(e).Error
+}
+
+// disconnect erases a connection's tokens and marks it disconnected, with an event.
+func disconnect(tx *gorm.DB, id, actor, message string) error {
+	now := Now()
+	res := tx.Model(&Connection{}).Where("id = ? AND status <> ?", id, StatusDisconnected).Updates(map[string]any{
+		"status": StatusDisconnected, "access_token_enc": "", "refresh_token_enc": "", "token_fingerprint": "",
+		"expires_at": nil, "next_attempt_at": nil, "lease_owner": "", "lease_until": nil,
+		"disconnected_at": now, "updated_at": now,
+	})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return nil
+	}
+	return addEvent(tx, &Event{ConnectionID: &id, Type: "connection.disconnected", Message: message, Actor: actor, CreatedAt: now})
+}
+
+// CountByStatus returns how many connections are in each state.
+func (s *Store) CountByStatus(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		Status string
+		N      int64
+	}
+	err := s.db.WithContext(ctx).Model(&Connection{}).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, err
+}

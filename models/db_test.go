@@ -1,0 +1,108 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/models/modelstest"
+)
+
+func TestPragmasOnEveryPooledConnection(t *testing.T) {
+	store := modelstest.New(t)
+	ctx := context.Background()
+	sqlDB, err := store.DB().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold four connections at once so the pool must open four distinct ones.
+	var conns []interface{ Close() error }
+	for i := 0; i < 4; i++ {
+		conn, err := sqlDB.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+		for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "5000"} {
+			var got string
+			if err := conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("connection %d: PRAGMA %s = %q, want %q", i, pragma, got, want)
+			}
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+func TestMigrateIsIdempotentAndVersioned(t *testing.T) {
+	store := modelstest.New(t)
+	ctx := context.Background()
+	v, err := store.CurrentSchemaVersion(ctx)
+	if err != nil || v != models.SchemaVersion() {
+		t.Fatalf("version = %d, %v; want %d", v, err, models.SchemaVersion())
+	}
+	n, err := store.Migrate(ctx)
+	if err != nil || n != 0 {
+		t.Fatalf("second Migrate applied %d, %v", n, err)
+	}
+	if err := store.CheckReady(ctx); err != nil {
+		t.Fatalf("CheckReady: %v", err)
+	}
+	// A database touched by a newer release is refused, and not ready.
+	if err := store.DB().Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', ?)", models.SchemaVersion()+1, models.Now()).Error; err != nil {
+		t.Fatal(err)
+	}
+	var tooNew *models.ErrSchemaTooNew
+	if _, err := store.Migrate(ctx); !errors.As(err, &tooNew) {
+		t.Fatalf("Migrate on a newer schema = %v, want ErrSchemaTooNew", err)
+	}
+	if err := store.CheckReady(ctx); err == nil {
+		t.Fatal("CheckReady accepted a schema it does not know")
+	}
+}
+
+func TestConcurrentMigrateAppliesOnce(t *testing.T) {
+	path := modelstest.Path(t.TempDir())
+	var wg sync.WaitGroup
+	applied := make([]int, 3)
+	errs := make([]error, 3)
+	for i := range 3 {
+		store := openRaw(t, path)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			applied[i], errs[i] = store.Migrate(context.Background())
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range 3 {
+		if errs[i] != nil {
+			t.Fatalf("Migrate %d: %v", i, errs[i])
+		}
+		total += applied[i]
+	}
+	if total != models.MigrationsForTest() {
+		t.Fatalf("migrations applied %d times in all, want %d", total, models.MigrationsForTest())
+	}
+}
+
+func openRaw(t *testing.T, path string) *models.Store {
+	t.Helper()
+	store, err := models.Open(path, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,0 +1,4 @@
+package models
+
+// MigrationsForTest exposes the migration count to the external tests.
+func MigrationsForTest() int { return len(migrations) }

@@ -1,0 +1,115 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// migration is one ordered, versioned schema change. Statements are written once
+// for both engines; {{time}}, {{autoinc}} and {{bool}} are replaced per dialect.
+type migration struct {
+	version    int
+	name       string
+	statements []string
+}
+
+// SchemaVersion is the schema version this build of grconnect expects.
+func SchemaVersion() int { return migrations[len(migrations)-1].version }
+
+// ErrSchemaTooNew is returned when the database was migrated by a newer grconnect.
+type ErrSchemaTooNew struct{ Database, Binary int }
+
+func (e *ErrSchemaTooNew) Error() string {
+	return fmt.Sprintf("database schema version %d is newer than this grconnect understands (%d): upgrade grconnect", e.Database, e.Binary)
+}
+
+func (s *Store) dialect(stmt string) string {
+	r := strings.NewReplacer(
+		"{{time}}", map[bool]string{false: "DATETIME", true: "TIMESTAMPTZ"}[s.postgres],
+		"{{autoinc}}", map[bool]string{false: "INTEGER PRIMARY KEY AUTOINCREMENT", true: "BIGSERIAL PRIMARY KEY"}[s.postgres],
+		"{{bool}}", "BOOLEAN",
+	)
+	return r.Replace(stmt)
+}
+
+// Migrate applies the pending migrations in order, each in its own transaction, and
+// refuses a database whose schema is newer than this build. Several processes may
+// call it at once: on PostgreSQL an advisory lock, on SQLite the immediate write
+// transaction, lets one apply each migration while the others wait and then skip it.
+func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
+	db := s.db.WithContext(ctx)
+	if err := db.Exec(s.dialect(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY,
+		name TEXT NOT NULL,
+		applied_at {{time}} NOT NULL)`)).Error; err != nil {
+		return 0, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for _, m := range migrations {
+		err := db.Transaction(func(tx *gorm.DB) error {
+			if s.postgres {
+				if err := tx.Exec("SELECT pg_advisory_xact_lock(7254613)").Error; err != nil {
+					return err
+				}
+			}
+			current, err := currentVersion(tx)
+			if err != nil {
+				return err
+			}
+			if current > SchemaVersion() {
+				return &ErrSchemaTooNew{Database: current, Binary: SchemaVersion()}
+			}
+			if current >= m.version {
+				return nil
+			}
+			for _, stmt := range m.statements {
+				if err := tx.Exec(s.dialect(stmt)).Error; err != nil {
+					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+				}
+			}
+			applied++
+			return tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.version, m.name, Now()).Error
+		})
+		if err != nil {
+			return applied, err
+		}
+	}
+	return applied, nil
+}
+
+// CurrentSchemaVersion returns the highest applied migration (0 on an empty database).
+func (s *Store) CurrentSchemaVersion(ctx context.Context) (int, error) {
+	return currentVersion(s.db.WithContext(ctx))
+}
+
+func currentVersion(tx *gorm.DB) (int, error) {
+	var v *int
+	if err := tx.Raw("SELECT MAX(version) FROM schema_migrations").Scan(&v).Error; err != nil {
+		return 0, err
+	}
+	if v == nil {
+		return 0, nil
+	}
+	return *v, nil
+}
+
+// CheckReady returns nil when the database answers and its schema is current.
+func (s *Store) CheckReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
+	v, err := s.CurrentSchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v != SchemaVersion() {
+		return fmt.Errorf("schema version %d, want %d", v, SchemaVersion())
+	}
+	return nil
+}

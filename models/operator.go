@@ -1,0 +1,134 @@
+package models
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Operator is a person who signs in to the dashboard.
+type Operator struct {
+	ID           string `gorm:"primaryKey"`
+	Email        string
+	PasswordHash string
+	// SessionEpoch is raised on a password change; sessions carrying an older epoch end.
+	SessionEpoch int
+	LastLoginAt  *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// NormalizeEmail lowercases and trims an email address for storage and lookup.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// CreateOperator inserts op (ID set when empty). A taken email gives ErrDuplicate.
+func (s *Store) CreateOperator(ctx context.Context, op *Operator) error {
+	if op.ID == "" {
+		op.ID = NewID("op")
+	}
+	op.Email = NormalizeEmail(op.Email)
+	return translate(s.db.WithContext(ctx).Create(op).Error)
+}
+
+// CreateFirstOperator inserts op only if no operator exists yet, atomically, and
+// reports ErrDuplicate when setup was already done.
+func (s *Store) CreateFirstOperator(ctx context.Context, op *Operator) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&Operator{}).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrDuplicate
+		}
+		if op.ID == "" {
+			op.ID = NewID("op")
+		}
+		op.Email = NormalizeEmail(op.Email)
+		return translate(tx.Create(op).Error)
+	})
+}
+
+// CountOperators returns how many operators exist.
+func (s *Store) CountOperators(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Operator{}).Count(&n).Error
+	return n, err
+}
+
+// OperatorByID returns one operator.
+func (s *Store) OperatorByID(ctx context.Context, id string) (*Operator, error) {
+	var op Operator
+	err := s.db.WithContext(ctx).Where("id = ?", id).First(&op).Error
+	return &op, translate(err)
+}
+
+// OperatorByEmail returns the operator with that email (case-insensitive).
+func (s *Store) OperatorByEmail(ctx context.Context, email string) (*Operator, error) {
+	var op Operator
+	err := s.db.WithContext(ctx).Where("email = ?", NormalizeEmail(email)).First(&op).Error
+	return &op, translate(err)
+}
+
+// ListOperators returns every operator, by email.
+func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
+	var ops []Operator
+	err := s.db.WithContext(ctx).Order("email").Find(&ops).Error
+	return ops, err
+}
+
+// SetOperatorPassword stores a new hash and ends the operator's other sessions by
+// raising the session epoch. It returns the new epoch.
+func (s *Store) SetOperatorPassword(ctx context.Context, id, hash string) (int, error) {
+	var epoch int
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&Operator{}).Where("id = ?", id).Updates(map[string]any{
+			"password_hash": hash,
+			"session_epoch": gorm.Expr("session_epoch + 1"),
+			"updated_at":    Now(),
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return tx.Model(&Operator{}).Where("id = ?", id).Pluck("session_epoch", &epoch).Error
+	})
+	return epoch, err
+}
+
+// TouchOperatorLogin records a successful sign-in.
+func (s *Store) TouchOperatorLogin(ctx context.Context, id string) error {
+	return s.db.WithContext(ctx).Model(&Operator{}).Where("id = ?", id).Update("last_login_at", Now()).Error
+}
+
+// DeleteOperator removes an operator unless it is the last one (ErrLastOperator).
+func (s *Store) DeleteOperator(ctx context.Context, id string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&Operator{}).Count(&n).Error; err != nil {
+			return err
+		}
+		if n <= 1 {
+			return ErrLastOperator
+		}
+		res := tx.Where("id = ?", id).Delete(&Operator{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+// ErrLastOperator is returned when removing the only operator.
+var ErrLastOperator = lastOperatorError{}
+
+type lastOperatorError struct{}
+
+func (lastOperatorError) Error() string { return "the last operator cannot be removed" }

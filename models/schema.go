@@ -1,0 +1,110 @@
+package models
+
+// migrations is the ordered schema history. Never edit a released migration: add one.
+var migrations = []migration{
+	{version: 1, name: "initial schema", statements: []string{
+		`CREATE TABLE operators (
+			id TEXT PRIMARY KEY,
+			email TEXT NOT NULL,
+			password_hash TEXT NOT NULL,
+			session_epoch INTEGER NOT NULL DEFAULT 0,
+			last_login_at {{time}},
+			created_at {{time}} NOT NULL,
+			updated_at {{time}} NOT NULL)`,
+		`CREATE UNIQUE INDEX operators_email ON operators (email)`,
+
+		`CREATE TABLE apps (
+			id TEXT PRIMARY KEY,
+			name TEXT NOT NULL,
+			client_id TEXT NOT NULL,
+			client_secret_enc TEXT NOT NULL,
+			client_secret_hint TEXT NOT NULL DEFAULT '',
+			edition TEXT NOT NULL,
+			max_domain TEXT NOT NULL DEFAULT '',
+			auth_url TEXT NOT NULL,
+			api_url TEXT NOT NULL,
+			return_origins TEXT NOT NULL DEFAULT '',
+			demo {{bool}} NOT NULL DEFAULT FALSE,
+			created_at {{time}} NOT NULL,
+			updated_at {{time}} NOT NULL,
+			deleted_at {{time}})`,
+		// Names are unique among live apps; a deleted app keeps its name for history.
+		`CREATE UNIQUE INDEX apps_name ON apps (name) WHERE deleted_at IS NULL`,
+
+		`CREATE TABLE connections (
+			id TEXT PRIMARY KEY,
+			app_id TEXT NOT NULL REFERENCES apps (id),
+			customer_ref TEXT NOT NULL DEFAULT '',
+			account_id TEXT NOT NULL,
+			account_email TEXT NOT NULL DEFAULT '',
+			account_name TEXT NOT NULL DEFAULT '',
+			company_name TEXT NOT NULL DEFAULT '',
+			status TEXT NOT NULL,
+			access_token_enc TEXT NOT NULL DEFAULT '',
+			refresh_token_enc TEXT NOT NULL DEFAULT '',
+			token_fingerprint TEXT NOT NULL DEFAULT '',
+			expires_at {{time}},
+			last_refresh_at {{time}},
+			last_error TEXT NOT NULL DEFAULT '',
+			failure_count INTEGER NOT NULL DEFAULT 0,
+			next_attempt_at {{time}},
+			lease_owner TEXT NOT NULL DEFAULT '',
+			lease_until {{time}},
+			connected_at {{time}} NOT NULL,
+			disconnected_at {{time}},
+			created_at {{time}} NOT NULL,
+			updated_at {{time}} NOT NULL)`,
+		`CREATE UNIQUE INDEX connections_app_account ON connections (app_id, account_id)`,
+		// The list sorts by expiry (then id, for a stable keyset) and filters by status and app.
+		`CREATE INDEX connections_expires ON connections (expires_at, id)`,
+		`CREATE INDEX connections_status_expires ON connections (status, expires_at, id)`,
+		`CREATE INDEX connections_app_expires ON connections (app_id, expires_at, id)`,
+		`CREATE INDEX connections_customer_ref ON connections (customer_ref)`,
+		`CREATE INDEX connections_account_email ON connections (account_email)`,
+
+		`CREATE TABLE connect_links (
+			id TEXT PRIMARY KEY,
+			token_hash TEXT NOT NULL,
+			app_id TEXT NOT NULL REFERENCES apps (id),
+			customer_ref TEXT NOT NULL DEFAULT '',
+			return_url TEXT NOT NULL DEFAULT '',
+			connection_id TEXT REFERENCES connections (id) ON DELETE CASCADE,
+			created_by TEXT NOT NULL DEFAULT '',
+			expires_at {{time}} NOT NULL,
+			used_at {{time}},
+			created_at {{time}} NOT NULL)`,
+		`CREATE UNIQUE INDEX connect_links_token ON connect_links (token_hash)`,
+
+		`CREATE TABLE auth_states (
+			id TEXT PRIMARY KEY,
+			state_hash TEXT NOT NULL,
+			browser_hash TEXT NOT NULL,
+			app_id TEXT NOT NULL REFERENCES apps (id),
+			link_id TEXT REFERENCES connect_links (id) ON DELETE CASCADE,
+			customer_ref TEXT NOT NULL DEFAULT '',
+			connection_id TEXT REFERENCES connections (id) ON DELETE CASCADE,
+			return_url TEXT NOT NULL DEFAULT '',
+			max_domain TEXT NOT NULL DEFAULT '',
+			expires_at {{time}} NOT NULL,
+			used_at {{time}},
+			created_at {{time}} NOT NULL)`,
+		`CREATE UNIQUE INDEX auth_states_state ON auth_states (state_hash)`,
+		`CREATE INDEX auth_states_expires ON auth_states (expires_at)`,
+
+		`CREATE TABLE events (
+			id {{autoinc}},
+			connection_id TEXT REFERENCES connections (id) ON DELETE CASCADE,
+			app_id TEXT,
+			type TEXT NOT NULL,
+			message TEXT NOT NULL DEFAULT '',
+			actor TEXT NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL)`,
+		`CREATE INDEX events_connection ON events (connection_id, id)`,
+		`CREATE INDEX events_created ON events (created_at)`,
+
+		`CREATE TABLE login_throttles (
+			key TEXT PRIMARY KEY,
+			failures INTEGER NOT NULL,
+			window_start {{time}} NOT NULL)`,
+	}},
+}

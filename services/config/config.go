@@ -1,0 +1,200 @@
+// Package config reads grconnect's settings from flags and GRCONNECT_* environment
+// variables (a flag wins over its variable, which wins over the default) and validates
+// them, so that a bad setting stops the process at start with a message naming it.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/grconnect/grconnect/services/secrets"
+)
+
+// Config is the validated configuration of one grconnect process.
+type Config struct {
+	Addr               string
+	BaseURL            string // no trailing slash
+	Database           string // SQLite path or postgres:// URL
+	DataDir            string // where secret.key lives when no key is configured
+	SecretKey          []byte // nil until LoadSecretKey
+	secretKeyText      string
+	GetResponseAuthURL string
+	GetResponseAPIURL  string
+	RefreshMargin      time.Duration
+	Keepalive          time.Duration
+	Demo               bool
+}
+
+// setting describes one configuration value: its variable, flag and default.
+type setting struct {
+	env, flag, def, usage string
+}
+
+var settings = []setting{
+	{"GRCONNECT_ADDR", "addr", ":8080", "listen address"},
+	{"GRCONNECT_BASE_URL", "base-url", "http://localhost:8080", "public URL; the OAuth redirect URL is BASE_URL/oauth/callback"},
+	{"GRCONNECT_DATABASE", "database", "data/grconnect.db", "SQLite file path, or postgres://… URL"},
+	{"GRCONNECT_SECRET_KEY", "secret-key", "", "32-byte key, base64 (default: generated once into secret.key beside the database)"},
+	{"GRCONNECT_GETRESPONSE_AUTH_URL", "getresponse-auth-url", "https://app.getresponse.com/oauth2_authorize.html", "default authorize URL for new apps"},
+	{"GRCONNECT_GETRESPONSE_API_URL", "getresponse-api-url", "https://api.getresponse.com/v3", "default API base for new apps; token URL is API_URL/token"},
+	{"GRCONNECT_REFRESH_MARGIN", "refresh-margin", "10m", "refresh this long before a token expires"},
+	{"GRCONNECT_KEEPALIVE", "keepalive", "24h", "refresh a connection not refreshed for this long anyway"},
+}
+
+// Loader binds the settings to a flag set and, after parsing, validates them.
+type Loader struct {
+	values map[string]*string
+}
+
+// Bind registers every setting as a flag on fs, defaulting to its environment
+// variable (read through getenv) or its built-in default.
+func Bind(fs *flag.FlagSet, getenv func(string) string) *Loader {
+	l := &Loader{values: map[string]*string{}}
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		usage := s.usage + " (" + s.env + ")"
+		if s.env == "GRCONNECT_SECRET_KEY" {
+			// Never print a configured key in -help output.
+			l.values[s.env] = new(string)
+			*l.values[s.env] = def
+			fs.Func(s.flag, usage, func(v string) error { *l.values[s.env] = v; return nil })
+			continue
+		}
+		l.values[s.env] = fs.String(s.flag, def, usage)
+	}
+	return l
+}
+
+// Load validates the bound values and returns the configuration. Errors are one line
+// and name the setting.
+func (l *Loader) Load() (*Config, error) {
+	v := func(env string) string { return strings.TrimSpace(*l.values[env]) }
+	c := &Config{
+		Addr:               v("GRCONNECT_ADDR"),
+		Database:           v("GRCONNECT_DATABASE"),
+		secretKeyText:      v("GRCONNECT_SECRET_KEY"),
+		GetResponseAuthURL: v("GRCONNECT_GETRESPONSE_AUTH_URL"),
+		GetResponseAPIURL:  strings.TrimRight(v("GRCONNECT_GETRESPONSE_API_URL"), "/"),
+	}
+	var errs []error
+	bad := func(env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("invalid %s (--%s): %s", env, flagName(env), fmt.Sprintf(format, args...)))
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		bad("GRCONNECT_ADDR", "%q is not host:port (for example :8080)", c.Addr)
+	}
+	base, err := ParseHTTPURL(v("GRCONNECT_BASE_URL"))
+	if err != nil {
+		bad("GRCONNECT_BASE_URL", "%v", err)
+	} else if base.Path != "" && base.Path != "/" || base.RawQuery != "" || base.Fragment != "" {
+		bad("GRCONNECT_BASE_URL", "must be scheme://host[:port] without a path, query or fragment")
+	}
+	c.BaseURL = strings.TrimRight(v("GRCONNECT_BASE_URL"), "/")
+	for _, env := range []string{"GRCONNECT_GETRESPONSE_AUTH_URL", "GRCONNECT_GETRESPONSE_API_URL"} {
+		if _, err := ParseHTTPURL(v(env)); err != nil {
+			bad(env, "%v", err)
+		}
+	}
+	if c.Database == "" {
+		bad("GRCONNECT_DATABASE", "must not be empty")
+	}
+	if c.IsPostgres() {
+		if _, err := url.Parse(c.Database); err != nil {
+			bad("GRCONNECT_DATABASE", "not a valid postgres URL")
+		}
+		c.DataDir = "data"
+	} else {
+		c.DataDir = filepath.Dir(c.Database)
+	}
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+	}{{"GRCONNECT_REFRESH_MARGIN", &c.RefreshMargin}, {"GRCONNECT_KEEPALIVE", &c.Keepalive}} {
+		parsed, err := time.ParseDuration(v(d.env))
+		if err != nil || parsed <= 0 {
+			bad(d.env, "%q is not a positive duration (for example 10m or 24h)", v(d.env))
+		}
+		*d.dst = parsed
+	}
+	if c.secretKeyText != "" {
+		key, err := secrets.ParseKey(c.secretKeyText)
+		if err != nil {
+			bad("GRCONNECT_SECRET_KEY", "%v", err)
+		}
+		c.SecretKey = key
+	}
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return c, nil
+}
+
+// IsPostgres reports whether the database setting names a PostgreSQL server.
+func (c *Config) IsPostgres() bool {
+	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+}
+
+// IsHTTPS reports whether the public URL is https (cookies are then Secure).
+func (c *Config) IsHTTPS() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// RedirectURL is the OAuth redirect URL to register with GetResponse.
+func (c *Config) RedirectURL() string { return c.BaseURL + "/oauth/callback" }
+
+// PrepareDataDir creates the data directory and proves it is writable.
+func (c *Config) PrepareDataDir() error {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("invalid GRCONNECT_DATABASE (--database): cannot create data directory %s: %v", c.DataDir, errors.Unwrap(err))
+	}
+	f, err := os.CreateTemp(c.DataDir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("invalid GRCONNECT_DATABASE (--database): data directory %s is not writable", c.DataDir)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// LoadSecretKey sets SecretKey from the data directory's secret.key when none was
+// configured, creating the file on first start. created reports a new key.
+func (c *Config) LoadSecretKey() (created bool, path string, err error) {
+	if c.SecretKey != nil {
+		return false, "", nil
+	}
+	path = filepath.Join(c.DataDir, "secret.key")
+	key, created, err := secrets.LoadOrCreateKeyFile(path)
+	if err != nil {
+		return false, path, fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): cannot use key file: %v", err)
+	}
+	c.SecretKey = key
+	return created, path, nil
+}
+
+// ParseHTTPURL parses an absolute http or https URL with a host.
+func ParseHTTPURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%q must not contain credentials", s)
+	}
+	return u, nil
+}
+
+func flagName(env string) string {
+	for _, s := range settings {
+		if s.env == env {
+			return s.flag
+		}
+	}
+	return strings.ToLower(env)
+}

@@ -1,0 +1,109 @@
+package getresponse
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// App holds what the client needs of one OAuth app registration.
+type App struct {
+	ClientID     string
+	ClientSecret string
+	// AuthURL is the authorize page, see DefaultAuthURL.
+	AuthURL string
+	// APIURL is the API base without a trailing slash, e.g.
+	// https://api.getresponse.com/v3; the token URL is APIURL + "/token".
+	APIURL string
+	// XDomain is the MAX domain, "" for standard accounts. When set it is sent
+	// as X-Domain on every token and API request.
+	XDomain string
+	// RedirectURL is BASE_URL/oauth/callback, as registered with GetResponse.
+	RedirectURL string
+}
+
+// TokenURL returns the token endpoint of the app.
+func (a App) TokenURL() string { return a.apiBase() + "/token" }
+
+func (a App) apiBase() string { return strings.TrimRight(a.APIURL, "/") }
+
+// Default timeouts of New.
+const (
+	DefaultTokenTimeout = 15 * time.Second
+	defaultDialTimeout  = 5 * time.Second
+	defaultTLSTimeout   = 5 * time.Second
+	defaultHeaderWait   = 20 * time.Second
+	defaultOverall      = 30 * time.Second
+)
+
+// Client talks to GetResponse. It holds no credentials: every call takes the
+// App and the token it needs, so one Client serves all connections. It is
+// safe for concurrent use; set its fields before the first call.
+type Client struct {
+	// TokenTimeout is the deadline of each token call (exchange, refresh);
+	// zero or negative means DefaultTokenTimeout.
+	TokenTimeout time.Duration
+	// UserAgent is sent on every request; "" means "grconnect".
+	UserAgent string
+
+	hc *http.Client
+}
+
+// New returns a Client using hc, or, when hc is nil, an *http.Client with
+// sane timeouts (dial 5 s, TLS handshake 5 s, response header 20 s, 30 s
+// overall).
+func New(hc *http.Client) *Client {
+	if hc == nil {
+		hc = defaultHTTPClient()
+	}
+	return &Client{TokenTimeout: DefaultTokenTimeout, hc: hc}
+}
+
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: defaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = defaultTLSTimeout
+	t.ResponseHeaderTimeout = defaultHeaderWait
+	t.MaxIdleConnsPerHost = 10 // GetResponse allows 10 parallel requests per user
+	return &http.Client{Transport: t, Timeout: defaultOverall}
+}
+
+func (c *Client) userAgent() string {
+	if c.UserAgent != "" {
+		return c.UserAgent
+	}
+	return "grconnect"
+}
+
+// headerTransport adds fixed headers (X-Domain, User-Agent) to token
+// requests, which x/oauth2 builds itself.
+type headerTransport struct {
+	base   http.RoundTripper
+	header http.Header
+}
+
+// RoundTrip sends a copy of r with the extra headers.
+func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r2 := r.Clone(r.Context())
+	for k, v := range t.header {
+		r2.Header[k] = v
+	}
+	return t.base.RoundTrip(r2)
+}
+
+// tokenHTTPClient is c.hc with the headers every token call of app needs.
+func (c *Client) tokenHTTPClient(app App) *http.Client {
+	h := http.Header{}
+	h.Set("User-Agent", c.userAgent())
+	if app.XDomain != "" {
+		h.Set("X-Domain", app.XDomain)
+	}
+	base := c.hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	hc := *c.hc
+	hc.Transport = &headerTransport{base: base, header: h}
+	return &hc
+}

@@ -1,0 +1,69 @@
+// grconnect's small progressive enhancements. Every page works without this file.
+(function () {
+  "use strict";
+
+  // Copy buttons: <button data-copy="input-id">.
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("[data-copy]");
+    if (!btn) return;
+    var input = document.getElementById(btn.getAttribute("data-copy"));
+    if (!input) return;
+    var text = input.value !== undefined ? input.value : input.textContent;
+    var done = function () {
+      var old = btn.textContent;
+      btn.textContent = "Copied";
+      btn.setAttribute("aria-live", "polite");
+      setTimeout(function () { btn.textContent = old; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { input.select(); });
+    } else {
+      input.select();
+      try { document.execCommand("copy"); done(); } catch (e) { /* selected for manual copy */ }
+    }
+  });
+
+  // Forms with data-confirm ask before submitting (the server asks too, on its own page).
+  document.addEventListener("submit", function (ev) {
+    var msg = ev.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) ev.preventDefault();
+  });
+
+  // Relative times: <time datetime="…" data-relative> keeps "in 42 min" current.
+  function rel(date) {
+    var s = Math.round((date.getTime() - Date.now()) / 1000);
+    var past = s < 0, a = Math.abs(s), out;
+    if (a < 60) out = a + " s";
+    else if (a < 3600) out = Math.round(a / 60) + " min";
+    else if (a < 172800) out = Math.round(a / 3600) + " h";
+    else out = Math.round(a / 86400) + " d";
+    return past ? "expired " + out + " ago" : "in " + out;
+  }
+  function tick() {
+    document.querySelectorAll("time[data-relative]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) {
+        var text = rel(d);
+        if (t.getAttribute("data-relative") === "ago") text = text.replace(/^expired /, "").replace(/^in /, "in ");
+        t.textContent = text;
+      }
+    });
+  }
+  setInterval(tick, 30000);
+
+  // App form: switching edition pre-fills the URLs that still hold another edition's default.
+  document.addEventListener("change", function (ev) {
+    if (ev.target.id !== "edition") return;
+    var box = document.querySelector("[data-edition-defaults]");
+    if (!box) return;
+    var defaults = JSON.parse(box.getAttribute("data-edition-defaults"));
+    var known = [];
+    Object.keys(defaults).forEach(function (k) { known.push(defaults[k][0], defaults[k][1]); });
+    var pick = defaults[ev.target.value];
+    if (!pick) return;
+    [["auth_url", 0], ["api_url", 1]].forEach(function (f) {
+      var input = document.getElementById(f[0]);
+      if (input && (input.value === "" || known.indexOf(input.value) >= 0)) input.value = pick[f[1]];
+    });
+  });
+})();
