@@ -43,11 +43,36 @@ type Option struct {
 	Value, Label string
 }
 
-func (f Field) inputType() string {
-	if f.Type == "" {
-		return "text"
+// attrs returns the control's attributes, leaving out the empty ones.
+func (f Field) attrs() templ.Attributes {
+	a := templ.Attributes{"id": f.Name, "name": f.Name}
+	switch f.Type {
+	case "textarea":
+		a["rows"] = "3"
+	case "select":
+	case "":
+		a["type"], a["value"] = "text", f.Value
+	default:
+		a["type"] = f.Type
+		if f.Type != "password" {
+			a["value"] = f.Value
+		}
 	}
-	return f.Type
+	for k, v := range map[string]string{"placeholder": f.Placeholder, "autocomplete": f.Autocomplete, "aria-describedby": f.describedBy()} {
+		if v != "" {
+			a[k] = v
+		}
+	}
+	if f.Required {
+		a["required"] = true
+	}
+	if f.Error != "" {
+		a["aria-invalid"] = "true"
+	}
+	for k, v := range f.Attrs {
+		a[k] = v
+	}
+	return a
 }
 
 func (f Field) describedBy() string {

@@ -68,7 +68,7 @@ func (c *Client) Do(ctx context.Context, app App, accessToken, method, path stri
 		Latency:    time.Since(start),
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return resp, newAPIError(resp)
+		return resp, newAPIError(resp, accessToken)
 	}
 	return resp, nil
 }
@@ -85,15 +85,17 @@ func stripURL(err error) error {
 
 // newAPIError decodes the error envelope of a non-2xx answer. A body that is
 // not an envelope still yields an APIError, with Code 0 and the status text.
-func newAPIError(resp *Response) *APIError {
+// Server text is scrubbed of the access token; Context is kept raw.
+func newAPIError(resp *Response, accessToken string) *APIError {
 	e := &APIError{HTTPStatus: resp.StatusCode, RateLimit: resp.RateLimit}
 	env, ok := parseEnvelope(resp.Body)
 	if ok {
 		e.Code = env.Code
-		e.CodeDescription = truncate(env.CodeDescription)
-		e.Message = truncate(env.Message)
-		e.MoreInfo = env.MoreInfo
-		e.UUID = truncate(env.UUID)
+		secrets := []string{accessToken}
+		e.CodeDescription = truncate(redact(env.CodeDescription, secrets))
+		e.Message = truncate(redact(env.Message, secrets))
+		e.MoreInfo = redact(env.MoreInfo, secrets)
+		e.UUID = truncate(redact(env.UUID, secrets))
 		e.Context = env.Context
 	} else {
 		e.Message = http.StatusText(resp.StatusCode)

@@ -163,6 +163,13 @@ func TestAPIErrorDecoding(t *testing.T) {
 			isNot:       []error{getresponse.ErrTransient, getresponse.ErrTokenExpired},
 		},
 		{
+			name:     "message echoing the token",
+			status:   401,
+			body:     envelopeBody(401, 1014, "auth", "Token "+sentToken+" is unknown", `{"sentToken":"`+sentToken+`"}`),
+			wantCode: 1014, wantMessage: "Token [redacted] is unknown", wantContext: `{"sentToken":"` + sentToken + `"}`,
+			is: []error{getresponse.ErrTokenExpired},
+		},
+		{
 			name:        "JSON that is not an envelope",
 			status:      400,
 			body:        `{"foo":"bar"}`,

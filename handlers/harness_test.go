@@ -1,0 +1,199 @@
+package handlers_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/grconnect/grconnect/handlers"
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/models/modelstest"
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/config"
+	"github.com/grconnect/grconnect/services/secrets"
+	"github.com/grconnect/grconnect/static"
+)
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testApp is a whole grconnect behind a real HTTP server.
+type testApp struct {
+	t      *testing.T
+	srv    *httptest.Server
+	store  *models.Store
+	box    *secrets.Box
+	cfg    *config.Config
+	logs   *syncBuffer
+	dbPath string
+	// pages holds every response body any browser received, for "never shown" checks.
+	pages []string
+}
+
+type option func(*config.Config)
+
+func newTestApp(t *testing.T, opts ...option) *testApp {
+	t.Helper()
+	dir := t.TempDir()
+	dbPath := modelstest.Path(dir)
+	store := modelstest.NewAt(t, dbPath)
+	key := make([]byte, secrets.KeySize)
+	rand.Read(key)
+	box, err := secrets.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{
+		Addr: ":0", BaseURL: "http://localhost:8080", Database: dbPath, DataDir: dir, SecretKey: key,
+		GetResponseAuthURL: "https://app.getresponse.com/oauth2_authorize.html", GetResponseAPIURL: "https://api.getresponse.com/v3",
+	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ops := services.NewOperators(store)
+	ops.Cost = bcrypt.MinCost
+	apps := services.NewApps(store, box, services.AppDefaults{AuthURL: cfg.GetResponseAuthURL, APIURL: cfg.GetResponseAPIURL})
+	e := handlers.New(handlers.Deps{Config: cfg, Store: store, Box: box, Operators: ops, Apps: apps, Assets: static.New(), Log: log})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return &testApp{t: t, srv: srv, store: store, box: box, cfg: cfg, logs: logs, dbPath: dbPath}
+}
+
+// browser is one user agent: its own cookie jar, never following redirects by itself.
+type browser struct {
+	t      *testing.T
+	app    *testApp
+	client *http.Client
+}
+
+func (a *testApp) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: a.t, app: a, client: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// response is a fully read HTTP response.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (r response) location() string { return r.header.Get("Location") }
+
+func (b *browser) do(req *http.Request) response {
+	b.t.Helper()
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	b.app.pages = append(b.app.pages, string(body))
+	return response{status: resp.StatusCode, header: resp.Header, body: string(body)}
+}
+
+func (b *browser) get(path string) response {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.app.srv.URL+path, nil)
+	return b.do(req)
+}
+
+// post submits a form as is (no CSRF token added).
+func (b *browser) post(path string, form url.Values) response {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.app.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+// submit loads page, scrapes its CSRF token and posts form to action, like a person would.
+func (b *browser) submit(page, action string, form url.Values) response {
+	b.t.Helper()
+	r := b.get(page)
+	m := csrfRe.FindStringSubmatch(r.body)
+	if m == nil {
+		b.t.Fatalf("no CSRF field on %s (status %d)", page, r.status)
+	}
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("_csrf", m[1])
+	return b.post(action, form)
+}
+
+// setup creates the first operator through /setup and returns the signed-in browser.
+func (a *testApp) setup(email, password string) *browser {
+	a.t.Helper()
+	b := a.browser()
+	r := b.submit("/setup", "/setup", url.Values{"email": {email}, "password": {password}, "password_confirm": {password}})
+	if r.status != http.StatusSeeOther || r.location() != "/" {
+		a.t.Fatalf("setup: %d %s\n%s", r.status, r.location(), r.body)
+	}
+	return b
+}
+
+// signIn signs in a fresh browser.
+func (a *testApp) signIn(email, password string) *browser {
+	a.t.Helper()
+	b := a.browser()
+	r := b.submit("/login", "/login", url.Values{"email": {email}, "password": {password}})
+	if r.status != http.StatusSeeOther {
+		a.t.Fatalf("sign in as %s: %d\n%s", email, r.status, r.body)
+	}
+	return b
+}
+
+func mustContain(t *testing.T, body string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(body, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+}
+
+func mustNotContain(t *testing.T, body string, bads ...string) {
+	t.Helper()
+	for _, w := range bads {
+		if strings.Contains(body, w) {
+			t.Errorf("page contains %q", w)
+		}
+	}
+}
+
+func newAppsService(a *testApp) *services.Apps {
+	return services.NewApps(a.store, a.box, services.AppDefaults{AuthURL: a.cfg.GetResponseAuthURL, APIURL: a.cfg.GetResponseAPIURL})
+}
