@@ -22,6 +22,7 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/config"
+	"github.com/grconnect/grconnect/services/getresponse"
 	"github.com/grconnect/grconnect/services/secrets"
 	"github.com/grconnect/grconnect/static"
 )
@@ -132,9 +133,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	ops := services.NewOperators(e.store)
 	apps := services.NewApps(e.store, e.box, services.AppDefaults{AuthURL: e.cfg.GetResponseAuthURL, APIURL: e.cfg.GetResponseAPIURL})
-	router := handlers.New(handlers.Deps{
-		Config: e.cfg, Store: e.store, Box: e.box, Operators: ops, Apps: apps, Assets: static.New(), Log: log,
-	})
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	deps := handlers.Deps{Config: e.cfg, Store: e.store, Box: e.box, Operators: ops, Apps: apps, Assets: static.New(), Log: log}
+	if e.cfg.Demo {
+		demo, err := services.SetUpDemo(ctx, e.store, apps, e.box, e.cfg.BaseURL)
+		if err != nil {
+			return fmt.Errorf("demo mode: %w", err)
+		}
+		defer demo.Fake.Close()
+		hc.Transport = demo.Transport(transport)
+		deps.DemoGetResponse = demo.Fake
+		log.Info("demo mode: simulated GetResponse at "+e.cfg.BaseURL+services.DemoPrefix, "demo_app", demo.App.ID)
+	}
+	gr := getresponse.New(hc)
+	deps.Connect = services.NewConnect(e.store, e.box, apps, gr, e.cfg.BaseURL, log)
+	deps.Tokens = services.NewTokens(e.store, e.box, apps, gr, e.cfg.RefreshMargin, e.cfg.RedirectURL(), log)
+	router := handlers.New(deps)
 
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {
@@ -232,7 +247,7 @@ func createApp(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	if *name == "" || *clientID == "" || !*fromStdin {
-		return errors.New("usage: grconnect app create --name N --client-id ID --client-secret-stdin [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]...")
+		return errors.New("usage: grconnect app create --name N --client-id ID --client-secret-stdin [--edition E] [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]")
 	}
 	secret, err := readSecret(stdin, "client secret")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -87,8 +88,13 @@ func (s *Server) createApp(c echo.Context) error {
 }
 
 func (s *Server) showApp(c echo.Context) error {
+	return s.renderApp(c, http.StatusOK, c.Param("id"), views.LinkForm{})
+}
+
+// renderApp renders an app's page with its connect-link form in the given state.
+func (s *Server) renderApp(c echo.Context, status int, id string, form views.LinkForm) error {
 	ctx := c.Request().Context()
-	app, err := s.apps.Get(ctx, c.Param("id"))
+	app, err := s.apps.Get(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -96,14 +102,22 @@ func (s *Server) showApp(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	links, err := s.connect.RecentLinks(ctx, app.ID, "", 10)
+	if err != nil {
+		return err
+	}
 	v := views.AppView{
 		ID: app.ID, Name: app.Name, Edition: app.Edition, EditionLabel: editionLabels[app.Edition], ClientID: app.ClientID,
 		SecretHint: hint(app.ClientSecretHint), MaxDomain: app.MaxDomain, AuthURL: app.AuthURL, APIURL: app.APIURL,
 		TokenURL: app.APIURL + "/token", ReturnOrigins: app.Origins(), RedirectURL: s.cfg.RedirectURL(),
-		LocalhostWarning: isLocalURL(s.cfg.BaseURL), Connections: n, Demo: app.Demo,
-		Created: formatTime(app.CreatedAt), Updated: formatTime(app.UpdatedAt),
+		LocalhostWarning: isLocalURL(s.cfg.BaseURL) && !app.Demo, Connections: n, Demo: app.Demo,
+		Created: formatTime(app.CreatedAt), Updated: formatTime(app.UpdatedAt), LinkForm: form,
 	}
-	return render(c, http.StatusOK, views.AppPage(s.page(c, app.Name, "apps"), v))
+	now := time.Now()
+	for _, l := range links {
+		v.Links = append(v.Links, linkRow(l, now))
+	}
+	return render(c, status, views.AppPage(s.page(c, app.Name, "apps"), v))
 }
 
 func hint(last4 string) string {

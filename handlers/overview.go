@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,6 +31,32 @@ func (s *Server) overview(c echo.Context) error {
 	for _, st := range models.Statuses {
 		v.Statuses = append(v.Statuses, views.StatusCount{Status: st, Label: statusLabels[st], Count: counts[st]})
 		v.Total += counts[st]
+	}
+	now := time.Now()
+	expiring, err := s.queries.ConnectionsBy(ctx, []string{models.StatusActive, models.StatusRefreshFailing}, 5)
+	if err != nil {
+		return err
+	}
+	attention, err := s.queries.ConnectionsBy(ctx, []string{models.StatusRefreshFailing, models.StatusNeedsReconnect}, 10)
+	if err != nil {
+		return err
+	}
+	events, err := s.queries.RecentEvents(ctx, 10)
+	if err != nil {
+		return err
+	}
+	for _, r := range expiring {
+		v.Expiring = append(v.Expiring, connectionRow(r, now))
+	}
+	for _, r := range attention {
+		v.Attention = append(v.Attention, connectionRow(r, now))
+	}
+	for _, e := range events {
+		ev := views.OverviewEvent{EventRow: views.EventRow{Type: e.Type, Message: e.Message, Actor: e.Actor, At: timeView(e.CreatedAt, now)}, Account: e.AccountEmail}
+		if e.ConnectionID != nil {
+			ev.ConnectionID = *e.ConnectionID
+		}
+		v.Events = append(v.Events, ev)
 	}
 	return render(c, http.StatusOK, views.OverviewPage(s.page(c, "Overview", "overview"), v))
 }

@@ -26,6 +26,8 @@ type Deps struct {
 	Box       *secrets.Box
 	Operators *services.Operators
 	Apps      *services.Apps
+	Connect   *services.Connect
+	Tokens    *services.Tokens
 	Assets    *static.Assets
 	Log       *slog.Logger
 	// DemoGetResponse, when set, is the simulated GetResponse served under /demo-getresponse.
@@ -38,6 +40,9 @@ type Server struct {
 	ready     readiness
 	operators operatorService
 	apps      appService
+	connect   connectService
+	tokens    tokenService
+	queries   connectionQueries
 	assets    *static.Assets
 	log       *slog.Logger
 	sessions  *sessionManager
@@ -57,6 +62,9 @@ func New(d Deps) *echo.Echo {
 		ready:     d.Store,
 		operators: d.Operators,
 		apps:      d.Apps,
+		connect:   d.Connect,
+		tokens:    d.Tokens,
+		queries:   d.Store,
 		assets:    d.Assets,
 		log:       d.Log,
 		sessions:  newSessionManager(d.Box, d.Config.IsHTTPS(), d.Operators),
@@ -93,10 +101,17 @@ func New(d Deps) *echo.Echo {
 	e.GET("/metrics", s.metricsHandler)
 	e.GET("/static/*", echo.WrapHandler(d.Assets))
 	e.HEAD("/static/*", echo.WrapHandler(d.Assets))
-	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, d.Assets.URL("favicon.svg")) })
+	e.GET("/favicon.ico", func(c echo.Context) error {
+		return c.Redirect(http.StatusMovedPermanently, d.Assets.URL("favicon.svg"))
+	})
 	if d.DemoGetResponse != nil {
 		e.Any("/demo-getresponse/*", echo.WrapHandler(d.DemoGetResponse))
 	}
+
+	// The customer's side: public connect pages and the OAuth callback.
+	e.GET("/connect/:token", s.connectPage)
+	e.POST("/connect/:token", s.startConnect)
+	e.GET("/oauth/callback", s.oauthCallback)
 
 	// Signing in.
 	e.GET("/setup", s.setupForm)
@@ -116,6 +131,15 @@ func New(d Deps) *echo.Echo {
 	op.POST("/apps/:id/edit", s.updateApp)
 	op.GET("/apps/:id/delete", s.confirmDeleteApp)
 	op.POST("/apps/:id/delete", s.deleteApp)
+	op.POST("/apps/:id/links", s.createLink)
+	op.GET("/apps/:id/links/:link", s.showLink)
+	op.GET("/connections", s.listConnections)
+	op.GET("/connections/:id", s.showConnection)
+	op.POST("/connections/:id/refresh", s.refreshConnection)
+	op.POST("/connections/:id/test", s.testConnection)
+	op.POST("/connections/:id/reconnect", s.reconnectConnection)
+	op.GET("/connections/:id/disconnect", s.confirmDisconnect)
+	op.POST("/connections/:id/disconnect", s.disconnectConnection)
 	op.GET("/operators", s.listOperators)
 	op.POST("/operators", s.createOperator)
 	op.GET("/operators/:id/remove", s.confirmRemoveOperator)

@@ -79,7 +79,7 @@ func disconnect(tx *gorm.DB, id, actor, message string) error {
 	now := Now()
 	res := tx.Model(&Connection{}).Where("id = ? AND status <> ?", id, StatusDisconnected).Updates(map[string]any{
 		"status": StatusDisconnected, "access_token_enc": "", "refresh_token_enc": "", "token_fingerprint": "",
-		"expires_at": nil, "next_attempt_at": nil, "lease_owner": "", "lease_until": nil,
+		"next_attempt_at": nil, "lease_owner": "", "lease_until": nil,
 		"disconnected_at": now, "updated_at": now,
 	})
 	if res.Error != nil {

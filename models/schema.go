@@ -61,10 +61,13 @@ var migrations = []migration{
 		`CREATE INDEX connections_app_expires ON connections (app_id, expires_at, id)`,
 		`CREATE INDEX connections_customer_ref ON connections (customer_ref)`,
 		`CREATE INDEX connections_account_email ON connections (account_email)`,
+		`CREATE INDEX connections_account_name ON connections (account_name)`,
+		`CREATE INDEX connections_account_id ON connections (account_id)`,
 
 		`CREATE TABLE connect_links (
 			id TEXT PRIMARY KEY,
 			token_hash TEXT NOT NULL,
+			token_enc TEXT NOT NULL,
 			app_id TEXT NOT NULL REFERENCES apps (id),
 			customer_ref TEXT NOT NULL DEFAULT '',
 			return_url TEXT NOT NULL DEFAULT '',
@@ -74,6 +77,8 @@ var migrations = []migration{
 			used_at {{time}},
 			created_at {{time}} NOT NULL)`,
 		`CREATE UNIQUE INDEX connect_links_token ON connect_links (token_hash)`,
+		`CREATE INDEX connect_links_app ON connect_links (app_id, created_at)`,
+		`CREATE INDEX connect_links_connection ON connect_links (connection_id, created_at)`,
 
 		`CREATE TABLE auth_states (
 			id TEXT PRIMARY KEY,

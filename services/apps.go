@@ -134,9 +134,9 @@ func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
 	if !validHTTPURL(apiURL) {
 		fe.Add("api_url", "Enter an absolute http(s) URL.")
 	}
-	origins, err := ParseReturnOrigins(in.ReturnOrigins)
-	if err != nil {
-		fe.Add("return_origins", err.Error())
+	origins, problem := ParseReturnOrigins(in.ReturnOrigins)
+	if problem != "" {
+		fe.Add("return_origins", problem)
 	}
 	if err := fe.OrNil(); err != nil {
 		return err
@@ -190,8 +190,9 @@ func validHTTPURL(s string) bool {
 }
 
 // ParseReturnOrigins validates a list of origins ("https://app.example.com",
-// separated by newlines, commas or spaces) and returns them normalized.
-func ParseReturnOrigins(s string) ([]string, error) {
+// separated by newlines, commas or spaces) and returns them normalized, or what is
+// wrong with them in words for the form.
+func ParseReturnOrigins(s string) (origins []string, problem string) {
 	fields := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' || r == '\t' })
 	seen := map[string]bool{}
 	var out []string
@@ -199,7 +200,7 @@ func ParseReturnOrigins(s string) ([]string, error) {
 		u, err := url.Parse(f)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, errors.New("Each return origin is scheme://host[:port] with no path, like https://app.example.com; \"" + truncate(f, 60) + "\" is not.")
+			return nil, "Each return origin is scheme://host[:port] with no path, like https://app.example.com; \"" + truncate(f, 60) + "\" is not."
 		}
 		o := strings.ToLower(u.Scheme + "://" + u.Host)
 		if !seen[o] {
@@ -208,9 +209,9 @@ func ParseReturnOrigins(s string) ([]string, error) {
 		}
 	}
 	if len(out) > 20 {
-		return nil, errors.New("List at most 20 return origins.")
+		return nil, "List at most 20 return origins."
 	}
-	return out, nil
+	return out, ""
 }
 
 func truncate(s string, n int) string {

@@ -98,9 +98,9 @@ func (o *Operators) Create(ctx context.Context, email, password, confirm string)
 
 func (o *Operators) newOperator(email, password, confirm string) (*models.Operator, error) {
 	fe := FieldErrors{}
-	addr, err := ValidateEmail(email)
-	if err != nil {
-		fe.Add("email", err.Error())
+	addr, problem := ValidateEmail(email)
+	if problem != "" {
+		fe.Add("email", problem)
 	}
 	checkPassword(fe, "password", password, confirm)
 	if err := fe.OrNil(); err != nil {
@@ -113,17 +113,18 @@ func (o *Operators) newOperator(email, password, confirm string) (*models.Operat
 	return &models.Operator{Email: addr, PasswordHash: string(hash)}, nil
 }
 
-// ValidateEmail checks that s is one plain email address and returns it normalized.
-func ValidateEmail(s string) (string, error) {
+// ValidateEmail checks that s is one plain email address and returns it
+// normalized, or what is wrong with it in words for the form.
+func ValidateEmail(s string) (addr, problem string) {
 	s = models.NormalizeEmail(s)
 	if s == "" {
-		return "", errors.New("Enter an email address.")
+		return "", "Enter an email address."
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || len(s) > 254 {
-		return "", errors.New("Enter a valid email address, like ann@example.com.")
+		return "", "Enter a valid email address, like ann@example.com."
 	}
-	return s, nil
+	return s, ""
 }
 
 func checkPassword(fe FieldErrors, field, password, confirm string) {

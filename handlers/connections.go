@@ -1,0 +1,337 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/views"
+)
+
+// tokenService is what the connection pages need of the token engine.
+type tokenService interface {
+	Get(ctx context.Context, id string) (*models.Connection, error)
+	Refresh(ctx context.Context, id, actor string) (*models.Connection, error)
+	TestCall(ctx context.Context, id, path, actor string) (*services.TestCallResult, error)
+	Disconnect(ctx context.Context, id, actor string) error
+}
+
+// connectionQueries are the dashboard's read-only queries.
+type connectionQueries interface {
+	ListConnections(ctx context.Context, f models.ConnectionFilter) (*models.ConnectionPage, error)
+	CountConnections(ctx context.Context, f models.ConnectionFilter) (int64, error)
+	ConnectionEvents(ctx context.Context, connectionID string, beforeID int64, limit int) ([]models.Event, bool, error)
+	ConnectionsBy(ctx context.Context, statuses []string, limit int) ([]models.ConnectionRow, error)
+	RecentEvents(ctx context.Context, limit int) ([]models.EventRow, error)
+	AppByID(ctx context.Context, id string) (*models.App, error)
+}
+
+const pageSize = 50
+
+func (s *Server) listConnections(c echo.Context) error {
+	ctx := c.Request().Context()
+	f := models.ConnectionFilter{
+		Status: c.QueryParam("status"), AppID: c.QueryParam("app"), Query: strings.TrimSpace(c.QueryParam("q")),
+		After: c.QueryParam("after"), Before: c.QueryParam("before"), Last: c.QueryParam("last") == "1", Limit: pageSize,
+	}
+	if f.Status == "" && !c.QueryParams().Has("status") {
+		f.Status = "live"
+	}
+	if f.Status != "" && f.Status != "live" && f.Status != "all" && statusLabels[f.Status] == "" {
+		return echo.NewHTTPError(http.StatusBadRequest, "Unknown status filter.")
+	}
+	statusParam := f.Status
+	if f.Status == "all" {
+		f.Status = ""
+	}
+	if len(f.Query) > 200 {
+		return echo.NewHTTPError(http.StatusBadRequest, "The search is too long.")
+	}
+	page, err := s.queries.ListConnections(ctx, f)
+	if errors.Is(err, models.ErrBadCursor) {
+		return echo.NewHTTPError(http.StatusBadRequest, "That page link is not valid. Start again from the first page.")
+	}
+	if err != nil {
+		return err
+	}
+	total, err := s.queries.CountConnections(ctx, f)
+	if err != nil {
+		return err
+	}
+	apps, err := s.apps.List(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	v := views.ConnectionsView{Status: statusParam, AppID: f.AppID, Query: f.Query, Total: total}
+	for _, a := range apps {
+		v.Apps = append(v.Apps, views.Option{Value: a.ID, Label: a.Name})
+	}
+	for _, r := range page.Rows {
+		v.Rows = append(v.Rows, connectionRow(r, now))
+	}
+	base := url.Values{}
+	if statusParam != "" {
+		base.Set("status", statusParam)
+	}
+	if f.AppID != "" {
+		base.Set("app", f.AppID)
+	}
+	if f.Query != "" {
+		base.Set("q", f.Query)
+	}
+	link := func(k, val string) string {
+		q := url.Values{}
+		for key, vals := range base {
+			q[key] = vals
+		}
+		if k != "" {
+			q.Set(k, val)
+		}
+		return "/connections?" + q.Encode()
+	}
+	if page.PrevCursor != "" {
+		v.FirstURL, v.PrevURL = link("", ""), link("before", page.PrevCursor)
+	}
+	if page.NextCursor != "" {
+		v.NextURL, v.LastURL = link("after", page.NextCursor), link("last", "1")
+	}
+	return render(c, http.StatusOK, views.ConnectionsPage(s.page(c, "Connections", "connections"), v))
+}
+
+// connectionRow prepares one connection for a table.
+func connectionRow(r models.ConnectionRow, now time.Time) views.ConnectionRow {
+	row := views.ConnectionRow{
+		ID: r.ID, AccountEmail: r.AccountEmail, AccountName: r.AccountName, AccountID: r.AccountID, CustomerRef: r.CustomerRef,
+		AppName: r.AppName, Status: r.Status, StatusLabel: statusLabels[r.Status],
+	}
+	if r.Status != models.StatusDisconnected && r.ExpiresAt != nil {
+		row.Expiry = timeView(*r.ExpiresAt, now)
+	}
+	if r.LastRefreshAt != nil {
+		row.LastRefresh = timeView(*r.LastRefreshAt, now)
+	}
+	return row
+}
+
+// timeView shows a time as both a timestamp and a relative phrase.
+func timeView(t, now time.Time) views.TimeView {
+	return views.TimeView{ISO: t.UTC().Format(time.RFC3339), Text: formatTime(t), Relative: relative(t, now)}
+}
+
+// relative says "in 42 min" or "3 h ago" (with "expired" for a past expiry in the view).
+func relative(t, now time.Time) string {
+	d := t.Sub(now)
+	past := d < 0
+	if past {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Minute:
+		s = fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		s = fmt.Sprintf("%d min", int(d.Round(time.Minute).Minutes()))
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%d h", int(d.Round(time.Hour).Hours()))
+	default:
+		s = fmt.Sprintf("%d d", int(d.Round(24*time.Hour).Hours()/24))
+	}
+	if past {
+		return s + " ago"
+	}
+	return "in " + s
+}
+
+func (s *Server) showConnection(c echo.Context) error {
+	return s.renderConnection(c, http.StatusOK, nil, "")
+}
+
+// renderConnection renders a connection's page, with a test call's result when there is one.
+func (s *Server) renderConnection(c echo.Context, status int, result *services.TestCallResult, testEndpoint string) error {
+	ctx := c.Request().Context()
+	conn, err := s.tokens.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	app, err := s.queries.AppByID(ctx, conn.AppID)
+	if err != nil && !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
+	var before int64
+	if b := c.QueryParam("before"); b != "" {
+		if before, err = strconv.ParseInt(b, 10, 64); err != nil || before <= 0 {
+			return echo.NewHTTPError(http.StatusBadRequest, "That timeline page link is not valid.")
+		}
+	}
+	events, more, err := s.queries.ConnectionEvents(ctx, conn.ID, before, pageSize)
+	if err != nil {
+		return err
+	}
+	links, err := s.connect.RecentLinks(ctx, conn.AppID, conn.ID, 3)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	v := views.ConnectionView{
+		Row:          connectionRow(models.ConnectionRow{Connection: *conn, AppName: appName(app)}, now),
+		AppID:        conn.AppID,
+		CompanyName:  conn.CompanyName,
+		Fingerprint:  conn.TokenFingerprint,
+		LastError:    conn.LastError,
+		FailureCount: conn.FailureCount,
+		Connected:    timeView(conn.ConnectedAt, now),
+		Created:      timeView(conn.CreatedAt, now),
+		HasRefresh:   conn.RefreshTokenEnc != "",
+		Endpoints:    services.TestEndpoints,
+		TestEndpoint: testEndpoint,
+		Test:         testView(result),
+		ServerNow:    now.UTC().Format(time.RFC3339),
+	}
+	if conn.NextAttemptAt != nil {
+		t := timeView(*conn.NextAttemptAt, now)
+		v.NextAttempt = &t
+	}
+	if conn.DisconnectedAt != nil {
+		t := timeView(*conn.DisconnectedAt, now)
+		v.Disconnected = &t
+	}
+	for _, l := range links {
+		v.ReconnectLinks = append(v.ReconnectLinks, linkRow(l, now))
+	}
+	for _, e := range events {
+		v.Events = append(v.Events, views.EventRow{Type: e.Type, Message: e.Message, Actor: e.Actor, At: timeView(e.CreatedAt, now)})
+	}
+	if more && len(events) > 0 {
+		v.OlderURL = fmt.Sprintf("/connections/%s?before=%d#timeline", conn.ID, events[len(events)-1].ID)
+	}
+	if before > 0 {
+		v.NewestURL = "/connections/" + conn.ID + "#timeline"
+	}
+	title := conn.AccountEmail
+	if title == "" {
+		title = conn.AccountID
+	}
+	return render(c, status, views.ConnectionPage(s.page(c, title, "connections"), v))
+}
+
+func appName(app *models.App) string {
+	if app == nil || app.ID == "" {
+		return "(deleted app)"
+	}
+	if app.DeletedAt != nil {
+		return app.Name + " (deleted)"
+	}
+	return app.Name
+}
+
+func testView(r *services.TestCallResult) *views.TestCallView {
+	if r == nil {
+		return nil
+	}
+	v := &views.TestCallView{
+		Path: r.Path, StatusCode: r.StatusCode, LatencyMS: r.Latency.Milliseconds(), JSON: r.JSON, Notes: r.Notes, Error: r.Error,
+		OK: r.Error == "" && r.StatusCode >= 200 && r.StatusCode < 300,
+	}
+	if r.RateLimit.Known {
+		v.RateLimit = fmt.Sprintf("%d of %d calls left; window resets in %s", r.RateLimit.Remaining, r.RateLimit.Limit, r.RateLimit.Reset)
+	}
+	for _, f := range r.FromFields {
+		v.FromFields = append(v.FromFields, views.FromFieldRow{Name: f.Name, Email: f.Email, Default: bool(f.IsDefault), Active: bool(f.IsActive)})
+	}
+	if a := r.Account; a != nil {
+		v.Account = [][2]string{{"Account ID", a.AccountID}, {"Email", a.Email}, {"Name", strings.TrimSpace(a.FirstName + " " + a.LastName)},
+			{"Company", a.CompanyName}, {"Country", a.CountryCode.CountryCode}, {"Time zone", a.TimeZone.Name}}
+	}
+	for _, cp := range r.Campaigns {
+		v.Campaigns = append(v.Campaigns, views.CampaignRow{ID: cp.CampaignID, Name: cp.Name, Language: cp.LanguageCode, Default: bool(cp.IsDefault)})
+	}
+	return v
+}
+
+func (s *Server) refreshConnection(c echo.Context) error {
+	id := c.Param("id")
+	conn, err := s.tokens.Refresh(c.Request().Context(), id, currentOperator(c).Email)
+	to := "/connections/" + id
+	switch {
+	case errors.Is(err, services.ErrNotFound):
+		return err
+	case errors.Is(err, services.ErrDisconnected):
+		return s.redirectWithFlash(c, to, "error", "This connection is disconnected: it has no tokens to refresh. Send a reconnect link instead.")
+	case errors.Is(err, services.ErrNeedsReconnect):
+		return s.redirectWithFlash(c, to, "error", "Refresh failed: "+err.Error()+". Send the customer a reconnect link.")
+	case errors.Is(err, services.ErrTransient):
+		return s.redirectWithFlash(c, to, "error", "Refresh failed for now: "+err.Error()+".")
+	case err != nil:
+		return err
+	}
+	return s.redirectWithFlash(c, to, "success", "Refreshed. The new access token is valid until "+formatTime(*conn.ExpiresAt)+".")
+}
+
+func (s *Server) testConnection(c echo.Context) error {
+	endpoint := c.FormValue("endpoint")
+	if endpoint == "" {
+		endpoint = "/from-fields"
+	}
+	res, err := s.tokens.TestCall(c.Request().Context(), c.Param("id"), endpoint, currentOperator(c).Email)
+	if fe, ok := services.AsFieldErrors(err); ok {
+		return echo.NewHTTPError(http.StatusBadRequest, fe["endpoint"])
+	}
+	if errors.Is(err, services.ErrNotFound) {
+		return err
+	}
+	if err != nil {
+		msg := "The test call could not run: " + err.Error() + "."
+		if errors.Is(err, services.ErrDisconnected) {
+			msg = "This connection is disconnected: there is no token to call GetResponse with."
+		}
+		res = &services.TestCallResult{Path: endpoint, Error: msg}
+	}
+	return s.renderConnection(c, http.StatusOK, res, endpoint)
+}
+
+func (s *Server) reconnectConnection(c echo.Context) error {
+	ctx := c.Request().Context()
+	conn, err := s.tokens.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	_, err = s.connect.CreateLink(ctx, services.LinkInput{AppID: conn.AppID, ConnectionID: conn.ID, CreatedBy: currentOperator(c).Email})
+	if fe, ok := services.AsFieldErrors(err); ok {
+		if _, gone := fe["app_id"]; gone {
+			return s.redirectWithFlash(c, "/connections/"+conn.ID, "error", "This connection's app was deleted, so it cannot be reconnected.")
+		}
+		return s.redirectWithFlash(c, "/connections/"+conn.ID, "error", fe.Error())
+	}
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/connections/"+conn.ID+"#reconnect", "success", "Reconnect link created. Send it to the customer, or open it yourself if this is your account.")
+}
+
+func (s *Server) confirmDisconnect(c echo.Context) error {
+	conn, err := s.tokens.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.DisconnectPage(s.page(c, "Disconnect", "connections"),
+		views.ConnectionRow{ID: conn.ID, AccountEmail: conn.AccountEmail, AccountID: conn.AccountID, CustomerRef: conn.CustomerRef, Status: conn.Status}))
+}
+
+func (s *Server) disconnectConnection(c echo.Context) error {
+	id := c.Param("id")
+	if err := s.tokens.Disconnect(c.Request().Context(), id, currentOperator(c).Email); err != nil {
+		return err
+	}
+	s.log.Info("connection disconnected", "connection", id, "by", currentOperator(c).ID)
+	return s.redirectWithFlash(c, "/connections/"+id, "success", "Disconnected. The tokens were erased; the history stays.")
+}

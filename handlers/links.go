@@ -1,0 +1,76 @@
+package handlers
+
+import (
+	"fmt"
+	"html"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/views"
+)
+
+// linkRow prepares a connect link for display.
+func linkRow(l services.Link, now time.Time) views.LinkRow {
+	state := "valid"
+	switch {
+	case l.UsedAt != nil:
+		state = "used"
+	case l.Expired(now):
+		state = "expired"
+	}
+	return views.LinkRow{ID: l.ID, AppID: l.AppID, URL: l.URL, CustomerRef: l.CustomerRef, ReturnURL: l.ReturnURL, State: state,
+		Expires: timeView(l.ExpiresAt, now), CreatedBy: l.CreatedBy, Reconnect: l.ConnectionID != nil}
+}
+
+// buttonSnippet is the HTML an operator pastes into their own site: a styled link
+// that needs no script and no stylesheet of ours.
+func buttonSnippet(linkURL string) string {
+	return fmt.Sprintf(`<a href="%s" rel="noopener" style="display:inline-flex;align-items:center;gap:8px;padding:10px 18px;border-radius:8px;background:#00baff;color:#fff;font:600 15px/1.2 system-ui,sans-serif;text-decoration:none">Connect GetResponse</a>`, html.EscapeString(linkURL))
+}
+
+func (s *Server) createLink(c echo.Context) error {
+	ctx := c.Request().Context()
+	app, err := s.apps.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	form := views.LinkForm{CustomerRef: c.FormValue("customer_ref"), ReturnURL: c.FormValue("return_url"), TTLDays: c.FormValue("ttl_days")}
+	in := services.LinkInput{AppID: app.ID, CustomerRef: form.CustomerRef, ReturnURL: form.ReturnURL, CreatedBy: currentOperator(c).Email}
+	if form.TTLDays != "" {
+		days, err := strconv.ParseFloat(strings.TrimSpace(form.TTLDays), 64)
+		if err != nil || days <= 0 || days > 90 {
+			form.Errors = map[string]string{"ttl_days": "Enter a number of days from 0.01 to 90."}
+			return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form)
+		}
+		in.TTL = time.Duration(days * float64(24*time.Hour))
+	}
+	link, err := s.connect.CreateLink(ctx, in)
+	if fe, ok := services.AsFieldErrors(err); ok {
+		if msg, ok := fe["ttl"]; ok {
+			fe["ttl_days"] = msg
+		}
+		form.Errors = fe
+		return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form)
+	}
+	if err != nil {
+		return err
+	}
+	return s.redirectWithFlash(c, "/apps/"+app.ID+"/links/"+link.ID, "success", "Connect link created for "+link.CustomerRef+".")
+}
+
+func (s *Server) showLink(c echo.Context) error {
+	link, err := s.connect.GetLink(c.Request().Context(), c.Param("link"))
+	if err != nil {
+		return err
+	}
+	if link.AppID != c.Param("id") || link.App == nil {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	v := views.LinkView{Link: linkRow(*link, time.Now()), AppName: link.App.Name, Snippet: buttonSnippet(link.URL)}
+	return render(c, http.StatusOK, views.LinkPage(s.page(c, "Connect link", "apps"), v))
+}

@@ -1,0 +1,117 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ConnectLink is a link an operator hands a customer to connect (or reconnect) a
+// GetResponse account. Only a hash of its token is looked up; the token itself is
+// kept sealed so the operator can copy the link again later.
+type ConnectLink struct {
+	ID           string `gorm:"primaryKey"`
+	TokenHash    string
+	TokenEnc     string
+	AppID        string
+	CustomerRef  string
+	ReturnURL    string
+	ConnectionID *string // set for a reconnect link
+	CreatedBy    string
+	ExpiresAt    time.Time
+	UsedAt       *time.Time
+	CreatedAt    time.Time
+}
+
+// AuthState is one pending authorization: the hashed OAuth state sent to
+// GetResponse, bound to the browser that started it, valid briefly and once.
+type AuthState struct {
+	ID           string `gorm:"primaryKey"`
+	StateHash    string
+	BrowserHash  string
+	AppID        string
+	LinkID       *string
+	CustomerRef  string
+	ConnectionID *string
+	ReturnURL    string
+	MaxDomain    string
+	ExpiresAt    time.Time
+	UsedAt       *time.Time
+	CreatedAt    time.Time
+}
+
+// CreateConnectLink inserts a link (ID set by the caller).
+func (s *Store) CreateConnectLink(ctx context.Context, l *ConnectLink) error {
+	return translate(s.db.WithContext(ctx).Create(l).Error)
+}
+
+// ConnectLinkByTokenHash returns the link with that token hash.
+func (s *Store) ConnectLinkByTokenHash(ctx context.Context, hash string) (*ConnectLink, error) {
+	var l ConnectLink
+	err := s.db.WithContext(ctx).Where("token_hash = ?", hash).First(&l).Error
+	return &l, translate(err)
+}
+
+// ConnectLinkByID returns one link.
+func (s *Store) ConnectLinkByID(ctx context.Context, id string) (*ConnectLink, error) {
+	var l ConnectLink
+	err := s.db.WithContext(ctx).Where("id = ?", id).First(&l).Error
+	return &l, translate(err)
+}
+
+// RecentConnectLinks returns the newest links of an app, or of a connection when
+// connectionID is set.
+func (s *Store) RecentConnectLinks(ctx context.Context, appID, connectionID string, limit int) ([]ConnectLink, error) {
+	q := s.db.WithContext(ctx).Order("created_at DESC").Limit(limit)
+	if connectionID != "" {
+		q = q.Where("connection_id = ?", connectionID)
+	} else {
+		q = q.Where("app_id = ?", appID)
+	}
+	var links []ConnectLink
+	return links, q.Find(&links).Error
+}
+
+// CreateAuthState inserts a pending authorization.
+func (s *Store) CreateAuthState(ctx context.Context, a *AuthState) error {
+	return translate(s.db.WithContext(ctx).Create(a).Error)
+}
+
+// AuthStateByHash returns the pending authorization with that state hash.
+func (s *Store) AuthStateByHash(ctx context.Context, hash string) (*AuthState, error) {
+	var a AuthState
+	err := s.db.WithContext(ctx).Where("state_hash = ?", hash).First(&a).Error
+	return &a, translate(err)
+}
+
+// ConsumeAuthState marks a state used, once: a second call (a replay, or a
+// concurrent callback) gets ErrAlreadyUsed.
+func (s *Store) ConsumeAuthState(ctx context.Context, id string) error {
+	res := s.db.WithContext(ctx).Model(&AuthState{}).Where("id = ? AND used_at IS NULL", id).Update("used_at", Now())
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrAlreadyUsed
+	}
+	return nil
+}
+
+// DeleteExpiredAuthStates removes authorizations that expired before cutoff.
+func (s *Store) DeleteExpiredAuthStates(ctx context.Context, cutoff time.Time) (int64, error) {
+	res := s.db.WithContext(ctx).Where("expires_at < ?", cutoff).Delete(&AuthState{})
+	return res.RowsAffected, res.Error
+}
+
+// ErrAlreadyUsed is returned when a single-use record was used before.
+var ErrAlreadyUsed = alreadyUsedError{}
+
+type alreadyUsedError struct{}
+
+func (alreadyUsedError) Error() string { return "already used" }
+
+// markLinkUsed records that a link completed a connection.
+func markLinkUsed(tx *gorm.DB, linkID string, at time.Time) error {
+	return tx.Model(&ConnectLink{}).Where("id = ? AND used_at IS NULL", linkID).Update("used_at", at).Error
+}

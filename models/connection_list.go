@@ -1,0 +1,201 @@
+package models
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ConnectionRow is a connection with its app's name, for lists.
+type ConnectionRow struct {
+	Connection
+	AppName string
+}
+
+// ConnectionFilter selects and pages the connections list. The list is ordered by
+// access-token expiry, soonest first, then ID; pages are keyset cursors over that
+// order, so the last page of 100,000 rows costs what the first does.
+type ConnectionFilter struct {
+	Status string // one of Statuses, "live" (all but disconnected) or "" (all)
+	AppID  string
+	// Query matches an account ID exactly, or the start of an email, account name
+	// or customer reference.
+	Query  string
+	After  string // cursor: rows after this one
+	Before string // cursor: rows before this one
+	Last   bool   // the last page
+	Limit  int
+}
+
+// ConnectionPage is one page of the list with cursors to its neighbours.
+type ConnectionPage struct {
+	Rows       []ConnectionRow
+	NextCursor string // "" on the last page
+	PrevCursor string // "" on the first page
+}
+
+// ErrBadCursor is returned for a cursor this package did not make.
+var ErrBadCursor = errors.New("invalid page cursor")
+
+func encodeCursor(c *Connection) string {
+	var ns int64
+	if c.ExpiresAt != nil {
+		ns = c.ExpiresAt.UnixNano()
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ns, 10) + "|" + c.ID))
+}
+
+func decodeCursor(s string) (time.Time, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", ErrBadCursor
+	}
+	ts, id, ok := strings.Cut(string(raw), "|")
+	ns, err := strconv.ParseInt(ts, 10, 64)
+	if !ok || err != nil || id == "" {
+		return time.Time{}, "", ErrBadCursor
+	}
+	return time.Unix(0, ns).UTC(), id, nil
+}
+
+// ListConnections returns one page of connections.
+func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*ConnectionPage, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	q := s.filtered(ctx, f)
+	backward := f.Before != "" || f.Last
+	switch {
+	case f.After != "":
+		t, id, err := decodeCursor(f.After)
+		if err != nil {
+			return nil, err
+		}
+		q = q.Where("(c.expires_at > ? OR (c.expires_at = ? AND c.id > ?))", t, t, id)
+	case f.Before != "":
+		t, id, err := decodeCursor(f.Before)
+		if err != nil {
+			return nil, err
+		}
+		q = q.Where("(c.expires_at < ? OR (c.expires_at = ? AND c.id < ?))", t, t, id)
+	}
+	if backward {
+		q = q.Order("c.expires_at DESC, c.id DESC")
+	} else {
+		q = q.Order("c.expires_at, c.id")
+	}
+	var rows []ConnectionRow
+	if err := q.Limit(f.Limit + 1).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	more := len(rows) > f.Limit
+	if more {
+		rows = rows[:f.Limit]
+	}
+	if backward {
+		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+			rows[i], rows[j] = rows[j], rows[i]
+		}
+	}
+	page := &ConnectionPage{Rows: rows}
+	if len(rows) == 0 {
+		return page, nil
+	}
+	first, last := encodeCursor(&rows[0].Connection), encodeCursor(&rows[len(rows)-1].Connection)
+	switch {
+	case backward:
+		if more {
+			page.PrevCursor = first
+		}
+		if !f.Last {
+			page.NextCursor = last
+		}
+	default:
+		if more {
+			page.NextCursor = last
+		}
+		if f.After != "" {
+			page.PrevCursor = first
+		}
+	}
+	return page, nil
+}
+
+// CountConnections counts the rows a filter selects (ignoring its cursor).
+func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter) (int64, error) {
+	var n int64
+	err := s.filtered(ctx, f).Count(&n).Error
+	return n, err
+}
+
+func (s *Store) filtered(ctx context.Context, f ConnectionFilter) *gorm.DB {
+	q := s.db.WithContext(ctx).Table("connections AS c").
+		Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id")
+	switch f.Status {
+	case "":
+	case "live":
+		q = q.Where("c.status <> ?", StatusDisconnected)
+	default:
+		q = q.Where("c.status = ?", f.Status)
+	}
+	if f.AppID != "" {
+		q = q.Where("c.app_id = ?", f.AppID)
+	}
+	if query := strings.TrimSpace(f.Query); query != "" {
+		// Prefix ranges keep every term on an index; "\U0010FFFF" sorts after any text.
+		hi := func(p string) string { return p + "\U0010FFFF" }
+		lower := strings.ToLower(query)
+		q = q.Where("(c.account_id = ? OR (c.account_email >= ? AND c.account_email < ?) OR (c.account_name >= ? AND c.account_name < ?) OR (c.customer_ref >= ? AND c.customer_ref < ?))",
+			query, lower, hi(lower), query, hi(query), query, hi(query))
+	}
+	return q
+}
+
+// ConnectionsBy returns up to limit live connections in a state ("" for any live
+// state), soonest expiry first, for the overview.
+func (s *Store) ConnectionsBy(ctx context.Context, statuses []string, limit int) ([]ConnectionRow, error) {
+	var rows []ConnectionRow
+	q := s.db.WithContext(ctx).Table("connections AS c").
+		Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id").
+		Where("c.status IN ?", statuses).Order("c.expires_at, c.id").Limit(limit)
+	return rows, q.Scan(&rows).Error
+}
+
+// EventRow is an event with what the overview shows of its connection.
+type EventRow struct {
+	Event
+	AccountEmail string
+	CustomerRef  string
+}
+
+// RecentEvents returns the newest events across all connections.
+func (s *Store) RecentEvents(ctx context.Context, limit int) ([]EventRow, error) {
+	var rows []EventRow
+	err := s.db.WithContext(ctx).Table("events AS e").
+		Select("e.*, c.account_email, c.customer_ref").Joins("LEFT JOIN connections c ON c.id = e.connection_id").
+		Order("e.id DESC").Limit(limit).Scan(&rows).Error
+	return rows, err
+}
+
+// ConnectionEvents returns a connection's timeline, newest first, older than
+// beforeID when it is set, and whether older events remain.
+func (s *Store) ConnectionEvents(ctx context.Context, connectionID string, beforeID int64, limit int) ([]Event, bool, error) {
+	q := s.db.WithContext(ctx).Where("connection_id = ?", connectionID)
+	if beforeID > 0 {
+		q = q.Where("id < ?", beforeID)
+	}
+	var events []Event
+	if err := q.Order("id DESC").Limit(limit + 1).Find(&events).Error; err != nil {
+		return nil, false, err
+	}
+	more := len(events) > limit
+	if more {
+		events = events[:limit]
+	}
+	return events, more, nil
+}

@@ -1,0 +1,198 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// SealedTokens are a connection's tokens, already encrypted for that connection's ID.
+type SealedTokens struct {
+	AccessEnc   string
+	RefreshEnc  string // "" keeps the stored refresh token
+	Fingerprint string
+	ExpiresAt   time.Time
+}
+
+// Authorization is what a completed OAuth callback knows.
+type Authorization struct {
+	AppID        string
+	LinkID       string // "" when none
+	ConnectionID string // the connection a reconnect renews; "" for a new connect
+	CustomerRef  string
+	AccountID    string
+	AccountEmail string
+	AccountName  string
+	CompanyName  string
+	// Seal encrypts the new tokens for the connection ID the store settled on.
+	Seal func(connectionID string) (SealedTokens, error)
+}
+
+// ErrAccountMismatch is returned when a reconnect signs in to another account.
+var ErrAccountMismatch = errors.New("signed in to a different GetResponse account than the one being reconnected")
+
+// SaveAuthorization creates the connection for an authorized account, or renews
+// the existing one for the same app and account (keeping its ID and history), and
+// records the event. created reports which happened.
+func (s *Store) SaveAuthorization(ctx context.Context, a Authorization) (conn *Connection, created bool, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		conn, created = &Connection{}, false
+		var q *gorm.DB
+		if a.ConnectionID != "" {
+			q = tx.Where("id = ?", a.ConnectionID)
+		} else {
+			q = tx.Where("app_id = ? AND account_id = ?", a.AppID, a.AccountID)
+		}
+		err := q.First(conn).Error
+		switch {
+		case errors.Is(err, gorm.ErrRecordNotFound) && a.ConnectionID != "":
+			return ErrNotFound
+		case errors.Is(err, gorm.ErrRecordNotFound):
+			created = true
+			conn = &Connection{ID: NewID("con"), AppID: a.AppID, AccountID: a.AccountID}
+		case err != nil:
+			return err
+		case conn.AppID != a.AppID || conn.AccountID != a.AccountID:
+			return ErrAccountMismatch
+		}
+		sealed, err := a.Seal(conn.ID)
+		if err != nil {
+			return err
+		}
+		now := Now()
+		wasStatus := conn.Status
+		if a.CustomerRef != "" {
+			conn.CustomerRef = a.CustomerRef
+		}
+		conn.AccountEmail, conn.AccountName, conn.CompanyName = a.AccountEmail, a.AccountName, a.CompanyName
+		conn.Status = StatusActive
+		conn.AccessTokenEnc, conn.TokenFingerprint = sealed.AccessEnc, sealed.Fingerprint
+		if sealed.RefreshEnc != "" {
+			conn.RefreshTokenEnc = sealed.RefreshEnc
+		}
+		expires := sealed.ExpiresAt
+		conn.ExpiresAt, conn.LastRefreshAt = &expires, &now
+		conn.LastError, conn.FailureCount, conn.NextAttemptAt = "", 0, nil
+		conn.LeaseOwner, conn.LeaseUntil = "", nil
+		conn.ConnectedAt, conn.DisconnectedAt = now, nil
+		if created {
+			err = tx.Create(conn).Error
+		} else {
+			err = tx.Save(conn).Error
+		}
+		if err != nil {
+			return translate(err)
+		}
+		ev := &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Actor: "customer", CreatedAt: now}
+		if created {
+			ev.Type, ev.Message = "connection.created", "Connected GetResponse account "+describeAccount(conn)
+		} else {
+			ev.Type, ev.Message = "connection.reconnected", "Reconnected GetResponse account "+describeAccount(conn)
+			if wasStatus != "" && wasStatus != StatusActive {
+				ev.Message += " (was " + wasStatus + ")"
+			}
+		}
+		if err := addEvent(tx, ev); err != nil {
+			return err
+		}
+		if a.LinkID != "" {
+			return markLinkUsed(tx, a.LinkID, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return conn, created, nil
+}
+
+func describeAccount(c *Connection) string {
+	s := c.AccountID
+	if c.AccountEmail != "" {
+		s = c.AccountEmail + " (" + c.AccountID + ")"
+	}
+	return s
+}
+
+// RefreshResult is the outcome of one refresh attempt, written in one transaction.
+type RefreshResult struct {
+	Tokens *SealedTokens // set on success
+	// On failure: the new status, the error in words and when to try again.
+	Status        string
+	Error         string
+	NextAttemptAt *time.Time
+	Event         Event
+	// Recovered adds a "connection.recovered" event after a success that follows failures.
+	Recovered bool
+}
+
+// SaveRefresh writes a refresh's outcome and its events atomically.
+func (s *Store) SaveRefresh(ctx context.Context, id string, r RefreshResult) (*Connection, error) {
+	var conn Connection
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("id = ?", id).First(&conn).Error; err != nil {
+			return translate(err)
+		}
+		if conn.Status == StatusDisconnected {
+			return ErrDisconnected
+		}
+		now := Now()
+		updates := map[string]any{"updated_at": now, "lease_owner": "", "lease_until": nil}
+		if r.Tokens != nil {
+			updates["access_token_enc"] = r.Tokens.AccessEnc
+			updates["token_fingerprint"] = r.Tokens.Fingerprint
+			updates["expires_at"] = r.Tokens.ExpiresAt
+			if r.Tokens.RefreshEnc != "" {
+				updates["refresh_token_enc"] = r.Tokens.RefreshEnc
+			}
+			updates["status"] = StatusActive
+			updates["last_refresh_at"] = now
+			updates["last_error"] = ""
+			updates["failure_count"] = 0
+			updates["next_attempt_at"] = nil
+		} else {
+			updates["status"] = r.Status
+			updates["last_error"] = r.Error
+			updates["failure_count"] = gorm.Expr("failure_count + 1")
+			updates["next_attempt_at"] = r.NextAttemptAt
+		}
+		if err := tx.Model(&Connection{}).Where("id = ?", id).Updates(updates).Error; err != nil {
+			return err
+		}
+		ev := r.Event
+		ev.ConnectionID, ev.AppID, ev.CreatedAt = &conn.ID, &conn.AppID, now
+		if err := addEvent(tx, &ev); err != nil {
+			return err
+		}
+		if r.Recovered {
+			if err := addEvent(tx, &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "connection.recovered",
+				Message: "Recovered: tokens refresh again (was " + conn.Status + ")", Actor: ev.Actor, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		return tx.Where("id = ?", id).First(&conn).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &conn, nil
+}
+
+// ErrDisconnected is returned when acting on a disconnected connection's tokens.
+var ErrDisconnected = errors.New("connection is disconnected")
+
+// Disconnect erases a connection's tokens and marks it disconnected, keeping its history.
+func (s *Store) Disconnect(ctx context.Context, id, actor string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&Connection{}).Where("id = ?", id).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return disconnect(tx, id, actor, "Disconnected; tokens erased")
+	})
+}

@@ -1,0 +1,83 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/secrets"
+)
+
+// DemoPrefix is where demo mode serves its simulated GetResponse.
+const DemoPrefix = "/demo-getresponse"
+
+// Demo is demo mode: a simulated GetResponse inside grconnect and an app pointed at it.
+type Demo struct {
+	Fake    *getresponsetest.Fake
+	App     *models.App
+	baseURL string
+}
+
+// SetUpDemo creates the simulated GetResponse and, once, the demo app (updating its
+// URLs when the base URL changed), and registers the app with the simulator.
+func SetUpDemo(ctx context.Context, store *models.Store, apps *Apps, box *secrets.Box, baseURL string) (*Demo, error) {
+	fake := getresponsetest.New(getresponsetest.Options{Prefix: DemoPrefix})
+	authURL := baseURL + DemoPrefix + "/oauth2_authorize.html"
+	apiURL := baseURL + DemoPrefix + "/v3"
+	app, err := store.DemoApp(ctx)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		app, err = apps.Create(ctx, AppInput{
+			Name: "Demo app", ClientID: "demo-" + models.RandomToken(5), ClientSecret: models.RandomToken(20),
+			Edition: "standard", AuthURL: authURL, APIURL: apiURL,
+		})
+		if err != nil {
+			return nil, err
+		}
+		app.Demo = true
+		if err := store.UpdateApp(ctx, app); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	case app.AuthURL != authURL || app.APIURL != apiURL:
+		app.AuthURL, app.APIURL = authURL, apiURL
+		if err := store.UpdateApp(ctx, app); err != nil {
+			return nil, err
+		}
+	}
+	secret, err := box.Open(app.ClientSecretEnc, secrets.AAD("app", app.ID, "client_secret"))
+	if err != nil {
+		return nil, err
+	}
+	fake.AddClient(app.ClientID, secret, baseURL+"/oauth/callback")
+	return &Demo{Fake: fake, App: app, baseURL: baseURL}, nil
+}
+
+// Transport sends grconnect's own calls to the simulator in-process, so demo mode
+// works whether or not the base URL is reachable from the server itself; other
+// requests go to next.
+func (d *Demo) Transport(next http.RoundTripper) http.RoundTripper {
+	return demoTransport{prefix: d.baseURL + DemoPrefix + "/", handler: d.Fake, next: next}
+}
+
+type demoTransport struct {
+	prefix  string
+	handler http.Handler
+	next    http.RoundTripper
+}
+
+func (t demoTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !strings.HasPrefix(r.URL.String(), t.prefix) {
+		return t.next.RoundTrip(r)
+	}
+	rec := httptest.NewRecorder()
+	t.handler.ServeHTTP(rec, r)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
+}
