@@ -75,8 +75,15 @@ func TestAppValidation(t *testing.T) {
 	}
 }
 
+// realDefaults gives a test app GetResponse's real default URLs and the default base URL.
+func realDefaults(c *config.Config) {
+	c.BaseURL = "http://localhost:8080"
+	c.GetResponseAuthURL = "https://app.getresponse.com/oauth2_authorize.html"
+	c.GetResponseAPIURL = "https://api.getresponse.com/v3"
+}
+
 func TestAppCreateShowEditNeverRevealsSecret(t *testing.T) {
-	app := newTestApp(t)
+	app := newTestApp(t, realDefaults)
 	b := app.setup(annEmail, annPass)
 	mustContain(t, b.get("/apps").body, "Register your GetResponse app")
 	id := createApp(t, b, appForm("Acme Templates"))
@@ -85,7 +92,7 @@ func TestAppCreateShowEditNeverRevealsSecret(t *testing.T) {
 	mustContain(t, r.body, "Acme Templates", "client-abc", "Set, ends in …3f2a",
 		`value="http://localhost:8080/oauth/callback"`, `data-testid="localhost-warning"`,
 		"https://app.getresponse.com/oauth2_authorize.html", "https://api.getresponse.com/v3/token", "https://app.example.com", "App registered")
-	if strings.Count(r.body, "https://app.example.com") != 1 {
+	if strings.Count(r.body, `<code class="block">https://app.example.com</code>`) != 1 {
 		t.Error("duplicate return origin was not folded")
 	}
 	mustContain(t, b.get("/apps").body, "Acme Templates")
@@ -147,7 +154,7 @@ func assertNotInDatabaseFiles(t *testing.T, dbPath string, secrets ...string) {
 }
 
 func TestMaxAppGetsEditionURLs(t *testing.T) {
-	app := newTestApp(t)
+	app := newTestApp(t, realDefaults)
 	b := app.setup(annEmail, annPass)
 	form := appForm("Max PL")
 	form.Set("edition", "max_pl")

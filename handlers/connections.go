@@ -136,13 +136,13 @@ func relative(t, now time.Time) string {
 		d = -d
 	}
 	var s string
-	switch {
+	switch mins, hours := int(d.Round(time.Minute).Minutes()), int(d.Round(time.Hour).Hours()); {
 	case d < time.Minute:
 		s = fmt.Sprintf("%d s", int(d.Seconds()))
-	case d < time.Hour:
-		s = fmt.Sprintf("%d min", int(d.Round(time.Minute).Minutes()))
-	case d < 48*time.Hour:
-		s = fmt.Sprintf("%d h", int(d.Round(time.Hour).Hours()))
+	case mins < 60:
+		s = fmt.Sprintf("%d min", mins)
+	case hours < 48:
+		s = fmt.Sprintf("%d h", hours)
 	default:
 		s = fmt.Sprintf("%d d", int(d.Round(24*time.Hour).Hours()/24))
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -21,6 +22,8 @@ import (
 	"github.com/grconnect/grconnect/models/modelstest"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/config"
+	"github.com/grconnect/grconnect/services/getresponse"
+	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 	"github.com/grconnect/grconnect/services/secrets"
 	"github.com/grconnect/grconnect/static"
 )
@@ -52,6 +55,8 @@ type testApp struct {
 	cfg    *config.Config
 	logs   *syncBuffer
 	dbPath string
+	fake   *getresponsetest.Server
+	tokens *services.Tokens
 	// pages holds every response body any browser received, for "never shown" checks.
 	pages []string
 }
@@ -59,6 +64,13 @@ type testApp struct {
 type option func(*config.Config)
 
 func newTestApp(t *testing.T, opts ...option) *testApp {
+	t.Helper()
+	return newTestAppWith(t, getresponsetest.Options{}, opts...)
+}
+
+// newTestAppWith builds the whole stack behind a real HTTP server, with a fake
+// GetResponse configured by fo.
+func newTestAppWith(t *testing.T, fo getresponsetest.Options, opts ...option) *testApp {
 	t.Helper()
 	dir := t.TempDir()
 	dbPath := modelstest.Path(dir)
@@ -69,9 +81,12 @@ func newTestApp(t *testing.T, opts ...option) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fake := getresponsetest.NewServer(fo)
+	t.Cleanup(fake.Close)
+	srv := httptest.NewUnstartedServer(nil)
 	cfg := &config.Config{
-		Addr: ":0", BaseURL: "http://localhost:8080", Database: dbPath, DataDir: dir, SecretKey: key,
-		GetResponseAuthURL: "https://app.getresponse.com/oauth2_authorize.html", GetResponseAPIURL: "https://api.getresponse.com/v3",
+		Addr: ":0", BaseURL: "http://" + srv.Listener.Addr().String(), Database: dbPath, DataDir: dir, SecretKey: key,
+		GetResponseAuthURL: fake.AuthURL(), GetResponseAPIURL: fake.APIURL(), RefreshMargin: 10 * time.Minute, Keepalive: 24 * time.Hour,
 	}
 	for _, o := range opts {
 		o(cfg)
@@ -81,10 +96,17 @@ func newTestApp(t *testing.T, opts ...option) *testApp {
 	ops := services.NewOperators(store)
 	ops.Cost = bcrypt.MinCost
 	apps := services.NewApps(store, box, services.AppDefaults{AuthURL: cfg.GetResponseAuthURL, APIURL: cfg.GetResponseAPIURL})
-	e := handlers.New(handlers.Deps{Config: cfg, Store: store, Box: box, Operators: ops, Apps: apps, Assets: static.New(), Log: log})
-	srv := httptest.NewServer(e)
+	gr := getresponse.New(&http.Client{Timeout: 10 * time.Second})
+	gr.TokenTimeout = 2 * time.Second
+	tokens := services.NewTokens(store, box, apps, gr, cfg.RefreshMargin, cfg.RedirectURL(), log)
+	e := handlers.New(handlers.Deps{
+		Config: cfg, Store: store, Box: box, Operators: ops, Apps: apps, Assets: static.New(), Log: log,
+		Connect: services.NewConnect(store, box, apps, gr, cfg.BaseURL, log), Tokens: tokens,
+	})
+	srv.Config.Handler = e
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, srv: srv, store: store, box: box, cfg: cfg, logs: logs, dbPath: dbPath}
+	return &testApp{t: t, srv: srv, store: store, box: box, cfg: cfg, logs: logs, dbPath: dbPath, fake: fake, tokens: tokens}
 }
 
 // browser is one user agent: its own cookie jar, never following redirects by itself.

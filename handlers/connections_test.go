@@ -1,0 +1,327 @@
+package handlers_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+)
+
+func TestRefreshNowWithAndWithoutRotation(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		rotation    getresponsetest.Rotation
+		wantRotated bool
+	}{
+		{"same refresh token", getresponsetest.RotationNone, false},
+		{"rotated", getresponsetest.RotationRotate, true},
+		{"rotated, old dies at once", getresponsetest.RotationStrict, true},
+		{"no refresh token returned", getresponsetest.RotationOmit, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newConnectFixture(t, getresponsetest.Options{Rotation: tc.rotation})
+			conn := f.connect("customer-1", "")
+			access1, refresh1 := f.plaintextTokens(conn.ID)
+			for i := range 2 { // twice: the second refresh must use what the first stored
+				r := f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
+				if r.status != http.StatusSeeOther {
+					t.Fatalf("refresh %d = %d", i, r.status)
+				}
+				page := f.op.get("/connections/" + conn.ID)
+				mustContain(t, page.body, "Refreshed. The new access token is valid until")
+			}
+			access2, refresh2 := f.plaintextTokens(conn.ID)
+			if access2 == access1 {
+				t.Error("access token did not change")
+			}
+			if (refresh2 != refresh1) != tc.wantRotated {
+				t.Errorf("refresh token changed = %v, want %v", refresh2 != refresh1, tc.wantRotated)
+			}
+			if refresh2 == "" {
+				t.Error("refresh token lost")
+			}
+			got, _ := f.store.ConnectionByID(t.Context(), conn.ID)
+			if got.Status != models.StatusActive || got.FailureCount != 0 || got.TokenFingerprint == conn.TokenFingerprint {
+				t.Errorf("after refresh: %+v", got)
+			}
+			if n := f.fake.Count(getresponsetest.EndpointTokenRefresh); n != 2 {
+				t.Errorf("fake saw %d refreshes, want 2", n)
+			}
+			for _, p := range f.pages {
+				mustNotContain(t, p, access1, access2, refresh1, refresh2)
+			}
+		})
+	}
+}
+
+func TestRefreshFailuresAreClassified(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		failure    getresponsetest.TokenFailure
+		wantStatus string
+		wantFlash  string
+	}{
+		{"invalid_grant RFC body", getresponsetest.TokenInvalidGrantRFC, models.StatusNeedsReconnect, "reconnect"},
+		{"invalid_grant envelope", getresponsetest.TokenInvalidGrantEnvelope, models.StatusNeedsReconnect, "reconnect"},
+		{"invalid_client", getresponsetest.TokenInvalidClient, models.StatusNeedsReconnect, "reconnect"},
+		{"server error", getresponsetest.TokenServerError, models.StatusRefreshFailing, "failed for now"},
+		{"rate limited", getresponsetest.TokenRateLimited, models.StatusRefreshFailing, "failed for now"},
+		{"malformed JSON", getresponsetest.TokenMalformedJSON, models.StatusRefreshFailing, "failed for now"},
+		{"hang", getresponsetest.TokenHang, models.StatusRefreshFailing, "failed for now"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newConnectFixture(t, getresponsetest.Options{})
+			conn := f.connect("customer-1", "")
+			access1, _ := f.plaintextTokens(conn.ID)
+			f.fake.FailToken(tc.failure, 1)
+			r := f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
+			if r.status != http.StatusSeeOther {
+				t.Fatalf("refresh = %d", r.status)
+			}
+			page := f.op.get("/connections/" + conn.ID)
+			mustContain(t, page.body, tc.wantFlash, "badge-"+tc.wantStatus, `data-testid="last-error"`)
+			got, _ := f.store.ConnectionByID(t.Context(), conn.ID)
+			if got.Status != tc.wantStatus || got.FailureCount != 1 || got.LastError == "" {
+				t.Fatalf("status %q failures %d error %q", got.Status, got.FailureCount, got.LastError)
+			}
+			if access, _ := f.plaintextTokens(conn.ID); access != access1 {
+				t.Fatal("a failed refresh replaced the access token")
+			}
+			if tc.wantStatus == models.StatusRefreshFailing {
+				if got.NextAttemptAt == nil || !got.NextAttemptAt.After(time.Now()) {
+					t.Fatalf("transient failure without a next attempt: %v", got.NextAttemptAt)
+				}
+				mustContain(t, page.body, `data-testid="next-attempt"`)
+				// The next success recovers, with an event.
+				f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
+				got, _ = f.store.ConnectionByID(t.Context(), conn.ID)
+				if got.Status != models.StatusActive || got.FailureCount != 0 || got.LastError != "" || got.NextAttemptAt != nil {
+					t.Fatalf("after recovery: %+v", got)
+				}
+				mustContain(t, f.op.get("/connections/"+conn.ID).body, "connection.recovered")
+			}
+		})
+	}
+}
+
+func TestTestCallRefreshesOnceOnExpiredToken(t *testing.T) {
+	f := newConnectFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	r := f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/from-fields"}})
+	if r.status != http.StatusOK {
+		t.Fatalf("test call = %d", r.status)
+	}
+	mustContain(t, r.body, `data-testid="test-status">HTTP 200`, `data-testid="from-fields"`, "John Smith", "calls left", `data-testid="test-json"`)
+	mustNotContain(t, r.body, `data-testid="test-note"`)
+	if n := f.fake.Count(getresponsetest.EndpointTokenRefresh); n != 0 {
+		t.Fatalf("a fresh token was refreshed %d times", n)
+	}
+
+	f.fake.ExpireAccessTokens()
+	r = f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/from-fields"}})
+	mustContain(t, r.body, `data-testid="test-status">HTTP 200`, "code 1014", "refreshed once")
+	if n := f.fake.Count(getresponsetest.EndpointTokenRefresh); n != 1 {
+		t.Fatalf("refreshes after 1014 = %d, want 1", n)
+	}
+	if n := f.fake.Count(getresponsetest.EndpointFromFields); n != 3 {
+		t.Fatalf("from-fields calls = %d, want 3 (ok, 1014, retry)", n)
+	}
+
+	for _, ep := range []string{"/accounts", "/campaigns"} {
+		r = f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {ep}})
+		mustContain(t, r.body, `data-testid="test-status">HTTP 200`)
+	}
+	if r := f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/../../admin"}}); r.status != http.StatusBadRequest {
+		t.Fatalf("unknown endpoint = %d", r.status)
+	}
+	// A failing API call shows its error and the (redacted) body.
+	f.fake.FailAPI(getresponsetest.APIServerError, 1)
+	r = f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/from-fields"}})
+	mustContain(t, r.body, `data-testid="test-status">HTTP 500`, `data-testid="test-error"`)
+	var events int64
+	f.store.DB().Model(&models.Event{}).Where("connection_id = ? AND type = ?", conn.ID, "test_call").Count(&events)
+	if events != 5 {
+		t.Fatalf("test_call events = %d, want 5", events)
+	}
+	access, refresh := f.plaintextTokens(conn.ID)
+	for _, p := range f.pages {
+		mustNotContain(t, p, access, refresh)
+	}
+}
+
+func TestDisconnect(t *testing.T) {
+	f := newConnectFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	mustContain(t, f.op.get("/connections/"+conn.ID+"/disconnect").body, "Disconnect "+conn.AccountEmail+"?")
+	if r := f.op.submit("/connections/"+conn.ID+"/disconnect", "/connections/"+conn.ID+"/disconnect", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("disconnect = %d", r.status)
+	}
+	got, _ := f.store.ConnectionByID(t.Context(), conn.ID)
+	if got.Status != models.StatusDisconnected || got.AccessTokenEnc != "" || got.RefreshTokenEnc != "" || got.TokenFingerprint != "" {
+		t.Fatalf("after disconnect: %+v", got)
+	}
+	page := f.op.get("/connections/" + conn.ID)
+	mustContain(t, page.body, "badge-disconnected", "connection.disconnected", "connection.created")
+	mustNotContain(t, page.body, `data-testid="refresh-now"`)
+	// Refresh and test calls say it is disconnected instead of failing.
+	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
+	mustContain(t, f.op.get("/connections/"+conn.ID).body, "is disconnected")
+	r := f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/from-fields"}})
+	mustContain(t, r.body, "is disconnected")
+	// Hidden from the default list, shown under its status.
+	mustNotContain(t, f.op.get("/connections").body, conn.AccountEmail)
+	mustContain(t, f.op.get("/connections?status=disconnected").body, conn.AccountEmail)
+	if r := f.op.get("/connections/con_nope"); r.status != http.StatusNotFound {
+		t.Fatalf("unknown connection = %d", r.status)
+	}
+}
+
+func TestXSSPayloadsAreEscaped(t *testing.T) {
+	f := newConnectFixture(t, getresponsetest.Options{})
+	payload := `<script>alert("x")</script><img src=x onerror=alert(1)>`
+	id := f.fake.AddAccount(getresponsetest.Account{
+		AccountID: "Xss1", Email: "xss@example.com", FirstName: payload, LastName: "L", CompanyName: payload,
+		FromFields: []getresponsetest.FromField{{FromFieldID: "f1", Email: "ff@example.com", Name: payload, IsActive: true, IsDefault: true}},
+	})
+	conn := f.connect(payload, id)
+	pages := []response{
+		f.op.get("/connections/" + conn.ID),
+		f.op.get("/connections"),
+		f.op.get("/"),
+		f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/from-fields"}}),
+		f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/accounts"}}),
+	}
+	for i, p := range pages {
+		if strings.Contains(p.body, "<script>alert") || strings.Contains(p.body, "<img src=x") {
+			t.Errorf("page %d renders the payload unescaped", i)
+		}
+		if !strings.Contains(p.body, "&lt;script&gt;alert(") {
+			t.Errorf("page %d does not show the escaped payload", i)
+		}
+		if strings.Count(p.body, "<script") != 1 { // only our own deferred app.js
+			t.Errorf("page %d has %d script tags", i, strings.Count(p.body, "<script"))
+		}
+	}
+}
+
+var rowLinkRe = regexp.MustCompile(`href="/connections/(con_[a-z0-9]+)"`)
+var pagerRe = regexp.MustCompile(`<a class="button" href="([^"]+)">([^<]+)</a>`)
+
+func TestConnectionsListPagesFiltersAndSearch(t *testing.T) {
+	f := newConnectFixture(t, getresponsetest.Options{})
+	ctx := t.Context()
+	app, _ := f.store.AppByID(ctx, f.appID)
+	otherApp := &models.App{ID: models.NewID("app"), Name: "Other", ClientID: "o", ClientSecretEnc: "x", Edition: "standard", AuthURL: app.AuthURL, APIURL: app.APIURL}
+	f.store.CreateApp(ctx, otherApp)
+	base := time.Now().UTC().Truncate(time.Second)
+	for i := range 120 {
+		exp := base.Add(time.Duration(i%60) * time.Minute) // duplicate expiries exercise the ID tie-break
+		st := models.StatusActive
+		appID := f.appID
+		switch {
+		case i%10 == 3:
+			st = models.StatusNeedsReconnect
+		case i%10 == 7:
+			appID = otherApp.ID
+		case i%10 == 9:
+			st = models.StatusDisconnected
+		}
+		c := &models.Connection{ID: fmt.Sprintf("con_%03d", i), AppID: appID, AccountID: fmt.Sprintf("Acc%03d", i), Status: st,
+			AccountEmail: fmt.Sprintf("user%03d@example.com", i), AccountName: fmt.Sprintf("User %03d", i),
+			CustomerRef: fmt.Sprintf("customer-%03d", i), ExpiresAt: &exp, ConnectedAt: base}
+		if err := f.store.DB().Create(c).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Walk forward through every page.
+	var seen []string
+	path := "/connections?status=all"
+	for pages := 0; path != ""; pages++ {
+		if pages > 5 {
+			t.Fatal("too many pages")
+		}
+		r := f.op.get(path)
+		if r.status != http.StatusOK {
+			t.Fatalf("GET %s = %d", path, r.status)
+		}
+		for _, m := range rowLinkRe.FindAllStringSubmatch(r.body, -1) {
+			seen = append(seen, m[1])
+		}
+		path = ""
+		for _, m := range pagerRe.FindAllStringSubmatch(r.body, -1) {
+			if strings.HasPrefix(m[2], "Next") {
+				path = strings.ReplaceAll(m[1], "&amp;", "&")
+			}
+		}
+	}
+	if len(seen) != 120 {
+		t.Fatalf("walked %d rows, want 120", len(seen))
+	}
+	for i := 1; i < len(seen); i++ {
+		a, b := expiryOf(t, f, seen[i-1]), expiryOf(t, f, seen[i])
+		if b.Before(a) || (b.Equal(a) && seen[i] < seen[i-1]) {
+			t.Fatalf("rows out of order at %d: %s then %s", i, seen[i-1], seen[i])
+		}
+	}
+	// The last page, then Previous, gives the rows just before it.
+	last := f.op.get("/connections?status=all&last=1")
+	lastRows := rowLinkRe.FindAllStringSubmatch(last.body, -1)
+	if len(lastRows) != 50 || lastRows[49][1] != seen[119] {
+		t.Fatalf("last page has %d rows ending %v", len(lastRows), lastRows[len(lastRows)-1])
+	}
+	var prev string
+	for _, m := range pagerRe.FindAllStringSubmatch(last.body, -1) {
+		if strings.HasPrefix(m[2], "‹") {
+			prev = strings.ReplaceAll(m[1], "&amp;", "&")
+		}
+	}
+	prevRows := rowLinkRe.FindAllStringSubmatch(f.op.get(prev).body, -1)
+	if len(prevRows) != 50 || prevRows[49][1] != seen[69] {
+		t.Fatalf("previous of last ends with %v, want %s", prevRows[len(prevRows)-1], seen[69])
+	}
+
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"status=needs_reconnect", 12},
+		{"app=" + otherApp.ID + "&status=all", 12},
+		{"q=user00&status=all", 10},
+		{"q=User%2011&status=all", 10},
+		{"q=customer-01&status=all", 10},
+		{"q=Acc042&status=all", 1},
+		{"q=USER042%40example.com&status=all", 1},
+		{"q=nobody&status=all", 0},
+		{"", 108}, // all but disconnected
+		{"status=disconnected", 12},
+	} {
+		r := f.op.get("/connections?" + tc.query)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s = %d", tc.query, r.status)
+		}
+		total := regexp.MustCompile(`data-testid="total">(\d+) matching`).FindStringSubmatch(r.body)
+		if total == nil || total[1] != fmt.Sprint(tc.want) {
+			t.Errorf("%s: total %v, want %d", tc.query, total, tc.want)
+		}
+	}
+	for _, bad := range []string{"status=bogus", "after=!!!", "before=bm90LWEtY3Vyc29y"} {
+		if r := f.op.get("/connections?" + bad); r.status != http.StatusBadRequest {
+			t.Errorf("%s = %d, want 400", bad, r.status)
+		}
+	}
+}
+
+func expiryOf(t *testing.T, f *connectFixture, id string) time.Time {
+	t.Helper()
+	c, err := f.store.ConnectionByID(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *c.ExpiresAt
+}
