@@ -217,8 +217,11 @@ func TestServeFirstStartProbesAndShutdown(t *testing.T) {
 	}
 }
 
-func TestServeDemoStarts(t *testing.T) {
-	env, _ := dbEnv(t)
+// consentMarker is on the simulated GetResponse's authorize page.
+const consentMarker = `data-testid="consent-form"`
+
+func TestServeDemo(t *testing.T) {
+	env, dbPath := dbEnv(t)
 	s := startServe(t, env, "--demo")
 	if !strings.Contains(s.log.String(), "demo=true") {
 		t.Errorf("--demo not reflected in the start log:\n%s", s.log)
@@ -226,7 +229,31 @@ func TestServeDemoStarts(t *testing.T) {
 	if code, body := get(t, s.url+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz = %d %s", code, body)
 	}
+
+	// A ready-made demo app points at the simulated GetResponse, which is served.
+	app, err := openStore(t, dbPath).DemoApp(context.Background())
+	if err != nil {
+		t.Fatalf("no demo app: %v", err)
+	}
+	const base = "http://localhost:8080/demo-getresponse"
+	if app.AuthURL != base+"/oauth2_authorize.html" || app.APIURL != base+"/v3" {
+		t.Errorf("demo app URLs %q %q, want them under %s", app.AuthURL, app.APIURL, base)
+	}
+	authorize := s.url + "/demo-getresponse/oauth2_authorize.html?response_type=code&state=s&client_id=" + app.ClientID
+	if code, body := get(t, authorize); code != http.StatusOK || !strings.Contains(body, consentMarker) || !strings.Contains(body, app.ClientID) {
+		t.Errorf("simulated authorize page = %d\n%s", code, body)
+	}
 	if err := s.stop(t); err != nil {
+		t.Fatalf("run after cancel = %v", err)
+	}
+
+	// Without --demo the simulator is not served.
+	plain := startServe(t, env)
+	// (Unknown paths send a signed-out visitor to /login, so look at the page, not the status.)
+	if _, body := get(t, plain.url+"/demo-getresponse/oauth2_authorize.html?response_type=code&state=s&client_id="+app.ClientID); strings.Contains(body, consentMarker) {
+		t.Error("the simulated GetResponse is served without --demo")
+	}
+	if err := plain.stop(t); err != nil {
 		t.Fatalf("run after cancel = %v", err)
 	}
 }

@@ -25,7 +25,7 @@ func appForm(name string) url.Values {
 var appIDRe = regexp.MustCompile(`^/apps/(app_[a-z0-9]+)$`)
 
 // createApp registers an app through the form and returns its ID.
-func createApp(t *testing.T, b *browser, form url.Values) string {
+func createApp(t testing.TB, b *browser, form url.Values) string {
 	t.Helper()
 	r := b.submit("/apps/new", "/apps", form)
 	m := appIDRe.FindStringSubmatch(r.location())

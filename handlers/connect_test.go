@@ -22,7 +22,7 @@ type connectFixture struct {
 	clientID string
 }
 
-func newConnectFixture(t *testing.T, fo getresponsetest.Options) *connectFixture {
+func newConnectFixture(t testing.TB, fo getresponsetest.Options) *connectFixture {
 	t.Helper()
 	app := newTestAppWith(t, fo)
 	op := app.setup(annEmail, annPass)

@@ -28,14 +28,19 @@ type tokenService interface {
 // connectionQueries are the dashboard's read-only queries.
 type connectionQueries interface {
 	ListConnections(ctx context.Context, f models.ConnectionFilter) (*models.ConnectionPage, error)
-	CountConnections(ctx context.Context, f models.ConnectionFilter) (int64, error)
+	CountConnections(ctx context.Context, f models.ConnectionFilter, limit int) (int64, bool, error)
+	AppNames(ctx context.Context) ([]models.App, error)
 	ConnectionEvents(ctx context.Context, connectionID string, beforeID int64, limit int) ([]models.Event, bool, error)
 	ConnectionsBy(ctx context.Context, statuses []string, limit int) ([]models.ConnectionRow, error)
 	RecentEvents(ctx context.Context, limit int) ([]models.EventRow, error)
 	AppByID(ctx context.Context, id string) (*models.App, error)
 }
 
-const pageSize = 50
+const (
+	pageSize = 50
+	// countLimit caps the "N matching" count, which otherwise scans every match.
+	countLimit = 10_000
+)
 
 func (s *Server) listConnections(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -63,16 +68,16 @@ func (s *Server) listConnections(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	total, err := s.queries.CountConnections(ctx, f)
+	total, more, err := s.queries.CountConnections(ctx, f, countLimit)
 	if err != nil {
 		return err
 	}
-	apps, err := s.apps.List(ctx)
+	apps, err := s.queries.AppNames(ctx)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
-	v := views.ConnectionsView{Status: statusParam, AppID: f.AppID, Query: f.Query, Total: total}
+	v := views.ConnectionsView{Status: statusParam, AppID: f.AppID, Query: f.Query, Total: total, TotalMore: more}
 	for _, a := range apps {
 		v.Apps = append(v.Apps, views.Option{Value: a.ID, Label: a.Name})
 	}

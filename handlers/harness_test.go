@@ -48,7 +48,7 @@ func (b *syncBuffer) String() string {
 
 // testApp is a whole grconnect behind a real HTTP server.
 type testApp struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	store  *models.Store
 	box    *secrets.Box
@@ -63,14 +63,14 @@ type testApp struct {
 
 type option func(*config.Config)
 
-func newTestApp(t *testing.T, opts ...option) *testApp {
+func newTestApp(t testing.TB, opts ...option) *testApp {
 	t.Helper()
 	return newTestAppWith(t, getresponsetest.Options{}, opts...)
 }
 
 // newTestAppWith builds the whole stack behind a real HTTP server, with a fake
 // GetResponse configured by fo.
-func newTestAppWith(t *testing.T, fo getresponsetest.Options, opts ...option) *testApp {
+func newTestAppWith(t testing.TB, fo getresponsetest.Options, opts ...option) *testApp {
 	t.Helper()
 	dir := t.TempDir()
 	dbPath := modelstest.Path(dir)
@@ -111,7 +111,7 @@ func newTestAppWith(t *testing.T, fo getresponsetest.Options, opts ...option) *t
 
 // browser is one user agent: its own cookie jar, never following redirects by itself.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	app    *testApp
 	client *http.Client
 }
@@ -198,7 +198,7 @@ func (a *testApp) signIn(email, password string) *browser {
 	return b
 }
 
-func mustContain(t *testing.T, body string, wants ...string) {
+func mustContain(t testing.TB, body string, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
 		if !strings.Contains(body, w) {
@@ -207,7 +207,7 @@ func mustContain(t *testing.T, body string, wants ...string) {
 	}
 }
 
-func mustNotContain(t *testing.T, body string, bads ...string) {
+func mustNotContain(t testing.TB, body string, bads ...string) {
 	t.Helper()
 	for _, w := range bads {
 		if strings.Contains(body, w) {
@@ -218,4 +218,12 @@ func mustNotContain(t *testing.T, body string, bads ...string) {
 
 func newAppsService(a *testApp) *services.Apps {
 	return services.NewApps(a.store, a.box, services.AppDefaults{AuthURL: a.cfg.GetResponseAuthURL, APIURL: a.cfg.GetResponseAPIURL})
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }

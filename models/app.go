@@ -84,6 +84,13 @@ func (s *Store) ListApps(ctx context.Context) ([]AppSummary, error) {
 	return apps, err
 }
 
+// AppNames returns the live apps' IDs and names, by name (no counts: cheap for menus).
+func (s *Store) AppNames(ctx context.Context) ([]App, error) {
+	var apps []App
+	err := s.db.WithContext(ctx).Select("id, name").Where("deleted_at IS NULL").Order("name").Find(&apps).Error
+	return apps, err
+}
+
 // CountLiveConnections returns how many connections of app are not disconnected.
 func (s *Store) CountLiveConnections(ctx context.Context, appID string) (int64, error) {
 	var n int64

@@ -126,16 +126,26 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 	return page, nil
 }
 
-// CountConnections counts the rows a filter selects (ignoring its cursor).
-func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter) (int64, error) {
-	var n int64
-	err := s.filtered(ctx, f).Count(&n).Error
-	return n, err
+// CountConnections counts the rows a filter selects (ignoring its cursor), up to
+// limit: past it, it returns limit and more=true, so the count stays cheap however
+// many rows match.
+func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit int) (n int64, more bool, err error) {
+	sub := s.where(s.db.WithContext(ctx).Table("connections AS c").Select("1"), f).Limit(limit + 1)
+	err = s.db.WithContext(ctx).Table("(?) AS matched", sub).Count(&n).Error
+	if n > int64(limit) {
+		return int64(limit), true, err
+	}
+	return n, false, err
 }
 
 func (s *Store) filtered(ctx context.Context, f ConnectionFilter) *gorm.DB {
 	q := s.db.WithContext(ctx).Table("connections AS c").
 		Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id")
+	return s.where(q, f)
+}
+
+// where applies a filter's conditions to a query on "connections AS c".
+func (s *Store) where(q *gorm.DB, f ConnectionFilter) *gorm.DB {
 	switch f.Status {
 	case "":
 	case "live":

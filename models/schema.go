@@ -59,6 +59,8 @@ var migrations = []migration{
 		`CREATE INDEX connections_expires ON connections (expires_at, id)`,
 		`CREATE INDEX connections_status_expires ON connections (status, expires_at, id)`,
 		`CREATE INDEX connections_app_expires ON connections (app_id, expires_at, id)`,
+		// Per-app live counts (apps page, app deletion) read only this index.
+		`CREATE INDEX connections_app_status ON connections (app_id, status)`,
 		`CREATE INDEX connections_customer_ref ON connections (customer_ref)`,
 		`CREATE INDEX connections_account_email ON connections (account_email)`,
 		`CREATE INDEX connections_account_name ON connections (account_name)`,

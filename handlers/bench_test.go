@@ -1,0 +1,68 @@
+package handlers_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+)
+
+// seedConnections inserts n connections for appID, spread over the next days.
+func seedConnections(tb testing.TB, store *models.Store, appID string, n int) {
+	tb.Helper()
+	base := time.Now().UTC().Truncate(time.Second)
+	batch := make([]models.Connection, 0, 1000)
+	statuses := []string{models.StatusActive, models.StatusActive, models.StatusActive, models.StatusRefreshFailing, models.StatusNeedsReconnect, models.StatusDisconnected}
+	for i := range n {
+		exp := base.Add(time.Duration(i%5000) * time.Minute)
+		batch = append(batch, models.Connection{
+			ID: fmt.Sprintf("con_%08d", i), AppID: appID, AccountID: fmt.Sprintf("A%07d", i), Status: statuses[i%len(statuses)],
+			AccountEmail: fmt.Sprintf("user%07d@example.com", i), AccountName: fmt.Sprintf("User %07d", i),
+			CustomerRef: fmt.Sprintf("customer-%07d", i), AccessTokenEnc: "v1.x.y", RefreshTokenEnc: "v1.x.z",
+			ExpiresAt: &exp, ConnectedAt: base, CreatedAt: base, UpdatedAt: base,
+		})
+		if len(batch) == cap(batch) || i == n-1 {
+			if err := store.DB().CreateInBatches(batch, 250).Error; err != nil {
+				tb.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	store.DB().Exec("ANALYZE")
+}
+
+// BenchmarkConnectionsList renders the connections page through the real router
+// with 100,000 connections: go test -run '^$' -bench ConnectionsList ./handlers/
+func BenchmarkConnectionsList(b *testing.B) {
+	f := newConnectFixture(b, getresponsetest.Options{})
+	seedConnections(b, f.store, f.appID, 100_000)
+	last := f.op.get("/connections?status=all&last=1")
+	if last.status != http.StatusOK {
+		b.Fatalf("last page = %d", last.status)
+	}
+	for _, bc := range []struct{ name, path string }{
+		{"first", "/connections"},
+		{"filtered", "/connections?status=needs_reconnect"},
+		{"searched", "/connections?q=user00421&status=all"},
+		{"last", "/connections?status=all&last=1"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, bc.path, nil)
+			for _, c := range f.op.client.Jar.Cookies(mustURL(f.srv.URL)) {
+				req.AddCookie(c)
+			}
+			handler := f.srv.Config.Handler
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				handler.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s = %d", bc.path, rec.Code)
+				}
+			}
+		})
+	}
+}
