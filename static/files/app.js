@@ -32,19 +32,19 @@
   // Relative times: <time datetime="…" data-relative> keeps "in 42 min" current.
   function rel(date) {
     var s = Math.round((date.getTime() - Date.now()) / 1000);
-    var past = s < 0, a = Math.abs(s), out;
+    var past = s < 0, a = Math.abs(s), mins = Math.round(a / 60), hours = Math.round(a / 3600), out;
     if (a < 60) out = a + " s";
-    else if (a < 3600) out = Math.round(a / 60) + " min";
-    else if (a < 172800) out = Math.round(a / 3600) + " h";
+    else if (mins < 60) out = mins + " min";
+    else if (hours < 48) out = hours + " h";
     else out = Math.round(a / 86400) + " d";
-    return past ? "expired " + out + " ago" : "in " + out;
+    return past ? out + " ago" : "in " + out;
   }
   function tick() {
     document.querySelectorAll("time[data-relative]").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
       if (!isNaN(d)) {
         var text = rel(d);
-        if (t.getAttribute("data-relative") === "ago") text = text.replace(/^expired /, "").replace(/^in /, "in ");
+        if (t.getAttribute("data-relative") === "expiry" && / ago$/.test(text)) text = "expired " + text;
         t.textContent = text;
       }
     });
