@@ -30,7 +30,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil && !errors.Is(err, errHelp) {
 		fmt.Fprintln(os.Stderr, "grconnect:", err)
 		os.Exit(1)
 	}
@@ -42,10 +42,13 @@ const usage = `Usage:
   grconnect app create --name N --client-id ID --client-secret-stdin [--edition E] [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]...
 `
 
+// errHelp is returned after a command printed its -h help: not a failure.
+var errHelp = errors.New("help shown")
+
 // run is the whole program: it parses the command line, then runs one command.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd, rest := "serve", args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+	if len(rest) > 0 && (!strings.HasPrefix(rest[0], "-") || rest[0] == "-h" || rest[0] == "--help") {
 		cmd, rest = rest[0], rest[1:]
 	}
 	switch cmd {
@@ -120,7 +123,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs := newFlagSet("grconnect serve", stderr)
 	loader := config.Bind(fs, getenv)
 	demo := fs.Bool("demo", false, "also serve a simulated GetResponse and a demo app pointed at it")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	} else if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -202,7 +207,9 @@ func createOperator(ctx context.Context, args []string, getenv func(string) stri
 	loader := config.Bind(fs, getenv)
 	email := fs.String("email", "", "the operator's email address")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	} else if err != nil {
 		return err
 	}
 	if *email == "" || !*fromStdin {
@@ -243,7 +250,9 @@ func createApp(ctx context.Context, args []string, getenv func(string) string, s
 	xDomain := fs.String("x-domain", "", "GetResponse MAX domain, sent as X-Domain")
 	var origins stringList
 	fs.Var(&origins, "return-origin", "an origin a connect flow may return to (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	} else if err != nil {
 		return err
 	}
 	if *name == "" || *clientID == "" || !*fromStdin {

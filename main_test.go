@@ -526,3 +526,15 @@ func TestServeHelpHidesSecretKey(t *testing.T) {
 		t.Errorf("serve --help shows the configured secret key:\n%s", r.stderr)
 	}
 }
+
+func TestDashHelpIsNotAFailure(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"serve", "-h"}, {"operator", "create", "-h"}, {"app", "create", "--help"}} {
+		r := runCmd(t, nil, "", args...)
+		if r.err != nil && !errors.Is(r.err, errHelp) {
+			t.Errorf("%v: %v", args, r.err)
+		}
+		if r.stdout+r.stderr == "" {
+			t.Errorf("%v printed no help", args)
+		}
+	}
+}

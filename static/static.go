@@ -75,7 +75,7 @@ func (a *Assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("ETag", `"`+current+`"`)
-	if r.Header.Get("If-None-Match") == `"`+current+`"` {
+	if etagMatches(r.Header.Get("If-None-Match"), `"`+current+`"`) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -83,4 +83,16 @@ func (a *Assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write(data)
+}
+
+// etagMatches reports whether an If-None-Match header names etag (or "*"),
+// accepting lists and weak validators.
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
 }

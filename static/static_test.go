@@ -177,6 +177,13 @@ func TestETagRevalidation(t *testing.T) {
 		t.Errorf("304 ETag = %q, want %q", rec.Header().Get("ETag"), etag)
 	}
 
+	// Lists, weak validators and * match too.
+	for _, h := range []string{`"nope", ` + etag, "W/" + etag, "*"} {
+		if rec := serve(t, a, http.MethodGet, a.URL("app.js"), http.Header{"If-None-Match": {h}}); rec.Code != http.StatusNotModified {
+			t.Errorf("If-None-Match %s = %d, want 304", h, rec.Code)
+		}
+	}
+
 	// A different file's ETag does not match.
 	other := serve(t, a, http.MethodGet, a.URL("app.css"), nil).Header().Get("ETag")
 	if other == etag {

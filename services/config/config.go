@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,7 +91,7 @@ func (l *Loader) Load() (*Config, error) {
 	bad := func(env, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("invalid %s (--%s): %s", env, flagName(env), fmt.Sprintf(format, args...)))
 	}
-	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port) {
 		bad("GRCONNECT_ADDR", "%q is not host:port (for example :8080)", c.Addr)
 	}
 	base, err := ParseHTTPURL(v("GRCONNECT_BASE_URL"))
@@ -197,4 +198,9 @@ func flagName(env string) string {
 		}
 	}
 	return strings.ToLower(env)
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535
 }

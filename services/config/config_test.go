@@ -209,6 +209,8 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 		{"addr without port", "GRCONNECT_ADDR", "8080"},
 		{"addr not host:port", "GRCONNECT_ADDR", "localhost"},
 		{"addr empty port", "GRCONNECT_ADDR", "localhost:"},
+		{"addr port not a number", "GRCONNECT_ADDR", "localhost:abc"},
+		{"addr port out of range", "GRCONNECT_ADDR", ":99999"},
 		{"base url ftp", "GRCONNECT_BASE_URL", "ftp://example.com"},
 		{"base url relative", "GRCONNECT_BASE_URL", "example.com"},
 		{"base url with path", "GRCONNECT_BASE_URL", "https://example.com/grconnect"},
