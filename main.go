@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -155,6 +156,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	deps.Connect = services.NewConnect(e.store, e.box, apps, gr, e.cfg.BaseURL, log)
 	deps.Tokens = services.NewTokens(e.store, e.box, apps, gr, e.cfg.RefreshMargin, e.cfg.RedirectURL(), log)
 	router := handlers.New(deps)
+
+	// Background work stops before the database closes: cancel, then wait.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var work sync.WaitGroup
+	defer work.Wait()
+	defer stopWork()
+	refresher := services.NewRefresher(deps.Tokens, e.store, services.RefresherConfig{
+		Margin: e.cfg.RefreshMargin, Keepalive: e.cfg.Keepalive, RatePerSecond: e.cfg.RefreshRate, Concurrency: e.cfg.RefreshConcurrency,
+	}, log)
+	work.Go(func() { refresher.Run(workCtx) })
 
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {

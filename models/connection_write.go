@@ -126,7 +126,14 @@ type RefreshResult struct {
 	Event         Event
 	// Recovered adds a "connection.recovered" event after a success that follows failures.
 	Recovered bool
+	// LeaseOwner, when set, must still hold the connection's lease; the write releases it.
+	LeaseOwner string
+	// At is when the refresh happened (the engine's clock); zero means now.
+	At time.Time
 }
+
+// ErrLeaseLost is returned when a refresh's lease was taken over before it could commit.
+var ErrLeaseLost = errors.New("refresh lease lost")
 
 // SaveRefresh writes a refresh's outcome and its events atomically.
 func (s *Store) SaveRefresh(ctx context.Context, id string, r RefreshResult) (*Connection, error) {
@@ -138,7 +145,13 @@ func (s *Store) SaveRefresh(ctx context.Context, id string, r RefreshResult) (*C
 		if conn.Status == StatusDisconnected {
 			return ErrDisconnected
 		}
-		now := Now()
+		if r.LeaseOwner != "" && conn.LeaseOwner != r.LeaseOwner {
+			return ErrLeaseLost
+		}
+		now := r.At
+		if now.IsZero() {
+			now = Now()
+		}
 		updates := map[string]any{"updated_at": now, "lease_owner": "", "lease_until": nil}
 		if r.Tokens != nil {
 			updates["access_token_enc"] = r.Tokens.AccessEnc

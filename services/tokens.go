@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -55,8 +56,9 @@ func (e *RefreshError) Is(target error) bool {
 
 func (e *RefreshError) Unwrap() error { return e.Err }
 
-// Tokens is the token engine: it refreshes connections (one refresh at a time per
-// connection in this process) and hands out valid access tokens.
+// Tokens is the token engine: it refreshes connections — one refresh at a time per
+// connection, across goroutines (single flight) and processes (a row lease) — and
+// hands out valid access tokens.
 type Tokens struct {
 	store  *models.Store
 	box    *secrets.Box
@@ -64,17 +66,38 @@ type Tokens struct {
 	gr     *getresponse.Client
 	margin time.Duration
 	log    *slog.Logger
-	now    func() time.Time
 	flight singleflight.Group
+	owner  string // this process's lease owner prefix
 	// redirectURL is passed along for completeness of the client's App.
 	redirectURL string
+
+	// Now is the engine's clock (UTC, microseconds); tests replace it.
+	Now func() time.Time
+	// BeforeCommit, when set, runs after GetResponse answered a refresh and before
+	// the outcome is committed. An error abandons the refresh as a crash would: the
+	// lease stays until it expires. For fault-injection tests only.
+	BeforeCommit func(connectionID string) error
 }
+
+// Lease timing: a lease outlives the slowest token call, so a worker that still
+// holds one has either committed or given up.
+const (
+	leaseTTL     = 60 * time.Second
+	leaseWait    = 25 * time.Second
+	leasePoll    = 20 * time.Millisecond
+	maxPollSleep = 200 * time.Millisecond
+)
 
 // NewTokens returns the token engine. margin is how long before expiry a token is
 // refreshed before use.
 func NewTokens(store *models.Store, box *secrets.Box, apps *Apps, gr *getresponse.Client, margin time.Duration, redirectURL string, log *slog.Logger) *Tokens {
-	return &Tokens{store: store, box: box, apps: apps, gr: gr, margin: margin, redirectURL: redirectURL, log: log, now: models.Now}
+	host, _ := os.Hostname()
+	return &Tokens{store: store, box: box, apps: apps, gr: gr, margin: margin, redirectURL: redirectURL, log: log,
+		Now: models.Now, owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), models.RandomToken(4))}
 }
+
+// Margin is how long before expiry a token counts as due.
+func (t *Tokens) Margin() time.Duration { return t.margin }
 
 // Get returns one connection, or ErrNotFound.
 func (t *Tokens) Get(ctx context.Context, id string) (*models.Connection, error) {
@@ -85,15 +108,26 @@ func (t *Tokens) Get(ctx context.Context, id string) (*models.Connection, error)
 	return conn, err
 }
 
-// Refresh refreshes a connection's tokens now. Concurrent calls for the same
-// connection share one call to GetResponse. actor is who asked (an operator's
-// email, "system" or "api").
+// Refresh refreshes a connection's tokens now, whatever its state (an operator's or
+// the API's explicit request). actor is who asked (an operator's email, "system" or
+// "api").
 func (t *Tokens) Refresh(ctx context.Context, id, actor string) (*models.Connection, error) {
-	// The shared work must not die with the first caller's request.
+	return t.refresh(ctx, id, actor, nil)
+}
+
+// RefreshIfDue refreshes a connection only if due still holds once its lease is
+// taken: another worker may have refreshed it a moment ago.
+func (t *Tokens) RefreshIfDue(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
+	return t.refresh(ctx, id, actor, due)
+}
+
+func (t *Tokens) refresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
+	// Concurrent callers in this process share one refresh; the shared work must not
+	// die with the first caller's request, and is bounded on its own.
 	v, err, _ := t.flight.Do(id, func() (any, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
 		defer cancel()
-		return t.refresh(rctx, id, actor)
+		return t.leasedRefresh(rctx, id, actor, due)
 	})
 	if err != nil {
 		return nil, err
@@ -101,17 +135,73 @@ func (t *Tokens) Refresh(ctx context.Context, id, actor string) (*models.Connect
 	return v.(*models.Connection), nil
 }
 
-func (t *Tokens) refresh(ctx context.Context, id, actor string) (*models.Connection, error) {
+// leasedRefresh takes the connection's lease (waiting while another process holds
+// it), re-reads the row, and refreshes when still needed.
+func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
+	owner := t.owner + "/" + models.RandomToken(4)
+	waitStart := t.Now()
+	sleep := leasePoll
+	for waited := time.Duration(0); ; waited += sleep {
+		now := t.Now()
+		got, err := t.store.AcquireLease(ctx, id, owner, now, now.Add(leaseTTL))
+		if err != nil {
+			return nil, err
+		}
+		if got {
+			break
+		}
+		conn, err := t.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if conn.Status == models.StatusDisconnected {
+			return nil, ErrDisconnected
+		}
+		// Another worker finished while we waited: its outcome is ours.
+		if conn.LeaseOwner == "" && !conn.UpdatedAt.Before(waitStart) {
+			return outcome(conn)
+		}
+		if waited >= leaseWait {
+			// Contention is not a credential problem: say "try again", change nothing.
+			return nil, &RefreshError{Message: "another refresh of this connection is still running; try again shortly", RetryAfter: time.Second}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &RefreshError{Message: "gave up waiting for another refresh of this connection", Err: ctx.Err()}
+		case <-time.After(sleep):
+		}
+		sleep = min(sleep*2, maxPollSleep)
+	}
 	conn, err := t.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if conn.Status == models.StatusDisconnected {
-		return nil, ErrDisconnected
+	if due != nil && !due(conn, t.Now()) {
+		if err := t.store.ReleaseLease(ctx, id, owner); err != nil {
+			return nil, err
+		}
+		return conn, nil
 	}
+	return t.callAndCommit(ctx, conn, owner, actor)
+}
+
+// outcome turns the state another worker left into this caller's result.
+func outcome(conn *models.Connection) (*models.Connection, error) {
+	switch conn.Status {
+	case models.StatusNeedsReconnect:
+		return nil, &RefreshError{NeedsReconnect: true, Message: conn.LastError}
+	case models.StatusRefreshFailing:
+		return nil, &RefreshError{Message: conn.LastError, NextAttemptAt: conn.NextAttemptAt}
+	}
+	return conn, nil
+}
+
+// callAndCommit calls the token endpoint for a leased connection and commits the
+// outcome, releasing the lease in the same transaction.
+func (t *Tokens) callAndCommit(ctx context.Context, conn *models.Connection, owner, actor string) (*models.Connection, error) {
 	app, err := t.store.AppByID(ctx, conn.AppID)
 	if err != nil {
-		return nil, fmt.Errorf("app of connection %s: %w", id, err)
+		return nil, fmt.Errorf("app of connection %s: %w", conn.ID, err)
 	}
 	ga, err := t.apps.Client(app, t.redirectURL)
 	if err != nil {
@@ -129,8 +219,14 @@ func (t *Tokens) refresh(ctx context.Context, id, actor string) (*models.Connect
 		tok, err = t.gr.Refresh(ctx, ga, refreshToken)
 	}
 	took := time.Since(start).Round(time.Millisecond)
+	if t.BeforeCommit != nil {
+		if ferr := t.BeforeCommit(conn.ID); ferr != nil {
+			return nil, ferr
+		}
+	}
+	now := t.Now()
 	if err == nil {
-		sealed, serr := sealTokens(t.box, conn.ID, tok, t.now())
+		sealed, serr := sealTokens(t.box, conn.ID, tok, now)
 		if serr != nil {
 			return nil, serr
 		}
@@ -140,7 +236,8 @@ func (t *Tokens) refresh(ctx context.Context, id, actor string) (*models.Connect
 		}
 		saved, serr := t.store.SaveRefresh(ctx, conn.ID, models.RefreshResult{
 			Tokens: &sealed, Event: models.Event{Type: "refresh.succeeded", Message: msg, Actor: actor},
-			Recovered: conn.Status == models.StatusRefreshFailing || conn.Status == models.StatusNeedsReconnect,
+			Recovered:  conn.Status == models.StatusRefreshFailing || conn.Status == models.StatusNeedsReconnect,
+			LeaseOwner: owner, At: now,
 		})
 		if errors.Is(serr, models.ErrDisconnected) {
 			return nil, ErrDisconnected
@@ -154,7 +251,7 @@ func (t *Tokens) refresh(ctx context.Context, id, actor string) (*models.Connect
 	}
 	t.log.Warn("refresh failed", "connection", conn.ID, "status", status, "error", rerr.Message)
 	if _, serr := t.store.SaveRefresh(ctx, conn.ID, models.RefreshResult{
-		Status: status, Error: rerr.Message, NextAttemptAt: rerr.NextAttemptAt,
+		Status: status, Error: rerr.Message, NextAttemptAt: rerr.NextAttemptAt, LeaseOwner: owner, At: now,
 		Event: models.Event{Type: evType, Message: fmt.Sprintf("Refresh failed after %d ms: %s", took.Milliseconds(), rerr.Message), Actor: actor},
 	}); serr != nil {
 		if errors.Is(serr, models.ErrDisconnected) {
@@ -182,7 +279,7 @@ func (t *Tokens) classify(err error, attempt int) *RefreshError {
 	if re.RetryAfter > delay {
 		delay = re.RetryAfter
 	}
-	next := t.now().Add(delay)
+	next := t.Now().Add(delay)
 	re.NextAttemptAt = &next
 	re.Message = "GetResponse did not refresh the token (" + describeGRError(err) + "); next attempt " + next.Format("15:04:05 UTC")
 	return re
@@ -201,8 +298,9 @@ func Backoff(n int) time.Duration {
 }
 
 // AccessToken returns a usable access token for a connection, refreshing it first
-// when it expires within the margin. A still-valid token is returned even when that
-// refresh fails transiently.
+// when it expires within the margin (unless a failing connection's backoff window is
+// still open). A still-valid token is returned even when that refresh fails
+// transiently.
 func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (token string, conn *models.Connection, refreshed bool, err error) {
 	conn, err = t.Get(ctx, id)
 	if err != nil {
@@ -214,20 +312,46 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (token strin
 	case models.StatusNeedsReconnect:
 		return "", conn, false, &RefreshError{NeedsReconnect: true, Message: conn.LastError}
 	}
-	now := t.now()
-	if conn.ExpiresAt == nil || conn.ExpiresAt.Sub(now) < t.margin {
-		fresh, rerr := t.Refresh(ctx, id, actor)
+	now := t.Now()
+	if t.dueOnDemand(conn, now) {
+		fresh, rerr := t.RefreshIfDue(ctx, id, actor, t.dueOnDemand)
 		switch {
 		case rerr == nil:
-			conn, refreshed = fresh, true
+			refreshed = fresh.LastRefreshAt != nil && conn.LastRefreshAt != nil && fresh.LastRefreshAt.After(*conn.LastRefreshAt)
+			conn = fresh
 		case errors.Is(rerr, ErrTransient) && conn.ExpiresAt != nil && conn.ExpiresAt.After(now):
 			t.log.Info("serving the still-valid token after a failed refresh", "connection", id)
 		default:
 			return "", conn, false, rerr
 		}
+	} else if conn.Status == models.StatusRefreshFailing && (conn.ExpiresAt == nil || !conn.ExpiresAt.After(now)) {
+		// Expired, and the backoff window forbids another attempt yet.
+		return "", conn, false, &RefreshError{Message: conn.LastError, NextAttemptAt: conn.NextAttemptAt, RetryAfter: retryAfter(conn.NextAttemptAt, now)}
 	}
 	token, err = t.box.Open(conn.AccessTokenEnc, secrets.AAD("connection", conn.ID, "access_token"))
 	return token, conn, refreshed, err
+}
+
+// dueOnDemand says whether a request for a token should refresh first: the token is
+// inside the margin, and a failing connection's backoff window has passed.
+func (t *Tokens) dueOnDemand(c *models.Connection, now time.Time) bool {
+	if c.ExpiresAt != nil && c.ExpiresAt.Sub(now) >= t.margin {
+		return false
+	}
+	switch c.Status {
+	case models.StatusActive:
+		return true
+	case models.StatusRefreshFailing:
+		return c.NextAttemptAt == nil || !c.NextAttemptAt.After(now)
+	}
+	return false
+}
+
+func retryAfter(next *time.Time, now time.Time) time.Duration {
+	if next == nil || !next.After(now) {
+		return time.Second
+	}
+	return next.Sub(now)
 }
 
 // Disconnect erases a connection's tokens and marks it disconnected.

@@ -30,6 +30,8 @@ type Config struct {
 	GetResponseAPIURL  string
 	RefreshMargin      time.Duration
 	Keepalive          time.Duration
+	RefreshRate        float64 // automatic refresh calls per second
+	RefreshConcurrency int
 	Demo               bool
 }
 
@@ -47,6 +49,8 @@ var settings = []setting{
 	{"GRCONNECT_GETRESPONSE_API_URL", "getresponse-api-url", "https://api.getresponse.com/v3", "default API base for new apps; token URL is API_URL/token"},
 	{"GRCONNECT_REFRESH_MARGIN", "refresh-margin", "10m", "refresh this long before a token expires"},
 	{"GRCONNECT_KEEPALIVE", "keepalive", "24h", "refresh a connection not refreshed for this long anyway"},
+	{"GRCONNECT_REFRESH_RATE", "refresh-rate", "10", "at most this many automatic refresh calls to GetResponse per second"},
+	{"GRCONNECT_REFRESH_CONCURRENCY", "refresh-concurrency", "4", "automatic refreshes in flight at once"},
 }
 
 // Loader binds the settings to a flag set and, after parsing, validates them.
@@ -126,6 +130,16 @@ func (l *Loader) Load() (*Config, error) {
 			bad(d.env, "%q is not a positive duration (for example 10m or 24h)", v(d.env))
 		}
 		*d.dst = parsed
+	}
+	if r, err := strconv.ParseFloat(v("GRCONNECT_REFRESH_RATE"), 64); err != nil || r <= 0 || r > 80 {
+		bad("GRCONNECT_REFRESH_RATE", "%q is not a number of calls per second above 0 and at most 80 (GetResponse's limit)", v("GRCONNECT_REFRESH_RATE"))
+	} else {
+		c.RefreshRate = r
+	}
+	if n, err := strconv.Atoi(v("GRCONNECT_REFRESH_CONCURRENCY")); err != nil || n < 1 || n > 64 {
+		bad("GRCONNECT_REFRESH_CONCURRENCY", "%q is not a whole number from 1 to 64", v("GRCONNECT_REFRESH_CONCURRENCY"))
+	} else {
+		c.RefreshConcurrency = n
 	}
 	if c.secretKeyText != "" {
 		key, err := secrets.ParseKey(c.secretKeyText)
