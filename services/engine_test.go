@@ -440,4 +440,3 @@ func TestManualRefreshIgnoresBackoffButOnDemandDoesNot(t *testing.T) {
 		t.Fatalf("manual refresh: %v, calls %d", err, e.refreshes())
 	}
 }
-
