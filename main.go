@@ -155,6 +155,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	gr := getresponse.New(hc)
 	deps.Connect = services.NewConnect(e.store, e.box, apps, gr, e.cfg.BaseURL, log)
 	deps.Tokens = services.NewTokens(e.store, e.box, apps, gr, e.cfg.RefreshMargin, e.cfg.RedirectURL(), log)
+	deps.Webhooks = services.NewWebhooks(e.store, e.box, nil, log)
 	router := handlers.New(deps)
 
 	// Background work stops before the database closes: cancel, then wait.
@@ -166,6 +167,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Margin: e.cfg.RefreshMargin, Keepalive: e.cfg.Keepalive, RatePerSecond: e.cfg.RefreshRate, Concurrency: e.cfg.RefreshConcurrency,
 	}, log)
 	work.Go(func() { refresher.Run(workCtx) })
+	work.Go(func() { deps.Webhooks.Run(workCtx) })
 
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {

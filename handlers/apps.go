@@ -88,11 +88,11 @@ func (s *Server) createApp(c echo.Context) error {
 }
 
 func (s *Server) showApp(c echo.Context) error {
-	return s.renderApp(c, http.StatusOK, c.Param("id"), views.LinkForm{})
+	return s.renderApp(c, http.StatusOK, c.Param("id"), views.LinkForm{}, views.WebhookForm{})
 }
 
-// renderApp renders an app's page with its connect-link form in the given state.
-func (s *Server) renderApp(c echo.Context, status int, id string, form views.LinkForm) error {
+// renderApp renders an app's page with its connect-link and webhook forms in the given state.
+func (s *Server) renderApp(c echo.Context, status int, id string, form views.LinkForm, hook views.WebhookForm) error {
 	ctx := c.Request().Context()
 	app, err := s.apps.Get(ctx, id)
 	if err != nil {
@@ -116,6 +116,9 @@ func (s *Server) renderApp(c echo.Context, status int, id string, form views.Lin
 	now := time.Now()
 	for _, l := range links {
 		v.Links = append(v.Links, linkRow(l, now))
+	}
+	if v.Webhook, err = s.webhookView(ctx, app, hook); err != nil {
+		return err
 	}
 	return render(c, status, views.AppPage(s.page(c, app.Name, "apps"), v))
 }

@@ -53,7 +53,8 @@ func newDemoApp(t *testing.T) *testApp {
 	gr := getresponse.New(&http.Client{Transport: demo.Transport(http.DefaultTransport), Timeout: 10 * time.Second})
 	e := handlers.New(handlers.Deps{Config: cfg, Store: store, Box: box, Operators: ops, Apps: apps, Assets: static.New(), Log: log,
 		Connect: services.NewConnect(store, box, apps, gr, cfg.BaseURL, log), DemoGetResponse: demo.Fake,
-		Tokens: services.NewTokens(store, box, apps, gr, cfg.RefreshMargin, cfg.RedirectURL(), log)})
+		Tokens:   services.NewTokens(store, box, apps, gr, cfg.RefreshMargin, cfg.RedirectURL(), log),
+		Webhooks: services.NewWebhooks(store, box, nil, log)})
 	srv.Config.Handler = e
 	srv.Start()
 	t.Cleanup(srv.Close)

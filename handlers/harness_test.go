@@ -102,6 +102,7 @@ func newTestAppWith(t testing.TB, fo getresponsetest.Options, opts ...option) *t
 	e := handlers.New(handlers.Deps{
 		Config: cfg, Store: store, Box: box, Operators: ops, Apps: apps, Assets: static.New(), Log: log,
 		Connect: services.NewConnect(store, box, apps, gr, cfg.BaseURL, log), Tokens: tokens,
+		Webhooks: services.NewWebhooks(store, box, nil, log),
 	})
 	srv.Config.Handler = e
 	srv.Start()

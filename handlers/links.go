@@ -30,7 +30,7 @@ func linkRow(l services.Link, now time.Time) views.LinkRow {
 // buttonSnippet is the HTML an operator pastes into their own site: a styled link
 // that needs no script and no stylesheet of ours.
 func buttonSnippet(linkURL string) string {
-	return fmt.Sprintf(`<a href="%s" rel="noopener" style="display:inline-flex;align-items:center;gap:8px;padding:10px 18px;border-radius:8px;background:#00baff;color:#fff;font:600 15px/1.2 system-ui,sans-serif;text-decoration:none">Connect GetResponse</a>`, html.EscapeString(linkURL))
+	return fmt.Sprintf(`<a href="%s" rel="noopener" style="display:inline-flex;align-items:center;gap:8px;padding:10px 18px;border-radius:8px;background:#0077b6;color:#fff;font:600 15px/1.2 system-ui,sans-serif;text-decoration:none">Connect GetResponse</a>`, html.EscapeString(linkURL))
 }
 
 func (s *Server) createLink(c echo.Context) error {
@@ -45,7 +45,7 @@ func (s *Server) createLink(c echo.Context) error {
 		days, err := strconv.ParseFloat(strings.TrimSpace(form.TTLDays), 64)
 		if err != nil || days <= 0 || days > 90 {
 			form.Errors = map[string]string{"ttl_days": "Enter a number of days from 0.01 to 90."}
-			return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form)
+			return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form, views.WebhookForm{})
 		}
 		in.TTL = time.Duration(days * float64(24*time.Hour))
 	}
@@ -55,7 +55,7 @@ func (s *Server) createLink(c echo.Context) error {
 			fe["ttl_days"] = msg
 		}
 		form.Errors = fe
-		return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form)
+		return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form, views.WebhookForm{})
 	}
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ type Deps struct {
 	Apps      *services.Apps
 	Connect   *services.Connect
 	Tokens    *services.Tokens
+	Webhooks  *services.Webhooks
 	Assets    *static.Assets
 	Log       *slog.Logger
 	// DemoGetResponse, when set, is the simulated GetResponse served under /demo-getresponse.
@@ -42,6 +43,7 @@ type Server struct {
 	apps      appService
 	connect   connectService
 	tokens    tokenService
+	webhooks  webhookService
 	queries   connectionQueries
 	assets    *static.Assets
 	log       *slog.Logger
@@ -64,6 +66,7 @@ func New(d Deps) *echo.Echo {
 		apps:      d.Apps,
 		connect:   d.Connect,
 		tokens:    d.Tokens,
+		webhooks:  d.Webhooks,
 		queries:   d.Store,
 		assets:    d.Assets,
 		log:       d.Log,
@@ -132,6 +135,7 @@ func New(d Deps) *echo.Echo {
 	op.GET("/apps/:id/delete", s.confirmDeleteApp)
 	op.POST("/apps/:id/delete", s.deleteApp)
 	op.POST("/apps/:id/links", s.createLink)
+	op.POST("/apps/:id/webhook", s.configureWebhook)
 	op.GET("/apps/:id/links/:link", s.showLink)
 	op.GET("/connections", s.listConnections)
 	op.GET("/connections/:id", s.showConnection)

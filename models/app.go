@@ -21,6 +21,8 @@ type App struct {
 	APIURL           string
 	ReturnOrigins    string // newline-separated origins a connect flow may return to
 	Demo             bool
+	WebhookURL       string // where connection events are POSTed; "" for none
+	WebhookSecretEnc string // sealed HMAC signing secret of the webhook
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 	DeletedAt        *time.Time

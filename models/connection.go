@@ -71,7 +71,12 @@ func addEvent(tx *gorm.DB, e *Event) error {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = Now()
 	}
-	return tx.Create(e).Error
+	if err := tx.Create(e).Error; err != nil {
+		return err
+	}
+	// The webhook delivery is queued in the same transaction as its event: either
+	// both exist or neither does.
+	return enqueueWebhook(tx, e)
 }
 
 // disconnect erases a connection's tokens and marks it disconnected, with an event.

@@ -114,4 +114,42 @@ var migrations = []migration{
 			failures INTEGER NOT NULL,
 			window_start {{time}} NOT NULL)`,
 	}},
+	{version: 2, name: "api keys", statements: []string{
+		// Only a hash of each key is kept; the prefix finds the row a presented key claims.
+		`CREATE TABLE api_keys (
+			id TEXT PRIMARY KEY,
+			name TEXT NOT NULL,
+			prefix TEXT NOT NULL,
+			key_hash TEXT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			last_used_at {{time}},
+			revoked_at {{time}},
+			revoked_by TEXT NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL)`,
+		`CREATE UNIQUE INDEX api_keys_prefix ON api_keys (prefix)`,
+	}},
+	{version: 3, name: "webhooks", statements: []string{
+		`ALTER TABLE apps ADD COLUMN webhook_url TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE apps ADD COLUMN webhook_secret_enc TEXT NOT NULL DEFAULT ''`,
+		// The outbox: one row per delivery, written in the transaction that records its event.
+		`CREATE TABLE webhook_deliveries (
+			id {{autoinc}},
+			app_id TEXT NOT NULL REFERENCES apps (id),
+			connection_id TEXT REFERENCES connections (id) ON DELETE CASCADE,
+			event_id BIGINT NOT NULL,
+			event_type TEXT NOT NULL,
+			payload TEXT NOT NULL,
+			status TEXT NOT NULL,
+			attempts INTEGER NOT NULL DEFAULT 0,
+			next_attempt_at {{time}} NOT NULL,
+			last_status_code INTEGER NOT NULL DEFAULT 0,
+			last_error TEXT NOT NULL DEFAULT '',
+			lease_owner TEXT NOT NULL DEFAULT '',
+			lease_until {{time}},
+			created_at {{time}} NOT NULL,
+			delivered_at {{time}})`,
+		`CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at, id)`,
+		`CREATE INDEX webhook_deliveries_connection ON webhook_deliveries (connection_id, status, id)`,
+		`CREATE INDEX webhook_deliveries_app ON webhook_deliveries (app_id, id)`,
+	}},
 }

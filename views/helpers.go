@@ -69,3 +69,5 @@ func derefTime(t *TimeView) TimeView {
 	}
 	return *t
 }
+
+func joinEvents(events []string) string { return strings.Join(events, ", ") }
