@@ -135,44 +135,59 @@ type RefreshResult struct {
 // ErrLeaseLost is returned when a refresh's lease was taken over before it could commit.
 var ErrLeaseLost = errors.New("refresh lease lost")
 
-// SaveRefresh writes a refresh's outcome and its events atomically.
-func (s *Store) SaveRefresh(ctx context.Context, id string, r RefreshResult) (*Connection, error) {
-	var conn Connection
+// SaveRefresh writes a refresh's outcome for prev (the row as read under the lease)
+// and its events atomically, and returns the row as now stored. It is one
+// conditional UPDATE plus the event inserts: a disconnected connection, or a lease
+// someone else took over, is left untouched.
+func (s *Store) SaveRefresh(ctx context.Context, prev *Connection, r RefreshResult) (*Connection, error) {
+	now := r.At
+	if now.IsZero() {
+		now = Now()
+	}
+	conn := *prev
+	conn.UpdatedAt, conn.LeaseOwner, conn.LeaseUntil = now, "", nil
+	updates := map[string]any{"updated_at": now, "lease_owner": "", "lease_until": nil}
+	if r.Tokens != nil {
+		expires := r.Tokens.ExpiresAt
+		conn.AccessTokenEnc, conn.TokenFingerprint, conn.ExpiresAt = r.Tokens.AccessEnc, r.Tokens.Fingerprint, &expires
+		if r.Tokens.RefreshEnc != "" {
+			conn.RefreshTokenEnc = r.Tokens.RefreshEnc
+			updates["refresh_token_enc"] = r.Tokens.RefreshEnc
+		}
+		conn.Status, conn.LastRefreshAt, conn.LastError, conn.FailureCount, conn.NextAttemptAt = StatusActive, &now, "", 0, nil
+		updates["access_token_enc"] = conn.AccessTokenEnc
+		updates["token_fingerprint"] = conn.TokenFingerprint
+		updates["expires_at"] = expires
+		updates["status"] = StatusActive
+		updates["last_refresh_at"] = now
+		updates["last_error"] = ""
+		updates["failure_count"] = 0
+		updates["next_attempt_at"] = nil
+	} else {
+		conn.Status, conn.LastError, conn.FailureCount, conn.NextAttemptAt = r.Status, r.Error, prev.FailureCount+1, r.NextAttemptAt
+		updates["status"] = r.Status
+		updates["last_error"] = r.Error
+		updates["failure_count"] = gorm.Expr("failure_count + 1")
+		updates["next_attempt_at"] = r.NextAttemptAt
+	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("id = ?", id).First(&conn).Error; err != nil {
-			return translate(err)
+		q := tx.Model(&Connection{}).Where("id = ? AND status <> ?", prev.ID, StatusDisconnected)
+		if r.LeaseOwner != "" {
+			q = q.Where("lease_owner = ?", r.LeaseOwner)
 		}
-		if conn.Status == StatusDisconnected {
-			return ErrDisconnected
+		res := q.Updates(updates)
+		if res.Error != nil {
+			return res.Error
 		}
-		if r.LeaseOwner != "" && conn.LeaseOwner != r.LeaseOwner {
-			return ErrLeaseLost
-		}
-		now := r.At
-		if now.IsZero() {
-			now = Now()
-		}
-		updates := map[string]any{"updated_at": now, "lease_owner": "", "lease_until": nil}
-		if r.Tokens != nil {
-			updates["access_token_enc"] = r.Tokens.AccessEnc
-			updates["token_fingerprint"] = r.Tokens.Fingerprint
-			updates["expires_at"] = r.Tokens.ExpiresAt
-			if r.Tokens.RefreshEnc != "" {
-				updates["refresh_token_enc"] = r.Tokens.RefreshEnc
+		if res.RowsAffected == 0 {
+			var status string
+			if err := tx.Model(&Connection{}).Where("id = ?", prev.ID).Pluck("status", &status).Error; err != nil {
+				return err
 			}
-			updates["status"] = StatusActive
-			updates["last_refresh_at"] = now
-			updates["last_error"] = ""
-			updates["failure_count"] = 0
-			updates["next_attempt_at"] = nil
-		} else {
-			updates["status"] = r.Status
-			updates["last_error"] = r.Error
-			updates["failure_count"] = gorm.Expr("failure_count + 1")
-			updates["next_attempt_at"] = r.NextAttemptAt
-		}
-		if err := tx.Model(&Connection{}).Where("id = ?", id).Updates(updates).Error; err != nil {
-			return err
+			if status == StatusDisconnected || status == "" {
+				return ErrDisconnected
+			}
+			return ErrLeaseLost
 		}
 		ev := r.Event
 		ev.ConnectionID, ev.AppID, ev.CreatedAt = &conn.ID, &conn.AppID, now
@@ -180,12 +195,10 @@ func (s *Store) SaveRefresh(ctx context.Context, id string, r RefreshResult) (*C
 			return err
 		}
 		if r.Recovered {
-			if err := addEvent(tx, &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "connection.recovered",
-				Message: "Recovered: tokens refresh again (was " + conn.Status + ")", Actor: ev.Actor, CreatedAt: now}); err != nil {
-				return err
-			}
+			return addEvent(tx, &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "connection.recovered",
+				Message: "Recovered: tokens refresh again (was " + prev.Status + ")", Actor: ev.Actor, CreatedAt: now})
 		}
-		return tx.Where("id = ?", id).First(&conn).Error
+		return nil
 	})
 	if err != nil {
 		return nil, err

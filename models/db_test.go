@@ -15,30 +15,36 @@ import (
 func TestPragmasOnEveryPooledConnection(t *testing.T) {
 	store := modelstest.New(t)
 	ctx := context.Background()
-	sqlDB, err := store.DB().DB()
-	if err != nil {
-		t.Fatal(err)
+	pools := store.Pools()
+	if len(pools) != 2 {
+		t.Fatalf("SQLite store has %d pools, want a write pool and a read pool", len(pools))
 	}
-	// Hold four connections at once so the pool must open four distinct ones.
-	var conns []interface{ Close() error }
-	for i := 0; i < 4; i++ {
-		conn, err := sqlDB.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
+	for p, sqlDB := range pools {
+		// Hold every connection a pool allows at once, so each is a distinct one.
+		n := sqlDB.Stats().MaxOpenConnections
+		if (p == 0 && n != 1) || (p == 1 && n != 4) {
+			t.Fatalf("pool %d allows %d connections", p, n)
 		}
-		conns = append(conns, conn)
-		for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "5000"} {
-			var got string
-			if err := conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+		var conns []interface{ Close() error }
+		for i := 0; i < n; i++ {
+			conn, err := sqlDB.Conn(ctx)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if got != want {
-				t.Errorf("connection %d: PRAGMA %s = %q, want %q", i, pragma, got, want)
+			conns = append(conns, conn)
+			for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "5000"} {
+				var got string
+				if err := conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("pool %d connection %d: PRAGMA %s = %q, want %q", p, i, pragma, got, want)
+				}
 			}
 		}
-	}
-	for _, c := range conns {
-		c.Close()
+		for _, c := range conns {
+			c.Close()
+		}
 	}
 }
 

@@ -234,7 +234,7 @@ func (t *Tokens) callAndCommit(ctx context.Context, conn *models.Connection, own
 		if tok.RefreshToken != "" {
 			msg += "; new refresh token stored"
 		}
-		saved, serr := t.store.SaveRefresh(ctx, conn.ID, models.RefreshResult{
+		saved, serr := t.store.SaveRefresh(ctx, conn, models.RefreshResult{
 			Tokens: &sealed, Event: models.Event{Type: "refresh.succeeded", Message: msg, Actor: actor},
 			Recovered:  conn.Status == models.StatusRefreshFailing || conn.Status == models.StatusNeedsReconnect,
 			LeaseOwner: owner, At: now,
@@ -250,7 +250,7 @@ func (t *Tokens) callAndCommit(ctx context.Context, conn *models.Connection, own
 		status, evType = models.StatusNeedsReconnect, "connection.needs_reconnect"
 	}
 	t.log.Warn("refresh failed", "connection", conn.ID, "status", status, "error", rerr.Message)
-	if _, serr := t.store.SaveRefresh(ctx, conn.ID, models.RefreshResult{
+	if _, serr := t.store.SaveRefresh(ctx, conn, models.RefreshResult{
 		Status: status, Error: rerr.Message, NextAttemptAt: rerr.NextAttemptAt, LeaseOwner: owner, At: now,
 		Event: models.Event{Type: evType, Message: fmt.Sprintf("Refresh failed after %d ms: %s", took.Milliseconds(), rerr.Message), Actor: actor},
 	}); serr != nil {

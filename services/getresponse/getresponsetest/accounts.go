@@ -109,14 +109,25 @@ func (f *Fake) AddAccount(a Account) string {
 	a = cloneAccount(a)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for i := range f.accounts {
-		if f.accounts[i].AccountID == a.AccountID {
-			f.accounts[i] = a
-			return a.AccountID
-		}
+	if i, ok := f.indexLocked()[a.AccountID]; ok {
+		f.accounts[i] = a
+		return a.AccountID
 	}
 	f.accounts = append(f.accounts, a)
+	f.accountIndex[a.AccountID] = len(f.accounts) - 1
 	return a.AccountID
+}
+
+// indexLocked returns the AccountID → position index, rebuilding it after removals
+// (tests and benchmarks add thousands of accounts); f.mu must be held.
+func (f *Fake) indexLocked() map[string]int {
+	if f.accountIndex == nil {
+		f.accountIndex = make(map[string]int, len(f.accounts))
+		for i, a := range f.accounts {
+			f.accountIndex[a.AccountID] = i
+		}
+	}
+	return f.accountIndex
 }
 
 // RemoveAccount removes an account; its tokens stop working.
@@ -124,6 +135,7 @@ func (f *Fake) RemoveAccount(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.accounts = slices.DeleteFunc(f.accounts, func(a Account) bool { return a.AccountID == id })
+	f.accountIndex = nil
 }
 
 // Accounts returns copies of the accounts, in consent-page order.
@@ -139,10 +151,8 @@ func (f *Fake) Accounts() []Account {
 
 // accountLocked returns the account with id; f.mu must be held.
 func (f *Fake) accountLocked(id string) (Account, bool) {
-	for _, a := range f.accounts {
-		if a.AccountID == id {
-			return a, true
-		}
+	if i, ok := f.indexLocked()[id]; ok {
+		return f.accounts[i], true
 	}
 	return Account{}, false
 }

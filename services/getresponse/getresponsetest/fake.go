@@ -151,6 +151,7 @@ type Fake struct {
 	mu           sync.Mutex
 	clients      map[string]client
 	accounts     []Account
+	accountIndex map[string]int // AccountID → position in accounts; nil until needed
 	codes        map[string]authCode
 	access       map[string]*accessToken
 	refresh      map[string]refreshToken
