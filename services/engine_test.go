@@ -301,7 +301,11 @@ func TestBackoffNeverMoreThanOneAttemptPerWindow(t *testing.T) {
 	if got.Status != models.StatusRefreshFailing || got.FailureCount != e.refreshes() {
 		t.Fatalf("status %s, failures %d, calls %d", got.Status, got.FailureCount, e.refreshes())
 	}
-	// The still-valid token is not served after expiry, and asking does not call GetResponse.
+	// An expired token is not served while a backoff window is open, and asking does
+	// not call GetResponse. (Pin the window open: the simulated hour may end just as
+	// the last window closes.)
+	window := e.clock.Now().Add(10 * time.Minute)
+	e.store.DB().Model(&models.Connection{}).Where("id = ?", c.ID).Update("next_attempt_at", window)
 	before := e.refreshes()
 	if _, _, _, err := e.tokens.AccessToken(context.Background(), c.ID, "api"); !errors.Is(err, services.ErrTransient) {
 		t.Fatalf("expired token inside a backoff window: %v", err)
