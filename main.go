@@ -41,6 +41,7 @@ const usage = `Usage:
   grconnect [serve] [--demo] [flags]      run the server (see grconnect serve -h)
   grconnect operator create --email E --password-stdin
   grconnect app create --name N --client-id ID --client-secret-stdin [--edition E] [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]...
+  grconnect apikey create --name N        prints a new API key, once
 `
 
 // errHelp is returned after a command printed its -h help: not a failure.
@@ -55,12 +56,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, getenv, stderr)
-	case "operator", "app":
+	case "operator", "app", "apikey":
 		if len(rest) == 0 || rest[0] != "create" {
 			return fmt.Errorf("unknown command %q; try: grconnect %s create", strings.Join(append([]string{cmd}, rest...), " "), cmd)
 		}
-		if cmd == "operator" {
+		switch cmd {
+		case "operator":
 			return createOperator(ctx, rest[1:], getenv, stdin, stdout, stderr)
+		case "apikey":
+			return createAPIKey(ctx, rest[1:], getenv, stdout, stderr)
 		}
 		return createApp(ctx, rest[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help":
@@ -140,6 +144,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	ops := services.NewOperators(e.store)
 	apps := services.NewApps(e.store, e.box, services.AppDefaults{AuthURL: e.cfg.GetResponseAuthURL, APIURL: e.cfg.GetResponseAPIURL})
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// The proxy runs up to 10 calls at once per GetResponse account: keep their connections.
+	transport.MaxIdleConnsPerHost = 32
 	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	deps := handlers.Deps{Config: e.cfg, Store: e.store, Box: e.box, Operators: ops, Apps: apps, Assets: static.New(), Log: log}
 	if e.cfg.Demo {
@@ -156,10 +162,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	deps.Connect = services.NewConnect(e.store, e.box, apps, gr, e.cfg.BaseURL, log)
 	deps.Tokens = services.NewTokens(e.store, e.box, apps, gr, e.cfg.RefreshMargin, e.cfg.RedirectURL(), log)
 	deps.Webhooks = services.NewWebhooks(e.store, e.box, nil, log)
-	router := handlers.New(deps)
-
+	deps.APIKeys, deps.APITokens = services.NewAPIKeys(e.store), services.NewAPITokens(deps.Tokens, e.store, e.box)
+	deps.Proxy = services.NewProxy(deps.APITokens, e.store, gr)
 	// Background work stops before the database closes: cancel, then wait.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	deps.Bulk = services.NewBulk(workCtx, deps.Tokens, e.store, e.cfg.RefreshRate, log)
+	router := handlers.New(deps)
 	var work sync.WaitGroup
 	defer work.Wait()
 	defer stopWork()
@@ -168,6 +176,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}, log)
 	work.Go(func() { refresher.Run(workCtx) })
 	work.Go(func() { deps.Webhooks.Run(workCtx) })
+	defer deps.Bulk.Wait()
 
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {
@@ -299,5 +308,31 @@ func createApp(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	fmt.Fprintln(stdout, app.ID)
+	return nil
+}
+
+func createAPIKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("grconnect apikey create", stderr)
+	loader := config.Bind(fs, getenv)
+	name := fs.String("name", "", "what uses the key, like \"billing backend\"")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	} else if err != nil {
+		return err
+	}
+	if strings.TrimSpace(*name) == "" || fs.NArg() > 0 {
+		return errors.New("usage: grconnect apikey create --name N")
+	}
+	e, err := open(ctx, loader, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer e.store.Close()
+	_, key, err := services.NewAPIKeys(e.store).Create(ctx, *name, "command line")
+	if err != nil {
+		return err
+	}
+	// The only time the key is shown: grconnect keeps a hash of it.
+	fmt.Fprintln(stdout, key)
 	return nil
 }

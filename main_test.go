@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
 )
 
 // waitLimit bounds every wait for the server; reaching it fails the test.
@@ -536,5 +537,46 @@ func TestDashHelpIsNotAFailure(t *testing.T) {
 		if r.stdout+r.stderr == "" {
 			t.Errorf("%v printed no help", args)
 		}
+	}
+}
+
+func TestAPIKeyCreate(t *testing.T) {
+	env, dbPath := dbEnv(t)
+	r := runCmd(t, env, "", "apikey", "create", "--name", "billing backend")
+	if r.err != nil {
+		t.Fatalf("apikey create: %v\nstderr: %s", r.err, r.stderr)
+	}
+	key := strings.TrimSpace(r.stdout)
+	if !regexp.MustCompile(`^grc_[a-z0-9]{8}_[a-z0-9]{52}$`).MatchString(key) || strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("stdout = %q, want one key", r.stdout)
+	}
+	if strings.Contains(r.stderr, key) {
+		t.Error("stderr shows the key")
+	}
+	store := openStore(t, dbPath)
+	keys, err := store.ListAPIKeys(context.Background())
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("stored keys = %v, %v", keys, err)
+	}
+	if k := keys[0]; k.Name != "billing backend" || !strings.HasPrefix(key, k.Prefix+"_") || k.KeyHash == "" || strings.Contains(k.KeyHash, key[13:]) {
+		t.Fatalf("stored %+v", k)
+	}
+	// The printed key is the stored one.
+	if _, err := services.NewAPIKeys(store).Verify(context.Background(), key); err != nil {
+		t.Fatalf("the printed key does not verify: %v", err)
+	}
+	second := runCmd(t, env, "", "apikey", "create", "--name", "other")
+	if second.err != nil || strings.TrimSpace(second.stdout) == key {
+		t.Fatalf("second key = %q, %v", second.stdout, second.err)
+	}
+
+	for _, args := range [][]string{{"apikey", "create"}, {"apikey", "create", "--name", " "}, {"apikey", "create", "--name", "x", "extra"}, {"apikey", "list"}} {
+		r := runCmd(t, env, "", args...)
+		if r.err == nil || r.stdout != "" {
+			t.Errorf("%q = %q, %v; want an error", args, r.stdout, r.err)
+		}
+	}
+	if r := runCmd(t, env, "", "help"); !strings.Contains(r.stdout, "grconnect apikey create --name N") {
+		t.Error("usage does not list apikey create")
 	}
 }

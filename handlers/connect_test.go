@@ -145,7 +145,8 @@ func TestConnectFlowCreatesConnection(t *testing.T) {
 	page := f.op.get("/connections/" + conn.ID)
 	mustContain(t, page.body, conn.AccountEmail, conn.TokenFingerprint, "connection.created", "Refresh now")
 	overview := f.op.get("/")
-	mustContain(t, overview.body, `data-testid="count-active">1<`, "connection.created")
+	mustContain(t, overview.body, `data-testid="count-active">1<`, "connection.created", `data-testid="expiry-chart"`, `data-testid="refresh-chart"`,
+		"1 live connections have an access token expiring within 24 hours")
 
 	// The link is single use.
 	link := f.makeLink("customer-43", "")

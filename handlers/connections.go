@@ -32,6 +32,9 @@ type connectionQueries interface {
 	AppNames(ctx context.Context) ([]models.App, error)
 	ConnectionEvents(ctx context.Context, connectionID string, beforeID int64, limit int) ([]models.Event, bool, error)
 	ConnectionsBy(ctx context.Context, statuses []string, limit int) ([]models.ConnectionRow, error)
+	ExpiryHistogram(ctx context.Context, now time.Time, span, width time.Duration) ([]models.ExpiryBucket, error)
+	RefreshStats(ctx context.Context, now time.Time, days int) ([]models.DailyRefreshStat, error)
+	RefreshEvents(ctx context.Context, connectionID string, limit int) ([]models.Event, error)
 	RecentEvents(ctx context.Context, limit int) ([]models.EventRow, error)
 	AppByID(ctx context.Context, id string) (*models.App, error)
 }
@@ -186,6 +189,10 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	if err != nil {
 		return err
 	}
+	refreshes, err := s.queries.RefreshEvents(ctx, conn.ID, 30)
+	if err != nil {
+		return err
+	}
 	now := time.Now()
 	v := views.ConnectionView{
 		Row:          connectionRow(models.ConnectionRow{Connection: *conn, AppName: appName(app)}, now),
@@ -201,6 +208,10 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 		TestEndpoint: testEndpoint,
 		Test:         testView(result),
 		ServerNow:    now.UTC().Format(time.RFC3339),
+		History:      historyStrip(refreshes),
+	}
+	if conn.Status != models.StatusDisconnected {
+		v.TokenCurl, v.ProxyCurl = s.curlExamples(conn.ID)
 	}
 	if conn.NextAttemptAt != nil {
 		t := timeView(*conn.NextAttemptAt, now)

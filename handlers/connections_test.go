@@ -53,6 +53,8 @@ func TestRefreshNowWithAndWithoutRotation(t *testing.T) {
 			if n := f.fake.Count(getresponsetest.EndpointTokenRefresh); n != 2 {
 				t.Errorf("fake saw %d refreshes, want 2", n)
 			}
+			mustContain(t, f.op.get("/").body, "2 refreshes in 7 days: 2 succeeded, 0 failed.")
+			mustContain(t, f.op.get("/connections/"+conn.ID).body, `data-testid="refresh-history"`, "The last 2 refreshes")
 			for _, p := range f.pages {
 				mustNotContain(t, p, access1, access2, refresh1, refresh2)
 			}

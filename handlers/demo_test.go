@@ -51,10 +51,11 @@ func newDemoApp(t *testing.T) *testApp {
 		t.Fatalf("second SetUpDemo: %v, %v", again.App.ID, err)
 	}
 	gr := getresponse.New(&http.Client{Transport: demo.Transport(http.DefaultTransport), Timeout: 10 * time.Second})
+	tokens := services.NewTokens(store, box, apps, gr, cfg.RefreshMargin, cfg.RedirectURL(), log)
 	e := handlers.New(handlers.Deps{Config: cfg, Store: store, Box: box, Operators: ops, Apps: apps, Assets: static.New(), Log: log,
 		Connect: services.NewConnect(store, box, apps, gr, cfg.BaseURL, log), DemoGetResponse: demo.Fake,
-		Tokens:   services.NewTokens(store, box, apps, gr, cfg.RefreshMargin, cfg.RedirectURL(), log),
-		Webhooks: services.NewWebhooks(store, box, nil, log)})
+		Tokens:   tokens,
+		Webhooks: services.NewWebhooks(store, box, nil, log), Bulk: services.NewBulk(t.Context(), tokens, store, 10, log)})
 	srv.Config.Handler = e
 	srv.Start()
 	t.Cleanup(srv.Close)

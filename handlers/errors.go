@@ -13,10 +13,15 @@ import (
 	"github.com/grconnect/grconnect/views"
 )
 
-// handleError is the one place errors become responses: a JSON body under /api/,
-// a templ error page elsewhere. 5xx are logged; their details never reach the client.
+// handleError is the one place errors become responses: a JSON body under /api/
+// (see writeAPIError), a templ error page elsewhere. 5xx are logged; their details
+// never reach the client.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+		s.writeAPIError(c, err)
 		return
 	}
 	status, msg := http.StatusInternalServerError, "Something went wrong on our side. It has been logged; please try again."
@@ -34,10 +39,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if status >= 500 {
 		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
-	}
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		_ = c.JSON(status, apiError{Error: apiErrorBody{Code: strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_"), Message: msg}})
-		return
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
@@ -60,14 +61,4 @@ func errorView(status int, msg string) views.ErrorView {
 		v.Heading = "Slow down"
 	}
 	return v
-}
-
-// apiError is the JSON error envelope: {"error":{"code","message"}}.
-type apiError struct {
-	Error apiErrorBody `json:"error"`
-}
-
-type apiErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
 }

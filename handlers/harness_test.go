@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"io"
 	"log/slog"
@@ -30,14 +31,25 @@ import (
 
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	discard bool // benchmarks: keep nothing
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.discard {
+		return len(p), nil
+	}
 	return b.buf.Write(p)
+}
+
+// stop drops all further output (a benchmark's millions of request lines).
+func (b *syncBuffer) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.discard = true
 }
 
 func (b *syncBuffer) String() string {
@@ -48,15 +60,17 @@ func (b *syncBuffer) String() string {
 
 // testApp is a whole grconnect behind a real HTTP server.
 type testApp struct {
-	t      testing.TB
-	srv    *httptest.Server
-	store  *models.Store
-	box    *secrets.Box
-	cfg    *config.Config
-	logs   *syncBuffer
-	dbPath string
-	fake   *getresponsetest.Server
-	tokens *services.Tokens
+	t       testing.TB
+	srv     *httptest.Server
+	store   *models.Store
+	box     *secrets.Box
+	cfg     *config.Config
+	logs    *syncBuffer
+	dbPath  string
+	fake    *getresponsetest.Server
+	bulk    *services.Bulk
+	tokens  *services.Tokens
+	apiKeys *services.APIKeys
 	// pages holds every response body any browser received, for "never shown" checks.
 	pages []string
 }
@@ -99,15 +113,19 @@ func newTestAppWith(t testing.TB, fo getresponsetest.Options, opts ...option) *t
 	gr := getresponse.New(&http.Client{Timeout: 10 * time.Second})
 	gr.TokenTimeout = 2 * time.Second
 	tokens := services.NewTokens(store, box, apps, gr, cfg.RefreshMargin, cfg.RedirectURL(), log)
+	bulk := services.NewBulk(context.Background(), tokens, store, 80, log)
+	t.Cleanup(bulk.Wait)
+	apiKeys, apiTokens := services.NewAPIKeys(store), services.NewAPITokens(tokens, store, box)
 	e := handlers.New(handlers.Deps{
 		Config: cfg, Store: store, Box: box, Operators: ops, Apps: apps, Assets: static.New(), Log: log,
 		Connect: services.NewConnect(store, box, apps, gr, cfg.BaseURL, log), Tokens: tokens,
-		Webhooks: services.NewWebhooks(store, box, nil, log),
+		Webhooks: services.NewWebhooks(store, box, nil, log), Bulk: bulk,
+		APIKeys: apiKeys, APITokens: apiTokens, Proxy: services.NewProxy(apiTokens, store, gr),
 	})
 	srv.Config.Handler = e
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, srv: srv, store: store, box: box, cfg: cfg, logs: logs, dbPath: dbPath, fake: fake, tokens: tokens}
+	return &testApp{t: t, srv: srv, store: store, box: box, cfg: cfg, logs: logs, dbPath: dbPath, fake: fake, tokens: tokens, apiKeys: apiKeys, bulk: bulk}
 }
 
 // browser is one user agent: its own cookie jar, never following redirects by itself.

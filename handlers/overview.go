@@ -45,6 +45,18 @@ func (s *Server) overview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if v.Total > 0 {
+		buckets, err := s.queries.ExpiryHistogram(ctx, now.UTC().Truncate(time.Hour), 24*time.Hour, time.Hour)
+		if err != nil {
+			return err
+		}
+		stats, err := s.queries.RefreshStats(ctx, now, 7)
+		if err != nil {
+			return err
+		}
+		v.ExpiryChart, v.RefreshChart = expiryChart(buckets), refreshChart(stats)
+		v.ShowCharts = true
+	}
 	for _, r := range expiring {
 		v.Expiring = append(v.Expiring, connectionRow(r, now))
 	}

@@ -29,6 +29,11 @@ type Deps struct {
 	Connect   *services.Connect
 	Tokens    *services.Tokens
 	Webhooks  *services.Webhooks
+	Bulk      *services.Bulk
+	// APIKeys, APITokens and Proxy serve the JSON API under /api/v1.
+	APIKeys   *services.APIKeys
+	APITokens *services.APITokens
+	Proxy     *services.Proxy
 	Assets    *static.Assets
 	Log       *slog.Logger
 	// DemoGetResponse, when set, is the simulated GetResponse served under /demo-getresponse.
@@ -37,19 +42,24 @@ type Deps struct {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	cfg       *config.Config
-	ready     readiness
-	operators operatorService
-	apps      appService
-	connect   connectService
-	tokens    tokenService
-	webhooks  webhookService
-	queries   connectionQueries
-	assets    *static.Assets
-	log       *slog.Logger
-	sessions  *sessionManager
-	metrics   *metrics
-	demo      bool
+	cfg        *config.Config
+	ready      readiness
+	operators  operatorService
+	apps       appService
+	connect    connectService
+	tokens     tokenService
+	webhooks   webhookService
+	bulk       bulkService
+	queries    connectionQueries
+	apiKeys    apiKeyService
+	apiTokens  apiTokenService
+	proxy      proxyService
+	apiQueries apiConnectionQueries
+	assets     *static.Assets
+	log        *slog.Logger
+	sessions   *sessionManager
+	metrics    *metrics
+	demo       bool
 }
 
 // readiness reports whether the database can serve.
@@ -60,19 +70,24 @@ type readiness interface {
 // New builds the Echo router with every route and middleware.
 func New(d Deps) *echo.Echo {
 	s := &Server{
-		cfg:       d.Config,
-		ready:     d.Store,
-		operators: d.Operators,
-		apps:      d.Apps,
-		connect:   d.Connect,
-		tokens:    d.Tokens,
-		webhooks:  d.Webhooks,
-		queries:   d.Store,
-		assets:    d.Assets,
-		log:       d.Log,
-		sessions:  newSessionManager(d.Box, d.Config.IsHTTPS(), d.Operators),
-		metrics:   newMetrics(d.Store),
-		demo:      d.DemoGetResponse != nil,
+		cfg:        d.Config,
+		ready:      d.Store,
+		operators:  d.Operators,
+		apps:       d.Apps,
+		connect:    d.Connect,
+		tokens:     d.Tokens,
+		webhooks:   d.Webhooks,
+		bulk:       d.Bulk,
+		queries:    d.Store,
+		apiKeys:    d.APIKeys,
+		apiTokens:  d.APITokens,
+		proxy:      d.Proxy,
+		apiQueries: d.Store,
+		assets:     d.Assets,
+		log:        d.Log,
+		sessions:   newSessionManager(d.Box, d.Config.IsHTTPS(), d.Operators),
+		metrics:    newMetrics(d.Store),
+		demo:       d.DemoGetResponse != nil,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -83,7 +98,10 @@ func New(d Deps) *echo.Echo {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: true}))
 	e.Use(s.requestLog())
 	e.Use(securityHeaders)
-	e.Use(middleware.BodyLimit("1M"))
+	// The proxy streams bodies up to services.ProxyMaxBody and enforces that itself.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute },
+	}))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		Skipper:        skipCSRF,
 		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
@@ -138,6 +156,8 @@ func New(d Deps) *echo.Echo {
 	op.POST("/apps/:id/webhook", s.configureWebhook)
 	op.GET("/apps/:id/links/:link", s.showLink)
 	op.GET("/connections", s.listConnections)
+	op.POST("/connections/bulk-refresh", s.startBulkRefresh)
+	op.GET("/connections/bulk/:id", s.showBulk)
 	op.GET("/connections/:id", s.showConnection)
 	op.POST("/connections/:id/refresh", s.refreshConnection)
 	op.POST("/connections/:id/test", s.testConnection)
@@ -150,6 +170,23 @@ func New(d Deps) *echo.Echo {
 	op.POST("/operators/:id/remove", s.removeOperator)
 	op.GET("/account/password", s.passwordForm)
 	op.POST("/account/password", s.changePassword)
+	op.GET("/api-keys", s.listAPIKeys)
+	op.POST("/api-keys", s.createAPIKey)
+	op.GET("/api-keys/:id/revoke", s.confirmRevokeAPIKey)
+	op.POST("/api-keys/:id/revoke", s.revokeAPIKey)
+
+	// The JSON API for the operator's backend: every route needs an API key, and
+	// unknown paths under it answer a JSON 404 (after the key check).
+	api := e.Group("/api/v1", s.requireAPIKey)
+	api.GET("/openapi.json", s.openAPI)
+	api.POST("/connect-sessions", s.apiCreateConnectSession)
+	api.GET("/connections", s.apiListConnections)
+	api.GET("/connections/:id", s.apiGetConnection)
+	api.DELETE("/connections/:id", s.apiDisconnect)
+	api.POST("/connections/:id/token", s.apiToken)
+	api.POST("/connections/:id/refresh", s.apiRefresh)
+	api.Match(proxyMethods, strings.TrimPrefix(proxyRoute, "/api/v1"), s.apiProxy)
+	e.RouteNotFound("/api/*", func(echo.Context) error { return echo.ErrNotFound })
 	return e
 }
 

@@ -194,6 +194,9 @@ func (s *Store) SaveRefresh(ctx context.Context, prev *Connection, r RefreshResu
 		if err := addEvent(tx, &ev); err != nil {
 			return err
 		}
+		if err := countRefresh(tx, now, r.Tokens != nil); err != nil {
+			return err
+		}
 		if r.Recovered {
 			return addEvent(tx, &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "connection.recovered",
 				Message: "Recovered: tokens refresh again (was " + prev.Status + ")", Actor: ev.Actor, CreatedAt: now})

@@ -152,4 +152,22 @@ var migrations = []migration{
 		`CREATE INDEX webhook_deliveries_connection ON webhook_deliveries (connection_id, status, id)`,
 		`CREATE INDEX webhook_deliveries_app ON webhook_deliveries (app_id, id)`,
 	}},
+	{version: 4, name: "refresh stats and bulk jobs", statements: []string{
+		// One row per UTC day, bumped in each refresh's transaction: the overview's
+		// seven-day chart reads seven rows instead of counting events.
+		`CREATE TABLE daily_refresh_stats (
+			day TEXT PRIMARY KEY,
+			succeeded INTEGER NOT NULL DEFAULT 0,
+			failed INTEGER NOT NULL DEFAULT 0)`,
+		`CREATE TABLE bulk_jobs (
+			id TEXT PRIMARY KEY,
+			scope TEXT NOT NULL,
+			total INTEGER NOT NULL,
+			done INTEGER NOT NULL DEFAULT 0,
+			failed INTEGER NOT NULL DEFAULT 0,
+			status TEXT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL,
+			finished_at {{time}})`,
+	}},
 }

@@ -18,9 +18,8 @@ const benchConnections = 10_000
 // go test -run '^$' -bench Refresher -benchtime 1x ./services/
 func BenchmarkRefresher(b *testing.B) {
 	e := newEngine(b, getresponsetest.Options{Rotation: getresponsetest.RotationRotate})
-	var ids []string
 	for range benchConnections {
-		ids = append(ids, e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil).ID)
+		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
 	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{
 		Margin: 10 * time.Minute, Keepalive: 24 * time.Hour, Batch: 500, Concurrency: 8, Limiter: &countingLimiter{allow: 1 << 62},

@@ -16,6 +16,8 @@ type Page struct {
 	Assets    Assets
 	// Public pages (connect, callback) show no navigation.
 	Public bool
+	// AutoRefresh reloads the page every so many seconds (progress pages); 0 for never.
+	AutoRefresh int
 }
 
 // Assets are the content-hashed URLs of the static files.

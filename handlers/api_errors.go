@@ -1,0 +1,149 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
+)
+
+// apiError is the JSON API's error envelope: {"error":{"code","message",…}}.
+type apiError struct {
+	Error apiErrorBody `json:"error"`
+}
+
+type apiErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Fields names each bad input field (400 invalid_input).
+	Fields map[string]string `json:"fields,omitempty"`
+	// RetryAfter is in seconds (429, 503); the Retry-After header says the same.
+	RetryAfter int `json:"retry_after,omitempty"`
+	// Reconnect is the call that makes a reconnect link (409 needs_reconnect).
+	Reconnect *reconnectHint `json:"reconnect,omitempty"`
+}
+
+// reconnectHint is a ready-made request for a reconnect link.
+type reconnectHint struct {
+	Method string            `json:"method"`
+	Path   string            `json:"path"`
+	Body   map[string]string `json:"body"`
+}
+
+// defaultRetry is the wait suggested after a transient failure that named none.
+const defaultRetry = 30 * time.Second
+
+// writeAPIError renders err as the API's JSON envelope with a fitting status. Only
+// unexpected failures are logged as errors; their details never reach the caller.
+func (s *Server) writeAPIError(c echo.Context, err error) {
+	status, body := apiErrorFor(err, c.Param("id"), time.Now())
+	switch {
+	case status == http.StatusInternalServerError:
+		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
+	case status == http.StatusServiceUnavailable:
+		s.log.Warn("GetResponse unavailable", slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
+	}
+	h := c.Response().Header()
+	if body.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(body.RetryAfter))
+	}
+	if body.Code == "rate_limited" {
+		h.Set("X-RateLimit-Reset", strconv.Itoa(body.RetryAfter)+" seconds") // GetResponse's own form
+	}
+	if status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="grconnect"`)
+	}
+	h.Set("Cache-Control", "no-store")
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, apiError{Error: body})
+}
+
+// apiErrorFor maps an error to its status and body. connectionID, when the route has
+// one, goes into the reconnect hint.
+func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBody) {
+	var (
+		he      *echo.HTTPError
+		limited *services.RateLimitedError
+		refresh *services.RefreshError
+		tooBig  *http.MaxBytesError
+	)
+	fields, isFields := services.AsFieldErrors(err)
+	switch {
+	case errors.As(err, &he):
+		msg := http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok && he.Code < 500 {
+			msg = m
+		}
+		if he.Code >= 500 {
+			msg = "Something went wrong on our side. It has been logged; please try again."
+		}
+		return he.Code, apiErrorBody{Code: statusCode(he.Code), Message: msg}
+	case isFields:
+		return http.StatusBadRequest, apiErrorBody{Code: "invalid_input", Message: fields.Error(), Fields: fields}
+	case errors.Is(err, models.ErrBadCursor):
+		return http.StatusBadRequest, apiErrorBody{Code: "invalid_cursor", Message: "The cursor is not one this API gave out. Start again without it."}
+	case errors.Is(err, services.ErrInvalidAPIKey):
+		return http.StatusUnauthorized, apiErrorBody{Code: "unauthorized", Message: "Send a valid API key: Authorization: Bearer <key>."}
+	case errors.Is(err, services.ErrNotFound):
+		return http.StatusNotFound, apiErrorBody{Code: "not_found", Message: "There is no such connection."}
+	case errors.Is(err, services.ErrMethodNotAllowed):
+		return http.StatusMethodNotAllowed, apiErrorBody{Code: "method_not_allowed", Message: err.Error() + "."}
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge, apiErrorBody{Code: "request_entity_too_large",
+			Message: "The request body is larger than " + strconv.FormatInt(tooBig.Limit>>20, 10) + " MiB."}
+	case errors.Is(err, services.ErrDisconnected):
+		return http.StatusConflict, apiErrorBody{Code: "disconnected",
+			Message: "This connection is disconnected: its tokens were erased. Create a connect session for the customer to connect again."}
+	case errors.Is(err, services.ErrNeedsReconnect):
+		body := apiErrorBody{Code: "needs_reconnect", Message: "The customer must approve access again."}
+		if errors.As(err, &refresh) && refresh.Message != "" {
+			body.Message = strings.TrimSuffix(refresh.Message, ".") + "."
+		}
+		if connectionID != "" {
+			body.Message += " Create a reconnect link with POST /api/v1/connect-sessions {\"connection_id\": \"" + connectionID + "\"} and send the customer its url."
+			body.Reconnect = &reconnectHint{Method: http.MethodPost, Path: "/api/v1/connect-sessions", Body: map[string]string{"connection_id": connectionID}}
+		}
+		return http.StatusConflict, body
+	case errors.As(err, &limited):
+		code := "rate_limited"
+		if limited.Busy {
+			code = "too_many_concurrent_requests"
+		}
+		return http.StatusTooManyRequests, apiErrorBody{Code: code, Message: limited.Error() + ".", RetryAfter: seconds(limited.RetryAfter)}
+	case errors.Is(err, services.ErrTransient):
+		wait := defaultRetry
+		if errors.As(err, &refresh) {
+			switch {
+			case refresh.RetryAfter > 0:
+				wait = refresh.RetryAfter
+			case refresh.NextAttemptAt != nil:
+				wait = refresh.NextAttemptAt.Sub(now)
+			}
+		} else {
+			wait = time.Second
+		}
+		return http.StatusServiceUnavailable, apiErrorBody{Code: "getresponse_unavailable", Message: strings.TrimSuffix(err.Error(), ".") + ".", RetryAfter: seconds(wait)}
+	}
+	return http.StatusInternalServerError, apiErrorBody{Code: "internal_error", Message: "Something went wrong on our side. It has been logged; please try again."}
+}
+
+// statusCode names a status for the envelope: 404 → "not_found".
+func statusCode(status int) string {
+	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+}
+
+// seconds rounds a wait up to whole seconds, at least one.
+func seconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}

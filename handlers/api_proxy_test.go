@@ -1,0 +1,517 @@
+package handlers_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+)
+
+// grRecorder stands between grconnect and the fake GetResponse: it records the API
+// calls that reach it (not token calls), counts the most in flight at once, and can
+// answer in the fake's place.
+type grRecorder struct {
+	srv *httptest.Server
+
+	mu          sync.Mutex
+	calls       []recordedCall
+	inFlight    int
+	maxInFlight int
+	// answer, when set, may answer a call itself (returning true) instead of the fake.
+	answer func(w http.ResponseWriter, r *http.Request, body []byte) bool
+}
+
+type recordedCall struct {
+	method, path, rawQuery string
+	header                 http.Header
+	body                   []byte
+}
+
+// recordGetResponse points the fixture's app at a recorder in front of the fake.
+func (f *apiFixture) recordGetResponse() *grRecorder {
+	f.t.Helper()
+	rec := &grRecorder{}
+	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if r.URL.Path == "/v3/token" {
+			f.fake.ServeHTTP(w, r)
+			return
+		}
+		rec.mu.Lock()
+		rec.calls = append(rec.calls, recordedCall{method: r.Method, path: r.URL.EscapedPath(), rawQuery: r.URL.RawQuery, header: r.Header.Clone(), body: body})
+		rec.inFlight++
+		rec.maxInFlight = max(rec.maxInFlight, rec.inFlight)
+		answer := rec.answer
+		rec.mu.Unlock()
+		defer func() {
+			rec.mu.Lock()
+			rec.inFlight--
+			rec.mu.Unlock()
+		}()
+		if answer != nil && answer(w, r, body) {
+			return
+		}
+		f.fake.ServeHTTP(w, r)
+	}))
+	f.t.Cleanup(rec.srv.Close)
+	if err := f.store.DB().Exec("UPDATE apps SET api_url = ? WHERE id = ?", rec.srv.URL+"/v3", f.appID).Error; err != nil {
+		f.t.Fatal(err)
+	}
+	return rec
+}
+
+func (rec *grRecorder) seen() []recordedCall {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]recordedCall(nil), rec.calls...)
+}
+
+func (rec *grRecorder) setAnswer(fn func(w http.ResponseWriter, r *http.Request, body []byte) bool) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.answer = fn
+}
+
+// expiredAnswer writes GetResponse's 1014 answer, echoing the sent token as it does.
+func expiredAnswer(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	sent := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	io.WriteString(w, `{"httpStatus":401,"code":1014,"codeDescription":"Problem during authentication process, check headers!","message":"The access token provided is expired","moreInfo":"","context":{"sentToken":"`+sent+`"},"uuid":"x"}`)
+}
+
+func TestAPIProxyForwardsAndStreamsBack(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	access, _ := f.plaintextTokens(conn.ID)
+	rec := f.recordGetResponse()
+	base := "/api/v1/connections/" + conn.ID + "/proxy"
+
+	h := http.Header{
+		"Accept": {"application/json"}, "X-Time-Zone": {"Europe/Warsaw"}, "Cookie": {"session=abc"},
+		"X-Domain": {"evil.example"}, "X-Auth-Token": {"api-key stolen"}, "X-Forwarded-For": {"203.0.113.9"},
+	}
+	r, err := f.send(http.MethodGet, base+"/from-fields?perPage=1&page=1", f.key, nil, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusOK || !strings.HasPrefix(r.body, `[{"fromFieldId":`) || strings.Count(r.body, "fromFieldId") != 1 {
+		t.Fatalf("proxied from-fields = %d %s", r.status, r.body)
+	}
+	for _, name := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "TotalCount", "TotalPages", "Content-Type"} {
+		if r.header.Get(name) == "" {
+			t.Errorf("answer lacks %s", name)
+		}
+	}
+	if r.header.Get("CurrentPage") != "1" || r.header.Get("TotalPages") != r.header.Get("TotalCount") {
+		t.Errorf("paging headers %q %q %q", r.header.Get("CurrentPage"), r.header.Get("TotalPages"), r.header.Get("TotalCount"))
+	}
+	calls := rec.seen()
+	if len(calls) != 1 {
+		t.Fatalf("GetResponse saw %d calls", len(calls))
+	}
+	c := calls[0]
+	if c.method != http.MethodGet || c.path != "/v3/from-fields" || c.rawQuery != "perPage=1&page=1" {
+		t.Fatalf("forwarded %s %s?%s", c.method, c.path, c.rawQuery)
+	}
+	if c.header.Get("Authorization") != "Bearer "+access || c.header.Get("X-Time-Zone") != "Europe/Warsaw" || c.header.Get("Accept") != "application/json" {
+		t.Fatalf("forwarded headers %v", c.header)
+	}
+	for _, stripped := range []string{"Cookie", "X-Domain", "X-Auth-Token", "X-Forwarded-For"} {
+		if c.header.Get(stripped) != "" {
+			t.Errorf("%s reached GetResponse", stripped)
+		}
+	}
+	for k, v := range c.header {
+		if strings.Contains(strings.Join(v, ","), f.key) {
+			t.Errorf("the API key reached GetResponse in %s", k)
+		}
+	}
+
+	// Other methods, with bodies, statuses and headers of any kind.
+	rec.setAnswer(func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		if r.URL.Path != "/v3/contacts" {
+			return false
+		}
+		w.Header().Set("Location", "https://api.getresponse.com/v3/contacts/abc")
+		w.Header().Set("Set-Cookie", "gr=1")
+		w.Header().Set("X-Internal", "yes")
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, r.Method+" "+string(body))
+		return true
+	})
+	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		body := `{"email":"jane@example.com","campaign":{"campaignId":"V"}}`
+		r, err := f.send(method, base+"/contacts?x=1", f.key, strings.NewReader(body), http.Header{"Content-Type": {"application/json"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.status != http.StatusAccepted || r.body != method+" "+body || r.header.Get("Location") == "" || r.header.Get("Content-Type") != "text/plain" {
+			t.Fatalf("%s = %d %q %v", method, r.status, r.body, r.header)
+		}
+		if r.header.Get("Set-Cookie") != "" || r.header.Get("X-Internal") != "" {
+			t.Errorf("%s passed GetResponse's private headers back", method)
+		}
+		last := rec.seen()[len(rec.seen())-1]
+		if last.method != method || last.path != "/v3/contacts" || last.rawQuery != "x=1" || string(last.body) != body || last.header.Get("Content-Type") != "application/json" {
+			t.Fatalf("%s forwarded as %s %s %q", method, last.method, last.path, last.body)
+		}
+	}
+	if r := f.call(http.MethodHead, base+"/contacts", nil); r.status != http.StatusAccepted || rec.seen()[len(rec.seen())-1].method != http.MethodHead {
+		t.Fatalf("HEAD = %d", r.status)
+	}
+	// GetResponse's own errors come back as GetResponse sent them.
+	rec.setAnswer(nil)
+	r = f.call(http.MethodGet, base+"/newsletters/xyz", nil)
+	if r.status != http.StatusNotFound || !strings.Contains(r.body, `"code":1013`) {
+		t.Fatalf("GetResponse 404 = %d %s", r.status, r.body)
+	}
+	// Other methods are not forwarded (OPTIONS is Echo's own answer).
+	wantError(t, f.call(http.MethodTrace, base+"/contacts", nil), http.StatusMethodNotAllowed, "method_not_allowed")
+	if r := f.call(http.MethodOptions, base+"/contacts", nil); r.status >= 300 || rec.seen()[len(rec.seen())-1].path == "/v3/contacts" && rec.seen()[len(rec.seen())-1].method == http.MethodOptions {
+		t.Fatalf("OPTIONS = %d", r.status)
+	}
+}
+
+func TestAPIProxyStreamsLargeBodies(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	rec := f.recordGetResponse()
+	rec.setAnswer(func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		sum := sha256.Sum256(body)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(bytes.Repeat(sum[:], 100_000)) // 3.2 MB back
+		return true
+	})
+	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB: over the replay buffer
+	r, err := f.send(http.MethodPost, "/api/v1/connections/"+conn.ID+"/proxy/multimedia", f.key, bytes.NewReader(big), http.Header{"Content-Type": {"application/octet-stream"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(big)
+	if r.status != http.StatusOK || r.body != string(bytes.Repeat(sum[:], 100_000)) {
+		t.Fatalf("large body = %d, %d bytes back", r.status, len(r.body))
+	}
+	// Over the limit, refused before GetResponse is called.
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/api/v1/connections/"+conn.ID+"/proxy/multimedia", io.LimitReader(zeros{}, 33<<20))
+	req.ContentLength = 33 << 20
+	req.Header.Set("Authorization", "Bearer "+f.key)
+	r, err = f.roundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, r, http.StatusRequestEntityTooLarge, "request_entity_too_large")
+	if n := len(rec.seen()); n != 1 {
+		t.Fatalf("GetResponse saw %d calls", n)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+func TestAPIProxyRefreshesOnceAndRetriesOnce(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	base := "/api/v1/connections/" + conn.ID + "/proxy"
+
+	// The token expired early at GetResponse: one refresh, one retry, success.
+	f.fake.ExpireAccessTokens()
+	r := f.call(http.MethodGet, base+"/from-fields", nil)
+	if r.status != http.StatusOK || r.header.Get("X-Grconnect-Token-Refresh") != "retried" {
+		t.Fatalf("after 1014 = %d %q %s", r.status, r.header.Get("X-Grconnect-Token-Refresh"), r.body)
+	}
+	if a, b := f.fake.Count(getresponsetest.EndpointTokenRefresh), f.fake.Count(getresponsetest.EndpointFromFields); a != 1 || b != 2 {
+		t.Fatalf("%d refreshes and %d calls, want 1 and 2", a, b)
+	}
+
+	// GetResponse keeps saying 1014: still only one refresh and one retry, and its
+	// answer comes back without the token it echoes.
+	f.fake.ResetCounts()
+	f.fake.FailAPI(getresponsetest.APIExpiredToken, -1)
+	r = f.call(http.MethodGet, base+"/from-fields", nil)
+	if a, b := f.fake.Count(getresponsetest.EndpointTokenRefresh), f.fake.Count(getresponsetest.EndpointFromFields); r.status != http.StatusUnauthorized || a != 1 || b != 2 {
+		t.Fatalf("persistent 1014 = %d after %d refreshes and %d calls", r.status, a, b)
+	}
+	access, _ := f.plaintextTokens(conn.ID)
+	if !strings.Contains(r.body, `"code":1014`) || !strings.Contains(r.body, "[redacted]") || strings.Contains(r.body, access) {
+		t.Fatalf("the 1014 answer = %s", r.body)
+	}
+	f.fake.FailAPI(getresponsetest.APIOK, 0)
+
+	// A small body is replayed with the new token.
+	rec := f.recordGetResponse()
+	old, _ := f.plaintextTokens(conn.ID)
+	rec.setAnswer(func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		if r.Header.Get("Authorization") == "Bearer "+old {
+			expiredAnswer(w, r)
+		} else {
+			w.WriteHeader(http.StatusCreated)
+		}
+		return true
+	})
+	r, _ = f.send(http.MethodPost, base+"/contacts", f.key, strings.NewReader(`{"email":"a@example.com"}`), http.Header{"Content-Type": {"application/json"}})
+	calls := rec.seen()
+	if r.status != http.StatusCreated || len(calls) != 2 || string(calls[1].body) != `{"email":"a@example.com"}` || calls[1].header.Get("Authorization") == calls[0].header.Get("Authorization") {
+		t.Fatalf("replay = %d after %d calls", r.status, len(calls))
+	}
+
+	// A large body cannot be replayed: the token is refreshed and GetResponse's 401
+	// comes back, saying so; the next call works.
+	old, _ = f.plaintextTokens(conn.ID)
+	refreshes := f.fake.Count(getresponsetest.EndpointTokenRefresh)
+	big := strings.Repeat("x", 2<<20)
+	r, _ = f.send(http.MethodPost, base+"/contacts", f.key, strings.NewReader(big), nil)
+	if r.status != http.StatusUnauthorized || r.header.Get("X-Grconnect-Token-Refresh") != "refreshed-not-retried" ||
+		len(rec.seen()) != 3 || f.fake.Count(getresponsetest.EndpointTokenRefresh) != refreshes+1 || strings.Contains(r.body, old) {
+		t.Fatalf("large body after 1014 = %d %q, %d calls", r.status, r.header.Get("X-Grconnect-Token-Refresh"), len(rec.seen()))
+	}
+	if r, _ = f.send(http.MethodPost, base+"/contacts", f.key, strings.NewReader(big), nil); r.status != http.StatusCreated {
+		t.Fatalf("the call after the refresh = %d", r.status)
+	}
+
+	// The refresh itself is refused: the customer must reconnect.
+	rec.setAnswer(nil)
+	f.fake.ExpireAccessTokens()
+	f.fake.FailToken(getresponsetest.TokenInvalidGrantRFC, 1)
+	e := wantError(t, f.call(http.MethodGet, base+"/from-fields", nil), http.StatusConflict, "needs_reconnect")
+	if e.Error.Reconnect == nil || e.Error.Reconnect.Body["connection_id"] != conn.ID {
+		t.Fatalf("no reconnect hint: %+v", e.Error)
+	}
+	wantError(t, f.call(http.MethodGet, "/api/v1/connections/con_nope/proxy/from-fields", nil), http.StatusNotFound, "not_found")
+	f.call(http.MethodDelete, "/api/v1/connections/"+conn.ID, nil)
+	wantError(t, f.call(http.MethodGet, base+"/from-fields", nil), http.StatusConflict, "disconnected")
+}
+
+func TestAPIProxyRefusesPathEscapes(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	rec := f.recordGetResponse()
+	prefix := "/api/v1/connections/" + conn.ID + "/proxy"
+	for _, tail := range []string{
+		"/../../../admin",
+		"/..",
+		"/./from-fields",
+		"/from-fields/../token",
+		"/%2e%2e/%2e%2e/admin",
+		"/.%2E/x",
+		"/%2E/from-fields",
+		"/a%2f..%2f..%2fadmin",
+		"/a%2F..",
+		"//evil.example/v3/from-fields",
+		"/https://evil.example/v3/from-fields",
+		"/https:%2F%2Fevil.example",
+		"/a%5c..%5cadmin",
+		"/%252e%252e/admin",
+		"/a;b=..",
+		"/a%00",
+		"/a%0d%0aX-Injected:%20yes",
+		"/a%20b",
+		"/%C3%A9",
+		"/",
+		"/from-fields//x",
+	} {
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL, nil)
+		req.URL.Opaque = prefix + tail // sent exactly as written
+		req.Header.Set("Authorization", "Bearer "+f.key)
+		r, err := f.roundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s = %d, want 400: %s", tail, r.status, r.body)
+			continue
+		}
+		if e := decode[apiErr](t, r); e.Error.Code != "invalid_input" || e.Error.Fields["path"] == "" {
+			t.Errorf("%s answered %s", tail, r.body)
+		}
+	}
+	// A backslash in the request line does not get through either.
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL, nil)
+	req.URL.Opaque = prefix + `/a\..\..\admin`
+	req.Header.Set("Authorization", "Bearer "+f.key)
+	if r, err := f.roundTrip(req); err == nil && r.status != http.StatusBadRequest {
+		t.Errorf("backslashes = %d", r.status)
+	}
+	if calls := rec.seen(); len(calls) != 0 {
+		t.Fatalf("a refused path reached GetResponse: %s %s", calls[0].method, calls[0].path)
+	}
+	// Plain paths with the allowed punctuation go through, relative to the API base.
+	for _, tail := range []string{"/contacts/abc.def/activities", "/search-contacts/x:y@z", "/from-fields/", "/a-b_c~d!$&'()*+,="} {
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL, nil)
+		req.URL.Opaque = prefix + tail
+		req.Header.Set("Authorization", "Bearer "+f.key)
+		r, err := f.roundTrip(req)
+		if err != nil || r.status == http.StatusBadRequest {
+			t.Errorf("%s = %d", tail, r.status)
+			continue
+		}
+		if got := rec.seen()[len(rec.seen())-1].path; got != "/v3"+tail {
+			t.Errorf("%s reached GetResponse as %s", tail, got)
+		}
+	}
+}
+
+func TestAPIProxyPassesThrough429AndBacksOff(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	other := f.fake.AddAccount(getresponsetest.Account{AccountID: "Other1", Email: "other@example.com", FirstName: "Other"})
+	conn2 := f.connect("customer-2", other)
+	base := "/api/v1/connections/" + conn.ID + "/proxy"
+
+	// GetResponse's 429 (quota spent, window resets in 100 s) comes back as it is.
+	f.fake.FailAPI(getresponsetest.APIRateLimited, 1)
+	r := f.call(http.MethodGet, base+"/from-fields", nil)
+	if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, `"code":1015`) || r.header.Get("X-RateLimit-Reset") != "100 seconds" || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("GetResponse's 429 = %d %v %s", r.status, r.header, r.body)
+	}
+	// Then grconnect answers 429 itself until the reset, without calling GetResponse.
+	calls := f.fake.Count(getresponsetest.EndpointFromFields)
+	for range 3 {
+		r = f.call(http.MethodGet, base+"/from-fields", nil)
+		e := wantError(t, r, http.StatusTooManyRequests, "rate_limited")
+		if e.Error.RetryAfter < 95 || e.Error.RetryAfter > 100 || r.header.Get("Retry-After") == "" || !strings.HasSuffix(r.header.Get("X-RateLimit-Reset"), " seconds") {
+			t.Fatalf("local 429 = %+v %v", e.Error, r.header)
+		}
+	}
+	if n := f.fake.Count(getresponsetest.EndpointFromFields); n != calls {
+		t.Fatalf("GetResponse was called %d more times during the back-off", n-calls)
+	}
+	// Only that account waits; its token route is not a GetResponse call and works.
+	if r := f.call(http.MethodGet, "/api/v1/connections/"+conn2.ID+"/proxy/from-fields", nil); r.status != http.StatusOK {
+		t.Fatalf("another account = %d", r.status)
+	}
+	if r := f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/token", nil); r.status != http.StatusOK {
+		t.Fatalf("token during back-off = %d", r.status)
+	}
+}
+
+func TestAPIProxyBackOffEndsAtTheReset(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	rec := f.recordGetResponse()
+	base := "/api/v1/connections/" + conn.ID + "/proxy"
+	var mu sync.Mutex
+	next := func(w http.ResponseWriter) bool { return false }
+	rec.setAnswer(func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		answer := next(w)
+		next = func(w http.ResponseWriter) bool { return false }
+		return answer
+	})
+	throttle := func(remaining, reset, retry string) {
+		mu.Lock()
+		defer mu.Unlock()
+		next = func(w http.ResponseWriter) bool {
+			w.Header().Set("X-RateLimit-Remaining", remaining)
+			w.Header().Set("X-RateLimit-Reset", reset)
+			w.Header().Set("Retry-After", retry)
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"httpStatus":429,"code":1015,"message":"slow down"}`)
+			return true
+		}
+	}
+
+	// The window's quota spent: wait for its reset (1 s here), then go on.
+	throttle("0", "1 seconds", "5")
+	if r := f.call(http.MethodGet, base+"/from-fields", nil); r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "slow down") {
+		t.Fatalf("first = %d %s", r.status, r.body)
+	}
+	wantError(t, f.call(http.MethodGet, base+"/from-fields", nil), http.StatusTooManyRequests, "rate_limited")
+	time.Sleep(1100 * time.Millisecond)
+	if r := f.call(http.MethodGet, base+"/from-fields", nil); r.status != http.StatusOK {
+		t.Fatalf("after the reset = %d %s", r.status, r.body)
+	}
+
+	// A per-second limit (quota left): wait Retry-After, not the window's reset.
+	throttle("29000", "400 seconds", "1")
+	f.call(http.MethodGet, base+"/from-fields", nil)
+	if e := wantError(t, f.call(http.MethodGet, base+"/from-fields", nil), http.StatusTooManyRequests, "rate_limited"); e.Error.RetryAfter != 1 {
+		t.Fatalf("per-second limit: retry_after = %d, want 1", e.Error.RetryAfter)
+	}
+	if n := len(rec.seen()); n != 3 {
+		t.Fatalf("GetResponse saw %d calls, want 3", n)
+	}
+}
+
+func TestAPIProxyRunsAtMostTenCallsPerAccount(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	rec := f.recordGetResponse()
+	f.fake.SetAPILatency(150 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 25 {
+		wg.Go(func() {
+			r, err := f.send(http.MethodGet, "/api/v1/connections/"+conn.ID+"/proxy/from-fields", f.key, nil, nil)
+			if err != nil || r.status != http.StatusOK {
+				t.Errorf("call = %v %d %s", err, r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	rec.mu.Lock()
+	most, total := rec.maxInFlight, len(rec.calls)
+	rec.mu.Unlock()
+	if total != 25 || most != 10 {
+		t.Fatalf("%d calls, at most %d at once; want 25 and exactly 10", total, most)
+	}
+}
+
+func TestAPIProxySendsXDomainForMax(t *testing.T) {
+	app := newTestAppWith(t, getresponsetest.Options{MaxDomain: "example.com"})
+	op := app.setup(annEmail, annPass)
+	form := appForm("Acme MAX")
+	form.Set("client_id", "acme-client")
+	form.Set("edition", "max_us")
+	form.Set("max_domain", "example.com")
+	form.Set("return_origins", "https://app.example.com")
+	id := createApp(t, op, form)
+	// The fake's URLs are the configured standard defaults, which the form swaps for
+	// MAX's: point the app at the fake directly.
+	if err := app.store.DB().Exec("UPDATE apps SET auth_url = ?, api_url = ? WHERE id = ?", app.fake.AuthURL(), app.fake.APIURL(), id).Error; err != nil {
+		t.Fatal(err)
+	}
+	app.fake.AddClient("acme-client", clientSecret, app.cfg.RedirectURL())
+	f := withAPIKey(&connectFixture{testApp: app, op: op, appID: id, clientID: "acme-client"})
+	conn := f.connect("customer-1", "")
+	rec := f.recordGetResponse()
+	r, err := f.send(http.MethodGet, "/api/v1/connections/"+conn.ID+"/proxy/accounts", f.key, nil, http.Header{"X-Domain": {"evil.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"accountId"`) {
+		t.Fatalf("MAX proxy call = %d %s", r.status, r.body)
+	}
+	if got := rec.seen()[0].header.Values("X-Domain"); len(got) != 1 || got[0] != "example.com" {
+		t.Fatalf("X-Domain sent = %q", got)
+	}
+}
+
+func TestAPIProxyWhenGetResponseDoesNotAnswer(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	rec := f.recordGetResponse()
+	rec.srv.Close()
+	// Only the API base is gone (the token endpoint too, but the token is valid).
+	r := f.call(http.MethodGet, "/api/v1/connections/"+conn.ID+"/proxy/from-fields", nil)
+	e := wantError(t, r, http.StatusServiceUnavailable, "getresponse_unavailable")
+	if e.Error.RetryAfter < 1 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("no retry_after: %s", r.body)
+	}
+	if access, _ := f.plaintextTokens(conn.ID); strings.Contains(r.body, access) {
+		t.Fatal("the error names the access token")
+	}
+}

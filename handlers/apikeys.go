@@ -1,0 +1,100 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/views"
+)
+
+func (s *Server) listAPIKeys(c echo.Context) error {
+	return s.renderAPIKeys(c, http.StatusOK, "", nil)
+}
+
+func (s *Server) renderAPIKeys(c echo.Context, status int, name string, errs map[string]string) error {
+	keys, err := s.apiKeys.List(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	v := views.APIKeysView{Name: name, Errors: errs, APIBase: s.cfg.BaseURL + "/api/v1"}
+	for _, k := range keys {
+		v.Keys = append(v.Keys, apiKeyRow(k))
+	}
+	return render(c, status, views.APIKeysPage(s.page(c, "API keys", "api-keys"), v))
+}
+
+func apiKeyRow(k models.APIKey) views.APIKeyRow {
+	row := views.APIKeyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedBy: orNone(k.CreatedBy), Created: formatTime(k.CreatedAt), LastUsed: "never"}
+	if k.LastUsedAt != nil {
+		row.LastUsed = formatTime(*k.LastUsedAt)
+	}
+	if k.RevokedAt != nil {
+		row.Revoked, row.RevokedText = true, "Revoked "+formatTime(*k.RevokedAt)+" by "+orNone(k.RevokedBy)
+	}
+	return row
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// createAPIKey shows the new key in its own answer rather than through a flash and
+// a redirect, so the key is never stored anywhere, not even in the session cookie.
+func (s *Server) createAPIKey(c echo.Context) error {
+	name := c.FormValue("name")
+	key, plain, err := s.apiKeys.Create(c.Request().Context(), name, currentOperator(c).Email)
+	if fe, ok := services.AsFieldErrors(err); ok {
+		return s.renderAPIKeys(c, http.StatusUnprocessableEntity, name, fe)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("API key created", "key", key.Prefix, "by", currentOperator(c).ID)
+	v := views.NewAPIKeyView{Row: apiKeyRow(*key), Key: plain,
+		Example: "curl -H 'Authorization: Bearer " + plain + "' " + s.cfg.BaseURL + "/api/v1/connections"}
+	return render(c, http.StatusOK, views.NewAPIKeyPage(s.page(c, "API key created", "api-keys"), v))
+}
+
+func (s *Server) confirmRevokeAPIKey(c echo.Context) error {
+	key, err := s.apiKeys.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if key.Revoked() {
+		return s.redirectWithFlash(c, "/api-keys", "error", "That key is already revoked.")
+	}
+	return render(c, http.StatusOK, views.APIKeyRevokePage(s.page(c, "Revoke API key", "api-keys"), apiKeyRow(*key)))
+}
+
+func (s *Server) revokeAPIKey(c echo.Context) error {
+	ctx := c.Request().Context()
+	key, err := s.apiKeys.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	err = s.apiKeys.Revoke(ctx, key.ID, currentOperator(c).Email)
+	if errors.Is(err, services.ErrNotFound) {
+		return s.redirectWithFlash(c, "/api-keys", "error", "That key is already revoked.")
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("API key revoked", "key", key.Prefix, "by", currentOperator(c).ID)
+	return s.redirectWithFlash(c, "/api-keys", "success", "The key “"+key.Name+"” was revoked; requests with it are refused.")
+}
+
+// curlExamples are the connection page's ready-to-copy API calls. The key stays a
+// shell variable: the page never holds a real one.
+func (s *Server) curlExamples(connectionID string) (token, proxy string) {
+	base := s.cfg.BaseURL + "/api/v1/connections/" + connectionID
+	auth := `-H "Authorization: Bearer $GRCONNECT_API_KEY"`
+	return "curl -X POST " + auth + " " + base + "/token",
+		"curl " + auth + " " + base + "/proxy/from-fields"
+}

@@ -1,0 +1,54 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/views"
+)
+
+// bulkService runs "refresh all …" jobs in the background.
+type bulkService interface {
+	Start(ctx context.Context, scope, actor string) (*models.BulkJob, error)
+	Get(ctx context.Context, id string) (*models.BulkJob, error)
+}
+
+var scopeLabels = map[string]string{
+	models.ScopeFailing:  "failing connections",
+	models.ScopeExpiring: "connections expiring within the hour",
+}
+
+func (s *Server) startBulkRefresh(c echo.Context) error {
+	job, err := s.bulk.Start(c.Request().Context(), c.FormValue("scope"), currentOperator(c).Email)
+	switch {
+	case errors.Is(err, services.ErrNothingToDo):
+		return s.redirectWithFlash(c, "/connections", "success", "Nothing to do: no "+scopeLabels[c.FormValue("scope")]+".")
+	case err != nil:
+		if fe, ok := services.AsFieldErrors(err); ok {
+			return echo.NewHTTPError(http.StatusBadRequest, fe["scope"])
+		}
+		return err
+	}
+	s.log.Info("bulk refresh started", "job", job.ID, "scope", job.Scope, "total", job.Total, "by", currentOperator(c).ID)
+	return c.Redirect(http.StatusSeeOther, "/connections/bulk/"+job.ID)
+}
+
+func (s *Server) showBulk(c echo.Context) error {
+	job, err := s.bulk.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	v := views.BulkView{ID: job.ID, Scope: job.Scope, ScopeLabel: scopeLabels[job.Scope], Total: job.Total, Done: job.Done, Failed: job.Failed,
+		Running: job.Status == models.BulkRunning, Started: timeView(job.CreatedAt, time.Now()), By: job.CreatedBy}
+	p := s.page(c, "Bulk refresh", "connections")
+	if v.Running {
+		p.AutoRefresh = 2
+	}
+	return render(c, http.StatusOK, views.BulkPage(p, v))
+}

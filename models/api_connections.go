@@ -1,0 +1,88 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// APIConnectionFilter selects connections for the JSON API: every field is an exact
+// match ("" matches anything), and pages go forward from After.
+type APIConnectionFilter struct {
+	Status      string // one of Statuses, or ""
+	AppID       string
+	CustomerRef string
+	After       string // a NextCursor of the previous page
+	Limit       int    // 1–500; otherwise 50
+}
+
+// ListAPIConnections returns one page of connections in the dashboard list's order
+// (access-token expiry, then ID, on the same indexes and keyset cursors) and the
+// cursor of the next page, "" on the last one.
+func (s *Store) ListAPIConnections(ctx context.Context, f APIConnectionFilter) ([]Connection, string, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	q := s.db.WithContext(ctx).Model(&Connection{})
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.AppID != "" {
+		q = q.Where("app_id = ?", f.AppID)
+	}
+	if f.CustomerRef != "" {
+		q = q.Where("customer_ref = ?", f.CustomerRef)
+	}
+	if f.After != "" {
+		t, id, err := decodeCursor(f.After)
+		if err != nil {
+			return nil, "", err
+		}
+		q = q.Where("(expires_at > ? OR (expires_at = ? AND id > ?))", t, t, id)
+	}
+	var rows []Connection
+	if err := q.Order("expires_at, id").Limit(f.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", err
+	}
+	if len(rows) <= f.Limit {
+		return rows, "", nil
+	}
+	rows = rows[:f.Limit]
+	return rows, encodeCursor(&rows[len(rows)-1]), nil
+}
+
+// TokenRow is what handing out a connection's access token reads of it.
+type TokenRow struct {
+	ID, AppID, AccountID string
+	Status               string
+	AccessTokenEnc       string // sealed
+	ExpiresAt            *time.Time
+}
+
+// tokenRowQuery reads what TokenRow holds.
+const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at FROM connections WHERE id = ?"
+
+// TokenRow reads a connection's token columns. The token route reads them on every
+// request (when no cache answers), so this skips GORM.
+func (s *Store) TokenRow(ctx context.Context, id string) (*TokenRow, error) {
+	st, err := s.prepared(ctx, tokenRowQuery)
+	if err != nil {
+		return nil, err
+	}
+	return scanTokenRow(st.QueryRowContext(ctx, id), id)
+}
+
+func scanTokenRow(row *sql.Row, id string) (*TokenRow, error) {
+	r := TokenRow{ID: id}
+	var expires sql.NullTime
+	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.ExpiresAt = nullTime(expires)
+	return &r, nil
+}

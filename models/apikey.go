@@ -1,0 +1,105 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// APIKey is a key the operator's backend uses on the JSON API. Only a hash of the
+// key is stored; Prefix is the key's visible start, for telling keys apart and for
+// finding the row a presented key claims to be.
+type APIKey struct {
+	ID         string `gorm:"primaryKey"`
+	Name       string
+	Prefix     string // "grc_k3j5m2p4": the key's public part, unique
+	KeyHash    string // hex SHA-256 of the whole key
+	CreatedBy  string
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+	RevokedBy  string
+	CreatedAt  time.Time
+}
+
+// TableName names the table, which GORM would otherwise guess from the initialism.
+func (APIKey) TableName() string { return "api_keys" }
+
+// Revoked reports whether the key was revoked.
+func (k *APIKey) Revoked() bool { return k.RevokedAt != nil }
+
+// CreateAPIKey inserts key (ID and Prefix set by the caller). A taken prefix gives ErrDuplicate.
+func (s *Store) CreateAPIKey(ctx context.Context, key *APIKey) error {
+	if key.CreatedAt.IsZero() {
+		key.CreatedAt = Now()
+	}
+	return translate(s.db.WithContext(ctx).Create(key).Error)
+}
+
+// apiKeyQuery reads an API key by its prefix.
+const apiKeyQuery = `SELECT id, name, prefix, key_hash, created_by, last_used_at, revoked_at, revoked_by, created_at
+	FROM api_keys WHERE prefix = ?`
+
+// APIKeyByPrefix returns the key with that prefix, revoked or not. Every API request
+// reads it (when no cache answers), so this skips GORM.
+func (s *Store) APIKeyByPrefix(ctx context.Context, prefix string) (*APIKey, error) {
+	st, err := s.prepared(ctx, apiKeyQuery)
+	if err != nil {
+		return nil, err
+	}
+	return scanAPIKey(st.QueryRowContext(ctx, prefix))
+}
+
+func scanAPIKey(row *sql.Row) (*APIKey, error) {
+	var key APIKey
+	var lastUsed, revoked sql.NullTime
+	err := row.Scan(&key.ID, &key.Name, &key.Prefix, &key.KeyHash, &key.CreatedBy, &lastUsed, &revoked, &key.RevokedBy, &key.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	key.LastUsedAt, key.RevokedAt = nullTime(lastUsed), nullTime(revoked)
+	return &key, nil
+}
+
+func nullTime(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	v := t.Time.UTC()
+	return &v
+}
+
+// APIKeyByID returns one key, revoked or not.
+func (s *Store) APIKeyByID(ctx context.Context, id string) (*APIKey, error) {
+	var key APIKey
+	err := s.db.WithContext(ctx).Where("id = ?", id).First(&key).Error
+	return &key, translate(err)
+}
+
+// ListAPIKeys returns every key, live ones first, newest first within each group.
+func (s *Store) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
+	var keys []APIKey
+	err := s.db.WithContext(ctx).Order("revoked_at IS NOT NULL, created_at DESC, id").Find(&keys).Error
+	return keys, err
+}
+
+// RevokeAPIKey marks a live key revoked. An unknown or already revoked key gives ErrNotFound.
+func (s *Store) RevokeAPIKey(ctx context.Context, id, by string) error {
+	res := s.db.WithContext(ctx).Model(&APIKey{}).Where("id = ? AND revoked_at IS NULL", id).
+		Updates(map[string]any{"revoked_at": Now(), "revoked_by": by})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// TouchAPIKey records that a key was used at t.
+func (s *Store) TouchAPIKey(ctx context.Context, id string, t time.Time) error {
+	return s.db.WithContext(ctx).Model(&APIKey{}).Where("id = ?", id).Update("last_used_at", t).Error
+}

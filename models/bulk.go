@@ -1,0 +1,74 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Bulk job states and scopes.
+const (
+	BulkRunning  = "running"
+	BulkFinished = "finished"
+	// ScopeFailing is every connection whose refresh fails (transiently or for good).
+	ScopeFailing = "failing"
+	// ScopeExpiring is every active connection whose token expires within the hour.
+	ScopeExpiring = "expiring"
+)
+
+// BulkJob is a background "refresh all …" started from the dashboard, with its progress.
+type BulkJob struct {
+	ID         string `gorm:"primaryKey"`
+	Scope      string
+	Total      int
+	Done       int
+	Failed     int
+	Status     string
+	CreatedBy  string
+	CreatedAt  time.Time
+	FinishedAt *time.Time
+}
+
+// BulkCandidates returns the IDs of the connections a bulk scope covers, soonest
+// expiry first, at most limit.
+func (s *Store) BulkCandidates(ctx context.Context, scope string, now time.Time, limit int) ([]string, error) {
+	q := s.db.WithContext(ctx).Model(&Connection{}).Order("expires_at, id").Limit(limit)
+	switch scope {
+	case ScopeFailing:
+		q = q.Where("status IN ?", []string{StatusRefreshFailing, StatusNeedsReconnect})
+	case ScopeExpiring:
+		q = q.Where("status = ? AND expires_at < ?", StatusActive, now.Add(time.Hour))
+	default:
+		return nil, ErrNotFound
+	}
+	var ids []string
+	return ids, q.Pluck("id", &ids).Error
+}
+
+// CreateBulkJob stores a new running job.
+func (s *Store) CreateBulkJob(ctx context.Context, j *BulkJob) error {
+	return s.db.WithContext(ctx).Create(j).Error
+}
+
+// BulkJobByID returns one job.
+func (s *Store) BulkJobByID(ctx context.Context, id string) (*BulkJob, error) {
+	var j BulkJob
+	err := s.db.WithContext(ctx).Where("id = ?", id).First(&j).Error
+	return &j, translate(err)
+}
+
+// AdvanceBulkJob counts one finished item of a job.
+func (s *Store) AdvanceBulkJob(ctx context.Context, id string, failed bool) error {
+	updates := map[string]any{"done": gorm.Expr("done + 1")}
+	if failed {
+		updates["failed"] = gorm.Expr("failed + 1")
+	}
+	return s.db.WithContext(ctx).Model(&BulkJob{}).Where("id = ?", id).Updates(updates).Error
+}
+
+// FinishBulkJob marks a job finished.
+func (s *Store) FinishBulkJob(ctx context.Context, id string, at time.Time) error {
+	return s.db.WithContext(ctx).Model(&BulkJob{}).Where("id = ?", id).
+		Updates(map[string]any{"status": BulkFinished, "finished_at": at}).Error
+}

@@ -1,0 +1,90 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// DailyRefreshStat is how many refreshes succeeded and failed on one UTC day.
+type DailyRefreshStat struct {
+	Day       string `gorm:"primaryKey"` // 2006-01-02
+	Succeeded int64
+	Failed    int64
+}
+
+const dayLayout = "2006-01-02"
+
+// countRefresh bumps the day's counter inside a refresh's transaction.
+func countRefresh(tx *gorm.DB, at time.Time, ok bool) error {
+	col := "failed"
+	if ok {
+		col = "succeeded"
+	}
+	// An upsert both engines understand (SQLite ≥ 3.24, PostgreSQL ≥ 9.5).
+	return tx.Exec("INSERT INTO daily_refresh_stats (day, "+col+") VALUES (?, 1) ON CONFLICT (day) DO UPDATE SET "+col+" = daily_refresh_stats."+col+" + 1",
+		at.UTC().Format(dayLayout)).Error
+}
+
+// RefreshStats returns the last days days of refresh outcomes, oldest first,
+// with zero rows for days without refreshes.
+func (s *Store) RefreshStats(ctx context.Context, now time.Time, days int) ([]DailyRefreshStat, error) {
+	first := now.UTC().AddDate(0, 0, -(days - 1)).Format(dayLayout)
+	var rows []DailyRefreshStat
+	if err := s.db.WithContext(ctx).Where("day >= ?", first).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	byDay := map[string]DailyRefreshStat{}
+	for _, r := range rows {
+		byDay[r.Day] = r
+	}
+	out := make([]DailyRefreshStat, days)
+	for i := range days {
+		d := now.UTC().AddDate(0, 0, i-(days-1)).Format(dayLayout)
+		out[i] = byDay[d]
+		out[i].Day = d
+	}
+	return out, nil
+}
+
+// ExpiryBucket counts live connections whose access token expires in [From, To).
+type ExpiryBucket struct {
+	From, To time.Time
+	ByStatus map[string]int64
+}
+
+// ExpiryHistogram buckets the live connections' expiries from now over span in
+// steps of width; connections already expired land in the first bucket.
+func (s *Store) ExpiryHistogram(ctx context.Context, now time.Time, span, width time.Duration) ([]ExpiryBucket, error) {
+	var buckets []ExpiryBucket
+	for from := now; from.Before(now.Add(span)); from = from.Add(width) {
+		b := ExpiryBucket{From: from, To: from.Add(width), ByStatus: map[string]int64{}}
+		var rows []struct {
+			Status string
+			N      int64
+		}
+		q := s.db.WithContext(ctx).Model(&Connection{}).Select("status, COUNT(*) AS n").
+			Where("status <> ? AND expires_at < ?", StatusDisconnected, b.To)
+		if from.After(now) {
+			q = q.Where("expires_at >= ?", from)
+		}
+		if err := q.Group("status").Scan(&rows).Error; err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			b.ByStatus[r.Status] = r.N
+		}
+		buckets = append(buckets, b)
+	}
+	return buckets, nil
+}
+
+// RefreshEvents returns a connection's newest refresh outcomes, newest first.
+func (s *Store) RefreshEvents(ctx context.Context, connectionID string, limit int) ([]Event, error) {
+	var events []Event
+	err := s.db.WithContext(ctx).Where("connection_id = ? AND type IN ?", connectionID,
+		[]string{"refresh.succeeded", "refresh.failed", "connection.needs_reconnect"}).
+		Order("id DESC").Limit(limit).Find(&events).Error
+	return events, err
+}

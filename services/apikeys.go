@@ -1,0 +1,153 @@
+package services
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/grconnect/grconnect/models"
+)
+
+// API keys look like "grc_k3j5m2p4_<52 characters>": a visible prefix that names the
+// key's row, then 256 random bits. Only the SHA-256 of the whole key is stored.
+const (
+	apiKeyScheme  = "grc_"
+	prefixBytes   = 5  // 8 base32 characters
+	secretBytes   = 32 // 52 base32 characters
+	apiKeyMaxName = 100
+	// touchEvery is how stale a key's last-used time may get: at most one write per
+	// key and interval, not one per request.
+	touchEvery = time.Minute
+)
+
+// ErrInvalidAPIKey is returned for a missing, unknown, wrong or revoked API key.
+var ErrInvalidAPIKey = errors.New("invalid API key")
+
+// APIKeys manages the keys of the JSON API.
+type APIKeys struct {
+	store *models.Store
+	now   func() time.Time
+	// cache spares each API request its key read, where the store allows it.
+	cache     rowCache[models.APIKey]
+	cacheable bool
+}
+
+// NewAPIKeys returns the API key service.
+func NewAPIKeys(store *models.Store) *APIKeys {
+	return &APIKeys{store: store, now: models.Now, cacheable: store.CanCacheRows()}
+}
+
+// Create makes a key named name and returns it with the key itself, which is
+// shown once and never again.
+func (k *APIKeys) Create(ctx context.Context, name, createdBy string) (*models.APIKey, string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return nil, "", FieldErrors{"name": "Name the key after what uses it, like \"billing backend\"."}
+	case utf8.RuneCountInString(name) > apiKeyMaxName:
+		return nil, "", FieldErrors{"name": "Use at most 100 characters."}
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return nil, "", FieldErrors{"name": "Use printable characters only."}
+	}
+	prefix := apiKeyScheme + models.RandomToken(prefixBytes)
+	plain := prefix + "_" + models.RandomToken(secretBytes)
+	key := &models.APIKey{
+		ID: models.NewID("key"), Name: name, Prefix: prefix, KeyHash: hashAPIKey(plain),
+		CreatedBy: createdBy, CreatedAt: k.now(),
+	}
+	if err := k.store.CreateAPIKey(ctx, key); err != nil {
+		return nil, "", err
+	}
+	return key, plain, nil
+}
+
+// List returns every key, live ones first.
+func (k *APIKeys) List(ctx context.Context) ([]models.APIKey, error) {
+	return k.store.ListAPIKeys(ctx)
+}
+
+// Get returns one key, or ErrNotFound.
+func (k *APIKeys) Get(ctx context.Context, id string) (*models.APIKey, error) {
+	key, err := k.store.APIKeyByID(ctx, id)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	return key, err
+}
+
+// Revoke stops a key from working at once. Revoking a revoked key is ErrNotFound.
+func (k *APIKeys) Revoke(ctx context.Context, id, actor string) error {
+	err := k.store.RevokeAPIKey(ctx, id, actor)
+	if errors.Is(err, models.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// Verify returns the live key that presented is, or ErrInvalidAPIKey. The stored
+// hash is compared in constant time, and the key's last-used time is kept to the
+// minute.
+func (k *APIKeys) Verify(ctx context.Context, presented string) (*models.APIKey, error) {
+	prefix, ok := apiKeyPrefix(presented)
+	if !ok {
+		return nil, ErrInvalidAPIKey
+	}
+	key, err := k.lookup(ctx, prefix)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, ErrInvalidAPIKey
+	}
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(hashAPIKey(presented)), []byte(key.KeyHash)) != 1 || key.Revoked() {
+		return nil, ErrInvalidAPIKey
+	}
+	if now := k.now(); key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= touchEvery {
+		if err := k.store.TouchAPIKey(ctx, key.ID, now); err != nil {
+			return nil, err
+		}
+		key.LastUsedAt = &now
+	}
+	return key, nil
+}
+
+// lookup reads the key with prefix, from the cache when it is current.
+func (k *APIKeys) lookup(ctx context.Context, prefix string) (*models.APIKey, error) {
+	if !k.cacheable {
+		return k.store.APIKeyByPrefix(ctx, prefix)
+	}
+	now := time.Now()
+	if key, ok := k.cache.get(prefix, k.store.Changes(), now); ok {
+		return &key, nil
+	}
+	key, changes, err := k.store.FreshAPIKey(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	k.cache.put(prefix, *key, changes, now)
+	return key, nil
+}
+
+// apiKeyPrefix returns the prefix of a well-formed key.
+func apiKeyPrefix(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, apiKeyScheme)
+	if !ok {
+		return "", false
+	}
+	id, secret, ok := strings.Cut(rest, "_")
+	if !ok || len(id) != 8 || len(secret) != 52 {
+		return "", false
+	}
+	return apiKeyScheme + id, true
+}
+
+func hashAPIKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,161 @@
+package views
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Segment is one coloured part of a stacked bar.
+type Segment struct {
+	Key   string // a CSS class suffix: active, refresh_failing, needs_reconnect, succeeded, failed
+	Label string
+	Count int64
+}
+
+// Bar is one stacked bar of a chart.
+type Bar struct {
+	Label    string // axis label ("14:00", "Mon 24")
+	Long     string // full label for the data table and tooltips
+	Segments []Segment
+}
+
+// Total is the bar's height in counts.
+func (b Bar) Total() int64 {
+	var n int64
+	for _, s := range b.Segments {
+		n += s.Count
+	}
+	return n
+}
+
+// BarChart is a server-rendered stacked bar chart with a text alternative.
+type BarChart struct {
+	ID, Title, Summary string
+	Bars               []Bar
+	Legend             []Segment // keys and labels, in stacking order
+	LabelEvery         int       // show every n-th axis label
+}
+
+// Chart geometry, in SVG user units (the SVG scales to its container).
+const (
+	chartW, chartH   = 720.0, 200.0
+	chartPadL        = 36.0
+	chartPadB        = 22.0
+	chartPadT        = 8.0
+	chartBarGapRatio = 0.25
+)
+
+func (c BarChart) max() int64 {
+	var m int64 = 1
+	for _, b := range c.Bars {
+		m = max(m, b.Total())
+	}
+	return m
+}
+
+// rect is one drawn segment.
+type rect struct {
+	X, Y, W, H float64
+	Key, Title string
+}
+
+func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+func (c BarChart) viewBox() string { return fmt.Sprintf("0 0 %g %g", chartW, chartH) }
+
+func (c BarChart) slot() float64 {
+	if len(c.Bars) == 0 {
+		return 0
+	}
+	return (chartW - chartPadL) / float64(len(c.Bars))
+}
+
+// rects lays out every segment of every bar, stacked bottom-up in legend order.
+func (c BarChart) rects() []rect {
+	var out []rect
+	plotH := chartH - chartPadB - chartPadT
+	m := float64(c.max())
+	slot := c.slot()
+	w := slot * (1 - chartBarGapRatio)
+	for i, b := range c.Bars {
+		x := chartPadL + float64(i)*slot + (slot-w)/2
+		y := chartH - chartPadB
+		for _, s := range b.Segments {
+			if s.Count == 0 {
+				continue
+			}
+			h := plotH * float64(s.Count) / m
+			y -= h
+			out = append(out, rect{X: x, Y: y, W: w, H: h, Key: s.Key, Title: fmt.Sprintf("%s: %d %s", b.Long, s.Count, strings.ToLower(s.Label))})
+		}
+	}
+	return out
+}
+
+// axisLabel is one x-axis label.
+type axisLabel struct {
+	X    float64
+	Text string
+}
+
+func (c BarChart) labels() []axisLabel {
+	every := max(1, c.LabelEvery)
+	var out []axisLabel
+	for i, b := range c.Bars {
+		if i%every == 0 {
+			out = append(out, axisLabel{X: chartPadL + (float64(i)+0.5)*c.slot(), Text: b.Label})
+		}
+	}
+	return out
+}
+
+// gridline is a horizontal line with its count.
+type gridline struct {
+	Y    float64
+	Text string
+}
+
+func (c BarChart) grid() []gridline {
+	m := c.max()
+	plotH := chartH - chartPadB - chartPadT
+	var out []gridline
+	for _, frac := range []float64{0, 0.5, 1} {
+		v := int64(float64(m) * frac)
+		out = append(out, gridline{Y: chartH - chartPadB - plotH*float64(v)/float64(m), Text: strconv.FormatInt(v, 10)})
+	}
+	return out
+}
+
+func (c BarChart) countOf(b Bar, key string) string {
+	for _, s := range b.Segments {
+		if s.Key == key {
+			return strconv.FormatInt(s.Count, 10)
+		}
+	}
+	return "0"
+}
+
+// Dot is one refresh on a connection's history strip.
+type Dot struct {
+	Frac  float64 // position between the first and last refresh, 0..1
+	OK    bool
+	Title string
+}
+
+// HistoryStrip is a connection's recent refresh outcomes along a time line.
+type HistoryStrip struct {
+	Summary string
+	Dots    []Dot
+	From    string
+	To      string
+}
+
+func (d Dot) cx() string { return f1(12 + d.Frac*(chartW-24)) }
+
+func dotClass(ok bool) string {
+	if ok {
+		return "dot seg-succeeded"
+	}
+	return "dot seg-failed"
+}
