@@ -158,11 +158,14 @@ func (s *Store) SaveRefresh(ctx context.Context, prev *Connection, r RefreshResu
 		updates["access_token_enc"] = conn.AccessTokenEnc
 		updates["token_fingerprint"] = conn.TokenFingerprint
 		updates["expires_at"] = expires
-		updates["status"] = StatusActive
 		updates["last_refresh_at"] = now
-		updates["last_error"] = ""
-		updates["failure_count"] = 0
-		updates["next_attempt_at"] = nil
+		if prev.Status != StatusActive || prev.FailureCount != 0 || prev.LastError != "" || prev.NextAttemptAt != nil {
+			// Only a recovery touches these; status is indexed, so leave it alone otherwise.
+			updates["status"] = StatusActive
+			updates["last_error"] = ""
+			updates["failure_count"] = 0
+			updates["next_attempt_at"] = nil
+		}
 	} else {
 		conn.Status, conn.LastError, conn.FailureCount, conn.NextAttemptAt = r.Status, r.Error, prev.FailureCount+1, r.NextAttemptAt
 		updates["status"] = r.Status

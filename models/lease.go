@@ -3,16 +3,24 @@ package models
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm/clause"
 )
 
-// AcquireLease takes the refresh lease on a connection for owner until until, if
-// nobody holds an unexpired one. It is one conditional UPDATE, which works the same
-// on SQLite and PostgreSQL, so only one worker of any process refreshes at a time.
-func (s *Store) AcquireLease(ctx context.Context, id, owner string, now, until time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&Connection{}).
+// AcquireLeaseRow takes the refresh lease on a connection for owner until until, if
+// nobody holds an unexpired one, and returns the row as it is once leased (nil when
+// another worker holds the lease). It is one conditional UPDATE … RETURNING, which
+// works the same on SQLite and PostgreSQL, so only one worker of any process
+// refreshes a connection at a time.
+func (s *Store) AcquireLeaseRow(ctx context.Context, id, owner string, now, until time.Time) (*Connection, error) {
+	var rows []Connection
+	res := s.db.WithContext(ctx).Model(&rows).Clauses(clause.Returning{}).
 		Where("id = ? AND status <> ? AND (lease_until IS NULL OR lease_until < ?)", id, StatusDisconnected, now).
 		Updates(map[string]any{"lease_owner": owner, "lease_until": until})
-	return res.RowsAffected == 1, res.Error
+	if res.Error != nil || len(rows) == 0 {
+		return nil, res.Error
+	}
+	return &rows[0], nil
 }
 
 // ReleaseLease gives up owner's lease without writing a refresh outcome.

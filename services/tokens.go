@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -73,10 +74,45 @@ type Tokens struct {
 
 	// Now is the engine's clock (UTC, microseconds); tests replace it.
 	Now func() time.Time
+	// apps caches app rows for refreshes: every refresh needs its app, apps
+	// rarely change, and an edit takes effect within appCacheTTL.
+	appMu    sync.Mutex
+	appCache map[string]cachedApp
+
 	// BeforeCommit, when set, runs after GetResponse answered a refresh and before
 	// the outcome is committed. An error abandons the refresh as a crash would: the
 	// lease stays until it expires. For fault-injection tests only.
 	BeforeCommit func(connectionID string) error
+}
+
+type cachedApp struct {
+	app *models.App
+	at  time.Time
+}
+
+// appCacheTTL bounds how long a refresh may use an app row read earlier.
+const appCacheTTL = 10 * time.Second
+
+// app returns a connection's app, from the short-lived cache when fresh.
+func (t *Tokens) app(ctx context.Context, id string) (*models.App, error) {
+	now := time.Now()
+	t.appMu.Lock()
+	c, ok := t.appCache[id]
+	t.appMu.Unlock()
+	if ok && now.Sub(c.at) < appCacheTTL {
+		return c.app, nil
+	}
+	app, err := t.store.AppByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t.appMu.Lock()
+	if t.appCache == nil {
+		t.appCache = map[string]cachedApp{}
+	}
+	t.appCache[id] = cachedApp{app: app, at: now}
+	t.appMu.Unlock()
+	return app, nil
 }
 
 // Lease timing: a lease outlives the slowest token call, so a worker that still
@@ -141,25 +177,27 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 	owner := t.owner + "/" + models.RandomToken(4)
 	waitStart := t.Now()
 	sleep := leasePoll
+	var conn *models.Connection
 	for waited := time.Duration(0); ; waited += sleep {
 		now := t.Now()
-		got, err := t.store.AcquireLease(ctx, id, owner, now, now.Add(leaseTTL))
+		leased, err := t.store.AcquireLeaseRow(ctx, id, owner, now, now.Add(leaseTTL))
 		if err != nil {
 			return nil, err
 		}
-		if got {
+		if leased != nil {
+			conn = leased // the row as it is now that it is ours
 			break
 		}
-		conn, err := t.Get(ctx, id)
+		current, err := t.Get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		if conn.Status == models.StatusDisconnected {
+		if current.Status == models.StatusDisconnected {
 			return nil, ErrDisconnected
 		}
 		// Another worker finished while we waited: its outcome is ours.
-		if conn.LeaseOwner == "" && !conn.UpdatedAt.Before(waitStart) {
-			return outcome(conn)
+		if current.LeaseOwner == "" && !current.UpdatedAt.Before(waitStart) {
+			return outcome(current)
 		}
 		if waited >= leaseWait {
 			// Contention is not a credential problem: say "try again", change nothing.
@@ -172,14 +210,11 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 		}
 		sleep = min(sleep*2, maxPollSleep)
 	}
-	conn, err := t.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
 	if due != nil && !due(conn, t.Now()) {
 		if err := t.store.ReleaseLease(ctx, id, owner); err != nil {
 			return nil, err
 		}
+		conn.LeaseOwner, conn.LeaseUntil = "", nil
 		return conn, nil
 	}
 	return t.callAndCommit(ctx, conn, owner, actor)
@@ -199,7 +234,7 @@ func outcome(conn *models.Connection) (*models.Connection, error) {
 // callAndCommit calls the token endpoint for a leased connection and commits the
 // outcome, releasing the lease in the same transaction.
 func (t *Tokens) callAndCommit(ctx context.Context, conn *models.Connection, owner, actor string) (*models.Connection, error) {
-	app, err := t.store.AppByID(ctx, conn.AppID)
+	app, err := t.app(ctx, conn.AppID)
 	if err != nil {
 		return nil, fmt.Errorf("app of connection %s: %w", conn.ID, err)
 	}
