@@ -66,3 +66,33 @@ func BenchmarkConnectionsList(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPages renders each dashboard page through the real router with 10,000
+// connections: go test -run '^$' -bench Pages ./handlers/
+func BenchmarkPages(b *testing.B) {
+	f := newConnectFixture(b, getresponsetest.Options{})
+	seedConnections(b, f.store, f.appID, 10_000)
+	for _, bc := range []struct{ name, path string }{
+		{"overview", "/"},
+		{"connections", "/connections"},
+		{"connection", "/connections/con_00000042"},
+		{"apps", "/apps"},
+		{"app", "/apps/" + f.appID},
+		{"operators", "/operators"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, bc.path, nil)
+			for _, c := range f.op.client.Jar.Cookies(mustURL(f.srv.URL)) {
+				req.AddCookie(c)
+			}
+			handler := f.srv.Config.Handler
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				handler.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s = %d", bc.path, rec.Code)
+				}
+			}
+		})
+	}
+}
