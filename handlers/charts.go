@@ -34,7 +34,8 @@ func expiryChart(buckets []models.ExpiryBucket) views.BarChart {
 		}
 		c.Bars = append(c.Bars, bar)
 	}
-	c.Summary = fmt.Sprintf("%d live connections have an access token expiring within 24 hours; %d of them within the next hour or already expired. The refresher renews them before they expire.", total, soon)
+	c.Summary = fmt.Sprintf("%s an access token expiring within 24 hours; %d of them within the next hour or already expired. The refresher renews them before they expire.",
+		plural(total, "live connection has", "live connections have"), soon)
 	return c
 }
 
@@ -80,5 +81,16 @@ func historyStrip(events []models.Event) views.HistoryStrip {
 	}
 	h.From, h.To = formatTime(first), formatTime(last)
 	h.Summary = fmt.Sprintf("The last %d refreshes, from %s to %s: %d succeeded, %d failed.", len(events), h.From, h.To, len(events)-failed, failed)
+	if len(events) == 1 {
+		h.Summary = "One refresh so far, at " + h.From + ": " + map[bool]string{true: "it failed.", false: "it succeeded."}[failed == 1]
+	}
 	return h
+}
+
+// plural says "1 thing is" or "3 things are".
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -146,7 +146,7 @@ func TestConnectFlowCreatesConnection(t *testing.T) {
 	mustContain(t, page.body, conn.AccountEmail, conn.TokenFingerprint, "connection.created", "Refresh now")
 	overview := f.op.get("/")
 	mustContain(t, overview.body, `data-testid="count-active">1<`, "connection.created", `data-testid="expiry-chart"`, `data-testid="refresh-chart"`,
-		"1 live connections have an access token expiring within 24 hours")
+		"1 live connection has an access token expiring within 24 hours")
 
 	// The link is single use.
 	link := f.makeLink("customer-43", "")
@@ -169,7 +169,7 @@ func TestConnectFlowCreatesConnection(t *testing.T) {
 			t.Errorf("log output contains a secret %q", s[:6])
 		}
 	}
-	assertNotInDatabaseFiles(t, f.dbPath, access, refresh, clientSecret)
+	assertNotInDatabaseFiles(t, f.testApp, access, refresh, clientSecret)
 }
 
 func TestConnectReturnURL(t *testing.T) {

@@ -79,7 +79,7 @@ func Chart(c BarChart) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "\" preserveAspectRatio=\"none\"><title id=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "\"><title id=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -503,7 +503,7 @@ func History(h HistoryStrip) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "<figure class=\"chart history\" data-testid=\"refresh-history\"><figcaption><strong>Recent refreshes</strong></figcaption><svg viewBox=\"0 0 720 40\" role=\"img\" aria-labelledby=\"hist-t hist-d\" preserveAspectRatio=\"none\"><title id=\"hist-t\">Recent refreshes</title><desc id=\"hist-d\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "<figure class=\"chart history\" data-testid=\"refresh-history\"><figcaption><strong>Recent refreshes</strong></figcaption><svg viewBox=\"0 0 720 40\" role=\"img\" aria-labelledby=\"hist-t hist-d\"><title id=\"hist-t\">Recent refreshes</title><desc id=\"hist-d\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
