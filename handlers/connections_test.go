@@ -327,3 +327,28 @@ func expiryOf(t *testing.T, f *connectFixture, id string) time.Time {
 	}
 	return *c.ExpiresAt
 }
+
+func TestTimelineIsNewestFirstAndPaginated(t *testing.T) {
+	f := newConnectFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	for i := range 60 {
+		f.store.AddEvent(t.Context(), &models.Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "test_call", Message: fmt.Sprintf("call number %02d", i), Actor: "x"})
+	}
+	page := f.op.get("/connections/" + conn.ID)
+	msgs := regexp.MustCompile(`call number (\d\d)`).FindAllStringSubmatch(page.body, -1)
+	if len(msgs) != 50 || msgs[0][1] != "59" || msgs[49][1] != "10" {
+		t.Fatalf("first timeline page: %d events, from %v to %v", len(msgs), msgs[0][1], msgs[len(msgs)-1][1])
+	}
+	older := regexp.MustCompile(`href="(/connections/con_[a-z0-9]+\?before=\d+#timeline)"`).FindStringSubmatch(page.body)
+	if older == nil {
+		t.Fatal("no link to older events")
+	}
+	page = f.op.get(older[1])
+	msgs = regexp.MustCompile(`call number (\d\d)`).FindAllStringSubmatch(page.body, -1)
+	if len(msgs) != 10 || msgs[0][1] != "09" || !strings.Contains(page.body, "connection.created") {
+		t.Fatalf("second timeline page: %d events", len(msgs))
+	}
+	if r := f.op.get("/connections/" + conn.ID + "?before=abc"); r.status != http.StatusBadRequest {
+		t.Fatalf("bad timeline cursor = %d", r.status)
+	}
+}
