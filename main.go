@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/grconnect/grconnect/handlers"
@@ -42,6 +43,8 @@ const usage = `Usage:
   grconnect operator create --email E --password-stdin
   grconnect app create --name N --client-id ID --client-secret-stdin [--edition E] [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]...
   grconnect apikey create --name N        prints a new API key, once
+  grconnect migrate                       apply pending database migrations, then exit
+  grconnect copy-db --to postgres://…     copy this (SQLite) install into an empty PostgreSQL database
 `
 
 // errHelp is returned after a command printed its -h help: not a failure.
@@ -67,6 +70,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return createAPIKey(ctx, rest[1:], getenv, stdout, stderr)
 		}
 		return createApp(ctx, rest[1:], getenv, stdin, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, rest, getenv, stdout, stderr)
+	case "copy-db":
+		return copyDB(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -173,6 +180,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer stopWork()
 	refresher := services.NewRefresher(deps.Tokens, e.store, services.RefresherConfig{
 		Margin: e.cfg.RefreshMargin, Keepalive: e.cfg.Keepalive, RatePerSecond: e.cfg.RefreshRate, Concurrency: e.cfg.RefreshConcurrency,
+		Interval: e.cfg.RefreshInterval,
 	}, log)
 	work.Go(func() { refresher.Run(workCtx) })
 	work.Go(func() { deps.Webhooks.Run(workCtx) })
@@ -334,5 +342,99 @@ func createAPIKey(ctx context.Context, args []string, getenv func(string) string
 	}
 	// The only time the key is shown: grconnect keeps a hash of it.
 	fmt.Fprintln(stdout, key)
+	return nil
+}
+
+// openDatabase opens and migrates the configured database, without the secret key:
+// the database commands never read a sealed value.
+func openDatabase(ctx context.Context, loader *config.Loader, log *slog.Logger) (*models.Store, error) {
+	cfg, err := loader.Load()
+	if err != nil {
+		return nil, err
+	}
+	if !isPostgres(cfg.Database) {
+		if err := cfg.PrepareDataDir(); err != nil {
+			return nil, err
+		}
+	}
+	store, err := models.Open(cfg.Database, log)
+	if err != nil {
+		return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %v", err)
+	}
+	applied, err := store.Migrate(ctx)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("database migration: %w", err)
+	}
+	if applied > 0 {
+		log.Info("database migrated", "applied", applied, "schema_version", models.SchemaVersion())
+	}
+	return store, nil
+}
+
+func isPostgres(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
+}
+
+// migrate applies the pending migrations and exits: run it once before starting a
+// new release on several replicas (each would also migrate at start, one at a time).
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("grconnect migrate", stderr)
+	loader := config.Bind(fs, getenv)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	} else if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errors.New("usage: grconnect migrate [--database D]")
+	}
+	store, err := openDatabase(ctx, loader, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Fprintf(stdout, "schema version %d\n", models.SchemaVersion())
+	return nil
+}
+
+// copyDB copies the configured SQLite database into an empty PostgreSQL database.
+func copyDB(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("grconnect copy-db", stderr)
+	loader := config.Bind(fs, getenv)
+	to := fs.String("to", "", "the empty PostgreSQL database to fill (postgres://…)")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	} else if err != nil {
+		return err
+	}
+	if !isPostgres(*to) || fs.NArg() > 0 {
+		return errors.New("usage: grconnect copy-db --to postgres://USER@HOST/DB (from GRCONNECT_DATABASE, a SQLite file)")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	src, err := openDatabase(ctx, loader, log)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if src.IsPostgres() {
+		return errors.New("copy-db copies a SQLite install: GRCONNECT_DATABASE (--database) names PostgreSQL")
+	}
+	dst, err := models.Open(*to, log)
+	if err != nil {
+		return fmt.Errorf("invalid --to: %v", err)
+	}
+	defer dst.Close()
+	counts, err := src.CopyTo(ctx, dst)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "table\trows\tcopied\t")
+	for _, c := range counts {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", c.Table, c.Source, c.Target)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout, "copied; every table's row count matches. Start grconnect with GRCONNECT_DATABASE set to the new database and the same secret key.")
 	return nil
 }

@@ -31,7 +31,8 @@ func (f *apiFixture) token(id string) (string, int) {
 // connection every way the rest of grconnect can: the next answer is always current.
 func TestAPINeverServesAReplacedToken(t *testing.T) {
 	f := newAPIFixture(t, getresponsetest.Options{})
-	if !f.store.CanCacheRows() {
+	// On PostgreSQL nothing is cached and the answers must be current all the same.
+	if !f.store.IsPostgres() && !f.store.CanCacheRows() {
 		t.Fatal("the SQLite store does not allow caching rows: this test would prove nothing")
 	}
 	conn := f.connect("customer-1", "")

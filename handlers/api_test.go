@@ -559,5 +559,5 @@ func TestAPIKeyFormatAndStorage(t *testing.T) {
 	if key.LastUsedAt == nil || time.Since(*key.LastUsedAt) > time.Minute {
 		t.Fatalf("last used = %v", key.LastUsedAt)
 	}
-	assertNotInDatabaseFiles(t, f.dbPath, f.key, strings.SplitN(f.key, "_", 3)[2])
+	assertNotInDatabaseFiles(t, f.testApp, f.key, strings.SplitN(f.key, "_", 3)[2])
 }

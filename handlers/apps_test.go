@@ -3,13 +3,12 @@ package handlers_test
 import (
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/models/modelstest"
 	"github.com/grconnect/grconnect/services/config"
 )
 
@@ -130,24 +129,21 @@ func TestAppCreateShowEditNeverRevealsSecret(t *testing.T) {
 	if logs := app.logs.String(); strings.Contains(logs, clientSecret) || strings.Contains(logs, "brand-new-secret") {
 		t.Error("a client secret reached the log")
 	}
-	assertNotInDatabaseFiles(t, app.dbPath, clientSecret, "brand-new-secret-0000")
+	assertNotInDatabaseFiles(t, app, clientSecret, "brand-new-secret-0000")
 }
 
-// assertNotInDatabaseFiles greps the raw SQLite files (main, WAL and shared memory).
-func assertNotInDatabaseFiles(t *testing.T, dbPath string, secrets ...string) {
+// assertNotInDatabaseFiles greps everything stored: the raw SQLite files (main, WAL
+// and shared memory), or every row of every table on PostgreSQL.
+func assertNotInDatabaseFiles(t *testing.T, app *testApp, secrets ...string) {
 	t.Helper()
-	files, _ := filepath.Glob(dbPath + "*")
-	if len(files) == 0 {
+	contents := modelstest.Contents(t, app.store, app.dbPath)
+	if len(contents) == 0 {
 		t.Fatal("no database files found")
 	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for name, data := range contents {
 		for _, s := range secrets {
-			if strings.Contains(string(data), s) {
-				t.Errorf("%s holds %q in plaintext", filepath.Base(f), s)
+			if strings.Contains(data, s) {
+				t.Errorf("%s holds %q in plaintext", name, s)
 			}
 		}
 	}

@@ -26,7 +26,7 @@ import (
 func newDemoApp(t *testing.T) *testApp {
 	t.Helper()
 	dir := t.TempDir()
-	dbPath := modelstest.Path(dir)
+	dbPath := modelstest.Database(t, dir)
 	store := modelstest.NewAt(t, dbPath)
 	key := make([]byte, secrets.KeySize)
 	rand.Read(key)

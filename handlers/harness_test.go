@@ -87,7 +87,7 @@ func newTestApp(t testing.TB, opts ...option) *testApp {
 func newTestAppWith(t testing.TB, fo getresponsetest.Options, opts ...option) *testApp {
 	t.Helper()
 	dir := t.TempDir()
-	dbPath := modelstest.Path(dir)
+	dbPath := modelstest.Database(t, dir)
 	store := modelstest.NewAt(t, dbPath)
 	key := make([]byte, secrets.KeySize)
 	rand.Read(key)

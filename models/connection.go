@@ -71,11 +71,17 @@ func addEvent(tx *gorm.DB, e *Event) error {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = Now()
 	}
+	if _, hooked := webhookEvents[e.Type]; !hooked {
+		// The common case (a refresh, a test call): a plain INSERT, without GORM's
+		// reflection or reading the new ID back.
+		return tx.Exec("INSERT INTO events (connection_id, app_id, type, message, actor, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+			e.ConnectionID, e.AppID, e.Type, e.Message, e.Actor, e.CreatedAt).Error
+	}
 	if err := tx.Create(e).Error; err != nil {
 		return err
 	}
-	// The webhook delivery is queued in the same transaction as its event: either
-	// both exist or neither does.
+	// The webhook delivery is queued in the same transaction as its event (it needs
+	// the event's ID): either both exist or neither does.
 	return enqueueWebhook(tx, e)
 }
 

@@ -157,10 +157,19 @@ func (s *Store) where(q *gorm.DB, f ConnectionFilter) *gorm.DB {
 		q = q.Where("c.app_id = ?", f.AppID)
 	}
 	if query := strings.TrimSpace(f.Query); query != "" {
-		// Prefix ranges keep every term on an index; "\U0010FFFF" sorts after any text.
+		// Prefix ranges keep every term on an index; "\U0010FFFF" sorts after any text
+		// in byte order. SQLite compares bytes; PostgreSQL compares by the database's
+		// collation (en_US would put "apple" and "Äpfel" between "A" and "A\U0010FFFF"),
+		// so there the ranges say COLLATE "C" and use the C-collated indexes of
+		// migration 5.
 		hi := func(p string) string { return p + "\U0010FFFF" }
 		lower := strings.ToLower(query)
-		q = q.Where("(c.account_id = ? OR (c.account_email >= ? AND c.account_email < ?) OR (c.account_name >= ? AND c.account_name < ?) OR (c.customer_ref >= ? AND c.customer_ref < ?))",
+		col := func(name string) string { return name }
+		if s.postgres {
+			col = func(name string) string { return name + ` COLLATE "C"` }
+		}
+		email, name, ref := col("c.account_email"), col("c.account_name"), col("c.customer_ref")
+		q = q.Where("(c.account_id = ? OR ("+email+" >= ? AND "+email+" < ?) OR ("+name+" >= ? AND "+name+" < ?) OR ("+ref+" >= ? AND "+ref+" < ?))",
 			query, lower, hi(lower), query, hi(query), query, hi(query))
 	}
 	return q

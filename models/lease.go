@@ -23,6 +23,20 @@ func (s *Store) AcquireLeaseRow(ctx context.Context, id, owner string, now, unti
 	return &rows[0], nil
 }
 
+// AcquireLeases leases, in one statement, every connection of ids that nobody
+// holds, and returns those rows as they are once leased (in no particular order).
+// The refresher takes a whole batch this way instead of one lease per connection.
+func (s *Store) AcquireLeases(ctx context.Context, ids []string, owner string, now, until time.Time) ([]Connection, error) {
+	var rows []Connection
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	err := s.db.WithContext(ctx).Model(&rows).Clauses(clause.Returning{}).
+		Where("id IN ? AND status <> ? AND (lease_until IS NULL OR lease_until < ?)", ids, StatusDisconnected, now).
+		Updates(map[string]any{"lease_owner": owner, "lease_until": until}).Error
+	return rows, err
+}
+
 // ReleaseLease gives up owner's lease without writing a refresh outcome.
 func (s *Store) ReleaseLease(ctx context.Context, id, owner string) error {
 	return s.db.WithContext(ctx).Model(&Connection{}).Where("id = ? AND lease_owner = ?", id, owner).

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,8 @@ type migration struct {
 	version    int
 	name       string
 	statements []string
+	// postgres runs after statements, on PostgreSQL only.
+	postgres []string
 }
 
 // SchemaVersion is the schema version this build of grconnect expects.
@@ -42,18 +45,24 @@ func (s *Store) dialect(stmt string) string {
 // transaction, lets one apply each migration while the others wait and then skip it.
 func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 	db := s.db.WithContext(ctx)
-	if err := db.Exec(s.dialect(`CREATE TABLE IF NOT EXISTS schema_migrations (
+	// Concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL (a
+	// duplicate pg_type row), so the lock covers it too.
+	err = db.Transaction(func(tx *gorm.DB) error {
+		if err := s.migrationLock(tx); err != nil {
+			return err
+		}
+		return tx.Exec(s.dialect(`CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY,
 		name TEXT NOT NULL,
-		applied_at {{time}} NOT NULL)`)).Error; err != nil {
+		applied_at {{time}} NOT NULL)`)).Error
+	})
+	if err != nil {
 		return 0, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	for _, m := range migrations {
 		err := db.Transaction(func(tx *gorm.DB) error {
-			if s.postgres {
-				if err := tx.Exec("SELECT pg_advisory_xact_lock(7254613)").Error; err != nil {
-					return err
-				}
+			if err := s.migrationLock(tx); err != nil {
+				return err
 			}
 			current, err := currentVersion(tx)
 			if err != nil {
@@ -65,7 +74,11 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 			if current >= m.version {
 				return nil
 			}
-			for _, stmt := range m.statements {
+			stmts := m.statements
+			if s.postgres {
+				stmts = append(slices.Clip(stmts), m.postgres...)
+			}
+			for _, stmt := range stmts {
 				if err := tx.Exec(s.dialect(stmt)).Error; err != nil {
 					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 				}
@@ -79,6 +92,15 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 		}
 	}
 	return applied, nil
+}
+
+// migrationLock serializes migrations across processes on PostgreSQL for the rest
+// of tx (SQLite's immediate transactions already do).
+func (s *Store) migrationLock(tx *gorm.DB) error {
+	if !s.postgres {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(7254613)").Error
 }
 
 // CurrentSchemaVersion returns the highest applied migration (0 on an empty database).

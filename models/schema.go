@@ -171,4 +171,14 @@ var migrations = []migration{
 			created_at {{time}} NOT NULL,
 			finished_at {{time}})`,
 	}},
+	{version: 5, name: "byte-ordered search indexes", postgres: []string{
+		// The list's prefix search compares with COLLATE "C" on PostgreSQL (byte order,
+		// as SQLite's); indexes in the database's collation cannot serve it.
+		`DROP INDEX connections_customer_ref`,
+		`DROP INDEX connections_account_email`,
+		`DROP INDEX connections_account_name`,
+		`CREATE INDEX connections_customer_ref ON connections (customer_ref COLLATE "C")`,
+		`CREATE INDEX connections_account_email ON connections (account_email COLLATE "C")`,
+		`CREATE INDEX connections_account_name ON connections (account_name COLLATE "C")`,
+	}},
 }

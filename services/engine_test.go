@@ -61,7 +61,7 @@ var testKey = func() []byte {
 
 func newEngine(t testing.TB, fo getresponsetest.Options) *engine {
 	t.Helper()
-	dbPath := modelstest.Path(t.TempDir())
+	dbPath := modelstest.Database(t, t.TempDir())
 	store := modelstest.NewAt(t, dbPath)
 	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Microsecond)}
 	if fo.Now == nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -100,46 +102,67 @@ func (r *Refresher) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce picks one batch of due connections and refreshes them, returning how many
-// it attempted. It returns when all of them are done.
+// RunOnce picks one batch of due connections, leases them all in one statement,
+// and refreshes them, returning how many it attempted. It returns when all of
+// them are done; leases it did not use are released.
 func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
-	ids, err := r.store.DueConnections(ctx, models.DueQuery{Now: r.tokens.Now(), Margin: r.cfg.Margin, Keepalive: r.cfg.Keepalive, Limit: r.cfg.Batch})
+	now := r.tokens.Now()
+	ids, err := r.store.DueConnections(ctx, models.DueQuery{Now: now, Margin: r.cfg.Margin, Keepalive: r.cfg.Keepalive, Limit: r.cfg.Batch})
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	work := make(chan string)
+	// The batch's leases must outlive its processing at the configured pace.
+	rate := r.cfg.RatePerSecond
+	if rate <= 0 {
+		rate = 10
+	}
+	owner := r.tokens.LeaseOwner()
+	until := now.Add(leaseTTL + time.Duration(float64(len(ids))/rate*float64(time.Second)))
+	rows, err := r.store.AcquireLeases(ctx, ids, owner, now, until)
+	if err != nil {
+		return 0, err
+	}
+	expiry := func(c models.Connection) time.Time {
+		if c.ExpiresAt == nil {
+			return time.Time{}
+		}
+		return *c.ExpiresAt
+	}
+	sort.Slice(rows, func(i, j int) bool { return expiry(rows[i]).Before(expiry(rows[j])) })
+	work := make(chan *models.Connection)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	attempted := 0
-	for range min(r.cfg.Concurrency, len(ids)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range work {
+	var attempted atomic.Int64
+	for range min(r.cfg.Concurrency, len(rows)) {
+		wg.Go(func() {
+			for conn := range work {
 				// The limiter is the last chance to stop: past it, the request is sent
 				// and the refresh runs to its commit even if shutdown begins.
-				if err := r.cfg.Limiter.Wait(ctx); err != nil {
+				if err := r.cfg.Limiter.Wait(ctx); err != nil || !r.due(conn, r.tokens.Now()) {
+					r.release(ctx, conn.ID, owner)
 					continue
 				}
-				mu.Lock()
-				attempted++
-				mu.Unlock()
-				_, err := r.tokens.RefreshIfDue(ctx, id, "system", r.due)
-				if err != nil && !errors.Is(err, ErrTransient) && !errors.Is(err, ErrNeedsReconnect) && !errors.Is(err, ErrDisconnected) {
-					r.log.Error("refresh", "connection", id, "error", err)
+				attempted.Add(1)
+				_, err := r.tokens.RefreshLeased(ctx, conn, owner, "system")
+				if err != nil && !errors.Is(err, ErrTransient) && !errors.Is(err, ErrNeedsReconnect) && !errors.Is(err, ErrDisconnected) && !errors.Is(err, models.ErrLeaseLost) {
+					r.log.Error("refresh", "connection", conn.ID, "error", err)
 				}
 			}
-		}()
+		})
 	}
-feed:
-	for _, id := range ids {
+	for i := range rows {
 		select {
-		case work <- id:
+		case work <- &rows[i]:
 		case <-ctx.Done():
-			break feed
+			r.release(ctx, rows[i].ID, owner) // never handed to a worker
 		}
 	}
 	close(work)
 	wg.Wait()
-	return attempted, nil
+	return int(attempted.Load()), nil
+}
+
+func (r *Refresher) release(ctx context.Context, id, owner string) {
+	if err := r.tokens.ReleaseLease(ctx, id, owner); err != nil {
+		r.log.Error("release lease", "connection", id, "error", err)
+	}
 }

@@ -174,7 +174,7 @@ func (t *Tokens) refresh(ctx context.Context, id, actor string, due func(*models
 // leasedRefresh takes the connection's lease (waiting while another process holds
 // it), re-reads the row, and refreshes when still needed.
 func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
-	owner := t.owner + "/" + models.RandomToken(4)
+	owner := t.LeaseOwner()
 	waitStart := t.Now()
 	sleep := leasePoll
 	var conn *models.Connection
@@ -218,6 +218,23 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 		return conn, nil
 	}
 	return t.callAndCommit(ctx, conn, owner, actor)
+}
+
+// LeaseOwner returns a fresh lease-owner name for this process.
+func (t *Tokens) LeaseOwner() string { return t.owner + "/" + models.RandomToken(4) }
+
+// RefreshLeased refreshes a connection the caller already leased as owner (the
+// refresher leases whole batches at once), committing the outcome and releasing
+// the lease. conn is the row as returned by the lease.
+func (t *Tokens) RefreshLeased(ctx context.Context, conn *models.Connection, owner, actor string) (*models.Connection, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
+	defer cancel()
+	return t.callAndCommit(rctx, conn, owner, actor)
+}
+
+// ReleaseLease gives up owner's lease on a connection without refreshing it.
+func (t *Tokens) ReleaseLease(ctx context.Context, id, owner string) error {
+	return t.store.ReleaseLease(context.WithoutCancel(ctx), id, owner)
 }
 
 // outcome turns the state another worker left into this caller's result.

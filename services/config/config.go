@@ -32,6 +32,7 @@ type Config struct {
 	Keepalive          time.Duration
 	RefreshRate        float64 // automatic refresh calls per second
 	RefreshConcurrency int
+	RefreshInterval    time.Duration // how often the refresher looks for due connections
 	Demo               bool
 }
 
@@ -51,6 +52,7 @@ var settings = []setting{
 	{"GRCONNECT_KEEPALIVE", "keepalive", "24h", "refresh a connection not refreshed for this long anyway"},
 	{"GRCONNECT_REFRESH_RATE", "refresh-rate", "10", "at most this many automatic refresh calls to GetResponse per second"},
 	{"GRCONNECT_REFRESH_CONCURRENCY", "refresh-concurrency", "4", "automatic refreshes in flight at once"},
+	{"GRCONNECT_REFRESH_INTERVAL", "refresh-interval", "15s", "how often the background refresher looks for due connections"},
 }
 
 // Loader binds the settings to a flag set and, after parsing, validates them.
@@ -140,6 +142,11 @@ func (l *Loader) Load() (*Config, error) {
 		bad("GRCONNECT_REFRESH_CONCURRENCY", "%q is not a whole number from 1 to 64", v("GRCONNECT_REFRESH_CONCURRENCY"))
 	} else {
 		c.RefreshConcurrency = n
+	}
+	if d, err := time.ParseDuration(v("GRCONNECT_REFRESH_INTERVAL")); err != nil || d < 100*time.Millisecond || d > time.Hour {
+		bad("GRCONNECT_REFRESH_INTERVAL", "%q is not a duration from 100ms to 1h", v("GRCONNECT_REFRESH_INTERVAL"))
+	} else {
+		c.RefreshInterval = d
 	}
 	if c.secretKeyText != "" {
 		key, err := secrets.ParseKey(c.secretKeyText)
