@@ -181,4 +181,18 @@ var migrations = []migration{
 		`CREATE INDEX connections_account_email ON connections (account_email COLLATE "C")`,
 		`CREATE INDEX connections_account_name ON connections (account_name COLLATE "C")`,
 	}},
+	{version: 6, name: "fleet-wide proxy limits", statements: []string{
+		// Several replicas share GetResponse's per-account limits through these (used on
+		// PostgreSQL; one SQLite process keeps them in memory): ten leased call slots
+		// per account, and the time until which GetResponse asked to be left alone.
+		`CREATE TABLE proxy_slots (
+			account_key TEXT NOT NULL,
+			slot INTEGER NOT NULL,
+			holder TEXT NOT NULL DEFAULT '',
+			held_until {{time}},
+			PRIMARY KEY (account_key, slot))`,
+		`CREATE TABLE proxy_backoff (
+			account_key TEXT PRIMARY KEY,
+			blocked_until {{time}} NOT NULL)`,
+	}},
 }

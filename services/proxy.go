@@ -120,12 +120,19 @@ type Proxy struct {
 	store  *models.Store
 	gr     *getresponse.Client
 	limits *accountLimiter
-	now    func() time.Time
+	// fleet shares the limits with every replica on the same PostgreSQL database;
+	// nil on SQLite, where one process is the whole fleet.
+	fleet *fleetLimiter
+	now   func() time.Time
 }
 
 // NewProxy returns the proxy.
 func NewProxy(tokens *APITokens, store *models.Store, gr *getresponse.Client) *Proxy {
-	return &Proxy{tokens: tokens, store: store, gr: gr, limits: &accountLimiter{gates: map[string]*accountGate{}}, now: time.Now}
+	p := &Proxy{tokens: tokens, store: store, gr: gr, limits: &accountLimiter{gates: map[string]*accountGate{}}, now: time.Now}
+	if store.IsPostgres() {
+		p.fleet = &fleetLimiter{store: store, holder: "proxy/" + models.RandomToken(6)}
+	}
+	return p
 }
 
 // Do sends in to GetResponse and returns its answer, whatever its status. Errors are
@@ -155,11 +162,21 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 	// The client secret is not needed for API calls, so it stays sealed.
 	ga := getresponse.App{APIURL: app.APIURL, XDomain: app.MaxDomain}
 	key := app.APIURL + "\x00" + grant.AccountID
+	queued := p.now()
 	gate, err := p.limits.enter(ctx, key, p.now, proxyQueueWait)
 	if err != nil {
 		return nil, err
 	}
 	release := sync.OnceFunc(func() { p.limits.leave(key, gate, p.now()) })
+	if p.fleet != nil {
+		slot, err := p.fleet.enter(ctx, key, p.now, proxyQueueWait-p.now().Sub(queued))
+		if err != nil {
+			release()
+			return nil, err
+		}
+		local := release
+		release = sync.OnceFunc(func() { p.fleet.leave(key, slot); local() })
+	}
 	out := &ProxyResponse{}
 	res, token, err := p.exchange(ctx, in, path, ga, grant, out)
 	if err != nil {
@@ -167,6 +184,9 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 		return nil, err
 	}
 	p.limits.observe(gate, res.StatusCode, res.Header, p.now())
+	if p.fleet != nil {
+		p.fleet.observe(ctx, key, res.StatusCode, res.Header, p.now())
+	}
 	out.StatusCode = res.StatusCode
 	out.Header = http.Header{}
 	for _, h := range returnedHeaders {
@@ -455,5 +475,70 @@ func (l *accountLimiter) observe(g *accountGate, status int, h http.Header, now 
 	defer l.mu.Unlock()
 	if until := now.Add(d); until.After(g.blockedUntil) {
 		g.blockedUntil = until
+	}
+}
+
+// fleetLimiter holds the per-account limits across replicas in PostgreSQL: at most
+// models.ProxySlots leased call slots per account, and a shared "wait until" after
+// GetResponse answered 429. A slot's lease outlives the longest proxied call, so a
+// replica that dies mid-call frees its slot after fleetSlotTTL.
+type fleetLimiter struct {
+	store  *models.Store
+	holder string
+}
+
+const fleetSlotTTL = 5 * time.Minute
+
+type fleetSlot struct {
+	n      int
+	holder string
+}
+
+// dbKey names an account in the shared tables (the in-process key holds a NUL).
+func dbKey(key string) string { return hashToken(key)[:32] }
+
+// enter waits up to wait for one of the account's fleet-wide slots.
+func (f *fleetLimiter) enter(ctx context.Context, key string, now func() time.Time, wait time.Duration) (fleetSlot, error) {
+	key = dbKey(key)
+	deadline := now().Add(wait)
+	sleep := 10 * time.Millisecond
+	holder := f.holder + "/" + models.RandomToken(4)
+	for {
+		t := now()
+		if until, err := f.store.ProxyBlockedUntil(ctx, key); err != nil {
+			return fleetSlot{}, err
+		} else if d := until.Sub(t); d > 0 {
+			return fleetSlot{}, &RateLimitedError{RetryAfter: d}
+		}
+		n, ok, err := f.store.AcquireProxySlot(ctx, key, holder, t, t.Add(fleetSlotTTL))
+		if err != nil {
+			return fleetSlot{}, err
+		}
+		if ok {
+			return fleetSlot{n: n, holder: holder}, nil
+		}
+		if !t.Before(deadline) {
+			return fleetSlot{}, &RateLimitedError{RetryAfter: time.Second, Busy: true}
+		}
+		select {
+		case <-ctx.Done():
+			return fleetSlot{}, &UnavailableError{Err: ctx.Err()}
+		case <-time.After(sleep):
+		}
+		sleep = min(sleep*2, 200*time.Millisecond)
+	}
+}
+
+// leave frees a slot, even when the caller's request has already ended.
+func (f *fleetLimiter) leave(key string, s fleetSlot) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = f.store.ReleaseProxySlot(ctx, dbKey(key), s.n, s.holder) // an unreleased slot expires on its own
+}
+
+// observe shares GetResponse's request to wait with the fleet.
+func (f *fleetLimiter) observe(ctx context.Context, key string, status int, h http.Header, now time.Time) {
+	if d := getresponse.BackoffAfter(status, h); d > 0 {
+		_ = f.store.BlockProxy(context.WithoutCancel(ctx), dbKey(key), now.Add(d)) // the local limiter still holds it
 	}
 }
