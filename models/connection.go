@@ -67,6 +67,46 @@ func (s *Store) AddEvent(ctx context.Context, e *Event) error {
 	return addEvent(s.db.WithContext(ctx), e)
 }
 
+// addEvents records several events in order: runs of events without a webhook in
+// one INSERT each.
+func addEvents(tx *gorm.DB, events []*Event) error {
+	var plain []*Event
+	for _, e := range events {
+		if e.CreatedAt.IsZero() {
+			e.CreatedAt = Now()
+		}
+		if _, hooked := webhookEvents[e.Type]; !hooked {
+			plain = append(plain, e)
+			continue
+		}
+		if err := insertPlainEvents(tx, plain); err != nil {
+			return err
+		}
+		plain = plain[:0]
+		if err := addEvent(tx, e); err != nil {
+			return err
+		}
+	}
+	return insertPlainEvents(tx, plain)
+}
+
+// insertPlainEvents writes events that send no webhook in one multi-row INSERT.
+func insertPlainEvents(tx *gorm.DB, events []*Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	sql := "INSERT INTO events (connection_id, app_id, type, message, actor, created_at) VALUES "
+	args := make([]any, 0, 6*len(events))
+	for i, e := range events {
+		if i > 0 {
+			sql += ", "
+		}
+		sql += "(?, ?, ?, ?, ?, ?)"
+		args = append(args, e.ConnectionID, e.AppID, e.Type, e.Message, e.Actor, e.CreatedAt)
+	}
+	return tx.Exec(sql, args...).Error
+}
+
 func addEvent(tx *gorm.DB, e *Event) error {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = Now()
@@ -74,8 +114,7 @@ func addEvent(tx *gorm.DB, e *Event) error {
 	if _, hooked := webhookEvents[e.Type]; !hooked {
 		// The common case (a refresh, a test call): a plain INSERT, without GORM's
 		// reflection or reading the new ID back.
-		return tx.Exec("INSERT INTO events (connection_id, app_id, type, message, actor, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-			e.ConnectionID, e.AppID, e.Type, e.Message, e.Actor, e.CreatedAt).Error
+		return insertPlainEvents(tx, []*Event{e})
 	}
 	if err := tx.Create(e).Error; err != nil {
 		return err

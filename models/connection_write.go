@@ -140,6 +140,63 @@ var ErrLeaseLost = errors.New("refresh lease lost")
 // conditional UPDATE plus the event inserts: a disconnected connection, or a lease
 // someone else took over, is left untouched.
 func (s *Store) SaveRefresh(ctx context.Context, prev *Connection, r RefreshResult) (*Connection, error) {
+	saved, errs, err := s.SaveRefreshes(ctx, []RefreshOutcome{{Prev: prev, Result: r}})
+	if err != nil {
+		return nil, err
+	}
+	return saved[0], errs[0]
+}
+
+// RefreshOutcome is one leased row with the result of its refresh.
+type RefreshOutcome struct {
+	Prev   *Connection
+	Result RefreshResult
+}
+
+// SaveRefreshes commits several refresh outcomes in one transaction (the
+// refresher's group commit): per outcome the conditional UPDATE, then the events in
+// one INSERT and the day's counters in one upsert each. errs[i] is ErrDisconnected
+// or ErrLeaseLost for an outcome that was left untouched; err fails them all.
+func (s *Store) SaveRefreshes(ctx context.Context, outs []RefreshOutcome) (saved []*Connection, errs []error, err error) {
+	saved, errs = make([]*Connection, len(outs)), make([]error, len(outs))
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var events []*Event
+		counts := map[string][2]int{} // day → succeeded, failed
+		for i, o := range outs {
+			conn, evs, err := applyRefresh(tx, o.Prev, o.Result)
+			if errors.Is(err, ErrDisconnected) || errors.Is(err, ErrLeaseLost) {
+				errs[i] = err
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			saved[i] = conn
+			events = append(events, evs...)
+			day, c := evs[0].CreatedAt.UTC().Format(dayLayout), counts[evs[0].CreatedAt.UTC().Format(dayLayout)]
+			if o.Result.Tokens != nil {
+				c[0]++
+			} else {
+				c[1]++
+			}
+			counts[day] = c
+		}
+		if err := addEvents(tx, events); err != nil {
+			return err
+		}
+		for day, c := range counts {
+			if err := countRefreshes(tx, day, c[0], c[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return saved, errs, err
+}
+
+// applyRefresh runs one outcome's conditional UPDATE and returns the row as stored
+// and the events to record.
+func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, []*Event, error) {
 	now := r.At
 	if now.IsZero() {
 		now = Now()
@@ -173,43 +230,32 @@ func (s *Store) SaveRefresh(ctx context.Context, prev *Connection, r RefreshResu
 		updates["failure_count"] = gorm.Expr("failure_count + 1")
 		updates["next_attempt_at"] = r.NextAttemptAt
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		q := tx.Model(&Connection{}).Where("id = ? AND status <> ?", prev.ID, StatusDisconnected)
-		if r.LeaseOwner != "" {
-			q = q.Where("lease_owner = ?", r.LeaseOwner)
-		}
-		res := q.Updates(updates)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			var status string
-			if err := tx.Model(&Connection{}).Where("id = ?", prev.ID).Pluck("status", &status).Error; err != nil {
-				return err
-			}
-			if status == StatusDisconnected || status == "" {
-				return ErrDisconnected
-			}
-			return ErrLeaseLost
-		}
-		ev := r.Event
-		ev.ConnectionID, ev.AppID, ev.CreatedAt = &conn.ID, &conn.AppID, now
-		if err := addEvent(tx, &ev); err != nil {
-			return err
-		}
-		if err := countRefresh(tx, now, r.Tokens != nil); err != nil {
-			return err
-		}
-		if r.Recovered {
-			return addEvent(tx, &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "connection.recovered",
-				Message: "Recovered: tokens refresh again (was " + prev.Status + ")", Actor: ev.Actor, CreatedAt: now})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	q := tx.Model(&Connection{}).Where("id = ? AND status <> ?", prev.ID, StatusDisconnected)
+	if r.LeaseOwner != "" {
+		q = q.Where("lease_owner = ?", r.LeaseOwner)
 	}
-	return &conn, nil
+	res := q.Updates(updates)
+	if res.Error != nil {
+		return nil, nil, res.Error
+	}
+	if res.RowsAffected == 0 {
+		var status string
+		if err := tx.Model(&Connection{}).Where("id = ?", prev.ID).Pluck("status", &status).Error; err != nil {
+			return nil, nil, err
+		}
+		if status == StatusDisconnected || status == "" {
+			return nil, nil, ErrDisconnected
+		}
+		return nil, nil, ErrLeaseLost
+	}
+	ev := r.Event
+	ev.ConnectionID, ev.AppID, ev.CreatedAt = &conn.ID, &conn.AppID, now
+	events := []*Event{&ev}
+	if r.Recovered {
+		events = append(events, &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "connection.recovered",
+			Message: "Recovered: tokens refresh again (was " + prev.Status + ")", Actor: ev.Actor, CreatedAt: now})
+	}
+	return &conn, events, nil
 }
 
 // ErrDisconnected is returned when acting on a disconnected connection's tokens.

@@ -16,15 +16,12 @@ type DailyRefreshStat struct {
 
 const dayLayout = "2006-01-02"
 
-// countRefresh bumps the day's counter inside a refresh's transaction.
-func countRefresh(tx *gorm.DB, at time.Time, ok bool) error {
-	col := "failed"
-	if ok {
-		col = "succeeded"
-	}
+// countRefreshes adds a day's refresh outcomes inside the refreshes' transaction.
+func countRefreshes(tx *gorm.DB, day string, succeeded, failed int) error {
 	// An upsert both engines understand (SQLite ≥ 3.24, PostgreSQL ≥ 9.5).
-	return tx.Exec("INSERT INTO daily_refresh_stats (day, "+col+") VALUES (?, 1) ON CONFLICT (day) DO UPDATE SET "+col+" = daily_refresh_stats."+col+" + 1",
-		at.UTC().Format(dayLayout)).Error
+	return tx.Exec(`INSERT INTO daily_refresh_stats (day, succeeded, failed) VALUES (?, ?, ?)
+		ON CONFLICT (day) DO UPDATE SET succeeded = daily_refresh_stats.succeeded + EXCLUDED.succeeded,
+		failed = daily_refresh_stats.failed + EXCLUDED.failed`, day, succeeded, failed).Error
 }
 
 // RefreshStats returns the last days days of refresh outcomes, oldest first,

@@ -129,6 +129,14 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		return *c.ExpiresAt
 	}
 	sort.Slice(rows, func(i, j int) bool { return expiry(rows[i]).Before(expiry(rows[j])) })
+	// Workers call GetResponse; one committer writes their outcomes, as many as have
+	// piled up per transaction (a group commit: SQLite has one writer anyway).
+	outcomes := make(chan models.RefreshOutcome, 2*r.cfg.Concurrency)
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		r.commit(ctx, outcomes)
+	}()
 	work := make(chan *models.Connection)
 	var wg sync.WaitGroup
 	var attempted atomic.Int64
@@ -142,10 +150,16 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 					continue
 				}
 				attempted.Add(1)
-				_, err := r.tokens.RefreshLeased(ctx, conn, owner, "system")
-				if err != nil && !errors.Is(err, ErrTransient) && !errors.Is(err, ErrNeedsReconnect) && !errors.Is(err, ErrDisconnected) && !errors.Is(err, models.ErrLeaseLost) {
+				// Past the limiter the refresh is sent, so it runs to its commit even if
+				// shutdown begins meanwhile.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
+				out, _, err := r.tokens.PrepareLeased(rctx, conn, owner, "system")
+				cancel()
+				if err != nil {
 					r.log.Error("refresh", "connection", conn.ID, "error", err)
+					continue // the lease expires; the connection is retried then
 				}
+				outcomes <- out
 			}
 		})
 	}
@@ -158,7 +172,45 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 	}
 	close(work)
 	wg.Wait()
+	close(outcomes)
+	<-committed
 	return int(attempted.Load()), nil
+}
+
+// maxGroupCommit caps how many refresh outcomes share one transaction.
+const maxGroupCommit = 64
+
+// commit writes outcomes in groups until the channel closes: each transaction takes
+// what is waiting, so a group never waits for more.
+func (r *Refresher) commit(ctx context.Context, outcomes <-chan models.RefreshOutcome) {
+	ctx = context.WithoutCancel(ctx) // outcomes of sent requests are always committed
+	for first := range outcomes {
+		group := []models.RefreshOutcome{first}
+	more:
+		for len(group) < maxGroupCommit {
+			select {
+			case o, ok := <-outcomes:
+				if !ok {
+					break more
+				}
+				group = append(group, o)
+			default:
+				break more
+			}
+		}
+		_, errs, err := r.store.SaveRefreshes(ctx, group)
+		if err != nil {
+			// The group's leases expire and its connections are retried; GetResponse's
+			// answers are lost, which is what a crash here would do too.
+			r.log.Error("commit refreshes", "count", len(group), "error", err)
+			continue
+		}
+		for i, e := range errs {
+			if e != nil && !errors.Is(e, models.ErrDisconnected) {
+				r.log.Warn("refresh not saved", "connection", group[i].Prev.ID, "error", e)
+			}
+		}
+	}
 }
 
 func (r *Refresher) release(ctx context.Context, id, owner string) {

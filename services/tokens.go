@@ -223,15 +223,6 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 // LeaseOwner returns a fresh lease-owner name for this process.
 func (t *Tokens) LeaseOwner() string { return t.owner + "/" + models.RandomToken(4) }
 
-// RefreshLeased refreshes a connection the caller already leased as owner (the
-// refresher leases whole batches at once), committing the outcome and releasing
-// the lease. conn is the row as returned by the lease.
-func (t *Tokens) RefreshLeased(ctx context.Context, conn *models.Connection, owner, actor string) (*models.Connection, error) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
-	defer cancel()
-	return t.callAndCommit(rctx, conn, owner, actor)
-}
-
 // ReleaseLease gives up owner's lease on a connection without refreshing it.
 func (t *Tokens) ReleaseLease(ctx context.Context, id, owner string) error {
 	return t.store.ReleaseLease(context.WithoutCancel(ctx), id, owner)
@@ -251,67 +242,87 @@ func outcome(conn *models.Connection) (*models.Connection, error) {
 // callAndCommit calls the token endpoint for a leased connection and commits the
 // outcome, releasing the lease in the same transaction.
 func (t *Tokens) callAndCommit(ctx context.Context, conn *models.Connection, owner, actor string) (*models.Connection, error) {
+	out, rerr, err := t.PrepareLeased(ctx, conn, owner, actor)
+	if err != nil {
+		return nil, err
+	}
+	saved, serr := t.store.SaveRefresh(ctx, out.Prev, out.Result)
+	return commitResult(saved, serr, rerr)
+}
+
+// commitResult turns a committed outcome into the caller's result.
+func commitResult(saved *models.Connection, commitErr error, rerr *RefreshError) (*models.Connection, error) {
+	switch {
+	case errors.Is(commitErr, models.ErrDisconnected):
+		return nil, ErrDisconnected
+	case commitErr != nil:
+		return nil, commitErr
+	case rerr != nil:
+		return nil, rerr
+	}
+	return saved, nil
+}
+
+// PrepareLeased calls the token endpoint for a connection leased by owner and
+// returns the outcome to commit (with models.Store.SaveRefreshes, alone or in a
+// batch) and, for a failed refresh, its classified error. err is set only when
+// there is nothing to commit.
+func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, owner, actor string) (out models.RefreshOutcome, rerr *RefreshError, err error) {
+	out.Prev = conn
 	app, err := t.app(ctx, conn.AppID)
 	if err != nil {
-		return nil, fmt.Errorf("app of connection %s: %w", conn.ID, err)
+		return out, nil, fmt.Errorf("app of connection %s: %w", conn.ID, err)
 	}
 	ga, err := t.apps.Client(app, t.redirectURL)
 	if err != nil {
-		return nil, err
+		return out, nil, err
 	}
 	refreshToken, err := t.box.Open(conn.RefreshTokenEnc, secrets.AAD("connection", conn.ID, "refresh_token"))
 	if err != nil {
-		return nil, err
+		return out, nil, err
 	}
 	start := time.Now()
 	var tok *getresponse.Token
+	var callErr error
 	if refreshToken == "" {
-		err = &getresponse.TokenError{Kind: getresponse.KindNeedsReconnect, Code: "no_refresh_token", Description: "no refresh token is stored"}
+		callErr = &getresponse.TokenError{Kind: getresponse.KindNeedsReconnect, Code: "no_refresh_token", Description: "no refresh token is stored"}
 	} else {
-		tok, err = t.gr.Refresh(ctx, ga, refreshToken)
+		tok, callErr = t.gr.Refresh(ctx, ga, refreshToken)
 	}
 	took := time.Since(start).Round(time.Millisecond)
 	if t.BeforeCommit != nil {
 		if ferr := t.BeforeCommit(conn.ID); ferr != nil {
-			return nil, ferr
+			return out, nil, ferr
 		}
 	}
 	now := t.Now()
-	if err == nil {
+	if callErr == nil {
 		sealed, serr := sealTokens(t.box, conn.ID, tok, now)
 		if serr != nil {
-			return nil, serr
+			return out, nil, serr
 		}
 		msg := fmt.Sprintf("Refreshed in %d ms; access token valid until %s", took.Milliseconds(), sealed.ExpiresAt.Format("2006-01-02 15:04:05 UTC"))
 		if tok.RefreshToken != "" {
 			msg += "; new refresh token stored"
 		}
-		saved, serr := t.store.SaveRefresh(ctx, conn, models.RefreshResult{
+		out.Result = models.RefreshResult{
 			Tokens: &sealed, Event: models.Event{Type: "refresh.succeeded", Message: msg, Actor: actor},
 			Recovered:  conn.Status == models.StatusRefreshFailing || conn.Status == models.StatusNeedsReconnect,
 			LeaseOwner: owner, At: now,
-		})
-		if errors.Is(serr, models.ErrDisconnected) {
-			return nil, ErrDisconnected
 		}
-		return saved, serr
+		return out, nil, nil
 	}
-	rerr := t.classify(err, conn.FailureCount+1)
+	rerr = t.classify(callErr, conn.FailureCount+1)
 	status, evType := models.StatusRefreshFailing, "refresh.failed"
 	if rerr.NeedsReconnect {
 		status, evType = models.StatusNeedsReconnect, "connection.needs_reconnect"
 	}
 	t.log.Warn("refresh failed", "connection", conn.ID, "status", status, "error", rerr.Message)
-	if _, serr := t.store.SaveRefresh(ctx, conn, models.RefreshResult{
+	out.Result = models.RefreshResult{
 		Status: status, Error: rerr.Message, NextAttemptAt: rerr.NextAttemptAt, LeaseOwner: owner, At: now,
 		Event: models.Event{Type: evType, Message: fmt.Sprintf("Refresh failed after %d ms: %s", took.Milliseconds(), rerr.Message), Actor: actor},
-	}); serr != nil {
-		if errors.Is(serr, models.ErrDisconnected) {
-			return nil, ErrDisconnected
-		}
-		return nil, serr
 	}
-	return nil, rerr
+	return out, rerr, nil
 }
 
 // classify turns a token-endpoint failure into the state it leads to.
