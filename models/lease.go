@@ -31,9 +31,11 @@ func (s *Store) AcquireLeases(ctx context.Context, ids []string, owner string, n
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	err := s.db.WithContext(ctx).Model(&rows).Clauses(clause.Returning{}).
-		Where("id IN ? AND status <> ? AND (lease_until IS NULL OR lease_until < ?)", ids, StatusDisconnected, now).
-		Updates(map[string]any{"lease_owner": owner, "lease_until": until}).Error
+	// Plain SQL: GORM's Updates would also rewrite updated_at and build the statement
+	// by reflection, for every row of the batch.
+	err := s.db.WithContext(ctx).Raw(`UPDATE connections SET lease_owner = ?, lease_until = ?
+		WHERE id IN ? AND status <> ? AND (lease_until IS NULL OR lease_until < ?) RETURNING *`,
+		owner, until, ids, StatusDisconnected, now).Scan(&rows).Error
 	return rows, err
 }
 
@@ -55,12 +57,44 @@ type DueQuery struct {
 // soonest expiry first: active ones inside the margin or past the keep-alive, and
 // failing ones whose backoff window has passed. needs_reconnect and disconnected
 // connections are never picked, nor ones another worker holds a lease on.
+//
+// It asks once per state, so each query walks the (status, expires_at) index in
+// order and stops at the limit; one query with an OR of both states made SQLite
+// sort every candidate first.
 func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error) {
-	var ids []string
-	err := s.db.WithContext(ctx).Model(&Connection{}).
-		Where("(lease_until IS NULL OR lease_until < ?)", q.Now).
-		Where("((status = ? AND (expires_at < ? OR last_refresh_at < ? OR last_refresh_at IS NULL)) OR (status = ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)))",
-			StatusActive, q.Now.Add(q.Margin), q.Now.Add(-q.Keepalive), StatusRefreshFailing, q.Now).
-		Order("expires_at, id").Limit(q.Limit).Pluck("id", &ids).Error
-	return ids, err
+	type due struct {
+		ID        string
+		ExpiresAt *time.Time
+	}
+	var active, failing []due
+	free := "(lease_until IS NULL OR lease_until < ?)"
+	err := s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
+		Where("status = ? AND "+free+" AND (expires_at < ? OR last_refresh_at < ? OR last_refresh_at IS NULL)",
+			StatusActive, q.Now, q.Now.Add(q.Margin), q.Now.Add(-q.Keepalive)).
+		Order("expires_at, id").Limit(q.Limit).Scan(&active).Error
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
+		Where("status = ? AND "+free+" AND (next_attempt_at IS NULL OR next_attempt_at <= ?)", StatusRefreshFailing, q.Now, q.Now).
+		Order("expires_at, id").Limit(q.Limit).Scan(&failing).Error
+	if err != nil {
+		return nil, err
+	}
+	// Merge the two ordered lists, soonest expiry first.
+	at := func(d due) time.Time {
+		if d.ExpiresAt == nil {
+			return time.Time{}
+		}
+		return *d.ExpiresAt
+	}
+	ids := make([]string, 0, min(q.Limit, len(active)+len(failing)))
+	for len(ids) < q.Limit && (len(active) > 0 || len(failing) > 0) {
+		if len(failing) == 0 || (len(active) > 0 && !at(failing[0]).Before(at(active[0]))) {
+			ids, active = append(ids, active[0].ID), active[1:]
+		} else {
+			ids, failing = append(ids, failing[0].ID), failing[1:]
+		}
+	}
+	return ids, nil
 }

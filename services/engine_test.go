@@ -83,7 +83,10 @@ func newEngine(t testing.TB, fo getresponsetest.Options) *engine {
 
 // newTokens builds another engine instance (another "process") on store.
 func (e *engine) newTokens(store *models.Store) *services.Tokens {
-	gr := getresponse.New(&http.Client{Timeout: 10 * time.Second})
+	// As serve configures it: enough idle connections per host for the workers.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 32
+	gr := getresponse.New(&http.Client{Transport: transport, Timeout: 10 * time.Second})
 	gr.TokenTimeout = 2 * time.Second
 	tk := services.NewTokens(store, e.box, e.apps, gr, 10*time.Minute, "http://grconnect.test/oauth/callback", discard())
 	tk.Now = e.clock.Now

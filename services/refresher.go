@@ -178,7 +178,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 }
 
 // maxGroupCommit caps how many refresh outcomes share one transaction.
-const maxGroupCommit = 64
+const maxGroupCommit = 256
 
 // commit writes outcomes in groups until the channel closes: each transaction takes
 // what is waiting, so a group never waits for more.
