@@ -110,17 +110,9 @@ func open(ctx context.Context, loader *config.Loader, log *slog.Logger) (*env, e
 	if err != nil {
 		return nil, fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): %v", err)
 	}
-	store, err := models.Open(cfg.Database, log)
+	store, err := migrated(ctx, cfg.Database, log)
 	if err != nil {
-		return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %v", err)
-	}
-	applied, err := store.Migrate(ctx)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("database migration: %w", err)
-	}
-	if applied > 0 {
-		log.Info("database migrated", "applied", applied, "schema_version", models.SchemaVersion())
+		return nil, err
 	}
 	return &env{cfg: cfg, log: log, store: store, box: box}, nil
 }
@@ -357,7 +349,12 @@ func openDatabase(ctx context.Context, loader *config.Loader, log *slog.Logger) 
 			return nil, err
 		}
 	}
-	store, err := models.Open(cfg.Database, log)
+	return migrated(ctx, cfg.Database, log)
+}
+
+// migrated opens a database and applies the pending migrations.
+func migrated(ctx context.Context, database string, log *slog.Logger) (*models.Store, error) {
+	store, err := models.Open(database, log)
 	if err != nil {
 		return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %v", err)
 	}

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,23 +13,16 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/grconnect/grconnect/handlers"
-	"github.com/grconnect/grconnect/models/modelstest"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/config"
 	"github.com/grconnect/grconnect/services/getresponse"
-	"github.com/grconnect/grconnect/services/secrets"
 	"github.com/grconnect/grconnect/static"
 )
 
 // newDemoApp wires grconnect as `serve --demo` does.
 func newDemoApp(t *testing.T) *testApp {
 	t.Helper()
-	dir := t.TempDir()
-	dbPath := modelstest.Database(t, dir)
-	store := modelstest.NewAt(t, dbPath)
-	key := make([]byte, secrets.KeySize)
-	rand.Read(key)
-	box, _ := secrets.New(key)
+	dir, dbPath, store, key, box := newStorage(t)
 	srv := httptest.NewUnstartedServer(nil)
 	cfg := &config.Config{BaseURL: "http://" + srv.Listener.Addr().String(), Database: dbPath, DataDir: dir, SecretKey: key,
 		GetResponseAuthURL: "https://app.getresponse.com/oauth2_authorize.html", GetResponseAPIURL: "https://api.getresponse.com/v3",

@@ -82,19 +82,26 @@ func newTestApp(t testing.TB, opts ...option) *testApp {
 	return newTestAppWith(t, getresponsetest.Options{}, opts...)
 }
 
-// newTestAppWith builds the whole stack behind a real HTTP server, with a fake
-// GetResponse configured by fo.
-func newTestAppWith(t testing.TB, fo getresponsetest.Options, opts ...option) *testApp {
+// newStorage gives a test its own database and a random secret key.
+func newStorage(t testing.TB) (dir, dbPath string, store *models.Store, key []byte, box *secrets.Box) {
 	t.Helper()
-	dir := t.TempDir()
-	dbPath := modelstest.Database(t, dir)
-	store := modelstest.NewAt(t, dbPath)
-	key := make([]byte, secrets.KeySize)
+	dir = t.TempDir()
+	dbPath = modelstest.Database(t, dir)
+	store = modelstest.NewAt(t, dbPath)
+	key = make([]byte, secrets.KeySize)
 	rand.Read(key)
 	box, err := secrets.New(key)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, dbPath, store, key, box
+}
+
+// newTestAppWith builds the whole stack behind a real HTTP server, with a fake
+// GetResponse configured by fo.
+func newTestAppWith(t testing.TB, fo getresponsetest.Options, opts ...option) *testApp {
+	t.Helper()
+	dir, dbPath, store, key, box := newStorage(t)
 	fake := getresponsetest.NewServer(fo)
 	t.Cleanup(fake.Close)
 	srv := httptest.NewUnstartedServer(nil)
