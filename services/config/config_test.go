@@ -28,6 +28,13 @@ var productTable = []struct{ env, flag, def string }{
 	{"GRCONNECT_KEEPALIVE", "keepalive", "24h"},
 }
 
+// extraSettings are grconnect's settings beyond PRODUCT.md's table.
+var extraSettings = []struct{ env, flag, def string }{
+	{"GRCONNECT_REFRESH_RATE", "refresh-rate", "10"},
+	{"GRCONNECT_REFRESH_CONCURRENCY", "refresh-concurrency", "4"},
+	{"GRCONNECT_REFRESH_INTERVAL", "refresh-interval", "15s"},
+}
+
 // mapEnv returns a getenv reading from m.
 func mapEnv(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -229,12 +236,19 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 		{"keepalive zero", "GRCONNECT_KEEPALIVE", "0"},
 		{"keepalive negative", "GRCONNECT_KEEPALIVE", "-24h"},
 		{"keepalive unparsable", "GRCONNECT_KEEPALIVE", "1d"},
+		{"refresh rate zero", "GRCONNECT_REFRESH_RATE", "0"},
+		{"refresh rate above GetResponse's limit", "GRCONNECT_REFRESH_RATE", "81"},
+		{"refresh rate not a number", "GRCONNECT_REFRESH_RATE", "fast"},
+		{"refresh concurrency zero", "GRCONNECT_REFRESH_CONCURRENCY", "0"},
+		{"refresh concurrency fractional", "GRCONNECT_REFRESH_CONCURRENCY", "2.5"},
+		{"refresh interval too short", "GRCONNECT_REFRESH_INTERVAL", "1ms"},
+		{"refresh interval unparsable", "GRCONNECT_REFRESH_INTERVAL", "often"},
 		{"secret key not base64", "GRCONNECT_SECRET_KEY", "not*base64*at*all!" + keyText[:8]},
 		{"secret key too short", "GRCONNECT_SECRET_KEY", shortKey},
 		{"secret key too long", "GRCONNECT_SECRET_KEY", base64.StdEncoding.EncodeToString(make([]byte, 48))},
 	}
 	flagOf := map[string]string{}
-	for _, s := range productTable {
+	for _, s := range append(productTable[:len(productTable):len(productTable)], extraSettings...) {
 		flagOf[s.env] = s.flag
 	}
 	for _, tt := range tests {
@@ -440,5 +454,16 @@ func TestHelpHidesSecretKey(t *testing.T) {
 		if strings.Contains(help, strings.TrimRight(enc.EncodeToString(key), "=")) {
 			t.Errorf("help output shows the configured secret key:\n%s", help)
 		}
+	}
+}
+
+func TestRefresherSettings(t *testing.T) {
+	cfg := mustLoad(t, nil)
+	if cfg.RefreshRate != 10 || cfg.RefreshConcurrency != 4 || cfg.RefreshInterval != 15*time.Second {
+		t.Fatalf("defaults = %v/s, %d workers, every %v", cfg.RefreshRate, cfg.RefreshConcurrency, cfg.RefreshInterval)
+	}
+	cfg = mustLoad(t, map[string]string{"GRCONNECT_REFRESH_RATE": "2.5", "GRCONNECT_REFRESH_CONCURRENCY": "8"}, "--refresh-interval=500ms")
+	if cfg.RefreshRate != 2.5 || cfg.RefreshConcurrency != 8 || cfg.RefreshInterval != 500*time.Millisecond {
+		t.Fatalf("configured = %v/s, %d workers, every %v", cfg.RefreshRate, cfg.RefreshConcurrency, cfg.RefreshInterval)
 	}
 }
