@@ -14,19 +14,18 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/grconnect/grconnect/handlers"
+	"github.com/grconnect/grconnect/config"
+	demopkg "github.com/grconnect/grconnect/demo"
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/server"
 	"github.com/grconnect/grconnect/services"
-	"github.com/grconnect/grconnect/services/config"
-	"github.com/grconnect/grconnect/services/getresponse"
-	"github.com/grconnect/grconnect/services/secrets"
-	"github.com/grconnect/grconnect/static"
 )
 
 func main() {
@@ -38,47 +37,91 @@ func main() {
 	}
 }
 
-const usage = `Usage:
-  grconnect [serve] [--demo] [flags]      run the server (see grconnect serve -h)
-  grconnect operator create --email E --password-stdin
-  grconnect app create --name N --client-id ID --client-secret-stdin [--edition E] [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]...
-  grconnect apikey create --name N        prints a new API key, once
-  grconnect migrate                       apply pending database migrations, then exit
-  grconnect copy-db --to postgres://…     copy this (SQLite) install into an empty PostgreSQL database
-`
+// commands is the command line: each verb, its usage line and what runs it.
+var commands = []command{
+	{"serve", "grconnect [serve] [--demo] [flags]      run the server (see grconnect serve -h)", serve},
+	{"operator create", "grconnect operator create --email E --password-stdin", createOperator},
+	{"app create", "grconnect app create --name N --client-id ID --client-secret-stdin [--edition E] [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]...", createApp},
+	{"apikey create", "grconnect apikey create --name N        prints a new API key, once", createAPIKey},
+	{"migrate", "grconnect migrate                       apply pending database migrations, then exit", migrate},
+	{"copy-db", "grconnect copy-db --to postgres://…     copy this (SQLite) install into an empty PostgreSQL database", copyDB},
+}
+
+// command is one verb of the command line.
+type command struct {
+	name  string // "serve", "operator create"
+	usage string // its line in grconnect help
+	run   func(ctx context.Context, inv *invocation) error
+}
+
+// invocation is one run of a command: its arguments (after the verb), streams and
+// environment.
+type invocation struct {
+	name   string
+	args   []string
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
 
 // errHelp is returned after a command printed its -h help: not a failure.
 var errHelp = errors.New("help shown")
 
+func usage() string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	for _, c := range commands {
+		b.WriteString("  " + c.usage + "\n")
+	}
+	return b.String()
+}
+
 // run is the whole program: it parses the command line, then runs one command.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	cmd, rest := "serve", args[1:]
-	if len(rest) > 0 && (!strings.HasPrefix(rest[0], "-") || rest[0] == "-h" || rest[0] == "--help") {
-		cmd, rest = rest[0], rest[1:]
-	}
-	switch cmd {
-	case "serve":
-		return serve(ctx, rest, getenv, stderr)
-	case "operator", "app", "apikey":
-		if len(rest) == 0 || rest[0] != "create" {
-			return fmt.Errorf("unknown command %q; try: grconnect %s create", strings.Join(append([]string{cmd}, rest...), " "), cmd)
-		}
-		switch cmd {
-		case "operator":
-			return createOperator(ctx, rest[1:], getenv, stdin, stdout, stderr)
-		case "apikey":
-			return createAPIKey(ctx, rest[1:], getenv, stdout, stderr)
-		}
-		return createApp(ctx, rest[1:], getenv, stdin, stdout, stderr)
-	case "migrate":
-		return migrate(ctx, rest, getenv, stdout, stderr)
-	case "copy-db":
-		return copyDB(ctx, rest, getenv, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	rest := args[1:]
+	if len(rest) > 0 && (rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help") {
+		fmt.Fprint(stdout, usage())
 		return nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+		rest = append([]string{"serve"}, rest...)
+	}
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(rest) >= len(words) && slices.Equal(rest[:len(words)], words) {
+			return c.run(ctx, &invocation{name: "grconnect " + c.name, args: rest[len(words):], getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
+		}
+	}
+	for _, c := range commands {
+		if verb, _, _ := strings.Cut(c.name, " "); verb == rest[0] && verb != c.name {
+			return fmt.Errorf("unknown command %q; try: grconnect %s", strings.Join(rest, " "), c.name)
+		}
+	}
+	return fmt.Errorf("unknown command %q\n%s", rest[0], usage())
+}
+
+// flags returns the command's flag set with every configuration setting bound.
+func (inv *invocation) flags() (*flag.FlagSet, *config.Loader) {
+	fs := flag.NewFlagSet(inv.name, flag.ContinueOnError)
+	fs.SetOutput(inv.stderr)
+	return fs, config.Bind(fs, inv.getenv)
+}
+
+// parse parses the command's arguments; -h prints the flags and ends the command
+// without a failure (errHelp).
+func (inv *invocation) parse(fs *flag.FlagSet) error {
+	if err := fs.Parse(inv.args); errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// logger writes log lines to the command's standard error.
+func (inv *invocation) logger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // env is what every command opens: configuration, logger, database and key.
@@ -117,22 +160,13 @@ func open(ctx context.Context, loader *config.Loader, log *slog.Logger) (*env, e
 	return &env{cfg: cfg, log: log, store: store, box: box}, nil
 }
 
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := newFlagSet("grconnect serve", stderr)
-	loader := config.Bind(fs, getenv)
+func serve(ctx context.Context, inv *invocation) error {
+	fs, loader := inv.flags()
 	demo := fs.Bool("demo", false, "also serve a simulated GetResponse and a demo app pointed at it")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return errHelp
-	} else if err != nil {
+	if err := inv.parse(fs); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := inv.logger(slog.LevelInfo)
 	e, err := open(ctx, loader, log)
 	if err != nil {
 		return err
@@ -140,57 +174,30 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer e.store.Close()
 	e.cfg.Demo = *demo
 
-	ops := services.NewOperators(e.store)
-	apps := services.NewApps(e.store, e.box, services.AppDefaults{AuthURL: e.cfg.GetResponseAuthURL, APIURL: e.cfg.GetResponseAPIURL})
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	// The proxy runs up to 10 calls at once per GetResponse account: keep their connections.
-	transport.MaxIdleConnsPerHost = 32
-	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	deps := handlers.Deps{Config: e.cfg, Store: e.store, Box: e.box, Operators: ops, Apps: apps, Assets: static.New(), Log: log}
-	if e.cfg.Demo {
-		demo, err := services.SetUpDemo(ctx, e.store, apps, e.box, e.cfg.BaseURL)
-		if err != nil {
-			return fmt.Errorf("demo mode: %w", err)
-		}
-		defer demo.Fake.Close()
-		hc.Transport = demo.Transport(transport)
-		deps.DemoGetResponse = demo.Fake
-		log.Info("demo mode: simulated GetResponse at "+e.cfg.BaseURL+services.DemoPrefix, "demo_app", demo.App.ID)
+	srv, err := server.New(ctx, server.Options{Config: e.cfg, Store: e.store, Box: e.box, Log: log})
+	if err != nil {
+		return err
 	}
-	gr := getresponse.New(hc)
-	deps.Connect = services.NewConnect(e.store, e.box, apps, gr, e.cfg.BaseURL, log)
-	deps.Tokens = services.NewTokens(e.store, e.box, apps, gr, e.cfg.RefreshMargin, e.cfg.RedirectURL(), log)
-	deps.Webhooks = services.NewWebhooks(e.store, e.box, nil, log)
-	deps.APIKeys, deps.APITokens = services.NewAPIKeys(e.store), services.NewAPITokens(deps.Tokens, e.store, e.box)
-	deps.Proxy = services.NewProxy(deps.APITokens, e.store, gr)
-	// Background work stops before the database closes: cancel, then wait.
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	deps.Bulk = services.NewBulk(workCtx, deps.Tokens, e.store, e.cfg.RefreshRate, log)
-	router := handlers.New(deps)
-	var work sync.WaitGroup
-	defer work.Wait()
-	defer stopWork()
-	refresher := services.NewRefresher(deps.Tokens, e.store, services.RefresherConfig{
-		Margin: e.cfg.RefreshMargin, Keepalive: e.cfg.Keepalive, RatePerSecond: e.cfg.RefreshRate, Concurrency: e.cfg.RefreshConcurrency,
-		Interval: e.cfg.RefreshInterval,
-	}, log)
-	work.Go(func() { refresher.Run(workCtx) })
-	work.Go(func() { deps.Webhooks.Run(workCtx) })
-	defer deps.Bulk.Wait()
+	// Background work stops before the database closes.
+	defer srv.Stop()
+	if srv.Demo != nil {
+		log.Info("demo mode: simulated GetResponse at "+e.cfg.BaseURL+demopkg.Prefix, "demo_app", srv.Demo.App.ID)
+	}
+	srv.Start()
 
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("invalid GRCONNECT_ADDR (--addr): %v", err)
 	}
-	srv := &http.Server{
-		Handler:           router,
+	hs := &http.Server{
+		Handler:           srv.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- hs.Serve(ln) }()
 	log.Info("grconnect listening", "addr", ln.Addr().String(), "base_url", e.cfg.BaseURL, "demo", e.cfg.Demo)
 
 	select {
@@ -201,7 +208,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := hs.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -224,24 +231,21 @@ func readSecret(stdin io.Reader, what string) (string, error) {
 	return line, nil
 }
 
-func createOperator(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("grconnect operator create", stderr)
-	loader := config.Bind(fs, getenv)
+func createOperator(ctx context.Context, inv *invocation) error {
+	fs, loader := inv.flags()
 	email := fs.String("email", "", "the operator's email address")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return errHelp
-	} else if err != nil {
+	if err := inv.parse(fs); err != nil {
 		return err
 	}
 	if *email == "" || !*fromStdin {
 		return errors.New("usage: grconnect operator create --email E --password-stdin")
 	}
-	password, err := readSecret(stdin, "password")
+	password, err := readSecret(inv.stdin, "password")
 	if err != nil {
 		return err
 	}
-	e, err := open(ctx, loader, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	e, err := open(ctx, loader, inv.logger(slog.LevelWarn))
 	if err != nil {
 		return err
 	}
@@ -250,7 +254,7 @@ func createOperator(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, op.ID)
+	fmt.Fprintln(inv.stdout, op.ID)
 	return nil
 }
 
@@ -260,9 +264,8 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func createApp(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("grconnect app create", stderr)
-	loader := config.Bind(fs, getenv)
+func createApp(ctx context.Context, inv *invocation) error {
+	fs, loader := inv.flags()
 	name := fs.String("name", "", "app name, shown to customers")
 	clientID := fs.String("client-id", "", "the GetResponse OAuth client ID")
 	fromStdin := fs.Bool("client-secret-stdin", false, "read the client secret from standard input")
@@ -272,15 +275,13 @@ func createApp(ctx context.Context, args []string, getenv func(string) string, s
 	xDomain := fs.String("x-domain", "", "GetResponse MAX domain, sent as X-Domain")
 	var origins stringList
 	fs.Var(&origins, "return-origin", "an origin a connect flow may return to (repeatable)")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return errHelp
-	} else if err != nil {
+	if err := inv.parse(fs); err != nil {
 		return err
 	}
 	if *name == "" || *clientID == "" || !*fromStdin {
 		return errors.New("usage: grconnect app create --name N --client-id ID --client-secret-stdin [--edition E] [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]")
 	}
-	secret, err := readSecret(stdin, "client secret")
+	secret, err := readSecret(inv.stdin, "client secret")
 	if err != nil {
 		return err
 	}
@@ -294,7 +295,7 @@ func createApp(ctx context.Context, args []string, getenv func(string) string, s
 			*edition = "max_us"
 		}
 	}
-	e, err := open(ctx, loader, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	e, err := open(ctx, loader, inv.logger(slog.LevelWarn))
 	if err != nil {
 		return err
 	}
@@ -307,23 +308,20 @@ func createApp(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, app.ID)
+	fmt.Fprintln(inv.stdout, app.ID)
 	return nil
 }
 
-func createAPIKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("grconnect apikey create", stderr)
-	loader := config.Bind(fs, getenv)
+func createAPIKey(ctx context.Context, inv *invocation) error {
+	fs, loader := inv.flags()
 	name := fs.String("name", "", "what uses the key, like \"billing backend\"")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return errHelp
-	} else if err != nil {
+	if err := inv.parse(fs); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*name) == "" || fs.NArg() > 0 {
 		return errors.New("usage: grconnect apikey create --name N")
 	}
-	e, err := open(ctx, loader, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	e, err := open(ctx, loader, inv.logger(slog.LevelWarn))
 	if err != nil {
 		return err
 	}
@@ -333,7 +331,7 @@ func createAPIKey(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	// The only time the key is shown: grconnect keeps a hash of it.
-	fmt.Fprintln(stdout, key)
+	fmt.Fprintln(inv.stdout, key)
 	return nil
 }
 
@@ -375,40 +373,34 @@ func isPostgres(database string) bool {
 
 // migrate applies the pending migrations and exits: run it once before starting a
 // new release on several replicas (each would also migrate at start, one at a time).
-func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("grconnect migrate", stderr)
-	loader := config.Bind(fs, getenv)
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return errHelp
-	} else if err != nil {
+func migrate(ctx context.Context, inv *invocation) error {
+	fs, loader := inv.flags()
+	if err := inv.parse(fs); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return errors.New("usage: grconnect migrate [--database D]")
 	}
-	store, err := openDatabase(ctx, loader, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	store, err := openDatabase(ctx, loader, inv.logger(slog.LevelInfo))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	fmt.Fprintf(stdout, "schema version %d\n", models.SchemaVersion())
+	fmt.Fprintf(inv.stdout, "schema version %d\n", models.SchemaVersion())
 	return nil
 }
 
 // copyDB copies the configured SQLite database into an empty PostgreSQL database.
-func copyDB(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("grconnect copy-db", stderr)
-	loader := config.Bind(fs, getenv)
+func copyDB(ctx context.Context, inv *invocation) error {
+	fs, loader := inv.flags()
 	to := fs.String("to", "", "the empty PostgreSQL database to fill (postgres://…)")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return errHelp
-	} else if err != nil {
+	if err := inv.parse(fs); err != nil {
 		return err
 	}
 	if !isPostgres(*to) || fs.NArg() > 0 {
 		return errors.New("usage: grconnect copy-db --to postgres://USER@HOST/DB (from GRCONNECT_DATABASE, a SQLite file)")
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := inv.logger(slog.LevelWarn)
 	src, err := openDatabase(ctx, loader, log)
 	if err != nil {
 		return err
@@ -426,12 +418,12 @@ func copyDB(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(inv.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "table\trows\tcopied\t")
 	for _, c := range counts {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", c.Table, c.Source, c.Target)
 	}
 	tw.Flush()
-	fmt.Fprintln(stdout, "copied; every table's row count matches. Start grconnect with GRCONNECT_DATABASE set to the new database and the same secret key.")
+	fmt.Fprintln(inv.stdout, "copied; every table's row count matches. Start grconnect with GRCONNECT_DATABASE set to the new database and the same secret key.")
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
-	"github.com/grconnect/grconnect/services/secrets"
+	"github.com/grconnect/grconnect/secrets"
 )
 
 func TestMigrateCommand(t *testing.T) {

@@ -20,9 +20,9 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
+	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
-	"github.com/grconnect/grconnect/services/secrets"
 )
 
 // The multi-replica tests start real grconnect processes on one PostgreSQL database

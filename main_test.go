@@ -94,7 +94,7 @@ func (l *listenLog) String() string {
 }
 
 // server is a running "grconnect serve".
-type server struct {
+type serveProc struct {
 	url    string
 	log    *listenLog
 	cancel context.CancelFunc
@@ -103,10 +103,10 @@ type server struct {
 
 // startServe runs serve on a free loopback port and waits until it listens. The
 // server is stopped when the test ends, if the test has not stopped it.
-func startServe(t *testing.T, env map[string]string, args ...string) *server {
+func startServe(t *testing.T, env map[string]string, args ...string) *serveProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{log: newListenLog(), cancel: cancel, done: make(chan error, 1)}
+	s := &serveProc{log: newListenLog(), cancel: cancel, done: make(chan error, 1)}
 	argv := append([]string{"grconnect", "serve", "--addr", "127.0.0.1:0"}, args...)
 	go func() { s.done <- run(ctx, argv, testEnv(env), strings.NewReader(""), io.Discard, s.log) }()
 	t.Cleanup(func() {
@@ -130,7 +130,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *server {
 }
 
 // stop cancels the context and returns what run returned.
-func (s *server) stop(t *testing.T) error {
+func (s *serveProc) stop(t *testing.T) error {
 	t.Helper()
 	s.cancel()
 	select {

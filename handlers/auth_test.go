@@ -1,7 +1,7 @@
 package handlers_test
 
 import (
-	"github.com/grconnect/grconnect/services/config"
+	"github.com/grconnect/grconnect/config"
 	"net/http"
 	"net/url"
 	"strings"

@@ -1,57 +1,27 @@
 package handlers_test
 
 import (
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/grconnect/grconnect/handlers"
-	"github.com/grconnect/grconnect/services"
-	"github.com/grconnect/grconnect/services/config"
-	"github.com/grconnect/grconnect/services/getresponse"
-	"github.com/grconnect/grconnect/static"
+	"github.com/grconnect/grconnect/config"
+	"github.com/grconnect/grconnect/demo"
 )
 
 // newDemoApp wires grconnect as `serve --demo` does.
 func newDemoApp(t *testing.T) *testApp {
 	t.Helper()
-	dir, dbPath, store, key, box := newStorage(t)
-	srv := httptest.NewUnstartedServer(nil)
-	cfg := &config.Config{BaseURL: "http://" + srv.Listener.Addr().String(), Database: dbPath, DataDir: dir, SecretKey: key,
-		GetResponseAuthURL: "https://app.getresponse.com/oauth2_authorize.html", GetResponseAPIURL: "https://api.getresponse.com/v3",
-		RefreshMargin: 10 * time.Minute, Demo: true}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	ops := services.NewOperators(store)
-	ops.Cost = bcrypt.MinCost
-	apps := services.NewApps(store, box, services.AppDefaults{AuthURL: cfg.GetResponseAuthURL, APIURL: cfg.GetResponseAPIURL})
-	demo, err := services.SetUpDemo(t.Context(), store, apps, box, cfg.BaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(demo.Fake.Close)
+	app := startTestApp(t, func(cfg *config.Config) { cfg.Demo = true }, nil)
 	// A second start finds the same demo app instead of making another.
-	again, err := services.SetUpDemo(t.Context(), store, apps, box, cfg.BaseURL)
-	if err != nil || again.App.ID != demo.App.ID {
-		t.Fatalf("second SetUpDemo: %v, %v", again.App.ID, err)
+	again, err := demo.Setup(t.Context(), app.store, app.built.Apps, app.box, app.cfg.BaseURL)
+	if err != nil || again.App.ID != app.built.Demo.App.ID {
+		t.Fatalf("second demo.Setup: %v, %v", again.App.ID, err)
 	}
-	gr := getresponse.New(&http.Client{Transport: demo.Transport(http.DefaultTransport), Timeout: 10 * time.Second})
-	tokens := services.NewTokens(store, box, apps, gr, cfg.RefreshMargin, cfg.RedirectURL(), log)
-	e := handlers.New(handlers.Deps{Config: cfg, Store: store, Box: box, Operators: ops, Apps: apps, Assets: static.New(), Log: log,
-		Connect: services.NewConnect(store, box, apps, gr, cfg.BaseURL, log), DemoGetResponse: demo.Fake,
-		Tokens:   tokens,
-		Webhooks: services.NewWebhooks(store, box, nil, log), Bulk: services.NewBulk(t.Context(), tokens, store, 10, log)})
-	srv.Config.Handler = e
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return &testApp{t: t, srv: srv, store: store, box: box, cfg: cfg, logs: logs, dbPath: dbPath}
+	t.Cleanup(again.Fake.Close)
+	return app
 }
 
 var hiddenRe = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)

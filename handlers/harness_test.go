@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"io"
 	"log/slog"
@@ -18,15 +17,13 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/grconnect/grconnect/handlers"
+	"github.com/grconnect/grconnect/config"
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
+	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/server"
 	"github.com/grconnect/grconnect/services"
-	"github.com/grconnect/grconnect/services/config"
-	"github.com/grconnect/grconnect/services/getresponse"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
-	"github.com/grconnect/grconnect/services/secrets"
-	"github.com/grconnect/grconnect/static"
 )
 
 // syncBuffer collects log output from concurrent handlers.
@@ -71,6 +68,7 @@ type testApp struct {
 	bulk    *services.Bulk
 	tokens  *services.Tokens
 	apiKeys *services.APIKeys
+	built   *server.Server
 	// pages holds every response body any browser received, for "never shown" checks.
 	pages []string
 }
@@ -101,38 +99,45 @@ func newStorage(t testing.TB) (dir, dbPath string, store *models.Store, key []by
 // GetResponse configured by fo.
 func newTestAppWith(t testing.TB, fo getresponsetest.Options, opts ...option) *testApp {
 	t.Helper()
-	dir, dbPath, store, key, box := newStorage(t)
 	fake := getresponsetest.NewServer(fo)
 	t.Cleanup(fake.Close)
+	return startTestApp(t, func(cfg *config.Config) {
+		cfg.GetResponseAuthURL, cfg.GetResponseAPIURL = fake.AuthURL(), fake.APIURL()
+		for _, o := range opts {
+			o(cfg)
+		}
+	}, fake)
+}
+
+// startTestApp builds grconnect with server.New, as serve does, behind a real HTTP
+// server on a loopback port; configure adjusts the configuration first.
+func startTestApp(t testing.TB, configure func(*config.Config), fake *getresponsetest.Server) *testApp {
+	t.Helper()
+	dir, dbPath, store, key, box := newStorage(t)
 	srv := httptest.NewUnstartedServer(nil)
 	cfg := &config.Config{
 		Addr: ":0", BaseURL: "http://" + srv.Listener.Addr().String(), Database: dbPath, DataDir: dir, SecretKey: key,
-		GetResponseAuthURL: fake.AuthURL(), GetResponseAPIURL: fake.APIURL(), RefreshMargin: 10 * time.Minute, Keepalive: 24 * time.Hour,
+		GetResponseAuthURL: "https://app.getresponse.com/oauth2_authorize.html", GetResponseAPIURL: "https://api.getresponse.com/v3",
+		RefreshMargin: 10 * time.Minute, Keepalive: 24 * time.Hour, RefreshRate: 80,
 	}
-	for _, o := range opts {
-		o(cfg)
-	}
+	configure(cfg)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ops := services.NewOperators(store)
-	ops.Cost = bcrypt.MinCost
-	apps := services.NewApps(store, box, services.AppDefaults{AuthURL: cfg.GetResponseAuthURL, APIURL: cfg.GetResponseAPIURL})
-	gr := getresponse.New(&http.Client{Timeout: 10 * time.Second})
-	gr.TokenTimeout = 2 * time.Second
-	tokens := services.NewTokens(store, box, apps, gr, cfg.RefreshMargin, cfg.RedirectURL(), log)
-	bulk := services.NewBulk(context.Background(), tokens, store, 80, log)
-	t.Cleanup(bulk.Wait)
-	apiKeys, apiTokens := services.NewAPIKeys(store), services.NewAPITokens(tokens, store, box)
-	e := handlers.New(handlers.Deps{
-		Config: cfg, Store: store, Box: box, Operators: ops, Apps: apps, Assets: static.New(), Log: log,
-		Connect: services.NewConnect(store, box, apps, gr, cfg.BaseURL, log), Tokens: tokens,
-		Webhooks: services.NewWebhooks(store, box, nil, log), Bulk: bulk,
-		APIKeys: apiKeys, APITokens: apiTokens, Proxy: services.NewProxy(apiTokens, store, gr),
+	built, err := server.New(t.Context(), server.Options{
+		Config: cfg, Store: store, Box: box, Log: log, Transport: http.DefaultTransport,
+		PasswordCost: bcrypt.MinCost, TokenTimeout: 2 * time.Second,
 	})
-	srv.Config.Handler = e
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The background workers are not started: tests drive the refresher and the
+	// webhook sender themselves. Stop still ends bulk jobs before the database closes.
+	t.Cleanup(built.Stop)
+	srv.Config.Handler = built.Handler
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, srv: srv, store: store, box: box, cfg: cfg, logs: logs, dbPath: dbPath, fake: fake, tokens: tokens, apiKeys: apiKeys, bulk: bulk}
+	return &testApp{t: t, srv: srv, store: store, box: box, cfg: cfg, logs: logs, dbPath: dbPath, fake: fake,
+		tokens: built.Tokens, apiKeys: built.APIKeys, bulk: built.Bulk, built: built}
 }
 
 // browser is one user agent: its own cookie jar, never following redirects by itself.
@@ -240,10 +245,6 @@ func mustNotContain(t testing.TB, body string, bads ...string) {
 			t.Errorf("page contains %q", w)
 		}
 	}
-}
-
-func newAppsService(a *testApp) *services.Apps {
-	return services.NewApps(a.store, a.box, services.AppDefaults{AuthURL: a.cfg.GetResponseAuthURL, APIURL: a.cfg.GetResponseAPIURL})
 }
 
 func mustURL(s string) *url.URL {

@@ -12,10 +12,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/grconnect/grconnect/config"
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
-	"github.com/grconnect/grconnect/services/config"
-	"github.com/grconnect/grconnect/services/secrets"
 	"github.com/grconnect/grconnect/static"
 )
 

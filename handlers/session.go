@@ -11,8 +11,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
-	"github.com/grconnect/grconnect/services/secrets"
 )
 
 const (

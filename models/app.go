@@ -13,7 +13,7 @@ type App struct {
 	ID               string `gorm:"primaryKey"`
 	Name             string
 	ClientID         string
-	ClientSecretEnc  string // sealed; see services/secrets
+	ClientSecretEnc  string // sealed; see package secrets
 	ClientSecretHint string // last four characters, for "set, ends in …3f2a"
 	Edition          string // standard, max_us, max_pl
 	MaxDomain        string // MAX only: the customer's GetResponse domain, sent as X-Domain

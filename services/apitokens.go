@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/services/secrets"
+	"github.com/grconnect/grconnect/secrets"
 )
 
 // Grant is an access token handed out through the API, with what callers need of

@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services/getresponse"
-	"github.com/grconnect/grconnect/services/secrets"
 )
 
 // Connect-flow timings.

@@ -16,8 +16,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services/getresponse"
-	"github.com/grconnect/grconnect/services/secrets"
 )
 
 // Errors of the token engine, for handlers to map.

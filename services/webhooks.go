@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/services/secrets"
+	"github.com/grconnect/grconnect/secrets"
 )
 
 // Webhook delivery timing.

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grconnect/grconnect/services/secrets"
+	"github.com/grconnect/grconnect/secrets"
 )
 
 // Config is the validated configuration of one grconnect process.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grconnect/grconnect/services/config"
+	"github.com/grconnect/grconnect/config"
 )
 
 // productTable is the configuration table of PRODUCT.md: variable, flag, default.

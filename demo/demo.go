@@ -1,4 +1,7 @@
-package services
+// Package demo is demo mode: a simulated GetResponse served inside grconnect and an
+// app pointed at it, so a new user can click through the whole flow without a
+// GetResponse account. main wires it; the domain packages never import it.
+package demo
 
 import (
 	"context"
@@ -8,30 +11,31 @@ import (
 	"strings"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
-	"github.com/grconnect/grconnect/services/secrets"
 )
 
-// DemoPrefix is where demo mode serves its simulated GetResponse.
-const DemoPrefix = "/demo-getresponse"
+// Prefix is where demo mode serves its simulated GetResponse.
+const Prefix = "/demo-getresponse"
 
-// Demo is demo mode: a simulated GetResponse inside grconnect and an app pointed at it.
-type Demo struct {
+// Mode is demo mode running: the simulated GetResponse and the app pointed at it.
+type Mode struct {
 	Fake    *getresponsetest.Fake
 	App     *models.App
 	baseURL string
 }
 
-// SetUpDemo creates the simulated GetResponse and, once, the demo app (updating its
+// Setup creates the simulated GetResponse and, once, the demo app (updating its
 // URLs when the base URL changed), and registers the app with the simulator.
-func SetUpDemo(ctx context.Context, store *models.Store, apps *Apps, box *secrets.Box, baseURL string) (*Demo, error) {
-	fake := getresponsetest.New(getresponsetest.Options{Prefix: DemoPrefix})
-	authURL := baseURL + DemoPrefix + "/oauth2_authorize.html"
-	apiURL := baseURL + DemoPrefix + "/v3"
+func Setup(ctx context.Context, store *models.Store, apps *services.Apps, box *secrets.Box, baseURL string) (*Mode, error) {
+	fake := getresponsetest.New(getresponsetest.Options{Prefix: Prefix})
+	authURL := baseURL + Prefix + "/oauth2_authorize.html"
+	apiURL := baseURL + Prefix + "/v3"
 	app, err := store.DemoApp(ctx)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
-		app, err = apps.Create(ctx, AppInput{
+		app, err = apps.Create(ctx, services.AppInput{
 			Name: "Demo app", ClientID: "demo-" + models.RandomToken(5), ClientSecret: models.RandomToken(20),
 			Edition: "standard", AuthURL: authURL, APIURL: apiURL,
 		})
@@ -55,14 +59,14 @@ func SetUpDemo(ctx context.Context, store *models.Store, apps *Apps, box *secret
 		return nil, err
 	}
 	fake.AddClient(app.ClientID, secret, baseURL+"/oauth/callback")
-	return &Demo{Fake: fake, App: app, baseURL: baseURL}, nil
+	return &Mode{Fake: fake, App: app, baseURL: baseURL}, nil
 }
 
 // Transport sends grconnect's own calls to the simulator in-process, so demo mode
 // works whether or not the base URL is reachable from the server itself; other
 // requests go to next.
-func (d *Demo) Transport(next http.RoundTripper) http.RoundTripper {
-	return demoTransport{prefix: d.baseURL + DemoPrefix + "/", handler: d.Fake, next: next}
+func (d *Mode) Transport(next http.RoundTripper) http.RoundTripper {
+	return demoTransport{prefix: d.baseURL + Prefix + "/", handler: d.Fake, next: next}
 }
 
 type demoTransport struct {

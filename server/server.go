@@ -1,0 +1,137 @@
+// Package server assembles grconnect: the services over one store and key, the
+// router over them, and the background workers. main.go and the handlers' test
+// harness both build the whole program through New, so what the tests run is what
+// ships.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/config"
+	"github.com/grconnect/grconnect/demo"
+	"github.com/grconnect/grconnect/handlers"
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/getresponse"
+	"github.com/grconnect/grconnect/static"
+)
+
+// Options is what New builds from.
+type Options struct {
+	Config *config.Config
+	Store  *models.Store
+	Box    *secrets.Box
+	Log    *slog.Logger
+	// Transport carries every outgoing call (GetResponse, webhooks); nil means a
+	// clone of http.DefaultTransport tuned for the proxy.
+	Transport http.RoundTripper
+	// PasswordCost is the bcrypt cost of new passwords; 0 means the default.
+	PasswordCost int
+	// TokenTimeout bounds one call to GetResponse's token endpoint; 0 means the
+	// client's default.
+	TokenTimeout time.Duration
+}
+
+// Server is one assembled grconnect.
+type Server struct {
+	// Handler serves every route.
+	Handler *echo.Echo
+
+	Operators *services.Operators
+	Apps      *services.Apps
+	Connect   *services.Connect
+	Tokens    *services.Tokens
+	APITokens *services.APITokens
+	APIKeys   *services.APIKeys
+	Proxy     *services.Proxy
+	Webhooks  *services.Webhooks
+	Bulk      *services.Bulk
+	Refresher *services.Refresher
+	// Demo is demo mode, when Config.Demo is set.
+	Demo *demo.Mode
+
+	workCtx  context.Context
+	stopWork context.CancelFunc
+	work     sync.WaitGroup
+}
+
+// New builds the services and the router. Background work starts with Start.
+func New(ctx context.Context, o Options) (*Server, error) {
+	cfg, store, box, log := o.Config, o.Store, o.Box, o.Log
+	transport := o.Transport
+	if transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// The proxy runs up to 10 calls at once per GetResponse account: keep their connections.
+		t.MaxIdleConnsPerHost = 32
+		transport = t
+	}
+	s := &Server{}
+	s.Operators = services.NewOperators(store)
+	if o.PasswordCost > 0 {
+		s.Operators.Cost = o.PasswordCost
+	}
+	s.Apps = services.NewApps(store, box, services.AppDefaults{AuthURL: cfg.GetResponseAuthURL, APIURL: cfg.GetResponseAPIURL})
+	if cfg.Demo {
+		mode, err := demo.Setup(ctx, store, s.Apps, box, cfg.BaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("demo mode: %w", err)
+		}
+		s.Demo = mode
+		transport = mode.Transport(transport)
+	}
+	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	gr := getresponse.New(hc)
+	if o.TokenTimeout > 0 {
+		gr.TokenTimeout = o.TokenTimeout
+	}
+	// Background work (bulk jobs, the refresher, webhooks) stops with Stop, before
+	// the caller closes the database.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	s.workCtx, s.stopWork = workCtx, stopWork
+	s.Connect = services.NewConnect(store, box, s.Apps, gr, cfg.BaseURL, log)
+	s.Tokens = services.NewTokens(store, box, s.Apps, gr, cfg.RefreshMargin, cfg.RedirectURL(), log)
+	s.APITokens = services.NewAPITokens(s.Tokens, store, box)
+	s.APIKeys = services.NewAPIKeys(store)
+	s.Proxy = services.NewProxy(s.APITokens, store, gr)
+	s.Webhooks = services.NewWebhooks(store, box, nil, log)
+	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
+	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
+		Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive, RatePerSecond: cfg.RefreshRate,
+		Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
+	}, log)
+	deps := handlers.Deps{
+		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log,
+		Operators: s.Operators, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
+		Bulk: s.Bulk, APIKeys: s.APIKeys, APITokens: s.APITokens, Proxy: s.Proxy,
+	}
+	if s.Demo != nil {
+		deps.DemoGetResponse = s.Demo.Fake
+	}
+	s.Handler = handlers.New(deps)
+	return s, nil
+}
+
+// Start runs the background workers (the refresher and the webhook sender) until Stop.
+func (s *Server) Start() {
+	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
+	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
+}
+
+// Stop ends the background work and waits for it: refreshes already sent are
+// committed, bulk jobs end. Call it before closing the database.
+func (s *Server) Stop() {
+	s.stopWork()
+	s.work.Wait()
+	s.Bulk.Wait()
+	if s.Demo != nil {
+		s.Demo.Fake.Close()
+	}
+}
