@@ -95,14 +95,14 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 		return http.StatusBadRequest, apiErrorBody{Code: "invalid_cursor", Message: "The cursor is not one this API gave out. Start again without it."}
 	case errors.Is(err, services.ErrInvalidAPIKey):
 		return http.StatusUnauthorized, apiErrorBody{Code: "unauthorized", Message: "Send a valid API key: Authorization: Bearer <key>."}
-	case errors.Is(err, services.ErrNotFound):
+	case errors.Is(err, models.ErrNotFound):
 		return http.StatusNotFound, apiErrorBody{Code: "not_found", Message: "There is no such connection."}
 	case errors.Is(err, services.ErrMethodNotAllowed):
 		return http.StatusMethodNotAllowed, apiErrorBody{Code: "method_not_allowed", Message: err.Error() + "."}
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, apiErrorBody{Code: "request_entity_too_large",
 			Message: "The request body is larger than " + strconv.FormatInt(tooBig.Limit>>20, 10) + " MiB."}
-	case errors.Is(err, services.ErrDisconnected):
+	case errors.Is(err, models.ErrDisconnected):
 		return http.StatusConflict, apiErrorBody{Code: "disconnected",
 			Message: "This connection is disconnected: its tokens were erased. Create a connect session for the customer to connect again."}
 	case errors.Is(err, services.ErrNeedsReconnect):

@@ -80,7 +80,7 @@ func (s *Server) revokeAPIKey(c echo.Context) error {
 		return err
 	}
 	err = s.apiKeys.Revoke(ctx, key.ID, currentOperator(c).Email)
-	if errors.Is(err, services.ErrNotFound) {
+	if errors.Is(err, models.ErrNotFound) {
 		return s.redirectWithFlash(c, "/api-keys", "error", "That key is already revoked.")
 	}
 	if err != nil {

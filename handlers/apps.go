@@ -179,7 +179,7 @@ func (s *Server) deleteApp(c echo.Context) error {
 	}
 	op := currentOperator(c)
 	n, err := s.apps.Delete(ctx, app.ID, op.Email, c.FormValue("disconnect") == "yes")
-	if errors.Is(err, services.ErrAppInUse) {
+	if errors.Is(err, models.ErrInUse) {
 		live, lerr := s.apps.LiveConnections(ctx, app.ID)
 		if lerr != nil {
 			return lerr

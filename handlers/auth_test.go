@@ -1,11 +1,12 @@
 package handlers_test
 
 import (
-	"github.com/grconnect/grconnect/config"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/grconnect/grconnect/config"
 )
 
 const (

@@ -279,9 +279,9 @@ func (s *Server) refreshConnection(c echo.Context) error {
 	conn, err := s.tokens.Refresh(c.Request().Context(), id, currentOperator(c).Email)
 	to := "/connections/" + id
 	switch {
-	case errors.Is(err, services.ErrNotFound):
+	case errors.Is(err, models.ErrNotFound):
 		return err
-	case errors.Is(err, services.ErrDisconnected):
+	case errors.Is(err, models.ErrDisconnected):
 		return s.redirectWithFlash(c, to, "error", "This connection is disconnected: it has no tokens to refresh. Send a reconnect link instead.")
 	case errors.Is(err, services.ErrNeedsReconnect):
 		return s.redirectWithFlash(c, to, "error", "Refresh failed: "+err.Error()+". Send the customer a reconnect link.")
@@ -302,12 +302,12 @@ func (s *Server) testConnection(c echo.Context) error {
 	if fe, ok := services.AsFieldErrors(err); ok {
 		return echo.NewHTTPError(http.StatusBadRequest, fe["endpoint"])
 	}
-	if errors.Is(err, services.ErrNotFound) {
+	if errors.Is(err, models.ErrNotFound) {
 		return err
 	}
 	if err != nil {
 		msg := "The test call could not run: " + err.Error() + "."
-		if errors.Is(err, services.ErrDisconnected) {
+		if errors.Is(err, models.ErrDisconnected) {
 			msg = "This connection is disconnected: there is no token to call GetResponse with."
 		}
 		res = &services.TestCallResult{Path: endpoint, Error: msg}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/views"
 )
 
@@ -34,7 +34,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		} else if status < 500 {
 			msg = http.StatusText(status)
 		}
-	case errors.Is(err, services.ErrNotFound):
+	case errors.Is(err, models.ErrNotFound):
 		status, msg = http.StatusNotFound, "There is nothing here. It may have been deleted."
 	}
 	if status >= 500 {

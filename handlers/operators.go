@@ -67,7 +67,7 @@ func (s *Server) removeOperator(c echo.Context) error {
 	switch {
 	case errors.Is(err, services.ErrCannotRemoveSelf):
 		return s.redirectWithFlash(c, "/operators", "error", "You cannot remove yourself. Ask another operator.")
-	case errors.Is(err, services.ErrLastOperator):
+	case errors.Is(err, models.ErrLastOperator):
 		return s.redirectWithFlash(c, "/operators", "error", "The last operator cannot be removed.")
 	case err != nil:
 		return err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/secrets"
-	"github.com/grconnect/grconnect/services"
 )
 
 const (
@@ -109,7 +108,7 @@ func (m *sessionManager) operator(c echo.Context) (*models.Operator, error) {
 		return nil, nil
 	}
 	op, err := m.ops.Get(c.Request().Context(), id)
-	if errors.Is(err, services.ErrNotFound) {
+	if errors.Is(err, models.ErrNotFound) {
 		return nil, nil // removed operators are signed out at once
 	}
 	if err != nil {

@@ -134,10 +134,3 @@ func (s *Store) DeleteApp(ctx context.Context, id, actor string, disconnectConne
 	})
 	return disconnected, err
 }
-
-// ErrInUse is returned when deleting an app that connections still use.
-var ErrInUse = inUseError{}
-
-type inUseError struct{}
-
-func (inUseError) Error() string { return "still used by connections" }

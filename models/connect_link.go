@@ -104,13 +104,6 @@ func (s *Store) DeleteExpiredAuthStates(ctx context.Context, cutoff time.Time) (
 	return res.RowsAffected, res.Error
 }
 
-// ErrAlreadyUsed is returned when a single-use record was used before.
-var ErrAlreadyUsed = alreadyUsedError{}
-
-type alreadyUsedError struct{}
-
-func (alreadyUsedError) Error() string { return "already used" }
-
 // markLinkUsed records that a link completed a connection.
 func markLinkUsed(tx *gorm.DB, linkID string, at time.Time) error {
 	return tx.Model(&ConnectLink{}).Where("id = ? AND used_at IS NULL", linkID).Update("used_at", at).Error

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -38,9 +37,6 @@ type ConnectionPage struct {
 	NextCursor string // "" on the last page
 	PrevCursor string // "" on the first page
 }
-
-// ErrBadCursor is returned for a cursor this package did not make.
-var ErrBadCursor = errors.New("invalid page cursor")
 
 func encodeCursor(c *Connection) string {
 	var ns int64

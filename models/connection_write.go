@@ -30,9 +30,6 @@ type Authorization struct {
 	Seal func(connectionID string) (SealedTokens, error)
 }
 
-// ErrAccountMismatch is returned when a reconnect signs in to another account.
-var ErrAccountMismatch = errors.New("signed in to a different GetResponse account than the one being reconnected")
-
 // SaveAuthorization creates the connection for an authorized account, or renews
 // the existing one for the same app and account (keeping its ID and history), and
 // records the event. created reports which happened.
@@ -131,9 +128,6 @@ type RefreshResult struct {
 	// At is when the refresh happened (the engine's clock); zero means now.
 	At time.Time
 }
-
-// ErrLeaseLost is returned when a refresh's lease was taken over before it could commit.
-var ErrLeaseLost = errors.New("refresh lease lost")
 
 // SaveRefresh writes a refresh's outcome for prev (the row as read under the lease)
 // and its events atomically, and returns the row as now stored. It is one
@@ -257,9 +251,6 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 	}
 	return &conn, events, nil
 }
-
-// ErrDisconnected is returned when acting on a disconnected connection's tokens.
-var ErrDisconnected = errors.New("connection is disconnected")
 
 // Disconnect erases a connection's tokens and marks it disconnected, keeping its history.
 func (s *Store) Disconnect(ctx context.Context, id, actor string) error {

@@ -21,9 +21,6 @@ var copyTables = []string{
 // the copied rows.
 var serialTables = []string{"events", "webhook_deliveries"}
 
-// ErrTargetNotEmpty is returned by CopyTo when the target database already holds tables.
-var ErrTargetNotEmpty = errors.New("the target database is not empty: copy-db only fills a new, empty PostgreSQL database")
-
 // TableCount is how many rows one table holds in the source and in the target.
 type TableCount struct {
 	Table          string

@@ -32,12 +32,6 @@ type Store struct {
 	reads *sql.DB
 }
 
-// ErrNotFound is returned when a looked-up record does not exist.
-var ErrNotFound = errors.New("not found")
-
-// ErrDuplicate is returned when a unique value (an email, a name) is already taken.
-var ErrDuplicate = errors.New("already exists")
-
 // SQLiteDSN returns the DSN that gives every pooled SQLite connection the pragmas
 // grconnect relies on. The glebarez driver reads only _pragma, _time_format and
 // _txlock; _txlock=immediate avoids SQLITE_BUSY on read-then-write transactions.

@@ -67,9 +67,9 @@ func TestMigrateIsIdempotentAndVersioned(t *testing.T) {
 	if err := store.DB().Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', ?)", models.SchemaVersion()+1, models.Now()).Error; err != nil {
 		t.Fatal(err)
 	}
-	var tooNew *models.ErrSchemaTooNew
+	var tooNew *models.SchemaTooNewError
 	if _, err := store.Migrate(ctx); !errors.As(err, &tooNew) {
-		t.Fatalf("Migrate on a newer schema = %v, want ErrSchemaTooNew", err)
+		t.Fatalf("Migrate on a newer schema = %v, want SchemaTooNewError", err)
 	}
 	if err := store.CheckReady(ctx); err == nil {
 		t.Fatal("CheckReady accepted a schema it does not know")

@@ -23,13 +23,6 @@ type migration struct {
 // SchemaVersion is the schema version this build of grconnect expects.
 func SchemaVersion() int { return migrations[len(migrations)-1].version }
 
-// ErrSchemaTooNew is returned when the database was migrated by a newer grconnect.
-type ErrSchemaTooNew struct{ Database, Binary int }
-
-func (e *ErrSchemaTooNew) Error() string {
-	return fmt.Sprintf("database schema version %d is newer than this grconnect understands (%d): upgrade grconnect", e.Database, e.Binary)
-}
-
 func (s *Store) dialect(stmt string) string {
 	r := strings.NewReplacer(
 		"{{time}}", map[bool]string{false: "DATETIME", true: "TIMESTAMPTZ"}[s.postgres],
@@ -69,7 +62,7 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 				return err
 			}
 			if current > SchemaVersion() {
-				return &ErrSchemaTooNew{Database: current, Binary: SchemaVersion()}
+				return &SchemaTooNewError{Database: current, Binary: SchemaVersion()}
 			}
 			if current >= m.version {
 				return nil

@@ -125,10 +125,3 @@ func (s *Store) DeleteOperator(ctx context.Context, id string) error {
 		return nil
 	})
 }
-
-// ErrLastOperator is returned when removing the only operator.
-var ErrLastOperator = lastOperatorError{}
-
-type lastOperatorError struct{}
-
-func (lastOperatorError) Error() string { return "the last operator cannot be removed" }

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"time"
 
@@ -158,9 +157,6 @@ type DeliveryOutcome struct {
 	At         time.Time
 	Event      *Event // the timeline entry for the attempt
 }
-
-// ErrDeliveryLeaseLost is returned when another worker took a delivery over.
-var ErrDeliveryLeaseLost = errors.New("webhook delivery lease lost")
 
 // SaveDelivery records an attempt's outcome, releasing owner's lease.
 func (s *Store) SaveDelivery(ctx context.Context, id int64, owner string, o DeliveryOutcome) error {

@@ -72,21 +72,15 @@ func (k *APIKeys) List(ctx context.Context) ([]models.APIKey, error) {
 	return k.store.ListAPIKeys(ctx)
 }
 
-// Get returns one key, or ErrNotFound.
+// Get returns one key, or models.ErrNotFound.
 func (k *APIKeys) Get(ctx context.Context, id string) (*models.APIKey, error) {
 	key, err := k.store.APIKeyByID(ctx, id)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrNotFound
-	}
 	return key, err
 }
 
-// Revoke stops a key from working at once. Revoking a revoked key is ErrNotFound.
+// Revoke stops a key from working at once. Revoking a revoked key is models.ErrNotFound.
 func (k *APIKeys) Revoke(ctx context.Context, id, actor string) error {
 	err := k.store.RevokeAPIKey(ctx, id, actor)
-	if errors.Is(err, models.ErrNotFound) {
-		return ErrNotFound
-	}
 	return err
 }
 

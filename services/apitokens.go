@@ -2,7 +2,6 @@ package services
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/grconnect/grconnect/models"
@@ -43,13 +42,10 @@ func NewAPITokens(engine *Tokens, store *models.Store, box *secrets.Box) *APITok
 }
 
 // AccessToken returns a usable access token for connection id, refreshed first when
-// it expires within the margin. Errors are the engine's: ErrNotFound,
-// ErrDisconnected, or a *RefreshError (needs reconnect, or transient).
+// it expires within the margin. Errors are the engine's: models.ErrNotFound,
+// models.ErrDisconnected, or a *RefreshError (needs reconnect, or transient).
 func (a *APITokens) AccessToken(ctx context.Context, id, actor string) (*Grant, error) {
 	row, err := a.row(ctx, id)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrNotFound
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +90,6 @@ func (a *APITokens) row(ctx context.Context, id string) (*models.TokenRow, error
 // handed out (someone else refreshed meanwhile). It reads the database, not the cache.
 func (a *APITokens) Replaced(ctx context.Context, g *Grant) (bool, error) {
 	row, err := a.store.TokenRow(ctx, g.ConnectionID)
-	if errors.Is(err, models.ErrNotFound) {
-		return false, ErrNotFound
-	}
 	if err != nil {
 		return false, err
 	}

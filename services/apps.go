@@ -77,8 +77,6 @@ func (a *Apps) Update(ctx context.Context, id string, in AppInput) (*models.App,
 	}
 	if err := a.store.UpdateApp(ctx, app); errors.Is(err, models.ErrDuplicate) {
 		return nil, FieldErrors{"name": "Another app already has this name."}
-	} else if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrNotFound
 	} else if err != nil {
 		return nil, err
 	}
@@ -221,12 +219,9 @@ func truncate(s string, n int) string {
 	return string([]rune(s)[:n]) + "…"
 }
 
-// Get returns a live app, or ErrNotFound.
+// Get returns a live app, or models.ErrNotFound.
 func (a *Apps) Get(ctx context.Context, id string) (*models.App, error) {
 	app, err := a.store.AppByID(ctx, id)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrNotFound
-	}
 	return app, err
 }
 
@@ -240,16 +235,10 @@ func (a *Apps) LiveConnections(ctx context.Context, id string) (int64, error) {
 	return a.store.CountLiveConnections(ctx, id)
 }
 
-// ErrAppInUse is returned when deleting an app with live connections unconfirmed.
-var ErrAppInUse = models.ErrInUse
-
-// Delete removes app id. With live connections it returns ErrAppInUse unless
+// Delete removes app id. With live connections it returns models.ErrInUse unless
 // disconnect is set, in which case those connections are disconnected.
 func (a *Apps) Delete(ctx context.Context, id, actor string, disconnect bool) (int64, error) {
 	n, err := a.store.DeleteApp(ctx, id, actor, disconnect)
-	if errors.Is(err, models.ErrNotFound) {
-		return 0, ErrNotFound
-	}
 	return n, err
 }
 

@@ -91,12 +91,9 @@ func (b *Bulk) run(jobID string, ids []string, actor string) {
 	}
 }
 
-// Get returns a job's progress, or ErrNotFound.
+// Get returns a job's progress, or models.ErrNotFound.
 func (b *Bulk) Get(ctx context.Context, id string) (*models.BulkJob, error) {
 	j, err := b.store.BulkJobByID(ctx, id)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrNotFound
-	}
 	return j, err
 }
 

@@ -75,7 +75,7 @@ func hashToken(s string) string {
 // FieldErrors on customer_ref, return_url and ttl.
 func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	app, err := c.apps.Get(ctx, in.AppID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, models.ErrNotFound) {
 		return nil, FieldErrors{"app_id": "No such app."}
 	}
 	if err != nil {
@@ -87,7 +87,7 @@ func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	if in.ConnectionID != "" {
 		conn, err := c.store.ConnectionByID(ctx, in.ConnectionID)
 		if errors.Is(err, models.ErrNotFound) || (err == nil && conn.AppID != app.ID) {
-			return nil, ErrNotFound
+			return nil, models.ErrNotFound
 		} else if err != nil {
 			return nil, err
 		}
@@ -214,7 +214,7 @@ func (c *Connect) OpenLink(ctx context.Context, token string) (*Link, error) {
 	}
 	link := &Link{ConnectLink: *l, URL: c.linkURL(token)}
 	app, err := c.apps.Get(ctx, l.AppID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, models.ErrNotFound) {
 		return nil, ErrLinkNotFound // the app was deleted
 	} else if err != nil {
 		return nil, err
@@ -460,12 +460,9 @@ func describeGRError(err error) string {
 	return "unexpected error"
 }
 
-// GetLink returns one link with its URL, or ErrNotFound.
+// GetLink returns one link with its URL, or models.ErrNotFound.
 func (c *Connect) GetLink(ctx context.Context, id string) (*Link, error) {
 	l, err := c.store.ConnectLinkByID(ctx, id)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrNotFound
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,3 @@ func AsFieldErrors(err error) (FieldErrors, bool) {
 	ok := errors.As(err, &fe)
 	return fe, ok
 }
-
-// ErrNotFound is returned for an unknown record.
-var ErrNotFound = errors.New("not found")

@@ -32,9 +32,6 @@ var ErrSetupDone = errors.New("setup is already complete")
 // ErrCannotRemoveSelf is returned when an operator tries to remove themself.
 var ErrCannotRemoveSelf = errors.New("you cannot remove yourself")
 
-// ErrLastOperator is returned when removing the only operator.
-var ErrLastOperator = models.ErrLastOperator
-
 // ThrottledError is returned while sign-ins are blocked after too many failures.
 type ThrottledError struct{ RetryAfter time.Duration }
 
@@ -211,9 +208,6 @@ func (o *Operators) Remove(ctx context.Context, actorID, id string) error {
 		return ErrCannotRemoveSelf
 	}
 	err := o.store.DeleteOperator(ctx, id)
-	if errors.Is(err, models.ErrNotFound) {
-		return ErrNotFound
-	}
 	return err
 }
 
@@ -222,11 +216,8 @@ func (o *Operators) List(ctx context.Context) ([]models.Operator, error) {
 	return o.store.ListOperators(ctx)
 }
 
-// Get returns one operator, or ErrNotFound.
+// Get returns one operator, or models.ErrNotFound.
 func (o *Operators) Get(ctx context.Context, id string) (*models.Operator, error) {
 	op, err := o.store.OperatorByID(ctx, id)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrNotFound
-	}
 	return op, err
 }

@@ -136,8 +136,8 @@ func NewProxy(tokens *APITokens, store *models.Store, gr *getresponse.Client) *P
 }
 
 // Do sends in to GetResponse and returns its answer, whatever its status. Errors are
-// FieldErrors (a refused path), ErrMethodNotAllowed, the token engine's (ErrNotFound,
-// ErrDisconnected, *RefreshError), *RateLimitedError and *UnavailableError.
+// FieldErrors (a refused path), ErrMethodNotAllowed, the token engine's (models.ErrNotFound,
+// models.ErrDisconnected, *RefreshError), *RateLimitedError and *UnavailableError.
 func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error) {
 	switch in.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
@@ -154,7 +154,7 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 	}
 	app, err := p.store.AppByID(ctx, grant.AppID)
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrDisconnected // deleting an app disconnects its connections
+		return nil, models.ErrDisconnected // deleting an app disconnects its connections
 	}
 	if err != nil {
 		return nil, err

@@ -26,8 +26,6 @@ var (
 	ErrNeedsReconnect = errors.New("the connection needs to be reconnected")
 	// ErrTransient: GetResponse failed for now (network, 5xx, 429); a retry may work.
 	ErrTransient = errors.New("GetResponse is temporarily unavailable")
-	// ErrDisconnected: the connection was disconnected and has no tokens.
-	ErrDisconnected = errors.New("the connection is disconnected")
 )
 
 // Backoff after failed refreshes: doubling from the base, capped.
@@ -135,12 +133,9 @@ func NewTokens(store *models.Store, box *secrets.Box, apps *Apps, gr *getrespons
 // Margin is how long before expiry a token counts as due.
 func (t *Tokens) Margin() time.Duration { return t.margin }
 
-// Get returns one connection, or ErrNotFound.
+// Get returns one connection, or models.ErrNotFound.
 func (t *Tokens) Get(ctx context.Context, id string) (*models.Connection, error) {
 	conn, err := t.store.ConnectionByID(ctx, id)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrNotFound
-	}
 	return conn, err
 }
 
@@ -193,7 +188,7 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 			return nil, err
 		}
 		if current.Status == models.StatusDisconnected {
-			return nil, ErrDisconnected
+			return nil, models.ErrDisconnected
 		}
 		// Another worker finished while we waited: its outcome is ours.
 		if current.LeaseOwner == "" && !current.UpdatedAt.Before(waitStart) {
@@ -253,8 +248,6 @@ func (t *Tokens) callAndCommit(ctx context.Context, conn *models.Connection, own
 // commitResult turns a committed outcome into the caller's result.
 func commitResult(saved *models.Connection, commitErr error, rerr *RefreshError) (*models.Connection, error) {
 	switch {
-	case errors.Is(commitErr, models.ErrDisconnected):
-		return nil, ErrDisconnected
 	case commitErr != nil:
 		return nil, commitErr
 	case rerr != nil:
@@ -371,7 +364,7 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (token strin
 	}
 	switch conn.Status {
 	case models.StatusDisconnected:
-		return "", conn, false, ErrDisconnected
+		return "", conn, false, models.ErrDisconnected
 	case models.StatusNeedsReconnect:
 		return "", conn, false, &RefreshError{NeedsReconnect: true, Message: conn.LastError}
 	}
@@ -420,9 +413,6 @@ func retryAfter(next *time.Time, now time.Time) time.Duration {
 // Disconnect erases a connection's tokens and marks it disconnected.
 func (t *Tokens) Disconnect(ctx context.Context, id, actor string) error {
 	err := t.store.Disconnect(ctx, id, actor)
-	if errors.Is(err, models.ErrNotFound) {
-		return ErrNotFound
-	}
 	return err
 }
 

@@ -74,9 +74,7 @@ func (w *Webhooks) Configure(ctx context.Context, app *models.App, rawURL string
 			return "", err
 		}
 	}
-	if err := w.store.SetWebhook(ctx, app.ID, rawURL, sealed); errors.Is(err, models.ErrNotFound) {
-		return "", ErrNotFound
-	} else if err != nil {
+	if err := w.store.SetWebhook(ctx, app.ID, rawURL, sealed); err != nil {
 		return "", err
 	}
 	return secret, nil
