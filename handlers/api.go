@@ -115,7 +115,7 @@ type accountJSON struct {
 
 func toConnectionJSON(c *models.Connection) connectionJSON {
 	v := connectionJSON{
-		ID: c.ID, AppID: c.AppID, CustomerRef: c.CustomerRef, Status: c.Status,
+		ID: c.ID, AppID: c.AppID, CustomerRef: c.CustomerRef, Status: string(c.Status),
 		Account:       accountJSON{ID: c.AccountID, Email: c.AccountEmail, Name: c.AccountName, CompanyName: c.CompanyName},
 		ExpiresAt:     utc(c.ExpiresAt),
 		LastRefreshAt: utc(c.LastRefreshAt), LastError: c.LastError, FailureCount: c.FailureCount,

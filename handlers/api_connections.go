@@ -78,7 +78,7 @@ type connectionListJSON struct {
 
 func (s *Server) apiListConnections(c echo.Context) error {
 	f := models.APIConnectionFilter{
-		Status: c.QueryParam("status"), AppID: c.QueryParam("app_id"), CustomerRef: c.QueryParam("customer_ref"),
+		Status: models.Status(c.QueryParam("status")), AppID: c.QueryParam("app_id"), CustomerRef: c.QueryParam("customer_ref"),
 		After: c.QueryParam("cursor"), Limit: 50,
 	}
 	if f.Status != "" && !slices.Contains(models.Statuses, f.Status) {

@@ -177,10 +177,10 @@ func wantError(t testing.TB, r response, status int, code string) apiErr {
 
 // connectionAnswer is the API's connection.
 type connectionAnswer struct {
-	ID          string `json:"id"`
-	AppID       string `json:"app_id"`
-	CustomerRef string `json:"customer_ref"`
-	Status      string `json:"status"`
+	ID          string        `json:"id"`
+	AppID       string        `json:"app_id"`
+	CustomerRef string        `json:"customer_ref"`
+	Status      models.Status `json:"status"`
 	Account     struct {
 		ID, Email, Name string
 	} `json:"account"`

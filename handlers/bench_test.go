@@ -16,7 +16,7 @@ func seedConnections(tb testing.TB, store *models.Store, appID string, n int) {
 	tb.Helper()
 	base := time.Now().UTC().Truncate(time.Second)
 	batch := make([]models.Connection, 0, 1000)
-	statuses := []string{models.StatusActive, models.StatusActive, models.StatusActive, models.StatusRefreshFailing, models.StatusNeedsReconnect, models.StatusDisconnected}
+	statuses := []models.Status{models.StatusActive, models.StatusActive, models.StatusActive, models.StatusRefreshFailing, models.StatusNeedsReconnect, models.StatusDisconnected}
 	for i := range n {
 		exp := base.Add(time.Duration(i%5000) * time.Minute)
 		batch = append(batch, models.Connection{

@@ -13,9 +13,9 @@ func expiryChart(buckets []models.ExpiryBucket) views.BarChart {
 	c := views.BarChart{
 		ID: "expiry-chart", Title: "Access tokens expiring in the next 24 hours", LabelEvery: 3,
 		Legend: []views.Segment{
-			{Key: models.StatusActive, Label: "Active"},
-			{Key: models.StatusRefreshFailing, Label: "Refresh failing"},
-			{Key: models.StatusNeedsReconnect, Label: "Needs reconnect"},
+			{Key: string(models.StatusActive), Label: "Active"},
+			{Key: string(models.StatusRefreshFailing), Label: "Refresh failing"},
+			{Key: string(models.StatusNeedsReconnect), Label: "Needs reconnect"},
 		},
 	}
 	var total, soon int64
@@ -25,7 +25,7 @@ func expiryChart(buckets []models.ExpiryBucket) views.BarChart {
 			bar.Long = "Already expired or within the hour (until " + b.To.UTC().Format("15:04 UTC") + ")"
 		}
 		for _, l := range c.Legend {
-			n := b.ByStatus[l.Key]
+			n := b.ByStatus[models.Status(l.Key)]
 			bar.Segments = append(bar.Segments, views.Segment{Key: l.Key, Label: l.Label, Count: n})
 			total += n
 			if i == 0 {

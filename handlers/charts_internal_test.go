@@ -11,8 +11,8 @@ import (
 func TestExpiryChartData(t *testing.T) {
 	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	buckets := []models.ExpiryBucket{
-		{From: now, To: now.Add(time.Hour), ByStatus: map[string]int64{"active": 3, "needs_reconnect": 2}},
-		{From: now.Add(time.Hour), To: now.Add(2 * time.Hour), ByStatus: map[string]int64{"active": 5, "refresh_failing": 1}},
+		{From: now, To: now.Add(time.Hour), ByStatus: map[models.Status]int64{"active": 3, "needs_reconnect": 2}},
+		{From: now.Add(time.Hour), To: now.Add(2 * time.Hour), ByStatus: map[models.Status]int64{"active": 5, "refresh_failing": 1}},
 	}
 	c := expiryChart(buckets)
 	if len(c.Bars) != 2 || c.Bars[0].Total() != 5 || c.Bars[1].Total() != 6 {

@@ -31,7 +31,7 @@ type connectionQueries interface {
 	CountConnections(ctx context.Context, f models.ConnectionFilter, limit int) (int64, bool, error)
 	AppNames(ctx context.Context) ([]models.App, error)
 	ConnectionEvents(ctx context.Context, connectionID string, beforeID int64, limit int) ([]models.Event, bool, error)
-	ConnectionsBy(ctx context.Context, statuses []string, limit int) ([]models.ConnectionRow, error)
+	ConnectionsBy(ctx context.Context, statuses []models.Status, limit int) ([]models.ConnectionRow, error)
 	ExpiryHistogram(ctx context.Context, now time.Time, span, width time.Duration) ([]models.ExpiryBucket, error)
 	RefreshStats(ctx context.Context, now time.Time, days int) ([]models.DailyRefreshStat, error)
 	RefreshEvents(ctx context.Context, connectionID string, limit int) ([]models.Event, error)
@@ -54,7 +54,7 @@ func (s *Server) listConnections(c echo.Context) error {
 	if f.Status == "" && !c.QueryParams().Has("status") {
 		f.Status = "live"
 	}
-	if f.Status != "" && f.Status != "live" && f.Status != "all" && statusLabels[f.Status] == "" {
+	if f.Status != "" && f.Status != "live" && f.Status != "all" && statusLabels[models.Status(f.Status)] == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "Unknown status filter.")
 	}
 	statusParam := f.Status
@@ -120,7 +120,7 @@ func (s *Server) listConnections(c echo.Context) error {
 func connectionRow(r models.ConnectionRow, now time.Time) views.ConnectionRow {
 	row := views.ConnectionRow{
 		ID: r.ID, AccountEmail: r.AccountEmail, AccountName: r.AccountName, AccountID: r.AccountID, CustomerRef: r.CustomerRef,
-		AppName: r.AppName, Status: r.Status, StatusLabel: statusLabels[r.Status],
+		AppName: r.AppName, Status: string(r.Status), StatusLabel: statusLabels[r.Status],
 	}
 	if r.Status != models.StatusDisconnected && r.ExpiresAt != nil {
 		row.Expiry = timeView(*r.ExpiresAt, now)
@@ -225,7 +225,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 		v.ReconnectLinks = append(v.ReconnectLinks, linkRow(l, now))
 	}
 	for _, e := range events {
-		v.Events = append(v.Events, views.EventRow{Type: e.Type, Message: e.Message, Actor: e.Actor, At: timeView(e.CreatedAt, now)})
+		v.Events = append(v.Events, views.EventRow{Type: string(e.Type), Message: e.Message, Actor: e.Actor, At: timeView(e.CreatedAt, now)})
 	}
 	if more && len(events) > 0 {
 		v.OlderURL = fmt.Sprintf("/connections/%s?before=%d#timeline", conn.ID, events[len(events)-1].ID)
@@ -340,7 +340,7 @@ func (s *Server) confirmDisconnect(c echo.Context) error {
 		return err
 	}
 	return render(c, http.StatusOK, views.DisconnectPage(s.page(c, "Disconnect", "connections"),
-		views.ConnectionRow{ID: conn.ID, AccountEmail: conn.AccountEmail, AccountID: conn.AccountID, CustomerRef: conn.CustomerRef, Status: conn.Status}))
+		views.ConnectionRow{ID: conn.ID, AccountEmail: conn.AccountEmail, AccountID: conn.AccountID, CustomerRef: conn.CustomerRef, Status: string(conn.Status)}))
 }
 
 func (s *Server) disconnectConnection(c echo.Context) error {

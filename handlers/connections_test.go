@@ -66,7 +66,7 @@ func TestRefreshFailuresAreClassified(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		failure    getresponsetest.TokenFailure
-		wantStatus string
+		wantStatus models.Status
 		wantFlash  string
 	}{
 		{"invalid_grant RFC body", getresponsetest.TokenInvalidGrantRFC, models.StatusNeedsReconnect, "reconnect"},
@@ -87,7 +87,7 @@ func TestRefreshFailuresAreClassified(t *testing.T) {
 				t.Fatalf("refresh = %d", r.status)
 			}
 			page := f.op.get("/connections/" + conn.ID)
-			mustContain(t, page.body, tc.wantFlash, "badge-"+tc.wantStatus, `data-testid="last-error"`)
+			mustContain(t, page.body, tc.wantFlash, "badge-"+string(tc.wantStatus), `data-testid="last-error"`)
 			got, _ := f.store.ConnectionByID(t.Context(), conn.ID)
 			if got.Status != tc.wantStatus || got.FailureCount != 1 || got.LastError == "" {
 				t.Fatalf("status %q failures %d error %q", got.Status, got.FailureCount, got.LastError)

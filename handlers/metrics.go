@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -15,7 +15,7 @@ import (
 
 // statusCounter counts connections per state.
 type statusCounter interface {
-	CountByStatus(ctx context.Context) (map[string]int64, error)
+	CountByStatus(ctx context.Context) (map[models.Status]int64, error)
 }
 
 // metrics exposes counters in the Prometheus text format, without a dependency.
@@ -32,7 +32,7 @@ func (m *metrics) observe(status int) {
 	}
 }
 
-func (m *metrics) statusCounts(ctx context.Context) (map[string]int64, error) {
+func (m *metrics) statusCounts(ctx context.Context) (map[models.Status]int64, error) {
 	return m.db.CountByStatus(ctx)
 }
 
@@ -47,8 +47,7 @@ func (s *Server) metricsHandler(c echo.Context) error {
 		fmt.Fprintf(&b, "grconnect_http_responses_total{class=\"%dxx\"} %d\n", i, s.metrics.responses[i].Load())
 	}
 	b.WriteString("# HELP grconnect_connections Connections by status.\n# TYPE grconnect_connections gauge\n")
-	statuses := append([]string(nil), models.Statuses...)
-	sort.Strings(statuses)
+	statuses := slices.Sorted(slices.Values(models.Statuses))
 	for _, st := range statuses {
 		fmt.Fprintf(&b, "grconnect_connections{status=%q} %d\n", st, counts[st])
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/grconnect/grconnect/views"
 )
 
-var statusLabels = map[string]string{
+var statusLabels = map[models.Status]string{
 	models.StatusActive:         "Active",
 	models.StatusRefreshFailing: "Refresh failing",
 	models.StatusNeedsReconnect: "Needs reconnect",
@@ -29,15 +29,15 @@ func (s *Server) overview(c echo.Context) error {
 	}
 	v := views.OverviewView{Apps: len(apps)}
 	for _, st := range models.Statuses {
-		v.Statuses = append(v.Statuses, views.StatusCount{Status: st, Label: statusLabels[st], Count: counts[st]})
+		v.Statuses = append(v.Statuses, views.StatusCount{Status: string(st), Label: statusLabels[st], Count: counts[st]})
 		v.Total += counts[st]
 	}
 	now := time.Now()
-	expiring, err := s.queries.ConnectionsBy(ctx, []string{models.StatusActive, models.StatusRefreshFailing}, 5)
+	expiring, err := s.queries.ConnectionsBy(ctx, []models.Status{models.StatusActive, models.StatusRefreshFailing}, 5)
 	if err != nil {
 		return err
 	}
-	attention, err := s.queries.ConnectionsBy(ctx, []string{models.StatusRefreshFailing, models.StatusNeedsReconnect}, 10)
+	attention, err := s.queries.ConnectionsBy(ctx, []models.Status{models.StatusRefreshFailing, models.StatusNeedsReconnect}, 10)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (s *Server) overview(c echo.Context) error {
 		v.Attention = append(v.Attention, connectionRow(r, now))
 	}
 	for _, e := range events {
-		ev := views.OverviewEvent{EventRow: views.EventRow{Type: e.Type, Message: e.Message, Actor: e.Actor, At: timeView(e.CreatedAt, now)}, Account: e.AccountEmail}
+		ev := views.OverviewEvent{EventRow: views.EventRow{Type: string(e.Type), Message: e.Message, Actor: e.Actor, At: timeView(e.CreatedAt, now)}, Account: e.AccountEmail}
 		if e.ConnectionID != nil {
 			ev.ConnectionID = *e.ConnectionID
 		}

@@ -10,7 +10,7 @@ import (
 // APIConnectionFilter selects connections for the JSON API: every field is an exact
 // match ("" matches anything), and pages go forward from After.
 type APIConnectionFilter struct {
-	Status      string // one of Statuses, or ""
+	Status      Status // one of Statuses, or ""
 	AppID       string
 	CustomerRef string
 	After       string // a NextCursor of the previous page
@@ -55,7 +55,7 @@ func (s *Store) ListAPIConnections(ctx context.Context, f APIConnectionFilter) (
 // TokenRow is what handing out a connection's access token reads of it.
 type TokenRow struct {
 	ID, AppID, AccountID string
-	Status               string
+	Status               Status
 	AccessTokenEnc       string // sealed
 	ExpiresAt            *time.Time
 }

@@ -36,7 +36,7 @@ func (s *Store) BulkCandidates(ctx context.Context, scope string, now time.Time,
 	q := s.db.WithContext(ctx).Model(&Connection{}).Order("expires_at, id").Limit(limit)
 	switch scope {
 	case ScopeFailing:
-		q = q.Where("status IN ?", []string{StatusRefreshFailing, StatusNeedsReconnect})
+		q = q.Where("status IN ?", []Status{StatusRefreshFailing, StatusNeedsReconnect})
 	case ScopeExpiring:
 		q = q.Where("status = ? AND expires_at < ?", StatusActive, now.Add(time.Hour))
 	default:

@@ -7,16 +7,38 @@ import (
 	"gorm.io/gorm"
 )
 
+// Status is a connection's state.
+type Status string
+
 // Connection states.
 const (
-	StatusActive         = "active"
-	StatusRefreshFailing = "refresh_failing"
-	StatusNeedsReconnect = "needs_reconnect"
-	StatusDisconnected   = "disconnected"
+	StatusActive         Status = "active"
+	StatusRefreshFailing Status = "refresh_failing"
+	StatusNeedsReconnect Status = "needs_reconnect"
+	StatusDisconnected   Status = "disconnected"
 )
 
 // Statuses lists every connection state, in the order the dashboard shows them.
-var Statuses = []string{StatusActive, StatusRefreshFailing, StatusNeedsReconnect, StatusDisconnected}
+var Statuses = []Status{StatusActive, StatusRefreshFailing, StatusNeedsReconnect, StatusDisconnected}
+
+// Live reports whether a connection in this state holds tokens.
+func (s Status) Live() bool { return s == StatusActive || s == StatusRefreshFailing }
+
+// EventType names a timeline event.
+type EventType string
+
+// Timeline events. Those in webhookEvents also send a webhook.
+const (
+	EventConnectionCreated     EventType = "connection.created"
+	EventConnectionReconnected EventType = "connection.reconnected"
+	EventRefreshSucceeded      EventType = "refresh.succeeded"
+	EventRefreshFailed         EventType = "refresh.failed"
+	EventNeedsReconnect        EventType = "connection.needs_reconnect"
+	EventRecovered             EventType = "connection.recovered"
+	EventDisconnected          EventType = "connection.disconnected"
+	EventTestCall              EventType = "test_call"
+	EventReconnectLinkCreated  EventType = "reconnect_link.created"
+)
 
 // Connection is one customer's GetResponse account connected through an app.
 type Connection struct {
@@ -27,7 +49,7 @@ type Connection struct {
 	AccountEmail     string
 	AccountName      string
 	CompanyName      string
-	Status           string
+	Status           Status
 	AccessTokenEnc   string // sealed
 	RefreshTokenEnc  string // sealed
 	TokenFingerprint string // short keyed hash of the access token, for display
@@ -56,7 +78,7 @@ type Event struct {
 	ID           int64 `gorm:"primaryKey"`
 	ConnectionID *string
 	AppID        *string
-	Type         string
+	Type         EventType
 	Message      string
 	Actor        string // operator email, "system", "customer" or "api"
 	CreatedAt    time.Time
@@ -138,17 +160,17 @@ func disconnect(tx *gorm.DB, id, actor, message string) error {
 	if res.RowsAffected == 0 {
 		return nil
 	}
-	return addEvent(tx, &Event{ConnectionID: &id, Type: "connection.disconnected", Message: message, Actor: actor, CreatedAt: now})
+	return addEvent(tx, &Event{ConnectionID: &id, Type: EventDisconnected, Message: message, Actor: actor, CreatedAt: now})
 }
 
 // CountByStatus returns how many connections are in each state.
-func (s *Store) CountByStatus(ctx context.Context) (map[string]int64, error) {
+func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
 	var rows []struct {
-		Status string
+		Status Status
 		N      int64
 	}
 	err := s.db.WithContext(ctx).Model(&Connection{}).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error
-	out := map[string]int64{}
+	out := map[Status]int64{}
 	for _, r := range rows {
 		out[r.Status] = r.N
 	}

@@ -173,7 +173,7 @@ func (s *Store) where(q *gorm.DB, f ConnectionFilter) *gorm.DB {
 
 // ConnectionsBy returns up to limit live connections in a state ("" for any live
 // state), soonest expiry first, for the overview.
-func (s *Store) ConnectionsBy(ctx context.Context, statuses []string, limit int) ([]ConnectionRow, error) {
+func (s *Store) ConnectionsBy(ctx context.Context, statuses []Status, limit int) ([]ConnectionRow, error) {
 	var rows []ConnectionRow
 	q := s.db.WithContext(ctx).Table("connections AS c").
 		Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id").

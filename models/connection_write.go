@@ -84,11 +84,11 @@ func (s *Store) SaveAuthorization(ctx context.Context, a Authorization) (conn *C
 		}
 		ev := &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Actor: "customer", CreatedAt: now}
 		if created {
-			ev.Type, ev.Message = "connection.created", "Connected GetResponse account "+describeAccount(conn)
+			ev.Type, ev.Message = EventConnectionCreated, "Connected GetResponse account "+describeAccount(conn)
 		} else {
-			ev.Type, ev.Message = "connection.reconnected", "Reconnected GetResponse account "+describeAccount(conn)
+			ev.Type, ev.Message = EventConnectionReconnected, "Reconnected GetResponse account "+describeAccount(conn)
 			if wasStatus != "" && wasStatus != StatusActive {
-				ev.Message += " (was " + wasStatus + ")"
+				ev.Message += " (was " + string(wasStatus) + ")"
 			}
 		}
 		if err := addEvent(tx, ev); err != nil {
@@ -117,7 +117,7 @@ func describeAccount(c *Connection) string {
 type RefreshResult struct {
 	Tokens *SealedTokens // set on success
 	// On failure: the new status, the error in words and when to try again.
-	Status        string
+	Status        Status
 	Error         string
 	NextAttemptAt *time.Time
 	Event         Event
@@ -233,7 +233,7 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 		return nil, nil, res.Error
 	}
 	if res.RowsAffected == 0 {
-		var status string
+		var status Status
 		if err := tx.Model(&Connection{}).Where("id = ?", prev.ID).Pluck("status", &status).Error; err != nil {
 			return nil, nil, err
 		}
@@ -246,8 +246,8 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 	ev.ConnectionID, ev.AppID, ev.CreatedAt = &conn.ID, &conn.AppID, now
 	events := []*Event{&ev}
 	if r.Recovered {
-		events = append(events, &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "connection.recovered",
-			Message: "Recovered: tokens refresh again (was " + prev.Status + ")", Actor: ev.Actor, CreatedAt: now})
+		events = append(events, &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: EventRecovered,
+			Message: "Recovered: tokens refresh again (was " + string(prev.Status) + ")", Actor: ev.Actor, CreatedAt: now})
 	}
 	return &conn, events, nil
 }

@@ -19,7 +19,7 @@ func TestSaveRefreshesCommitsAGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	var outs []models.RefreshOutcome
-	for i, st := range []string{models.StatusActive, models.StatusActive, models.StatusActive, models.StatusRefreshFailing} {
+	for i, st := range []models.Status{models.StatusActive, models.StatusActive, models.StatusActive, models.StatusRefreshFailing} {
 		exp := now.Add(time.Minute)
 		c := &models.Connection{ID: models.NewID("con"), AppID: app.ID, AccountID: models.NewID("acc"), Status: st, ConnectedAt: now, ExpiresAt: &exp, LeaseOwner: "me", FailureCount: i}
 		if err := store.DB().Create(c).Error; err != nil {

@@ -48,7 +48,7 @@ func (s *Store) RefreshStats(ctx context.Context, now time.Time, days int) ([]Da
 // ExpiryBucket counts live connections whose access token expires in [From, To).
 type ExpiryBucket struct {
 	From, To time.Time
-	ByStatus map[string]int64
+	ByStatus map[Status]int64
 }
 
 // ExpiryHistogram buckets the live connections' expiries from now over span in
@@ -56,9 +56,9 @@ type ExpiryBucket struct {
 func (s *Store) ExpiryHistogram(ctx context.Context, now time.Time, span, width time.Duration) ([]ExpiryBucket, error) {
 	var buckets []ExpiryBucket
 	for from := now; from.Before(now.Add(span)); from = from.Add(width) {
-		b := ExpiryBucket{From: from, To: from.Add(width), ByStatus: map[string]int64{}}
+		b := ExpiryBucket{From: from, To: from.Add(width), ByStatus: map[Status]int64{}}
 		var rows []struct {
-			Status string
+			Status Status
 			N      int64
 		}
 		q := s.db.WithContext(ctx).Model(&Connection{}).Select("status, COUNT(*) AS n").
@@ -81,7 +81,7 @@ func (s *Store) ExpiryHistogram(ctx context.Context, now time.Time, span, width 
 func (s *Store) RefreshEvents(ctx context.Context, connectionID string, limit int) ([]Event, error) {
 	var events []Event
 	err := s.db.WithContext(ctx).Where("connection_id = ? AND type IN ?", connectionID,
-		[]string{"refresh.succeeded", "refresh.failed", "connection.needs_reconnect"}).
+		[]EventType{EventRefreshSucceeded, EventRefreshFailed, EventNeedsReconnect}).
 		Order("id DESC").Limit(limit).Find(&events).Error
 	return events, err
 }

@@ -17,13 +17,13 @@ const (
 )
 
 // webhookEvents maps timeline events to the webhook events they send.
-var webhookEvents = map[string]string{
-	"connection.created":         "connection.created",
-	"connection.reconnected":     "connection.reconnected",
-	"refresh.failed":             "connection.refresh_failed",
-	"connection.needs_reconnect": "connection.needs_reconnect",
-	"connection.recovered":       "connection.recovered",
-	"connection.disconnected":    "connection.disconnected",
+var webhookEvents = map[EventType]string{
+	EventConnectionCreated:     "connection.created",
+	EventConnectionReconnected: "connection.reconnected",
+	EventRefreshFailed:         "connection.refresh_failed",
+	EventNeedsReconnect:        "connection.needs_reconnect",
+	EventRecovered:             "connection.recovered",
+	EventDisconnected:          "connection.disconnected",
 }
 
 // WebhookEventTypes lists the webhook events grconnect sends.
@@ -67,7 +67,7 @@ type WebhookConnection struct {
 	CustomerRef  string     `json:"customer_ref"`
 	AccountID    string     `json:"account_id"`
 	AccountEmail string     `json:"account_email"`
-	Status       string     `json:"status"`
+	Status       Status     `json:"status"`
 	ExpiresAt    *time.Time `json:"expires_at"`
 }
 

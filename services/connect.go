@@ -127,7 +127,7 @@ func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 		return nil, err
 	}
 	if connID != nil {
-		c.store.AddEvent(ctx, &models.Event{ConnectionID: connID, AppID: &app.ID, Type: "reconnect_link.created",
+		c.store.AddEvent(ctx, &models.Event{ConnectionID: connID, AppID: &app.ID, Type: models.EventReconnectLinkCreated,
 			Message: "Reconnect link created, valid until " + link.ExpiresAt.Format("2006-01-02 15:04 UTC"), Actor: in.CreatedBy})
 	}
 	return &Link{ConnectLink: link, URL: c.linkURL(token), App: app}, nil

@@ -94,7 +94,7 @@ func (e *engine) newTokens(store *models.Store) *services.Tokens {
 }
 
 // seed inserts a connection holding real tokens from the fake, expiring at expires.
-func (e *engine) seed(status string, expires time.Time, mutate func(*models.Connection)) *models.Connection {
+func (e *engine) seed(status models.Status, expires time.Time, mutate func(*models.Connection)) *models.Connection {
 	e.t.Helper()
 	id := models.NewID("con")
 	accountID := e.fake.AddAccount(getresponsetest.Account{AccountID: "A" + id[4:], Email: id + "@example.com"})
@@ -215,7 +215,7 @@ func TestRefresherPicksOnlyDueConnections(t *testing.T) {
 	past, future := now.Add(-time.Minute), now.Add(time.Hour)
 	old := now.Add(-25 * time.Hour)
 	due := map[string]bool{}
-	add := func(name string, isDue bool, status string, expires time.Time, mutate func(*models.Connection)) {
+	add := func(name string, isDue bool, status models.Status, expires time.Time, mutate func(*models.Connection)) {
 		c := e.seed(status, expires, mutate)
 		due[c.ID] = isDue
 		_ = name
@@ -352,7 +352,7 @@ func TestKillBetweenTokenCallAndCommit(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		rotation getresponsetest.Rotation
-		want     string
+		want     models.Status
 	}{
 		{"refresh token kept by GetResponse", getresponsetest.RotationNone, models.StatusActive},
 		{"rotation, old one still valid", getresponsetest.RotationRotate, models.StatusActive},

@@ -299,16 +299,16 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 			msg += "; new refresh token stored"
 		}
 		out.Result = models.RefreshResult{
-			Tokens: &sealed, Event: models.Event{Type: "refresh.succeeded", Message: msg, Actor: actor},
+			Tokens: &sealed, Event: models.Event{Type: models.EventRefreshSucceeded, Message: msg, Actor: actor},
 			Recovered:  conn.Status == models.StatusRefreshFailing || conn.Status == models.StatusNeedsReconnect,
 			LeaseOwner: owner, At: now,
 		}
 		return out, nil, nil
 	}
 	rerr = t.classify(callErr, conn.FailureCount+1)
-	status, evType := models.StatusRefreshFailing, "refresh.failed"
+	status, evType := models.StatusRefreshFailing, models.EventRefreshFailed
 	if rerr.NeedsReconnect {
-		status, evType = models.StatusNeedsReconnect, "connection.needs_reconnect"
+		status, evType = models.StatusNeedsReconnect, models.EventNeedsReconnect
 	}
 	t.log.Warn("refresh failed", "connection", conn.ID, "status", status, "error", rerr.Message)
 	out.Result = models.RefreshResult{
@@ -485,7 +485,7 @@ func (t *Tokens) TestCall(ctx context.Context, id, path, actor string) (*TestCal
 	if res.Error != "" {
 		msg = fmt.Sprintf("GET %s failed: %s", path, res.Error)
 	}
-	if err := t.store.AddEvent(ctx, &models.Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "test_call", Message: msg, Actor: actor}); err != nil {
+	if err := t.store.AddEvent(ctx, &models.Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: models.EventTestCall, Message: msg, Actor: actor}); err != nil {
 		return nil, err
 	}
 	return res, nil
