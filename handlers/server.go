@@ -30,12 +30,11 @@ type Deps struct {
 	Tokens    *services.Tokens
 	Webhooks  *services.Webhooks
 	Bulk      *services.Bulk
-	// APIKeys, APITokens and Proxy serve the JSON API under /api/v1.
-	APIKeys   *services.APIKeys
-	APITokens *services.APITokens
-	Proxy     *services.Proxy
-	Assets    *static.Assets
-	Log       *slog.Logger
+	// APIKeys and Proxy serve the JSON API under /api/v1 (with Tokens).
+	APIKeys *services.APIKeys
+	Proxy   *services.Proxy
+	Assets  *static.Assets
+	Log     *slog.Logger
 	// DemoGetResponse, when set, is the simulated GetResponse served under /demo-getresponse.
 	DemoGetResponse http.Handler
 }
@@ -80,7 +79,7 @@ func New(d Deps) *echo.Echo {
 		bulk:       d.Bulk,
 		queries:    d.Store,
 		apiKeys:    d.APIKeys,
-		apiTokens:  d.APITokens,
+		apiTokens:  d.Tokens,
 		proxy:      d.Proxy,
 		apiQueries: d.Store,
 		assets:     d.Assets,

@@ -58,10 +58,12 @@ type TokenRow struct {
 	Status               Status
 	AccessTokenEnc       string // sealed
 	ExpiresAt            *time.Time
+	NextAttemptAt        *time.Time // a failing connection's next refresh attempt
+	LastError            string
 }
 
 // tokenRowQuery reads what TokenRow holds.
-const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at FROM connections WHERE id = ?"
+const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at, next_attempt_at, last_error FROM connections WHERE id = ?"
 
 // TokenRow reads a connection's token columns. The token route reads them on every
 // request (when no cache answers), so this skips GORM.
@@ -75,14 +77,14 @@ func (s *Store) TokenRow(ctx context.Context, id string) (*TokenRow, error) {
 
 func scanTokenRow(row *sql.Row, id string) (*TokenRow, error) {
 	r := TokenRow{ID: id}
-	var expires sql.NullTime
-	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires)
+	var expires, next sql.NullTime
+	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires, &next, &r.LastError)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	r.ExpiresAt = nullTime(expires)
+	r.ExpiresAt, r.NextAttemptAt = nullTime(expires), nullTime(next)
 	return &r, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync/atomic"
 
 	"gorm.io/gorm"
@@ -16,14 +17,23 @@ const changeCounterName = "grconnect:changes"
 // delete, raw), from a GORM callback that runs inside the statement's transaction,
 // before it commits. It lets caches of rows notice any write at all, whoever made it:
 // the token engine, the OAuth callback, a disconnect, an app deletion.
-type changeCounter struct{ n atomic.Uint64 }
+type changeCounter struct {
+	n atomic.Uint64
+	// apps counts the writes to the apps table alone, for the app cache.
+	apps atomic.Uint64
+}
 
 // Name names the plugin.
 func (*changeCounter) Name() string { return changeCounterName }
 
 // Initialize registers the counting callbacks.
 func (c *changeCounter) Initialize(db *gorm.DB) error {
-	count := func(*gorm.DB) { c.n.Add(1) }
+	count := func(db *gorm.DB) {
+		c.n.Add(1)
+		if db.Statement != nil && (db.Statement.Table == "apps" || rawWritesApps(db.Statement.SQL.String())) {
+			c.apps.Add(1)
+		}
+	}
 	cb := db.Callback()
 	return errors.Join(
 		cb.Create().After("gorm:create").Register(changeCounterName, count),
@@ -41,6 +51,28 @@ func (s *Store) Changes() uint64 {
 		return 0
 	}
 	return c.n.Load()
+}
+
+// rawWritesApps reports whether a raw SQL statement writes the apps table.
+func rawWritesApps(sql string) bool {
+	head := strings.ToLower(strings.TrimSpace(sql[:min(len(sql), 40)]))
+	for _, verb := range []string{"update ", "insert into ", "delete from "} {
+		if rest, ok := strings.CutPrefix(head, verb); ok {
+			rest = strings.TrimLeft(rest, ` "`)
+			return strings.HasPrefix(rest, "apps ") || strings.HasPrefix(rest, `apps"`)
+		}
+	}
+	return false
+}
+
+// AppWrites returns how many writes to the apps table this process has made,
+// through GORM's models or raw SQL.
+func (s *Store) AppWrites() uint64 {
+	c, _ := s.db.Config.Plugins[changeCounterName].(*changeCounter)
+	if c == nil {
+		return 0
+	}
+	return c.apps.Load()
 }
 
 // CanCacheRows reports whether FreshTokenRow and FreshAPIKey give cacheable answers.

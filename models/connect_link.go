@@ -41,9 +41,15 @@ type AuthState struct {
 	CreatedAt    time.Time
 }
 
-// CreateConnectLink inserts a link (ID set by the caller).
-func (s *Store) CreateConnectLink(ctx context.Context, l *ConnectLink) error {
-	return translate(s.db.WithContext(ctx).Create(l).Error)
+// CreateConnectLink inserts a link (ID set by the caller) and, in the same
+// transaction, the events that record it.
+func (s *Store) CreateConnectLink(ctx context.Context, l *ConnectLink, events ...*Event) error {
+	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(l).Error; err != nil {
+			return err
+		}
+		return addEvents(tx, events)
+	}))
 }
 
 // ConnectLinkByTokenHash returns the link with that token hash.

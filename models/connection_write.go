@@ -233,11 +233,11 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 		return nil, nil, res.Error
 	}
 	if res.RowsAffected == 0 {
-		var status Status
+		var status string // GORM plucks into plain strings only
 		if err := tx.Model(&Connection{}).Where("id = ?", prev.ID).Pluck("status", &status).Error; err != nil {
 			return nil, nil, err
 		}
-		if status == StatusDisconnected || status == "" {
+		if Status(status) == StatusDisconnected || status == "" {
 			return nil, nil, ErrDisconnected
 		}
 		return nil, nil, ErrLeaseLost

@@ -69,7 +69,7 @@ func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error
 	var active, failing []due
 	free := "(lease_until IS NULL OR lease_until < ?)"
 	err := s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
-		Where("status = ? AND "+free+" AND (expires_at < ? OR last_refresh_at < ? OR last_refresh_at IS NULL)",
+		Where("status = ? AND "+free+" AND (expires_at < ? OR expires_at IS NULL OR last_refresh_at < ? OR last_refresh_at IS NULL)",
 			StatusActive, q.Now, q.Now.Add(q.Margin), q.Now.Add(-q.Keepalive)).
 		Order("expires_at, id").Limit(q.Limit).Scan(&active).Error
 	if err != nil {

@@ -49,7 +49,6 @@ type Server struct {
 	Apps      *services.Apps
 	Connect   *services.Connect
 	Tokens    *services.Tokens
-	APITokens *services.APITokens
 	APIKeys   *services.APIKeys
 	Proxy     *services.Proxy
 	Webhooks  *services.Webhooks
@@ -97,20 +96,19 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	s.workCtx, s.stopWork = workCtx, stopWork
 	s.Connect = services.NewConnect(store, box, s.Apps, gr, cfg.BaseURL, log)
-	s.Tokens = services.NewTokens(store, box, s.Apps, gr, cfg.RefreshMargin, cfg.RedirectURL(), log)
-	s.APITokens = services.NewAPITokens(s.Tokens, store, box)
+	policy := services.DuePolicy{Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive}
+	s.Tokens = services.NewTokens(store, box, s.Apps, gr, policy, cfg.RedirectURL(), log)
 	s.APIKeys = services.NewAPIKeys(store)
-	s.Proxy = services.NewProxy(s.APITokens, store, gr)
+	s.Proxy = services.NewProxy(s.Tokens, store, gr)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
 	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
-		Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive, RatePerSecond: cfg.RefreshRate,
-		Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
+		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
 	}, log)
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log,
 		Operators: s.Operators, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
-		Bulk: s.Bulk, APIKeys: s.APIKeys, APITokens: s.APITokens, Proxy: s.Proxy,
+		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy,
 	}
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake

@@ -22,7 +22,7 @@ func BenchmarkRefresher(b *testing.B) {
 		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
 	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{
-		Margin: 10 * time.Minute, Keepalive: 24 * time.Hour, Batch: 1000, Concurrency: 16, Limiter: &countingLimiter{allow: 1 << 62},
+		Batch: 1000, Concurrency: 16, Limiter: &countingLimiter{allow: 1 << 62},
 	}, discard())
 	for b.Loop() {
 		// Make every connection due again.

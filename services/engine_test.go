@@ -88,7 +88,7 @@ func (e *engine) newTokens(store *models.Store) *services.Tokens {
 	transport.MaxIdleConnsPerHost = 32
 	gr := getresponse.New(&http.Client{Transport: transport, Timeout: 10 * time.Second})
 	gr.TokenTimeout = 2 * time.Second
-	tk := services.NewTokens(store, e.box, e.apps, gr, 10*time.Minute, "http://grconnect.test/oauth/callback", discard())
+	tk := services.NewTokens(store, e.box, e.apps, gr, services.DuePolicy{Margin: 10 * time.Minute, Keepalive: 24 * time.Hour}, "http://grconnect.test/oauth/callback", discard())
 	tk.Now = e.clock.Now
 	return tk
 }
@@ -140,7 +140,11 @@ func TestThousandConcurrentTokenRequestsRefreshOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			tokens[i], _, _, errs[i] = e.tokens.AccessToken(context.Background(), c.ID, "api")
+			g, err := e.tokens.AccessToken(context.Background(), c.ID, "api")
+			if g != nil {
+				tokens[i] = g.Token
+			}
+			errs[i] = err
 		}()
 	}
 	close(start)
@@ -178,7 +182,7 @@ func TestTwoEnginesOnOneDatabaseRefreshOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, _, _, results[i] = engines[i%2].AccessToken(context.Background(), c.ID, "api")
+				_, results[i] = engines[i%2].AccessToken(context.Background(), c.ID, "api")
 			}()
 		}
 		wg.Wait()
@@ -231,7 +235,7 @@ func TestRefresherPicksOnlyDueConnections(t *testing.T) {
 	add("leased by another worker", false, models.StatusActive, now.Add(time.Minute), func(c *models.Connection) { c.LeaseOwner, c.LeaseUntil = "other", &future })
 
 	lim := &countingLimiter{allow: 1000}
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Margin: 10 * time.Minute, Keepalive: 24 * time.Hour, Limiter: lim}, discard())
+	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Limiter: lim}, discard())
 	n, err := r.RunOnce(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +269,7 @@ func TestRefresherRespectsTheRateLimit(t *testing.T) {
 		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
 	lim := &countingLimiter{allow: 3}
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Margin: 10 * time.Minute, Keepalive: 24 * time.Hour, Limiter: lim, Concurrency: 4}, discard())
+	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Limiter: lim, Concurrency: 4}, discard())
 	n, _ := r.RunOnce(context.Background())
 	if n != 3 || e.refreshes() != 3 {
 		t.Fatalf("with 3 tokens in the bucket: attempted %d, fake saw %d", n, e.refreshes())
@@ -281,7 +285,7 @@ func TestBackoffNeverMoreThanOneAttemptPerWindow(t *testing.T) {
 	e.fake.FailToken(getresponsetest.TokenServerError, -1)
 	var attempts []time.Time
 	e.tokens.BeforeCommit = func(string) error { attempts = append(attempts, e.clock.Now()); return nil }
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Margin: 10 * time.Minute, Keepalive: 24 * time.Hour, Limiter: &countingLimiter{allow: 1 << 30}}, discard())
+	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Limiter: &countingLimiter{allow: 1 << 30}}, discard())
 	start := e.clock.Now()
 	for e.clock.Now().Sub(start) < time.Hour {
 		if _, err := r.RunOnce(context.Background()); err != nil {
@@ -310,7 +314,7 @@ func TestBackoffNeverMoreThanOneAttemptPerWindow(t *testing.T) {
 	window := e.clock.Now().Add(10 * time.Minute)
 	e.store.DB().Model(&models.Connection{}).Where("id = ?", c.ID).Update("next_attempt_at", window)
 	before := e.refreshes()
-	if _, _, _, err := e.tokens.AccessToken(context.Background(), c.ID, "api"); !errors.Is(err, services.ErrTransient) {
+	if _, err := e.tokens.AccessToken(context.Background(), c.ID, "api"); !errors.Is(err, services.ErrTransient) {
 		t.Fatalf("expired token inside a backoff window: %v", err)
 	}
 	if e.refreshes() != before {
@@ -333,15 +337,13 @@ func TestStillValidTokenServedWhileRefreshFails(t *testing.T) {
 	c := e.seed(models.StatusActive, e.clock.Now().Add(5*time.Minute), nil)
 	old, _ := e.box.Open(c.AccessTokenEnc, secrets.AAD("connection", c.ID, "access_token"))
 	e.fake.FailToken(getresponsetest.TokenHang, 1)
-	token, conn, refreshed, err := e.tokens.AccessToken(context.Background(), c.ID, "api")
-	if err != nil || token != old || refreshed {
-		t.Fatalf("AccessToken during a hung refresh = %v, %v, %v", token == old, refreshed, err)
+	g, err := e.tokens.AccessToken(context.Background(), c.ID, "api")
+	if err != nil || g.Token != old || g.Refreshed {
+		t.Fatalf("AccessToken during a hung refresh: err %v", err)
 	}
-	if conn.Status != models.StatusActive {
-		// The failure is recorded on the row even though the caller was served.
-		if got := e.get(c.ID); got.Status != models.StatusRefreshFailing {
-			t.Fatalf("status after a hung refresh = %s", got.Status)
-		}
+	// The failure is recorded on the row even though the caller was served.
+	if got := e.get(c.ID); got.Status != models.StatusRefreshFailing {
+		t.Fatalf("status after a hung refresh = %s", got.Status)
 	}
 	if got := e.get(c.ID); got.Status != models.StatusRefreshFailing || got.NextAttemptAt == nil {
 		t.Fatalf("hung token call not recorded as transient: %s", got.Status)
@@ -377,7 +379,7 @@ func TestKillBetweenTokenCallAndCommit(t *testing.T) {
 			}
 			// A restarted process: new engine, same database. Until the lease expires nobody retries.
 			restarted := e.newTokens(e.store)
-			r := services.NewRefresher(restarted, e.store, services.RefresherConfig{Margin: 10 * time.Minute, Keepalive: 24 * time.Hour, Limiter: &countingLimiter{allow: 100}}, discard())
+			r := services.NewRefresher(restarted, e.store, services.RefresherConfig{Limiter: &countingLimiter{allow: 100}}, discard())
 			if n, _ := r.RunOnce(context.Background()); n != 0 {
 				t.Fatalf("retried %d while the lease was live", n)
 			}
@@ -403,7 +405,7 @@ func TestGracefulShutdownMidBatch(t *testing.T) {
 	for range 12 {
 		ids = append(ids, e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil).ID)
 	}
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Margin: 10 * time.Minute, Keepalive: 24 * time.Hour, Concurrency: 3, RatePerSecond: 80}, discard())
+	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 3, RatePerSecond: 80}, discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
@@ -440,8 +442,8 @@ func TestManualRefreshIgnoresBackoffButOnDemandDoesNot(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
 	future := e.clock.Now().Add(time.Hour)
 	c := e.seed(models.StatusRefreshFailing, e.clock.Now().Add(2*time.Minute), func(c *models.Connection) { c.NextAttemptAt = &future; c.FailureCount = 3 })
-	if _, _, refreshed, err := e.tokens.AccessToken(context.Background(), c.ID, "api"); err != nil || refreshed || e.refreshes() != 0 {
-		t.Fatalf("on-demand inside backoff: refreshed=%v err=%v calls=%d", refreshed, err, e.refreshes())
+	if g, err := e.tokens.AccessToken(context.Background(), c.ID, "api"); err != nil || g.Refreshed || e.refreshes() != 0 {
+		t.Fatalf("on-demand inside backoff: err=%v calls=%d", err, e.refreshes())
 	}
 	if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); err != nil || e.refreshes() != 1 {
 		t.Fatalf("manual refresh: %v, calls %d", err, e.refreshes())

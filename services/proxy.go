@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -116,7 +114,7 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrTransient
 // adds the access token (refreshing it once on 1014), keeps every call on the app's
 // API base, and is courteous to GetResponse's rate limits per account.
 type Proxy struct {
-	tokens *APITokens
+	tokens *Tokens
 	store  *models.Store
 	gr     *getresponse.Client
 	limits *accountLimiter
@@ -127,7 +125,7 @@ type Proxy struct {
 }
 
 // NewProxy returns the proxy.
-func NewProxy(tokens *APITokens, store *models.Store, gr *getresponse.Client) *Proxy {
+func NewProxy(tokens *Tokens, store *models.Store, gr *getresponse.Client) *Proxy {
 	p := &Proxy{tokens: tokens, store: store, gr: gr, limits: &accountLimiter{gates: map[string]*accountGate{}}, now: time.Now}
 	if store.IsPostgres() {
 		p.fleet = &fleetLimiter{store: store, holder: "proxy/" + models.RandomToken(6)}
@@ -152,7 +150,7 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 	if err != nil {
 		return nil, err
 	}
-	app, err := p.store.AppByID(ctx, grant.AppID)
+	app, err := p.tokens.App(ctx, grant.AppID)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, models.ErrDisconnected // deleting an app disconnects its connections
 	}
@@ -356,189 +354,4 @@ func (b *releasingBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.release()
 	return err
-}
-
-// CleanProxyPath checks the part of a proxy URL after /proxy, still percent-encoded,
-// and returns it as a path relative to the API base. It refuses anything that could
-// leave the base or be read differently by another server: empty, "." and ".."
-// segments (also when encoded, as %2e), encoded slashes or percent signs (%2f, %25),
-// backslashes, and any character outside the plain URL path set.
-func CleanProxyPath(escaped string) (string, error) {
-	bad := FieldErrors{"path": "Give a GetResponse API path after /proxy, like /proxy/contacts; it may not contain \"..\", \"//\", backslashes, encoded slashes or a full URL."}
-	rest, ok := strings.CutPrefix(escaped, "/")
-	if !ok || rest == "" || len(escaped) > 2000 {
-		return "", bad
-	}
-	segments := strings.Split(rest, "/")
-	for i, seg := range segments {
-		if seg == "" && i == len(segments)-1 && i > 0 {
-			continue // a trailing slash
-		}
-		dec, err := url.PathUnescape(seg)
-		if err != nil || dec == "" || dec == "." || dec == ".." {
-			return "", bad
-		}
-		for j := 0; j < len(dec); j++ {
-			if !pathByte(dec[j]) {
-				return "", bad
-			}
-		}
-		segments[i] = dec
-	}
-	return "/" + strings.Join(segments, "/"), nil
-}
-
-// pathByte reports whether c may appear in a proxied path segment as it is: letters,
-// digits and the URL path punctuation that needs no escaping, but neither "%" nor
-// ";" (which some servers read as a parameter).
-func pathByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("-._~!$&'()*+,=:@", c) >= 0
-}
-
-// accountLimiter keeps the proxy's per-account courtesy: at most
-// MaxInFlightPerAccount calls at once, and none while GetResponse asked to wait.
-type accountLimiter struct {
-	mu    sync.Mutex
-	gates map[string]*accountGate
-}
-
-type accountGate struct {
-	slots chan struct{}
-	// Guarded by accountLimiter.mu:
-	users        int // calls holding or waiting for a slot
-	blockedUntil time.Time
-}
-
-// enter waits up to wait for a slot of key's account.
-func (l *accountLimiter) enter(ctx context.Context, key string, now func() time.Time, wait time.Duration) (*accountGate, error) {
-	l.mu.Lock()
-	g := l.gates[key]
-	if g == nil {
-		g = &accountGate{slots: make(chan struct{}, MaxInFlightPerAccount)}
-		l.gates[key] = g
-	}
-	if d := g.blockedUntil.Sub(now()); d > 0 {
-		l.mu.Unlock()
-		return nil, &RateLimitedError{RetryAfter: d}
-	}
-	g.users++
-	l.mu.Unlock()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case g.slots <- struct{}{}:
-	case <-ctx.Done():
-		l.leaveQueue(key, g, now())
-		return nil, &UnavailableError{Err: ctx.Err()}
-	case <-timer.C:
-		l.leaveQueue(key, g, now())
-		return nil, &RateLimitedError{RetryAfter: time.Second, Busy: true}
-	}
-	// A 429 may have arrived while this call waited.
-	l.mu.Lock()
-	d := g.blockedUntil.Sub(now())
-	l.mu.Unlock()
-	if d > 0 {
-		l.leave(key, g, now())
-		return nil, &RateLimitedError{RetryAfter: d}
-	}
-	return g, nil
-}
-
-// leave frees a slot taken by enter.
-func (l *accountLimiter) leave(key string, g *accountGate, now time.Time) {
-	<-g.slots
-	l.leaveQueue(key, g, now)
-}
-
-// leaveQueue forgets a call, and the account when nothing about it is left to remember.
-func (l *accountLimiter) leaveQueue(key string, g *accountGate, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	g.users--
-	if g.users == 0 && !g.blockedUntil.After(now) {
-		delete(l.gates, key)
-	}
-}
-
-// observe remembers how long GetResponse asked to leave the account alone.
-func (l *accountLimiter) observe(g *accountGate, status int, h http.Header, now time.Time) {
-	d := getresponse.BackoffAfter(status, h)
-	if d <= 0 {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if until := now.Add(d); until.After(g.blockedUntil) {
-		g.blockedUntil = until
-	}
-}
-
-// fleetLimiter holds the per-account limits across replicas in PostgreSQL: at most
-// models.ProxySlots leased call slots per account, and a shared "wait until" after
-// GetResponse answered 429. A slot's lease outlives the longest proxied call, so a
-// replica that dies mid-call frees its slot after fleetSlotTTL.
-type fleetLimiter struct {
-	store  *models.Store
-	holder string
-}
-
-const fleetSlotTTL = 5 * time.Minute
-
-type fleetSlot struct {
-	n      int
-	holder string
-}
-
-// dbKey names an account in the shared tables (the in-process key holds a NUL).
-func dbKey(key string) string { return hashToken(key)[:32] }
-
-// enter waits up to wait for one of the account's fleet-wide slots.
-func (f *fleetLimiter) enter(ctx context.Context, key string, now func() time.Time, wait time.Duration) (fleetSlot, error) {
-	key = dbKey(key)
-	deadline := now().Add(wait)
-	sleep := 10 * time.Millisecond
-	holder := f.holder + "/" + models.RandomToken(4)
-	for {
-		t := now()
-		if until, err := f.store.ProxyBlockedUntil(ctx, key); err != nil {
-			return fleetSlot{}, err
-		} else if d := until.Sub(t); d > 0 {
-			return fleetSlot{}, &RateLimitedError{RetryAfter: d}
-		}
-		n, ok, err := f.store.AcquireProxySlot(ctx, key, holder, t, t.Add(fleetSlotTTL))
-		if err != nil {
-			return fleetSlot{}, err
-		}
-		if ok {
-			return fleetSlot{n: n, holder: holder}, nil
-		}
-		if !t.Before(deadline) {
-			return fleetSlot{}, &RateLimitedError{RetryAfter: time.Second, Busy: true}
-		}
-		select {
-		case <-ctx.Done():
-			return fleetSlot{}, &UnavailableError{Err: ctx.Err()}
-		case <-time.After(sleep):
-		}
-		sleep = min(sleep*2, 200*time.Millisecond)
-	}
-}
-
-// leave frees a slot, even when the caller's request has already ended.
-func (f *fleetLimiter) leave(key string, s fleetSlot) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = f.store.ReleaseProxySlot(ctx, dbKey(key), s.n, s.holder) // an unreleased slot expires on its own
-}
-
-// observe shares GetResponse's request to wait with the fleet.
-func (f *fleetLimiter) observe(ctx context.Context, key string, status int, h http.Header, now time.Time) {
-	if d := getresponse.BackoffAfter(status, h); d > 0 {
-		_ = f.store.BlockProxy(context.WithoutCancel(ctx), dbKey(key), now.Add(d)) // the local limiter still holds it
-	}
 }

@@ -67,8 +67,8 @@ func TestFleetProxyLimitsAcrossReplicas(t *testing.T) {
 	counter := &inFlight{next: http.DefaultTransport}
 	gr := getresponse.New(&http.Client{Transport: counter, Timeout: 20 * time.Second})
 	replicas := []*services.Proxy{
-		services.NewProxy(services.NewAPITokens(e.tokens, e.store, e.box), e.store, gr),
-		services.NewProxy(services.NewAPITokens(e.newTokens(other), other, e.box), other, gr),
+		services.NewProxy(e.tokens, e.store, gr),
+		services.NewProxy(e.newTokens(other), other, gr),
 	}
 	e.fake.SetAPILatency(150 * time.Millisecond)
 	call := func(p *services.Proxy) (int, error) {

@@ -25,8 +25,6 @@ type RefresherConfig struct {
 	Interval    time.Duration // how often it wakes (±20 % jitter); default 15 s
 	Batch       int           // connections picked per query; default 50
 	Concurrency int           // refreshes in flight at once; default 4
-	Margin      time.Duration // refresh this long before expiry
-	Keepalive   time.Duration // refresh a connection not refreshed for this long anyway
 	// Limiter paces token calls; nil means RatePerSecond (default 10/s, burst 1 s worth).
 	Limiter       Limiter
 	RatePerSecond float64
@@ -64,22 +62,11 @@ func NewRefresher(tokens *Tokens, store *models.Store, cfg RefresherConfig, log 
 	return &Refresher{tokens: tokens, store: store, cfg: cfg, log: log}
 }
 
-// due is the refresher's test, applied again under the lease.
-func (r *Refresher) due(c *models.Connection, now time.Time) bool {
-	switch c.Status {
-	case models.StatusActive:
-		return c.ExpiresAt == nil || c.ExpiresAt.Before(now.Add(r.cfg.Margin)) ||
-			c.LastRefreshAt == nil || c.LastRefreshAt.Before(now.Add(-r.cfg.Keepalive))
-	case models.StatusRefreshFailing:
-		return c.NextAttemptAt == nil || !c.NextAttemptAt.After(now)
-	}
-	return false
-}
-
 // Run refreshes due connections until ctx ends. On shutdown it stops picking and
 // waits for the refreshes in flight: each either commits or never sent its request.
 func (r *Refresher) Run(ctx context.Context) {
-	r.log.Info("refresher started", "interval", r.cfg.Interval, "concurrency", r.cfg.Concurrency, "margin", r.cfg.Margin, "keepalive", r.cfg.Keepalive)
+	policy := r.tokens.Policy()
+	r.log.Info("refresher started", "interval", r.cfg.Interval, "concurrency", r.cfg.Concurrency, "margin", policy.Margin, "keepalive", policy.Keepalive)
 	for {
 		n, err := r.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -107,7 +94,8 @@ func (r *Refresher) Run(ctx context.Context) {
 // them are done; leases it did not use are released.
 func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 	now := r.tokens.Now()
-	ids, err := r.store.DueConnections(ctx, models.DueQuery{Now: now, Margin: r.cfg.Margin, Keepalive: r.cfg.Keepalive, Limit: r.cfg.Batch})
+	policy := r.tokens.Policy()
+	ids, err := r.store.DueConnections(ctx, policy.Query(now, r.cfg.Batch))
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
@@ -145,7 +133,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 			for conn := range work {
 				// The limiter is the last chance to stop: past it, the request is sent
 				// and the refresh runs to its commit even if shutdown begins.
-				if err := r.cfg.Limiter.Wait(ctx); err != nil || !r.due(conn, r.tokens.Now()) {
+				if err := r.cfg.Limiter.Wait(ctx); err != nil || !policy.Background(conn, r.tokens.Now()) {
 					r.release(ctx, conn.ID, owner)
 					continue
 				}

@@ -1,0 +1,85 @@
+package services
+
+import (
+	"context"
+	"time"
+
+	"github.com/grconnect/grconnect/models"
+)
+
+// Lease timing: a lease outlives the slowest token call, so a worker that still
+// holds one has either committed or given up.
+const (
+	leaseTTL     = 60 * time.Second
+	leaseWait    = 25 * time.Second
+	leasePoll    = 20 * time.Millisecond
+	maxPollSleep = 200 * time.Millisecond
+)
+
+// leasedRefresh takes the connection's lease (waiting while another process holds
+// it), and refreshes the row the lease returned when due still holds for it.
+func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
+	owner := t.LeaseOwner()
+	waitStart := t.Now()
+	sleep := leasePoll
+	var conn *models.Connection
+	for waited := time.Duration(0); ; waited += sleep {
+		now := t.Now()
+		leased, err := t.store.AcquireLeaseRow(ctx, id, owner, now, now.Add(leaseTTL))
+		if err != nil {
+			return nil, err
+		}
+		if leased != nil {
+			conn = leased // the row as it is now that it is ours
+			break
+		}
+		current, err := t.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if current.Status == models.StatusDisconnected {
+			return nil, models.ErrDisconnected
+		}
+		// Another worker finished while we waited: its outcome is ours.
+		if current.LeaseOwner == "" && !current.UpdatedAt.Before(waitStart) {
+			return outcome(current)
+		}
+		if waited >= leaseWait {
+			// Contention is not a credential problem: say "try again", change nothing.
+			return nil, &RefreshError{Message: "another refresh of this connection is still running; try again shortly", RetryAfter: time.Second}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &RefreshError{Message: "gave up waiting for another refresh of this connection", Err: ctx.Err()}
+		case <-time.After(sleep):
+		}
+		sleep = min(sleep*2, maxPollSleep)
+	}
+	if due != nil && !due(conn, t.Now()) {
+		if err := t.store.ReleaseLease(ctx, id, owner); err != nil {
+			return nil, err
+		}
+		conn.LeaseOwner, conn.LeaseUntil = "", nil
+		return conn, nil
+	}
+	return t.callAndCommit(ctx, conn, owner, actor)
+}
+
+// LeaseOwner returns a fresh lease-owner name for this process.
+func (t *Tokens) LeaseOwner() string { return t.owner + "/" + models.RandomToken(4) }
+
+// ReleaseLease gives up owner's lease on a connection without refreshing it.
+func (t *Tokens) ReleaseLease(ctx context.Context, id, owner string) error {
+	return t.store.ReleaseLease(context.WithoutCancel(ctx), id, owner)
+}
+
+// outcome turns the state another worker left into this caller's result.
+func outcome(conn *models.Connection) (*models.Connection, error) {
+	switch conn.Status {
+	case models.StatusNeedsReconnect:
+		return nil, &RefreshError{NeedsReconnect: true, Message: conn.LastError}
+	case models.StatusRefreshFailing:
+		return nil, &RefreshError{Message: conn.LastError, NextAttemptAt: conn.NextAttemptAt}
+	}
+	return conn, nil
+}
