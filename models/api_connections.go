@@ -43,7 +43,7 @@ func (s *Store) ListAPIConnections(ctx context.Context, f APIConnectionFilter) (
 	}
 	var rows []Connection
 	if err := q.Order("expires_at, id").Limit(f.Limit + 1).Find(&rows).Error; err != nil {
-		return nil, "", err
+		return nil, "", storeError(err, "list connections")
 	}
 	if len(rows) <= f.Limit {
 		return rows, "", nil
@@ -70,9 +70,13 @@ const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expi
 func (s *Store) TokenRow(ctx context.Context, id string) (*TokenRow, error) {
 	st, err := s.prepared(ctx, tokenRowQuery)
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, "prepare the token query")
 	}
-	return scanTokenRow(st.QueryRowContext(ctx, id), id)
+	r, err := scanTokenRow(st.QueryRowContext(ctx, id), id)
+	if err != nil {
+		return nil, storeError(err, "fetch token of connection %s", id)
+	}
+	return r, nil
 }
 
 func scanTokenRow(row *sql.Row, id string) (*TokenRow, error) {

@@ -33,7 +33,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, key *APIKey) error {
 	if key.CreatedAt.IsZero() {
 		key.CreatedAt = Now()
 	}
-	return translate(s.db.WithContext(ctx).Create(key).Error)
+	return storeError(translate(s.db.WithContext(ctx).Create(key).Error), "create API key %s", key.ID)
 }
 
 // apiKeyQuery reads an API key by its prefix.
@@ -45,9 +45,14 @@ const apiKeyQuery = `SELECT id, name, prefix, key_hash, created_by, last_used_at
 func (s *Store) APIKeyByPrefix(ctx context.Context, prefix string) (*APIKey, error) {
 	st, err := s.prepared(ctx, apiKeyQuery)
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, "prepare the API key query")
 	}
-	return scanAPIKey(st.QueryRowContext(ctx, prefix))
+	key, err := scanAPIKey(st.QueryRowContext(ctx, prefix))
+	if err != nil {
+		// Not the prefix: it is part of the key the client presented.
+		return nil, storeError(err, "fetch API key by prefix")
+	}
+	return key, nil
 }
 
 func scanAPIKey(row *sql.Row) (*APIKey, error) {
@@ -76,14 +81,17 @@ func nullTime(t sql.NullTime) *time.Time {
 func (s *Store) APIKeyByID(ctx context.Context, id string) (*APIKey, error) {
 	var key APIKey
 	err := s.db.WithContext(ctx).Where("id = ?", id).First(&key).Error
-	return &key, translate(err)
+	if err != nil {
+		return nil, storeError(translate(err), "fetch API key %s", id)
+	}
+	return &key, nil
 }
 
 // ListAPIKeys returns every key, live ones first, newest first within each group.
 func (s *Store) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
 	var keys []APIKey
 	err := s.db.WithContext(ctx).Order("revoked_at IS NOT NULL, created_at DESC, id").Find(&keys).Error
-	return keys, err
+	return keys, storeError(err, "list API keys")
 }
 
 // RevokeAPIKey marks a live key revoked. An unknown or already revoked key gives ErrNotFound.
@@ -91,7 +99,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id, by string) error {
 	res := s.db.WithContext(ctx).Model(&APIKey{}).Where("id = ? AND revoked_at IS NULL", id).
 		Updates(map[string]any{"revoked_at": Now(), "revoked_by": by})
 	if res.Error != nil {
-		return res.Error
+		return storeError(res.Error, "revoke API key %s", id)
 	}
 	if res.RowsAffected == 0 {
 		return ErrNotFound
@@ -101,5 +109,6 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id, by string) error {
 
 // TouchAPIKey records that a key was used at t.
 func (s *Store) TouchAPIKey(ctx context.Context, id string, t time.Time) error {
-	return s.db.WithContext(ctx).Model(&APIKey{}).Where("id = ?", id).Update("last_used_at", t).Error
+	err := s.db.WithContext(ctx).Model(&APIKey{}).Where("id = ?", id).Update("last_used_at", t).Error
+	return storeError(err, "record use of API key %s", id)
 }

@@ -48,14 +48,14 @@ type AppSummary struct {
 // CreateApp inserts app. A live app with the same name gives ErrDuplicate. ID must be
 // set by the caller (the client secret is sealed with it).
 func (s *Store) CreateApp(ctx context.Context, app *App) error {
-	return translate(s.db.WithContext(ctx).Create(app).Error)
+	return storeError(translate(s.db.WithContext(ctx).Create(app).Error), "create app %s", app.ID)
 }
 
 // UpdateApp saves every field of app.
 func (s *Store) UpdateApp(ctx context.Context, app *App) error {
 	res := s.db.WithContext(ctx).Where("deleted_at IS NULL").Save(app)
 	if res.Error != nil {
-		return translate(res.Error)
+		return storeError(translate(res.Error), "update app %s", app.ID)
 	}
 	if res.RowsAffected == 0 {
 		return ErrNotFound
@@ -67,14 +67,20 @@ func (s *Store) UpdateApp(ctx context.Context, app *App) error {
 func (s *Store) AppByID(ctx context.Context, id string) (*App, error) {
 	var app App
 	err := s.db.WithContext(ctx).Where("id = ? AND deleted_at IS NULL", id).First(&app).Error
-	return &app, translate(err)
+	if err != nil {
+		return nil, storeError(translate(err), "fetch app %s", id)
+	}
+	return &app, nil
 }
 
 // DemoApp returns the live demo app, if there is one.
 func (s *Store) DemoApp(ctx context.Context) (*App, error) {
 	var app App
 	err := s.db.WithContext(ctx).Where("demo = ? AND deleted_at IS NULL", true).First(&app).Error
-	return &app, translate(err)
+	if err != nil {
+		return nil, storeError(translate(err), "fetch the demo app")
+	}
+	return &app, nil
 }
 
 // ListApps returns the live apps by name, each with its live connection count.
@@ -83,14 +89,14 @@ func (s *Store) ListApps(ctx context.Context) ([]AppSummary, error) {
 	err := s.db.WithContext(ctx).Model(&App{}).
 		Select("apps.*, (SELECT COUNT(*) FROM connections c WHERE c.app_id = apps.id AND c.status <> ?) AS connections", StatusDisconnected).
 		Where("deleted_at IS NULL").Order("name").Scan(&apps).Error
-	return apps, err
+	return apps, storeError(err, "list apps")
 }
 
 // AppNames returns the live apps' IDs and names, by name (no counts: cheap for menus).
 func (s *Store) AppNames(ctx context.Context) ([]App, error) {
 	var apps []App
 	err := s.db.WithContext(ctx).Select("id, name").Where("deleted_at IS NULL").Order("name").Find(&apps).Error
-	return apps, err
+	return apps, storeError(err, "list app names")
 }
 
 // CountLiveConnections returns how many connections of app are not disconnected.
@@ -98,7 +104,7 @@ func (s *Store) CountLiveConnections(ctx context.Context, appID string) (int64, 
 	var n int64
 	err := s.db.WithContext(ctx).Model(&Connection{}).
 		Where("app_id = ? AND status <> ?", appID, StatusDisconnected).Count(&n).Error
-	return n, err
+	return n, storeError(err, "count live connections of app %s", appID)
 }
 
 // DeleteApp marks the app deleted and erases its client secret. With
@@ -132,5 +138,5 @@ func (s *Store) DeleteApp(ctx context.Context, id, actor string, disconnectConne
 		disconnected = int64(len(ids))
 		return nil
 	})
-	return disconnected, err
+	return disconnected, storeError(err, "delete app %s", id)
 }

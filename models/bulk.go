@@ -43,19 +43,22 @@ func (s *Store) BulkCandidates(ctx context.Context, scope string, now time.Time,
 		return nil, ErrNotFound
 	}
 	var ids []string
-	return ids, q.Pluck("id", &ids).Error
+	return ids, storeError(q.Pluck("id", &ids).Error, "list the connections of bulk scope %s", scope)
 }
 
 // CreateBulkJob stores a new running job.
 func (s *Store) CreateBulkJob(ctx context.Context, j *BulkJob) error {
-	return s.db.WithContext(ctx).Create(j).Error
+	return storeError(s.db.WithContext(ctx).Create(j).Error, "create bulk job %s", j.ID)
 }
 
 // BulkJobByID returns one job.
 func (s *Store) BulkJobByID(ctx context.Context, id string) (*BulkJob, error) {
 	var j BulkJob
 	err := s.db.WithContext(ctx).Where("id = ?", id).First(&j).Error
-	return &j, translate(err)
+	if err != nil {
+		return nil, storeError(translate(err), "fetch bulk job %s", id)
+	}
+	return &j, nil
 }
 
 // AdvanceBulkJob counts one finished item of a job.
@@ -64,11 +67,13 @@ func (s *Store) AdvanceBulkJob(ctx context.Context, id string, failed bool) erro
 	if failed {
 		updates["failed"] = gorm.Expr("failed + 1")
 	}
-	return s.db.WithContext(ctx).Model(&BulkJob{}).Where("id = ?", id).Updates(updates).Error
+	err := s.db.WithContext(ctx).Model(&BulkJob{}).Where("id = ?", id).Updates(updates).Error
+	return storeError(err, "advance bulk job %s", id)
 }
 
 // FinishBulkJob marks a job finished.
 func (s *Store) FinishBulkJob(ctx context.Context, id string, at time.Time) error {
-	return s.db.WithContext(ctx).Model(&BulkJob{}).Where("id = ?", id).
+	err := s.db.WithContext(ctx).Model(&BulkJob{}).Where("id = ?", id).
 		Updates(map[string]any{"status": BulkFinished, "finished_at": at}).Error
+	return storeError(err, "finish bulk job %s", id)
 }

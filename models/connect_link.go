@@ -44,26 +44,33 @@ type AuthState struct {
 // CreateConnectLink inserts a link (ID set by the caller) and, in the same
 // transaction, the events that record it.
 func (s *Store) CreateConnectLink(ctx context.Context, l *ConnectLink, events ...*Event) error {
-	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(l).Error; err != nil {
 			return err
 		}
 		return addEvents(tx, events)
-	}))
+	})
+	return storeError(translate(err), "create connect link %s", l.ID)
 }
 
 // ConnectLinkByTokenHash returns the link with that token hash.
 func (s *Store) ConnectLinkByTokenHash(ctx context.Context, hash string) (*ConnectLink, error) {
 	var l ConnectLink
 	err := s.db.WithContext(ctx).Where("token_hash = ?", hash).First(&l).Error
-	return &l, translate(err)
+	if err != nil {
+		return nil, storeError(translate(err), "fetch connect link by token")
+	}
+	return &l, nil
 }
 
 // ConnectLinkByID returns one link.
 func (s *Store) ConnectLinkByID(ctx context.Context, id string) (*ConnectLink, error) {
 	var l ConnectLink
 	err := s.db.WithContext(ctx).Where("id = ?", id).First(&l).Error
-	return &l, translate(err)
+	if err != nil {
+		return nil, storeError(translate(err), "fetch connect link %s", id)
+	}
+	return &l, nil
 }
 
 // RecentConnectLinks returns the newest links of an app, or of a connection when
@@ -76,19 +83,28 @@ func (s *Store) RecentConnectLinks(ctx context.Context, appID, connectionID stri
 		q = q.Where("app_id = ?", appID)
 	}
 	var links []ConnectLink
-	return links, q.Find(&links).Error
+	if err := q.Find(&links).Error; err != nil {
+		if connectionID != "" {
+			return links, storeError(err, "list connect links of connection %s", connectionID)
+		}
+		return links, storeError(err, "list connect links of app %s", appID)
+	}
+	return links, nil
 }
 
 // CreateAuthState inserts a pending authorization.
 func (s *Store) CreateAuthState(ctx context.Context, a *AuthState) error {
-	return translate(s.db.WithContext(ctx).Create(a).Error)
+	return storeError(translate(s.db.WithContext(ctx).Create(a).Error), "create authorization %s", a.ID)
 }
 
 // AuthStateByHash returns the pending authorization with that state hash.
 func (s *Store) AuthStateByHash(ctx context.Context, hash string) (*AuthState, error) {
 	var a AuthState
 	err := s.db.WithContext(ctx).Where("state_hash = ?", hash).First(&a).Error
-	return &a, translate(err)
+	if err != nil {
+		return nil, storeError(translate(err), "fetch authorization by state")
+	}
+	return &a, nil
 }
 
 // ConsumeAuthState marks a state used, once: a second call (a replay, or a
@@ -96,7 +112,7 @@ func (s *Store) AuthStateByHash(ctx context.Context, hash string) (*AuthState, e
 func (s *Store) ConsumeAuthState(ctx context.Context, id string) error {
 	res := s.db.WithContext(ctx).Model(&AuthState{}).Where("id = ? AND used_at IS NULL", id).Update("used_at", Now())
 	if res.Error != nil {
-		return res.Error
+		return storeError(res.Error, "consume authorization %s", id)
 	}
 	if res.RowsAffected == 0 {
 		return ErrAlreadyUsed
@@ -107,7 +123,7 @@ func (s *Store) ConsumeAuthState(ctx context.Context, id string) error {
 // DeleteExpiredAuthStates removes authorizations that expired before cutoff.
 func (s *Store) DeleteExpiredAuthStates(ctx context.Context, cutoff time.Time) (int64, error) {
 	res := s.db.WithContext(ctx).Where("expires_at < ?", cutoff).Delete(&AuthState{})
-	return res.RowsAffected, res.Error
+	return res.RowsAffected, storeError(res.Error, "delete expired authorizations")
 }
 
 // markLinkUsed records that a link completed a connection.

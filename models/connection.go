@@ -70,7 +70,10 @@ type Connection struct {
 func (s *Store) ConnectionByID(ctx context.Context, id string) (*Connection, error) {
 	var c Connection
 	err := s.db.WithContext(ctx).Where("id = ?", id).First(&c).Error
-	return &c, translate(err)
+	if err != nil {
+		return nil, storeError(translate(err), "fetch connection %s", id)
+	}
+	return &c, nil
 }
 
 // Event is one entry of a connection's timeline (or an app-level note).
@@ -86,7 +89,11 @@ type Event struct {
 
 // AddEvent records an event.
 func (s *Store) AddEvent(ctx context.Context, e *Event) error {
-	return addEvent(s.db.WithContext(ctx), e)
+	err := addEvent(s.db.WithContext(ctx), e)
+	if err != nil && e.ConnectionID != nil {
+		return storeError(err, "add %s event of connection %s", e.Type, *e.ConnectionID)
+	}
+	return storeError(err, "add %s event", e.Type)
 }
 
 // addEvents records several events in order: runs of events without a webhook in
@@ -174,5 +181,5 @@ func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
 	for _, r := range rows {
 		out[r.Status] = r.N
 	}
-	return out, err
+	return out, storeError(err, "count connections by status")
 }

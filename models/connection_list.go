@@ -87,7 +87,7 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 	}
 	var rows []ConnectionRow
 	if err := q.Limit(f.Limit + 1).Scan(&rows).Error; err != nil {
-		return nil, err
+		return nil, storeError(err, "list connections")
 	}
 	more := len(rows) > f.Limit
 	if more {
@@ -127,7 +127,7 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 // many rows match.
 func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit int) (n int64, more bool, err error) {
 	sub := s.where(s.db.WithContext(ctx).Table("connections AS c").Select("1"), f).Limit(limit + 1)
-	err = s.db.WithContext(ctx).Table("(?) AS matched", sub).Count(&n).Error
+	err = storeError(s.db.WithContext(ctx).Table("(?) AS matched", sub).Count(&n).Error, "count connections")
 	if n > int64(limit) {
 		return int64(limit), true, err
 	}
@@ -178,7 +178,7 @@ func (s *Store) ConnectionsBy(ctx context.Context, statuses []Status, limit int)
 	q := s.db.WithContext(ctx).Table("connections AS c").
 		Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id").
 		Where("c.status IN ?", statuses).Order("c.expires_at, c.id").Limit(limit)
-	return rows, q.Scan(&rows).Error
+	return rows, storeError(q.Scan(&rows).Error, "list connections by status")
 }
 
 // EventRow is an event with what the overview shows of its connection.
@@ -194,7 +194,7 @@ func (s *Store) RecentEvents(ctx context.Context, limit int) ([]EventRow, error)
 	err := s.db.WithContext(ctx).Table("events AS e").
 		Select("e.*, c.account_email, c.customer_ref").Joins("LEFT JOIN connections c ON c.id = e.connection_id").
 		Order("e.id DESC").Limit(limit).Scan(&rows).Error
-	return rows, err
+	return rows, storeError(err, "list recent events")
 }
 
 // ConnectionEvents returns a connection's timeline, newest first, older than
@@ -206,7 +206,7 @@ func (s *Store) ConnectionEvents(ctx context.Context, connectionID string, befor
 	}
 	var events []Event
 	if err := q.Order("id DESC").Limit(limit + 1).Find(&events).Error; err != nil {
-		return nil, false, err
+		return nil, false, storeError(err, "list events of connection %s", connectionID)
 	}
 	more := len(events) > limit
 	if more {

@@ -41,7 +41,7 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) ([]TableCount, error) {
 	var tables int64
 	if err := dst.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM information_schema.tables
 		WHERE table_schema NOT IN ('pg_catalog', 'information_schema')`).Scan(&tables).Error; err != nil {
-		return nil, err
+		return nil, storeError(err, "count the target database's tables")
 	}
 	if tables > 0 {
 		return nil, ErrTargetNotEmpty
@@ -58,30 +58,30 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) ([]TableCount, error) {
 	}
 	src, err := s.readPool()
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, "open the source database's pool")
 	}
 	target, err := dst.db.DB()
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, "open the target database's pool")
 	}
 	tx, err := target.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, "begin the copy's transaction")
 	}
 	defer tx.Rollback()
 	// The schema's own rows are replaced by the source's history.
 	if _, err := tx.ExecContext(ctx, "DELETE FROM schema_migrations"); err != nil {
-		return nil, err
+		return nil, storeError(err, "clear the target's schema_migrations")
 	}
 	for _, table := range copyTables {
 		if err := copyTable(ctx, src, tx, table); err != nil {
-			return nil, fmt.Errorf("copy %s: %w", table, err)
+			return nil, storeError(err, "copy table %s", table)
 		}
 	}
 	for _, table := range serialTables {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(
 			`SELECT setval(pg_get_serial_sequence('%[1]s', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM %[1]s`, table)); err != nil {
-			return nil, fmt.Errorf("reset the %s sequence: %w", table, err)
+			return nil, storeError(err, "reset the %s sequence", table)
 		}
 	}
 	counts := make([]TableCount, 0, len(copyTables))
@@ -89,10 +89,10 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) ([]TableCount, error) {
 	for _, table := range copyTables {
 		c := TableCount{Table: table}
 		if err := src.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&c.Source); err != nil {
-			return nil, err
+			return nil, storeError(err, "count the source's %s", table)
 		}
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&c.Target); err != nil {
-			return nil, err
+			return nil, storeError(err, "count the target's %s", table)
 		}
 		if c.Source != c.Target {
 			mismatch = append(mismatch, fmt.Sprintf("%s: %d rows in the source, %d copied", table, c.Source, c.Target))
@@ -103,7 +103,7 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) ([]TableCount, error) {
 		// The source changed while it was copied (a server still running on it).
 		return counts, fmt.Errorf("row counts differ, nothing was committed (stop grconnect before copying): %s", strings.Join(mismatch, "; "))
 	}
-	return counts, tx.Commit()
+	return counts, storeError(tx.Commit(), "commit the copy")
 }
 
 // copyBatch is how many rows one INSERT carries (PostgreSQL allows 65,535 parameters).

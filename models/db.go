@@ -126,21 +126,21 @@ func (s *Store) IsPostgres() bool { return s.postgres }
 func (s *Store) Ping(ctx context.Context) error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
-		return err
+		return storeError(err, "ping the database")
 	}
-	return sqlDB.PingContext(ctx)
+	return storeError(sqlDB.PingContext(ctx), "ping the database")
 }
 
 // Close closes the connection pools.
 func (s *Store) Close() error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
-		return err
+		return storeError(err, "close the database")
 	}
 	if s.reads != nil {
 		s.reads.Close()
 	}
-	return sqlDB.Close()
+	return storeError(sqlDB.Close(), "close the database")
 }
 
 // readPool is the pool for read-only statements: SQLite's read pool, or the one pool.

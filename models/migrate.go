@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -50,7 +51,7 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 		applied_at {{time}} NOT NULL)`)).Error
 	})
 	if err != nil {
-		return 0, fmt.Errorf("create schema_migrations: %w", err)
+		return 0, storeError(err, "create the schema_migrations table")
 	}
 	for _, m := range migrations {
 		err := db.Transaction(func(tx *gorm.DB) error {
@@ -73,15 +74,19 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 			}
 			for _, stmt := range stmts {
 				if err := tx.Exec(s.dialect(stmt)).Error; err != nil {
-					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+					return err
 				}
 			}
 			applied++
 			return tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
 				m.version, m.name, Now()).Error
 		})
+		var tooNew *SchemaTooNewError
+		if errors.As(err, &tooNew) {
+			return applied, err // not a failed statement: this build is too old
+		}
 		if err != nil {
-			return applied, err
+			return applied, storeError(err, "migrate to schema version %d (%s)", m.version, m.name)
 		}
 	}
 	return applied, nil
@@ -98,7 +103,8 @@ func (s *Store) migrationLock(tx *gorm.DB) error {
 
 // CurrentSchemaVersion returns the highest applied migration (0 on an empty database).
 func (s *Store) CurrentSchemaVersion(ctx context.Context) (int, error) {
-	return currentVersion(s.db.WithContext(ctx))
+	v, err := currentVersion(s.db.WithContext(ctx))
+	return v, storeError(err, "read the schema version")
 }
 
 func currentVersion(tx *gorm.DB) (int, error) {
@@ -117,11 +123,11 @@ func (s *Store) CheckReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := s.Ping(ctx); err != nil {
-		return fmt.Errorf("database unreachable: %w", err)
+		return err // "store: unable to ping the database: …"
 	}
 	v, err := s.CurrentSchemaVersion(ctx)
 	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+		return err // "store: unable to read the schema version: …"
 	}
 	if v != SchemaVersion() {
 		return fmt.Errorf("schema version %d, want %d", v, SchemaVersion())

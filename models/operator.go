@@ -29,13 +29,13 @@ func (s *Store) CreateOperator(ctx context.Context, op *Operator) error {
 		op.ID = NewID("op")
 	}
 	op.Email = NormalizeEmail(op.Email)
-	return translate(s.db.WithContext(ctx).Create(op).Error)
+	return storeError(translate(s.db.WithContext(ctx).Create(op).Error), "create operator %s", op.ID)
 }
 
 // CreateFirstOperator inserts op only if no operator exists yet, atomically, and
 // reports ErrDuplicate when setup was already done.
 func (s *Store) CreateFirstOperator(ctx context.Context, op *Operator) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n int64
 		if err := tx.Model(&Operator{}).Count(&n).Error; err != nil {
 			return err
@@ -49,34 +49,41 @@ func (s *Store) CreateFirstOperator(ctx context.Context, op *Operator) error {
 		op.Email = NormalizeEmail(op.Email)
 		return translate(tx.Create(op).Error)
 	})
+	return storeError(err, "create the first operator")
 }
 
 // CountOperators returns how many operators exist.
 func (s *Store) CountOperators(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.db.WithContext(ctx).Model(&Operator{}).Count(&n).Error
-	return n, err
+	return n, storeError(err, "count operators")
 }
 
 // OperatorByID returns one operator.
 func (s *Store) OperatorByID(ctx context.Context, id string) (*Operator, error) {
 	var op Operator
 	err := s.db.WithContext(ctx).Where("id = ?", id).First(&op).Error
-	return &op, translate(err)
+	if err != nil {
+		return nil, storeError(translate(err), "fetch operator %s", id)
+	}
+	return &op, nil
 }
 
 // OperatorByEmail returns the operator with that email (case-insensitive).
 func (s *Store) OperatorByEmail(ctx context.Context, email string) (*Operator, error) {
 	var op Operator
 	err := s.db.WithContext(ctx).Where("email = ?", NormalizeEmail(email)).First(&op).Error
-	return &op, translate(err)
+	if err != nil {
+		return nil, storeError(translate(err), "fetch operator by email") // the address stays out of logs
+	}
+	return &op, nil
 }
 
 // ListOperators returns every operator, by email.
 func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
 	var ops []Operator
 	err := s.db.WithContext(ctx).Order("email").Find(&ops).Error
-	return ops, err
+	return ops, storeError(err, "list operators")
 }
 
 // SetOperatorPassword stores a new hash and ends the operator's other sessions by
@@ -97,17 +104,18 @@ func (s *Store) SetOperatorPassword(ctx context.Context, id, hash string) (int, 
 		}
 		return tx.Model(&Operator{}).Where("id = ?", id).Pluck("session_epoch", &epoch).Error
 	})
-	return epoch, err
+	return epoch, storeError(err, "set the password of operator %s", id)
 }
 
 // TouchOperatorLogin records a successful sign-in.
 func (s *Store) TouchOperatorLogin(ctx context.Context, id string) error {
-	return s.db.WithContext(ctx).Model(&Operator{}).Where("id = ?", id).Update("last_login_at", Now()).Error
+	err := s.db.WithContext(ctx).Model(&Operator{}).Where("id = ?", id).Update("last_login_at", Now()).Error
+	return storeError(err, "record sign-in of operator %s", id)
 }
 
 // DeleteOperator removes an operator unless it is the last one (ErrLastOperator).
 func (s *Store) DeleteOperator(ctx context.Context, id string) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n int64
 		if err := tx.Model(&Operator{}).Count(&n).Error; err != nil {
 			return err
@@ -124,4 +132,5 @@ func (s *Store) DeleteOperator(ctx context.Context, id string) error {
 		}
 		return nil
 	})
+	return storeError(err, "delete operator %s", id)
 }

@@ -25,7 +25,7 @@ func (s *Store) AcquireProxySlot(ctx context.Context, key, holder string, now, u
 		args = append(args, key, i)
 	}
 	if err := db.Exec("INSERT INTO proxy_slots (account_key, slot) VALUES "+values+" ON CONFLICT DO NOTHING", args...).Error; err != nil {
-		return 0, false, err
+		return 0, false, storeError(err, "create an account's proxy slots")
 	}
 	var slots []int
 	err = db.Raw(`UPDATE proxy_slots SET holder = ?, held_until = ?
@@ -34,15 +34,16 @@ func (s *Store) AcquireProxySlot(ctx context.Context, key, holder string, now, u
 			ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING slot`, holder, until, key, key, now).Scan(&slots).Error
 	if err != nil || len(slots) == 0 {
-		return 0, false, err
+		return 0, false, storeError(err, "lease a proxy slot")
 	}
 	return slots[0], true, nil
 }
 
 // ReleaseProxySlot frees a slot holder leased.
 func (s *Store) ReleaseProxySlot(ctx context.Context, key string, slot int, holder string) error {
-	return s.db.WithContext(ctx).Exec("UPDATE proxy_slots SET holder = '', held_until = NULL WHERE account_key = ? AND slot = ? AND holder = ?",
+	err := s.db.WithContext(ctx).Exec("UPDATE proxy_slots SET holder = '', held_until = NULL WHERE account_key = ? AND slot = ? AND holder = ?",
 		key, slot, holder).Error
+	return storeError(err, "release proxy slot %d", slot)
 }
 
 // ProxyBlockedUntil returns until when GetResponse asked the fleet to leave an
@@ -51,7 +52,7 @@ func (s *Store) ProxyBlockedUntil(ctx context.Context, key string) (time.Time, e
 	var until []time.Time
 	err := s.db.WithContext(ctx).Raw("SELECT blocked_until FROM proxy_backoff WHERE account_key = ?", key).Scan(&until).Error
 	if err != nil || len(until) == 0 {
-		return time.Time{}, err
+		return time.Time{}, storeError(err, "read an account's proxy backoff")
 	}
 	return until[0], nil
 }
@@ -59,8 +60,9 @@ func (s *Store) ProxyBlockedUntil(ctx context.Context, key string) (time.Time, e
 // BlockProxy records that GetResponse asked the fleet to wait until until (keeping a
 // later time already recorded).
 func (s *Store) BlockProxy(ctx context.Context, key string, until time.Time) error {
-	return s.db.WithContext(ctx).Exec(`INSERT INTO proxy_backoff (account_key, blocked_until) VALUES (?, ?)
+	err := s.db.WithContext(ctx).Exec(`INSERT INTO proxy_backoff (account_key, blocked_until) VALUES (?, ?)
 		ON CONFLICT (account_key) DO UPDATE SET blocked_until = CASE
 			WHEN proxy_backoff.blocked_until > EXCLUDED.blocked_until THEN proxy_backoff.blocked_until
 			ELSE EXCLUDED.blocked_until END`, key, until).Error
+	return storeError(err, "record an account's proxy backoff")
 }

@@ -30,7 +30,7 @@ func (s *Store) RefreshStats(ctx context.Context, now time.Time, days int) ([]Da
 	first := now.UTC().AddDate(0, 0, -(days - 1)).Format(dayLayout)
 	var rows []DailyRefreshStat
 	if err := s.db.WithContext(ctx).Where("day >= ?", first).Find(&rows).Error; err != nil {
-		return nil, err
+		return nil, storeError(err, "read refresh stats")
 	}
 	byDay := map[string]DailyRefreshStat{}
 	for _, r := range rows {
@@ -67,7 +67,7 @@ func (s *Store) ExpiryHistogram(ctx context.Context, now time.Time, span, width 
 			q = q.Where("expires_at >= ?", from)
 		}
 		if err := q.Group("status").Scan(&rows).Error; err != nil {
-			return nil, err
+			return nil, storeError(err, "count connections by expiry")
 		}
 		for _, r := range rows {
 			b.ByStatus[r.Status] = r.N
@@ -83,5 +83,5 @@ func (s *Store) RefreshEvents(ctx context.Context, connectionID string, limit in
 	err := s.db.WithContext(ctx).Where("connection_id = ? AND type IN ?", connectionID,
 		[]EventType{EventRefreshSucceeded, EventRefreshFailed, EventNeedsReconnect}).
 		Order("id DESC").Limit(limit).Find(&events).Error
-	return events, err
+	return events, storeError(err, "list refresh events of connection %s", connectionID)
 }

@@ -18,7 +18,7 @@ type LoginThrottle struct {
 // RecordLoginFailure adds a failure for key; a window older than window restarts at one.
 func (s *Store) RecordLoginFailure(ctx context.Context, key string, window time.Duration) error {
 	now := Now()
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var t LoginThrottle
 		err := tx.Where("key = ?", key).First(&t).Error
 		if err != nil && err != gorm.ErrRecordNotFound {
@@ -30,6 +30,7 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, window time.
 		t.Failures++
 		return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&t).Error
 	})
+	return storeError(err, "record a failed sign-in") // the key may hold an email address
 }
 
 // LoginBlockedUntil returns when the first of keys stops being blocked (zero when none
@@ -37,7 +38,7 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, window time.
 func (s *Store) LoginBlockedUntil(ctx context.Context, keys []string, limit int, window time.Duration) (time.Time, error) {
 	var rows []LoginThrottle
 	if err := s.db.WithContext(ctx).Where("key IN ?", keys).Find(&rows).Error; err != nil {
-		return time.Time{}, err
+		return time.Time{}, storeError(err, "read failed sign-ins")
 	}
 	now := Now()
 	var until time.Time
@@ -52,5 +53,6 @@ func (s *Store) LoginBlockedUntil(ctx context.Context, keys []string, limit int,
 
 // ClearLoginFailures forgets the failures recorded for key.
 func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
-	return s.db.WithContext(ctx).Where("key = ?", key).Delete(&LoginThrottle{}).Error
+	err := s.db.WithContext(ctx).Where("key = ?", key).Delete(&LoginThrottle{}).Error
+	return storeError(err, "clear failed sign-ins")
 }

@@ -112,7 +112,7 @@ func (s *Store) SetWebhook(ctx context.Context, appID, url, secretEnc string) er
 	}
 	res := s.db.WithContext(ctx).Model(&App{}).Where("id = ? AND deleted_at IS NULL", appID).Updates(updates)
 	if res.Error != nil {
-		return res.Error
+		return storeError(res.Error, "set the webhook of app %s", appID)
 	}
 	if res.RowsAffected == 0 {
 		return ErrNotFound
@@ -130,7 +130,7 @@ func (s *Store) DueDeliveries(ctx context.Context, owner string, now time.Time, 
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.connection_id = d.connection_id AND p.status = ? AND p.id < d.id)
 		ORDER BY d.id LIMIT ?`, DeliveryPending, now, now, DeliveryPending, limit).Scan(&candidates).Error
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, "list due webhook deliveries")
 	}
 	var leased []WebhookDelivery
 	for _, d := range candidates {
@@ -138,7 +138,7 @@ func (s *Store) DueDeliveries(ctx context.Context, owner string, now time.Time, 
 			Where("id = ? AND status = ? AND (lease_until IS NULL OR lease_until < ?)", d.ID, DeliveryPending, now).
 			Updates(map[string]any{"lease_owner": owner, "lease_until": now.Add(lease)})
 		if res.Error != nil {
-			return leased, res.Error
+			return leased, storeError(res.Error, "lease webhook delivery %d", d.ID)
 		}
 		if res.RowsAffected == 1 {
 			leased = append(leased, d)
@@ -160,7 +160,7 @@ type DeliveryOutcome struct {
 
 // SaveDelivery records an attempt's outcome, releasing owner's lease.
 func (s *Store) SaveDelivery(ctx context.Context, id int64, owner string, o DeliveryOutcome) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		updates := map[string]any{"attempts": gorm.Expr("attempts + 1"), "last_status_code": o.StatusCode,
 			"last_error": o.Error, "lease_owner": "", "lease_until": nil}
 		switch {
@@ -183,11 +183,12 @@ func (s *Store) SaveDelivery(ctx context.Context, id int64, owner string, o Deli
 		}
 		return nil
 	})
+	return storeError(err, "save webhook delivery %d", id)
 }
 
 // RecentDeliveries returns an app's newest deliveries.
 func (s *Store) RecentDeliveries(ctx context.Context, appID string, limit int) ([]WebhookDelivery, error) {
 	var ds []WebhookDelivery
 	err := s.db.WithContext(ctx).Where("app_id = ?", appID).Order("id DESC").Limit(limit).Find(&ds).Error
-	return ds, err
+	return ds, storeError(err, "list webhook deliveries of app %s", appID)
 }
