@@ -116,7 +116,7 @@ func (s *Store) FreshTokenRow(ctx context.Context, id string) (*TokenRow, uint64
 		row, err = scanTokenRow(conn.QueryRowContext(ctx, tokenRowQuery, id), id)
 		return err
 	})
-	return row, changes, err
+	return row, changes, storeError(err, "read the token of connection %s", id)
 }
 
 // FreshAPIKey reads an API key for a cache: the key, and the Changes count it is
@@ -128,5 +128,5 @@ func (s *Store) FreshAPIKey(ctx context.Context, prefix string) (*APIKey, uint64
 		key, err = scanAPIKey(conn.QueryRowContext(ctx, apiKeyQuery, prefix))
 		return err
 	})
-	return key, changes, err
+	return key, changes, storeError(err, "fetch API key by prefix")
 }

@@ -100,7 +100,7 @@ func (s *Store) SaveAuthorization(ctx context.Context, a Authorization) (conn *C
 		return nil
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, false, storeError(err, "save the authorization of account %s for app %s", a.AccountID, a.AppID)
 	}
 	return conn, created, nil
 }
@@ -185,7 +185,7 @@ func (s *Store) SaveRefreshes(ctx context.Context, outs []RefreshOutcome) (saved
 		}
 		return nil
 	})
-	return saved, errs, err
+	return saved, errs, storeError(err, "save %d refresh outcomes", len(outs))
 }
 
 // applyRefresh runs one outcome's conditional UPDATE and returns the row as stored
@@ -254,7 +254,7 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 
 // Disconnect erases a connection's tokens and marks it disconnected, keeping its history.
 func (s *Store) Disconnect(ctx context.Context, id, actor string) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n int64
 		if err := tx.Model(&Connection{}).Where("id = ?", id).Count(&n).Error; err != nil {
 			return err
@@ -264,4 +264,5 @@ func (s *Store) Disconnect(ctx context.Context, id, actor string) error {
 		}
 		return disconnect(tx, id, actor, "Disconnected; tokens erased")
 	})
+	return storeError(err, "disconnect connection %s", id)
 }

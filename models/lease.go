@@ -18,7 +18,7 @@ func (s *Store) AcquireLeaseRow(ctx context.Context, id, owner string, now, unti
 		Where("id = ? AND status <> ? AND (lease_until IS NULL OR lease_until < ?)", id, StatusDisconnected, now).
 		Updates(map[string]any{"lease_owner": owner, "lease_until": until})
 	if res.Error != nil || len(rows) == 0 {
-		return nil, res.Error
+		return nil, storeError(res.Error, "lease connection %s", id)
 	}
 	return &rows[0], nil
 }
@@ -36,13 +36,14 @@ func (s *Store) AcquireLeases(ctx context.Context, ids []string, owner string, n
 	err := s.db.WithContext(ctx).Raw(`UPDATE connections SET lease_owner = ?, lease_until = ?
 		WHERE id IN ? AND status <> ? AND (lease_until IS NULL OR lease_until < ?) RETURNING *`,
 		owner, until, ids, StatusDisconnected, now).Scan(&rows).Error
-	return rows, err
+	return rows, storeError(err, "lease %d connections", len(ids))
 }
 
 // ReleaseLease gives up owner's lease without writing a refresh outcome.
 func (s *Store) ReleaseLease(ctx context.Context, id, owner string) error {
-	return s.db.WithContext(ctx).Model(&Connection{}).Where("id = ? AND lease_owner = ?", id, owner).
+	err := s.db.WithContext(ctx).Model(&Connection{}).Where("id = ? AND lease_owner = ?", id, owner).
 		Updates(map[string]any{"lease_owner": "", "lease_until": nil}).Error
+	return storeError(err, "release the lease on connection %s", id)
 }
 
 // DueQuery says which connections the refresher should pick.
@@ -73,13 +74,13 @@ func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error
 			StatusActive, q.Now, q.Now.Add(q.Margin), q.Now.Add(-q.Keepalive)).
 		Order("expires_at, id").Limit(q.Limit).Scan(&active).Error
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, "find due active connections")
 	}
 	err = s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
 		Where("status = ? AND "+free+" AND (next_attempt_at IS NULL OR next_attempt_at <= ?)", StatusRefreshFailing, q.Now, q.Now).
 		Order("expires_at, id").Limit(q.Limit).Scan(&failing).Error
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, "find due failing connections")
 	}
 	// Merge the two ordered lists, soonest expiry first.
 	at := func(d due) time.Time {
