@@ -116,50 +116,6 @@ func (s *Server) listConnections(c echo.Context) error {
 	return render(c, http.StatusOK, views.ConnectionsPage(s.page(c, "Connections", "connections"), v))
 }
 
-// connectionRow prepares one connection for a table.
-func connectionRow(r models.ConnectionRow, now time.Time) views.ConnectionRow {
-	row := views.ConnectionRow{
-		ID: r.ID, AccountEmail: r.AccountEmail, AccountName: r.AccountName, AccountID: r.AccountID, CustomerRef: r.CustomerRef,
-		AppName: r.AppName, Status: string(r.Status), StatusLabel: statusLabels[r.Status],
-	}
-	if r.Status != models.StatusDisconnected && r.ExpiresAt != nil {
-		row.Expiry = timeView(*r.ExpiresAt, now)
-	}
-	if r.LastRefreshAt != nil {
-		row.LastRefresh = timeView(*r.LastRefreshAt, now)
-	}
-	return row
-}
-
-// timeView shows a time as both a timestamp and a relative phrase.
-func timeView(t, now time.Time) views.TimeView {
-	return views.TimeView{ISO: t.UTC().Format(time.RFC3339), Text: formatTime(t), Relative: relative(t, now)}
-}
-
-// relative says "in 42 min" or "3 h ago" (with "expired" for a past expiry in the view).
-func relative(t, now time.Time) string {
-	d := t.Sub(now)
-	past := d < 0
-	if past {
-		d = -d
-	}
-	var s string
-	switch mins, hours := int(d.Round(time.Minute).Minutes()), int(d.Round(time.Hour).Hours()); {
-	case d < time.Minute:
-		s = fmt.Sprintf("%d s", int(d.Seconds()))
-	case mins < 60:
-		s = fmt.Sprintf("%d min", mins)
-	case hours < 48:
-		s = fmt.Sprintf("%d h", hours)
-	default:
-		s = fmt.Sprintf("%d d", int(d.Round(24*time.Hour).Hours()/24))
-	}
-	if past {
-		return s + " ago"
-	}
-	return "in " + s
-}
-
 func (s *Server) showConnection(c echo.Context) error {
 	return s.renderConnection(c, http.StatusOK, nil, "")
 }
@@ -238,16 +194,6 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 		title = conn.AccountID
 	}
 	return render(c, status, views.ConnectionPage(s.page(c, title, "connections"), v))
-}
-
-func appName(app *models.App) string {
-	if app == nil || app.ID == "" {
-		return "(deleted app)"
-	}
-	if app.DeletedAt != nil {
-		return app.Name + " (deleted)"
-	}
-	return app.Name
 }
 
 func testView(r *services.TestCallResult) *views.TestCallView {

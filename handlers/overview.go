@@ -10,13 +10,6 @@ import (
 	"github.com/grconnect/grconnect/views"
 )
 
-var statusLabels = map[models.Status]string{
-	models.StatusActive:         "Active",
-	models.StatusRefreshFailing: "Refresh failing",
-	models.StatusNeedsReconnect: "Needs reconnect",
-	models.StatusDisconnected:   "Disconnected",
-}
-
 func (s *Server) overview(c echo.Context) error {
 	ctx := c.Request().Context()
 	apps, err := s.apps.List(ctx)
