@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"syscall"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 )
 
@@ -32,58 +35,90 @@ func BenchmarkTokenRoute(b *testing.B) {
 	})
 	bareSrv := httptest.NewServer(bare)
 	defer bareSrv.Close()
+	comparePair(b, "token route", "bare Echo",
+		loadRoute(http.MethodPost, f.srv.URL+"/api/v1/connections/"+conn.ID+"/token", f.key),
+		loadRoute(http.MethodPost, bareSrv.URL+"/token", ""))
+}
 
-	load := func(url, key string) func(b *testing.B) result {
-		return func(b *testing.B) result {
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-			defer client.CloseIdleConnections()
-			b.SetParallelism(8) // 8 × GOMAXPROCS clients at once
-			cpu0 := cpuTime()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req, _ := http.NewRequest(http.MethodPost, url, nil)
-					if key != "" {
-						req.Header.Set("Authorization", "Bearer "+key)
-					}
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						b.Errorf("status %d", resp.StatusCode)
-						return
-					}
+// BenchmarkProxyRoute measures GET /api/v1/connections/{id}/proxy/from-fields
+// through the whole router (API key, token, path checks, per-account limits,
+// header filtering, streaming) in front of a fast GetResponse stand-in, next to a
+// bare httputil.ReverseProxy in front of the same upstream, alternating three rounds
+// in one run. The goal is a ratio of at least 0.5:
+//
+//	go test -run '^$' -bench ProxyRoute -benchtime 3s ./handlers/
+func BenchmarkProxyRoute(b *testing.B) {
+	f := newAPIFixture(b, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	f.logs.stop()
+	body := []byte(`[{"fromFieldId":"TTzW","email":"john@example.com","name":"John Smith","isActive":"true","isDefault":"true","createdOn":"2017-03-13T19:32:52+0000"}]`)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-RateLimit-Limit", "30000")
+		w.Header().Set("X-RateLimit-Remaining", "29999")
+		w.Header().Set("X-RateLimit-Reset", "600 seconds")
+		w.Write(body)
+	}))
+	defer upstream.Close()
+	if err := f.store.DB().Model(&models.App{}).Where("id = ?", f.appID).Update("api_url", upstream.URL+"/v3").Error; err != nil {
+		b.Fatal(err)
+	}
+	target, _ := url.Parse(upstream.URL)
+	bareSrv := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
+	defer bareSrv.Close()
+	comparePair(b, "proxy route", "bare ReverseProxy",
+		loadRoute(http.MethodGet, f.srv.URL+"/api/v1/connections/"+conn.ID+"/proxy/from-fields", f.key),
+		loadRoute(http.MethodGet, bareSrv.URL+"/v3/from-fields", ""))
+}
+
+// loadRoute returns a benchmark that sends method url (with the API key, if any)
+// from 8 × GOMAXPROCS clients at once and expects 200s.
+func loadRoute(method, url, key string) func(b *testing.B) result {
+	return func(b *testing.B) result {
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+		defer client.CloseIdleConnections()
+		b.SetParallelism(8)
+		cpu0 := cpuTime()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req, _ := http.NewRequest(method, url, nil)
+				if key != "" {
+					req.Header.Set("Authorization", "Bearer "+key)
 				}
-			})
-			res := result{perSec: float64(b.N) / b.Elapsed().Seconds(), cpu: (cpuTime() - cpu0) / time.Duration(b.N)}
-			b.ReportMetric(res.perSec, "req/s")
-			b.ReportMetric(float64(res.cpu.Microseconds()), "cpu-µs/req")
-			return res
-		}
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+		res := result{perSec: float64(b.N) / b.Elapsed().Seconds(), cpu: (cpuTime() - cpu0) / time.Duration(b.N)}
+		b.ReportMetric(res.perSec, "req/s")
+		b.ReportMetric(float64(res.cpu.Microseconds()), "cpu-µs/req")
+		return res
 	}
-	routes := []struct {
-		name string
-		run  func(b *testing.B) result
-	}{
-		{"bare-echo", load(bareSrv.URL+"/token", "")},
-		{"token", load(f.srv.URL+"/api/v1/connections/"+conn.ID+"/token", f.key)},
-	}
+}
+
+// comparePair runs ours and the baseline side by side, three alternating rounds,
+// and logs the ratios by requests per second and by CPU per request.
+func comparePair(b *testing.B, oursName, baseName string, ours, base func(b *testing.B) result) {
 	var ratios, cpuRatios []float64
 	for range 3 {
-		got := map[string]result{}
-		for _, r := range routes {
-			b.Run(r.name, func(b *testing.B) { got[r.name] = r.run(b) })
-		}
-		bareRes, tokenRes := got["bare-echo"], got["token"]
-		if bareRes.perSec > 0 && tokenRes.cpu > 0 {
-			ratios = append(ratios, tokenRes.perSec/bareRes.perSec)
-			cpuRatios = append(cpuRatios, float64(bareRes.cpu)/float64(tokenRes.cpu))
-			b.Logf("token route %.0f req/s (%v CPU each), bare Echo %.0f req/s (%v CPU each): ratio %.2f, by CPU %.2f",
-				tokenRes.perSec, tokenRes.cpu, bareRes.perSec, bareRes.cpu, ratios[len(ratios)-1], cpuRatios[len(cpuRatios)-1])
+		var o, bl result
+		b.Run("baseline", func(b *testing.B) { bl = base(b) })
+		b.Run("grconnect", func(b *testing.B) { o = ours(b) })
+		if bl.perSec > 0 && o.cpu > 0 {
+			ratios = append(ratios, o.perSec/bl.perSec)
+			cpuRatios = append(cpuRatios, float64(bl.cpu)/float64(o.cpu))
+			b.Logf("%s %.0f req/s (%v CPU each), %s %.0f req/s (%v CPU each): ratio %.2f, by CPU %.2f",
+				oursName, o.perSec, o.cpu, baseName, bl.perSec, bl.cpu, ratios[len(ratios)-1], cpuRatios[len(cpuRatios)-1])
 		}
 	}
 	if len(ratios) > 0 {

@@ -37,6 +37,7 @@ type connectionQueries interface {
 	RefreshEvents(ctx context.Context, connectionID string, limit int) ([]models.Event, error)
 	RecentEvents(ctx context.Context, limit int) ([]models.EventRow, error)
 	AppByID(ctx context.Context, id string) (*models.App, error)
+	CountByStatus(ctx context.Context) (map[models.Status]int64, error)
 }
 
 const (

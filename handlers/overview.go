@@ -16,7 +16,7 @@ func (s *Server) overview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	counts, err := s.metrics.statusCounts(ctx)
+	counts, err := s.queries.CountByStatus(ctx)
 	if err != nil {
 		return err
 	}

@@ -13,13 +13,14 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/grconnect/grconnect/config"
+	"github.com/grconnect/grconnect/metrics"
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/static"
 )
 
-// Deps is everything the handlers need, built by main.
+// Deps is everything the handlers need, built by server.New.
 type Deps struct {
 	Config    *config.Config
 	Store     *models.Store
@@ -34,6 +35,7 @@ type Deps struct {
 	APIKeys *services.APIKeys
 	Proxy   *services.Proxy
 	Assets  *static.Assets
+	Metrics *metrics.Registry
 	Log     *slog.Logger
 	// DemoGetResponse, when set, is the simulated GetResponse served under /demo-getresponse.
 	DemoGetResponse http.Handler
@@ -57,7 +59,7 @@ type Server struct {
 	assets     *static.Assets
 	log        *slog.Logger
 	sessions   *sessionManager
-	metrics    *metrics
+	metrics    *metrics.Registry
 	demo       bool
 }
 
@@ -85,7 +87,7 @@ func New(d Deps) *echo.Echo {
 		assets:     d.Assets,
 		log:        d.Log,
 		sessions:   newSessionManager(d.Box, d.Config.IsHTTPS(), d.Operators),
-		metrics:    newMetrics(d.Store),
+		metrics:    d.Metrics,
 		demo:       d.DemoGetResponse != nil,
 	}
 	e := echo.New()
@@ -221,7 +223,7 @@ func (s *Server) requestLog() echo.MiddlewareFunc {
 		LogMethod: true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRemoteIP: true, LogError: true,
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			s.metrics.observe(v.Status)
+			s.metrics.ObserveResponse(v.Status)
 			level := slog.LevelInfo
 			if v.Status >= 500 {
 				level = slog.LevelError

@@ -183,3 +183,18 @@ func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
 	}
 	return out, storeError(err, "count connections by status")
 }
+
+// ConnectionTotal is how many connections of one app are in one state.
+type ConnectionTotal struct {
+	AppID  string
+	Status Status
+	N      int64
+}
+
+// ConnectionTotals counts the connections per app and state (the metrics read it
+// in the background, never per scrape).
+func (s *Store) ConnectionTotals(ctx context.Context) ([]ConnectionTotal, error) {
+	var rows []ConnectionTotal
+	err := s.db.WithContext(ctx).Model(&Connection{}).Select("app_id, status, COUNT(*) AS n").Group("app_id, status").Scan(&rows).Error
+	return rows, storeError(err, "count connections by app and status")
+}

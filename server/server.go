@@ -17,6 +17,7 @@ import (
 	"github.com/grconnect/grconnect/config"
 	"github.com/grconnect/grconnect/demo"
 	"github.com/grconnect/grconnect/handlers"
+	"github.com/grconnect/grconnect/metrics"
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
@@ -54,6 +55,7 @@ type Server struct {
 	Webhooks  *services.Webhooks
 	Bulk      *services.Bulk
 	Refresher *services.Refresher
+	Metrics   *metrics.Registry
 	// Demo is demo mode, when Config.Demo is set.
 	Demo *demo.Mode
 
@@ -105,8 +107,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
 		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
 	}, log)
+	s.Metrics = metrics.New(store, log)
 	deps := handlers.Deps{
-		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log,
+		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
 		Operators: s.Operators, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
 		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy,
 	}
@@ -117,10 +120,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	return s, nil
 }
 
-// Start runs the background workers (the refresher and the webhook sender) until Stop.
+// Start runs the background workers (the refresher, the webhook sender and the
+// metrics reader) until Stop.
 func (s *Server) Start() {
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
+	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
 }
 
 // Stop ends the background work and waits for it: refreshes already sent are
