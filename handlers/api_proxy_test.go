@@ -400,6 +400,8 @@ func TestAPIProxyPassesThrough429AndBacksOff(t *testing.T) {
 
 func TestAPIProxyBackOffEndsAtTheReset(t *testing.T) {
 	f := newAPIFixture(t, getresponsetest.Options{})
+	clock := &fakeClock{now: time.Now()}
+	f.built.Proxy.Now = clock.Now
 	conn := f.connect("customer-1", "")
 	rec := f.recordGetResponse()
 	base := "/api/v1/connections/" + conn.ID + "/proxy"
@@ -431,7 +433,9 @@ func TestAPIProxyBackOffEndsAtTheReset(t *testing.T) {
 		t.Fatalf("first = %d %s", r.status, r.body)
 	}
 	wantError(t, f.call(http.MethodGet, base+"/from-fields", nil), http.StatusTooManyRequests, "rate_limited")
-	time.Sleep(1100 * time.Millisecond)
+	clock.Advance(900 * time.Millisecond)
+	wantError(t, f.call(http.MethodGet, base+"/from-fields", nil), http.StatusTooManyRequests, "rate_limited")
+	clock.Advance(200 * time.Millisecond)
 	if r := f.call(http.MethodGet, base+"/from-fields", nil); r.status != http.StatusOK {
 		t.Fatalf("after the reset = %d %s", r.status, r.body)
 	}

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	_ "embed"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -39,8 +40,7 @@ func TestBrowserSnippetOnAThirdPartyPage(t *testing.T) {
 	customer.wantStatus(customer.open(site.URL+"/"), 200, "the third-party page")
 	customer.wantText("a", "Connect GetResponse")
 	// It looks like a button: padded, coloured, not underlined — whatever the host page's styles.
-	look := evalIn[map[string]string](customer, `(() => { const s = getComputedStyle(document.querySelector("a"));
-		return {bg: s.backgroundColor, pad: s.paddingLeft, deco: s.textDecorationLine, display: s.display}; })()`)
+	look := evalIn[map[string]string](customer, buttonLookJS)
 	if look["bg"] == "rgba(0, 0, 0, 0)" || look["pad"] == "0px" || look["deco"] != "none" || look["display"] != "inline-flex" {
 		t.Fatalf("the snippet does not render as a button: %v", look)
 	}
@@ -53,3 +53,8 @@ func TestBrowserSnippetOnAThirdPartyPage(t *testing.T) {
 	}
 	customer.wantText(`[data-testid="connect-button"]`, "Connect GetResponse")
 }
+
+// buttonLookJS reads the computed look of the page's first link.
+//
+//go:embed testdata/button-look.js
+var buttonLookJS string

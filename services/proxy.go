@@ -121,12 +121,13 @@ type Proxy struct {
 	// fleet shares the limits with every replica on the same PostgreSQL database;
 	// nil on SQLite, where one process is the whole fleet.
 	fleet *fleetLimiter
-	now   func() time.Time
+	// Now is the limiters' clock; tests replace it before the first call.
+	Now func() time.Time
 }
 
 // NewProxy returns the proxy.
 func NewProxy(tokens *Tokens, store *models.Store, gr *getresponse.Client) *Proxy {
-	p := &Proxy{tokens: tokens, store: store, gr: gr, limits: &accountLimiter{gates: map[string]*accountGate{}}, now: time.Now}
+	p := &Proxy{tokens: tokens, store: store, gr: gr, limits: &accountLimiter{gates: map[string]*accountGate{}}, Now: time.Now}
 	if store.IsPostgres() {
 		p.fleet = &fleetLimiter{store: store, holder: "proxy/" + models.RandomToken(6)}
 	}
@@ -160,14 +161,14 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 	// The client secret is not needed for API calls, so it stays sealed.
 	ga := getresponse.App{APIURL: app.APIURL, XDomain: app.MaxDomain}
 	key := app.APIURL + "\x00" + grant.AccountID
-	queued := p.now()
-	gate, err := p.limits.enter(ctx, key, p.now, proxyQueueWait)
+	queued := p.Now()
+	gate, err := p.limits.enter(ctx, key, p.Now, proxyQueueWait)
 	if err != nil {
 		return nil, err
 	}
-	release := sync.OnceFunc(func() { p.limits.leave(key, gate, p.now()) })
+	release := sync.OnceFunc(func() { p.limits.leave(key, gate, p.Now()) })
 	if p.fleet != nil {
-		slot, err := p.fleet.enter(ctx, key, p.now, proxyQueueWait-p.now().Sub(queued))
+		slot, err := p.fleet.enter(ctx, key, p.Now, proxyQueueWait-p.Now().Sub(queued))
 		if err != nil {
 			release()
 			return nil, err
@@ -181,9 +182,9 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 		release()
 		return nil, err
 	}
-	p.limits.observe(gate, res.StatusCode, res.Header, p.now())
+	p.limits.observe(gate, res.StatusCode, res.Header, p.Now())
 	if p.fleet != nil {
-		p.fleet.observe(ctx, key, res.StatusCode, res.Header, p.now())
+		p.fleet.observe(ctx, key, res.StatusCode, res.Header, p.Now())
 	}
 	out.StatusCode = res.StatusCode
 	out.Header = http.Header{}
