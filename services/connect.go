@@ -344,7 +344,7 @@ func (c *Connect) Callback(ctx context.Context, in CallbackInput) (*CallbackResu
 	tok, err := c.gr.Exchange(ctx, ga, in.Code)
 	if err != nil {
 		c.log.Warn("code exchange failed", "app", app.ID, "error", err)
-		badInput := errors.Is(err, getresponse.ErrNeedsReconnect)
+		badInput := errors.Is(err, getresponse.ErrGrantRejected) || errors.Is(err, getresponse.ErrClientRejected)
 		return nil, prob("exchange_failed", "GetResponse did not accept the authorization ("+describeGRError(err)+"). Please try again.", badInput)
 	}
 	acct, _, err := c.gr.Account(ctx, ga, tok.AccessToken)

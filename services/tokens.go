@@ -285,7 +285,7 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 	var tok *getresponse.Token
 	var callErr error
 	if refreshToken == "" {
-		callErr = &getresponse.TokenError{Kind: getresponse.KindNeedsReconnect, Code: "no_refresh_token", Description: "no refresh token is stored"}
+		callErr = &getresponse.TokenError{Kind: getresponse.KindNoRefreshToken, Code: "no_refresh_token", Description: "no refresh token is stored"}
 	} else {
 		tok, callErr = t.gr.Refresh(ctx, ga, refreshToken)
 	}
@@ -330,7 +330,8 @@ func (t *Tokens) classify(err error, attempt int) *RefreshError {
 	re := &RefreshError{Err: err}
 	var te *getresponse.TokenError
 	errors.As(err, &te)
-	if errors.Is(err, getresponse.ErrNeedsReconnect) || errors.Is(err, getresponse.ErrBlocked) {
+	// Operator failures (invalid_client, 1017, …) still mark the connection until the engine has a state for them (issue 10).
+	if a := getresponse.ActorOf(err); a == getresponse.ActorCustomer || a == getresponse.ActorOperator {
 		re.NeedsReconnect = true
 		re.Message = "GetResponse rejected the refresh token (" + describeGRError(err) + "); the customer must reconnect"
 		return re
