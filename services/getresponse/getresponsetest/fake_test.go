@@ -427,9 +427,10 @@ func TestRotationAndRevocation(t *testing.T) {
 		{RotationRotate, false, false, true},
 		{RotationStrict, false, false, false},
 		{RotationOmit, false, true, true},
+		{RotationGrace, false, false, true}, // inside the grace period
 	}
 	for _, tt := range tests {
-		t.Run(map[Rotation]string{RotationNone: "none", RotationRotate: "rotate", RotationStrict: "strict", RotationOmit: "omit"}[tt.rotation], func(t *testing.T) {
+		t.Run(map[Rotation]string{RotationNone: "none", RotationRotate: "rotate", RotationStrict: "strict", RotationOmit: "omit", RotationGrace: "grace"}[tt.rotation], func(t *testing.T) {
 			s := newTestServer(t, Options{Rotation: tt.rotation})
 			_, old := tokens(t, s)
 			refresh := func(rt string) answer {
