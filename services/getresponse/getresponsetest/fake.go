@@ -20,9 +20,17 @@
 //   - the token endpoint accepts client credentials only as HTTP Basic (both
 //     parts URL-decoded, as x/oauth2 sends them) and answers RFC 6749 error
 //     bodies; unauthorized_client is HTTP 400;
-//   - the blocks 1016, 1017, 1018 and 1019 come with HTTP 403, 1021 with 400,
-//     1024 with 404;
-//   - refresh calls (not code exchanges) count against the account's limits;
+//   - the consent page of a MAX domain D is the one asked for with ?domain=D
+//     (see Server.AuthURLFor), or with Host: D, since one test server stands
+//     for every customer's domain;
+//   - the blocks 1016, 1017, 1018 and 1019 and 1023 come with HTTP 403, 1021
+//     with 400, 1024 with 404;
+//   - an outage (SetOutage, or the consent outcome) answers 503, code 1, with
+//     Retry-After until it ends;
+//   - refresh calls count against the account's per-second and 10-minute
+//     limits (code exchanges and client_credentials calls do not); every token
+//     or API call whose account the fake can tell takes one of its parallel
+//     slots while it is answered;
 //   - a refusal for the per-second limit is 429, code 1015, Retry-After: 1,
 //     X-RateLimit-Limit: 80, X-RateLimit-Remaining: 0, X-RateLimit-Reset:
 //     1 seconds (as reported live); for the 10-minute window it is 429, code
@@ -306,8 +314,8 @@ func (f *Fake) Stat(s Stat) int {
 	return int(f.stats[s].Load())
 }
 
-// ResetCounts sets every counter (Count, Stat, PeakInFlight, DomainCalls)
-// to zero.
+// ResetCounts sets every counter (Count, Stat, DomainCalls) to zero, and
+// PeakInFlight to the requests in flight now.
 func (f *Fake) ResetCounts() {
 	for i := range f.counts {
 		f.counts[i].Store(0)
