@@ -41,6 +41,7 @@ const (
 
 // Consent is a decision on the consent page, made programmatically by Decide.
 type Consent struct {
+	// ClientID and State are those of the authorize request.
 	ClientID, State string
 	// Domain is the MAX domain whose consent page is used: its accounts are
 	// the ones offered. "" means the standard accounts (all accounts in
