@@ -178,7 +178,7 @@ func (c *Connect) exchange(ctx context.Context, as *models.AuthState, in Callbac
 	tok, err := c.gr.Exchange(ctx, ga, in.Code)
 	if err != nil {
 		c.log.Warn("code exchange failed", "app", app.ID, "error", err)
-		badInput := errors.Is(err, getresponse.ErrNeedsReconnect)
+		badInput := errors.Is(err, getresponse.ErrGrantRejected) || errors.Is(err, getresponse.ErrClientRejected)
 		return nil, nil, nil, c.problem(ctx, as, "exchange_failed", "GetResponse did not accept the authorization ("+describeGRError(err)+"). Please try again.", badInput)
 	}
 	acct, _, err := c.gr.Account(ctx, ga, tok.AccessToken)

@@ -138,7 +138,7 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 	var tok *getresponse.Token
 	var callErr error
 	if refreshToken == "" {
-		callErr = &getresponse.TokenError{Kind: getresponse.KindNeedsReconnect, Code: "no_refresh_token", Description: "no refresh token is stored"}
+		callErr = &getresponse.TokenError{Kind: getresponse.KindNoRefreshToken, Code: "no_refresh_token", Description: "no refresh token is stored"}
 	} else {
 		tok, callErr = t.gr.Refresh(ctx, ga, refreshToken)
 	}

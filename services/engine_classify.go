@@ -48,7 +48,8 @@ func (t *Tokens) classify(err error, attempt int) *RefreshError {
 	re := &RefreshError{Err: err}
 	var te *getresponse.TokenError
 	errors.As(err, &te)
-	if errors.Is(err, getresponse.ErrNeedsReconnect) || errors.Is(err, getresponse.ErrBlocked) {
+	// Operator failures (invalid_client, 1017, …) still mark the connection until the engine has a state for them (issue 10).
+	if a := getresponse.ActorOf(err); a == getresponse.ActorCustomer || a == getresponse.ActorOperator {
 		re.NeedsReconnect = true
 		re.Message = "GetResponse rejected the refresh token (" + describeGRError(err) + "); the customer must reconnect"
 		return re

@@ -26,8 +26,9 @@ type Response struct {
 
 // Do sends an API request with the Bearer token (and X-Domain for MAX). path
 // is relative to app.APIURL, e.g. "/from-fields"; body, if any, is sent as
-// JSON. A non-2xx answer returns the *Response and an *APIError; no answer at
-// all returns a *NetworkError (which matches ErrTransient).
+// JSON. A non-2xx answer (a 3xx included: redirects are never followed)
+// returns the *Response and an *APIError; no answer at all returns a
+// *NetworkError (which matches ErrTransient).
 func (c *Client) Do(ctx context.Context, app App, accessToken, method, path string, query url.Values, body io.Reader) (*Response, error) {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
@@ -103,15 +104,11 @@ func newAPIError(resp *Response, accessToken string) *APIError {
 			e.Message = "unexpected answer"
 		}
 	}
-	if d, ok := parseRetryAfter(resp.Header, time.Now()); ok {
-		e.RetryAfter = d
-	} else if e.rateLimited() {
-		if d, ok := parseDurationText(resp.Header.Get("X-RateLimit-Reset")); ok {
-			e.RetryAfter = d
-		} else if d, ok := env.timeToReset(); ok {
-			e.RetryAfter = d
-		}
+	var envp *envelope
+	if ok {
+		envp = &env
 	}
+	e.RetryAfter = retryAfter(resp.StatusCode, resp.Header, envp, time.Now())
 	return e
 }
 

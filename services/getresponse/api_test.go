@@ -82,6 +82,12 @@ func TestListsFollowPages(t *testing.T) {
 }
 
 func TestTypedCallErrors(t *testing.T) {
+	var (
+		customer = getresponse.ActorCustomer
+		operator = getresponse.ActorOperator
+		wait     = getresponse.ActorWait
+		caller   = getresponse.ActorCaller
+	)
 	tests := []struct {
 		name       string
 		failure    getresponsetest.APIFailure
@@ -89,26 +95,49 @@ func TestTypedCallErrors(t *testing.T) {
 		timeout    time.Duration
 		wantStatus int
 		wantCode   int
+		wantActor  getresponse.Actor
 		is, isNot  []error
 	}{
-		{name: "expired (switch)", failure: getresponsetest.APIExpiredToken, wantStatus: 401, wantCode: 1014,
-			is: []error{getresponse.ErrTokenExpired}, isNot: []error{getresponse.ErrTransient}},
+		{name: "expired (switch)", failure: getresponsetest.APIExpiredToken, wantStatus: 401, wantCode: 1014, wantActor: customer,
+			is: []error{getresponse.ErrTokenExpired}, isNot: []error{getresponse.ErrTransient, getresponse.ErrGrantRejected}},
 		{name: "expired (all tokens)", setup: func(s *getresponsetest.Server, _ *string) { s.ExpireAccessTokens() },
-			wantStatus: 401, wantCode: 1014, is: []error{getresponse.ErrTokenExpired}},
+			wantStatus: 401, wantCode: 1014, wantActor: customer, is: []error{getresponse.ErrTokenExpired}},
 		{name: "unknown token", setup: func(_ *getresponsetest.Server, tok *string) { *tok = "not-a-token" },
-			wantStatus: 401, wantCode: 1014, is: []error{getresponse.ErrTokenExpired}},
-		{name: "rate limited", failure: getresponsetest.APIRateLimited, wantStatus: 429, wantCode: 1015,
+			wantStatus: 401, wantCode: 1014, wantActor: customer, is: []error{getresponse.ErrTokenExpired}},
+		{name: "1014 about X-Domain", failure: getresponsetest.APIXDomain, wantStatus: 401, wantCode: 1014, wantActor: operator,
+			is: []error{getresponse.ErrTokenExpired, getresponse.ErrClientRejected}, isNot: []error{getresponse.ErrTransient}},
+		{name: "rate limited", failure: getresponsetest.APIRateLimited, wantStatus: 429, wantCode: 1015, wantActor: wait,
 			is: []error{getresponse.ErrRateLimited, getresponse.ErrTransient}},
-		{name: "server error", failure: getresponsetest.APIServerError, wantStatus: 500, wantCode: 1,
+		{name: "rate limited per second", failure: getresponsetest.APIRateLimitedPerSecond, wantStatus: 429, wantCode: 1015, wantActor: wait,
+			is: []error{getresponse.ErrRateLimited, getresponse.ErrTransient}},
+		{name: "rate limited window", failure: getresponsetest.APIRateLimitedWindow, wantStatus: 429, wantCode: 1015, wantActor: wait,
+			is: []error{getresponse.ErrRateLimited, getresponse.ErrTransient}},
+		{name: "server error", failure: getresponsetest.APIServerError, wantStatus: 500, wantCode: 1, wantActor: wait,
 			is: []error{getresponse.ErrTransient}},
-		{name: "bad gateway", failure: getresponsetest.APIBadGateway, wantStatus: 502, is: []error{getresponse.ErrTransient}},
-		{name: "blocked", failure: getresponsetest.APIBlocked, wantStatus: 403, wantCode: 1017, is: []error{getresponse.ErrBlocked}},
-		{name: "IP blocked", failure: getresponsetest.APIIPBlocked, wantStatus: 403, wantCode: 1018, is: []error{getresponse.ErrBlocked}},
-		{name: "context []", failure: getresponsetest.APIContextArray, wantStatus: 400, wantCode: 1000,
-			isNot: []error{getresponse.ErrTransient, getresponse.ErrTokenExpired}},
-		{name: "context strings", failure: getresponsetest.APIContextStrings, wantStatus: 400, wantCode: 1000},
-		{name: "malformed JSON", failure: getresponsetest.APIMalformedJSON, is: []error{getresponse.ErrTransient}},
-		{name: "hang", failure: getresponsetest.APIHang, timeout: 200 * time.Millisecond,
+		{name: "unavailable", failure: getresponsetest.APIUnavailable, wantStatus: 503, wantCode: 1, wantActor: wait,
+			is: []error{getresponse.ErrTransient}},
+		{name: "bad gateway", failure: getresponsetest.APIBadGateway, wantStatus: 502, wantActor: wait, is: []error{getresponse.ErrTransient}},
+		{name: "temporarily blocked", failure: getresponsetest.APITemporarilyBlocked, wantStatus: 403, wantCode: 1016, wantActor: wait,
+			is: []error{getresponse.ErrTransient}, isNot: []error{getresponse.ErrClientRejected}},
+		{name: "blocked", failure: getresponsetest.APIBlocked, wantStatus: 403, wantCode: 1017, wantActor: operator,
+			is: []error{getresponse.ErrClientRejected}, isNot: []error{getresponse.ErrTransient}},
+		{name: "IP blocked", failure: getresponsetest.APIIPBlocked, wantStatus: 403, wantCode: 1018, wantActor: wait,
+			is: []error{getresponse.ErrTransient}, isNot: []error{getresponse.ErrClientRejected}},
+		{name: "maintenance", failure: getresponsetest.APIMaintenance, wantStatus: 403, wantCode: 1019, wantActor: wait,
+			is: []error{getresponse.ErrTransient}},
+		{name: "invalid headers", failure: getresponsetest.APIInvalidHeaders, wantStatus: 400, wantCode: 1021, wantActor: operator,
+			is: []error{getresponse.ErrClientRejected}},
+		{name: "missing permissions", failure: getresponsetest.APIMissingPermissions, wantStatus: 403, wantCode: 1023, wantActor: customer,
+			isNot: []error{getresponse.ErrTransient, getresponse.ErrClientRejected, getresponse.ErrGrantRejected}},
+		{name: "domain not found", failure: getresponsetest.APIDomainNotFound, wantStatus: 404, wantCode: 1024, wantActor: operator,
+			is: []error{getresponse.ErrClientRejected}},
+		{name: "redirect, not followed", failure: getresponsetest.APIRedirect, wantStatus: 307, wantActor: wait,
+			is: []error{getresponse.ErrTransient}},
+		{name: "context []", failure: getresponsetest.APIContextArray, wantStatus: 400, wantCode: 1000, wantActor: caller,
+			isNot: []error{getresponse.ErrTransient, getresponse.ErrTokenExpired, getresponse.ErrClientRejected}},
+		{name: "context strings", failure: getresponsetest.APIContextStrings, wantStatus: 400, wantCode: 1000, wantActor: caller},
+		{name: "malformed JSON", failure: getresponsetest.APIMalformedJSON, wantActor: wait, is: []error{getresponse.ErrTransient}},
+		{name: "hang", failure: getresponsetest.APIHang, timeout: 200 * time.Millisecond, wantActor: wait,
 			is: []error{getresponse.ErrTransient, context.DeadlineExceeded}},
 	}
 	for _, tt := range tests {
@@ -149,6 +178,12 @@ func TestTypedCallErrors(t *testing.T) {
 				if errors.Is(err, target) {
 					t.Errorf("errors.Is(%v, %v) = true, want false", err, target)
 				}
+			}
+			if got := getresponse.ActorOf(err); got != tt.wantActor {
+				t.Errorf("ActorOf(%v) = %q, want %q", err, got, tt.wantActor)
+			}
+			if n := s.Count(getresponsetest.EndpointRedirectTarget); n != 0 {
+				t.Errorf("%d requests followed the redirect", n)
 			}
 			assertNoSecrets(t, err, tok.AccessToken, tok.RefreshToken, testClientSecret)
 		})

@@ -51,6 +51,7 @@ func TestAPIErrorDecoding(t *testing.T) {
 		wantContext string
 		wantRetry   time.Duration
 		wantRL      getresponse.RateLimit
+		wantActor   getresponse.Actor
 		is, isNot   []error
 	}{
 		{
@@ -61,20 +62,21 @@ func TestAPIErrorDecoding(t *testing.T) {
 				`{"validationType":"searchFilter[query]","fieldName":"name","originalName":"lorem-ipsum","errorDescription":"Not allowed search field"}`),
 			wantCode: 1000, wantMessage: "Validation error, see context section for more information",
 			wantContext: `{"validationType":"searchFilter[query]","fieldName":"name","originalName":"lorem-ipsum","errorDescription":"Not allowed search field"}`,
-			isNot:       []error{getresponse.ErrTransient, getresponse.ErrTokenExpired, getresponse.ErrRateLimited, getresponse.ErrBlocked},
+			wantActor:   getresponse.ActorCaller,
+			isNot:       []error{getresponse.ErrTransient, getresponse.ErrTokenExpired, getresponse.ErrRateLimited, getresponse.ErrClientRejected},
 		},
 		{
 			name:     "context is an empty array",
 			status:   400,
 			body:     envelopeBody(400, 1000, "General error", "Validation error", `[]`),
-			wantCode: 1000, wantMessage: "Validation error", wantContext: `[]`,
+			wantCode: 1000, wantMessage: "Validation error", wantContext: `[]`, wantActor: getresponse.ActorCaller,
 			isNot: []error{getresponse.ErrTransient},
 		},
 		{
 			name:     "context is an array of strings",
 			status:   400,
 			body:     envelopeBody(400, 1000, "General error", "Validation error", `["perPage: too big","page: too small"]`),
-			wantCode: 1000, wantMessage: "Validation error", wantContext: `["perPage: too big","page: too small"]`,
+			wantCode: 1000, wantMessage: "Validation error", wantContext: `["perPage: too big","page: too small"]`, wantActor: getresponse.ActorCaller,
 		},
 		{
 			name:     "expired token, 401",
@@ -82,16 +84,17 @@ func TestAPIErrorDecoding(t *testing.T) {
 			header:   map[string]string{"Content-Type": "application/json"},
 			body:     envelopeBody(401, 1014, "Problem during authentication process, check headers!", "The access token provided is expired", `{"sentToken":"`+sentToken+`"}`),
 			wantCode: 1014, wantMessage: "The access token provided is expired", wantContext: `{"sentToken":"` + sentToken + `"}`,
-			is:    []error{getresponse.ErrTokenExpired},
-			isNot: []error{getresponse.ErrTransient, getresponse.ErrNeedsReconnect},
+			wantActor: getresponse.ActorCustomer,
+			is:        []error{getresponse.ErrTokenExpired},
+			isNot:     []error{getresponse.ErrTransient, getresponse.ErrGrantRejected, getresponse.ErrClientRejected},
 		},
 		{
 			name:     "1014 at 403 (old docs)",
 			status:   403,
 			body:     envelopeBody(403, 1014, "Problem during authentication process, check headers!", "Unable to authenticate request. Check credentials or authentication method details", `{"authenticationType":"auth_token"}`),
 			wantCode: 1014, wantMessage: "Unable to authenticate request. Check credentials or authentication method details",
-			wantContext: `{"authenticationType":"auth_token"}`,
-			is:          []error{getresponse.ErrTokenExpired},
+			wantContext: `{"authenticationType":"auth_token"}`, wantActor: getresponse.ActorCustomer,
+			is: []error{getresponse.ErrTokenExpired},
 		},
 		{
 			name:   "1015 with Retry-After and X-RateLimit-Reset",
@@ -101,10 +104,10 @@ func TestAPIErrorDecoding(t *testing.T) {
 				"You have reached your requests limit for this time window, please wait...", `{"currentLimit":30000,"timeToReset":"100 seconds"}`),
 			wantCode: 1015, wantMessage: "You have reached your requests limit for this time window, please wait...",
 			wantContext: `{"currentLimit":30000,"timeToReset":"100 seconds"}`,
-			wantRetry:   time.Second,
-			wantRL:      getresponse.RateLimit{Limit: 80, Remaining: 0, Reset: 432 * time.Second, Known: true},
-			is:          []error{getresponse.ErrRateLimited, getresponse.ErrTransient},
-			isNot:       []error{getresponse.ErrTokenExpired},
+			wantRetry:   time.Second, wantActor: getresponse.ActorWait,
+			wantRL: getresponse.RateLimit{Limit: 80, Remaining: 0, Reset: 432 * time.Second, Window: time.Second, Known: true},
+			is:     []error{getresponse.ErrRateLimited, getresponse.ErrTransient},
+			isNot:  []error{getresponse.ErrTokenExpired},
 		},
 		{
 			name:     "1015 with X-RateLimit-Reset only",
@@ -112,68 +115,131 @@ func TestAPIErrorDecoding(t *testing.T) {
 			header:   map[string]string{"X-RateLimit-Limit": "30000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "432 seconds"},
 			body:     envelopeBody(429, 1015, "quota reached", "limit", `{"currentLimit":30000,"timeToReset":"100 seconds"}`),
 			wantCode: 1015, wantMessage: "limit", wantContext: `{"currentLimit":30000,"timeToReset":"100 seconds"}`,
-			wantRetry: 432 * time.Second,
-			wantRL:    getresponse.RateLimit{Limit: 30000, Remaining: 0, Reset: 432 * time.Second, Known: true},
-			is:        []error{getresponse.ErrRateLimited, getresponse.ErrTransient},
+			wantRetry: 100 * time.Second, wantActor: getresponse.ActorWait, // the refusal's own timeToReset
+			wantRL: getresponse.RateLimit{Limit: 30000, Remaining: 0, Reset: 432 * time.Second, Window: getresponse.LimitWindow, Known: true},
+			is:     []error{getresponse.ErrRateLimited, getresponse.ErrTransient},
 		},
 		{
 			name:     "1015 with context timeToReset only",
 			status:   429,
 			body:     envelopeBody(429, 1015, "quota reached", "limit", `{"currentLimit":30000,"timeToReset":"100 seconds"}`),
 			wantCode: 1015, wantMessage: "limit", wantContext: `{"currentLimit":30000,"timeToReset":"100 seconds"}`,
-			wantRetry: 100 * time.Second,
-			is:        []error{getresponse.ErrRateLimited},
+			wantRetry: 100 * time.Second, wantActor: getresponse.ActorWait,
+			is: []error{getresponse.ErrRateLimited},
 		},
 		{
 			name:     "1017 API blocked",
 			status:   403,
 			body:     envelopeBody(403, 1017, "API permanently blocked", "Your access to the API has been permanently blocked", `[]`),
 			wantCode: 1017, wantMessage: "Your access to the API has been permanently blocked", wantContext: `[]`,
-			is:    []error{getresponse.ErrBlocked},
-			isNot: []error{getresponse.ErrTransient, getresponse.ErrTokenExpired},
+			wantActor: getresponse.ActorOperator,
+			is:        []error{getresponse.ErrClientRejected},
+			isNot:     []error{getresponse.ErrTransient, getresponse.ErrTokenExpired},
 		},
 		{
 			name:     "1018 IP blocked",
 			status:   403,
 			body:     envelopeBody(403, 1018, "IP address blocked", "Your IP address has been blocked", `[]`),
 			wantCode: 1018, wantMessage: "Your IP address has been blocked", wantContext: `[]`,
-			is: []error{getresponse.ErrBlocked},
+			wantActor: getresponse.ActorWait,
+			is:        []error{getresponse.ErrTransient},
+			isNot:     []error{getresponse.ErrClientRejected},
 		},
 		{
 			name:     "500 code 1",
 			status:   500,
 			body:     envelopeBody(500, 1, "Internal error", "Internal error, please try again later", `[]`),
 			wantCode: 1, wantMessage: "Internal error, please try again later", wantContext: `[]`,
-			is:    []error{getresponse.ErrTransient},
-			isNot: []error{getresponse.ErrRateLimited, getresponse.ErrBlocked},
+			wantActor: getresponse.ActorWait,
+			is:        []error{getresponse.ErrTransient},
+			isNot:     []error{getresponse.ErrRateLimited, getresponse.ErrClientRejected},
 		},
 		{
 			name:        "non-JSON 502",
 			status:      502,
 			header:      map[string]string{"Content-Type": "text/html", "Retry-After": "30"},
 			body:        "<html><body><h1>502 Bad Gateway</h1></body></html>",
-			wantMessage: "Bad Gateway", wantRetry: 30 * time.Second,
+			wantMessage: "Bad Gateway", wantRetry: 30 * time.Second, wantActor: getresponse.ActorWait,
 			is: []error{getresponse.ErrTransient},
 		},
 		{
 			name:        "non-JSON 404",
 			status:      404,
 			body:        "not found",
-			wantMessage: "Not Found",
-			isNot:       []error{getresponse.ErrTransient, getresponse.ErrTokenExpired},
+			wantMessage: "Not Found", wantActor: getresponse.ActorCaller,
+			isNot: []error{getresponse.ErrTransient, getresponse.ErrTokenExpired},
 		},
 		{
 			name:     "message echoing the token",
 			status:   401,
 			body:     envelopeBody(401, 1014, "auth", "Token "+sentToken+" is unknown", `{"sentToken":"`+sentToken+`"}`),
-			wantCode: 1014, wantMessage: "Token [redacted] is unknown", wantContext: `{"sentToken":"` + sentToken + `"}`,
+			wantCode: 1014, wantMessage: "Token [redacted] is unknown", wantContext: `{"sentToken":"` + sentToken + `"}`, wantActor: getresponse.ActorCustomer,
 			is: []error{getresponse.ErrTokenExpired},
 		},
 		{
 			name:        "JSON that is not an envelope",
 			status:      400,
 			body:        `{"foo":"bar"}`,
-			wantMessage: "Bad Request",
+			wantMessage: "Bad Request", wantActor: getresponse.ActorCaller,
+		},
+		{
+			name:     "1014 about X-Domain",
+			status:   401,
+			body:     envelopeBody(401, 1014, "Problem during authentication process, check headers!", "Unable to authenticate request", `{"authenticationType":"x-domain"}`),
+			wantCode: 1014, wantMessage: "Unable to authenticate request", wantContext: `{"authenticationType":"x-domain"}`,
+			wantActor: getresponse.ActorOperator,
+			is:        []error{getresponse.ErrTokenExpired, getresponse.ErrClientRejected},
+		},
+		{
+			name:     "1016 temporary block with Retry-After",
+			status:   403,
+			header:   map[string]string{"Retry-After": "120"},
+			body:     envelopeBody(403, 1016, "API temporarily blocked", "Blocked for now", `[]`),
+			wantCode: 1016, wantMessage: "Blocked for now", wantContext: `[]`, wantRetry: 2 * time.Minute,
+			wantActor: getresponse.ActorWait, is: []error{getresponse.ErrTransient},
+		},
+		{
+			name:     "1019 maintenance",
+			status:   403,
+			body:     envelopeBody(403, 1019, "Maintenance", "Back soon", `[]`),
+			wantCode: 1019, wantMessage: "Back soon", wantContext: `[]`,
+			wantActor: getresponse.ActorWait, is: []error{getresponse.ErrTransient},
+		},
+		{
+			name:     "1021 invalid headers",
+			status:   400,
+			body:     envelopeBody(400, 1021, "Invalid headers", "Bad header", `[]`),
+			wantCode: 1021, wantMessage: "Bad header", wantContext: `[]`,
+			wantActor: getresponse.ActorOperator, is: []error{getresponse.ErrClientRejected},
+		},
+		{
+			name:     "1023 missing permissions",
+			status:   403,
+			body:     envelopeBody(403, 1023, "Missing permissions", "No rights", `[]`),
+			wantCode: 1023, wantMessage: "No rights", wantContext: `[]`,
+			wantActor: getresponse.ActorCustomer, isNot: []error{getresponse.ErrTransient, getresponse.ErrClientRejected},
+		},
+		{
+			name:     "1024 domain not found",
+			status:   404,
+			body:     envelopeBody(404, 1024, "Domain not found", "No such domain", `[]`),
+			wantCode: 1024, wantMessage: "No such domain", wantContext: `[]`,
+			wantActor: getresponse.ActorOperator, is: []error{getresponse.ErrClientRejected},
+		},
+		{
+			name:        "307 redirect",
+			status:      307,
+			header:      map[string]string{"Location": "https://elsewhere.example/v3/from-fields"},
+			body:        "",
+			wantMessage: "Temporary Redirect", wantActor: getresponse.ActorWait,
+			is: []error{getresponse.ErrTransient},
+		},
+		{
+			name:        "plain 429, no headers",
+			status:      429,
+			body:        "slow down",
+			wantMessage: "Too Many Requests", wantRetry: time.Second, wantActor: getresponse.ActorWait,
+			is: []error{getresponse.ErrTransient, getresponse.ErrRateLimited},
 		},
 	}
 	c := getresponse.New(nil)
@@ -214,6 +280,9 @@ func TestAPIErrorDecoding(t *testing.T) {
 					t.Errorf("errors.Is(err, %v) = true, want false", target)
 				}
 			}
+			if got := apiErr.Actor(); got != tt.wantActor {
+				t.Errorf("Actor() = %q, want %q", got, tt.wantActor)
+			}
 			assertNoSecrets(t, err, sentToken)
 		})
 	}
@@ -253,7 +322,7 @@ func TestDoSendsRequest(t *testing.T) {
 	if gotBody != `{"a":1}` {
 		t.Errorf("body = %q", gotBody)
 	}
-	if want := (getresponse.RateLimit{Limit: 30000, Remaining: 29995, Reset: 432 * time.Second, Known: true}); resp.RateLimit != want {
+	if want := (getresponse.RateLimit{Limit: 30000, Remaining: 29995, Reset: 432 * time.Second, Window: getresponse.LimitWindow, Known: true}); resp.RateLimit != want {
 		t.Errorf("RateLimit = %+v, want %+v", resp.RateLimit, want)
 	}
 	if resp.Latency <= 0 {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -50,15 +51,26 @@ type Client struct {
 	hc *http.Client
 }
 
-// New returns a Client using hc, or, when hc is nil, an *http.Client with
-// sane timeouts (dial 5 s, TLS handshake 5 s, response header 20 s, 30 s
-// overall).
+// New returns a Client using a copy of hc, or, when hc is nil, an
+// *http.Client with sane timeouts (dial 5 s, TLS handshake 5 s, response
+// header 20 s, 30 s overall). The copy never follows redirects, whatever hc
+// does: a 3xx answer comes back as it is, so no token, code or client
+// secret is ever re-sent to the address in its Location. hc itself is not
+// changed.
 func New(hc *http.Client) *Client {
 	if hc == nil {
 		hc = defaultHTTPClient()
+	} else {
+		cp := *hc
+		hc = &cp
 	}
+	hc.CheckRedirect = refuseRedirect
 	return &Client{TokenTimeout: DefaultTokenTimeout, hc: hc}
 }
+
+// refuseRedirect makes an *http.Client return a 3xx answer instead of
+// following it.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func defaultHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
@@ -77,10 +89,14 @@ func (c *Client) userAgent() string {
 }
 
 // headerTransport adds fixed headers (X-Domain, User-Agent) to token
-// requests, which x/oauth2 builds itself.
+// requests, which x/oauth2 builds itself, and keeps the headers of the last
+// answer (x/oauth2 hides them on success).
 type headerTransport struct {
 	base   http.RoundTripper
 	header http.Header
+
+	mu   sync.Mutex
+	last http.Header
 }
 
 // RoundTrip sends a copy of r with the extra headers.
@@ -89,11 +105,28 @@ func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	for k, v := range t.header {
 		r2.Header[k] = v
 	}
-	return t.base.RoundTrip(r2)
+	res, err := t.base.RoundTrip(r2)
+	if res != nil {
+		t.mu.Lock()
+		t.last = res.Header
+		t.mu.Unlock()
+	}
+	return res, err
 }
 
-// tokenHTTPClient is c.hc with the headers every token call of app needs.
-func (c *Client) tokenHTTPClient(app App) *http.Client {
+// rateLimit parses the X-RateLimit-* headers of the last answer.
+func (t *headerTransport) rateLimit() RateLimit {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		return RateLimit{}
+	}
+	return ParseRateLimit(t.last)
+}
+
+// tokenHTTPClient is c.hc with the headers every token call of app needs,
+// and the transport that sees the answer.
+func (c *Client) tokenHTTPClient(app App) (*http.Client, *headerTransport) {
 	h := http.Header{}
 	h.Set("User-Agent", c.userAgent())
 	if app.XDomain != "" {
@@ -103,7 +136,8 @@ func (c *Client) tokenHTTPClient(app App) *http.Client {
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	ht := &headerTransport{base: base, header: h}
 	hc := *c.hc
-	hc.Transport = &headerTransport{base: base, header: h}
-	return &hc
+	hc.Transport = ht
+	return &hc, ht
 }

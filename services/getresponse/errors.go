@@ -10,13 +10,19 @@ import (
 )
 
 // Sentinel errors; match them with errors.Is on any error of this package.
+// The first three split failures by Actor, so that what the engine does
+// with a failure never depends on guessing from a status code.
 var (
-	// ErrNeedsReconnect means the stored grant is dead (invalid_grant,
-	// invalid_client, 1014/1017/1018 from the token endpoint): only a new
-	// authorization by a human helps.
-	ErrNeedsReconnect = errors.New("getresponse: connection needs to be re-authorized")
+	// ErrGrantRejected means the customer's grant is dead (invalid_grant,
+	// or no refresh token stored): only a new consent by the customer helps.
+	ErrGrantRejected = errors.New("getresponse: authorization rejected; the customer must connect again")
+	// ErrClientRejected means GetResponse refuses the app itself: its client
+	// ID or secret, its API URL or MAX domain, or its API access (1017). The
+	// operator must fix the app; no customer reconnect helps.
+	ErrClientRejected = errors.New("getresponse: app rejected; the operator must check its settings")
 	// ErrTransient means the call may succeed if retried later: 5xx, 429,
-	// timeouts, network errors, unreadable answers.
+	// timeouts, network errors, unreadable answers, temporary and IP blocks,
+	// maintenance, redirects.
 	ErrTransient = errors.New("getresponse: transient failure")
 	// ErrRateLimited means GetResponse answered 429 (code 1015); it is also
 	// transient.
@@ -24,31 +30,13 @@ var (
 	// ErrTokenExpired means an API call was refused with code 1014: the access
 	// token is expired, unknown or missing. Refresh at most once, then report.
 	ErrTokenExpired = errors.New("getresponse: access token expired or invalid")
-	// ErrBlocked means API access is blocked (1017) or the caller's IP is
-	// blocked (1018); it needs a human.
-	ErrBlocked = errors.New("getresponse: API access blocked")
 )
 
-// ErrorKind classifies a token-endpoint failure by what the caller should do.
-type ErrorKind string
-
-// The kinds of token errors.
-const (
-	// KindNeedsReconnect: the grant or the client is rejected; reconnect.
-	KindNeedsReconnect ErrorKind = "needs_reconnect"
-	// KindTransient: retry later (5xx, timeouts, network, malformed answers).
-	KindTransient ErrorKind = "transient"
-	// KindRateLimited: HTTP 429; retry after TokenError.RetryAfter.
-	KindRateLimited ErrorKind = "rate_limited"
-	// KindInvalidRequest: any other 4xx; retrying the same request won't help.
-	KindInvalidRequest ErrorKind = "invalid_request"
-)
-
-// TokenError is the error of Exchange and Refresh.
+// TokenError is the error of Exchange, Refresh and CheckCredentials.
 type TokenError struct {
-	// Op is "exchange" or "refresh".
+	// Op is "exchange", "refresh" or "check".
 	Op string
-	// Kind says what the caller should do about it.
+	// Kind is what went wrong; Kind.Actor() says who must act.
 	Kind ErrorKind
 	// HTTPStatus is the token endpoint's status, 0 when no answer came.
 	HTTPStatus int
@@ -58,11 +46,17 @@ type TokenError struct {
 	// Description is human text from the server or about the failure; it
 	// never contains tokens, codes or the client secret.
 	Description string
-	// RetryAfter is the wait asked for by Retry-After or X-RateLimit-Reset.
+	// RetryAfter is how long GetResponse asked to wait (Retry-After, the
+	// rate-limit headers or a 1015's context.timeToReset); 0 when unknown.
 	RetryAfter time.Duration
+	// RateLimit is what the answer's X-RateLimit-* headers said.
+	RateLimit RateLimit
 	// Err is the underlying network or decoding error, if any.
 	Err error
 }
+
+// Actor returns who must act: Kind.Actor().
+func (e *TokenError) Actor() Actor { return e.Kind.Actor() }
 
 // Error describes the failure without any credential.
 func (e *TokenError) Error() string {
@@ -72,10 +66,13 @@ func (e *TokenError) Error() string {
 		b.WriteString(" " + e.Op)
 	}
 	b.WriteString(": " + string(e.Kind))
+	if a := e.Actor(); a != "" {
+		b.WriteString(" [" + string(a) + "]")
+	}
 	if e.HTTPStatus != 0 {
 		fmt.Fprintf(&b, " (HTTP %d)", e.HTTPStatus)
 	}
-	if e.Code != "" {
+	if e.Code != "" && e.Code != string(e.Kind) {
 		b.WriteString(": " + e.Code)
 	}
 	if e.Description != "" {
@@ -90,34 +87,51 @@ func (e *TokenError) Error() string {
 // Unwrap returns the underlying error.
 func (e *TokenError) Unwrap() error { return e.Err }
 
-// Is matches ErrNeedsReconnect, ErrTransient, ErrRateLimited and ErrBlocked
-// according to Kind and Code.
+// Is matches ErrGrantRejected (customer), ErrClientRejected (operator),
+// ErrTransient (wait) and ErrRateLimited, according to Kind.
 func (e *TokenError) Is(target error) bool {
 	switch target {
-	case ErrNeedsReconnect:
-		return e.Kind == KindNeedsReconnect
+	case ErrGrantRejected:
+		return e.Actor() == ActorCustomer
+	case ErrClientRejected:
+		return e.Actor() == ActorOperator
 	case ErrTransient:
-		return e.Kind == KindTransient || e.Kind == KindRateLimited
+		return e.Actor() == ActorWait
 	case ErrRateLimited:
 		return e.Kind == KindRateLimited
-	case ErrBlocked:
-		return e.Code == "1017" || e.Code == "1018"
 	}
 	return false
 }
 
 // GetResponse error codes the client reacts to.
 const (
-	CodeInternal      = 1    // 500 internal error
-	CodeValidation    = 1000 // 400 validation error
-	CodeConflict      = 1008 // 409 conflict
-	CodeNotFound      = 1013 // 404 resource not found
-	CodeAuthFailed    = 1014 // 401 (or 403) expired, invalid or missing token
-	CodeQuotaReached  = 1015 // 429 rate limit
-	CodeAPIBlocked    = 1017 // API permanently blocked
-	CodeIPBlocked     = 1018 // IP blocked
-	maxErrorTextBytes = 300
+	CodeInternal           = 1    // 500 internal error
+	CodeValidation         = 1000 // 400 validation error
+	CodeConflict           = 1008 // 409 conflict
+	CodeNotFound           = 1013 // 404 resource not found
+	CodeAuthFailed         = 1014 // 401 (or 403) expired, invalid or missing token, or a wrong X-Domain
+	CodeQuotaReached       = 1015 // 429 rate limit
+	CodeTemporaryBlock     = 1016 // 403 API access temporarily blocked
+	CodeAPIBlocked         = 1017 // 403 API access permanently blocked
+	CodeIPBlocked          = 1018 // 403 the caller's IP address is blocked
+	CodeMaintenance        = 1019 // 403 maintenance
+	CodeInvalidHeaders     = 1021 // invalid request headers
+	CodeMissingPermissions = 1023 // 403 the GetResponse user lacks the rights for the call
+	CodeDomainNotFound     = 1024 // the MAX domain (X-Domain) is unknown
+	maxErrorTextBytes      = 300
 )
+
+// waitCode reports whether a GetResponse code means "refused for now":
+// temporary block, IP block, maintenance.
+func waitCode(code int) bool {
+	return code == CodeTemporaryBlock || code == CodeIPBlocked || code == CodeMaintenance
+}
+
+// configCode reports whether a GetResponse code is about the app's
+// configuration: invalid headers, unknown domain.
+func configCode(code int) bool {
+	return code == CodeInvalidHeaders || code == CodeDomainNotFound
+}
 
 // APIError is a non-2xx answer of the API, decoded from GetResponse's error
 // envelope when there is one.
@@ -130,8 +144,11 @@ type APIError struct {
 	UUID            string
 	// Context is the envelope's raw context: an object, [] or an array of
 	// strings. It may echo the sent token and is never part of Error().
-	Context    json.RawMessage
-	RateLimit  RateLimit
+	Context   json.RawMessage
+	RateLimit RateLimit
+	// RetryAfter is how long to wait before calling again: for a 429 as
+	// BackoffAfter reckons it (or the 1015's context.timeToReset), else the
+	// Retry-After header; 0 when none applies.
 	RetryAfter time.Duration
 }
 
@@ -153,24 +170,59 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
+// Actor returns who must act on the answer:
+//   - ActorWait for 3xx (not followed), 5xx, 429/1015, 1016, 1018 and 1019;
+//   - ActorOperator for 1017, 1021, 1024 and a 1014 about X-Domain;
+//   - ActorCustomer for 1023 (the customer's GetResponse user lacks rights)
+//     and any other 1014 once the one refresh allowed has not helped;
+//   - ActorCaller for any other 4xx (validation, not found, conflict, …).
+func (e *APIError) Actor() Actor {
+	switch {
+	case e.rateLimited(), waitCode(e.Code), e.HTTPStatus >= 300 && e.HTTPStatus < 400, e.HTTPStatus >= 500:
+		return ActorWait
+	case e.Code == CodeAPIBlocked, configCode(e.Code), e.Code == CodeAuthFailed && aboutXDomain(e.Context, e.Message):
+		return ActorOperator
+	case e.Code == CodeAuthFailed, e.Code == CodeMissingPermissions:
+		return ActorCustomer
+	case e.HTTPStatus >= 400:
+		return ActorCaller
+	}
+	return ActorWait
+}
+
 // Is matches ErrTokenExpired (code 1014), ErrRateLimited (429 or 1015),
-// ErrBlocked (1017, 1018) and ErrTransient (5xx, 429).
+// ErrTransient (Actor wait) and ErrClientRejected (Actor operator). An API
+// answer never matches ErrGrantRejected: only the token endpoint can say a
+// grant is dead.
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrTokenExpired:
 		return e.Code == CodeAuthFailed
 	case ErrRateLimited:
 		return e.rateLimited()
-	case ErrBlocked:
-		return e.Code == CodeAPIBlocked || e.Code == CodeIPBlocked
 	case ErrTransient:
-		return e.HTTPStatus >= 500 || e.rateLimited()
+		return e.Actor() == ActorWait
+	case ErrClientRejected:
+		return e.Actor() == ActorOperator
 	}
 	return false
 }
 
 func (e *APIError) rateLimited() bool {
 	return e.HTTPStatus == http.StatusTooManyRequests || e.Code == CodeQuotaReached
+}
+
+// aboutXDomain reports whether a 1014 answer blames the X-Domain header:
+// context {"authenticationType":"x-domain"} or a message naming X-Domain.
+func aboutXDomain(context json.RawMessage, message string) bool {
+	var ctx struct {
+		AuthenticationType string `json:"authenticationType"`
+	}
+	if len(context) > 0 && context[0] == '{' && json.Unmarshal(context, &ctx) == nil &&
+		strings.EqualFold(ctx.AuthenticationType, "x-domain") {
+		return true
+	}
+	return strings.Contains(strings.ToLower(message), "x-domain")
 }
 
 // NetworkError is an API call that got no usable HTTP answer (connection

@@ -6,9 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // ForwardRequest is an API call relayed for someone else, with a body that streams.
@@ -32,7 +30,8 @@ var ErrOffBase = errors.New("getresponse: path leaves the API base")
 
 // Forward sends req with the Bearer token (and X-Domain for MAX) and returns the
 // answer unread, whatever its status: the caller streams its body and closes it.
-// No answer at all returns a *NetworkError.
+// A 3xx is returned as it is, never followed. No answer at all returns a
+// *NetworkError.
 func (c *Client) Forward(ctx context.Context, app App, accessToken string, req ForwardRequest) (*http.Response, error) {
 	base, err := url.Parse(app.apiBase())
 	if err != nil || base.Host == "" {
@@ -101,30 +100,4 @@ func IsTokenExpired(status int, body []byte) bool {
 	}
 	env, ok := parseEnvelope(body)
 	return ok && env.Code == CodeAuthFailed
-}
-
-// BackoffAfter says how long to leave an account alone after an answer with
-// status and headers h; zero means not at all. After a 429 that spent the window's
-// quota (X-RateLimit-Remaining 0 or absent) it is until the window resets
-// (X-RateLimit-Reset, else Retry-After); after a 429 with quota left (a per-second
-// or parallel-call limit) it is Retry-After, at least a second. After the last call
-// of a window (X-RateLimit-Remaining: 0) it is until the reset.
-func BackoffAfter(status int, h http.Header) time.Duration {
-	rl := ParseRateLimit(h)
-	remaining, remainingErr := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Remaining")))
-	quotaLeft := remainingErr == nil && remaining > 0
-	retry, hasRetry := parseRetryAfter(h, time.Now())
-	switch {
-	case status == http.StatusTooManyRequests && quotaLeft:
-		return max(retry, time.Second)
-	case status == http.StatusTooManyRequests && rl.Reset > 0:
-		return rl.Reset
-	case status == http.StatusTooManyRequests && hasRetry:
-		return max(retry, time.Second)
-	case status == http.StatusTooManyRequests:
-		return time.Second
-	case remainingErr == nil && remaining == 0 && rl.Reset > 0:
-		return rl.Reset
-	}
-	return 0
 }

@@ -8,36 +8,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/grconnect/grconnect/services/getresponse"
 )
-
-func TestBackoffAfter(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		status int
-		header map[string]string
-		want   time.Duration
-	}{
-		{"quota spent: until the window resets", 429, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "100 seconds", "Retry-After": "1"}, 100 * time.Second},
-		{"quota left: a per-second limit", 429, map[string]string{"X-RateLimit-Remaining": "29000", "X-RateLimit-Reset": "400 seconds", "Retry-After": "1"}, time.Second},
-		{"quota left, no Retry-After", 429, map[string]string{"X-RateLimit-Remaining": "5"}, time.Second},
-		{"no headers but Retry-After", 429, map[string]string{"Retry-After": "7"}, 7 * time.Second},
-		{"bare 429", 429, nil, time.Second},
-		{"the window's last call", 200, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "42 seconds"}, 42 * time.Second},
-		{"an ordinary answer", 200, map[string]string{"X-RateLimit-Remaining": "29999", "X-RateLimit-Reset": "42 seconds"}, 0},
-		{"an error with no limit headers", 500, nil, 0},
-	} {
-		h := http.Header{}
-		for k, v := range tc.header {
-			h.Set(k, v)
-		}
-		if got := getresponse.BackoffAfter(tc.status, h); got != tc.want {
-			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
 
 func TestIsTokenExpired(t *testing.T) {
 	env := `{"httpStatus":401,"code":1014,"message":"The access token provided is expired"}`

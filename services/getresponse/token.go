@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // Token is the result of an exchange or refresh.
@@ -23,6 +24,9 @@ type Token struct {
 	ExpiresIn time.Duration
 	// Expiry is the absolute expiry, zero if the server sent no expires_in.
 	Expiry time.Time
+	// RateLimit is what the token answer's X-RateLimit-* headers said
+	// (refreshes count against the account's budget).
+	RateLimit RateLimit
 }
 
 func (c *Client) oauthConfig(app App) *oauth2.Config {
@@ -53,26 +57,27 @@ func (c *Client) Exchange(ctx context.Context, app App, code string) (*Token, er
 	if code == "" {
 		return nil, &TokenError{Op: "exchange", Kind: KindInvalidRequest, Description: "empty authorization code"}
 	}
-	ctx, cancel := c.tokenContext(ctx, app)
+	ctx, ht, cancel := c.tokenContext(ctx, app)
 	defer cancel()
 	tok, err := c.oauthConfig(app).Exchange(ctx, code)
 	if err != nil {
 		return nil, classifyTokenError("exchange", err, app.ClientSecret, code)
 	}
-	return convertToken(tok), nil
+	return convertToken(tok, ht.rateLimit()), nil
 }
 
 // Refresh asks the token endpoint for a new access token now, whatever the
 // expiry of the current one. The returned RefreshToken is "" when the server
-// sent none (keep the old one). Errors are *TokenError.
+// sent none (keep the old one). Errors are *TokenError; an empty
+// refreshToken is KindNoRefreshToken without any call.
 func (c *Client) Refresh(ctx context.Context, app App, refreshToken string) (*Token, error) {
 	if err := checkApp(app, "refresh"); err != nil {
 		return nil, err
 	}
 	if refreshToken == "" {
-		return nil, &TokenError{Op: "refresh", Kind: KindNeedsReconnect, Description: "no refresh token stored"}
+		return nil, &TokenError{Op: "refresh", Kind: KindNoRefreshToken, Description: "no refresh token stored"}
 	}
-	ctx, cancel := c.tokenContext(ctx, app)
+	ctx, ht, cancel := c.tokenContext(ctx, app)
 	defer cancel()
 	// An already expired token makes the TokenSource call the endpoint at once.
 	src := c.oauthConfig(app).TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)})
@@ -80,7 +85,32 @@ func (c *Client) Refresh(ctx context.Context, app App, refreshToken string) (*To
 	if err != nil {
 		return nil, classifyTokenError("refresh", err, app.ClientSecret, refreshToken)
 	}
-	return convertToken(tok), nil
+	return convertToken(tok, ht.rateLimit()), nil
+}
+
+// CheckCredentials asks the token endpoint for a client_credentials token
+// (HTTP Basic with the app's client ID and secret, X-Domain for MAX) and
+// returns nil when GetResponse accepts the credentials; the token itself is
+// dropped. Otherwise it returns a *TokenError with Op "check": a wrong ID or
+// secret is KindInvalidClient (ActorOperator), an unreachable or failing
+// GetResponse is ActorWait. KindUnauthorizedClient means the credentials
+// authenticated but the app may not use client_credentials.
+func (c *Client) CheckCredentials(ctx context.Context, app App) error {
+	if err := checkApp(app, "check"); err != nil {
+		return err
+	}
+	ctx, _, cancel := c.tokenContext(ctx, app)
+	defer cancel()
+	cc := &clientcredentials.Config{
+		ClientID:     app.ClientID,
+		ClientSecret: app.ClientSecret,
+		TokenURL:     app.TokenURL(),
+		AuthStyle:    oauth2.AuthStyleInHeader,
+	}
+	if _, err := cc.Token(ctx); err != nil {
+		return classifyTokenError("check", err, app.ClientSecret)
+	}
+	return nil
 }
 
 func checkApp(app App, op string) error {
@@ -90,19 +120,20 @@ func checkApp(app App, op string) error {
 	return nil
 }
 
-func (c *Client) tokenContext(ctx context.Context, app App) (context.Context, context.CancelFunc) {
+func (c *Client) tokenContext(ctx context.Context, app App) (context.Context, *headerTransport, context.CancelFunc) {
 	timeout := c.TokenTimeout
 	if timeout <= 0 {
 		timeout = DefaultTokenTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
-	return context.WithValue(ctx, oauth2.HTTPClient, c.tokenHTTPClient(app)), cancel
+	hc, ht := c.tokenHTTPClient(app)
+	return context.WithValue(ctx, oauth2.HTTPClient, hc), ht, cancel
 }
 
 // convertToken copies x/oauth2's token, undoing its habit of filling in the
 // sent refresh token when the answer had none.
-func convertToken(t *oauth2.Token) *Token {
-	out := &Token{AccessToken: t.AccessToken, TokenType: t.TokenType}
+func convertToken(t *oauth2.Token, rl RateLimit) *Token {
+	out := &Token{AccessToken: t.AccessToken, TokenType: t.TokenType, RateLimit: rl}
 	if v := t.Extra("refresh_token"); v != nil && fmt.Sprint(v) != "" {
 		out.RefreshToken = t.RefreshToken
 	}
@@ -138,16 +169,17 @@ func classifyTokenError(op string, err error, secrets ...string) *TokenError {
 	}
 
 	status := re.Response.StatusCode
+	header := re.Response.Header
 	te.HTTPStatus = status
+	te.RateLimit = ParseRateLimit(header)
 	te.Code = re.ErrorCode
 	te.Description = re.ErrorDescription
 	env, isEnv := parseEnvelope(re.Body)
+	var envp *envelope
 	if isEnv {
-		if te.Code == "" {
+		envp = &env
+		if te.Code == "" && env.Code != 0 {
 			te.Code = strconv.Itoa(env.Code)
-			if env.Code == 0 {
-				te.Code = ""
-			}
 		}
 		if te.Description == "" {
 			te.Description = env.Message
@@ -156,32 +188,50 @@ func classifyTokenError(op string, err error, secrets ...string) *TokenError {
 			}
 		}
 	}
+	oauthCode := re.ErrorCode
+	if isEnv && oauthCode == "" {
+		if c := envelopeOAuthCode(env); c != "" {
+			oauthCode, te.Code = c, c
+		}
+	}
 
 	switch {
+	case status >= 300 && status < 400:
+		te.Kind = KindRedirected
+		te.Code = ""
+		te.Description = fmt.Sprintf("the token endpoint answered a redirect (HTTP %d) to another address; check the app's API URL", status)
 	case status == http.StatusTooManyRequests || (isEnv && env.Code == CodeQuotaReached):
 		te.Kind = KindRateLimited
-		te.RetryAfter = waitHint(re.Response.Header)
-		if te.RetryAfter == 0 && isEnv {
-			te.RetryAfter, _ = env.timeToReset()
-		}
+	case isEnv && waitCode(env.Code):
+		te.Kind = KindRefused
 	case status >= 500:
 		te.Kind = KindTransient
-		te.RetryAfter = waitHint(re.Response.Header)
-	case isReconnectCode(re.ErrorCode):
-		te.Kind = KindNeedsReconnect
-	case isEnv && envelopeNeedsReconnect(env):
-		te.Kind = KindNeedsReconnect
-		if c := envelopeOAuthCode(env); c != "" {
-			te.Code = c
-		}
+	case oauthCode == "invalid_grant":
+		te.Kind = KindInvalidGrant
+	case oauthCode == "invalid_client":
+		te.Kind = KindInvalidClient
+	case oauthCode == "unauthorized_client":
+		te.Kind = KindUnauthorizedClient
+	case isEnv && env.Code == CodeAPIBlocked:
+		te.Kind = KindBlocked
+	case isEnv && (env.Code == CodeAuthFailed || configCode(env.Code)):
+		te.Kind = KindMisconfigured
 	case status == http.StatusUnauthorized:
 		// RFC 6749 §5.2: a failed client authentication answers 401.
-		te.Kind = KindNeedsReconnect
+		te.Kind = KindInvalidClient
 		if te.Code == "" {
 			te.Code = "invalid_client"
 		}
-	default:
+	case status >= 400 && status < 500:
 		te.Kind = KindInvalidRequest
+	case oauthCode != "":
+		// A 2xx carrying an RFC error member, other than the ones above.
+		te.Kind = KindInvalidRequest
+	default:
+		te.Kind = KindTransient
+	}
+	if te.Kind.Actor() == ActorWait {
+		te.RetryAfter = retryAfter(status, header, envp, time.Now())
 	}
 	if te.Description == "" {
 		te.Description = http.StatusText(status)
@@ -191,24 +241,11 @@ func classifyTokenError(op string, err error, secrets ...string) *TokenError {
 	return te
 }
 
-func isReconnectCode(code string) bool {
-	return code == "invalid_grant" || code == "invalid_client"
-}
-
-// envelopeNeedsReconnect decides from a GetResponse envelope on the token
-// endpoint: its text naming invalid_grant/invalid_client, or codes 1014,
-// 1017, 1018.
-func envelopeNeedsReconnect(env envelope) bool {
-	switch env.Code {
-	case CodeAuthFailed, CodeAPIBlocked, CodeIPBlocked:
-		return true
-	}
-	return envelopeOAuthCode(env) != ""
-}
-
+// envelopeOAuthCode finds an RFC 6749 error code named in a GetResponse
+// envelope's text (GetResponse may wrap invalid_grant in its own envelope).
 func envelopeOAuthCode(env envelope) string {
 	text := strings.ToLower(env.Message + " " + env.CodeDescription + " " + string(env.Context))
-	for _, c := range []string{"invalid_grant", "invalid_client"} {
+	for _, c := range []string{"invalid_grant", "invalid_client", "unauthorized_client"} {
 		if strings.Contains(text, c) {
 			return c
 		}

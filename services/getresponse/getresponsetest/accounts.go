@@ -2,13 +2,18 @@ package getresponsetest
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
 // Account is a GetResponse account the consent page offers, with its "From"
 // addresses and campaigns.
 type Account struct {
-	AccountID         string
+	AccountID string
+	// Domain is the custom domain of a GetResponse MAX account: the consent
+	// page for that domain offers it, and its codes and tokens work only with
+	// that X-Domain. "" is a standard account, or one of Options.MaxDomain.
+	Domain            string
 	Email             string
 	FirstName         string
 	LastName          string
@@ -99,6 +104,55 @@ func DefaultAccount() Account {
 	}
 }
 
+// DemoAccounts returns the accounts every Fake starts with: DefaultAccount
+// first, then a few more to choose from on the consent page.
+func DemoAccounts() []Account {
+	maria := Account{
+		AccountID: "Qm7Kp", Email: "maria.kowalska@example.com", FirstName: "Maria", LastName: "Kowalska",
+		CompanyName: "Kowalska Studio", Phone: "+48221234567", City: "Kraków", Street: "ul. Floriańska 12",
+		ZipCode: "31-019", NumberOfEmployees: "5", TimeFormat: "24h", CountryCodeID: "175", CountryCode: "PL",
+		IndustryTagID: "7", TimeZoneName: "Europe/Warsaw", TimeZoneOffset: "+01:00",
+		FromFields: []FromField{{
+			FromFieldID: "Kw8Z", Email: "hello@kowalska.example.com", Name: "Kowalska Studio",
+			IsActive: true, IsDefault: true, CreatedOn: time.Date(2021, 6, 1, 9, 0, 0, 0, time.UTC), DomainStatus: "confirmed",
+		}},
+		Campaigns: []Campaign{
+			{CampaignID: "pL4a", Name: "newsletter_pl", TechName: "newsletter_pl", LanguageCode: "PL", Description: "Newsletter", IsDefault: true, CreatedOn: time.Date(2021, 6, 1, 9, 5, 0, 0, time.UTC)},
+			{CampaignID: "pL4b", Name: "webinar_2024", TechName: "webinar_2024", LanguageCode: "PL", Description: "Webinar sign-ups", CreatedOn: time.Date(2024, 2, 20, 14, 0, 0, 0, time.UTC)},
+		},
+	}
+	alex := Account{
+		AccountID: "Zr2Tx", Email: "alex.chen@example.org", FirstName: "Alex", LastName: "Chen",
+		CompanyName: "Chen Outdoor Supply", Phone: "+14155550100", State: "California", City: "San Francisco",
+		Street: "500 Market St", ZipCode: "94105", NumberOfEmployees: "40", TimeFormat: "12h",
+		CountryCodeID: "223", CountryCode: "US", IndustryTagID: "12", TimeZoneName: "America/Los_Angeles", TimeZoneOffset: "-08:00",
+		FromFields: []FromField{
+			{FromFieldID: "Aq1c", Email: "news@chen-outdoor.example.org", Name: "Chen Outdoor", IsActive: true, IsDefault: true,
+				CreatedOn: time.Date(2019, 11, 5, 17, 30, 0, 0, time.UTC), DomainStatus: "confirmed"},
+			{FromFieldID: "Aq1d", Email: "alex@chen-outdoor.example.org", Name: "Alex Chen", IsActive: true,
+				CreatedOn: time.Date(2020, 1, 8, 10, 0, 0, 0, time.UTC)},
+		},
+		Campaigns: []Campaign{{CampaignID: "uS9q", Name: "trail_news", TechName: "trail_news", LanguageCode: "EN",
+			Description: "Trail news", IsDefault: true, CreatedOn: time.Date(2019, 11, 5, 17, 35, 0, 0, time.UTC)}},
+	}
+	return []Account{DefaultAccount(), maria, alex}
+}
+
+// newAccount is the account a visitor types on the consent page: a name,
+// an e-mail address, one "From" address and one campaign.
+func newAccount(name, email, domain string, now time.Time) Account {
+	first, last, _ := strings.Cut(strings.TrimSpace(name), " ")
+	id := randomHex(3)
+	return Account{
+		AccountID: id, Domain: domain, Email: email, FirstName: first, LastName: strings.TrimSpace(last),
+		TimeFormat: "24h", TimeZoneName: "UTC", TimeZoneOffset: "+00:00",
+		FromFields: []FromField{{FromFieldID: "F" + id[:3], Email: email, Name: strings.TrimSpace(name),
+			IsActive: true, IsDefault: true, CreatedOn: now.UTC().Truncate(time.Second)}},
+		Campaigns: []Campaign{{CampaignID: "C" + id[:3], Name: "my_list", TechName: "my_list", LanguageCode: "EN",
+			Description: "my_list", IsDefault: true, CreatedOn: now.UTC().Truncate(time.Second)}},
+	}
+}
+
 // AddAccount adds a (deep-copied) account to the consent page, replacing the
 // one with the same AccountID; an empty AccountID gets a random one. It
 // returns the AccountID.
@@ -107,15 +161,22 @@ func (f *Fake) AddAccount(a Account) string {
 		a.AccountID = randomHex(3)
 	}
 	a = cloneAccount(a)
+	a.Domain = normalizeDomain(a.Domain)
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.putAccountLocked(a)
+	f.mu.Unlock()
+	f.changed()
+	return a.AccountID
+}
+
+// putAccountLocked adds or replaces a; f.mu must be held.
+func (f *Fake) putAccountLocked(a Account) {
 	if i, ok := f.indexLocked()[a.AccountID]; ok {
 		f.accounts[i] = a
-		return a.AccountID
+		return
 	}
 	f.accounts = append(f.accounts, a)
 	f.accountIndex[a.AccountID] = len(f.accounts) - 1
-	return a.AccountID
 }
 
 // indexLocked returns the AccountID → position index, rebuilding it after removals
@@ -133,9 +194,31 @@ func (f *Fake) indexLocked() map[string]int {
 // RemoveAccount removes an account; its tokens stop working.
 func (f *Fake) RemoveAccount(id string) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.accounts = slices.DeleteFunc(f.accounts, func(a Account) bool { return a.AccountID == id })
 	f.accountIndex = nil
+	f.mu.Unlock()
+	f.changed()
+}
+
+// accountDomain is the MAX domain of a: its own Domain, else
+// Options.MaxDomain ("" for a standard account).
+func (f *Fake) accountDomain(a Account) string {
+	if a.Domain != "" {
+		return normalizeDomain(a.Domain)
+	}
+	return f.opts.MaxDomain
+}
+
+// accountsOfLocked returns the accounts of a MAX domain, or the standard
+// ones for "" (all of them in single-domain mode); f.mu must be held.
+func (f *Fake) accountsOfLocked(domain string) []Account {
+	var out []Account
+	for _, a := range f.accounts {
+		if f.accountDomain(a) == domain {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Accounts returns copies of the accounts, in consent-page order.

@@ -2,7 +2,6 @@ package getresponsetest
 
 import (
 	"encoding/json"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,10 +16,13 @@ const (
 	// APIOK is no failure; FailAPI(APIOK, …) clears the switch.
 	APIOK APIFailure = iota
 	// APIExpiredToken answers 401, code 1014, "The access token provided is
-	// expired", context {"sentToken": …}.
+	// expired", context {"sentToken": …}. FailAPI(APIExpiredToken, -1) is the
+	// persistent-1014 switch: every API call answers it until cleared, even
+	// with a token refreshed a moment ago.
 	APIExpiredToken
 	// APIRateLimited answers 429, code 1015, context {"currentLimit":30000,
-	// "timeToReset":"100 seconds"}, Retry-After: 1, X-RateLimit-Reset: 100 seconds.
+	// "timeToReset":"100 seconds"}, Retry-After: 1, X-RateLimit-Reset: 100
+	// seconds, X-RateLimit-Remaining: 0 (the two windows' headers mixed).
 	APIRateLimited
 	// APIServerError answers 500, code 1.
 	APIServerError
@@ -38,6 +40,34 @@ const (
 	APIContextStrings
 	// APIBadGateway answers 502 with an HTML body, as a proxy would.
 	APIBadGateway
+	// APITemporarilyBlocked answers 403, code 1016.
+	APITemporarilyBlocked
+	// APIMaintenance answers 403, code 1019.
+	APIMaintenance
+	// APIInvalidHeaders answers 400, code 1021.
+	APIInvalidHeaders
+	// APIMissingPermissions answers 403, code 1023.
+	APIMissingPermissions
+	// APIDomainNotFound answers 404, code 1024.
+	APIDomainNotFound
+	// APIXDomain answers 401, code 1014, context {"authenticationType":"x-domain"}.
+	APIXDomain
+	// APIRateLimitedPerSecond answers a per-second 429 as reported live:
+	// code 1015, Retry-After: 1, X-RateLimit-Limit: 80,
+	// X-RateLimit-Remaining: 0, X-RateLimit-Reset: 1 seconds.
+	APIRateLimitedPerSecond
+	// APIRateLimitedWindow answers the 10-minute window's 429: code 1015, no
+	// Retry-After, X-RateLimit-Limit: 30000, X-RateLimit-Remaining: 0,
+	// X-RateLimit-Reset: 100 seconds.
+	APIRateLimitedWindow
+	// APIRedirect answers 307 Temporary Redirect to <fake>/moved/v3/<path>,
+	// which counts EndpointRedirectTarget if anything follows it.
+	APIRedirect
+	// APIUnavailable answers 503, code 1, with Retry-After: 60.
+	APIUnavailable
+	// APISlow answers normally after Options.SlowDelay (or when the request
+	// ends or the Fake closes, without an answer).
+	APISlow
 )
 
 // FailAPI makes the next n API calls fail with mode (n < 0: until cleared;
@@ -55,6 +85,9 @@ const (
 	descAuth           = "Problem during authentication process, check headers!"
 )
 
+// serveAPI answers the API calls. In order: the counters; the account's
+// parallel slot; latency; failure switches; the account's outage; X-Domain;
+// the access token; the account's rate limits; the answer.
 func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request, path string) {
 	path = strings.TrimSuffix(path, "/")
 	var ep Endpoint
@@ -67,33 +100,59 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request, path string) {
 		ep = EndpointCampaigns
 	default:
 		f.inc(EndpointOther)
-		f.setRateHeaders(w, "", false)
+		setRateHeaders(w, f.peekRate(""))
 		writeEnvelope(w, http.StatusNotFound, 1013, "Resource not found",
 			"Resource not found", map[string]string{"path": path})
 		return
 	}
 	f.inc(ep)
 
+	sent, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	sent = strings.TrimSpace(sent)
 	f.mu.Lock()
-	mode, failing := f.apiFail.take()
+	var accountID string
+	if tok, ok := f.access[sent]; ok {
+		accountID = tok.accountID
+		f.countDomainLocked(r, tok.clientID, accountID)
+	}
+	f.mu.Unlock()
+	if accountID != "" {
+		if !f.enter(w, accountID) {
+			return
+		}
+		defer f.leave(accountID)
+	}
+
+	f.mu.Lock()
+	var mode APIFailure
+	var failing bool
+	if accountID != "" {
+		mode, failing = f.apiFailFor[accountID].take()
+	}
+	if !failing {
+		mode, failing = f.apiFail.take()
+	}
 	latency := f.apiLatency
 	f.mu.Unlock()
 	if !f.wait(r.Context(), latency) {
 		return
 	}
+	if failing && mode == APISlow {
+		if !f.wait(r.Context(), f.opts.SlowDelay) {
+			return
+		}
+		failing = false
+	}
 	if failing {
-		f.writeAPIFailure(w, r, mode)
+		f.writeAPIFailure(w, r, mode, accountID, path)
 		return
 	}
-	if !f.domainOK(r) {
-		f.setRateHeaders(w, "", false)
-		writeDomainError(w)
+	if !f.checkOutage(w, accountID, false) {
 		return
 	}
 
-	sent, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	sent = strings.TrimSpace(sent)
 	f.mu.Lock()
+	domainOK := f.domainOKLocked(r, accountID)
 	tok, ok := f.access[sent]
 	var expired bool
 	var acct Account
@@ -104,20 +163,26 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request, path string) {
 	}
 	f.mu.Unlock()
 	switch {
+	case !domainOK:
+		f.stat(StatRefusedDomain)
+		setRateHeaders(w, f.peekRate(accountID))
+		writeDomainError(w)
+		return
 	case !ok:
-		f.setRateHeaders(w, "", false)
+		setRateHeaders(w, f.peekRate(""))
 		writeEnvelope(w, http.StatusUnauthorized, 1014, descAuth, msgUnauthenticated,
 			map[string]string{"authenticationType": "auth_token"})
 		return
 	case expired:
-		f.setRateHeaders(w, "", false)
+		setRateHeaders(w, f.peekRate(accountID))
 		writeEnvelope(w, http.StatusUnauthorized, 1014, descAuth, msgExpired, map[string]string{"sentToken": sent})
 		return
 	}
-	if !f.setRateHeaders(w, acct.AccountID, true) {
-		writeQuotaEnvelope(w)
+	if !f.consume(w, acct.AccountID) {
 		return
 	}
+	// An armed outage (a consent outcome) starts after this call.
+	f.startArmedOutage(acct.AccountID)
 
 	base := f.baseURL(r) + "/v3"
 	q := r.URL.Query()
@@ -139,68 +204,61 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request, path string) {
 	}
 }
 
-// setRateHeaders writes the X-RateLimit-* headers of accountID's window,
-// consuming one call if consume; it reports false when the quota is used up.
-// accountID "" (unauthenticated answers) shows a fresh window.
-func (f *Fake) setRateHeaders(w http.ResponseWriter, accountID string, consume bool) bool {
+// startArmedOutage starts accountID's armed outage, if any.
+func (f *Fake) startArmedOutage(accountID string) {
 	now := f.now()
 	f.mu.Lock()
-	b := f.buckets[accountID]
-	if b == nil || now.Sub(b.start) >= RateLimitWindow || now.Before(b.start) {
-		b = &bucket{start: now}
-		if accountID != "" {
-			f.buckets[accountID] = b
-		}
-	}
-	allowed := b.used < RateLimitCalls
-	if consume && allowed {
-		b.used++
-	}
-	remaining := RateLimitCalls - b.used
-	reset := b.start.Add(RateLimitWindow).Sub(now)
+	_, _, started := f.outageLocked(accountID, now, true)
 	f.mu.Unlock()
-
-	h := w.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(RateLimitCalls))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-	h.Set("X-RateLimit-Reset", strconv.Itoa(int(math.Ceil(reset.Seconds())))+" seconds")
-	return allowed
+	if started {
+		f.changed()
+	}
 }
 
-func (f *Fake) writeAPIFailure(w http.ResponseWriter, r *http.Request, mode APIFailure) {
-	if mode != APIRateLimited {
-		f.setRateHeaders(w, "", false)
+func (f *Fake) writeAPIFailure(w http.ResponseWriter, r *http.Request, mode APIFailure, accountID, path string) {
+	switch mode {
+	case APIRateLimited:
+		writeRateLimited(w, rateMixed)
+		return
+	case APIRateLimitedPerSecond:
+		writeRateLimited(w, ratePerSecond)
+		return
+	case APIRateLimitedWindow:
+		writeRateLimited(w, rateWindow)
+		return
 	}
+	setRateHeaders(w, f.peekRate(accountID))
 	switch mode {
 	case APIExpiredToken:
 		sent, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		writeEnvelope(w, http.StatusUnauthorized, 1014, descAuth, msgExpired, map[string]string{"sentToken": sent})
-	case APIRateLimited:
-		h := w.Header()
-		h.Set("Retry-After", "1")
-		h.Set("X-RateLimit-Limit", strconv.Itoa(RateLimitCalls))
-		h.Set("X-RateLimit-Remaining", "0")
-		h.Set("X-RateLimit-Reset", "100 seconds")
-		writeQuotaEnvelope(w)
+	case APIXDomain:
+		writeDomainError(w)
 	case APIServerError:
 		writeEnvelope(w, http.StatusInternalServerError, 1, "Internal error",
 			"Internal error, please try again later", []string{})
+	case APIUnavailable:
+		writeOutage(w, time.Minute)
 	case APIHang:
-		f.wait(r.Context(), -1)
-		if r.Context().Err() != nil {
-			return
-		}
-		writeEnvelope(w, http.StatusServiceUnavailable, 1, "Internal error", "Server is shutting down", []string{})
+		f.hang(w, r)
 	case APIMalformedJSON:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte(`[{"fromFieldId":"TTzW","name":"John`))
 	case APIBlocked:
-		writeEnvelope(w, http.StatusForbidden, 1017, "API permanently blocked",
-			"Your access to the API has been permanently blocked", []string{})
+		writeCodeAnswer(w, 1017)
 	case APIIPBlocked:
-		writeEnvelope(w, http.StatusForbidden, 1018, "IP address blocked",
-			"Your IP address has been blocked", []string{})
+		writeCodeAnswer(w, 1018)
+	case APITemporarilyBlocked:
+		writeCodeAnswer(w, 1016)
+	case APIMaintenance:
+		writeCodeAnswer(w, 1019)
+	case APIInvalidHeaders:
+		writeCodeAnswer(w, 1021)
+	case APIMissingPermissions:
+		writeCodeAnswer(w, 1023)
+	case APIDomainNotFound:
+		writeCodeAnswer(w, 1024)
 	case APIContextArray:
 		writeEnvelope(w, http.StatusBadRequest, 1000,
 			"General error of validation process, more details should be in context section",
@@ -214,33 +272,9 @@ func (f *Fake) writeAPIFailure(w http.ResponseWriter, r *http.Request, mode APIF
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusBadGateway)
 		_, _ = w.Write([]byte("<html><body><h1>502 Bad Gateway</h1></body></html>\n"))
+	case APIRedirect:
+		f.writeRedirect(w, r, "/v3"+path)
 	}
-}
-
-// writeEnvelope writes GetResponse's error envelope.
-func writeEnvelope(w http.ResponseWriter, status, code int, codeDescription, message string, context any) {
-	writeJSON(w, status, struct {
-		HTTPStatus      int    `json:"httpStatus"`
-		Code            int    `json:"code"`
-		CodeDescription string `json:"codeDescription"`
-		Message         string `json:"message"`
-		MoreInfo        string `json:"moreInfo"`
-		Context         any    `json:"context"`
-		UUID            string `json:"uuid"`
-	}{status, code, codeDescription, message,
-		"https://apidocs.getresponse.com/en/v3/errors/" + strconv.Itoa(code), context, newUUID()})
-}
-
-func writeQuotaEnvelope(w http.ResponseWriter) {
-	writeEnvelope(w, http.StatusTooManyRequests, 1015,
-		"Too many request to API, quota reached, please wait till next quota window",
-		"You have reached your requests limit for this time window, please wait...",
-		map[string]any{"currentLimit": RateLimitCalls, "timeToReset": "100 seconds"})
-}
-
-func writeDomainError(w http.ResponseWriter) {
-	writeEnvelope(w, http.StatusUnauthorized, 1014, descAuth, msgUnauthenticated,
-		map[string]string{"authenticationType": "x-domain"})
 }
 
 // writeFields writes one object, narrowed to ?fields= (the id always stays).

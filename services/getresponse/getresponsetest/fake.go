@@ -4,18 +4,43 @@
 //
 // A Fake is an http.Handler: tests wrap it in an httptest server with
 // NewServer, and demo mode mounts it inside the app under a path prefix
-// (Options.Prefix). Failure switches (FailToken, FailAPI, ExpireAccessTokens,
-// RevokeRefreshTokens) and exact per-endpoint counters let tests drive the
-// client's error paths. All methods are safe for concurrent use.
+// (Options.Prefix). Failure switches (FailToken, FailTokenFor, FailAPI,
+// FailAPIFor, ExpireAccessTokens, RevokeRefreshTokens, SetOutage), the
+// documented rate limits (Options.WindowCalls, PerSecond, Parallel), exact
+// counters (Count, Stat, PeakInFlight, DomainCalls) and a clock (Options.Now)
+// let tests drive the client's and the engine's error paths without sleeping.
+// MAX accounts may live on several domains at once (Account.Domain). The
+// state can be saved and restored (Snapshot, Restore, Options.OnChange). All
+// methods are safe for concurrent use.
 //
-// Where the real API's behaviour is unknown the fake picks one documented
-// answer:
-//   - a token or API request without the right X-Domain in MAX mode gets
-//     HTTP 401 with envelope code 1014 (context {"authenticationType":"x-domain"});
+// Where the real API's behaviour is unknown the fake picks one answer:
+//   - a token or API request without the X-Domain of the account's MAX domain
+//     gets HTTP 401 with envelope code 1014 (context {"authenticationType":"x-domain"});
+//     for a standard account X-Domain is ignored;
 //   - the token endpoint accepts client credentials only as HTTP Basic (both
 //     parts URL-decoded, as x/oauth2 sends them) and answers RFC 6749 error
-//     bodies;
-//   - 1017 and 1018 come with HTTP 403;
+//     bodies; unauthorized_client is HTTP 400;
+//   - the consent page of a MAX domain D is the one asked for with ?domain=D
+//     (see Server.AuthURLFor), or with Host: D, since one test server stands
+//     for every customer's domain;
+//   - the blocks 1016, 1017, 1018 and 1019 and 1023 come with HTTP 403, 1021
+//     with 400, 1024 with 404;
+//   - an outage (SetOutage, or the consent outcome) answers 503, code 1, with
+//     Retry-After until it ends;
+//   - refresh calls count against the account's per-second and 10-minute
+//     limits (code exchanges and client_credentials calls do not); every token
+//     or API call whose account the fake can tell takes one of its parallel
+//     slots while it is answered;
+//   - a refusal for the per-second limit is 429, code 1015, Retry-After: 1,
+//     X-RateLimit-Limit: 80, X-RateLimit-Remaining: 0, X-RateLimit-Reset:
+//     1 seconds (as reported live); for the 10-minute window it is 429, code
+//     1015, no Retry-After, and the window's headers with context.timeToReset;
+//   - the 11th parallel request of an account is refused with 429, code 1015,
+//     Retry-After: 1 and the window's headers (the real answer is unknown);
+//   - client_credentials returns a token for the client's owner (SetClientOwner,
+//     else the first account), with no refresh token;
+//   - with RotationGrace a rotated-away refresh token keeps working for
+//     Options.RotationGrace, each use issuing a new one;
 //   - the consent decision redirects with 302 Found.
 package getresponsetest
 
@@ -44,6 +69,9 @@ const (
 	RotationStrict
 	// RotationOmit sends no refresh_token field; the old one stays valid.
 	RotationOmit
+	// RotationGrace returns a new refresh token; the old one keeps working
+	// for Options.RotationGrace, then dies.
+	RotationGrace
 )
 
 // Options configures a Fake.
@@ -55,9 +83,35 @@ type Options struct {
 	ExpiresIn time.Duration
 	// Rotation is the refresh-token policy.
 	Rotation Rotation
-	// MaxDomain turns on MAX mode: every token and API request must carry
-	// X-Domain equal to it (case-insensitive), else HTTP 401, code 1014.
+	// RotationGrace is how long a rotated-away refresh token keeps working
+	// under RotationGrace; 0 means DefaultRotationGrace.
+	RotationGrace time.Duration
+	// MaxDomain turns on single-domain MAX mode: every account without a
+	// Domain of its own belongs to it, so every token and API request must
+	// carry X-Domain equal to it (case-insensitive), else HTTP 401, code 1014.
 	MaxDomain string
+	// WindowCalls is the calls per account per Window; 0 means 30,000,
+	// negative means no limit.
+	WindowCalls int
+	// Window is the length of the long rate-limit window; 0 means 10 minutes.
+	Window time.Duration
+	// PerSecond is the calls per account per second; 0 means 80, negative
+	// means no limit.
+	PerSecond int
+	// Parallel is the requests per account in flight at once; 0 means 10,
+	// negative means no limit.
+	Parallel int
+	// SlowDelay is how long TokenSlow and APISlow delay an answer; 0 means
+	// DefaultSlowDelay.
+	SlowDelay time.Duration
+	// OutageLength is how long the consent outcome OutcomeApproveOutage
+	// makes the account fail; 0 means DefaultOutageLength.
+	OutageLength time.Duration
+	// OnChange, when set, is called after the state that Snapshot saves
+	// changed (clients, accounts, codes, tokens, plans). It runs outside the
+	// Fake's lock, never twice at once, and calls may be coalesced: one call
+	// can stand for several changes. It may call Snapshot.
+	OnChange func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -70,7 +124,7 @@ type Endpoint int
 const (
 	// EndpointAuthorize counts GETs of the consent page.
 	EndpointAuthorize Endpoint = iota
-	// EndpointConsent counts consent decisions (POSTs of the page, Approve, Deny).
+	// EndpointConsent counts consent decisions (POSTs of the page, Approve, Deny, Decide).
 	EndpointConsent
 	// EndpointToken counts every call of /v3/token.
 	EndpointToken
@@ -88,41 +142,49 @@ const (
 	EndpointCampaigns
 	// EndpointOther counts any other request under /v3 (answered 404, code 1013).
 	EndpointOther
+	// EndpointRedirectTarget counts requests to the Location of the fake's
+	// redirects (TokenRedirect, APIRedirect): any of them means a client
+	// followed a redirect. They are answered 410 Gone.
+	EndpointRedirectTarget
 	numEndpoints
 )
 
-// Default lifetimes and limits, as GetResponse documents them.
+// Stat names what Stat counts besides endpoints.
+type Stat int
+
+// The counted events.
 const (
-	DefaultExpiresIn = 3600 * time.Second
-	CodeLifetime     = 10 * time.Minute
-	RateLimitWindow  = 10 * time.Minute
-	RateLimitCalls   = 30000
+	// StatRefusedParallel counts requests refused (429) because Options.Parallel
+	// requests of the same account were already in flight.
+	StatRefusedParallel Stat = iota
+	// StatRefusedPerSecond counts requests refused (429) by the per-second limit.
+	StatRefusedPerSecond
+	// StatRefusedWindow counts requests refused (429) by the 10-minute window.
+	StatRefusedWindow
+	// StatRefusedDomain counts token and API requests refused (401, 1014)
+	// for a missing or wrong X-Domain.
+	StatRefusedDomain
+	// StatDeadRefreshToken counts refresh calls that presented a refresh
+	// token rotated away (RotationStrict, or RotationGrace after the grace).
+	StatDeadRefreshToken
+	// StatGraceRefresh counts refresh calls accepted with a rotated-away
+	// refresh token inside its grace period.
+	StatGraceRefresh
+	numStats
 )
 
-type client struct {
-	secret      string
-	redirectURL string
-}
-
-type authCode struct {
-	clientID, accountID string
-	issued              time.Time
-}
-
-type accessToken struct {
-	clientID, accountID string
-	expiry              time.Time
-	expired             bool
-}
-
-type refreshToken struct {
-	clientID, accountID string
-}
-
-type bucket struct {
-	start time.Time
-	used  int
-}
+// Defaults, as GetResponse documents them where it does.
+const (
+	DefaultExpiresIn     = 3600 * time.Second
+	CodeLifetime         = 10 * time.Minute
+	RateLimitWindow      = 10 * time.Minute
+	RateLimitCalls       = 30000
+	PerSecondLimit       = 80
+	ParallelLimit        = 10
+	DefaultRotationGrace = time.Minute
+	DefaultSlowDelay     = 20 * time.Second
+	DefaultOutageLength  = 5 * time.Minute
+)
 
 // failure is a failure switch: a mode for the next n calls, or forever (n<0).
 type failure[M comparable] struct {
@@ -132,7 +194,7 @@ type failure[M comparable] struct {
 
 func (s *failure[M]) take() (M, bool) {
 	var zero M
-	if s.mode == zero || s.n == 0 {
+	if s == nil || s.mode == zero || s.n == 0 {
 		return zero, false
 	}
 	if s.n > 0 {
@@ -145,45 +207,89 @@ func (s *failure[M]) take() (M, bool) {
 type Fake struct {
 	opts   Options
 	counts [numEndpoints]atomic.Int64
+	stats  [numStats]atomic.Int64
 	closed chan struct{}
 	once   sync.Once
 
+	notifyPending atomic.Bool
+	notifyRunning atomic.Bool
+
 	mu           sync.Mutex
-	clients      map[string]client
+	clients      map[string]*client
 	accounts     []Account
 	accountIndex map[string]int // AccountID → position in accounts; nil until needed
-	codes        map[string]authCode
+	codes        map[string]*authCode
 	access       map[string]*accessToken
-	refresh      map[string]refreshToken
-	buckets      map[string]*bucket
+	refresh      map[string]*refreshToken
+	plans        map[string]*plan // by AccountID
+	usage        map[string]*usage
+	domainCalls  map[DomainCall]int
 	tokenFail    failure[TokenFailure]
+	tokenFailFor map[string]*failure[TokenFailure] // by client ID
 	apiFail      failure[APIFailure]
+	apiFailFor   map[string]*failure[APIFailure] // by AccountID
 	tokenLatency time.Duration
 	apiLatency   time.Duration
 }
 
-// New returns a Fake offering DefaultAccount on its consent page and no
-// registered clients (see AddClient).
+// New returns a Fake offering the DemoAccounts on its consent page (the
+// first is DefaultAccount) and no registered clients (see AddClient).
 func New(opts Options) *Fake {
 	opts.Prefix = strings.TrimRight(opts.Prefix, "/")
 	if opts.Prefix != "" && !strings.HasPrefix(opts.Prefix, "/") {
 		opts.Prefix = "/" + opts.Prefix
 	}
+	opts.MaxDomain = normalizeDomain(opts.MaxDomain)
 	if opts.ExpiresIn <= 0 {
 		opts.ExpiresIn = DefaultExpiresIn
+	}
+	if opts.RotationGrace <= 0 {
+		opts.RotationGrace = DefaultRotationGrace
+	}
+	if opts.WindowCalls == 0 {
+		opts.WindowCalls = RateLimitCalls
+	}
+	if opts.Window <= 0 {
+		opts.Window = RateLimitWindow
+	}
+	if opts.PerSecond == 0 {
+		opts.PerSecond = PerSecondLimit
+	}
+	if opts.Parallel == 0 {
+		opts.Parallel = ParallelLimit
+	}
+	if opts.SlowDelay <= 0 {
+		opts.SlowDelay = DefaultSlowDelay
+	}
+	if opts.OutageLength <= 0 {
+		opts.OutageLength = DefaultOutageLength
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Fake{
-		opts:     opts,
-		closed:   make(chan struct{}),
-		clients:  map[string]client{},
-		accounts: []Account{DefaultAccount()},
-		codes:    map[string]authCode{},
-		access:   map[string]*accessToken{},
-		refresh:  map[string]refreshToken{},
-		buckets:  map[string]*bucket{},
+	f := &Fake{opts: opts, closed: make(chan struct{})}
+	f.resetStateLocked()
+	for _, a := range DemoAccounts() {
+		f.accounts = append(f.accounts, cloneAccount(a))
+	}
+	return f
+}
+
+// resetStateLocked empties everything Snapshot saves; f.mu must be held (or
+// f not yet shared).
+func (f *Fake) resetStateLocked() {
+	f.clients = map[string]*client{}
+	f.accounts = nil
+	f.accountIndex = nil
+	f.codes = map[string]*authCode{}
+	f.access = map[string]*accessToken{}
+	f.refresh = map[string]*refreshToken{}
+	f.plans = map[string]*plan{}
+	if f.usage == nil {
+		f.usage = map[string]*usage{}
+		f.domainCalls = map[DomainCall]int{}
+		f.tokenFailFor = map[string]*failure[TokenFailure]{}
+		f.apiFailFor = map[string]*failure[APIFailure]{}
 	}
 }
 
@@ -191,14 +297,6 @@ func New(opts Options) *Fake {
 func (f *Fake) Prefix() string { return f.opts.Prefix }
 
 func (f *Fake) now() time.Time { return f.opts.Now() }
-
-// AddClient registers an OAuth app: after consent the browser is sent to
-// redirectURL. Adding an existing id replaces it.
-func (f *Fake) AddClient(id, secret, redirectURL string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.clients[id] = client{secret: secret, redirectURL: redirectURL}
-}
 
 // Count returns how many calls of e arrived. It is exact under concurrency.
 func (f *Fake) Count(e Endpoint) int {
@@ -208,14 +306,34 @@ func (f *Fake) Count(e Endpoint) int {
 	return int(f.counts[e].Load())
 }
 
-// ResetCounts sets every counter to zero.
+// Stat returns how many times s happened. It is exact under concurrency.
+func (f *Fake) Stat(s Stat) int {
+	if s < 0 || s >= numStats {
+		return 0
+	}
+	return int(f.stats[s].Load())
+}
+
+// ResetCounts sets every counter (Count, Stat, DomainCalls) to zero, and
+// PeakInFlight to the requests in flight now.
 func (f *Fake) ResetCounts() {
 	for i := range f.counts {
 		f.counts[i].Store(0)
 	}
+	for i := range f.stats {
+		f.stats[i].Store(0)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.domainCalls)
+	for _, u := range f.usage {
+		u.peak = u.inFlight
+	}
 }
 
 func (f *Fake) inc(e Endpoint) { f.counts[e].Add(1) }
+
+func (f *Fake) stat(s Stat) { f.stats[s].Add(1) }
 
 // SetTokenLatency delays every token answer by d (0 turns it off).
 func (f *Fake) SetTokenLatency(d time.Duration) {
@@ -231,8 +349,8 @@ func (f *Fake) SetAPILatency(d time.Duration) {
 	f.apiLatency = d
 }
 
-// Close releases every handler blocked by TokenHang, APIHang or a latency;
-// later hangs return at once. The Fake keeps answering otherwise.
+// Close releases every handler blocked by TokenHang, APIHang, a slow answer
+// or a latency; later hangs return at once. The Fake keeps answering otherwise.
 func (f *Fake) Close() {
 	f.once.Do(func() { close(f.closed) })
 }
@@ -258,11 +376,27 @@ func (f *Fake) wait(ctx context.Context, d time.Duration) bool {
 	return false
 }
 
+// changed tells Options.OnChange that the saved state changed. Calls that
+// arrive while OnChange runs are folded into one more call after it.
+func (f *Fake) changed() {
+	if f.opts.OnChange == nil {
+		return
+	}
+	f.notifyPending.Store(true)
+	for f.notifyPending.Load() && f.notifyRunning.CompareAndSwap(false, true) {
+		f.notifyPending.Store(false)
+		f.opts.OnChange()
+		f.notifyRunning.Store(false)
+	}
+}
+
 // ServeHTTP routes, under Options.Prefix:
 //
 //	GET/POST /oauth2_authorize.html  consent page and decision
+//	GET      /getresponse-fake.css   the consent page's stylesheet
 //	POST     /v3/token               token endpoint
 //	GET      /v3/accounts, /v3/from-fields, /v3/campaigns
+//	*        /moved/…                where the fake's redirects point (410)
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if p := f.opts.Prefix; p != "" {
@@ -275,14 +409,22 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "/oauth2_authorize.html":
 		f.serveAuthorize(w, r)
+	case path == stylesheetPath:
+		serveStylesheet(w, r)
 	case path == "/v3/token":
 		f.serveToken(w, r)
 	case path == "/v3" || strings.HasPrefix(path, "/v3/"):
 		f.serveAPI(w, r, strings.TrimPrefix(path, "/v3"))
+	case strings.HasPrefix(path, movedPrefix+"/"):
+		f.inc(EndpointRedirectTarget)
+		http.Error(w, "Gone: this address is where the fake's redirects point; nothing should follow them.", http.StatusGone)
 	default:
 		http.NotFound(w, r)
 	}
 }
+
+// movedPrefix is the path the fake's redirects point to.
+const movedPrefix = "/moved"
 
 // randomHex returns n random bytes as 2n hex digits.
 func randomHex(n int) string {
@@ -306,9 +448,4 @@ func (f *Fake) baseURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + f.opts.Prefix
-}
-
-// domainOK checks X-Domain in MAX mode.
-func (f *Fake) domainOK(r *http.Request) bool {
-	return f.opts.MaxDomain == "" || strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Domain")), f.opts.MaxDomain)
 }

@@ -3,6 +3,7 @@ package getresponsetest
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 )
 
 // Server is a Fake behind an httptest.Server.
@@ -41,4 +42,10 @@ func (s *Server) Client() *http.Client {
 func (s *Server) Close() {
 	s.Fake.Close()
 	s.srv.Close()
+}
+
+// AuthURLFor returns the consent page of a MAX domain: AuthURL() with
+// ?domain=… (the fake serves every domain on one address).
+func (s *Server) AuthURLFor(domain string) string {
+	return s.AuthURL() + "?" + url.Values{"domain": {domain}}.Encode()
 }

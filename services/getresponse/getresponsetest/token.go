@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"strconv"
+	"time"
 )
 
 // TokenFailure is a failure the token endpoint can be switched to.
@@ -30,8 +30,39 @@ const (
 	// TokenMalformedJSON answers 200 with truncated JSON.
 	TokenMalformedJSON
 	// TokenRateLimited answers 429, envelope code 1015, Retry-After: 1 and
-	// X-RateLimit-Reset: 100 seconds.
+	// X-RateLimit-Reset: 100 seconds, X-RateLimit-Remaining: 0 (the two
+	// windows' headers mixed).
 	TokenRateLimited
+	// TokenUnauthorizedClient answers 400 {"error":"unauthorized_client",…}.
+	TokenUnauthorizedClient
+	// TokenXDomain answers 401, code 1014, context {"authenticationType":"x-domain"}.
+	TokenXDomain
+	// TokenTemporarilyBlocked answers 403, code 1016.
+	TokenTemporarilyBlocked
+	// TokenAPIBlocked answers 403, code 1017 (API access permanently blocked).
+	TokenAPIBlocked
+	// TokenIPBlocked answers 403, code 1018 (IP address blocked).
+	TokenIPBlocked
+	// TokenMaintenance answers 403, code 1019.
+	TokenMaintenance
+	// TokenInvalidHeaders answers 400, code 1021.
+	TokenInvalidHeaders
+	// TokenDomainNotFound answers 404, code 1024.
+	TokenDomainNotFound
+	// TokenRateLimitedPerSecond answers a per-second 429 as reported live:
+	// code 1015, Retry-After: 1, X-RateLimit-Limit: 80,
+	// X-RateLimit-Remaining: 0, X-RateLimit-Reset: 1 seconds.
+	TokenRateLimitedPerSecond
+	// TokenRateLimitedWindow answers the 10-minute window's 429: code 1015,
+	// no Retry-After, X-RateLimit-Limit: 30000, X-RateLimit-Remaining: 0,
+	// X-RateLimit-Reset: 100 seconds, context.timeToReset "100 seconds".
+	TokenRateLimitedWindow
+	// TokenRedirect answers 307 Temporary Redirect to <fake>/moved/v3/token,
+	// which counts EndpointRedirectTarget if anything follows it.
+	TokenRedirect
+	// TokenSlow answers normally after Options.SlowDelay (or when the
+	// request ends or the Fake closes, without an answer).
+	TokenSlow
 )
 
 // FailToken makes the next n token calls fail with mode (n < 0: until
@@ -42,21 +73,64 @@ func (f *Fake) FailToken(mode TokenFailure, n int) {
 	f.tokenFail = failure[TokenFailure]{mode: mode, n: n}
 }
 
+type authCode struct {
+	clientID, accountID string
+	issued              time.Time
+	// rejectRefresh makes the refresh token issued for the code fail at its
+	// first refresh (the consent outcome OutcomeApproveRejectRefresh).
+	rejectRefresh bool
+}
+
+type accessToken struct {
+	clientID, accountID string
+	expiry              time.Time
+	expired             bool
+}
+
+type refreshToken struct {
+	clientID, accountID string
+	// retired is set when the token was rotated away; it works until
+	// graceUntil (never under RotationStrict).
+	retired    bool
+	graceUntil time.Time
+	// rejectNext makes the next refresh with the token answer invalid_grant
+	// and forget it.
+	rejectNext bool
+}
+
 // ExpireAccessTokens makes every access token issued so far expired.
 func (f *Fake) ExpireAccessTokens() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	for _, t := range f.access {
 		t.expired = true
 	}
+	f.mu.Unlock()
+	f.changed()
 }
 
 // RevokeRefreshTokens kills every refresh token issued so far: refreshing
 // with one answers invalid_grant.
 func (f *Fake) RevokeRefreshTokens() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	clear(f.refresh)
+	f.mu.Unlock()
+	f.changed()
+}
+
+// RejectNextRefresh makes the next refresh with refreshToken answer
+// invalid_grant, after which the token is gone; it reports whether the
+// token was known.
+func (f *Fake) RejectNextRefresh(refreshToken string) bool {
+	f.mu.Lock()
+	rt, ok := f.refresh[refreshToken]
+	if ok {
+		rt.rejectNext = true
+	}
+	f.mu.Unlock()
+	if ok {
+		f.changed()
+	}
+	return ok
 }
 
 // IssueTokens creates a token pair for clientID and accountID ("" = the
@@ -64,17 +138,21 @@ func (f *Fake) RevokeRefreshTokens() {
 // nothing.
 func (f *Fake) IssueTokens(clientID, accountID string) (access, refresh string, err error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if _, ok := f.clients[clientID]; !ok {
+		f.mu.Unlock()
 		return "", "", ErrUnknownClient
 	}
 	if accountID == "" && len(f.accounts) > 0 {
 		accountID = f.accounts[0].AccountID
 	}
 	if _, ok := f.accountLocked(accountID); !ok {
+		f.mu.Unlock()
 		return "", "", ErrUnknownAccount
 	}
-	return f.newAccessLocked(clientID, accountID), f.newRefreshLocked(clientID, accountID), nil
+	access, refresh = f.newAccessLocked(clientID, accountID), f.newRefreshLocked(clientID, accountID)
+	f.mu.Unlock()
+	f.changed()
+	return access, refresh, nil
 }
 
 // tokenAnswer is the token endpoint's success body.
@@ -86,6 +164,9 @@ type tokenAnswer struct {
 	RefreshToken string  `json:"refresh_token,omitempty"`
 }
 
+// serveToken answers /v3/token. In order: the counters; the account's
+// parallel slot; latency; failure switches; the account's outage; X-Domain;
+// client authentication; the account's rate limits (refreshes only); the grant.
 func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request) {
 	f.inc(EndpointToken)
 	if r.Method != http.MethodPost {
@@ -105,18 +186,47 @@ func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request) {
 		f.inc(EndpointTokenClientCredentials)
 	}
 
+	sentID := basicUser(r)
 	f.mu.Lock()
-	mode, failing := f.tokenFail.take()
+	accountID := f.grantAccountLocked(sentID, grant, r.PostForm)
+	f.countDomainLocked(r, sentID, accountID)
+	f.mu.Unlock()
+	if accountID != "" {
+		if !f.enter(w, accountID) {
+			return
+		}
+		defer f.leave(accountID)
+	}
+
+	f.mu.Lock()
+	mode, failing := f.tokenFailFor[sentID].take()
+	if !failing {
+		mode, failing = f.tokenFail.take()
+	}
 	latency := f.tokenLatency
 	f.mu.Unlock()
 	if !f.wait(r.Context(), latency) {
 		return
 	}
+	if failing && mode == TokenSlow {
+		if !f.wait(r.Context(), f.opts.SlowDelay) {
+			return
+		}
+		failing = false
+	}
 	if failing {
 		f.writeTokenFailure(w, r, mode)
 		return
 	}
-	if !f.domainOK(r) {
+	// An armed outage (a consent outcome) starts with the first refresh.
+	if !f.checkOutage(w, accountID, grant == "refresh_token") {
+		return
+	}
+	f.mu.Lock()
+	domainOK := f.domainOKLocked(r, accountID)
+	f.mu.Unlock()
+	if !domainOK {
+		f.stat(StatRefusedDomain)
 		writeDomainError(w)
 		return
 	}
@@ -130,15 +240,58 @@ func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeRFCError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 		return
 	}
+	if grant == "refresh_token" && accountID != "" && !f.consume(w, accountID) {
+		return
+	}
 
 	f.mu.Lock()
-	ans, errCode, errDesc := f.grantLocked(clientID, grant, r.PostForm)
+	ans, errCode, errDesc, changed := f.grantLocked(clientID, grant, r.PostForm)
 	f.mu.Unlock()
+	if changed {
+		f.changed()
+	}
 	if errCode != "" {
 		writeRFCError(w, http.StatusBadRequest, errCode, errDesc)
 		return
 	}
 	writeTokenJSON(w, http.StatusOK, ans)
+}
+
+// basicUser is the URL-decoded Basic user of r, unverified; "" if none.
+func basicUser(r *http.Request) string {
+	user, _, ok := r.BasicAuth()
+	if !ok {
+		return ""
+	}
+	id, err := url.QueryUnescape(user)
+	if err != nil {
+		return ""
+	}
+	return id
+}
+
+// grantAccountLocked returns the account a token call is for, when the
+// fake can tell before checking anything: the account of the code or refresh
+// token (when issued to clientID), or the owner of clientID for
+// client_credentials; "" otherwise. f.mu must be held.
+func (f *Fake) grantAccountLocked(clientID, grant string, form url.Values) string {
+	switch grant {
+	case "authorization_code":
+		if c, ok := f.codes[form.Get("code")]; ok && c.clientID == clientID {
+			return c.accountID
+		}
+	case "refresh_token":
+		if rt, ok := f.refresh[form.Get("refresh_token")]; ok && rt.clientID == clientID {
+			return rt.accountID
+		}
+	case "client_credentials":
+		if c, ok := f.clients[clientID]; ok {
+			if id, ok := f.ownerLocked(c); ok {
+				return id
+			}
+		}
+	}
+	return ""
 }
 
 // authenticateClient checks HTTP Basic credentials, URL-decoding both parts
@@ -163,32 +316,46 @@ func (f *Fake) authenticateClient(r *http.Request) (string, bool) {
 }
 
 // grantLocked runs one grant; f.mu must be held. A non-empty errCode is an
-// RFC 6749 error.
-func (f *Fake) grantLocked(clientID, grant string, form url.Values) (ans tokenAnswer, errCode, errDesc string) {
+// RFC 6749 error; changed reports a change of the saved state.
+func (f *Fake) grantLocked(clientID, grant string, form url.Values) (ans tokenAnswer, errCode, errDesc string, changed bool) {
+	now := f.now()
 	switch grant {
 	case "authorization_code":
 		code := form.Get("code")
 		c, ok := f.codes[code]
 		if !ok || c.clientID != clientID {
-			return ans, "invalid_grant", "Authorization code doesn't exist or is invalid for the client"
+			return ans, "invalid_grant", "Authorization code doesn't exist or is invalid for the client", false
 		}
 		delete(f.codes, code) // single use, even when expired
-		if f.now().Sub(c.issued) > CodeLifetime {
-			return ans, "invalid_grant", "The authorization code has expired"
+		if now.Sub(c.issued) > CodeLifetime {
+			return ans, "invalid_grant", "The authorization code has expired", true
 		}
 		if _, ok := f.accountLocked(c.accountID); !ok {
-			return ans, "invalid_grant", "The account no longer exists"
+			return ans, "invalid_grant", "The account no longer exists", true
 		}
-		return f.answerLocked(clientID, c.accountID, f.newRefreshLocked(clientID, c.accountID)), "", ""
+		rt := f.newRefreshLocked(clientID, c.accountID)
+		f.refresh[rt].rejectNext = c.rejectRefresh
+		return f.answerLocked(clientID, c.accountID, rt), "", "", true
 
 	case "refresh_token":
 		old := form.Get("refresh_token")
 		rt, ok := f.refresh[old]
-		if !ok || rt.clientID != clientID {
-			return ans, "invalid_grant", "Invalid refresh token"
+		switch {
+		case !ok || rt.clientID != clientID:
+			return ans, "invalid_grant", "Invalid refresh token", false
+		case rt.retired && !now.Before(rt.graceUntil):
+			f.stat(StatDeadRefreshToken)
+			return ans, "invalid_grant", "Invalid refresh token", false
+		case rt.rejectNext:
+			delete(f.refresh, old)
+			return ans, "invalid_grant", "The refresh token was revoked", true
 		}
 		if _, ok := f.accountLocked(rt.accountID); !ok {
-			return ans, "invalid_grant", "The account no longer exists"
+			return ans, "invalid_grant", "The account no longer exists", false
+		}
+		if rt.retired {
+			f.stat(StatGraceRefresh)
+			return f.answerLocked(clientID, rt.accountID, f.newRefreshLocked(clientID, rt.accountID)), "", "", true
 		}
 		var next string
 		switch f.opts.Rotation {
@@ -197,23 +364,27 @@ func (f *Fake) grantLocked(clientID, grant string, form url.Values) (ans tokenAn
 		case RotationRotate:
 			next = f.newRefreshLocked(clientID, rt.accountID)
 		case RotationStrict:
-			delete(f.refresh, old)
+			rt.retired, rt.graceUntil = true, now
+			next = f.newRefreshLocked(clientID, rt.accountID)
+		case RotationGrace:
+			rt.retired, rt.graceUntil = true, now.Add(f.opts.RotationGrace)
 			next = f.newRefreshLocked(clientID, rt.accountID)
 		case RotationOmit:
 			next = ""
 		}
-		return f.answerLocked(clientID, rt.accountID, next), "", ""
+		return f.answerLocked(clientID, rt.accountID, next), "", "", true
 
 	case "client_credentials":
-		if len(f.accounts) == 0 {
-			return ans, "invalid_grant", "There is no account"
+		owner, ok := f.ownerLocked(f.clients[clientID])
+		if !ok {
+			return ans, "invalid_grant", "There is no account", false
 		}
-		return f.answerLocked(clientID, f.accounts[0].AccountID, ""), "", ""
+		return f.answerLocked(clientID, owner, ""), "", "", true
 
 	case "":
-		return ans, "invalid_request", "The grant type was not specified in the request"
+		return ans, "invalid_request", "The grant type was not specified in the request", false
 	}
-	return ans, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server"
+	return ans, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server", false
 }
 
 func (f *Fake) answerLocked(clientID, accountID, refresh string) tokenAnswer {
@@ -233,7 +404,7 @@ func (f *Fake) newAccessLocked(clientID, accountID string) string {
 
 func (f *Fake) newRefreshLocked(clientID, accountID string) string {
 	tok := randomHex(20)
-	f.refresh[tok] = refreshToken{clientID: clientID, accountID: accountID}
+	f.refresh[tok] = &refreshToken{clientID: clientID, accountID: accountID}
 	return tok
 }
 
@@ -248,6 +419,22 @@ func (f *Fake) writeTokenFailure(w http.ResponseWriter, r *http.Request, mode To
 	case TokenInvalidClient:
 		w.Header().Set("WWW-Authenticate", `Basic realm="GetResponse"`)
 		writeRFCError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+	case TokenUnauthorizedClient:
+		writeRFCError(w, http.StatusBadRequest, "unauthorized_client", "The client is not authorized to use this grant type")
+	case TokenXDomain:
+		writeDomainError(w)
+	case TokenTemporarilyBlocked:
+		writeCodeAnswer(w, 1016)
+	case TokenAPIBlocked:
+		writeCodeAnswer(w, 1017)
+	case TokenIPBlocked:
+		writeCodeAnswer(w, 1018)
+	case TokenMaintenance:
+		writeCodeAnswer(w, 1019)
+	case TokenInvalidHeaders:
+		writeCodeAnswer(w, 1021)
+	case TokenDomainNotFound:
+		writeCodeAnswer(w, 1024)
 	case TokenServerError:
 		writeEnvelope(w, http.StatusInternalServerError, 1, "Internal error", "Internal error, please try again later", []string{})
 	case TokenUnavailable:
@@ -255,22 +442,19 @@ func (f *Fake) writeTokenFailure(w http.ResponseWriter, r *http.Request, mode To
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("Service Unavailable\n"))
 	case TokenHang:
-		f.wait(r.Context(), -1)
-		if r.Context().Err() != nil {
-			return
-		}
-		writeEnvelope(w, http.StatusServiceUnavailable, 1, "Internal error", "Server is shutting down", []string{})
+		f.hang(w, r)
 	case TokenMalformedJSON:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte(`{"access_token":"` + randomHex(20) + `","expires_in":36`))
 	case TokenRateLimited:
-		h := w.Header()
-		h.Set("Retry-After", "1")
-		h.Set("X-RateLimit-Limit", strconv.Itoa(RateLimitCalls))
-		h.Set("X-RateLimit-Remaining", "0")
-		h.Set("X-RateLimit-Reset", "100 seconds")
-		writeQuotaEnvelope(w)
+		writeRateLimited(w, rateMixed)
+	case TokenRateLimitedPerSecond:
+		writeRateLimited(w, ratePerSecond)
+	case TokenRateLimitedWindow:
+		writeRateLimited(w, rateWindow)
+	case TokenRedirect:
+		f.writeRedirect(w, r, "/v3/token")
 	}
 }
 
