@@ -157,6 +157,16 @@ func open(ctx context.Context, loader *config.Loader, log *slog.Logger) (*env, e
 	if err != nil {
 		return nil, err
 	}
+	// A database that answers reads but refuses writes (a read-only file or mount,
+	// a full disk) would start "ready" and fail every refresh: refuse now, in one line.
+	if err := store.ProbeWrite(ctx); err != nil {
+		store.Close()
+		problem := models.StorageProblemOf(err)
+		if problem == "" {
+			return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): the database refuses writes: %v", err)
+		}
+		return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %s: %v", problem.Describe(), err)
+	}
 	return &env{cfg: cfg, log: log, store: store, box: box}, nil
 }
 
@@ -326,7 +336,7 @@ func createAPIKey(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer e.store.Close()
-	_, key, err := services.NewAPIKeys(e.store).Create(ctx, *name, "command line")
+	_, key, err := services.NewAPIKeys(e.store, e.log).Create(ctx, *name, "command line")
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,8 @@ func (s *Server) writeAPIError(c echo.Context, err error) {
 	switch {
 	case status == http.StatusInternalServerError:
 		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
+	case body.Code == "storage_unavailable":
+		s.log.Error("storage unavailable", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
 	case status == http.StatusServiceUnavailable:
 		s.log.Warn("GetResponse unavailable", slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
 	}
@@ -105,6 +107,9 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 	case errors.Is(err, models.ErrDisconnected):
 		return http.StatusConflict, apiErrorBody{Code: "disconnected",
 			Message: "This connection is disconnected: its tokens were erased. Create a connect session for the customer to connect again."}
+	case errors.Is(err, models.ErrStorageUnavailable):
+		return http.StatusServiceUnavailable, apiErrorBody{Code: "storage_unavailable",
+			Message: "grconnect's database is unavailable (" + models.StorageProblemOf(err).Describe() + "). Try again shortly.", RetryAfter: 10}
 	case errors.Is(err, services.ErrNeedsReconnect):
 		body := apiErrorBody{Code: "needs_reconnect", Message: "The customer must approve access again."}
 		if errors.As(err, &refresh) && refresh.Message != "" {

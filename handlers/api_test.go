@@ -505,12 +505,13 @@ func TestAPIConnectionTokenRefreshAndDisconnect(t *testing.T) {
 }
 
 // TestAPITokenRefreshesInsideTheMarginOnce proves the token route refreshes a token
-// about to expire, and that concurrent callers share one refresh.
+// about to expire (inside the 60 s floor, so every caller waits for it), and that
+// concurrent callers share one refresh.
 func TestAPITokenRefreshesInsideTheMarginOnce(t *testing.T) {
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	old, _ := f.plaintextTokens(conn.ID)
-	soon := time.Now().UTC().Add(2 * time.Minute) // inside the 10-minute margin
+	soon := time.Now().UTC().Add(30 * time.Second) // inside the margin, and the floor
 	if err := f.store.DB().Model(&models.Connection{}).Where("id = ?", conn.ID).Update("expires_at", soon).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -555,6 +556,13 @@ func TestAPIKeyFormatAndStorage(t *testing.T) {
 		t.Fatal("a new key has a last-used time")
 	}
 	f.call(http.MethodGet, "/api/v1/connections", nil)
+	// The use is noted, not written on the request's path…
+	f.store.DB().Where("id = ?", key.ID).First(&key)
+	if key.LastUsedAt != nil {
+		t.Fatal("an API request wrote the key's last-used time itself")
+	}
+	// …and written by the background flush.
+	f.built.APIKeys.FlushUses(t.Context())
 	f.store.DB().Where("id = ?", key.ID).First(&key)
 	if key.LastUsedAt == nil || time.Since(*key.LastUsedAt) > time.Minute {
 		t.Fatalf("last used = %v", key.LastUsedAt)

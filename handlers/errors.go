@@ -36,6 +36,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	case errors.Is(err, models.ErrNotFound):
 		status, msg = http.StatusNotFound, "There is nothing here. It may have been deleted."
+	case errors.Is(err, models.ErrStorageUnavailable):
+		status, msg = http.StatusServiceUnavailable, "grconnect's database is unavailable right now ("+models.StorageProblemOf(err).Describe()+"). Nothing was changed; try again in a moment."
+		c.Response().Header().Set("Retry-After", "10")
 	}
 	if status >= 500 {
 		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))

@@ -66,6 +66,7 @@ type Server struct {
 // readiness reports whether the database can serve.
 type readiness interface {
 	CheckReady(ctx context.Context) error
+	Health() models.Health
 }
 
 // New builds the Echo router with every route and middleware.
@@ -243,10 +244,29 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz says whether this process can serve: the database answers, holds the
+// schema this build expects, and accepts a write. The reason is generic (the log
+// has the details, which may name the database host).
 func (s *Server) readyz(c echo.Context) error {
 	if err := s.ready.CheckReady(c.Request().Context()); err != nil {
 		s.log.Warn("not ready", "error", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+		reason := "database not ready"
+		if p := models.StorageProblemOf(err); p != "" {
+			reason = p.Describe()
+		}
+		c.Response().Header().Set("Retry-After", "5")
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": reason})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// storageWarning says, for the dashboard's banner, what is wrong with the database
+// ("" while it accepts writes).
+func (s *Server) storageWarning() string {
+	h := s.ready.Health()
+	if h.OK() {
+		return ""
+	}
+	return "Storage problem since " + formatTime(h.Since) + ": " + h.Problem.Describe() +
+		". Access tokens already stored are still handed out; automatic refreshes are paused until the database accepts writes again."
 }

@@ -36,6 +36,11 @@ type Registry struct {
 
 	responses [6]atomic.Int64 // HTTP responses by status class: index 1 = 1xx … 5 = 5xx
 
+	refreshMu  sync.Mutex
+	refreshes  map[refreshKey]uint64 // refresh calls by outcome and failure class
+	refreshDur *histogram            // token endpoint call durations
+	commitWait *histogram            // received token pair → stored
+
 	mu          sync.RWMutex
 	totals      []models.ConnectionTotal
 	collectedAt time.Time
@@ -45,8 +50,26 @@ type Registry struct {
 
 // New returns a registry reading its database figures from source.
 func New(source Source, log *slog.Logger) *Registry {
-	return &Registry{source: source, log: log, Interval: DefaultInterval}
+	return &Registry{source: source, log: log, Interval: DefaultInterval,
+		refreshes:  map[refreshKey]uint64{},
+		refreshDur: newHistogram(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+		commitWait: newHistogram(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300),
+	}
 }
+
+type refreshKey struct{ outcome, class string }
+
+// ObserveRefresh counts one refresh call by outcome ("succeeded", "failed") and
+// failure class (who must act: "customer", "operator", "wait"), and its duration.
+func (r *Registry) ObserveRefresh(outcome, class string, took time.Duration) {
+	r.refreshMu.Lock()
+	r.refreshes[refreshKey{outcome, class}]++
+	r.refreshMu.Unlock()
+	r.refreshDur.observe(took)
+}
+
+// ObserveCommit records how long a received token pair waited to be stored.
+func (r *Registry) ObserveCommit(window time.Duration) { r.commitWait.observe(window) }
 
 // ObserveResponse counts one HTTP response by its status class.
 func (r *Registry) ObserveResponse(status int) {
@@ -132,6 +155,26 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 	for _, t := range totals {
 		b = fmt.Appendf(b, "grconnect_app_connections{app=%q,status=%q} %d\n", t.AppID, t.Status, t.N)
 	}
+	r.refreshMu.Lock()
+	keys := make([]refreshKey, 0, len(r.refreshes))
+	for k := range r.refreshes {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].outcome != keys[j].outcome {
+			return keys[i].outcome < keys[j].outcome
+		}
+		return keys[i].class < keys[j].class
+	})
+	b = fmt.Appendf(b, "# HELP grconnect_refreshes_total Refresh calls to GetResponse's token endpoint by outcome and failure class (who must act).\n# TYPE grconnect_refreshes_total counter\n")
+	for _, k := range keys {
+		b = fmt.Appendf(b, "grconnect_refreshes_total{outcome=%q,class=%q} %d\n", k.outcome, k.class, r.refreshes[k])
+	}
+	r.refreshMu.Unlock()
+	b = fmt.Appendf(b, "# HELP grconnect_refresh_duration_seconds Duration of refresh calls to GetResponse's token endpoint.\n# TYPE grconnect_refresh_duration_seconds histogram\n")
+	b = r.refreshDur.appendTo(b, "grconnect_refresh_duration_seconds", "")
+	b = fmt.Appendf(b, "# HELP grconnect_token_pair_store_seconds Time from GetResponse's answer with a new token pair to the pair being stored.\n# TYPE grconnect_token_pair_store_seconds histogram\n")
+	b = r.commitWait.appendTo(b, "grconnect_token_pair_store_seconds", "")
 	if !collected.IsZero() {
 		b = fmt.Appendf(b, "# HELP grconnect_figures_collected_timestamp_seconds When the database figures above were read.\n# TYPE grconnect_figures_collected_timestamp_seconds gauge\n")
 		b = fmt.Appendf(b, "grconnect_figures_collected_timestamp_seconds %d\n", collected.Unix())

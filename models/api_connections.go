@@ -60,10 +60,14 @@ type TokenRow struct {
 	ExpiresAt            *time.Time
 	NextAttemptAt        *time.Time // a failing connection's next refresh attempt
 	LastError            string
+	LeaseUntil           *time.Time // set while a refresh is being sent
 }
 
+// Leased reports whether a refresh of the connection is in flight now.
+func (r *TokenRow) Leased(now time.Time) bool { return r.LeaseUntil != nil && r.LeaseUntil.After(now) }
+
 // tokenRowQuery reads what TokenRow holds.
-const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at, next_attempt_at, last_error FROM connections WHERE id = ?"
+const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at, next_attempt_at, last_error, lease_until FROM connections WHERE id = ?"
 
 // TokenRow reads a connection's token columns. The token route reads them on every
 // request (when no cache answers), so this skips GORM.
@@ -81,14 +85,14 @@ func (s *Store) TokenRow(ctx context.Context, id string) (*TokenRow, error) {
 
 func scanTokenRow(row *sql.Row, id string) (*TokenRow, error) {
 	r := TokenRow{ID: id}
-	var expires, next sql.NullTime
-	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires, &next, &r.LastError)
+	var expires, next, lease sql.NullTime
+	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires, &next, &r.LastError, &lease)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	r.ExpiresAt, r.NextAttemptAt = nullTime(expires), nullTime(next)
+	r.ExpiresAt, r.NextAttemptAt, r.LeaseUntil = nullTime(expires), nullTime(next), nullTime(lease)
 	return &r, nil
 }

@@ -60,10 +60,16 @@ type Connection struct {
 	NextAttemptAt    *time.Time
 	LeaseOwner       string
 	LeaseUntil       *time.Time
-	ConnectedAt      time.Time
-	DisconnectedAt   *time.Time
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// TokenVersion counts the token pairs stored; a refresh outcome is written only
+	// over the version it refreshed.
+	TokenVersion int
+	// InterruptedBy names the owner of a refresh lease that expired unreleased (a
+	// refresh sent whose answer was never stored), until the next pair is stored.
+	InterruptedBy  string
+	ConnectedAt    time.Time
+	DisconnectedAt *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // ConnectionByID returns one connection.
@@ -159,6 +165,7 @@ func disconnect(tx *gorm.DB, id, actor, message string) error {
 	res := tx.Model(&Connection{}).Where("id = ? AND status <> ?", id, StatusDisconnected).Updates(map[string]any{
 		"status": StatusDisconnected, "access_token_enc": "", "refresh_token_enc": "", "token_fingerprint": "",
 		"next_attempt_at": nil, "lease_owner": "", "lease_until": nil,
+		"token_version": gorm.Expr("token_version + 1"), "interrupted_by": "",
 		"disconnected_at": now, "updated_at": now,
 	})
 	if res.Error != nil {

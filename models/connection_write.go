@@ -73,6 +73,7 @@ func (s *Store) SaveAuthorization(ctx context.Context, a Authorization) (conn *C
 		conn.ExpiresAt, conn.LastRefreshAt = &expires, &now
 		conn.LastError, conn.FailureCount, conn.NextAttemptAt = "", 0, nil
 		conn.LeaseOwner, conn.LeaseUntil = "", nil
+		conn.TokenVersion, conn.InterruptedBy = conn.TokenVersion+1, ""
 		conn.ConnectedAt, conn.DisconnectedAt = now, nil
 		if created {
 			err = tx.Create(conn).Error
@@ -123,7 +124,8 @@ type RefreshResult struct {
 	Event         Event
 	// Recovered adds a "connection.recovered" event after a success that follows failures.
 	Recovered bool
-	// LeaseOwner, when set, must still hold the connection's lease; the write releases it.
+	// LeaseOwner is the lease the refresh ran under; the write releases it if it is
+	// still held (it may have expired meanwhile: the outcome is written anyway).
 	LeaseOwner string
 	// At is when the refresh happened (the engine's clock); zero means now.
 	At time.Time
@@ -131,8 +133,9 @@ type RefreshResult struct {
 
 // SaveRefresh writes a refresh's outcome for prev (the row as read under the lease)
 // and its events atomically, and returns the row as now stored. It is one
-// conditional UPDATE plus the event inserts: a disconnected connection, or a lease
-// someone else took over, is left untouched.
+// conditional UPDATE plus the event inserts, written only over the token pair prev
+// held: a disconnected connection (ErrDisconnected), or one whose tokens were
+// replaced meanwhile (ErrSuperseded), is left untouched.
 func (s *Store) SaveRefresh(ctx context.Context, prev *Connection, r RefreshResult) (*Connection, error) {
 	saved, errs, err := s.SaveRefreshes(ctx, []RefreshOutcome{{Prev: prev, Result: r}})
 	if err != nil {
@@ -150,15 +153,16 @@ type RefreshOutcome struct {
 // SaveRefreshes commits several refresh outcomes in one transaction (the
 // refresher's group commit): per outcome the conditional UPDATE, then the events in
 // one INSERT and the day's counters in one upsert each. errs[i] is ErrDisconnected
-// or ErrLeaseLost for an outcome that was left untouched; err fails them all.
-func (s *Store) SaveRefreshes(ctx context.Context, outs []RefreshOutcome) (saved []*Connection, errs []error, err error) {
+// or ErrSuperseded for an outcome that was left untouched; err fails them all.
+//
+// extra are events of refreshes already stored (StoreRefreshTokens) that ride along.
+func (s *Store) SaveRefreshes(ctx context.Context, outs []RefreshOutcome, extra ...*Event) (saved []*Connection, errs []error, err error) {
 	saved, errs = make([]*Connection, len(outs)), make([]error, len(outs))
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var events []*Event
-		counts := map[string][2]int{} // day → succeeded, failed
 		for i, o := range outs {
 			conn, evs, err := applyRefresh(tx, o.Prev, o.Result)
-			if errors.Is(err, ErrDisconnected) || errors.Is(err, ErrLeaseLost) {
+			if errors.Is(err, ErrDisconnected) || errors.Is(err, ErrSuperseded) {
 				errs[i] = err
 				continue
 			}
@@ -167,25 +171,62 @@ func (s *Store) SaveRefreshes(ctx context.Context, outs []RefreshOutcome) (saved
 			}
 			saved[i] = conn
 			events = append(events, evs...)
-			day, c := evs[0].CreatedAt.UTC().Format(dayLayout), counts[evs[0].CreatedAt.UTC().Format(dayLayout)]
-			if o.Result.Tokens != nil {
-				c[0]++
-			} else {
-				c[1]++
-			}
-			counts[day] = c
 		}
-		if err := addEvents(tx, events); err != nil {
-			return err
-		}
-		for day, c := range counts {
-			if err := countRefreshes(tx, day, c[0], c[1]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return recordEvents(tx, append(events, extra...))
 	})
 	return saved, errs, storeError(err, "save %d refresh outcomes", len(outs))
+}
+
+// StoreRefreshTokens writes a successful refresh's new token pair in one UPDATE of
+// its own — no transaction shared with anything else — so a received pair reaches
+// the disk as soon as it can. It is written only over the pair prev held
+// (ErrSuperseded otherwise; ErrDisconnected for a disconnected connection). It
+// returns the row as stored and the events to record with RecordRefreshEvents.
+func (s *Store) StoreRefreshTokens(ctx context.Context, prev *Connection, r RefreshResult) (*Connection, []*Event, error) {
+	conn, events, err := applyRefresh(s.db.WithContext(ctx), prev, r)
+	if err != nil {
+		return nil, nil, storeError(err, "store the new tokens of connection %s", prev.ID)
+	}
+	return conn, events, nil
+}
+
+// RecordRefreshEvents writes refresh events (and the webhooks they send) with the
+// day's refresh counters, in one transaction.
+func (s *Store) RecordRefreshEvents(ctx context.Context, events []*Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return recordEvents(tx, events)
+	})
+	return storeError(err, "record %d refresh events", len(events))
+}
+
+// recordEvents writes events and counts the refreshes among them per day.
+func recordEvents(tx *gorm.DB, events []*Event) error {
+	if err := addEvents(tx, events); err != nil {
+		return err
+	}
+	counts := map[string][2]int{} // day → succeeded, failed
+	for _, e := range events {
+		day := e.CreatedAt.UTC().Format(dayLayout)
+		c := counts[day]
+		switch e.Type {
+		case EventRefreshSucceeded:
+			c[0]++
+		case EventRefreshFailed, EventNeedsReconnect:
+			c[1]++
+		default:
+			continue
+		}
+		counts[day] = c
+	}
+	for day, c := range counts {
+		if err := countRefreshes(tx, day, c[0], c[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // applyRefresh runs one outcome's conditional UPDATE and returns the row as stored
@@ -198,10 +239,14 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 	conn := *prev
 	conn.UpdatedAt, conn.LeaseOwner, conn.LeaseUntil = now, "", nil
 	// Plain SQL, built from a few fixed shapes: this runs for every refresh, and
-	// GORM's map-based Updates cost more than the UPDATE itself.
-	set := "updated_at = ?, lease_owner = '', lease_until = NULL"
-	args := []any{now}
+	// GORM's map-based Updates cost more than the UPDATE itself. The lease is
+	// released only if it is still this refresh's (the CASEs read the old row).
+	set := "updated_at = ?, lease_owner = CASE WHEN lease_owner = ? THEN '' ELSE lease_owner END, " +
+		"lease_until = CASE WHEN lease_owner = ? THEN NULL ELSE lease_until END"
+	args := []any{now, r.LeaseOwner, r.LeaseOwner}
 	if r.Tokens != nil {
+		set += ", token_version = token_version + 1, interrupted_by = ''"
+		conn.TokenVersion, conn.InterruptedBy = prev.TokenVersion+1, ""
 		expires := r.Tokens.ExpiresAt
 		conn.AccessTokenEnc, conn.TokenFingerprint, conn.ExpiresAt = r.Tokens.AccessEnc, r.Tokens.Fingerprint, &expires
 		set += ", access_token_enc = ?, token_fingerprint = ?, expires_at = ?, last_refresh_at = ?"
@@ -222,12 +267,10 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 		set += ", status = ?, last_error = ?, failure_count = failure_count + 1, next_attempt_at = ?"
 		args = append(args, r.Status, r.Error, r.NextAttemptAt)
 	}
-	where := " WHERE id = ? AND status <> ?"
-	args = append(args, prev.ID, StatusDisconnected)
-	if r.LeaseOwner != "" {
-		where += " AND lease_owner = ?"
-		args = append(args, r.LeaseOwner)
-	}
+	// Written only over the pair this refresh started from: a newer pair (another
+	// refresh, a reconnect) is never overwritten, and a late pair lands otherwise.
+	where := " WHERE id = ? AND status <> ? AND token_version = ?"
+	args = append(args, prev.ID, StatusDisconnected, prev.TokenVersion)
 	res := tx.Exec("UPDATE connections SET "+set+where, args...)
 	if res.Error != nil {
 		return nil, nil, res.Error
@@ -240,7 +283,7 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 		if Status(status) == StatusDisconnected || status == "" {
 			return nil, nil, ErrDisconnected
 		}
-		return nil, nil, ErrLeaseLost
+		return nil, nil, ErrSuperseded
 	}
 	ev := r.Event
 	ev.ConnectionID, ev.AppID, ev.CreatedAt = &conn.ID, &conn.AppID, now

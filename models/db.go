@@ -30,6 +30,8 @@ type Store struct {
 	stmts sync.Map
 	// reads is SQLite's pool for reads; writes go through db's single connection.
 	reads *sql.DB
+	// health is what the statements' outcomes say of the database (health.go).
+	health *health
 }
 
 // SQLiteDSN returns the DSN that gives every pooled SQLite connection the pragmas
@@ -71,6 +73,10 @@ func Open(database string, log *slog.Logger) (*Store, error) {
 	if err := db.Use(&changeCounter{}); err != nil { // see changes.go
 		return nil, err
 	}
+	h := &health{}
+	if err := db.Use(healthPlugin{h: h}); err != nil { // see health.go
+		return nil, err
+	}
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, err
@@ -79,7 +85,7 @@ func Open(database string, log *slog.Logger) (*Store, error) {
 	if isPG {
 		sqlDB.SetMaxOpenConns(16)
 		sqlDB.SetMaxIdleConns(16)
-		return &Store{db: db, postgres: true}, nil
+		return &Store{db: db, postgres: true, health: h}, nil
 	}
 	// SQLite has one writer at a time. Writers queued on one pooled connection wait
 	// their turn in Go; writers on several connections would poll SQLite's busy
@@ -103,7 +109,7 @@ func Open(database string, log *slog.Logger) (*Store, error) {
 		reads.Close()
 		return nil, err
 	}
-	return &Store{db: db, reads: reads}, nil
+	return &Store{db: db, reads: reads, health: h}, nil
 }
 
 // redactDSN removes a password that an error message may have quoted.

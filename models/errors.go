@@ -22,8 +22,9 @@ var (
 	ErrDisconnected = errors.New("the connection is disconnected")
 	// ErrAccountMismatch is returned when a reconnect signs in to another account.
 	ErrAccountMismatch = errors.New("signed in to a different GetResponse account than the one being reconnected")
-	// ErrLeaseLost is returned when a refresh's lease was taken over before it could commit.
-	ErrLeaseLost = errors.New("refresh lease lost")
+	// ErrSuperseded is returned for a refresh outcome that was not written because a
+	// newer token pair had been stored meanwhile.
+	ErrSuperseded = errors.New("a newer token pair was stored meanwhile")
 	// ErrDeliveryLeaseLost is returned when another worker took a webhook delivery over.
 	ErrDeliveryLeaseLost = errors.New("webhook delivery lease lost")
 	// ErrBadCursor is returned for a page cursor this package did not make.
@@ -46,5 +47,28 @@ func storeError(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("store: unable to "+format+": %w", append(args, err)...)
+	return &opError{op: fmt.Sprintf(format, args...), err: err, storage: classifyStorage(err)}
+}
+
+// opError is a failed store operation.
+type opError struct {
+	op      string
+	err     error
+	storage StorageProblem
+}
+
+func (e *opError) Error() string { return "store: unable to " + e.op + ": " + e.err.Error() }
+
+func (e *opError) Unwrap() error { return e.err }
+
+// Is matches ErrStorageUnavailable when the failure was the database's.
+func (e *opError) Is(target error) bool { return target == ErrStorageUnavailable && e.storage != "" }
+
+// StorageProblemOf names the storage problem behind err ("" when there is none).
+func StorageProblemOf(err error) StorageProblem {
+	var op *opError
+	if errors.As(err, &op) && op.storage != "" {
+		return op.storage
+	}
+	return classifyStorage(err)
 }

@@ -2,41 +2,72 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"time"
-
-	"gorm.io/gorm/clause"
 )
 
 // AcquireLeaseRow takes the refresh lease on a connection for owner until until, if
 // nobody holds an unexpired one, and returns the row as it is once leased (nil when
-// another worker holds the lease). It is one conditional UPDATE … RETURNING, which
-// works the same on SQLite and PostgreSQL, so only one worker of any process
-// refreshes a connection at a time.
+// another worker holds the lease). See AcquireLeases.
 func (s *Store) AcquireLeaseRow(ctx context.Context, id, owner string, now, until time.Time) (*Connection, error) {
-	var rows []Connection
-	res := s.db.WithContext(ctx).Model(&rows).Clauses(clause.Returning{}).
-		Where("id = ? AND status <> ? AND (lease_until IS NULL OR lease_until < ?)", id, StatusDisconnected, now).
-		Updates(map[string]any{"lease_owner": owner, "lease_until": until})
-	if res.Error != nil || len(rows) == 0 {
-		return nil, storeError(res.Error, "lease connection %s", id)
+	rows, err := s.AcquireLeases(ctx, []string{id}, owner, now, until)
+	if err != nil || len(rows) == 0 {
+		return nil, err
 	}
 	return &rows[0], nil
 }
 
-// AcquireLeases leases, in one statement, every connection of ids that nobody
-// holds, and returns those rows as they are once leased (in no particular order).
-// The refresher takes a whole batch this way instead of one lease per connection.
+// AcquireLeases takes, in one statement, the refresh lease on every connection of
+// ids that nobody holds, and returns those rows as they are once leased (in no
+// particular order). It is one conditional UPDATE … RETURNING, which works the same
+// on SQLite and PostgreSQL, so only one worker of any process refreshes a
+// connection at a time. Callers take leases right before they call the token
+// endpoint: a lease means "a refresh is being sent". A lease that expired
+// unreleased therefore marks a refresh whose answer was never stored (a crash), and
+// the row's InterruptedBy names its owner (the SET reads the old lease_owner).
 func (s *Store) AcquireLeases(ctx context.Context, ids []string, owner string, now, until time.Time) ([]Connection, error) {
-	var rows []Connection
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	// Plain SQL: GORM's Updates would also rewrite updated_at and build the statement
-	// by reflection, for every row of the batch.
-	err := s.db.WithContext(ctx).Raw(`UPDATE connections SET lease_owner = ?, lease_until = ?
-		WHERE id IN ? AND status <> ? AND (lease_until IS NULL OR lease_until < ?) RETURNING *`,
-		owner, until, ids, StatusDisconnected, now).Scan(&rows).Error
-	return rows, storeError(err, "lease %d connections", len(ids))
+	// Plain SQL scanned by hand: the refresher runs this for every refresh, and
+	// GORM's reflection would cost more than the UPDATE.
+	rows, err := s.db.WithContext(ctx).Raw(`UPDATE connections SET lease_owner = ?, lease_until = ?,
+		interrupted_by = CASE WHEN lease_owner <> '' THEN lease_owner ELSE interrupted_by END
+		WHERE id IN ? AND status <> ? AND (lease_until IS NULL OR lease_until < ?) RETURNING `+connectionColumns,
+		owner, until, ids, StatusDisconnected, now).Rows()
+	if err != nil {
+		return nil, storeError(err, "lease %d connections", len(ids))
+	}
+	defer rows.Close()
+	var out []Connection
+	for rows.Next() {
+		c, err := scanConnection(rows)
+		if err != nil {
+			return nil, storeError(err, "read %d leased connections", len(ids))
+		}
+		out = append(out, c)
+	}
+	return out, storeError(rows.Err(), "lease %d connections", len(ids))
+}
+
+// connectionColumns are Connection's columns in scanConnection's order.
+const connectionColumns = `id, app_id, customer_ref, account_id, account_email, account_name, company_name, status,
+	access_token_enc, refresh_token_enc, token_fingerprint, expires_at, last_refresh_at, last_error, failure_count,
+	next_attempt_at, lease_owner, lease_until, token_version, interrupted_by, connected_at, disconnected_at,
+	created_at, updated_at`
+
+// scanConnection reads one row of connectionColumns.
+func scanConnection(rows *sql.Rows) (Connection, error) {
+	var c Connection
+	var expires, lastRefresh, next, leaseUntil, disconnected sql.NullTime
+	err := rows.Scan(&c.ID, &c.AppID, &c.CustomerRef, &c.AccountID, &c.AccountEmail, &c.AccountName, &c.CompanyName, &c.Status,
+		&c.AccessTokenEnc, &c.RefreshTokenEnc, &c.TokenFingerprint, &expires, &lastRefresh, &c.LastError, &c.FailureCount,
+		&next, &c.LeaseOwner, &leaseUntil, &c.TokenVersion, &c.InterruptedBy, &c.ConnectedAt, &disconnected,
+		&c.CreatedAt, &c.UpdatedAt)
+	c.ExpiresAt, c.LastRefreshAt, c.NextAttemptAt = nullTime(expires), nullTime(lastRefresh), nullTime(next)
+	c.LeaseUntil, c.DisconnectedAt = nullTime(leaseUntil), nullTime(disconnected)
+	c.ConnectedAt, c.CreatedAt, c.UpdatedAt = c.ConnectedAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, err
 }
 
 // ReleaseLease gives up owner's lease without writing a refresh outcome.

@@ -132,5 +132,6 @@ func (s *Store) CheckReady(ctx context.Context) error {
 	if v != SchemaVersion() {
 		return fmt.Errorf("schema version %d, want %d", v, SchemaVersion())
 	}
-	return nil
+	// Reads are not enough: a full disk or a read-only file still answers them.
+	return s.ProbeWrite(ctx)
 }

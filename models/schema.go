@@ -195,4 +195,20 @@ var migrations = []migration{
 			account_key TEXT PRIMARY KEY,
 			blocked_until {{time}} NOT NULL)`,
 	}},
+	{version: 7, name: "durable refreshes and storage probe", statements: []string{
+		// token_version counts the token pairs stored for a connection: a refresh's
+		// outcome is written only over the pair it refreshed (compare and swap), so a
+		// pair received late — after a failed commit, or after the lease expired — is
+		// still stored unless a newer one was.
+		`ALTER TABLE connections ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0`,
+		// interrupted_by names the owner of a refresh lease that expired unreleased:
+		// a refresh was sent and its answer never stored (a crash). It stays until the
+		// next pair is stored, so a rejection that follows can say why.
+		`ALTER TABLE connections ADD COLUMN interrupted_by TEXT NOT NULL DEFAULT ''`,
+		// One row that readiness probes update: a write the database must accept.
+		`CREATE TABLE store_probe (
+			id INTEGER PRIMARY KEY,
+			probed_at {{time}} NOT NULL)`,
+		`INSERT INTO store_probe (id, probed_at) VALUES (1, CURRENT_TIMESTAMP)`,
+	}},
 }

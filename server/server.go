@@ -41,6 +41,10 @@ type Options struct {
 	TokenTimeout time.Duration
 }
 
+// DrainTimeout bounds how long Stop waits for received token pairs that the
+// database refused so far.
+const DrainTimeout = 60 * time.Second
+
 // Server is one assembled grconnect.
 type Server struct {
 	// Handler serves every route.
@@ -59,6 +63,7 @@ type Server struct {
 	// Demo is demo mode, when Config.Demo is set.
 	Demo *demo.Mode
 
+	log      *slog.Logger
 	workCtx  context.Context
 	stopWork context.CancelFunc
 	work     sync.WaitGroup
@@ -74,7 +79,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		t.MaxIdleConnsPerHost = 32
 		transport = t
 	}
-	s := &Server{}
+	s := &Server{log: log}
 	s.Operators = services.NewOperators(store)
 	if o.PasswordCost > 0 {
 		s.Operators.Cost = o.PasswordCost
@@ -100,7 +105,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Connect = services.NewConnect(store, box, s.Apps, gr, cfg.BaseURL, log)
 	policy := services.DuePolicy{Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive}
 	s.Tokens = services.NewTokens(store, box, s.Apps, gr, policy, cfg.RedirectURL(), log)
-	s.APIKeys = services.NewAPIKeys(store)
+	s.APIKeys = services.NewAPIKeys(store, log)
 	s.Proxy = services.NewProxy(s.Tokens, store, gr)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
 	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
@@ -108,6 +113,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
 	}, log)
 	s.Metrics = metrics.New(store, log)
+	s.Tokens.Observer = s.Metrics
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
 		Operators: s.Operators, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
@@ -124,16 +130,29 @@ func New(ctx context.Context, o Options) (*Server, error) {
 // metrics reader) until Stop.
 func (s *Server) Start() {
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
+	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
+	s.work.Go(func() { s.APIKeys.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
 }
 
 // Stop ends the background work and waits for it: refreshes already sent are
-// committed, bulk jobs end. Call it before closing the database.
+// committed, bulk jobs end, and token pairs the database refused so far get up to
+// DrainTimeout more to be stored. Call it before closing the database.
 func (s *Server) Stop() {
 	s.stopWork()
 	s.work.Wait()
 	s.Bulk.Wait()
+	if n := s.Tokens.PendingPairs(); n > 0 {
+		s.log.Warn("waiting for received token pairs to be stored before stopping", "pending", n, "up_to", DrainTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+		lost := s.Tokens.Drain(ctx)
+		cancel()
+		if len(lost) > 0 {
+			// Under strict rotation these customers must reconnect: say so loudly.
+			s.log.Error("stopping with token pairs the database never accepted; these connections may need a reconnect", "connections", lost)
+		}
+	}
 	if s.Demo != nil {
 		s.Demo.Fake.Close()
 	}

@@ -6,7 +6,9 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -24,6 +26,8 @@ const (
 	// touchEvery is how stale a key's last-used time may get: at most one write per
 	// key and interval, not one per request.
 	touchEvery = time.Minute
+	// touchFlush is how often the noted uses are written, off the request path.
+	touchFlush = 15 * time.Second
 )
 
 // ErrInvalidAPIKey is returned for a missing, unknown, wrong or revoked API key.
@@ -36,11 +40,18 @@ type APIKeys struct {
 	// cache spares each API request its key read, where the store allows it.
 	cache     rowCache[models.APIKey]
 	cacheable bool
+	// Last-used times are noted per request and written in the background, so a
+	// database that refuses writes never fails an API call.
+	touchMu sync.Mutex
+	touches map[string]time.Time // key ID → last use not yet written
+	touched map[string]time.Time // key ID → last use written (or noted) by this process
+	log     *slog.Logger
 }
 
 // NewAPIKeys returns the API key service.
-func NewAPIKeys(store *models.Store) *APIKeys {
-	return &APIKeys{store: store, now: models.Now, cacheable: store.CanCacheRows()}
+func NewAPIKeys(store *models.Store, log *slog.Logger) *APIKeys {
+	return &APIKeys{store: store, now: models.Now, cacheable: store.CanCacheRows(), log: log,
+		touches: map[string]time.Time{}, touched: map[string]time.Time{}}
 }
 
 // Create makes a key named name and returns it with the key itself, which is
@@ -67,9 +78,17 @@ func (k *APIKeys) Create(ctx context.Context, name, createdBy string) (*models.A
 	return key, plain, nil
 }
 
-// List returns every key, live ones first.
+// List returns every key, live ones first, with uses noted but not yet written.
 func (k *APIKeys) List(ctx context.Context) ([]models.APIKey, error) {
-	return k.store.ListAPIKeys(ctx)
+	keys, err := k.store.ListAPIKeys(ctx)
+	k.touchMu.Lock()
+	defer k.touchMu.Unlock()
+	for i := range keys {
+		if at, ok := k.touches[keys[i].ID]; ok && (keys[i].LastUsedAt == nil || at.After(*keys[i].LastUsedAt)) {
+			keys[i].LastUsedAt = &at
+		}
+	}
+	return keys, err
 }
 
 // Get returns one key, or models.ErrNotFound.
@@ -85,8 +104,8 @@ func (k *APIKeys) Revoke(ctx context.Context, id, actor string) error {
 }
 
 // Verify returns the live key that presented is, or ErrInvalidAPIKey. The stored
-// hash is compared in constant time, and the key's last-used time is kept to the
-// minute.
+// hash is compared in constant time. The key's last-used time is noted for the
+// next background write (to the minute); Verify itself never writes.
 func (k *APIKeys) Verify(ctx context.Context, presented string) (*models.APIKey, error) {
 	prefix, ok := apiKeyPrefix(presented)
 	if !ok {
@@ -102,13 +121,60 @@ func (k *APIKeys) Verify(ctx context.Context, presented string) (*models.APIKey,
 	if subtle.ConstantTimeCompare([]byte(hashAPIKey(presented)), []byte(key.KeyHash)) != 1 || key.Revoked() {
 		return nil, ErrInvalidAPIKey
 	}
-	if now := k.now(); key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= touchEvery {
-		if err := k.store.TouchAPIKey(ctx, key.ID, now); err != nil {
-			return nil, err
-		}
-		key.LastUsedAt = &now
-	}
+	k.noteUse(key, k.now())
 	return key, nil
+}
+
+// noteUse remembers a key's use for FlushUses, at most once per touchEvery.
+func (k *APIKeys) noteUse(key *models.APIKey, now time.Time) {
+	k.touchMu.Lock()
+	defer k.touchMu.Unlock()
+	last := k.touched[key.ID]
+	if key.LastUsedAt != nil && key.LastUsedAt.After(last) {
+		last = *key.LastUsedAt
+	}
+	if !last.IsZero() && now.Sub(last) < touchEvery {
+		return
+	}
+	if len(k.touched) > 10_000 {
+		k.touched = map[string]time.Time{} // bounded; the worst case is an extra write
+	}
+	k.touches[key.ID], k.touched[key.ID] = now, now
+}
+
+// FlushUses writes the noted last-used times. A failure is logged and the uses are
+// kept for the next flush; nothing waits on it.
+func (k *APIKeys) FlushUses(ctx context.Context) {
+	k.touchMu.Lock()
+	batch := k.touches
+	k.touches = map[string]time.Time{}
+	k.touchMu.Unlock()
+	for id, at := range batch {
+		if err := k.store.TouchAPIKey(ctx, id, at); err != nil {
+			k.log.Warn("could not record an API key's last use; will try again", "key", id, "error", err)
+			k.touchMu.Lock()
+			if _, newer := k.touches[id]; !newer {
+				k.touches[id] = at
+			}
+			k.touchMu.Unlock()
+			return
+		}
+	}
+}
+
+// Run writes the noted uses every touchFlush, and once more when ctx ends.
+func (k *APIKeys) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			k.FlushUses(flushCtx)
+			cancel()
+			return
+		case <-time.After(touchFlush):
+			k.FlushUses(ctx)
+		}
+	}
 }
 
 // lookup reads the key with prefix, from the cache when it is current.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -21,6 +22,7 @@ import (
 //	engine_classify.go a failed refresh in words, its state and backoff
 //	engine_due.go      DuePolicy: when a connection is due, for every caller
 //	engine_access.go   access tokens for the API, the proxy and the dashboard
+//	engine_pending.go  received token pairs kept until the database takes them
 //	engine_apps.go     the cache of app rows the hot paths read
 //	engine_seal.go     sealing a token pair for a connection
 //	engine_testcall.go the dashboard's test calls
@@ -40,12 +42,18 @@ type Tokens struct {
 	policy DuePolicy
 	log    *slog.Logger
 	flight singleflight.Group
+	// active holds the IDs whose refresh runs in this process now.
+	active sync.Map
 	owner  string // this process's lease owner prefix
 	// redirectURL completes the client's App (a refresh does not send it).
 	redirectURL string
 	appRows     appCache
 	tokenRows   rowCache[models.TokenRow]
 	cacheable   bool
+	pending     pendingPairs
+
+	// Observer, when set, is told about every refresh (the metrics).
+	Observer RefreshObserver
 
 	// Now is the engine's clock (UTC, microseconds); tests replace it.
 	Now func() time.Time
@@ -54,6 +62,21 @@ type Tokens struct {
 	// the outcome is committed. An error abandons the refresh as a crash would: the
 	// lease stays until it expires. For fault-injection tests only.
 	BeforeCommit func(connectionID string) error
+}
+
+// RefreshObserver is told about refreshes as they happen.
+type RefreshObserver interface {
+	// ObserveRefresh counts one refresh call: outcome is "succeeded" or "failed",
+	// class the failure's class ("" on success), took the token call's duration.
+	ObserveRefresh(outcome, class string, took time.Duration)
+	// ObserveCommit measures how long a received token pair waited to be stored.
+	ObserveCommit(window time.Duration)
+}
+
+func (t *Tokens) observeCommit(d time.Duration) {
+	if t.Observer != nil {
+		t.Observer.ObserveCommit(d)
+	}
 }
 
 // NewTokens returns the token engine. policy says when a connection is due.
@@ -76,22 +99,26 @@ func (t *Tokens) Get(ctx context.Context, id string) (*models.Connection, error)
 // the API's explicit request). actor is who asked (an operator's email, "system" or
 // "api").
 func (t *Tokens) Refresh(ctx context.Context, id, actor string) (*models.Connection, error) {
-	return t.refresh(ctx, id, actor, nil)
+	return t.refresh(ctx, id, actor, nil, true)
 }
 
 // RefreshIfDue refreshes a connection only if due still holds once its lease is
 // taken: another worker may have refreshed it a moment ago.
 func (t *Tokens) RefreshIfDue(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
-	return t.refresh(ctx, id, actor, due)
+	return t.refresh(ctx, id, actor, due, true)
 }
 
-func (t *Tokens) refresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
+// refresh runs one refresh of id. With wait unset, a lease held by another worker
+// ends it at once with errLeaseBusy instead of waiting for that worker's outcome.
+func (t *Tokens) refresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool, wait bool) (*models.Connection, error) {
 	// Concurrent callers in this process share one refresh; the shared work must not
 	// die with the first caller's request, and is bounded on its own.
 	v, err, _ := t.flight.Do(id, func() (any, error) {
+		t.active.Store(id, true)
+		defer t.active.Delete(id)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
 		defer cancel()
-		return t.leasedRefresh(rctx, id, actor, due)
+		return t.leasedRefresh(rctx, id, actor, due, wait)
 	})
 	if err != nil {
 		return nil, err
@@ -99,40 +126,61 @@ func (t *Tokens) refresh(ctx context.Context, id, actor string, due func(*models
 	return v.(*models.Connection), nil
 }
 
+// refreshing reports whether a refresh of id runs in this process now.
+func (t *Tokens) refreshing(id string) bool {
+	_, ok := t.active.Load(id)
+	return ok
+}
+
 // callAndCommit calls the token endpoint for a leased connection and commits the
-// outcome, releasing the lease in the same transaction.
+// outcome, releasing the lease in the same transaction. A new pair is stored
+// before anything else happens (and kept pending if the database refuses it).
 func (t *Tokens) callAndCommit(ctx context.Context, conn *models.Connection, owner, actor string) (*models.Connection, error) {
-	out, rerr, err := t.PrepareLeased(ctx, conn, owner, actor)
+	p, err := t.PrepareLeased(ctx, conn, owner, actor)
 	if err != nil {
 		return nil, err
 	}
-	saved, err := t.store.SaveRefresh(ctx, out.Prev, out.Result)
+	saved, err := t.commit(ctx, p.Out, p.access, p.received, nil)
 	if err != nil {
 		return nil, err
 	}
-	if rerr != nil {
-		return nil, rerr
+	if p.Err != nil {
+		return nil, p.Err
 	}
 	return saved, nil
 }
 
+// Prepared is a refresh call's outcome, ready to be committed.
+type Prepared struct {
+	Out models.RefreshOutcome
+	// Err classifies a failed refresh (nil on success).
+	Err *RefreshError
+	// access is a new pair's plaintext access token, handed out while the pair is
+	// pending; received is when GetResponse's answer arrived.
+	access   string
+	received time.Time
+}
+
+// NewTokens reports whether the outcome carries a new token pair.
+func (p *Prepared) NewTokens() bool { return p.Out.Result.Tokens != nil }
+
 // PrepareLeased calls the token endpoint for a connection leased by owner and
-// returns the outcome to commit (with models.Store.SaveRefreshes, alone or in a
-// batch) and, for a failed refresh, its classified error. err is set only when
-// there is nothing to commit.
-func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, owner, actor string) (out models.RefreshOutcome, rerr *RefreshError, err error) {
+// returns the outcome to commit. err is set only when there is nothing to commit.
+func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, owner, actor string) (p *Prepared, err error) {
+	p = &Prepared{}
+	out := &p.Out
 	out.Prev = conn
 	app, err := t.App(ctx, conn.AppID)
 	if err != nil {
-		return out, nil, fmt.Errorf("app of connection %s: %w", conn.ID, err)
+		return nil, fmt.Errorf("app of connection %s: %w", conn.ID, err)
 	}
 	ga, err := t.apps.Client(app, t.redirectURL)
 	if err != nil {
-		return out, nil, err
+		return nil, err
 	}
 	refreshToken, err := t.box.Open(conn.RefreshTokenEnc, secrets.AAD("connection", conn.ID, "refresh_token"))
 	if err != nil {
-		return out, nil, err
+		return nil, err
 	}
 	start := time.Now()
 	var tok *getresponse.Token
@@ -142,30 +190,42 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 	} else {
 		tok, callErr = t.gr.Refresh(ctx, ga, refreshToken)
 	}
-	took := time.Since(start).Round(time.Millisecond)
+	p.received = time.Now()
+	took := p.received.Sub(start).Round(time.Millisecond)
 	if t.BeforeCommit != nil {
 		if ferr := t.BeforeCommit(conn.ID); ferr != nil {
-			return out, nil, ferr
+			return nil, ferr
 		}
 	}
 	now := t.Now()
 	if callErr == nil {
+		if t.Observer != nil {
+			t.Observer.ObserveRefresh("succeeded", "", took)
+		}
 		sealed, serr := sealTokens(t.box, conn.ID, tok, now)
 		if serr != nil {
-			return out, nil, serr
+			return nil, serr
 		}
+		p.access = tok.AccessToken
 		msg := fmt.Sprintf("Refreshed in %d ms; access token valid until %s", took.Milliseconds(), sealed.ExpiresAt.Format("2006-01-02 15:04:05 UTC"))
 		if tok.RefreshToken != "" {
 			msg += "; new refresh token stored"
+		}
+		if conn.InterruptedBy != "" {
+			msg += " (an earlier refresh was cut off before its answer was stored; the refresh token still worked)"
 		}
 		out.Result = models.RefreshResult{
 			Tokens: &sealed, Event: models.Event{Type: models.EventRefreshSucceeded, Message: msg, Actor: actor},
 			Recovered:  conn.Status == models.StatusRefreshFailing || conn.Status == models.StatusNeedsReconnect,
 			LeaseOwner: owner, At: now,
 		}
-		return out, nil, nil
+		return p, nil
 	}
-	rerr = t.classify(callErr, conn.FailureCount+1)
+	rerr := t.classify(callErr, conn)
+	p.Err = rerr
+	if t.Observer != nil {
+		t.Observer.ObserveRefresh("failed", rerr.Class, took)
+	}
 	status, evType := models.StatusRefreshFailing, models.EventRefreshFailed
 	if rerr.NeedsReconnect {
 		status, evType = models.StatusNeedsReconnect, models.EventNeedsReconnect
@@ -175,7 +235,7 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 		Status: status, Error: rerr.Message, NextAttemptAt: rerr.NextAttemptAt, LeaseOwner: owner, At: now,
 		Event: models.Event{Type: evType, Message: fmt.Sprintf("Refresh failed after %d ms: %s", took.Milliseconds(), rerr.Message), Actor: actor},
 	}
-	return out, rerr, nil
+	return p, nil
 }
 
 // Disconnect erases a connection's tokens and marks it disconnected.

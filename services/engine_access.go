@@ -22,40 +22,63 @@ type Grant struct {
 	sealed    string
 }
 
+// waitFloor: a token valid for longer than this is handed out at once, even inside
+// the margin, rather than wait for a refresh that is already running (the
+// refresher's or another caller's). Only a token about to expire waits.
+const waitFloor = 60 * time.Second
+
 // AccessToken returns a usable access token for connection id. A token outside the
 // refresh margin is read (on SQLite from a cache of sealed rows that every write
-// retires) and opened; one inside the margin is refreshed first through the
-// engine's single flight and lease, and still handed out when that refresh fails
-// transiently while it is valid. Errors: models.ErrNotFound,
-// models.ErrDisconnected, or a *RefreshError (needs reconnect, or transient).
+// retires) and opened — no write on that path. Inside the margin the token is
+// refreshed first; but while it is valid for more than waitFloor it is never held up
+// behind a refresh already running, and it is still handed out when the refresh
+// fails for a reason that is not the customer's. A pair received but not yet stored
+// (the database refused it) is the one handed out. Errors: models.ErrNotFound,
+// models.ErrDisconnected, models.ErrStorageUnavailable, or a *RefreshError.
 func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, error) {
+	if pair := t.pending.get(id); pair != nil {
+		prev := pair.out.Prev
+		return &Grant{Token: pair.access, ConnectionID: id, AppID: prev.AppID, AccountID: prev.AccountID,
+			ExpiresAt: pair.expires, sealed: pair.out.Result.Tokens.AccessEnc}, nil
+	}
 	row, err := t.tokenRow(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	now := t.Now()
 	state := stateOfRow(row)
+	serve := func() (*Grant, error) {
+		return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false)
+	}
+	valid := row.ExpiresAt != nil && row.ExpiresAt.After(now)
 	switch {
 	case row.Status == models.StatusDisconnected:
 		return nil, models.ErrDisconnected
 	case row.Status == models.StatusNeedsReconnect:
-		return nil, &RefreshError{NeedsReconnect: true, Message: row.LastError}
+		return nil, &RefreshError{NeedsReconnect: true, Class: "customer", Message: row.LastError}
 	case t.policy.fresh(state, now):
-		return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false)
+		return serve()
 	case !t.policy.onDemand(state, now):
 		// Failing, and its backoff window forbids another attempt yet.
-		if row.ExpiresAt != nil && row.ExpiresAt.After(now) {
-			return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false)
+		if valid {
+			return serve()
 		}
 		return nil, &RefreshError{Message: row.LastError, NextAttemptAt: row.NextAttemptAt, RetryAfter: retryAfter(row.NextAttemptAt, now)}
 	}
-	conn, err := t.RefreshIfDue(ctx, id, actor, t.policy.OnDemand)
+	// Inside the margin.
+	roomy := row.ExpiresAt != nil && row.ExpiresAt.Sub(now) > waitFloor
+	if roomy && (row.Leased(now) || t.refreshing(id)) {
+		return serve() // a refresh is on its way; no need to wait for it
+	}
+	conn, err := t.refresh(ctx, id, actor, t.policy.OnDemand, !roomy)
 	switch {
 	case err == nil:
 		return t.grant(id, conn.AppID, conn.AccountID, conn.AccessTokenEnc, conn.ExpiresAt, conn.AccessTokenEnc != row.AccessTokenEnc)
-	case errors.Is(err, ErrTransient) && row.ExpiresAt != nil && row.ExpiresAt.After(now):
+	case errors.Is(err, errLeaseBusy) && valid:
+		return serve()
+	case valid && (errors.Is(err, ErrTransient) || errors.Is(err, models.ErrStorageUnavailable)):
 		t.log.Info("serving the still-valid token after a failed refresh", "connection", id)
-		return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false)
+		return serve()
 	}
 	return nil, err
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/getresponse"
 )
 
@@ -28,10 +29,12 @@ const (
 // ErrTransient with errors.Is.
 type RefreshError struct {
 	NeedsReconnect bool
-	Message        string // in words, for the dashboard; never a token
-	NextAttemptAt  *time.Time
-	RetryAfter     time.Duration
-	Err            error
+	// Class says who must act: "customer", "operator" or "wait" (getresponse.Actor).
+	Class         string
+	Message       string // in words, for the dashboard; never a token
+	NextAttemptAt *time.Time
+	RetryAfter    time.Duration
+	Err           error
 }
 
 func (e *RefreshError) Error() string { return e.Message }
@@ -43,17 +46,24 @@ func (e *RefreshError) Is(target error) bool {
 
 func (e *RefreshError) Unwrap() error { return e.Err }
 
-// classify turns a token-endpoint failure into the state it leads to.
-func (t *Tokens) classify(err error, attempt int) *RefreshError {
-	re := &RefreshError{Err: err}
+// classify turns a token-endpoint failure for conn into the state it leads to.
+func (t *Tokens) classify(err error, conn *models.Connection) *RefreshError {
+	re := &RefreshError{Err: err, Class: string(getresponse.ActorOf(err))}
 	var te *getresponse.TokenError
 	errors.As(err, &te)
 	// Operator failures (invalid_client, 1017, …) still mark the connection until the engine has a state for them (issue 10).
 	if a := getresponse.ActorOf(err); a == getresponse.ActorCustomer || a == getresponse.ActorOperator {
 		re.NeedsReconnect = true
 		re.Message = "GetResponse rejected the refresh token (" + describeGRError(err) + "); the customer must reconnect"
+		if conn.InterruptedBy != "" {
+			// Under strict rotation the pair issued to the cut-off refresh replaced
+			// this token, and that pair never reached the database.
+			re.Message = "GetResponse rejected the refresh token (" + describeGRError(err) + "): it was lost in a crash during refresh — " +
+				"an earlier refresh was sent but grconnect stopped before storing GetResponse's answer; the customer must reconnect"
+		}
 		return re
 	}
+	attempt := conn.FailureCount + 1
 	if te != nil {
 		re.RetryAfter = te.RetryAfter
 	}

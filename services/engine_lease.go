@@ -2,6 +2,7 @@ package services
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/grconnect/grconnect/models"
@@ -16,9 +17,18 @@ const (
 	maxPollSleep = 200 * time.Millisecond
 )
 
-// leasedRefresh takes the connection's lease (waiting while another process holds
-// it), and refreshes the row the lease returned when due still holds for it.
-func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
+// errLeaseBusy: another worker holds the connection's lease, and the caller chose
+// not to wait for it.
+var errLeaseBusy = errors.New("another refresh of this connection is in flight")
+
+// leasedRefresh takes the connection's lease (with wait, waiting while another
+// worker holds it), and refreshes the row the lease returned when due still holds
+// for it.
+func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool, wait bool) (*models.Connection, error) {
+	if pair := t.pending.get(id); pair != nil {
+		// Its newest pair waits to be stored: refreshing again would replace it.
+		return pair.connection(), nil
+	}
 	owner := t.LeaseOwner()
 	waitStart := t.Now()
 	sleep := leasePoll
@@ -32,6 +42,9 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 		if leased != nil {
 			conn = leased // the row as it is now that it is ours
 			break
+		}
+		if !wait {
+			return nil, errLeaseBusy
 		}
 		current, err := t.Get(ctx, id)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -127,39 +128,57 @@ func (e *engine) get(id string) *models.Connection {
 func (e *engine) refreshes() int { return e.fake.Count(getresponsetest.EndpointTokenRefresh) }
 
 func TestThousandConcurrentTokenRequestsRefreshOnce(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
-	e.fake.SetTokenLatency(50 * time.Millisecond) // keep the refresh in flight while requests pile up
-	c := e.seed(models.StatusActive, e.clock.Now().Add(2*time.Minute), nil)
-	const n = 1000
-	tokens := make([]string, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			g, err := e.tokens.AccessToken(context.Background(), c.ID, "api")
-			if g != nil {
-				tokens[i] = g.Token
+	// A token about to expire (inside the 60 s floor): every caller waits for the one
+	// refresh and gets the new token. A token still valid for minutes: one refresh
+	// too, but nobody waits for it — callers that arrive while it runs get the
+	// current token at once.
+	for _, tc := range []struct {
+		name     string
+		left     time.Duration
+		mustWait bool
+	}{{"about to expire", 30 * time.Second, true}, {"valid for minutes", 2 * time.Minute, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
+			e.fake.SetTokenLatency(50 * time.Millisecond) // keep the refresh in flight while requests pile up
+			c := e.seed(models.StatusActive, e.clock.Now().Add(tc.left), nil)
+			oldAccess, _ := e.box.Open(c.AccessTokenEnc, secrets.AAD("connection", c.ID, "access_token"))
+			const n = 1000
+			tokens := make([]string, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					g, err := e.tokens.AccessToken(context.Background(), c.ID, "api")
+					if g != nil {
+						tokens[i] = g.Token
+					}
+					errs[i] = err
+				}()
 			}
-			errs[i] = err
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if got := e.refreshes(); got != 1 {
-		t.Fatalf("%d concurrent requests made %d refresh calls, want exactly 1", n, got)
-	}
-	newAccess, err := e.box.Open(e.get(c.ID).AccessTokenEnc, secrets.AAD("connection", c.ID, "access_token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		if errs[i] != nil || tokens[i] != newAccess {
-			t.Fatalf("request %d got %q, %v; want the new token", i, tokens[i][:min(6, len(tokens[i]))], errs[i])
-		}
+			close(start)
+			wg.Wait()
+			if got := e.refreshes(); got != 1 {
+				t.Fatalf("%d concurrent requests made %d refresh calls, want exactly 1", n, got)
+			}
+			newAccess, err := e.box.Open(e.get(c.ID).AccessTokenEnc, secrets.AAD("connection", c.ID, "access_token"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := map[string]int{}
+			for i := range n {
+				if errs[i] != nil || (tokens[i] != newAccess && (tc.mustWait || tokens[i] != oldAccess)) {
+					t.Fatalf("request %d got %q, %v; want the new token", i, tokens[i][:min(6, len(tokens[i]))], errs[i])
+				}
+				served[tokens[i]]++
+			}
+			if !tc.mustWait && served[oldAccess] == 0 {
+				t.Fatalf("every caller waited for the refresh of a token valid for minutes (%d got the new one)", served[newAccess])
+			}
+		})
 	}
 }
 
@@ -211,6 +230,20 @@ func (l *countingLimiter) Wait(ctx context.Context) error {
 		return errors.New("rate limit: no tokens left")
 	}
 	return nil
+}
+
+// Allow takes a token if one is left, as rate.Limiter's Allow does; a refusal
+// takes nothing.
+func (l *countingLimiter) Allow() bool {
+	for {
+		n := l.waits.Load()
+		if n >= l.allow {
+			return false
+		}
+		if l.waits.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 func TestRefresherPicksOnlyDueConnections(t *testing.T) {
@@ -358,12 +391,14 @@ func TestKillBetweenTokenCallAndCommit(t *testing.T) {
 	}{
 		{"refresh token kept by GetResponse", getresponsetest.RotationNone, models.StatusActive},
 		{"rotation, old one still valid", getresponsetest.RotationRotate, models.StatusActive},
+		// A provider grace period keeps the old token alive a while: nothing is lost.
+		{"strict rotation with a grace period", getresponsetest.RotationGrace, models.StatusActive},
 		// GetResponse killed the old token the moment it issued the new one, which the
 		// dead process never stored: only a reconnect can help, and that is what it says.
 		{"strict rotation", getresponsetest.RotationStrict, models.StatusNeedsReconnect},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEngine(t, getresponsetest.Options{Rotation: tc.rotation})
+			e := newEngine(t, getresponsetest.Options{Rotation: tc.rotation, RotationGrace: 10 * time.Minute})
 			c := e.seed(models.StatusActive, e.clock.Now().Add(2*time.Minute), nil)
 			crash := errors.New("process killed")
 			e.tokens.BeforeCommit = func(string) error { return crash }
@@ -390,6 +425,19 @@ func TestKillBetweenTokenCallAndCommit(t *testing.T) {
 			got := e.get(c.ID)
 			if got.Status != tc.want || got.LeaseOwner != "" {
 				t.Fatalf("after retry: %s (lease %q), want %s", got.Status, got.LeaseOwner, tc.want)
+			}
+			// The timeline says what happened: a loss is explained, a save is noted.
+			events, _, _ := e.store.ConnectionEvents(context.Background(), c.ID, 0, 5)
+			if len(events) == 0 {
+				t.Fatal("no event for the retried refresh")
+			}
+			last := events[0].Message
+			if tc.want == models.StatusNeedsReconnect {
+				if !strings.Contains(got.LastError, "lost in a crash during refresh") || !strings.Contains(last, "lost in a crash during refresh") {
+					t.Fatalf("the loss is not explained: last error %q, event %q", got.LastError, last)
+				}
+			} else if !strings.Contains(last, "cut off before its answer was stored") || got.InterruptedBy != "" {
+				t.Fatalf("the retry after a crash: event %q, interrupted_by %q", last, got.InterruptedBy)
 			}
 			if _, err := e.box.Open(got.AccessTokenEnc, secrets.AAD("connection", c.ID, "access_token")); err != nil {
 				t.Fatal("stored access token does not open")

@@ -167,14 +167,22 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 		return nil, err
 	}
 	release := sync.OnceFunc(func() { p.limits.leave(key, gate, p.Now()) })
-	if p.fleet != nil {
+	fleet := p.fleet != nil
+	if fleet {
 		slot, err := p.fleet.enter(ctx, key, p.Now, proxyQueueWait-p.Now().Sub(queued))
-		if err != nil {
+		switch {
+		case errors.Is(err, models.ErrStorageUnavailable):
+			// The shared limits live in the database; a call must not fail because a
+			// write failed: this process's own limits still hold.
+			p.tokens.log.Warn("proxy: fleet-wide limits unavailable; using this process's limits alone", "error", err)
+			fleet = false
+		case err != nil:
 			release()
 			return nil, err
+		default:
+			local := release
+			release = sync.OnceFunc(func() { p.fleet.leave(key, slot); local() })
 		}
-		local := release
-		release = sync.OnceFunc(func() { p.fleet.leave(key, slot); local() })
 	}
 	out := &ProxyResponse{}
 	res, token, err := p.exchange(ctx, in, path, ga, grant, out)
@@ -183,7 +191,7 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 		return nil, err
 	}
 	p.limits.observe(gate, res.StatusCode, res.Header, p.Now())
-	if p.fleet != nil {
+	if fleet {
 		p.fleet.observe(ctx, key, res.StatusCode, res.Header, p.Now())
 	}
 	out.StatusCode = res.StatusCode

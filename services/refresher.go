@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +24,7 @@ type RefresherConfig struct {
 	Interval    time.Duration // how often it wakes (±20 % jitter); default 15 s
 	Batch       int           // connections picked per query; default 50
 	Concurrency int           // refreshes in flight at once; default 4
-	// Limiter paces token calls; nil means RatePerSecond (default 10/s, burst 1 s worth).
+	// Limiter paces token calls; nil means RatePerSecond (default 10/s), spread evenly.
 	Limiter       Limiter
 	RatePerSecond float64
 }
@@ -57,7 +56,9 @@ func NewRefresher(tokens *Tokens, store *models.Store, cfg RefresherConfig, log 
 		if r <= 0 {
 			r = 10
 		}
-		cfg.Limiter = rate.NewLimiter(rate.Limit(r), max(1, int(r)))
+		// A burst of one spreads the calls evenly: no waves of simultaneous
+		// refreshes, so a crash catches as few in flight as the rate allows.
+		cfg.Limiter = rate.NewLimiter(rate.Limit(r), 1)
 	}
 	return &Refresher{tokens: tokens, store: store, cfg: cfg, log: log}
 }
@@ -89,112 +90,202 @@ func (r *Refresher) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce picks one batch of due connections, leases them all in one statement,
-// and refreshes them, returning how many it attempted. It returns when all of
-// them are done; leases it did not use are released.
+// paused reports why automatic refreshes wait, or "": while the database refuses
+// writes, or a received pair still waits to be stored, a new refresh would only add
+// a pair that cannot be stored (under strict rotation, a customer lost if the
+// process then dies). Refresh tokens keep in the database meanwhile; access tokens
+// still valid are still handed out. A paused refresher probes the database with a
+// tiny write, so it notices the recovery on its own.
+func (r *Refresher) paused(ctx context.Context) string {
+	if n := r.tokens.PendingPairs(); n > 0 {
+		return "token pairs wait to be stored"
+	}
+	if h := r.store.Health(); !h.OK() {
+		if err := r.store.ProbeWrite(ctx); err == nil {
+			return ""
+		}
+		return h.Problem.Describe()
+	}
+	return ""
+}
+
+// RunOnce picks one batch of due connections and refreshes them, returning how many
+// it attempted. A connection is leased only once its request is about to be sent
+// (a free worker and the rate limiter's go-ahead), so a batch waiting its turn holds
+// no leases: on-demand callers and other replicas are never stalled behind it, and
+// a crash leaves only the refreshes really in flight to wait out their lease. When
+// several can be sent at once (free workers, rate to spare) they are leased in one
+// statement.
 func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
-	now := r.tokens.Now()
+	if why := r.paused(ctx); why != "" {
+		r.log.Warn("automatic refreshes paused", "reason", why)
+		return 0, nil
+	}
 	policy := r.tokens.Policy()
-	ids, err := r.store.DueConnections(ctx, policy.Query(now, r.cfg.Batch))
+	ids, err := r.store.DueConnections(ctx, policy.Query(r.tokens.Now(), r.cfg.Batch))
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	// The batch's leases must outlive its processing at the configured pace.
-	rate := r.cfg.RatePerSecond
-	if rate <= 0 {
-		rate = 10
-	}
-	owner := r.tokens.LeaseOwner()
-	until := now.Add(leaseTTL + time.Duration(float64(len(ids))/rate*float64(time.Second)))
-	rows, err := r.store.AcquireLeases(ctx, ids, owner, now, until)
-	if err != nil {
-		return 0, err
-	}
-	expiry := func(c models.Connection) time.Time {
-		if c.ExpiresAt == nil {
-			return time.Time{}
-		}
-		return *c.ExpiresAt
-	}
-	sort.Slice(rows, func(i, j int) bool { return expiry(rows[i]).Before(expiry(rows[j])) })
-	// Workers call GetResponse; one committer writes their outcomes, as many as have
-	// piled up per transaction (a group commit: SQLite has one writer anyway).
-	outcomes := make(chan models.RefreshOutcome, 2*r.cfg.Concurrency)
+	// New pairs are stored one by one as they arrive; their events, and failures
+	// (no new tokens), are written in groups by one committer.
+	failures := make(chan models.RefreshOutcome, 2*r.cfg.Concurrency)
+	events := make(chan []*models.Event, 2*r.cfg.Concurrency)
 	committed := make(chan struct{})
 	go func() {
 		defer close(committed)
-		r.commit(ctx, outcomes)
+		r.commitGroups(ctx, failures, events)
 	}()
-	work := make(chan *models.Connection)
+	slots := make(chan struct{}, r.cfg.Concurrency)
+	for range r.cfg.Concurrency {
+		slots <- struct{}{}
+	}
+	allow := func() bool { return false }
+	if a, ok := r.cfg.Limiter.(interface{ Allow() bool }); ok {
+		allow = a.Allow
+	}
 	var wg sync.WaitGroup
 	var attempted atomic.Int64
-	for range min(r.cfg.Concurrency, len(rows)) {
-		wg.Go(func() {
-			for conn := range work {
-				// The limiter is the last chance to stop: past it, the request is sent
-				// and the refresh runs to its commit even if shutdown begins.
-				if err := r.cfg.Limiter.Wait(ctx); err != nil || !policy.Background(conn, r.tokens.Now()) {
-					r.release(ctx, conn.ID, owner)
-					continue
-				}
-				attempted.Add(1)
-				// Past the limiter the refresh is sent, so it runs to its commit even if
-				// shutdown begins meanwhile.
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
-				out, _, err := r.tokens.PrepareLeased(rctx, conn, owner, "system")
-				cancel()
-				if err != nil {
-					r.log.Error("refresh", "connection", conn.ID, "error", err)
-					continue // the lease expires; the connection is retried then
-				}
-				outcomes <- out
-			}
-		})
-	}
-	for i := range rows {
+	for next := 0; next < len(ids); {
 		select {
-		case work <- &rows[i]:
+		case <-slots:
 		case <-ctx.Done():
-			r.release(ctx, rows[i].ID, owner) // never handed to a worker
+		}
+		// The limiter is the last chance to stop: past it, requests are sent and
+		// run to their commit even if shutdown begins.
+		if ctx.Err() != nil || r.tokens.PendingPairs() > 0 || !r.store.Health().OK() {
+			break // shutting down, or the database stopped taking writes
+		}
+		if err := r.cfg.Limiter.Wait(ctx); err != nil {
+			slots <- struct{}{}
+			next++ // not this one now; it stays due
+			continue
+		}
+		group := []string{ids[next]}
+		next++
+	more:
+		for next < len(ids) && len(group) < r.cfg.Concurrency {
+			select {
+			case <-slots:
+			default:
+				break more
+			}
+			if !allow() {
+				slots <- struct{}{}
+				break
+			}
+			group = append(group, ids[next])
+			next++
+		}
+		owner := r.tokens.LeaseOwner()
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
+		now := r.tokens.Now()
+		rows, err := r.store.AcquireLeases(lctx, group, owner, now, now.Add(leaseTTL))
+		cancel()
+		if err != nil {
+			r.log.Error("lease", "connections", len(group), "error", err)
+		}
+		for range len(group) - len(rows) {
+			slots <- struct{}{} // another worker holds those
+		}
+		for i := range rows {
+			wg.Go(func() {
+				defer func() { slots <- struct{}{} }()
+				if r.refreshLeased(ctx, &rows[i], owner, failures, events) {
+					attempted.Add(1)
+				}
+			})
+		}
+		if err != nil {
+			break
 		}
 	}
-	close(work)
 	wg.Wait()
-	close(outcomes)
+	close(failures)
+	close(events)
 	<-committed
 	return int(attempted.Load()), nil
+}
+
+// refreshLeased refreshes one leased connection if it is still due, and stores a
+// new pair at once (a failure goes to the group committer). It reports whether a
+// request was sent.
+func (r *Refresher) refreshLeased(ctx context.Context, conn *models.Connection, owner string, failures chan<- models.RefreshOutcome, events chan<- []*models.Event) bool {
+	// Leased means sent: it runs to its commit even if shutdown begins.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
+	defer cancel()
+	if !r.tokens.Policy().Background(conn, r.tokens.Now()) || r.tokens.pending.get(conn.ID) != nil {
+		r.release(ctx, conn.ID, owner) // refreshed a moment ago, or its new pair is pending
+		return false
+	}
+	p, err := r.tokens.PrepareLeased(ctx, conn, owner, "system")
+	if err != nil {
+		r.log.Error("refresh", "connection", conn.ID, "error", err)
+		return true // the lease expires; the connection is retried then
+	}
+	if p.NewTokens() {
+		if _, err := r.tokens.commit(ctx, p.Out, p.access, p.received, events); err != nil && !errors.Is(err, models.ErrDisconnected) {
+			r.log.Warn("refresh not saved", "connection", conn.ID, "error", err)
+		}
+		return true
+	}
+	failures <- p.Out
+	return true
 }
 
 // maxGroupCommit caps how many refresh outcomes share one transaction.
 const maxGroupCommit = 256
 
-// commit writes outcomes in groups until the channel closes: each transaction takes
-// what is waiting, so a group never waits for more.
-func (r *Refresher) commit(ctx context.Context, outcomes <-chan models.RefreshOutcome) {
+// commitGroups writes failed refreshes' outcomes and the events of stored pairs in
+// groups until both channels close: each transaction takes what is waiting, so a
+// group never waits for more. A group that cannot be written is only logged:
+// failures carry no new tokens (the stored pair is intact, the connections are
+// retried), and the events' pairs are already stored.
+func (r *Refresher) commitGroups(ctx context.Context, failures <-chan models.RefreshOutcome, events <-chan []*models.Event) {
 	ctx = context.WithoutCancel(ctx) // outcomes of sent requests are always committed
-	for first := range outcomes {
-		group := []models.RefreshOutcome{first}
+	for failures != nil || events != nil {
+		var group []models.RefreshOutcome
+		var evs []*models.Event
+		// Wait for the first item, then take whatever else is already waiting.
+		select {
+		case o, ok := <-failures:
+			if !ok {
+				failures = nil
+				continue
+			}
+			group = append(group, o)
+		case e, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			evs = append(evs, e...)
+		}
 	more:
-		for len(group) < maxGroupCommit {
+		for len(group)+len(evs) < maxGroupCommit {
 			select {
-			case o, ok := <-outcomes:
+			case o, ok := <-failures:
 				if !ok {
-					break more
+					failures = nil
+					continue
 				}
 				group = append(group, o)
+			case e, ok := <-events:
+				if !ok {
+					events = nil
+					continue
+				}
+				evs = append(evs, e...)
 			default:
 				break more
 			}
 		}
-		_, errs, err := r.store.SaveRefreshes(ctx, group)
+		_, errs, err := r.store.SaveRefreshes(ctx, group, evs...)
 		if err != nil {
-			// The group's leases expire and its connections are retried; GetResponse's
-			// answers are lost, which is what a crash here would do too.
-			r.log.Error("commit refreshes", "count", len(group), "error", err)
+			r.log.Error("commit a group of refresh outcomes and events", "failures", len(group), "events", len(evs), "error", err)
 			continue
 		}
 		for i, e := range errs {
-			if e != nil && !errors.Is(e, models.ErrDisconnected) {
+			if e != nil && !errors.Is(e, models.ErrDisconnected) && !errors.Is(e, models.ErrSuperseded) {
 				r.log.Warn("refresh not saved", "connection", group[i].Prev.ID, "error", e)
 			}
 		}

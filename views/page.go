@@ -12,8 +12,10 @@ type Page struct {
 	Flash     string
 	FlashKind string // "success" or "error"
 	Demo      bool
-	Nav       string // the active section: overview, connections, apps, operators
-	Assets    Assets
+	// Storage, when set, says the database refuses writes (and since when).
+	Storage string
+	Nav     string // the active section: overview, connections, apps, operators
+	Assets  Assets
 	// Public pages (connect, callback) show no navigation.
 	Public bool
 	// AutoRefresh reloads the page every so many seconds (progress pages); 0 for never.
