@@ -29,6 +29,16 @@ type apiErrorBody struct {
 	RetryAfter int `json:"retry_after,omitempty"`
 	// Reconnect is the call that makes a reconnect link (409 needs_reconnect).
 	Reconnect *reconnectHint `json:"reconnect,omitempty"`
+	// App names the app that is the cause (app_credentials_rejected,
+	// app_misconfigured, getresponse_refusing).
+	App *appRef `json:"app,omitempty"`
+}
+
+// appRef names an app in an error.
+type appRef struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Health string `json:"health"`
 }
 
 // reconnectHint is a ready-made request for a reconnect link.
@@ -110,6 +120,21 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 	case errors.Is(err, models.ErrStorageUnavailable):
 		return http.StatusServiceUnavailable, apiErrorBody{Code: "storage_unavailable",
 			Message: "grconnect's database is unavailable (" + models.StorageProblemOf(err).Describe() + "). Try again shortly.", RetryAfter: 10}
+	case errors.As(err, &refresh) && refresh.App != nil:
+		app := &appRef{ID: refresh.App.ID, Name: refresh.App.Name, Health: string(refresh.App.Health)}
+		msg := "The app \"" + refresh.App.Name + "\" cannot refresh tokens: " + strings.TrimSuffix(refresh.Message, ".") + "."
+		if refresh.Class == services.ClassOperator {
+			code := "app_misconfigured"
+			if refresh.App.Health == models.AppCredentialsRejected || strings.Contains(refresh.Message, "client ID or secret") {
+				code = "app_credentials_rejected"
+			}
+			return http.StatusConflict, apiErrorBody{Code: code, Message: msg, App: app}
+		}
+		wait := refresh.RetryAfter
+		if wait <= 0 {
+			wait = defaultRetry
+		}
+		return http.StatusServiceUnavailable, apiErrorBody{Code: "getresponse_refusing", Message: msg, App: app, RetryAfter: seconds(wait)}
 	case errors.Is(err, services.ErrNeedsReconnect):
 		body := apiErrorBody{Code: "needs_reconnect", Message: "The customer must approve access again."}
 		if errors.As(err, &refresh) && refresh.Message != "" {

@@ -225,6 +225,7 @@ func (zeros) Read(p []byte) (int, error) {
 func TestAPIProxyRefreshesOnceAndRetriesOnce(t *testing.T) {
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
+	f.age(conn.ID, time.Hour)
 	base := "/api/v1/connections/" + conn.ID + "/proxy"
 
 	// The token expired early at GetResponse: one refresh, one retry, success.
@@ -237,10 +238,18 @@ func TestAPIProxyRefreshesOnceAndRetriesOnce(t *testing.T) {
 		t.Fatalf("%d refreshes and %d calls, want 1 and 2", a, b)
 	}
 
-	// GetResponse keeps saying 1014: still only one refresh and one retry, and its
-	// answer comes back without the token it echoes.
+	// GetResponse keeps saying 1014 for the token it just issued: another refresh
+	// would not cure it, so its answer comes back as it is (without the token it
+	// echoes) and no refresh is made.
 	f.fake.ResetCounts()
 	f.fake.FailAPI(getresponsetest.APIExpiredToken, -1)
+	r = f.call(http.MethodGet, base+"/from-fields", nil)
+	if a, b := f.fake.Count(getresponsetest.EndpointTokenRefresh), f.fake.Count(getresponsetest.EndpointFromFields); r.status != http.StatusUnauthorized || a != 0 || b != 1 {
+		t.Fatalf("persistent 1014 right after a refresh = %d after %d refreshes and %d calls", r.status, a, b)
+	}
+	// An older token: one refresh and one retry, then GetResponse's answer.
+	f.age(conn.ID, time.Hour)
+	f.fake.ResetCounts()
 	r = f.call(http.MethodGet, base+"/from-fields", nil)
 	if a, b := f.fake.Count(getresponsetest.EndpointTokenRefresh), f.fake.Count(getresponsetest.EndpointFromFields); r.status != http.StatusUnauthorized || a != 1 || b != 2 {
 		t.Fatalf("persistent 1014 = %d after %d refreshes and %d calls", r.status, a, b)
@@ -253,6 +262,7 @@ func TestAPIProxyRefreshesOnceAndRetriesOnce(t *testing.T) {
 
 	// A small body is replayed with the new token.
 	rec := f.recordGetResponse()
+	f.age(conn.ID, time.Hour)
 	old, _ := f.plaintextTokens(conn.ID)
 	rec.setAnswer(func(w http.ResponseWriter, r *http.Request, body []byte) bool {
 		if r.Header.Get("Authorization") == "Bearer "+old {
@@ -270,6 +280,7 @@ func TestAPIProxyRefreshesOnceAndRetriesOnce(t *testing.T) {
 
 	// A large body cannot be replayed: the token is refreshed and GetResponse's 401
 	// comes back, saying so; the next call works.
+	f.age(conn.ID, time.Hour)
 	old, _ = f.plaintextTokens(conn.ID)
 	refreshes := f.fake.Count(getresponsetest.EndpointTokenRefresh)
 	big := strings.Repeat("x", 2<<20)
@@ -284,6 +295,7 @@ func TestAPIProxyRefreshesOnceAndRetriesOnce(t *testing.T) {
 
 	// The refresh itself is refused: the customer must reconnect.
 	rec.setAnswer(nil)
+	f.age(conn.ID, time.Hour)
 	f.fake.ExpireAccessTokens()
 	f.fake.FailToken(getresponsetest.TokenInvalidGrantRFC, 1)
 	e := wantError(t, f.call(http.MethodGet, base+"/from-fields", nil), http.StatusConflict, "needs_reconnect")

@@ -445,7 +445,14 @@ func TestAPIConnectionTokenRefreshAndDisconnect(t *testing.T) {
 		t.Fatalf("a valid token was refreshed %d times", n)
 	}
 
-	// Forced refresh.
+	// A forced refresh right after the last one returns the connection as it is
+	// (the cooldown)…
+	r = f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/refresh", nil)
+	if r.status != http.StatusOK || f.fake.Count(getresponsetest.EndpointTokenRefresh) != 0 {
+		t.Fatalf("refresh within the cooldown = %d, %d refresh calls", r.status, f.fake.Count(getresponsetest.EndpointTokenRefresh))
+	}
+	// …and refreshes once the cooldown has passed.
+	f.age(conn.ID, time.Minute)
 	r = f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/refresh", nil)
 	refreshed := decode[connectionAnswer](t, r)
 	if r.status != http.StatusOK || refreshed.Status != models.StatusActive || f.fake.Count(getresponsetest.EndpointTokenRefresh) != 1 {
@@ -457,6 +464,7 @@ func TestAPIConnectionTokenRefreshAndDisconnect(t *testing.T) {
 	}
 
 	// Transient failure: 503 with retry_after, and the still-valid token stays served.
+	f.age(conn.ID, time.Minute)
 	f.fake.FailToken(getresponsetest.TokenServerError, 1)
 	r = f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/refresh", nil)
 	e := wantError(t, r, http.StatusServiceUnavailable, "getresponse_unavailable")
@@ -512,6 +520,7 @@ func TestAPITokenRefreshesInsideTheMarginOnce(t *testing.T) {
 	conn := f.connect("customer-1", "")
 	old, _ := f.plaintextTokens(conn.ID)
 	soon := time.Now().UTC().Add(30 * time.Second) // inside the margin, and the floor
+	f.age(conn.ID, time.Hour)
 	if err := f.store.DB().Model(&models.Connection{}).Where("id = ?", conn.ID).Update("expires_at", soon).Error; err != nil {
 		t.Fatal(err)
 	}

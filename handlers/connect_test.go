@@ -84,6 +84,15 @@ func (f *connectFixture) callback(customer *browser, redirect string) response {
 }
 
 // connect runs the whole flow for one customer and returns the connection.
+// age moves a connection's last refresh back by d, as if its token were d old, so
+// the 30-second refresh cooldown does not apply to it.
+func (f *connectFixture) age(id string, d time.Duration) {
+	f.t.Helper()
+	if err := f.store.DB().Model(&models.Connection{}).Where("id = ?", id).Update("last_refresh_at", time.Now().UTC().Add(-d)).Error; err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 func (f *connectFixture) connect(customerRef, accountID string) *models.Connection {
 	f.t.Helper()
 	customer := f.browser()

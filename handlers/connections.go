@@ -21,6 +21,7 @@ import (
 type tokenService interface {
 	Get(ctx context.Context, id string) (*models.Connection, error)
 	Refresh(ctx context.Context, id, actor string) (*models.Connection, error)
+	RefreshFromAPI(ctx context.Context, id, actor string) (*models.Connection, error)
 	TestCall(ctx context.Context, id, path, actor string) (*services.TestCallResult, error)
 	Disconnect(ctx context.Context, id, actor string) error
 }
@@ -232,6 +233,8 @@ func (s *Server) refreshConnection(c echo.Context) error {
 		return s.redirectWithFlash(c, to, "error", "This connection is disconnected: it has no tokens to refresh. Send a reconnect link instead.")
 	case errors.Is(err, services.ErrNeedsReconnect):
 		return s.redirectWithFlash(c, to, "error", "Refresh failed: "+err.Error()+". Send the customer a reconnect link.")
+	case errors.Is(err, services.ErrAppUnhealthy):
+		return s.redirectWithFlash(c, to, "error", "Refresh refused because of the app, not this connection: "+err.Error())
 	case errors.Is(err, services.ErrTransient):
 		return s.redirectWithFlash(c, to, "error", "Refresh failed for now: "+err.Error()+".")
 	case err != nil:

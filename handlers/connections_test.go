@@ -71,8 +71,9 @@ func TestRefreshFailuresAreClassified(t *testing.T) {
 	}{
 		{"invalid_grant RFC body", getresponsetest.TokenInvalidGrantRFC, models.StatusNeedsReconnect, "reconnect"},
 		{"invalid_grant envelope", getresponsetest.TokenInvalidGrantEnvelope, models.StatusNeedsReconnect, "reconnect"},
-		{"invalid_client", getresponsetest.TokenInvalidClient, models.StatusNeedsReconnect, "reconnect"},
 		{"server error", getresponsetest.TokenServerError, models.StatusRefreshFailing, "failed for now"},
+		// GetResponse blocking grconnect's IP is waited out, never the customer's.
+		{"IP blocked", getresponsetest.TokenIPBlocked, models.StatusRefreshFailing, "failed for now"},
 		{"rate limited", getresponsetest.TokenRateLimited, models.StatusRefreshFailing, "failed for now"},
 		{"malformed JSON", getresponsetest.TokenMalformedJSON, models.StatusRefreshFailing, "failed for now"},
 		{"hang", getresponsetest.TokenHang, models.StatusRefreshFailing, "failed for now"},
@@ -110,6 +111,39 @@ func TestRefreshFailuresAreClassified(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOperatorFailureIsTheApps: a rejected client secret is the operator's: the
+// connection keeps its state and tokens, the app's health says what to do, and
+// once GetResponse accepts the app again the refresh works with no reconnect.
+func TestOperatorFailureIsTheApps(t *testing.T) {
+	f := newConnectFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	access1, _ := f.plaintextTokens(conn.ID)
+	f.fake.FailToken(getresponsetest.TokenInvalidClient, 1)
+	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
+	page := f.op.get("/connections/" + conn.ID)
+	mustContain(t, page.body, "because of the app", "client ID or secret", "customers need not reconnect")
+	got, _ := f.store.ConnectionByID(t.Context(), conn.ID)
+	if got.Status != models.StatusActive || got.FailureCount != 0 || got.LastError == "" {
+		t.Fatalf("connection after invalid_client: status %q failures %d error %q", got.Status, got.FailureCount, got.LastError)
+	}
+	if access, _ := f.plaintextTokens(conn.ID); access != access1 {
+		t.Fatal("a refused refresh replaced the access token")
+	}
+	app, _ := f.store.AppByID(t.Context(), f.appID)
+	if app.Health != models.AppCredentialsRejected || app.HealthReason != "invalid_client" {
+		t.Fatalf("app health = %q (%q)", app.Health, app.HealthReason)
+	}
+	// The operator's explicit refresh is a probe: GetResponse accepts the app again,
+	// the refresh works, the app is healthy, the connection recovered.
+	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
+	got, _ = f.store.ConnectionByID(t.Context(), conn.ID)
+	app, _ = f.store.AppByID(t.Context(), f.appID)
+	if got.Status != models.StatusActive || got.LastError != "" || app.Health != models.AppHealthy {
+		t.Fatalf("after the fix: connection %q (%q), app %q", got.Status, got.LastError, app.Health)
+	}
+	mustContain(t, f.op.get("/connections/"+conn.ID).body, "connection.recovered")
 }
 
 func TestTestCallRefreshesOnceOnExpiredToken(t *testing.T) {

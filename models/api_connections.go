@@ -61,13 +61,14 @@ type TokenRow struct {
 	NextAttemptAt        *time.Time // a failing connection's next refresh attempt
 	LastError            string
 	LeaseUntil           *time.Time // set while a refresh is being sent
+	LastRefreshAt        *time.Time
 }
 
 // Leased reports whether a refresh of the connection is in flight now.
 func (r *TokenRow) Leased(now time.Time) bool { return r.LeaseUntil != nil && r.LeaseUntil.After(now) }
 
 // tokenRowQuery reads what TokenRow holds.
-const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at, next_attempt_at, last_error, lease_until FROM connections WHERE id = ?"
+const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at, next_attempt_at, last_error, lease_until, last_refresh_at FROM connections WHERE id = ?"
 
 // TokenRow reads a connection's token columns. The token route reads them on every
 // request (when no cache answers), so this skips GORM.
@@ -85,14 +86,14 @@ func (s *Store) TokenRow(ctx context.Context, id string) (*TokenRow, error) {
 
 func scanTokenRow(row *sql.Row, id string) (*TokenRow, error) {
 	r := TokenRow{ID: id}
-	var expires, next, lease sql.NullTime
-	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires, &next, &r.LastError, &lease)
+	var expires, next, lease, last sql.NullTime
+	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires, &next, &r.LastError, &lease, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	r.ExpiresAt, r.NextAttemptAt, r.LeaseUntil = nullTime(expires), nullTime(next), nullTime(lease)
+	r.ExpiresAt, r.NextAttemptAt, r.LeaseUntil, r.LastRefreshAt = nullTime(expires), nullTime(next), nullTime(lease), nullTime(last)
 	return &r, nil
 }

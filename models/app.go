@@ -23,9 +23,16 @@ type App struct {
 	Demo             bool
 	WebhookURL       string // where connection events are POSTed; "" for none
 	WebhookSecretEnc string // sealed HMAC signing secret of the webhook
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
-	DeletedAt        *time.Time
+	// Health says who must act when the app's refreshes fail for everyone (see
+	// AppHealth); HealthReason says what GetResponse answered, in words.
+	Health         AppHealth
+	HealthReason   string
+	HealthSince    *time.Time
+	HealthRetryAt  *time.Time // the next probe may run from then
+	HealthFailures int        // probes failed in a row
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	DeletedAt      *time.Time
 }
 
 // Origins returns the allowed return origins as a list.
@@ -48,6 +55,9 @@ type AppSummary struct {
 // CreateApp inserts app. A live app with the same name gives ErrDuplicate. ID must be
 // set by the caller (the client secret is sealed with it).
 func (s *Store) CreateApp(ctx context.Context, app *App) error {
+	if app.Health == "" {
+		app.Health = AppHealthy
+	}
 	return storeError(translate(s.db.WithContext(ctx).Create(app).Error), "create app %s", app.ID)
 }
 

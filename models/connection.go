@@ -38,6 +38,12 @@ const (
 	EventDisconnected          EventType = "connection.disconnected"
 	EventTestCall              EventType = "test_call"
 	EventReconnectLinkCreated  EventType = "reconnect_link.created"
+	// EventRefreshPaused: a refresh refused because of the app's configuration; the
+	// app's health carries the alert, the connection keeps its state.
+	EventRefreshPaused EventType = "refresh.paused"
+	// EventRefreshFailedAgain: the same failure as last time, in the same state: on
+	// the timeline, but no second alert or webhook.
+	EventRefreshFailedAgain EventType = "refresh.failed_again"
 )
 
 // Connection is one customer's GetResponse account connected through an app.

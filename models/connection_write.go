@@ -124,6 +124,9 @@ type RefreshResult struct {
 	Event         Event
 	// Recovered adds a "connection.recovered" event after a success that follows failures.
 	Recovered bool
+	// Paused records a failure that is the app's, not the connection's: only the
+	// error is written; status, failure count and backoff stay as they are.
+	Paused bool
 	// LeaseOwner is the lease the refresh ran under; the write releases it if it is
 	// still held (it may have expired meanwhile: the outcome is written anyway).
 	LeaseOwner string
@@ -214,7 +217,7 @@ func recordEvents(tx *gorm.DB, events []*Event) error {
 		switch e.Type {
 		case EventRefreshSucceeded:
 			c[0]++
-		case EventRefreshFailed, EventNeedsReconnect:
+		case EventRefreshFailed, EventNeedsReconnect, EventRefreshPaused, EventRefreshFailedAgain:
 			c[1]++
 		default:
 			continue
@@ -262,6 +265,10 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 			args = append(args, StatusActive)
 		}
 		conn.Status, conn.LastRefreshAt, conn.LastError, conn.FailureCount, conn.NextAttemptAt = StatusActive, &now, "", 0, nil
+	} else if r.Paused {
+		conn.LastError = r.Error
+		set += ", last_error = ?"
+		args = append(args, r.Error)
 	} else {
 		conn.Status, conn.LastError, conn.FailureCount, conn.NextAttemptAt = r.Status, r.Error, prev.FailureCount+1, r.NextAttemptAt
 		set += ", status = ?, last_error = ?, failure_count = failure_count + 1, next_attempt_at = ?"

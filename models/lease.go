@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 )
 
@@ -83,6 +84,10 @@ type DueQuery struct {
 	Margin    time.Duration // access tokens expiring within this are due
 	Keepalive time.Duration // connections not refreshed for this long are due
 	Limit     int
+	// AppID, when set, asks for that app's connections only, whatever its health (a
+	// probe); otherwise connections of unhealthy apps are left out: their refreshes
+	// pause until a probe shows the app works again.
+	AppID string
 }
 
 // DueConnections returns the IDs of connections due for an automatic refresh,
@@ -100,6 +105,11 @@ func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error
 	}
 	var active, failing []due
 	free := "(lease_until IS NULL OR lease_until < ?)"
+	if q.AppID != "" {
+		free += " AND app_id = '" + strings.ReplaceAll(q.AppID, "'", "''") + "'"
+	} else {
+		free += " AND app_id NOT IN (SELECT id FROM apps WHERE health NOT IN ('" + string(AppHealthy) + "', ''))"
+	}
 	err := s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
 		Where("status = ? AND "+free+" AND (expires_at < ? OR expires_at IS NULL OR last_refresh_at < ? OR last_refresh_at IS NULL)",
 			StatusActive, q.Now, q.Now.Add(q.Margin), q.Now.Add(-q.Keepalive)).

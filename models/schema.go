@@ -211,4 +211,23 @@ var migrations = []migration{
 			probed_at {{time}} NOT NULL)`,
 		`INSERT INTO store_probe (id, probed_at) VALUES (1, CURRENT_TIMESTAMP)`,
 	}},
+	{version: 11, name: "app health and operator alerts", statements: []string{
+		// An app's health says who must act when its refreshes fail for everyone:
+		// the operator (credentials or configuration rejected) or nobody but time
+		// (GetResponse refusing calls). health_retry_at is when the next probe may
+		// run; claiming it (a conditional UPDATE) lets one worker of any process probe.
+		`ALTER TABLE apps ADD COLUMN health TEXT NOT NULL DEFAULT 'ok'`,
+		`ALTER TABLE apps ADD COLUMN health_reason TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE apps ADD COLUMN health_since {{time}}`,
+		`ALTER TABLE apps ADD COLUMN health_retry_at {{time}}`,
+		`ALTER TABLE apps ADD COLUMN health_failures INTEGER NOT NULL DEFAULT 0`,
+		// Operators who want alert e-mails (app health changes, customers to reconnect).
+		`ALTER TABLE operators ADD COLUMN alert_email {{bool}} NOT NULL DEFAULT FALSE`,
+		// How far the alert mailer has read the events, so each alert goes out once.
+		`CREATE TABLE alert_cursor (
+			id INTEGER PRIMARY KEY,
+			last_event_id INTEGER NOT NULL DEFAULT 0,
+			updated_at {{time}})`,
+		`INSERT INTO alert_cursor (id, last_event_id) VALUES (1, 0)`,
+	}},
 }

@@ -24,12 +24,15 @@ var webhookEvents = map[EventType]string{
 	EventNeedsReconnect:        "connection.needs_reconnect",
 	EventRecovered:             "connection.recovered",
 	EventDisconnected:          "connection.disconnected",
+	EventAppUnhealthy:          "app.unhealthy",
+	EventAppRecovered:          "app.recovered",
 }
 
 // WebhookEventTypes lists the webhook events grconnect sends.
 func WebhookEventTypes() []string {
 	return []string{"connection.created", "connection.reconnected", "connection.refresh_failed",
-		"connection.needs_reconnect", "connection.recovered", "connection.disconnected"}
+		"connection.needs_reconnect", "connection.recovered", "connection.disconnected",
+		"app.unhealthy", "app.recovered"}
 }
 
 // WebhookDelivery is one webhook POST owed to an app's endpoint (the outbox).
@@ -53,11 +56,21 @@ type WebhookDelivery struct {
 
 // WebhookPayload is the JSON body of a webhook.
 type WebhookPayload struct {
-	ID         string            `json:"id"` // the delivery's stable ID, for deduplication
-	Type       string            `json:"type"`
-	CreatedAt  time.Time         `json:"created_at"`
-	Connection WebhookConnection `json:"connection"`
-	Message    string            `json:"message"`
+	ID        string    `json:"id"` // the delivery's stable ID, for deduplication
+	Type      string    `json:"type"`
+	CreatedAt time.Time `json:"created_at"`
+	// Connection is set for connection events, App for app events.
+	Connection *WebhookConnection `json:"connection,omitempty"`
+	App        *WebhookApp        `json:"app,omitempty"`
+	Message    string             `json:"message"`
+}
+
+// WebhookApp is what an app event says about its app (never its secrets).
+type WebhookApp struct {
+	ID     string    `json:"id"`
+	Name   string    `json:"name"`
+	Health AppHealth `json:"health"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // WebhookConnection is what a webhook says about its connection (never tokens).
@@ -73,30 +86,39 @@ type WebhookConnection struct {
 
 func enqueueWebhook(tx *gorm.DB, e *Event) error {
 	typ, ok := webhookEvents[e.Type]
-	if !ok || e.ConnectionID == nil {
+	if !ok || (e.ConnectionID == nil && e.AppID == nil) {
 		return nil
 	}
-	var c Connection
-	if err := tx.Where("id = ?", *e.ConnectionID).First(&c).Error; err != nil {
-		return err
+	payload := WebhookPayload{Type: typ, CreatedAt: e.CreatedAt, Message: e.Message}
+	appID := ""
+	if e.ConnectionID != nil {
+		var c Connection
+		if err := tx.Where("id = ?", *e.ConnectionID).First(&c).Error; err != nil {
+			return err
+		}
+		appID = c.AppID
+		payload.Connection = &WebhookConnection{ID: c.ID, AppID: c.AppID, CustomerRef: c.CustomerRef, AccountID: c.AccountID,
+			AccountEmail: c.AccountEmail, Status: c.Status, ExpiresAt: c.ExpiresAt}
+	} else {
+		appID = *e.AppID
 	}
 	var app App
-	if err := tx.Select("id, webhook_url").Where("id = ?", c.AppID).First(&app).Error; err != nil {
+	if err := tx.Select("id, name, webhook_url, health, health_reason").Where("id = ?", appID).First(&app).Error; err != nil {
 		return err
 	}
 	if app.WebhookURL == "" {
 		return nil
+	}
+	if e.ConnectionID == nil {
+		payload.App = &WebhookApp{ID: app.ID, Name: app.Name, Health: app.Health, Reason: app.HealthReason}
 	}
 	d := &WebhookDelivery{AppID: app.ID, ConnectionID: e.ConnectionID, EventID: e.ID, EventType: typ,
 		Status: DeliveryPending, NextAttemptAt: e.CreatedAt, CreatedAt: e.CreatedAt}
 	if err := tx.Create(d).Error; err != nil {
 		return err
 	}
-	body, err := json.Marshal(WebhookPayload{
-		ID: "whd_" + strconv.FormatInt(d.ID, 10), Type: typ, CreatedAt: e.CreatedAt, Message: e.Message,
-		Connection: WebhookConnection{ID: c.ID, AppID: c.AppID, CustomerRef: c.CustomerRef, AccountID: c.AccountID,
-			AccountEmail: c.AccountEmail, Status: c.Status, ExpiresAt: c.ExpiresAt},
-	})
+	payload.ID = "whd_" + strconv.FormatInt(d.ID, 10)
+	body, err := json.Marshal(payload)
 	if err != nil {
 		return err
 	}

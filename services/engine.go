@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 //
 //	engine.go          Tokens: refresh now, single flight, call and commit
 //	engine_lease.go    the row lease that lets one worker of any process refresh
-//	engine_classify.go a failed refresh in words, its state and backoff
+//	engine_classify.go who must act on a failed refresh, its state and backoff
+//	engine_apphealth.go an app's health: paused refreshes, probes, one alert per episode
 //	engine_due.go      DuePolicy: when a connection is due, for every caller
 //	engine_access.go   access tokens for the API, the proxy and the dashboard
 //	engine_pending.go  received token pairs kept until the database takes them
@@ -51,6 +53,7 @@ type Tokens struct {
 	tokenRows   rowCache[models.TokenRow]
 	cacheable   bool
 	pending     pendingPairs
+	waits       appWaits
 
 	// Observer, when set, is told about every refresh (the metrics).
 	Observer RefreshObserver
@@ -100,6 +103,31 @@ func (t *Tokens) Get(ctx context.Context, id string) (*models.Connection, error)
 // "api").
 func (t *Tokens) Refresh(ctx context.Context, id, actor string) (*models.Connection, error) {
 	return t.refresh(ctx, id, actor, nil, true)
+}
+
+// RefreshFromAPI is the API's "refresh now": like Refresh, but a connection
+// refreshed within the cooldown is returned as it is, and an unhealthy app's
+// connections are not sent to GetResponse (the error names the app instead).
+func (t *Tokens) RefreshFromAPI(ctx context.Context, id, actor string) (*models.Connection, error) {
+	conn, err := t.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := t.Now()
+	switch {
+	case conn.Status == models.StatusDisconnected:
+		return nil, models.ErrDisconnected
+	case conn.LastRefreshAt != nil && now.Sub(*conn.LastRefreshAt) < refreshCooldown && conn.Status == models.StatusActive:
+		return conn, nil
+	}
+	app, err := t.App(ctx, conn.AppID)
+	if err != nil {
+		return nil, err
+	}
+	if blocked := t.appBlocks(app, now); blocked != nil {
+		return nil, blocked
+	}
+	return t.Refresh(ctx, id, actor)
 }
 
 // RefreshIfDue refreshes a connection only if due still holds once its lease is
@@ -182,6 +210,7 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 	if err != nil {
 		return nil, err
 	}
+	// An unhealthy app's connections are refreshed only as its probe.
 	start := time.Now()
 	var tok *getresponse.Token
 	var callErr error
@@ -216,25 +245,41 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 		}
 		out.Result = models.RefreshResult{
 			Tokens: &sealed, Event: models.Event{Type: models.EventRefreshSucceeded, Message: msg, Actor: actor},
-			Recovered:  conn.Status == models.StatusRefreshFailing || conn.Status == models.StatusNeedsReconnect,
+			Recovered:  conn.Status != models.StatusActive || conn.LastError != "",
 			LeaseOwner: owner, At: now,
+		}
+		if !app.Health.Healthy() {
+			t.setAppHealth(ctx, app, models.AppHealthy, "a refresh succeeded", actor)
 		}
 		return p, nil
 	}
-	rerr := t.classify(callErr, conn)
+	rerr := t.classify(callErr, conn, app)
 	p.Err = rerr
 	if t.Observer != nil {
 		t.Observer.ObserveRefresh("failed", rerr.Class, took)
 	}
-	status, evType := models.StatusRefreshFailing, models.EventRefreshFailed
-	if rerr.NeedsReconnect {
-		status, evType = models.StatusNeedsReconnect, models.EventNeedsReconnect
+	event := models.Event{Message: fmt.Sprintf("Refresh failed after %d ms: %s", took.Milliseconds(), rerr.Message), Actor: actor}
+	out.Result = models.RefreshResult{Error: rerr.Message, NextAttemptAt: rerr.NextAttemptAt, LeaseOwner: owner, At: now}
+	switch rerr.Class {
+	case ClassCustomer:
+		out.Result.Status, event.Type = models.StatusNeedsReconnect, models.EventNeedsReconnect
+	case ClassOperator:
+		// The app, not this connection: it keeps its state, and the app's health
+		// carries the one alert.
+		out.Result.Paused, out.Result.Status, event.Type = true, conn.Status, models.EventRefreshPaused
+		t.setAppHealth(ctx, app, appHealthFor(callErr), describeGRError(callErr), actor)
+	default:
+		out.Result.Status, event.Type = models.StatusRefreshFailing, models.EventRefreshFailed
+		if t.waits.note(app.ID, conn.ID, now) {
+			t.setAppHealth(ctx, app, models.AppRefused, describeGRError(callErr), actor)
+		}
 	}
-	t.log.Warn("refresh failed", "connection", conn.ID, "status", status, "error", rerr.Message)
-	out.Result = models.RefreshResult{
-		Status: status, Error: rerr.Message, NextAttemptAt: rerr.NextAttemptAt, LeaseOwner: owner, At: now,
-		Event: models.Event{Type: evType, Message: fmt.Sprintf("Refresh failed after %d ms: %s", took.Milliseconds(), rerr.Message), Actor: actor},
+	if out.Result.Status == conn.Status && !out.Result.Paused && strings.Contains(conn.LastError, "("+describeGRError(callErr)+")") {
+		// The same failure again, in the same state: on the timeline, no second alert.
+		event.Type = models.EventRefreshFailedAgain
 	}
+	out.Result.Event = event
+	t.log.Warn("refresh failed", "connection", conn.ID, "class", rerr.Class, "error", rerr.Message)
 	return p, nil
 }
 

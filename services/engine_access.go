@@ -19,13 +19,27 @@ type Grant struct {
 	ExpiresAt    time.Time
 	// Refreshed says the engine refreshed the token before handing it out.
 	Refreshed bool
-	sealed    string
+	// RefreshedAt is when the connection was last refreshed (zero: unknown).
+	RefreshedAt time.Time
+	sealed      string
+}
+
+// RecentlyRefreshed reports whether g's connection was refreshed within the
+// cooldown: another refresh on demand would not help.
+func (g *Grant) RecentlyRefreshed(now time.Time) bool {
+	return !g.RefreshedAt.IsZero() && now.Sub(g.RefreshedAt) < refreshCooldown
 }
 
 // waitFloor: a token valid for longer than this is handed out at once, even inside
 // the margin, rather than wait for a refresh that is already running (the
 // refresher's or another caller's). Only a token about to expire waits.
 const waitFloor = 60 * time.Second
+
+// refreshCooldown: a connection refreshed this recently is not refreshed again on
+// demand (a token route, a proxied call's 1014, an API refresh). A token GetResponse
+// keeps refusing right after a refresh will not be cured by another one, and a burst
+// of calls must not become a burst of refreshes.
+const refreshCooldown = 30 * time.Second
 
 // AccessToken returns a usable access token for connection id. A token outside the
 // refresh margin is read (on SQLite from a cache of sealed rows that every write
@@ -48,7 +62,11 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 	now := t.Now()
 	state := stateOfRow(row)
 	serve := func() (*Grant, error) {
-		return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false)
+		g, err := t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false)
+		if g != nil && row.LastRefreshAt != nil {
+			g.RefreshedAt = *row.LastRefreshAt
+		}
+		return g, err
 	}
 	valid := row.ExpiresAt != nil && row.ExpiresAt.After(now)
 	switch {
@@ -70,13 +88,34 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 	if roomy && (row.Leased(now) || t.refreshing(id)) {
 		return serve() // a refresh is on its way; no need to wait for it
 	}
+	if row.LastRefreshAt != nil && now.Sub(*row.LastRefreshAt) < refreshCooldown {
+		if valid {
+			return serve()
+		}
+		return nil, &RefreshError{Class: ClassWait, Message: "GetResponse's access token expired moments after it was refreshed; try again shortly", RetryAfter: refreshCooldown}
+	}
+	app, err := t.App(ctx, row.AppID)
+	if err != nil {
+		return nil, err
+	}
+	if blocked := t.appBlocks(app, now); blocked != nil {
+		// The app cannot refresh for anyone: a valid token still serves.
+		if valid {
+			return serve()
+		}
+		return nil, blocked
+	}
 	conn, err := t.refresh(ctx, id, actor, t.policy.OnDemand, !roomy)
 	switch {
 	case err == nil:
-		return t.grant(id, conn.AppID, conn.AccountID, conn.AccessTokenEnc, conn.ExpiresAt, conn.AccessTokenEnc != row.AccessTokenEnc)
+		g, err := t.grant(id, conn.AppID, conn.AccountID, conn.AccessTokenEnc, conn.ExpiresAt, conn.AccessTokenEnc != row.AccessTokenEnc)
+		if g != nil && conn.LastRefreshAt != nil {
+			g.RefreshedAt = *conn.LastRefreshAt
+		}
+		return g, err
 	case errors.Is(err, errLeaseBusy) && valid:
 		return serve()
-	case valid && (errors.Is(err, ErrTransient) || errors.Is(err, models.ErrStorageUnavailable)):
+	case valid && (errors.Is(err, ErrTransient) || errors.Is(err, models.ErrStorageUnavailable) || errors.Is(err, ErrAppUnhealthy)):
 		t.log.Info("serving the still-valid token after a failed refresh", "connection", id)
 		return serve()
 	}

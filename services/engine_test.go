@@ -104,7 +104,9 @@ func (e *engine) seed(status models.Status, expires time.Time, mutate func(*mode
 		e.t.Fatal(err)
 	}
 	now := e.clock.Now()
-	c := &models.Connection{ID: id, AppID: e.app.ID, AccountID: accountID, Status: status, ConnectedAt: now, LastRefreshAt: &now, ExpiresAt: &expires}
+	// Refreshed a while ago, as a token about to expire would have been.
+	last := now.Add(-50 * time.Minute)
+	c := &models.Connection{ID: id, AppID: e.app.ID, AccountID: accountID, Status: status, ConnectedAt: now, LastRefreshAt: &last, ExpiresAt: &expires}
 	c.AccessTokenEnc, _ = e.box.Seal(access, secrets.AAD("connection", id, "access_token"))
 	c.RefreshTokenEnc, _ = e.box.Seal(refresh, secrets.AAD("connection", id, "refresh_token"))
 	if mutate != nil {

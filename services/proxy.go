@@ -252,8 +252,9 @@ func (p *Proxy) exchange(ctx context.Context, in ProxyRequest, path string, ga g
 		return res, grant.Token, nil
 	}
 	complete, err := peek(res, errorPeekLimit)
-	if err != nil || !getresponse.IsTokenExpired(res.StatusCode, complete) {
-		// Not 1014 (or unreadable): the answer goes back as it is.
+	if err != nil || !getresponse.IsTokenExpired(res.StatusCode, complete) || grant.RecentlyRefreshed(p.tokens.Now()) {
+		// Not 1014 (or unreadable), or a 1014 for a token refreshed moments ago,
+		// which another refresh would not cure: the answer goes back as it is.
 		return res, grant.Token, nil
 	}
 	if replay == nil {
@@ -299,7 +300,7 @@ func (p *Proxy) freshToken(ctx context.Context, in ProxyRequest, used *Grant) (s
 		return "", err
 	}
 	if !replaced {
-		if _, err := p.tokens.Refresh(ctx, in.ConnectionID, in.Actor); err != nil {
+		if _, err := p.tokens.RefreshFromAPI(ctx, in.ConnectionID, in.Actor); err != nil {
 			return "", err
 		}
 	}

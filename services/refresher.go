@@ -122,9 +122,20 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	policy := r.tokens.Policy()
-	ids, err := r.store.DueConnections(ctx, policy.Query(r.tokens.Now(), r.cfg.Batch))
-	if err != nil || len(ids) == 0 {
+	now := r.tokens.Now()
+	probes, err := r.claimProbes(ctx, now)
+	if err != nil {
 		return 0, err
+	}
+	ids, err := r.store.DueConnections(ctx, policy.Query(now, r.cfg.Batch))
+	if err != nil {
+		return 0, err
+	}
+	for id := range probes {
+		ids = append([]string{id}, ids...)
+	}
+	if len(ids) == 0 {
+		return 0, nil
 	}
 	// New pairs are stored one by one as they arrive; their events, and failures
 	// (no new tokens), are written in groups by one committer.
@@ -190,7 +201,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		for i := range rows {
 			wg.Go(func() {
 				defer func() { slots <- struct{}{} }()
-				if r.refreshLeased(ctx, &rows[i], owner, failures, events) {
+				if r.refreshLeased(ctx, &rows[i], owner, probes[rows[i].ID], failures, events) {
 					attempted.Add(1)
 				}
 			})
@@ -206,15 +217,58 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 	return int(attempted.Load()), nil
 }
 
+// probeClaim is how long a claimed probe keeps others from probing the same app;
+// the probe's outcome sets the real next time.
+const probeClaim = time.Minute
+
+// claimProbes claims, for each unhealthy app whose retry time has come, one probe:
+// one due connection of that app, refreshed to test whether the app works again.
+// Exactly one worker of any process gets each claim.
+func (r *Refresher) claimProbes(ctx context.Context, now time.Time) (map[string]bool, error) {
+	apps, err := r.store.UnhealthyApps(ctx)
+	if err != nil || len(apps) == 0 {
+		return nil, err
+	}
+	probes := map[string]bool{}
+	policy := r.tokens.Policy()
+	for _, app := range apps {
+		if app.HealthRetryAt != nil && app.HealthRetryAt.After(now) {
+			continue
+		}
+		q := policy.Query(now, 1)
+		q.AppID = app.ID
+		ids, err := r.store.DueConnections(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		claimed, err := r.store.ClaimAppProbe(ctx, app.ID, now, now.Add(probeClaim))
+		if err != nil {
+			return nil, err
+		}
+		if claimed {
+			probes[ids[0]] = true
+			r.log.Info("probing an unhealthy app", "app", app.ID, "health", app.Health, "connection", ids[0])
+		}
+	}
+	return probes, nil
+}
+
 // refreshLeased refreshes one leased connection if it is still due, and stores a
 // new pair at once (a failure goes to the group committer). It reports whether a
 // request was sent.
-func (r *Refresher) refreshLeased(ctx context.Context, conn *models.Connection, owner string, failures chan<- models.RefreshOutcome, events chan<- []*models.Event) bool {
+func (r *Refresher) refreshLeased(ctx context.Context, conn *models.Connection, owner string, probe bool, failures chan<- models.RefreshOutcome, events chan<- []*models.Event) bool {
 	// Leased means sent: it runs to its commit even if shutdown begins.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
 	defer cancel()
 	if !r.tokens.Policy().Background(conn, r.tokens.Now()) || r.tokens.pending.get(conn.ID) != nil {
 		r.release(ctx, conn.ID, owner) // refreshed a moment ago, or its new pair is pending
+		return false
+	}
+	if app, err := r.tokens.App(ctx, conn.AppID); err == nil && !app.Health.Healthy() && !probe {
+		r.release(ctx, conn.ID, owner) // its app became unhealthy meanwhile: only a probe goes
 		return false
 	}
 	p, err := r.tokens.PrepareLeased(ctx, conn, owner, "system")

@@ -103,6 +103,9 @@ func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
 		conns[0].ID: {"connection.created", "connection.refresh_failed", "connection.recovered", "connection.disconnected"},
 		conns[1].ID: {"connection.created", "connection.refresh_failed", "connection.recovered"},
 		conns[2].ID: {"connection.created", "connection.refresh_failed", "connection.recovered"},
+		// Three connections failing within a minute made the whole app wait (one
+		// alert), and the next success ended it (one more).
+		"app:" + e.app.ID: {"app.unhealthy", "app.recovered"},
 	}
 
 	// Receiver down: attempts happen, nothing is lost, and later events wait behind the first.
@@ -115,8 +118,8 @@ func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
 	}
 	var pending int64
 	e.store.DB().Model(&models.WebhookDelivery{}).Where("status = ?", models.DeliveryPending).Count(&pending)
-	if pending != 10 {
-		t.Fatalf("%d pending deliveries, want 10", pending)
+	if pending != 12 {
+		t.Fatalf("%d pending deliveries, want 12", pending)
 	}
 
 	// A restart: another process's sender on a reopened database, then the receiver comes up.
@@ -134,6 +137,13 @@ func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
 	}
 	got := map[string][]string{}
 	for _, p := range rc.accepted {
+		if p.App != nil {
+			got["app:"+p.App.ID] = append(got["app:"+p.App.ID], p.Type)
+			if p.Connection != nil || p.App.Name != e.app.Name {
+				t.Errorf("app event payload: %+v", p)
+			}
+			continue
+		}
 		got[p.Connection.ID] = append(got[p.Connection.ID], p.Type)
 		if p.Connection.AccountID == "" || p.Connection.AppID != e.app.ID {
 			t.Errorf("payload without the account: %+v", p)
