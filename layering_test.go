@@ -18,13 +18,14 @@ func TestLayering(t *testing.T) {
 	const module = "github.com/grconnect/grconnect/"
 	forbidden := map[string][]string{
 		"models":                               {"services", "handlers", "views", "server", "demo", "config", "secrets", "metrics", "services/getresponse"},
-		"services":                             {"handlers", "views", "server", "demo", "config", "services/getresponse/getresponsetest"},
+		"services":                             {"handlers", "views", "server", "demo", "config", "services/getresponse/getresponsetest", "mailer/mailertest"},
 		"services/getresponse":                 {"models", "services", "handlers", "views", "server", "demo", "secrets", "config"},
 		"handlers":                             {"server", "demo", "services/getresponse/getresponsetest"},
 		"views":                                {"models", "services", "handlers", "server", "demo", "config", "secrets"},
 		"config":                               {"models", "services", "handlers", "views", "server", "demo"},
 		"secrets":                              {"models", "services", "handlers", "views", "server", "demo", "config"},
 		"metrics":                              {"services", "handlers", "views", "server", "demo"},
+		"mailer":                               {"models", "services", "handlers", "views", "server", "demo", "config", "secrets"},
 		"demo":                                 {"handlers", "server"},
 		"services/getresponse/getresponsetest": {"models", "services", "handlers", "views", "server", "demo"},
 	}

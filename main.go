@@ -310,8 +310,12 @@ func createApp(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer e.store.Close()
-	apps := services.NewApps(e.store, e.box, services.AppDefaults{AuthURL: e.cfg.GetResponseAuthURL, APIURL: e.cfg.GetResponseAPIURL})
-	app, err := apps.Create(ctx, services.AppInput{
+	srv, err := server.New(ctx, server.Options{Config: e.cfg, Store: e.store, Box: e.box, Log: e.log})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	app, err := srv.Apps.Create(ctx, services.AppInput{
 		Name: *name, ClientID: *clientID, ClientSecret: secret, Edition: *edition, MaxDomain: *xDomain,
 		AuthURL: *authURL, APIURL: *apiURL, ReturnOrigins: strings.Join(origins, "\n"),
 	})
@@ -319,6 +323,15 @@ func createApp(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	fmt.Fprintln(inv.stdout, app.ID)
+	// Say at once whether GetResponse accepts the credentials; an unreachable
+	// GetResponse never blocks the registration.
+	health, says, err := srv.Tokens.CheckApp(ctx, app, "command line")
+	switch {
+	case err != nil:
+		fmt.Fprintf(inv.stderr, "grconnect: warning: the app is saved, but GetResponse could not be asked whether it accepts the client ID and secret (%v); the first refresh will tell\n", err)
+	case !health.Healthy():
+		fmt.Fprintln(inv.stderr, "grconnect: warning: the app is saved, but "+says)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,6 +35,10 @@ type Config struct {
 	RefreshConcurrency int
 	RefreshInterval    time.Duration // how often the refresher looks for due connections
 	Demo               bool
+	// SMTPURL is the mail server for operator alerts ("" for none): smtp:// uses
+	// STARTTLS when the server offers it, smtps:// implicit TLS.
+	SMTPURL  *url.URL
+	MailFrom string
 }
 
 // setting describes one configuration value: its variable, flag and default.
@@ -53,7 +58,12 @@ var settings = []setting{
 	{"GRCONNECT_REFRESH_RATE", "refresh-rate", "10", "at most this many automatic refresh calls to GetResponse per second"},
 	{"GRCONNECT_REFRESH_CONCURRENCY", "refresh-concurrency", "4", "automatic refreshes in flight at once"},
 	{"GRCONNECT_REFRESH_INTERVAL", "refresh-interval", "15s", "how often the background refresher looks for due connections"},
+	{"GRCONNECT_SMTP_URL", "smtp-url", "", "smtp://user:pass@host:587 or smtps://… for operator alert e-mails (default: no e-mail)"},
+	{"GRCONNECT_MAIL_FROM", "mail-from", "", "sender of alert e-mails (default: grconnect@ the base URL's host)"},
 }
+
+// secretSettings are never shown in -help output (their values hold keys or passwords).
+var secretSettings = map[string]bool{"GRCONNECT_SECRET_KEY": true, "GRCONNECT_SMTP_URL": true}
 
 // Loader binds the settings to a flag set and, after parsing, validates them.
 type Loader struct {
@@ -70,8 +80,8 @@ func Bind(fs *flag.FlagSet, getenv func(string) string) *Loader {
 			def = v
 		}
 		usage := s.usage + " (" + s.env + ")"
-		if s.env == "GRCONNECT_SECRET_KEY" {
-			// Never print a configured key in -help output.
+		if secretSettings[s.env] {
+			// Never print a configured key or password in -help output.
 			l.values[s.env] = new(string)
 			*l.values[s.env] = def
 			fs.Func(s.flag, usage, func(v string) error { *l.values[s.env] = v; return nil })
@@ -147,6 +157,24 @@ func (l *Loader) Load() (*Config, error) {
 		bad("GRCONNECT_REFRESH_INTERVAL", "%q is not a duration from 100ms to 1h", v("GRCONNECT_REFRESH_INTERVAL"))
 	} else {
 		c.RefreshInterval = d
+	}
+	if raw := v("GRCONNECT_SMTP_URL"); raw != "" {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "":
+			bad("GRCONNECT_SMTP_URL", "must be smtp://[user:pass@]host[:port] or smtps://…")
+		case u.Port() != "" && !validPort(u.Port()):
+			bad("GRCONNECT_SMTP_URL", "%q is not a port", u.Port())
+		default:
+			c.SMTPURL = u
+		}
+	}
+	c.MailFrom = v("GRCONNECT_MAIL_FROM")
+	if c.MailFrom == "" && base != nil {
+		c.MailFrom = "grconnect@" + base.Hostname()
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); c.MailFrom != "" && (err != nil || strings.ContainsAny(c.MailFrom, "\r\n")) {
+		bad("GRCONNECT_MAIL_FROM", "%q is not an e-mail address", c.MailFrom)
 	}
 	if c.secretKeyText != "" {
 		key, err := secrets.ParseKey(c.secretKeyText)

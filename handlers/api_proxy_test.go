@@ -533,3 +533,36 @@ func TestAPIProxyWhenGetResponseDoesNotAnswer(t *testing.T) {
 		t.Fatal("the error names the access token")
 	}
 }
+
+// TestAPIProxyNoRefreshStorm: GetResponse answering every call with 1014 (a token
+// it keeps refusing) does not turn a burst of proxied calls into a burst of
+// refreshes: 20 calls, in parallel, cause at most 3 refresh calls.
+func TestAPIProxyNoRefreshStorm(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	f.age(conn.ID, time.Hour)
+	f.fake.FailAPI(getresponsetest.APIExpiredToken, -1)
+	f.fake.ResetCounts()
+	var wg sync.WaitGroup
+	statuses := make([]int, 20)
+	for i := range statuses {
+		wg.Go(func() { statuses[i] = f.call(http.MethodGet, "/api/v1/connections/"+conn.ID+"/proxy/from-fields", nil).status })
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		if st != http.StatusUnauthorized {
+			t.Fatalf("call %d = %d, want GetResponse's 401", i, st)
+		}
+	}
+	if n := f.fake.Count(getresponsetest.EndpointTokenRefresh); n > 3 {
+		t.Fatalf("20 proxied calls answered 1014 caused %d refresh calls, want at most 3", n)
+	}
+	// And sequentially, after the burst: no more refreshes within the cooldown.
+	before := f.fake.Count(getresponsetest.EndpointTokenRefresh)
+	for range 20 {
+		f.call(http.MethodGet, "/api/v1/connections/"+conn.ID+"/proxy/from-fields", nil)
+	}
+	if n := f.fake.Count(getresponsetest.EndpointTokenRefresh) - before; n != 0 {
+		t.Fatalf("20 more calls caused %d refreshes", n)
+	}
+}

@@ -84,7 +84,8 @@ func (s *Server) createApp(c echo.Context) error {
 		return err
 	}
 	s.log.Info("app created", "app", app.ID, "by", currentOperator(c).ID)
-	return s.redirectWithFlash(c, "/apps/"+app.ID, "success", "App registered. Paste the redirect URL below into GetResponse if you have not yet.")
+	kind, msg := s.checkCredentials(c, app)
+	return s.redirectWithFlash(c, "/apps/"+app.ID, kind, "App registered. "+msg+" Paste the redirect URL below into GetResponse if you have not yet.")
 }
 
 func (s *Server) showApp(c echo.Context) error {
@@ -155,7 +156,34 @@ func (s *Server) updateApp(c echo.Context) error {
 		return err
 	}
 	s.log.Info("app updated", "app", app.ID, "by", currentOperator(c).ID)
-	return s.redirectWithFlash(c, "/apps/"+updated.ID, "success", "Changes saved.")
+	kind, msg := "success", ""
+	if in.ClientSecret != "" || in.ClientID != app.ClientID || !app.Health.Healthy() {
+		kind, msg = s.checkCredentials(c, updated)
+	}
+	return s.redirectWithFlash(c, "/apps/"+updated.ID, kind, strings.TrimSpace("Changes saved. "+msg))
+}
+
+// checkApp asks GetResponse whether an app's credentials are accepted (the
+// "Check credentials" button).
+func (s *Server) checkApp(c echo.Context) error {
+	app, err := s.apps.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	kind, msg := s.checkCredentials(c, app)
+	return s.redirectWithFlash(c, "/apps/"+app.ID, kind, msg)
+}
+
+// checkCredentials runs the credentials check and says its outcome for a flash.
+func (s *Server) checkCredentials(c echo.Context, app *models.App) (kind, msg string) {
+	health, says, err := s.tokens.CheckApp(c.Request().Context(), app, currentOperator(c).Email)
+	switch {
+	case err != nil:
+		return "error", "GetResponse could not be asked whether it accepts the client ID and secret (" + err.Error() + "); they will be checked by the first refresh."
+	case health.Healthy():
+		return "success", says
+	}
+	return "error", says
 }
 
 func (s *Server) confirmDeleteApp(c echo.Context) error {

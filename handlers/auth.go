@@ -23,6 +23,7 @@ type operatorService interface {
 	Remove(ctx context.Context, actorID, id string) error
 	List(ctx context.Context) ([]models.Operator, error)
 	Get(ctx context.Context, id string) (*models.Operator, error)
+	SetAlertEmail(ctx context.Context, id string, on bool) error
 }
 
 // setupForm shows the first-run form; once an operator exists the page is gone.

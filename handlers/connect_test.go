@@ -26,11 +26,13 @@ func newConnectFixture(t testing.TB, fo getresponsetest.Options) *connectFixture
 	t.Helper()
 	app := newTestAppWith(t, fo)
 	op := app.setup(annEmail, annPass)
+	// Registered at GetResponse first, as an operator would: saving the app checks
+	// its credentials.
+	app.fake.AddClient("acme-client", clientSecret, app.cfg.RedirectURL())
 	form := appForm("Acme Templates")
 	form.Set("client_id", "acme-client")
 	form.Set("return_origins", "https://app.example.com")
 	id := createApp(t, op, form)
-	app.fake.AddClient("acme-client", clientSecret, app.cfg.RedirectURL())
 	return &connectFixture{testApp: app, op: op, appID: id, clientID: "acme-client"}
 }
 

@@ -22,6 +22,8 @@ type tokenService interface {
 	Get(ctx context.Context, id string) (*models.Connection, error)
 	Refresh(ctx context.Context, id, actor string) (*models.Connection, error)
 	RefreshFromAPI(ctx context.Context, id, actor string) (*models.Connection, error)
+	CheckApp(ctx context.Context, app *models.App, actor string) (models.AppHealth, string, error)
+	AccountBudget(apiURL, accountID string) (services.Budget, bool)
 	TestCall(ctx context.Context, id, path, actor string) (*services.TestCallResult, error)
 	Disconnect(ctx context.Context, id, actor string) error
 }
@@ -39,6 +41,27 @@ type connectionQueries interface {
 	RecentEvents(ctx context.Context, limit int) ([]models.EventRow, error)
 	AppByID(ctx context.Context, id string) (*models.App, error)
 	CountByStatus(ctx context.Context) (map[models.Status]int64, error)
+	UnhealthyApps(ctx context.Context) ([]models.App, error)
+}
+
+// appAlerts lists the unhealthy apps for the page's banner (nothing when the list
+// cannot be read: a page never fails for its banner).
+func (s *Server) appAlerts(c echo.Context) []views.AppAlert {
+	apps, err := s.queries.UnhealthyApps(c.Request().Context())
+	if err != nil {
+		s.log.Warn("list unhealthy apps", "error", err)
+		return nil
+	}
+	now := time.Now()
+	var out []views.AppAlert
+	for _, a := range apps {
+		al := views.AppAlert{AppID: a.ID, AppName: a.Name, Operator: a.Health.OperatorMustAct(), Advice: services.AppHealthAdvice(a.Health, a.HealthReason)}
+		if a.HealthSince != nil {
+			al.Since = timeView(*a.HealthSince, now)
+		}
+		out = append(out, al)
+	}
+	return out
 }
 
 const (
@@ -195,7 +218,12 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	if title == "" {
 		title = conn.AccountID
 	}
-	return render(c, status, views.ConnectionPage(s.page(c, title, "connections"), v))
+	if app != nil {
+		v.Budget = budgetText(s.tokens, app.APIURL, conn.AccountID, now)
+	}
+	page := s.page(c, title, "connections")
+	page.CauseAppID = conn.AppID
+	return render(c, status, views.ConnectionPage(page, v))
 }
 
 func testView(r *services.TestCallResult) *views.TestCallView {

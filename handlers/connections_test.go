@@ -123,7 +123,11 @@ func TestOperatorFailureIsTheApps(t *testing.T) {
 	f.fake.FailToken(getresponsetest.TokenInvalidClient, 1)
 	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
 	page := f.op.get("/connections/" + conn.ID)
-	mustContain(t, page.body, "because of the app", "client ID or secret", "customers need not reconnect")
+	mustContain(t, page.body, "because of the app", "client ID or secret", "customers need not reconnect",
+		`data-testid="app-health-banner"`, "is the cause — not the connection", "The operator must act", `data-testid="check-credentials"`)
+	for _, path := range []string{"/", "/apps", "/apps/" + f.appID} {
+		mustContain(t, f.op.get(path).body, `data-testid="app-health-banner"`, "Acme Templates", "The operator must act")
+	}
 	got, _ := f.store.ConnectionByID(t.Context(), conn.ID)
 	if got.Status != models.StatusActive || got.FailureCount != 0 || got.LastError == "" {
 		t.Fatalf("connection after invalid_client: status %q failures %d error %q", got.Status, got.FailureCount, got.LastError)

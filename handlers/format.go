@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
 
@@ -77,4 +78,25 @@ func appName(app *models.App) string {
 		return app.Name + " (deleted)"
 	}
 	return app.Name
+}
+
+// budgetText says what GetResponse last reported of an account's rate limit.
+func budgetText(t interface {
+	AccountBudget(apiURL, accountID string) (services.Budget, bool)
+}, apiURL, accountID string, now time.Time) string {
+	b, ok := t.AccountBudget(apiURL, accountID)
+	if !ok {
+		return ""
+	}
+	var out string
+	if b.RateLimit.Limit > 0 {
+		out = fmt.Sprintf("%d of %d calls left in this 10-minute window, as of %s", b.RateLimit.Remaining, b.RateLimit.Limit, relative(b.Seen, now))
+	}
+	if b.BlockedUntil.After(now) {
+		if out != "" {
+			out += "; "
+		}
+		out += "GetResponse asked to wait until " + formatTime(b.BlockedUntil) + " (refreshes wait too)"
+	}
+	return out
 }

@@ -21,9 +21,12 @@ func (s *Server) renderOperators(c echo.Context, status int, email string, errs 
 		return err
 	}
 	me := currentOperator(c)
-	v := views.OperatorsView{Email: email, Errors: errs}
+	v := views.OperatorsView{Email: email, Errors: errs, MailEnabled: s.alerts != nil && s.alerts.Enabled()}
 	for _, o := range ops {
 		v.Operators = append(v.Operators, operatorRow(o, me))
+		if me != nil && o.ID == me.ID {
+			v.MyAlerts = o.AlertEmail
+		}
 	}
 	return render(c, status, views.OperatorsPage(s.page(c, "Operators", "operators"), v))
 }
@@ -33,7 +36,23 @@ func operatorRow(o models.Operator, me *models.Operator) views.OperatorRow {
 	if o.LastLoginAt != nil {
 		last = formatTime(*o.LastLoginAt)
 	}
-	return views.OperatorRow{ID: o.ID, Email: o.Email, Created: formatTime(o.CreatedAt), LastLogin: last, You: me != nil && o.ID == me.ID}
+	return views.OperatorRow{ID: o.ID, Email: o.Email, Created: formatTime(o.CreatedAt), LastLogin: last, You: me != nil && o.ID == me.ID, Alerts: o.AlertEmail}
+}
+
+// setAlerts turns the signed-in operator's alert e-mails on or off.
+func (s *Server) setAlerts(c echo.Context) error {
+	on := c.FormValue("alerts") == "on"
+	if v := c.FormValue("alerts"); v != "on" && v != "off" {
+		return echo.NewHTTPError(http.StatusBadRequest, "Choose on or off.")
+	}
+	if err := s.operators.SetAlertEmail(c.Request().Context(), currentOperator(c).ID, on); err != nil {
+		return err
+	}
+	msg := "You will get alert e-mails."
+	if !on {
+		msg = "You will get no more alert e-mails."
+	}
+	return s.redirectWithFlash(c, "/operators", "success", msg)
 }
 
 func (s *Server) createOperator(c echo.Context) error {

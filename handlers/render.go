@@ -22,6 +22,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	if op := currentOperator(c); op != nil {
 		p.Operator = op.Email
 		p.Storage = s.storageWarning()
+		p.AppAlerts = s.appAlerts(c)
 	}
 	if kind, msg, err := s.sessions.popFlash(c); err == nil {
 		p.FlashKind, p.Flash = kind, msg

@@ -31,6 +31,7 @@ type Deps struct {
 	Tokens    *services.Tokens
 	Webhooks  *services.Webhooks
 	Bulk      *services.Bulk
+	Alerts    *services.Alerts
 	// APIKeys and Proxy serve the JSON API under /api/v1 (with Tokens).
 	APIKeys *services.APIKeys
 	Proxy   *services.Proxy
@@ -51,6 +52,7 @@ type Server struct {
 	tokens     tokenService
 	webhooks   webhookService
 	bulk       bulkService
+	alerts     *services.Alerts
 	queries    connectionQueries
 	apiKeys    apiKeyService
 	apiTokens  apiTokenService
@@ -80,6 +82,7 @@ func New(d Deps) *echo.Echo {
 		tokens:     d.Tokens,
 		webhooks:   d.Webhooks,
 		bulk:       d.Bulk,
+		alerts:     d.Alerts,
 		queries:    d.Store,
 		apiKeys:    d.APIKeys,
 		apiTokens:  d.Tokens,
@@ -156,6 +159,7 @@ func New(d Deps) *echo.Echo {
 	op.POST("/apps/:id/delete", s.deleteApp)
 	op.POST("/apps/:id/links", s.createLink)
 	op.POST("/apps/:id/webhook", s.configureWebhook)
+	op.POST("/apps/:id/check", s.checkApp)
 	op.GET("/apps/:id/links/:link", s.showLink)
 	op.GET("/connections", s.listConnections)
 	op.POST("/connections/bulk-refresh", s.startBulkRefresh)
@@ -170,6 +174,7 @@ func New(d Deps) *echo.Echo {
 	op.POST("/operators", s.createOperator)
 	op.GET("/operators/:id/remove", s.confirmRemoveOperator)
 	op.POST("/operators/:id/remove", s.removeOperator)
+	op.POST("/account/alerts", s.setAlerts)
 	op.GET("/account/password", s.passwordForm)
 	op.POST("/account/password", s.changePassword)
 	op.GET("/api-keys", s.listAPIKeys)

@@ -16,8 +16,10 @@ type Operator struct {
 	// SessionEpoch is raised on a password change; sessions carrying an older epoch end.
 	SessionEpoch int
 	LastLoginAt  *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// AlertEmail: the operator gets alert e-mails (when grconnect has a mail server).
+	AlertEmail bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // NormalizeEmail lowercases and trims an email address for storage and lookup.

@@ -17,6 +17,7 @@ import (
 	"github.com/grconnect/grconnect/config"
 	"github.com/grconnect/grconnect/demo"
 	"github.com/grconnect/grconnect/handlers"
+	"github.com/grconnect/grconnect/mailer"
 	"github.com/grconnect/grconnect/metrics"
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/secrets"
@@ -60,6 +61,7 @@ type Server struct {
 	Bulk      *services.Bulk
 	Refresher *services.Refresher
 	Metrics   *metrics.Registry
+	Alerts    *services.Alerts
 	// Demo is demo mode, when Config.Demo is set.
 	Demo *demo.Mode
 
@@ -112,12 +114,17 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
 		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
 	}, log)
+	var sender services.Sender
+	if cfg.SMTPURL != nil {
+		sender = mailer.New(cfg.SMTPURL)
+	}
+	s.Alerts = services.NewAlerts(store, sender, cfg.MailFrom, cfg.BaseURL, log)
 	s.Metrics = metrics.New(store, log)
 	s.Tokens.Observer = s.Metrics
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
 		Operators: s.Operators, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
-		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy,
+		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts,
 	}
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake
@@ -132,6 +139,7 @@ func (s *Server) Start() {
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
 	s.work.Go(func() { s.APIKeys.Run(s.workCtx) })
+	s.work.Go(func() { s.Alerts.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
 }

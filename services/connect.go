@@ -212,6 +212,13 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 	if err != nil {
 		return nil, err
 	}
+	if !app.Health.Healthy() {
+		// A completed code exchange proves GetResponse accepts the app's credentials.
+		if _, err := c.store.SetAppHealth(ctx, app.ID, models.AppHealthChange{Health: models.AppHealthy, Actor: "customer",
+			Message: "The app works again: a customer's authorization was exchanged for tokens."}); err != nil {
+			c.log.Warn("could not record the app's health", "app", app.ID, "error", err)
+		}
+	}
 	res := &CallbackResult{Connection: conn, Created: created, App: app}
 	if as.ReturnURL != "" {
 		status := "connected"

@@ -26,6 +26,7 @@ import (
 //	engine_access.go   access tokens for the API, the proxy and the dashboard
 //	engine_pending.go  received token pairs kept until the database takes them
 //	engine_apps.go     the cache of app rows the hot paths read
+//	engine_budget.go   each account's rate-limit budget, shared by refreshes and the proxy
 //	engine_seal.go     sealing a token pair for a connection
 //	engine_testcall.go the dashboard's test calls
 //	refresher.go       the background loop
@@ -54,6 +55,7 @@ type Tokens struct {
 	cacheable   bool
 	pending     pendingPairs
 	waits       appWaits
+	budget      budgets
 
 	// Observer, when set, is told about every refresh (the metrics).
 	Observer RefreshObserver
@@ -210,11 +212,14 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 	if err != nil {
 		return nil, err
 	}
-	// An unhealthy app's connections are refreshed only as its probe.
 	start := time.Now()
 	var tok *getresponse.Token
 	var callErr error
-	if refreshToken == "" {
+	if until, blocked := t.accountBlocked(app.APIURL, conn.AccountID, start); blocked {
+		// GetResponse asked to leave this account alone (a 429 on its calls):
+		// refreshes count against the same budget, so this one waits too.
+		callErr = &getresponse.TokenError{Op: "refresh", Kind: getresponse.KindRateLimited, Description: "the account's GetResponse rate limit is spent", RetryAfter: time.Until(until)}
+	} else if refreshToken == "" {
 		callErr = &getresponse.TokenError{Kind: getresponse.KindNoRefreshToken, Code: "no_refresh_token", Description: "no refresh token is stored"}
 	} else {
 		tok, callErr = t.gr.Refresh(ctx, ga, refreshToken)

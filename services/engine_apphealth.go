@@ -121,5 +121,5 @@ func (t *Tokens) CheckApp(ctx context.Context, app *models.App, actor string) (m
 		t.setAppHealth(ctx, app, h, what, actor)
 		return h, AppHealthAdvice(h, what), nil
 	}
-	return "", "", &RefreshError{Class: ClassWait, Message: "GetResponse could not be asked (" + what + "); the app is saved and will be checked by its first refresh", Err: err}
+	return "", "", &RefreshError{Class: ClassWait, Message: what, Err: err}
 }

@@ -221,3 +221,8 @@ func (o *Operators) Get(ctx context.Context, id string) (*models.Operator, error
 	op, err := o.store.OperatorByID(ctx, id)
 	return op, err
 }
+
+// SetAlertEmail turns an operator's alert e-mails on or off.
+func (o *Operators) SetAlertEmail(ctx context.Context, id string, on bool) error {
+	return o.store.SetAlertEmail(ctx, id, on)
+}

@@ -191,6 +191,7 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 		return nil, err
 	}
 	p.limits.observe(gate, res.StatusCode, res.Header, p.Now())
+	p.tokens.ObserveAnswer(app.APIURL, grant.AccountID, res.StatusCode, res.Header)
 	if fleet {
 		p.fleet.observe(ctx, key, res.StatusCode, res.Header, p.Now())
 	}

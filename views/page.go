@@ -14,6 +14,10 @@ type Page struct {
 	Demo      bool
 	// Storage, when set, says the database refuses writes (and since when).
 	Storage string
+	// AppAlerts are the unhealthy apps (operator pages only); CauseAppID marks the
+	// one a connection page belongs to.
+	AppAlerts  []AppAlert
+	CauseAppID string
 	Nav     string // the active section: overview, connections, apps, operators
 	Assets  Assets
 	// Public pages (connect, callback) show no navigation.

@@ -1,0 +1,205 @@
+package services_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grconnect/grconnect/mailer"
+	"github.com/grconnect/grconnect/mailer/mailertest"
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+)
+
+// TestAppFailuresNeverMakeCustomersReconnect: with the token endpoint answering
+// invalid_client (the operator's), 1018 or 1016 (GetResponse's: waited out) for a
+// while, no connection becomes needs_reconnect; once it answers normally again the
+// app's health returns to ok and a refresh works with no reconnect.
+func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		failure getresponsetest.TokenFailure
+		health  models.AppHealth
+		// wait is how long until the app's next probe.
+		wait time.Duration
+	}{
+		{"invalid_client", getresponsetest.TokenInvalidClient, models.AppCredentialsRejected, 16 * time.Minute},
+		{"1018 IP blocked", getresponsetest.TokenIPBlocked, models.AppRefused, 2 * time.Hour},
+		{"1016 temporary block", getresponsetest.TokenTemporarilyBlocked, models.AppRefused, 2 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, getresponsetest.Options{})
+			var ids []string
+			for range 10 {
+				ids = append(ids, e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil).ID)
+			}
+			e.fake.FailToken(tc.failure, -1)
+			r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 1, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+			for range 5 {
+				r.RunOnce(context.Background())
+				e.clock.Advance(2 * time.Minute)
+			}
+			app, _ := e.store.AppByID(context.Background(), e.app.ID)
+			if app.Health != tc.health {
+				t.Fatalf("app health = %q, want %q", app.Health, tc.health)
+			}
+			for _, id := range ids {
+				if c := e.get(id); c.Status == models.StatusNeedsReconnect {
+					t.Fatalf("%s became needs_reconnect: %s", id, c.LastError)
+				}
+			}
+			if n := e.refreshes(); n > 2*5 {
+				t.Fatalf("%d refresh calls while the app was unhealthy: refreshes did not pause", n)
+			}
+			// A connection whose token expired meanwhile is refused with the app as the
+			// cause, without a call to GetResponse.
+			before := e.refreshes()
+			_, err := e.tokens.AccessToken(context.Background(), ids[9], "api")
+			var rerr *services.RefreshError
+			if !errors.As(err, &rerr) || rerr.App == nil || !errors.Is(err, services.ErrAppUnhealthy) || errors.Is(err, services.ErrNeedsReconnect) || e.refreshes() != before {
+				t.Fatalf("an expired token of the unhealthy app: %v (%d calls)", err, e.refreshes()-before)
+			}
+
+			// GetResponse answers normally again: the next probe finds out, the app is
+			// healthy, and every connection refreshes with no customer action.
+			e.fake.FailToken(getresponsetest.TokenOK, 0)
+			e.clock.Advance(tc.wait)
+			for range 4 {
+				r.RunOnce(context.Background())
+			}
+			app, _ = e.store.AppByID(context.Background(), e.app.ID)
+			if app.Health != models.AppHealthy {
+				t.Fatalf("after the fix: app health %q (%s)", app.Health, app.HealthReason)
+			}
+			for _, id := range ids {
+				if c := e.get(id); c.Status != models.StatusActive || c.LastError != "" {
+					t.Fatalf("%s after the fix: %s %q", id, c.Status, c.LastError)
+				}
+			}
+			e.clock.Advance(time.Minute)
+			if _, err := e.tokens.RefreshFromAPI(context.Background(), ids[0], "api"); err != nil {
+				t.Fatalf("POST …/refresh after the fix: %v", err)
+			}
+		})
+	}
+}
+
+// TestOneBrokenAppOneAlert: an app with 1,000 connections whose client secret
+// GetResponse rejects produces one app alert — one webhook and one e-mail — not
+// one per connection, and none of its connections is told to reconnect.
+func TestOneBrokenAppOneAlert(t *testing.T) {
+	e := newEngine(t, getresponsetest.Options{})
+	rc := &receiver{t: t, ids: map[string]int{}}
+	rc.up.Store(true)
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	wh := services.NewWebhooks(e.store, e.box, nil, discard())
+	wh.Now = e.clock.Now
+	rc.secret, _ = wh.Configure(context.Background(), e.app, hook.URL, false)
+	smtp := mailertest.NewServer()
+	defer smtp.Close()
+	alerts := services.NewAlerts(e.store, mailer.New(smtp.URL("", "")), "grconnect@example.com", "https://grconnect.example", slog.New(slog.DiscardHandler))
+	op := &models.Operator{Email: "ann@example.com", PasswordHash: "x", AlertEmail: true}
+	if err := e.store.CreateOperator(context.Background(), op); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 1000
+	for range n {
+		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
+	}
+	e.fake.FailToken(getresponsetest.TokenInvalidClient, -1)
+	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Batch: 200, Concurrency: 8, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+	for range 10 {
+		r.RunOnce(context.Background())
+	}
+	calls := e.refreshes()
+	for range 3 {
+		wh.RunOnce(context.Background())
+	}
+	sent, err := alerts.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := alerts.RunOnce(context.Background())
+
+	var needsReconnect, deliveries int64
+	e.store.DB().Model(&models.Connection{}).Where("status = ?", models.StatusNeedsReconnect).Count(&needsReconnect)
+	e.store.DB().Model(&models.WebhookDelivery{}).Count(&deliveries)
+	mails := smtp.Messages()
+	t.Logf("%d connections, %d refresh calls before the pause; %d webhook deliveries (%v); %d alert e-mail(s) covering %d alert(s)",
+		n, calls, deliveries, rc.accepted, len(mails), sent)
+	if needsReconnect != 0 {
+		t.Fatalf("%d connections were told to reconnect", needsReconnect)
+	}
+	if deliveries != 1 || len(rc.accepted) != 1 || rc.accepted[0].Type != "app.unhealthy" || rc.accepted[0].App == nil {
+		t.Fatalf("%d webhook deliveries, accepted %+v; want one app.unhealthy", deliveries, rc.accepted)
+	}
+	if len(mails) != 1 || sent != 1 || again != 0 {
+		t.Fatalf("%d e-mails covering %d alerts (then %d); want one", len(mails), sent, again)
+	}
+	if m := mails[0]; strings.Join(m.To, ",") != "ann@example.com" || !strings.Contains(m.Data, "Subject: grconnect: 1 app needs attention") ||
+		!strings.Contains(m.Data, "client ID or secret") || !strings.Contains(m.Data, "Acme") {
+		t.Fatalf("the alert e-mail:\n%s", m.Data)
+	}
+	if calls > 20 {
+		t.Fatalf("%d refresh calls for one broken app: its refreshes did not pause", calls)
+	}
+}
+
+// TestAlertsDigestCustomersToReconnect: many customers whose grants GetResponse
+// rejects at once are one digest e-mail, listing some and counting the rest.
+func TestAlertsDigestCustomersToReconnect(t *testing.T) {
+	e := newEngine(t, getresponsetest.Options{})
+	smtp := mailertest.NewServer()
+	defer smtp.Close()
+	alerts := services.NewAlerts(e.store, mailer.New(smtp.URL("", "")), "grconnect@example.com", "https://grconnect.example", slog.New(slog.DiscardHandler))
+	for _, email := range []string{"ann@example.com", "bob@example.com"} {
+		if err := e.store.CreateOperator(context.Background(), &models.Operator{Email: email, PasswordHash: "x", AlertEmail: email == "ann@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 30 {
+		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
+	}
+	e.fake.FailToken(getresponsetest.TokenInvalidGrantRFC, -1)
+	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 4, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+	r.RunOnce(context.Background())
+	if _, err := alerts.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mails := smtp.Messages()
+	if len(mails) != 1 || strings.Join(mails[0].To, ",") != "ann@example.com" {
+		t.Fatalf("%d mails: %+v", len(mails), mails)
+	}
+	if d := mails[0].Data; !strings.Contains(d, "30 customers must reconnect") || !strings.Contains(d, "and 10 more") {
+		t.Fatalf("digest:\n%s", d)
+	}
+}
+
+// TestRefreshWaitsForTheAccountsRateLimit: after GetResponse answered an account's
+// call with 429, a refresh of that account waits until the window resets instead
+// of spending a call GetResponse would refuse.
+func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
+	e := newEngine(t, getresponsetest.Options{})
+	c := e.seed(models.StatusActive, e.clock.Now().Add(30*time.Second), nil)
+	h := http.Header{"Retry-After": {"120"}, "X-Ratelimit-Limit": {"30000"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"120 seconds"}}
+	e.tokens.ObserveAnswer(e.app.APIURL, c.AccountID, http.StatusTooManyRequests, h)
+	if _, err := e.tokens.Refresh(context.Background(), c.ID, "system"); !errors.Is(err, services.ErrTransient) || e.refreshes() != 0 {
+		t.Fatalf("refresh of a rate-limited account: %v, %d calls", err, e.refreshes())
+	}
+	got := e.get(c.ID)
+	if got.Status != models.StatusRefreshFailing || got.NextAttemptAt == nil || got.NextAttemptAt.Sub(e.clock.Now()) < 100*time.Second {
+		t.Fatalf("after: %s, next attempt %v", got.Status, got.NextAttemptAt)
+	}
+	b, ok := e.tokens.AccountBudget(e.app.APIURL, c.AccountID)
+	if !ok || b.RateLimit.Limit != 30000 || b.RateLimit.Remaining != 0 {
+		t.Fatalf("budget = %+v", b)
+	}
+}
