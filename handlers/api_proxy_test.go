@@ -546,7 +546,9 @@ func TestAPIProxyNoRefreshStorm(t *testing.T) {
 	var wg sync.WaitGroup
 	statuses := make([]int, 20)
 	for i := range statuses {
-		wg.Go(func() { statuses[i] = f.call(http.MethodGet, "/api/v1/connections/"+conn.ID+"/proxy/from-fields", nil).status })
+		wg.Go(func() {
+			statuses[i] = f.call(http.MethodGet, "/api/v1/connections/"+conn.ID+"/proxy/from-fields", nil).status
+		})
 	}
 	wg.Wait()
 	for i, st := range statuses {

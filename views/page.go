@@ -18,8 +18,8 @@ type Page struct {
 	// one a connection page belongs to.
 	AppAlerts  []AppAlert
 	CauseAppID string
-	Nav     string // the active section: overview, connections, apps, operators
-	Assets  Assets
+	Nav        string // the active section: overview, connections, apps, operators
+	Assets     Assets
 	// Public pages (connect, callback) show no navigation.
 	Public bool
 	// AutoRefresh reloads the page every so many seconds (progress pages); 0 for never.
