@@ -121,13 +121,20 @@ func New(d Deps) *echo.Echo {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler)
+	e.GET(static.ConnectScriptPath, echo.WrapHandler(d.Assets.Stable("connect.js")))
+	e.HEAD(static.ConnectScriptPath, echo.WrapHandler(d.Assets.Stable("connect.js")))
 	e.GET("/static/*", echo.WrapHandler(d.Assets))
 	e.HEAD("/static/*", echo.WrapHandler(d.Assets))
 	e.GET("/favicon.ico", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, d.Assets.URL("favicon.svg"))
 	})
 	if d.DemoGetResponse != nil {
-		e.Any("/demo-getresponse/*", echo.WrapHandler(d.DemoGetResponse))
+		demo := echo.WrapHandler(d.DemoGetResponse)
+		// The simulated consent page runs inside the connect popup too.
+		e.Any("/demo-getresponse/*", func(c echo.Context) error {
+			c.Response().Header().Set("Cross-Origin-Opener-Policy", "unsafe-none")
+			return demo(c)
+		})
 	}
 
 	// The customer's side: public connect pages and the OAuth callback.
@@ -156,6 +163,7 @@ func New(d Deps) *echo.Echo {
 	op.POST("/apps/:id/links", s.createLink)
 	op.POST("/apps/:id/webhook", s.configureWebhook)
 	op.GET("/apps/:id/links/:link", s.showLink)
+	op.POST("/apps/:id/links/:link/revoke", s.revokeLink)
 	op.GET("/connections", s.listConnections)
 	op.POST("/connections/bulk-refresh", s.startBulkRefresh)
 	op.GET("/connections/bulk/:id", s.showBulk)
@@ -181,6 +189,7 @@ func New(d Deps) *echo.Echo {
 	api := e.Group("/api/v1", s.requireAPIKey)
 	api.GET("/openapi.json", s.openAPI)
 	api.POST("/connect-sessions", s.apiCreateConnectSession)
+	api.DELETE("/connect-sessions/:id", s.apiRevokeConnectSession)
 	api.GET("/connections", s.apiListConnections)
 	api.GET("/connections/:id", s.apiGetConnection)
 	api.DELETE("/connections/:id", s.apiDisconnect)

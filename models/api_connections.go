@@ -60,10 +60,17 @@ type TokenRow struct {
 	ExpiresAt            *time.Time
 	NextAttemptAt        *time.Time // a failing connection's next refresh attempt
 	LastError            string
+	MaxDomain            string // the connection's X-Domain
+	ParentLogin          string // the connection's X-Parent-Login
+}
+
+// Identity returns the connection's MAX domain and parent login.
+func (r *TokenRow) Identity() Identity {
+	return Identity{MaxDomain: r.MaxDomain, ParentLogin: r.ParentLogin}
 }
 
 // tokenRowQuery reads what TokenRow holds.
-const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at, next_attempt_at, last_error FROM connections WHERE id = ?"
+const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at, next_attempt_at, last_error, max_domain, parent_login FROM connections WHERE id = ?"
 
 // TokenRow reads a connection's token columns. The token route reads them on every
 // request (when no cache answers), so this skips GORM.
@@ -82,7 +89,7 @@ func (s *Store) TokenRow(ctx context.Context, id string) (*TokenRow, error) {
 func scanTokenRow(row *sql.Row, id string) (*TokenRow, error) {
 	r := TokenRow{ID: id}
 	var expires, next sql.NullTime
-	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires, &next, &r.LastError)
+	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires, &next, &r.LastError, &r.MaxDomain, &r.ParentLogin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -24,12 +24,15 @@ var webhookEvents = map[EventType]string{
 	EventNeedsReconnect:        "connection.needs_reconnect",
 	EventRecovered:             "connection.recovered",
 	EventDisconnected:          "connection.disconnected",
+	EventTransferRefused:       "connection.transfer_refused",
+	EventTransferred:           "connection.transferred",
 }
 
 // WebhookEventTypes lists the webhook events grconnect sends.
 func WebhookEventTypes() []string {
 	return []string{"connection.created", "connection.reconnected", "connection.refresh_failed",
-		"connection.needs_reconnect", "connection.recovered", "connection.disconnected"}
+		"connection.needs_reconnect", "connection.recovered", "connection.disconnected",
+		"connection.transfer_refused", "connection.transferred"}
 }
 
 // WebhookDelivery is one webhook POST owed to an app's endpoint (the outbox).
@@ -58,6 +61,11 @@ type WebhookPayload struct {
 	CreatedAt  time.Time         `json:"created_at"`
 	Connection WebhookConnection `json:"connection"`
 	Message    string            `json:"message"`
+	// PreviousCustomerRef is whom a connection.transferred connection belonged to.
+	PreviousCustomerRef string `json:"previous_customer_ref,omitempty"`
+	// AttemptedCustomerRef is the customer whose flow a connection.transfer_refused
+	// refused (the connection stays with connection.customer_ref).
+	AttemptedCustomerRef string `json:"attempted_customer_ref,omitempty"`
 }
 
 // WebhookConnection is what a webhook says about its connection (never tokens).
@@ -66,6 +74,7 @@ type WebhookConnection struct {
 	AppID        string     `json:"app_id"`
 	CustomerRef  string     `json:"customer_ref"`
 	AccountID    string     `json:"account_id"`
+	MaxDomain    string     `json:"max_domain,omitempty"`
 	AccountEmail string     `json:"account_email"`
 	Status       Status     `json:"status"`
 	ExpiresAt    *time.Time `json:"expires_at"`
@@ -95,7 +104,8 @@ func enqueueWebhook(tx *gorm.DB, e *Event) error {
 	body, err := json.Marshal(WebhookPayload{
 		ID: "whd_" + strconv.FormatInt(d.ID, 10), Type: typ, CreatedAt: e.CreatedAt, Message: e.Message,
 		Connection: WebhookConnection{ID: c.ID, AppID: c.AppID, CustomerRef: c.CustomerRef, AccountID: c.AccountID,
-			AccountEmail: c.AccountEmail, Status: c.Status, ExpiresAt: c.ExpiresAt},
+			MaxDomain: c.MaxDomain, AccountEmail: c.AccountEmail, Status: c.Status, ExpiresAt: c.ExpiresAt},
+		PreviousCustomerRef: e.PreviousCustomerRef, AttemptedCustomerRef: e.AttemptedCustomerRef,
 	})
 	if err != nil {
 		return err

@@ -126,7 +126,7 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 	if err != nil {
 		return out, nil, fmt.Errorf("app of connection %s: %w", conn.ID, err)
 	}
-	ga, err := t.apps.Client(app, t.redirectURL)
+	ga, err := t.apps.ClientFor(app, conn.Identity(), t.redirectURL)
 	if err != nil {
 		return out, nil, err
 	}

@@ -17,6 +17,8 @@ type Grant struct {
 	AppID        string
 	AccountID    string
 	ExpiresAt    time.Time
+	// Identity is the connection's MAX domain and X-Parent-Login, for its calls.
+	Identity models.Identity
 	// Refreshed says the engine refreshed the token before handing it out.
 	Refreshed bool
 	sealed    string
@@ -41,32 +43,32 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 	case row.Status == models.StatusNeedsReconnect:
 		return nil, &RefreshError{NeedsReconnect: true, Message: row.LastError}
 	case t.policy.fresh(state, now):
-		return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false)
+		return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false, row.Identity())
 	case !t.policy.onDemand(state, now):
 		// Failing, and its backoff window forbids another attempt yet.
 		if row.ExpiresAt != nil && row.ExpiresAt.After(now) {
-			return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false)
+			return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false, row.Identity())
 		}
 		return nil, &RefreshError{Message: row.LastError, NextAttemptAt: row.NextAttemptAt, RetryAfter: retryAfter(row.NextAttemptAt, now)}
 	}
 	conn, err := t.RefreshIfDue(ctx, id, actor, t.policy.OnDemand)
 	switch {
 	case err == nil:
-		return t.grant(id, conn.AppID, conn.AccountID, conn.AccessTokenEnc, conn.ExpiresAt, conn.AccessTokenEnc != row.AccessTokenEnc)
+		return t.grant(id, conn.AppID, conn.AccountID, conn.AccessTokenEnc, conn.ExpiresAt, conn.AccessTokenEnc != row.AccessTokenEnc, conn.Identity())
 	case errors.Is(err, ErrTransient) && row.ExpiresAt != nil && row.ExpiresAt.After(now):
 		t.log.Info("serving the still-valid token after a failed refresh", "connection", id)
-		return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false)
+		return t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false, row.Identity())
 	}
 	return nil, err
 }
 
 // grant opens a sealed access token into a Grant.
-func (t *Tokens) grant(id, appID, accountID, sealed string, expires *time.Time, refreshed bool) (*Grant, error) {
+func (t *Tokens) grant(id, appID, accountID, sealed string, expires *time.Time, refreshed bool, ident models.Identity) (*Grant, error) {
 	token, err := t.openAccessToken(id, sealed)
 	if err != nil {
 		return nil, err
 	}
-	g := &Grant{Token: token, ConnectionID: id, AppID: appID, AccountID: accountID, Refreshed: refreshed, sealed: sealed}
+	g := &Grant{Token: token, ConnectionID: id, AppID: appID, AccountID: accountID, Identity: ident, Refreshed: refreshed, sealed: sealed}
 	if expires != nil {
 		g.ExpiresAt = *expires
 	}
