@@ -173,6 +173,9 @@ func serve(ctx context.Context, inv *invocation) error {
 	}
 	defer e.store.Close()
 	e.cfg.Demo = *demo
+	for _, w := range e.cfg.Warnings {
+		log.Warn(w)
+	}
 
 	srv, err := server.New(ctx, server.Options{Config: e.cfg, Store: e.store, Box: e.box, Log: log})
 	if err != nil {

@@ -23,6 +23,7 @@ type connectService interface {
 	Start(ctx context.Context, in services.StartInput) (string, error)
 	Callback(ctx context.Context, in services.CallbackInput) (*services.CallbackResult, error)
 	RevokeLink(ctx context.Context, id, actor string) (*models.ConnectLink, error)
+	SetParentLogin(ctx context.Context, id, login, actor string) error
 	RedirectURL() string
 }
 

@@ -171,6 +171,7 @@ func New(d Deps) *echo.Echo {
 	op.POST("/connections/:id/refresh", s.refreshConnection)
 	op.POST("/connections/:id/test", s.testConnection)
 	op.POST("/connections/:id/reconnect", s.reconnectConnection)
+	op.POST("/connections/:id/parent-login", s.setParentLogin)
 	op.GET("/connections/:id/disconnect", s.confirmDisconnect)
 	op.POST("/connections/:id/disconnect", s.disconnectConnection)
 	op.GET("/operators", s.listOperators)
