@@ -39,6 +39,9 @@ type Options struct {
 	// TokenTimeout bounds one call to GetResponse's token endpoint; 0 means the
 	// client's default.
 	TokenTimeout time.Duration
+	// NoDemoSeed keeps demo mode's first start from seeding demo connections
+	// (tests that count connections).
+	NoDemoSeed bool
 }
 
 // Server is one assembled grconnect.
@@ -81,7 +84,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.Apps = services.NewApps(store, box, services.AppDefaults{AuthURL: cfg.GetResponseAuthURL, APIURL: cfg.GetResponseAPIURL})
 	if cfg.Demo {
-		mode, err := demo.Setup(ctx, store, s.Apps, box, cfg.BaseURL)
+		mode, err := demo.Setup(ctx, store, s.Apps, box, cfg.BaseURL, log)
 		if err != nil {
 			return nil, fmt.Errorf("demo mode: %w", err)
 		}
@@ -115,6 +118,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake
+		if !o.NoDemoSeed {
+			n, err := s.Demo.Seed(ctx, store, s.Connect, s.Tokens)
+			if err != nil {
+				log.Warn("demo mode: seeding demo connections failed", "seeded", n, "error", err)
+			} else if n > 0 {
+				log.Info("demo mode: seeded demo connections", "count", n)
+			}
+		}
 	}
 	s.Handler = handlers.New(deps)
 	return s, nil
@@ -135,6 +146,6 @@ func (s *Server) Stop() {
 	s.work.Wait()
 	s.Bulk.Wait()
 	if s.Demo != nil {
-		s.Demo.Fake.Close()
+		s.Demo.Close()
 	}
 }
