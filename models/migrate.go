@@ -38,6 +38,12 @@ func (s *Store) dialect(stmt string) string {
 // call it at once: on PostgreSQL an advisory lock, on SQLite the immediate write
 // transaction, lets one apply each migration while the others wait and then skip it.
 func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
+	return s.migrate(ctx, migrations)
+}
+
+// migrate applies the pending migrations of list (a prefix of migrations in the
+// upgrade tests, which build an older schema first).
+func (s *Store) migrate(ctx context.Context, list []migration) (applied int, err error) {
 	db := s.db.WithContext(ctx)
 	// Concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL (a
 	// duplicate pg_type row), so the lock covers it too.
@@ -53,7 +59,7 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 	if err != nil {
 		return 0, storeError(err, "create the schema_migrations table")
 	}
-	for _, m := range migrations {
+	for _, m := range list {
 		err := db.Transaction(func(tx *gorm.DB) error {
 			if err := s.migrationLock(tx); err != nil {
 				return err
