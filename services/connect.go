@@ -274,7 +274,7 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 	case errors.Is(err, models.ErrAlreadyUsed):
 		return nil, c.linkUsedProblem(ctx, as)
 	case errors.Is(err, models.ErrRevoked):
-		return nil, c.problem(ctx, as, "link_revoked", "This connect link was withdrawn before you finished, so nothing was connected. Ask "+app.Name+" for a new link.", true)
+		return nil, c.revokedProblem(ctx, as)
 	case err != nil:
 		return nil, err
 	}
@@ -293,20 +293,39 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 	return res, nil
 }
 
-// linkUsedProblem is the page for a flow whose link another flow completed first.
+// linkUsedProblem is the page for a flow whose link another flow completed first,
+// or an operator revoked meanwhile.
 func (c *Connect) linkUsedProblem(ctx context.Context, as *models.AuthState) *CallbackProblem {
-	p := c.problem(ctx, as, "link_used", "", true)
-	who := "the company that sent it"
-	if p.AppName != "" {
-		who = p.AppName
-	}
-	p.Message = "This link was already used to connect a GetResponse account, so it cannot be used again. If you need to connect, ask " + who + " for a new link."
+	var link *models.ConnectLink
 	if as.LinkID != nil {
 		if l, err := c.store.ConnectLinkByID(ctx, *as.LinkID); err == nil {
-			p.LinkUsedAt = l.UsedAt
+			link = l
 		}
 	}
+	if link != nil && link.RevokedAt != nil && link.UsedAt == nil {
+		return c.revokedProblem(ctx, as)
+	}
+	p := c.problem(ctx, as, "link_used", "", true)
+	p.Message = "This link was already used to connect a GetResponse account, so it cannot be used again. If you need to connect, ask " + p.who() + " for a new link."
+	if link != nil {
+		p.LinkUsedAt = link.UsedAt
+	}
 	return p
+}
+
+// revokedProblem is the page for a flow whose link was revoked before it completed.
+func (c *Connect) revokedProblem(ctx context.Context, as *models.AuthState) *CallbackProblem {
+	p := c.problem(ctx, as, "link_revoked", "", true)
+	p.Message = "This connect link was withdrawn before you finished, so nothing was connected. If you still need to connect, ask " + p.who() + " for a new link."
+	return p
+}
+
+// who names the app for the customer.
+func (p *CallbackProblem) who() string {
+	if p.AppName != "" {
+		return p.AppName
+	}
+	return "the company that sent it"
 }
 
 // describeRetry fills in how the customer can try again or go back.
