@@ -53,7 +53,10 @@ func (d *Mode) Seed(ctx context.Context, store *models.Store, connect *services.
 	made := 0
 	for i := range SeedConnections {
 		outcome, then := seedPlan(i)
-		conn, err := d.seedOne(ctx, connect, i, outcome)
+		// Accounts a visitor may reconnect stay on the consent page; the others would
+		// only crowd it.
+		listed := then == models.StatusNeedsReconnect || then == models.StatusDisconnected
+		conn, err := d.seedOne(ctx, connect, i, outcome, listed)
 		if err != nil {
 			return made, fmt.Errorf("demo mode: seed connection %d: %w", i+1, err)
 		}
@@ -80,12 +83,12 @@ func (d *Mode) Seed(ctx context.Context, store *models.Store, connect *services.
 }
 
 // seedOne connects one new simulated account for customer demo-customer-NN.
-func (d *Mode) seedOne(ctx context.Context, connect *services.Connect, i int, outcome getresponsetest.Outcome) (*models.Connection, error) {
+func (d *Mode) seedOne(ctx context.Context, connect *services.Connect, i int, outcome getresponsetest.Outcome, listed bool) (*models.Connection, error) {
 	first, last := seedFirst[i%len(seedFirst)], seedLast[(i*5)%len(seedLast)]
 	company := last + " " + seedCompanies[(i*7)%len(seedCompanies)]
 	email := strings.ToLower(fmt.Sprintf("%s.%s%d@example.com", asciiName(first), asciiName(last), i+1))
 	accountID := d.Fake.AddAccount(getresponsetest.Account{
-		Unlisted: true, Email: email, FirstName: first, LastName: last, CompanyName: company,
+		Unlisted: !listed, Email: email, FirstName: first, LastName: last, CompanyName: company,
 		TimeFormat: "24h", TimeZoneName: "UTC", TimeZoneOffset: "+00:00",
 	})
 	link, err := connect.CreateLink(ctx, services.LinkInput{AppID: d.App.ID, CustomerRef: fmt.Sprintf("demo-customer-%02d", i+1), CreatedBy: "demo"})

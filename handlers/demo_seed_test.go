@@ -2,9 +2,11 @@ package handlers_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,9 +102,19 @@ func TestDemoSeedsOnceAndSurvivesARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The visitor's consent page lists the demo accounts, not the seeded customers.
+	// The visitor's consent page lists the demo accounts and the seeded ones a
+	// visitor may reconnect, not every seeded customer.
 	if n := len(first.built.Demo.Fake.Accounts()); n != demo.SeedConnections+3 {
 		t.Errorf("the simulator holds %d accounts, want %d", n, demo.SeedConnections+3)
+	}
+	resp, err := http.Get(first.srv.URL + demo.Prefix + "/oauth2_authorize.html?response_type=code&state=s&client_id=" + first.built.Demo.App.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consent, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n := strings.Count(string(consent), `data-testid="consent-account"`); n != 3+8 {
+		t.Errorf("the consent page offers %d accounts, want the 3 demo accounts and the 8 seeded ones to reconnect", n)
 	}
 	first.stop()
 
