@@ -143,8 +143,6 @@ type CallbackProblem struct {
 	App *models.App
 	// PopupOrigin is the opener to report to when the flow ran in a popup.
 	PopupOrigin string
-	// LinkUsedAt is when the link was completed, for link_used.
-	LinkUsedAt *time.Time
 	// BadInput is true when the request itself was wrong (4xx), false when
 	// GetResponse failed (a gateway error).
 	BadInput bool
@@ -306,10 +304,11 @@ func (c *Connect) linkUsedProblem(ctx context.Context, as *models.AuthState) *Ca
 		return c.revokedProblem(ctx, as)
 	}
 	p := c.problem(ctx, as, "link_used", "", true)
-	p.Message = "This link was already used to connect a GetResponse account, so it cannot be used again. If you need to connect, ask " + p.who() + " for a new link."
-	if link != nil {
-		p.LinkUsedAt = link.UsedAt
+	when := ""
+	if link != nil && link.UsedAt != nil {
+		when = " on " + link.UsedAt.UTC().Format("2006-01-02 15:04 UTC")
 	}
+	p.Message = "This link was already used" + when + " to connect a GetResponse account, so it cannot be used again. If you need to connect, ask " + p.who() + " for a new link."
 	return p
 }
 
