@@ -17,3 +17,22 @@ func (s *Store) MigrateBeforeForTest(ctx context.Context, version int) error {
 	_, err := s.migrate(ctx, list)
 	return err
 }
+
+// MigrateWithLaterForTest applies the migrations older than version, plus a
+// stand-in migration numbered later (creating table later_table), and then every
+// migration with that stand-in still last: a migration developed beside a later
+// one and reaching the install after it.
+func (s *Store) MigrateWithLaterForTest(ctx context.Context, version, later int) error {
+	var list []migration
+	for _, m := range migrations {
+		if m.version < version {
+			list = append(list, m)
+		}
+	}
+	stand := migration{version: later, name: "later", statements: []string{`CREATE TABLE later_table (id TEXT PRIMARY KEY)`}}
+	if _, err := s.migrate(ctx, append(list, stand)); err != nil {
+		return err
+	}
+	_, err := s.migrate(ctx, append(append([]migration(nil), migrations...), stand))
+	return err
+}

@@ -76,3 +76,28 @@ func TestMigration9KeepsMaxConnections(t *testing.T) {
 		t.Fatal("a second connection with the same app, domain and account was stored")
 	}
 }
+
+// TestMigrationAppliedAfterALaterOne: an install that already has a later version
+// (migrations developed side by side) still gets migration 9 when it arrives.
+func TestMigrationAppliedAfterALaterOne(t *testing.T) {
+	ctx := context.Background()
+	dsn := modelstest.Database(t, t.TempDir())
+	store, err := models.Open(dsn, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.MigrateWithLaterForTest(ctx, 9, 99); err != nil {
+		t.Fatal(err)
+	}
+	var versions []int
+	if err := store.DB().Raw("SELECT version FROM schema_migrations ORDER BY version").Scan(&versions).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(versions) < 2 || versions[len(versions)-1] != 99 || versions[len(versions)-2] != 9 {
+		t.Fatalf("applied versions %v, want 9 applied after 99", versions)
+	}
+	if err := store.DB().Exec("SELECT max_domain, parent_login FROM connections").Error; err != nil {
+		t.Fatalf("migration 9 did not run: %v", err)
+	}
+}

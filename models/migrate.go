@@ -34,7 +34,9 @@ func (s *Store) dialect(stmt string) string {
 }
 
 // Migrate applies the pending migrations in order, each in its own transaction, and
-// refuses a database whose schema is newer than this build. Several processes may
+// refuses a database whose schema is newer than this build. A migration is pending
+// when its own version is not recorded, not merely when it is above the highest
+// recorded one: versions developed side by side may reach an install in any order. Several processes may
 // call it at once: on PostgreSQL an advisory lock, on SQLite the immediate write
 // transaction, lets one apply each migration while the others wait and then skip it.
 func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
@@ -68,10 +70,14 @@ func (s *Store) migrate(ctx context.Context, list []migration) (applied int, err
 			if err != nil {
 				return err
 			}
-			if current > SchemaVersion() {
-				return &SchemaTooNewError{Database: current, Binary: SchemaVersion()}
+			if binary := list[len(list)-1].version; current > binary {
+				return &SchemaTooNewError{Database: current, Binary: binary}
 			}
-			if current >= m.version {
+			var done int64
+			if err := tx.Raw("SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&done).Error; err != nil {
+				return err
+			}
+			if done > 0 {
 				return nil
 			}
 			stmts := m.statements
