@@ -38,16 +38,6 @@ const (
 	EventDisconnected          EventType = "connection.disconnected"
 	EventTestCall              EventType = "test_call"
 	EventReconnectLinkCreated  EventType = "reconnect_link.created"
-	// EventTransferRefused is recorded on a customer's connection when a flow for
-	// another customer authorized the same account without allow_transfer.
-	EventTransferRefused EventType = "connection.transfer_refused"
-	// EventTransferred is recorded when a link with allow_transfer moved a
-	// connection from one customer to another.
-	EventTransferred EventType = "connection.transferred"
-	// EventReconnectLinkRevoked records that an operator withdrew a reconnect link.
-	EventReconnectLinkRevoked EventType = "reconnect_link.revoked"
-	// EventParentLoginChanged records a new X-Parent-Login for a connection.
-	EventParentLoginChanged EventType = "connection.parent_login_changed"
 )
 
 // Connection is one customer's GetResponse account connected through an app.

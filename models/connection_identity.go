@@ -6,6 +6,21 @@ import (
 	"gorm.io/gorm"
 )
 
+// Timeline events of connection identity and links (those in webhookEvents also
+// send a webhook).
+const (
+	// EventTransferRefused is recorded on a customer's connection when a flow for
+	// another customer authorized the same account without allow_transfer.
+	EventTransferRefused EventType = "connection.transfer_refused"
+	// EventTransferred is recorded when a link with allow_transfer moved a
+	// connection from one customer to another.
+	EventTransferred EventType = "connection.transferred"
+	// EventReconnectLinkRevoked records that an operator withdrew a reconnect link.
+	EventReconnectLinkRevoked EventType = "reconnect_link.revoked"
+	// EventParentLoginChanged records a new X-Parent-Login for a connection.
+	EventParentLoginChanged EventType = "connection.parent_login_changed"
+)
+
 // SetParentLogin stores the X-Parent-Login sent with a connection's API calls
 // ("" sends none), with an event when it changed.
 func (s *Store) SetParentLogin(ctx context.Context, id, login, actor string) error {

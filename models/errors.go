@@ -16,17 +16,17 @@ var (
 	ErrInUse = errors.New("still used by connections")
 	// ErrAlreadyUsed is returned when a single-use record was used before.
 	ErrAlreadyUsed = errors.New("already used")
+	// ErrRevoked is returned when using a connect link an operator withdrew.
+	ErrRevoked = errors.New("revoked")
+	// ErrTransferRefused is returned when a flow for one customer authorized an
+	// account already connected for another, and its link does not allow_transfer.
+	ErrTransferRefused = errors.New("the GetResponse account is already connected for another customer")
 	// ErrLastOperator is returned when removing the only operator.
 	ErrLastOperator = errors.New("the last operator cannot be removed")
 	// ErrDisconnected is returned when acting on a disconnected connection's tokens.
 	ErrDisconnected = errors.New("the connection is disconnected")
 	// ErrAccountMismatch is returned when a reconnect signs in to another account.
 	ErrAccountMismatch = errors.New("signed in to a different GetResponse account than the one being reconnected")
-	// ErrRevoked is returned when using a connect link an operator withdrew.
-	ErrRevoked = errors.New("revoked")
-	// ErrTransferRefused is returned when a flow for one customer authorized an
-	// account already connected for another, and its link does not allow_transfer.
-	ErrTransferRefused = errors.New("the GetResponse account is already connected for another customer")
 	// ErrLeaseLost is returned when a refresh's lease was taken over before it could commit.
 	ErrLeaseLost = errors.New("refresh lease lost")
 	// ErrDeliveryLeaseLost is returned when another worker took a webhook delivery over.

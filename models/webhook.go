@@ -20,12 +20,12 @@ const (
 var webhookEvents = map[EventType]string{
 	EventConnectionCreated:     "connection.created",
 	EventConnectionReconnected: "connection.reconnected",
+	EventTransferRefused:       "connection.transfer_refused",
+	EventTransferred:           "connection.transferred",
 	EventRefreshFailed:         "connection.refresh_failed",
 	EventNeedsReconnect:        "connection.needs_reconnect",
 	EventRecovered:             "connection.recovered",
 	EventDisconnected:          "connection.disconnected",
-	EventTransferRefused:       "connection.transfer_refused",
-	EventTransferred:           "connection.transferred",
 }
 
 // WebhookEventTypes lists the webhook events grconnect sends.
