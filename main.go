@@ -183,6 +183,9 @@ func serve(ctx context.Context, inv *invocation) error {
 	}
 	defer e.store.Close()
 	e.cfg.Demo = *demo
+	for _, w := range e.cfg.Warnings {
+		log.Warn(w)
+	}
 
 	srv, err := server.New(ctx, server.Options{Config: e.cfg, Store: e.store, Box: e.box, Log: log})
 	if err != nil {
@@ -279,10 +282,10 @@ func createApp(ctx context.Context, inv *invocation) error {
 	name := fs.String("name", "", "app name, shown to customers")
 	clientID := fs.String("client-id", "", "the GetResponse OAuth client ID")
 	fromStdin := fs.Bool("client-secret-stdin", false, "read the client secret from standard input")
-	edition := fs.String("edition", "", "standard, max_us or max_pl (default: standard, or MAX when --x-domain is set)")
+	edition := fs.String("edition", "", "standard, max_us or max_pl: GetResponse MAX (Enterprise) on .com or .pl (default: standard, or MAX when --x-domain is set)")
 	authURL := fs.String("auth-url", "", "authorize URL (default: from the edition)")
 	apiURL := fs.String("api-url", "", "API base URL (default: from the edition)")
-	xDomain := fs.String("x-domain", "", "GetResponse MAX domain, sent as X-Domain")
+	xDomain := fs.String("x-domain", "", "default GetResponse MAX (Enterprise) domain of the app's links (each connection sends its own as X-Domain)")
 	var origins stringList
 	fs.Var(&origins, "return-origin", "an origin a connect flow may return to (repeatable)")
 	if err := inv.parse(fs); err != nil {

@@ -39,6 +39,8 @@ type Config struct {
 	// STARTTLS when the server offers it, smtps:// implicit TLS.
 	SMTPURL  *url.URL
 	MailFrom string
+	// Warnings are problems worth a log line at start that do not stop it.
+	Warnings []string
 }
 
 // setting describes one configuration value: its variable, flag and default.
@@ -67,17 +69,20 @@ var secretSettings = map[string]bool{"GRCONNECT_SECRET_KEY": true, "GRCONNECT_SM
 
 // Loader binds the settings to a flag set and, after parsing, validates them.
 type Loader struct {
-	values map[string]*string
+	values  map[string]*string
+	fs      *flag.FlagSet
+	fromEnv map[string]bool
 }
 
 // Bind registers every setting as a flag on fs, defaulting to its environment
 // variable (read through getenv) or its built-in default.
 func Bind(fs *flag.FlagSet, getenv func(string) string) *Loader {
-	l := &Loader{values: map[string]*string{}}
+	l := &Loader{values: map[string]*string{}, fs: fs, fromEnv: map[string]bool{}}
 	for _, s := range settings {
 		def := s.def
 		if v := getenv(s.env); v != "" {
 			def = v
+			l.fromEnv[s.env] = true
 		}
 		usage := s.usage + " (" + s.env + ")"
 		if secretSettings[s.env] {
@@ -117,6 +122,13 @@ func (l *Loader) Load() (*Config, error) {
 		bad("GRCONNECT_BASE_URL", "must be scheme://host[:port] without a path, query or fragment")
 	}
 	c.BaseURL = strings.TrimRight(v("GRCONNECT_BASE_URL"), "/")
+	if !l.given("GRCONNECT_BASE_URL") && l.given("GRCONNECT_ADDR") {
+		base, warning := baseURLFromAddr(c.Addr, c.BaseURL)
+		c.BaseURL = base
+		if warning != "" {
+			c.Warnings = append(c.Warnings, warning)
+		}
+	}
 	for _, env := range []string{"GRCONNECT_GETRESPONSE_AUTH_URL", "GRCONNECT_GETRESPONSE_API_URL"} {
 		if _, err := ParseHTTPURL(v(env)); err != nil {
 			bad(env, "%v", err)

@@ -1,11 +1,15 @@
 // Package demo is demo mode: a simulated GetResponse served inside grconnect and an
 // app pointed at it, so a new user can click through the whole flow without a
-// GetResponse account. main wires it; the domain packages never import it.
+// GetResponse account. The simulator's state is kept in the database under the demo
+// app, so a restarted demo's connections keep working, and the first start seeds a
+// few dozen connections in every state. server.New wires it; the domain packages
+// never import it.
 package demo
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,12 +28,19 @@ type Mode struct {
 	Fake    *getresponsetest.Fake
 	App     *models.App
 	baseURL string
+	saver   *saver
 }
 
-// Setup creates the simulated GetResponse and, once, the demo app (updating its
-// URLs when the base URL changed), and registers the app with the simulator.
-func Setup(ctx context.Context, store *models.Store, apps *services.Apps, box *secrets.Box, baseURL string) (*Mode, error) {
-	fake := getresponsetest.New(getresponsetest.Options{Prefix: Prefix})
+// Setup creates the simulated GetResponse with the state it had when the demo last
+// stopped and, once, the demo app (updating its URLs when the base URL changed), and
+// registers the app with the simulator. From then on every change of the
+// simulator's state is saved (coalesced) until Close.
+func Setup(ctx context.Context, store *models.Store, apps *services.Apps, box *secrets.Box, baseURL string, log *slog.Logger) (*Mode, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sv := &saver{store: store, box: box, log: log}
+	fake := getresponsetest.New(getresponsetest.Options{Prefix: Prefix, OnChange: sv.changed})
 	authURL := baseURL + Prefix + "/oauth2_authorize.html"
 	apiURL := baseURL + Prefix + "/v3"
 	app, err := store.DemoApp(ctx)
@@ -54,12 +65,24 @@ func Setup(ctx context.Context, store *models.Store, apps *services.Apps, box *s
 			return nil, err
 		}
 	}
+	if err := sv.restore(ctx, app.ID, fake); err != nil {
+		return nil, err
+	}
 	secret, err := box.Open(app.ClientSecretEnc, secrets.AAD("app", app.ID, "client_secret"))
 	if err != nil {
 		return nil, err
 	}
+	// After the restore, which brings back the client as it was: the base URL, and
+	// so the redirect URL, may have changed since.
 	fake.AddClient(app.ClientID, secret, baseURL+"/oauth/callback")
-	return &Mode{Fake: fake, App: app, baseURL: baseURL}, nil
+	sv.start(app.ID, fake)
+	return &Mode{Fake: fake, App: app, baseURL: baseURL, saver: sv}, nil
+}
+
+// Close saves the simulator's last state and stops it.
+func (d *Mode) Close() {
+	d.saver.stop()
+	d.Fake.Close()
 }
 
 // Transport sends grconnect's own calls to the simulator in-process, so demo mode

@@ -94,6 +94,7 @@ type connectionJSON struct {
 	ID             string      `json:"id"`
 	AppID          string      `json:"app_id"`
 	CustomerRef    string      `json:"customer_ref"`
+	MaxDomain      string      `json:"max_domain"`
 	Status         string      `json:"status"`
 	Account        accountJSON `json:"account"`
 	ExpiresAt      *time.Time  `json:"expires_at"`
@@ -115,7 +116,7 @@ type accountJSON struct {
 
 func toConnectionJSON(c *models.Connection) connectionJSON {
 	v := connectionJSON{
-		ID: c.ID, AppID: c.AppID, CustomerRef: c.CustomerRef, Status: string(c.Status),
+		ID: c.ID, AppID: c.AppID, CustomerRef: c.CustomerRef, MaxDomain: c.MaxDomain, Status: string(c.Status),
 		Account:       accountJSON{ID: c.AccountID, Email: c.AccountEmail, Name: c.AccountName, CompanyName: c.CompanyName},
 		ExpiresAt:     utc(c.ExpiresAt),
 		LastRefreshAt: utc(c.LastRefreshAt), LastError: c.LastError, FailureCount: c.FailureCount,

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -21,6 +22,11 @@ type connectSessionRequest struct {
 	ConnectionID string `json:"connection_id"`
 	// TTLSeconds is how long the link works; 0 means 7 days.
 	TTLSeconds int64 `json:"ttl_seconds"`
+	// AllowTransfer lets the flow move a connection of the same GetResponse
+	// account that belongs to another customer.
+	AllowTransfer bool `json:"allow_transfer"`
+	// MaxDomain is the customer's GetResponse MAX domain (MAX apps only), when known.
+	MaxDomain string `json:"max_domain"`
 }
 
 // connectSessionJSON is a connect link for one customer.
@@ -37,7 +43,8 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 		return err
 	}
 	in := services.LinkInput{AppID: req.AppID, CustomerRef: req.CustomerRef, ReturnURL: req.ReturnURL,
-		TTL: time.Duration(req.TTLSeconds) * time.Second, CreatedBy: apiActor(c)}
+		TTL: time.Duration(req.TTLSeconds) * time.Second, CreatedBy: apiActor(c),
+		AllowTransfer: req.AllowTransfer, MaxDomain: req.MaxDomain}
 	if req.TTLSeconds < 0 || req.TTLSeconds > int64(services.MaxLinkTTL/time.Second) {
 		return services.FieldErrors{"ttl_seconds": "A link lives between 600 seconds and 90 days."}
 	}
@@ -67,6 +74,17 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, connectSessionJSON{ID: link.ID, URL: link.URL, ExpiresAt: link.ExpiresAt.UTC()})
+}
+
+func (s *Server) apiRevokeConnectSession(c echo.Context) error {
+	_, err := s.connect.RevokeLink(c.Request().Context(), c.Param("id"), apiActor(c))
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return echo.NewHTTPError(http.StatusNotFound, "There is no such connect session.")
+	case err != nil:
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 // connectionListJSON is one page of connections.

@@ -114,6 +114,9 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, apiErrorBody{Code: "request_entity_too_large",
 			Message: "The request body is larger than " + strconv.FormatInt(tooBig.Limit>>20, 10) + " MiB."}
+	case errors.Is(err, services.ErrLinkUsed):
+		return http.StatusConflict, apiErrorBody{Code: "link_used",
+			Message: "This connect session was already used: it connected an account, so there is nothing to revoke."}
 	case errors.Is(err, models.ErrDisconnected):
 		return http.StatusConflict, apiErrorBody{Code: "disconnected",
 			Message: "This connection is disconnected: its tokens were erased. Create a connect session for the customer to connect again."}

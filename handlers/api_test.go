@@ -199,6 +199,7 @@ type tokenAnswer struct {
 var apiRoutes = []struct{ method, path string }{
 	{http.MethodGet, "/api/v1/openapi.json"},
 	{http.MethodPost, "/api/v1/connect-sessions"},
+	{http.MethodDelete, "/api/v1/connect-sessions/lnk_ID"},
 	{http.MethodGet, "/api/v1/connections"},
 	{http.MethodGet, "/api/v1/connections/ID"},
 	{http.MethodDelete, "/api/v1/connections/ID"},

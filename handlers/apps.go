@@ -29,8 +29,8 @@ type appService interface {
 
 var editionLabels = map[string]string{
 	"standard": "Standard (getresponse.com)",
-	"max_us":   "MAX — .com platform",
-	"max_pl":   "MAX — .pl platform",
+	"max_us":   "GetResponse MAX (Enterprise), .com",
+	"max_pl":   "GetResponse MAX (Enterprise), .pl",
 }
 
 func (s *Server) listApps(c echo.Context) error {
@@ -48,14 +48,16 @@ func (s *Server) listApps(c echo.Context) error {
 // appFormInput binds the app form.
 func appFormInput(c echo.Context) services.AppInput {
 	return services.AppInput{
-		Name:          c.FormValue("name"),
-		ClientID:      c.FormValue("client_id"),
-		ClientSecret:  c.FormValue("client_secret"),
-		Edition:       c.FormValue("edition"),
-		MaxDomain:     c.FormValue("max_domain"),
-		AuthURL:       c.FormValue("auth_url"),
-		APIURL:        c.FormValue("api_url"),
-		ReturnOrigins: c.FormValue("return_origins"),
+		Name:           c.FormValue("name"),
+		ClientID:       c.FormValue("client_id"),
+		ClientSecret:   c.FormValue("client_secret"),
+		Edition:        c.FormValue("edition"),
+		MaxDomain:      c.FormValue("max_domain"),
+		AuthURL:        c.FormValue("auth_url"),
+		APIURL:         c.FormValue("api_url"),
+		ReturnOrigins:  c.FormValue("return_origins"),
+		LogoURL:        c.FormValue("logo_url"),
+		SupportContact: c.FormValue("support_contact"),
 	}
 }
 
@@ -64,6 +66,7 @@ func (s *Server) appForm(id, secretHint string, in services.AppInput, errs map[s
 	return views.AppForm{
 		ID: id, Name: in.Name, ClientID: in.ClientID, SecretHint: secretHint, Edition: in.Edition, MaxDomain: in.MaxDomain,
 		AuthURL: in.AuthURL, APIURL: in.APIURL, ReturnOrigins: in.ReturnOrigins, Errors: errs,
+		LogoURL: in.LogoURL, SupportContact: in.SupportContact,
 		RedirectURL: s.cfg.RedirectURL(), Defaults: s.apps.EditionDefaults(in.MaxDomain),
 	}
 }
@@ -107,12 +110,14 @@ func (s *Server) renderApp(c echo.Context, status int, id string, form views.Lin
 	if err != nil {
 		return err
 	}
+	form.IsMax, form.DefaultDomain = services.IsMax(app), app.MaxDomain
 	v := views.AppView{
 		ID: app.ID, Name: app.Name, Edition: app.Edition, EditionLabel: editionLabels[app.Edition], ClientID: app.ClientID,
 		SecretHint: hint(app.ClientSecretHint), MaxDomain: app.MaxDomain, AuthURL: app.AuthURL, APIURL: app.APIURL,
 		TokenURL: app.APIURL + "/token", ReturnOrigins: app.Origins(), RedirectURL: s.cfg.RedirectURL(),
 		LocalhostWarning: isLocalURL(s.cfg.BaseURL) && !app.Demo, Connections: n, Demo: app.Demo,
 		Created: formatTime(app.CreatedAt), Updated: formatTime(app.UpdatedAt), LinkForm: form,
+		LogoURL: app.LogoURL, SupportContact: app.SupportContact,
 	}
 	now := time.Now()
 	for _, l := range links {
@@ -137,7 +142,8 @@ func (s *Server) editApp(c echo.Context) error {
 		return err
 	}
 	in := services.AppInput{Name: app.Name, ClientID: app.ClientID, Edition: app.Edition, MaxDomain: app.MaxDomain,
-		AuthURL: app.AuthURL, APIURL: app.APIURL, ReturnOrigins: app.ReturnOrigins}
+		AuthURL: app.AuthURL, APIURL: app.APIURL, ReturnOrigins: app.ReturnOrigins,
+		LogoURL: app.LogoURL, SupportContact: app.SupportContact}
 	return render(c, http.StatusOK, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app.ID, hint(app.ClientSecretHint), in, nil)))
 }
 

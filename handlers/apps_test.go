@@ -46,7 +46,9 @@ func TestAppValidation(t *testing.T) {
 		{"no client id", func(f url.Values) { f.Del("client_id") }, "client_id"},
 		{"no secret", func(f url.Values) { f.Del("client_secret") }, "client_secret"},
 		{"unknown edition", func(f url.Values) { f.Set("edition", "gold") }, "edition"},
-		{"MAX without domain", func(f url.Values) { f.Set("edition", "max_us") }, "max_domain"},
+		{"MAX with a bad default domain", func(f url.Values) { f.Set("edition", "max_us"); f.Set("max_domain", "not a domain") }, "max_domain"},
+		{"bad logo url", func(f url.Values) { f.Set("logo_url", "http://cdn.example.com/logo.png") }, "logo_url"},
+		{"bad support contact", func(f url.Values) { f.Set("support_contact", "call us") }, "support_contact"},
 		{"domain on standard", func(f url.Values) { f.Set("max_domain", "example.com") }, "max_domain"},
 		{"bad auth url", func(f url.Values) { f.Set("auth_url", "javascript:alert(1)") }, "auth_url"},
 		{"bad api url", func(f url.Values) { f.Set("api_url", "ftp://x") }, "api_url"},
@@ -171,6 +173,21 @@ func TestMaxAppGetsEditionURLs(t *testing.T) {
 	if stored.APIURL != "https://gr-proxy.internal.example/v3" {
 		t.Fatalf("custom API URL stored as %q", stored.APIURL)
 	}
+	// Without a default domain each MAX customer authorizes on their own.
+	form = appForm("Max per customer")
+	form.Set("edition", "max_us")
+	form.Set("auth_url", "https://app.getresponse.com/oauth2_authorize.html")
+	form.Set("api_url", "https://api.getresponse.com/v3")
+	id = createApp(t, b, form)
+	stored, _ = app.store.AppByID(t.Context(), id)
+	if stored.MaxDomain != "" || stored.AuthURL != "https://{domain}/oauth2_authorize.html" || stored.APIURL != "https://api3.getresponse360.com/v3" {
+		t.Fatalf("MAX app without a default domain stored as %q %q %q", stored.MaxDomain, stored.AuthURL, stored.APIURL)
+	}
+	page := b.get("/apps/" + id)
+	mustContain(t, page.body, "GetResponse MAX (Enterprise), .com", `name="max_domain"`, `name="allow_transfer"`)
+	// Editing it keeps the placeholder (the form shows it as it is).
+	edit := b.get("/apps/" + id + "/edit")
+	mustContain(t, edit.body, `value="https://{domain}/oauth2_authorize.html"`)
 }
 
 func TestNoLocalhostWarningOnPublicBaseURL(t *testing.T) {

@@ -408,7 +408,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	k.tabTo("#return_url", 1)
 	k.tabTo("#ttl_days", 1)
 	k.do("type the days", chromedp.KeyEvent("3"))
-	k.tabTo(`[data-testid="create-link"]`, 1)
+	k.tabTo(`[data-testid="create-link"]`, 2) // past the allow-transfer box
 	k.page("keyboard-link-form")
 	k.follow("press Enter on Create connect link", chromedp.KeyEvent(kb.Enter))
 	k.wantText(`[data-testid="flash"]`, "Connect link created for keyboard-customer")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,8 +20,10 @@ type connectService interface {
 	OpenLink(ctx context.Context, token string) (*services.Link, error)
 	RecentLinks(ctx context.Context, appID, connectionID string, limit int) ([]services.Link, error)
 	GetLink(ctx context.Context, id string) (*services.Link, error)
-	Start(ctx context.Context, token, browserNonce string) (string, error)
+	Start(ctx context.Context, in services.StartInput) (string, error)
 	Callback(ctx context.Context, in services.CallbackInput) (*services.CallbackResult, error)
+	RevokeLink(ctx context.Context, id, actor string) (*models.ConnectLink, error)
+	SetParentLogin(ctx context.Context, id, login, actor string) error
 	RedirectURL() string
 }
 
@@ -34,17 +37,29 @@ func (s *Server) connectPage(c echo.Context) error {
 	if err != nil {
 		return s.linkProblem(c, link, err)
 	}
-	noReferrer(c)
-	return render(c, http.StatusOK, views.ConnectPage(s.publicPage(c, "Connect GetResponse"), views.ConnectView{
-		AppName: link.App.Name, Token: c.Param("token"), Reconnect: link.ConnectionID != nil, Demo: link.App.Demo,
-		ExpiresAt: formatTime(link.ExpiresAt),
+	customerHeaders(c, link.App)
+	return s.renderConnectPage(c, http.StatusOK, link, services.PopupOrigin(link.App, c.QueryParam("popup")), "", "")
+}
+
+// renderConnectPage renders a link's connect page; domain and domainErr are what
+// the customer typed as their MAX address and what is wrong with it.
+func (s *Server) renderConnectPage(c echo.Context, status int, link *services.Link, popup, domain, domainErr string) error {
+	known, ask := services.LinkDomain(link)
+	return render(c, status, views.ConnectPage(s.publicPage(c, "Connect GetResponse"), views.ConnectView{
+		Brand: s.brand(link.App), AppName: link.App.Name, Token: c.Param("token"), Reconnect: link.ConnectionID != nil,
+		Demo: link.App.Demo, ExpiresAt: formatTime(link.ExpiresAt),
+		AskDomain: ask, MaxDomain: domain, DomainError: domainErr, Domain: known, Popup: popup,
 	}))
 }
 
-// linkProblem renders the page for an unknown, expired or used link.
+// linkProblem renders the page for an unknown, expired, revoked or used link.
 func (s *Server) linkProblem(c echo.Context, link *services.Link, err error) error {
 	v := views.ProblemView{Heading: "This connect link does not work", Message: "Ask the company that sent it to you for a new one."}
 	status := http.StatusNotFound
+	var app *models.App
+	if link != nil {
+		app = link.App
+	}
 	switch {
 	case errors.Is(err, services.ErrLinkNotFound):
 		v.Message = "This connect link does not exist. Check that you copied all of it, or ask the company that sent it for a new one."
@@ -52,15 +67,36 @@ func (s *Server) linkProblem(c echo.Context, link *services.Link, err error) err
 		status = http.StatusGone
 		v.Heading = "This connect link has expired"
 		v.Message = "Links are valid for a limited time. Ask " + link.App.Name + " for a new one."
+	case errors.Is(err, services.ErrLinkRevoked):
+		status = http.StatusGone
+		v.Heading = "This connect link was withdrawn"
+		v.Message = link.App.Name + " withdrew this link, so it cannot connect an account. If you still need to connect, ask " + link.App.Name + " for a new link."
 	case errors.Is(err, services.ErrLinkUsed):
 		status = http.StatusGone
 		v.Heading = "This connect link was already used"
-		v.Message = "Your GetResponse account was connected with it. If you need to connect again, ask " + link.App.Name + " for a new link."
+		v.Message = "A GetResponse account was connected with it on " + formatTime(*link.UsedAt) + ". A link works once: if you need to connect again, ask " + link.App.Name + " for a new one."
 	default:
 		return err
 	}
-	noReferrer(c)
+	v.Kind = linkProblemKind(err)
+	customerHeaders(c, app)
+	v.Brand = s.brand(app)
+	if popup := services.PopupOrigin(app, c.FormValue("popup")); popup != "" {
+		v.Result = views.Result{Origin: popup, Status: "error", Error: v.Kind}
+	}
 	return render(c, status, views.ProblemPage(s.publicPage(c, v.Heading), v))
+}
+
+func linkProblemKind(err error) string {
+	switch {
+	case errors.Is(err, services.ErrLinkExpired):
+		return "link_expired"
+	case errors.Is(err, services.ErrLinkRevoked):
+		return "link_revoked"
+	case errors.Is(err, services.ErrLinkUsed):
+		return "link_used"
+	}
+	return "link_not_found"
 }
 
 func (s *Server) startConnect(c echo.Context) error {
@@ -70,21 +106,31 @@ func (s *Server) startConnect(c echo.Context) error {
 	} else {
 		nonce = models.RandomToken(20)
 	}
-	target, err := s.connect.Start(c.Request().Context(), c.Param("token"), nonce)
+	ctx := c.Request().Context()
+	in := services.StartInput{Token: c.Param("token"), BrowserNonce: nonce, MaxDomain: c.FormValue("max_domain"), PopupOrigin: c.FormValue("popup")}
+	target, err := s.connect.Start(ctx, in)
+	if fe, ok := services.AsFieldErrors(err); ok {
+		link, lerr := s.connect.OpenLink(ctx, in.Token)
+		if lerr != nil {
+			return s.linkProblem(c, link, lerr)
+		}
+		customerHeaders(c, link.App)
+		return s.renderConnectPage(c, http.StatusUnprocessableEntity, link, services.PopupOrigin(link.App, in.PopupOrigin), in.MaxDomain, fe["max_domain"])
+	}
 	if err != nil {
-		link, _ := s.connect.OpenLink(c.Request().Context(), c.Param("token"))
+		link, _ := s.connect.OpenLink(ctx, in.Token)
 		return s.linkProblem(c, link, err)
 	}
 	c.SetCookie(&http.Cookie{
 		Name: browserCookie, Value: nonce, Path: "/oauth", MaxAge: int((15 * time.Minute).Seconds()),
 		HttpOnly: true, Secure: s.cfg.IsHTTPS(), SameSite: http.SameSiteLaxMode,
 	})
-	noReferrer(c)
+	customerHeaders(c, nil)
 	return c.Redirect(http.StatusSeeOther, target)
 }
 
 func (s *Server) oauthCallback(c echo.Context) error {
-	noReferrer(c)
+	customerHeaders(c, nil)
 	in := services.CallbackInput{
 		State: c.QueryParam("state"), Code: c.QueryParam("code"),
 		Error: c.QueryParam("error"), ErrorDescription: c.QueryParam("error_description"),
@@ -100,22 +146,72 @@ func (s *Server) oauthCallback(c echo.Context) error {
 		switch {
 		case prob.Kind == "foreign_browser":
 			status = http.StatusForbidden
+		case prob.Kind == "account_taken":
+			status = http.StatusConflict
+		case prob.Kind == "link_used" || prob.Kind == "link_revoked":
+			status = http.StatusGone
 		case prob.BadInput:
 			status = http.StatusBadRequest
 		}
-		v := views.ProblemView{Heading: problemHeading(prob.Kind), Message: prob.Message, RetryURL: prob.RetryURL, ReturnURL: prob.ReturnURL, AppName: prob.AppName, Kind: prob.Kind}
+		customerHeaders(c, prob.App)
+		v := views.ProblemView{Heading: problemHeading(prob.Kind), Message: prob.Message, RetryURL: prob.RetryURL, ReturnURL: prob.ReturnURL,
+			AppName: prob.AppName, Kind: prob.Kind, Brand: s.brand(prob.App)}
+		if prob.PopupOrigin != "" {
+			v.Result = views.Result{Origin: prob.PopupOrigin, Status: "error", Error: prob.Kind}
+			if v.RetryURL != "" {
+				v.RetryURL = withPopup(v.RetryURL, prob.PopupOrigin)
+			}
+		}
 		return render(c, status, views.ProblemPage(s.publicPage(c, v.Heading), v))
 	}
 	if err != nil {
 		return err
 	}
-	s.log.Info("connection authorized", "connection", res.Connection.ID, "created", res.Created)
-	if res.ReturnURL != "" {
+	s.log.Info("connection authorized", "connection", res.Connection.ID, "status", res.Status)
+	if res.ReturnURL != "" && res.PopupOrigin == "" {
 		return c.Redirect(http.StatusSeeOther, res.ReturnURL)
 	}
-	return render(c, http.StatusOK, views.ConnectSuccessPage(s.publicPage(c, "Connected"), views.SuccessView{
-		AppName: res.App.Name, AccountEmail: res.Connection.AccountEmail, AccountName: res.Connection.AccountName, Reconnected: !res.Created,
-	}))
+	customerHeaders(c, res.App)
+	v := views.SuccessView{
+		Brand: s.brand(res.App), AppName: res.App.Name, AccountEmail: res.Connection.AccountEmail, AccountName: res.Connection.AccountName,
+		Reconnected: res.Status == "reconnected",
+	}
+	if res.PopupOrigin != "" {
+		v.Result = views.Result{Origin: res.PopupOrigin, Status: res.Status, ConnectionID: res.Connection.ID}
+	}
+	return render(c, http.StatusOK, views.ConnectSuccessPage(s.publicPage(c, "Connected"), v))
+}
+
+// withPopup keeps the popup flow going on a connect link's retry.
+func withPopup(link, origin string) string {
+	return link + "?" + url.Values{"popup": {origin}}.Encode()
+}
+
+// brand is how the customer's pages show an app (nil: unknown).
+func (s *Server) brand(app *models.App) views.Brand {
+	b := views.Brand{CustomerCSS: s.assets.URL("customer.css"), ResultJS: s.assets.URL("connect-result.js")}
+	if app != nil {
+		b.AppName, b.LogoURL = app.Name, app.LogoURL
+		b.SupportEmail, b.SupportURL = views.SupportParts(app.SupportContact)
+	}
+	return b
+}
+
+// customerHeaders adjusts the security headers for the customer's pages: they may
+// run in the operator's connect popup, which must keep its opener
+// (Cross-Origin-Opener-Policy unsafe-none), may show the app's logo from its own
+// origin, and send no Referer onwards (codes and link tokens stay private).
+func customerHeaders(c echo.Context, app *models.App) {
+	h := c.Response().Header()
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "unsafe-none")
+	img := "'self' data:"
+	if app != nil && app.LogoURL != "" {
+		if u, err := url.Parse(app.LogoURL); err == nil && u.Host != "" {
+			img += " " + u.Scheme + "://" + u.Host
+		}
+	}
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src "+img+"; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 }
 
 func problemHeading(kind string) string {
@@ -132,6 +228,12 @@ func problemHeading(kind string) string {
 		return "A different account"
 	case "exchange_failed", "account_failed":
 		return "GetResponse did not complete the connection"
+	case "link_used":
+		return "This link was already used"
+	case "link_revoked":
+		return "This link was withdrawn"
+	case "account_taken":
+		return "This account is already connected elsewhere"
 	}
 	return "This connection attempt is not valid"
 }
@@ -141,9 +243,4 @@ func (s *Server) publicPage(c echo.Context, title string) views.Page {
 	p := s.page(c, title, "")
 	p.Public, p.Operator = true, ""
 	return p
-}
-
-// noReferrer keeps codes and link tokens out of Referer headers sent onwards.
-func noReferrer(c echo.Context) {
-	c.Response().Header().Set("Referrer-Policy", "no-referrer")
 }

@@ -163,7 +163,7 @@ func TestConnectFlowCreatesConnection(t *testing.T) {
 	link := f.makeLink("customer-43", "")
 	customer := f.browser()
 	state := f.startFlow(customer, link)
-	redirect, _ := f.fake.Approve(f.clientID, state, "")
+	redirect, _ := f.fake.Approve(f.clientID, state, "Qm7Kp")
 	f.callback(customer, redirect)
 	path := strings.TrimPrefix(link, f.srv.URL)
 	if r := f.browser().get(path); r.status != http.StatusGone || !strings.Contains(r.body, "already used") {

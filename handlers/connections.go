@@ -190,6 +190,11 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 		Test:         testView(result),
 		ServerNow:    now.UTC().Format(time.RFC3339),
 		History:      historyStrip(refreshes),
+		Identity: views.IdentityView{ConnectionID: conn.ID, Max: app != nil && services.IsMax(app),
+			MaxDomain: conn.MaxDomain, ParentLogin: conn.ParentLogin},
+	}
+	if f, ok := c.Get(ctxIdentityForm).(views.IdentityView); ok {
+		v.Identity.ParentLogin, v.Identity.Error = f.ParentLogin, f.Error
 	}
 	if conn.Status != models.StatusDisconnected {
 		v.TokenCurl, v.ProxyCurl = s.curlExamples(conn.ID)

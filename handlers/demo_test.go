@@ -16,11 +16,11 @@ func newDemoApp(t *testing.T) *testApp {
 	t.Helper()
 	app := startTestApp(t, func(cfg *config.Config) { cfg.Demo = true }, nil)
 	// A second start finds the same demo app instead of making another.
-	again, err := demo.Setup(t.Context(), app.store, app.built.Apps, app.box, app.cfg.BaseURL)
+	again, err := demo.Setup(t.Context(), app.store, app.built.Apps, app.box, app.cfg.BaseURL, nil)
 	if err != nil || again.App.ID != app.built.Demo.App.ID {
 		t.Fatalf("second demo.Setup: %v, %v", again.App.ID, err)
 	}
-	t.Cleanup(again.Fake.Close)
+	t.Cleanup(again.Close)
 	return app
 }
 

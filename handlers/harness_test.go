@@ -125,7 +125,7 @@ func startTestApp(t testing.TB, configure func(*config.Config), fake *getrespons
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	built, err := server.New(t.Context(), server.Options{
 		Config: cfg, Store: store, Box: box, Log: log, Transport: http.DefaultTransport,
-		PasswordCost: bcrypt.MinCost, TokenTimeout: 2 * time.Second,
+		PasswordCost: bcrypt.MinCost, TokenTimeout: 2 * time.Second, NoDemoSeed: true,
 	})
 	if err != nil {
 		t.Fatal(err)

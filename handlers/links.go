@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -11,20 +12,27 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/static"
 	"github.com/grconnect/grconnect/views"
 )
 
 // linkRow prepares a connect link for display.
 func linkRow(l services.Link, now time.Time) views.LinkRow {
-	state := "valid"
-	switch {
-	case l.UsedAt != nil:
-		state = "used"
-	case l.Expired(now):
-		state = "expired"
+	r := views.LinkRow{ID: l.ID, AppID: l.AppID, URL: l.URL, CustomerRef: l.CustomerRef, ReturnURL: l.ReturnURL, State: l.State(now),
+		Expires: timeView(l.ExpiresAt, now), CreatedBy: l.CreatedBy, Reconnect: l.ConnectionID != nil,
+		MaxDomain: l.MaxDomain, AllowTransfer: l.AllowTransfer, UsedAccount: l.UsedAccount, RevokedBy: l.RevokedBy}
+	if l.UsedAt != nil {
+		t := timeView(*l.UsedAt, now)
+		r.Used = &t
 	}
-	return views.LinkRow{ID: l.ID, AppID: l.AppID, URL: l.URL, CustomerRef: l.CustomerRef, ReturnURL: l.ReturnURL, State: state,
-		Expires: timeView(l.ExpiresAt, now), CreatedBy: l.CreatedBy, Reconnect: l.ConnectionID != nil}
+	if l.UsedConnectionID != nil {
+		r.UsedConnectionID = *l.UsedConnectionID
+	}
+	if l.RevokedAt != nil {
+		t := timeView(*l.RevokedAt, now)
+		r.Revoked = &t
+	}
+	return r
 }
 
 // buttonSnippet is the HTML an operator pastes into their own site: a styled link
@@ -39,8 +47,10 @@ func (s *Server) createLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	form := views.LinkForm{CustomerRef: c.FormValue("customer_ref"), ReturnURL: c.FormValue("return_url"), TTLDays: c.FormValue("ttl_days")}
-	in := services.LinkInput{AppID: app.ID, CustomerRef: form.CustomerRef, ReturnURL: form.ReturnURL, CreatedBy: currentOperator(c).Email}
+	form := views.LinkForm{CustomerRef: c.FormValue("customer_ref"), ReturnURL: c.FormValue("return_url"), TTLDays: c.FormValue("ttl_days"),
+		MaxDomain: c.FormValue("max_domain"), AllowTransfer: c.FormValue("allow_transfer") == "yes"}
+	in := services.LinkInput{AppID: app.ID, CustomerRef: form.CustomerRef, ReturnURL: form.ReturnURL, CreatedBy: currentOperator(c).Email,
+		MaxDomain: form.MaxDomain, AllowTransfer: form.AllowTransfer}
 	if form.TTLDays != "" {
 		days, err := strconv.ParseFloat(strings.TrimSpace(form.TTLDays), 64)
 		if err != nil || days <= 0 || days > 90 {
@@ -71,6 +81,33 @@ func (s *Server) showLink(c echo.Context) error {
 	if link.AppID != c.Param("id") || link.App == nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	v := views.LinkView{Link: linkRow(*link, time.Now()), AppName: link.App.Name, Snippet: buttonSnippet(link.URL)}
+	v := views.LinkView{Link: linkRow(*link, time.Now()), AppName: link.App.Name, Snippet: buttonSnippet(link.URL),
+		PopupSnippet: s.popupSnippet(link.URL), ScriptURL: s.cfg.BaseURL + static.ConnectScriptPath}
 	return render(c, http.StatusOK, views.LinkPage(s.page(c, "Connect link", "apps"), v))
+}
+
+func (s *Server) revokeLink(c echo.Context) error {
+	ctx := c.Request().Context()
+	link, err := s.connect.GetLink(ctx, c.Param("link"))
+	if err != nil {
+		return err
+	}
+	if link.AppID != c.Param("id") {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	to := "/apps/" + link.AppID + "/links/" + link.ID
+	if _, err := s.connect.RevokeLink(ctx, link.ID, currentOperator(c).Email); errors.Is(err, services.ErrLinkUsed) {
+		return s.redirectWithFlash(c, to, "error", "This link was already used, so there is nothing to revoke.")
+	} else if err != nil {
+		return err
+	}
+	s.log.Info("connect link revoked", "link", link.ID, "by", currentOperator(c).ID)
+	return s.redirectWithFlash(c, to, "success", "Link revoked: it no longer connects an account.")
+}
+
+// popupSnippet is the HTML for the operator's site that opens the link in
+// grconnect's connect popup (the page still works without the script).
+func (s *Server) popupSnippet(linkURL string) string {
+	return fmt.Sprintf("<script src=\"%s\" defer></script>\n<a href=\"%s\" data-grconnect>Connect GetResponse</a>",
+		html.EscapeString(s.cfg.BaseURL+static.ConnectScriptPath), html.EscapeString(linkURL))
 }

@@ -125,13 +125,20 @@ func New(d Deps) *echo.Echo {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler)
+	e.GET(static.ConnectScriptPath, echo.WrapHandler(d.Assets.Stable("connect.js")))
+	e.HEAD(static.ConnectScriptPath, echo.WrapHandler(d.Assets.Stable("connect.js")))
 	e.GET("/static/*", echo.WrapHandler(d.Assets))
 	e.HEAD("/static/*", echo.WrapHandler(d.Assets))
 	e.GET("/favicon.ico", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, d.Assets.URL("favicon.svg"))
 	})
 	if d.DemoGetResponse != nil {
-		e.Any("/demo-getresponse/*", echo.WrapHandler(d.DemoGetResponse))
+		demo := echo.WrapHandler(d.DemoGetResponse)
+		// The simulated consent page runs inside the connect popup too.
+		e.Any("/demo-getresponse/*", func(c echo.Context) error {
+			c.Response().Header().Set("Cross-Origin-Opener-Policy", "unsafe-none")
+			return demo(c)
+		})
 	}
 
 	// The customer's side: public connect pages and the OAuth callback.
@@ -161,6 +168,7 @@ func New(d Deps) *echo.Echo {
 	op.POST("/apps/:id/webhook", s.configureWebhook)
 	op.POST("/apps/:id/check", s.checkApp)
 	op.GET("/apps/:id/links/:link", s.showLink)
+	op.POST("/apps/:id/links/:link/revoke", s.revokeLink)
 	op.GET("/connections", s.listConnections)
 	op.POST("/connections/bulk-refresh", s.startBulkRefresh)
 	op.GET("/connections/bulk/:id", s.showBulk)
@@ -168,6 +176,7 @@ func New(d Deps) *echo.Echo {
 	op.POST("/connections/:id/refresh", s.refreshConnection)
 	op.POST("/connections/:id/test", s.testConnection)
 	op.POST("/connections/:id/reconnect", s.reconnectConnection)
+	op.POST("/connections/:id/parent-login", s.setParentLogin)
 	op.GET("/connections/:id/disconnect", s.confirmDisconnect)
 	op.POST("/connections/:id/disconnect", s.disconnectConnection)
 	op.GET("/operators", s.listOperators)
@@ -187,6 +196,7 @@ func New(d Deps) *echo.Echo {
 	api := e.Group("/api/v1", s.requireAPIKey)
 	api.GET("/openapi.json", s.openAPI)
 	api.POST("/connect-sessions", s.apiCreateConnectSession)
+	api.DELETE("/connect-sessions/:id", s.apiRevokeConnectSession)
 	api.GET("/connections", s.apiListConnections)
 	api.GET("/connections/:id", s.apiGetConnection)
 	api.DELETE("/connections/:id", s.apiDisconnect)

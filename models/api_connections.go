@@ -62,13 +62,20 @@ type TokenRow struct {
 	LastError            string
 	LeaseUntil           *time.Time // set while a refresh is being sent
 	LastRefreshAt        *time.Time
+	MaxDomain            string // the connection's X-Domain
+	ParentLogin          string // the connection's X-Parent-Login
+}
+
+// Identity returns the connection's MAX domain and parent login.
+func (r *TokenRow) Identity() Identity {
+	return Identity{MaxDomain: r.MaxDomain, ParentLogin: r.ParentLogin}
 }
 
 // Leased reports whether a refresh of the connection is in flight now.
 func (r *TokenRow) Leased(now time.Time) bool { return r.LeaseUntil != nil && r.LeaseUntil.After(now) }
 
 // tokenRowQuery reads what TokenRow holds.
-const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at, next_attempt_at, last_error, lease_until, last_refresh_at FROM connections WHERE id = ?"
+const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expires_at, next_attempt_at, last_error, lease_until, last_refresh_at, max_domain, parent_login FROM connections WHERE id = ?"
 
 // TokenRow reads a connection's token columns. The token route reads them on every
 // request (when no cache answers), so this skips GORM.
@@ -87,7 +94,7 @@ func (s *Store) TokenRow(ctx context.Context, id string) (*TokenRow, error) {
 func scanTokenRow(row *sql.Row, id string) (*TokenRow, error) {
 	r := TokenRow{ID: id}
 	var expires, next, lease, last sql.NullTime
-	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires, &next, &r.LastError, &lease, &last)
+	err := row.Scan(&r.AppID, &r.AccountID, &r.Status, &r.AccessTokenEnc, &expires, &next, &r.LastError, &lease, &last, &r.MaxDomain, &r.ParentLogin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -16,7 +16,11 @@ type App struct {
 	ClientSecretEnc  string // sealed; see package secrets
 	ClientSecretHint string // last four characters, for "set, ends in …3f2a"
 	Edition          string // standard, max_us, max_pl
-	MaxDomain        string // MAX only: the customer's GetResponse domain, sent as X-Domain
+	// MaxDomain is a MAX app's default domain: links of the app use it without
+	// asking the customer. "" makes every MAX customer give their own.
+	MaxDomain        string
+	LogoURL          string // shown on the customer's pages; "" for none
+	SupportContact   string // an e-mail address or URL the customer's pages offer; "" for none
 	AuthURL          string
 	APIURL           string
 	ReturnOrigins    string // newline-separated origins a connect flow may return to

@@ -18,10 +18,21 @@ type ConnectLink struct {
 	CustomerRef  string
 	ReturnURL    string
 	ConnectionID *string // set for a reconnect link
-	CreatedBy    string
-	ExpiresAt    time.Time
-	UsedAt       *time.Time
-	CreatedAt    time.Time
+	// MaxDomain is the customer's GetResponse MAX domain when the operator knows
+	// it; "" asks the customer (or takes the app's default).
+	MaxDomain string
+	// AllowTransfer lets the flow move a connection of the same account that
+	// belongs to another customer.
+	AllowTransfer bool
+	CreatedBy     string
+	ExpiresAt     time.Time
+	UsedAt        *time.Time
+	// UsedConnectionID and UsedAccount say what completed the link.
+	UsedConnectionID *string
+	UsedAccount      string
+	RevokedAt        *time.Time
+	RevokedBy        string
+	CreatedAt        time.Time
 }
 
 // AuthState is one pending authorization: the hashed OAuth state sent to
@@ -36,9 +47,15 @@ type AuthState struct {
 	ConnectionID *string
 	ReturnURL    string
 	MaxDomain    string
-	ExpiresAt    time.Time
-	UsedAt       *time.Time
-	CreatedAt    time.Time
+	// PopupOrigin is the opener page's origin (one of the app's return origins)
+	// when the flow runs in a popup; the result pages report to it.
+	PopupOrigin string
+	ExpiresAt   time.Time
+	UsedAt      *time.Time
+	// Superseded marks a pending authorization ended because another flow
+	// completed its link first.
+	Superseded bool
+	CreatedAt  time.Time
 }
 
 // CreateConnectLink inserts a link (ID set by the caller) and, in the same
@@ -126,7 +143,76 @@ func (s *Store) DeleteExpiredAuthStates(ctx context.Context, cutoff time.Time) (
 	return res.RowsAffected, storeError(res.Error, "delete expired authorizations")
 }
 
-// markLinkUsed records that a link completed a connection.
-func markLinkUsed(tx *gorm.DB, linkID string, at time.Time) error {
-	return tx.Model(&ConnectLink{}).Where("id = ? AND used_at IS NULL", linkID).Update("used_at", at).Error
+// claimLink marks a link used inside the transaction that saves its authorization:
+// exactly one flow of a link completes. A link used or revoked meanwhile gives
+// ErrAlreadyUsed or ErrRevoked, and the caller's transaction rolls back.
+func claimLink(tx *gorm.DB, linkID string, at time.Time) error {
+	res := tx.Exec("UPDATE connect_links SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL", at, linkID)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	var l ConnectLink
+	if err := tx.Where("id = ?", linkID).First(&l).Error; err != nil {
+		return translate(err)
+	}
+	if l.RevokedAt != nil && l.UsedAt == nil {
+		return ErrRevoked
+	}
+	return ErrAlreadyUsed
+}
+
+// finishLink records what completed a claimed link and ends its other pending
+// authorizations: their callbacks then say the link was used.
+func finishLink(tx *gorm.DB, linkID, connectionID, account string, at time.Time) error {
+	err := tx.Exec("UPDATE connect_links SET used_connection_id = ?, used_account = ? WHERE id = ?", connectionID, account, linkID).Error
+	if err != nil {
+		return err
+	}
+	return supersedeAuthStates(tx, linkID, at)
+}
+
+// supersedeAuthStates ends a link's pending authorizations.
+func supersedeAuthStates(tx *gorm.DB, linkID string, at time.Time) error {
+	return tx.Exec("UPDATE auth_states SET used_at = ?, superseded = ? WHERE link_id = ? AND used_at IS NULL", at, true, linkID).Error
+}
+
+// RevokeConnectLink withdraws an unused link and ends its pending authorizations.
+// Revoking a revoked link again changes nothing; a used one gives ErrAlreadyUsed.
+func (s *Store) RevokeConnectLink(ctx context.Context, id, actor string) (*ConnectLink, error) {
+	var l ConnectLink
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("id = ?", id).First(&l).Error; err != nil {
+			return translate(err)
+		}
+		switch {
+		case l.UsedAt != nil:
+			return ErrAlreadyUsed
+		case l.RevokedAt != nil:
+			return nil
+		}
+		now := Now()
+		res := tx.Exec("UPDATE connect_links SET revoked_at = ?, revoked_by = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL", now, actor, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrAlreadyUsed
+		}
+		l.RevokedAt, l.RevokedBy = &now, actor
+		if err := supersedeAuthStates(tx, id, now); err != nil {
+			return err
+		}
+		if l.ConnectionID != nil {
+			return addEvent(tx, &Event{ConnectionID: l.ConnectionID, AppID: &l.AppID, Type: EventReconnectLinkRevoked,
+				Message: "Reconnect link revoked", Actor: actor, CreatedAt: now})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storeError(err, "revoke connect link %s", id)
+	}
+	return &l, nil
 }

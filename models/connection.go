@@ -48,9 +48,16 @@ const (
 
 // Connection is one customer's GetResponse account connected through an app.
 type Connection struct {
-	ID               string `gorm:"primaryKey"`
-	AppID            string
-	CustomerRef      string
+	ID          string `gorm:"primaryKey"`
+	AppID       string
+	CustomerRef string
+	// MaxDomain is the GetResponse MAX (Enterprise) domain the account lives on,
+	// sent as X-Domain on every call; "" for a standard account. With AppID and
+	// AccountID it is the connection's identity.
+	MaxDomain string
+	// ParentLogin, when set, is sent as X-Parent-Login on API calls: it picks the
+	// parent account for a user who belongs to several.
+	ParentLogin      string
 	AccountID        string
 	AccountEmail     string
 	AccountName      string
@@ -78,6 +85,17 @@ type Connection struct {
 	UpdatedAt      time.Time
 }
 
+// Identity is what a connection adds to its app's GetResponse calls.
+type Identity struct {
+	MaxDomain   string // X-Domain; "" for standard accounts
+	ParentLogin string // X-Parent-Login; "" for none
+}
+
+// Identity returns the connection's MAX domain and parent login.
+func (c *Connection) Identity() Identity {
+	return Identity{MaxDomain: c.MaxDomain, ParentLogin: c.ParentLogin}
+}
+
 // ConnectionByID returns one connection.
 func (s *Store) ConnectionByID(ctx context.Context, id string) (*Connection, error) {
 	var c Connection
@@ -97,6 +115,10 @@ type Event struct {
 	Message      string
 	Actor        string // operator email, "system", "customer" or "api"
 	CreatedAt    time.Time
+	// PreviousCustomerRef and AttemptedCustomerRef go into the webhook of a
+	// transfer or a refused one; they are not stored with the event.
+	PreviousCustomerRef  string `gorm:"-"`
+	AttemptedCustomerRef string `gorm:"-"`
 }
 
 // AddEvent records an event.

@@ -22,6 +22,7 @@ type Authorization struct {
 	LinkID       string // "" when none
 	ConnectionID string // the connection a reconnect renews; "" for a new connect
 	CustomerRef  string
+	MaxDomain    string // the GetResponse MAX domain authorized on; "" for standard
 	AccountID    string
 	AccountEmail string
 	AccountName  string
@@ -30,35 +31,81 @@ type Authorization struct {
 	Seal func(connectionID string) (SealedTokens, error)
 }
 
+// AuthorizationOutcome says what saving an authorization did.
+type AuthorizationOutcome string
+
+// The outcomes of SaveAuthorization.
+const (
+	AuthorizationCreated     AuthorizationOutcome = "created"
+	AuthorizationReconnected AuthorizationOutcome = "reconnected"
+	AuthorizationTransferred AuthorizationOutcome = "transferred"
+	// AuthorizationRefused: the account is another customer's; nothing changed
+	// but the refusal's event on that customer's connection.
+	AuthorizationRefused AuthorizationOutcome = "refused"
+)
+
+// AuthorizationResult is the connection an authorization created, renewed,
+// moved or (refused) left alone.
+type AuthorizationResult struct {
+	Connection *Connection
+	Outcome    AuthorizationOutcome
+	// PreviousCustomerRef is whom a transferred connection belonged to.
+	PreviousCustomerRef string
+}
+
 // SaveAuthorization creates the connection for an authorized account, or renews
-// the existing one for the same app and account (keeping its ID and history), and
-// records the event. created reports which happened.
-func (s *Store) SaveAuthorization(ctx context.Context, a Authorization) (conn *Connection, created bool, err error) {
+// the existing one with the same identity (app, MAX domain, account), keeping its
+// ID and history, and records the event, in one transaction that also claims the
+// link: a link completes once (ErrAlreadyUsed, or ErrRevoked after a revocation).
+//
+// An account connected for another customer is not moved unless the link allows
+// a transfer: then the result is AuthorizationRefused with ErrTransferRefused,
+// and the attempt is recorded (with its webhook) on that customer's connection.
+func (s *Store) SaveAuthorization(ctx context.Context, a Authorization) (res *AuthorizationResult, err error) {
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		conn, created = &Connection{}, false
+		res = &AuthorizationResult{}
+		now := Now()
+		allowTransfer := false
+		if a.LinkID != "" {
+			// Claimed first: a concurrent flow of the same link waits here and fails.
+			if err := claimLink(tx, a.LinkID, now); err != nil {
+				return err
+			}
+			if err := tx.Model(&ConnectLink{}).Where("id = ?", a.LinkID).Pluck("allow_transfer", &allowTransfer).Error; err != nil {
+				return err
+			}
+		}
+		conn := &Connection{}
 		var q *gorm.DB
 		if a.ConnectionID != "" {
 			q = tx.Where("id = ?", a.ConnectionID)
 		} else {
-			q = tx.Where("app_id = ? AND account_id = ?", a.AppID, a.AccountID)
+			q = tx.Where("app_id = ? AND max_domain = ? AND account_id = ?", a.AppID, a.MaxDomain, a.AccountID)
 		}
 		err := q.First(conn).Error
 		switch {
 		case errors.Is(err, gorm.ErrRecordNotFound) && a.ConnectionID != "":
 			return ErrNotFound
 		case errors.Is(err, gorm.ErrRecordNotFound):
-			created = true
-			conn = &Connection{ID: NewID("con"), AppID: a.AppID, AccountID: a.AccountID}
+			res.Outcome = AuthorizationCreated
+			conn = &Connection{ID: NewID("con"), AppID: a.AppID, MaxDomain: a.MaxDomain, AccountID: a.AccountID}
 		case err != nil:
 			return err
-		case conn.AppID != a.AppID || conn.AccountID != a.AccountID:
+		case conn.AppID != a.AppID || conn.AccountID != a.AccountID || conn.MaxDomain != a.MaxDomain:
 			return ErrAccountMismatch
+		case a.ConnectionID == "" && a.CustomerRef != "" && conn.CustomerRef != "" && conn.CustomerRef != a.CustomerRef:
+			if !allowTransfer {
+				res.Connection, res.Outcome = conn, AuthorizationRefused
+				return refuseTransfer(tx, conn, a, now)
+			}
+			res.Outcome, res.PreviousCustomerRef = AuthorizationTransferred, conn.CustomerRef
+		default:
+			res.Outcome = AuthorizationReconnected
 		}
 		sealed, err := a.Seal(conn.ID)
 		if err != nil {
 			return err
 		}
-		now := Now()
 		wasStatus := conn.Status
 		if a.CustomerRef != "" {
 			conn.CustomerRef = a.CustomerRef
@@ -75,7 +122,7 @@ func (s *Store) SaveAuthorization(ctx context.Context, a Authorization) (conn *C
 		conn.LeaseOwner, conn.LeaseUntil = "", nil
 		conn.TokenVersion, conn.InterruptedBy = conn.TokenVersion+1, ""
 		conn.ConnectedAt, conn.DisconnectedAt = now, nil
-		if created {
+		if res.Outcome == AuthorizationCreated {
 			err = tx.Create(conn).Error
 		} else {
 			err = tx.Save(conn).Error
@@ -83,10 +130,16 @@ func (s *Store) SaveAuthorization(ctx context.Context, a Authorization) (conn *C
 		if err != nil {
 			return translate(err)
 		}
+		res.Connection = conn
 		ev := &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Actor: "customer", CreatedAt: now}
-		if created {
+		switch res.Outcome {
+		case AuthorizationCreated:
 			ev.Type, ev.Message = EventConnectionCreated, "Connected GetResponse account "+describeAccount(conn)
-		} else {
+		case AuthorizationTransferred:
+			ev.Type, ev.PreviousCustomerRef = EventTransferred, res.PreviousCustomerRef
+			ev.Message = "Moved from customer " + res.PreviousCustomerRef + " to customer " + conn.CustomerRef +
+				" (GetResponse account " + describeAccount(conn) + "), by a link that allows a transfer"
+		default:
 			ev.Type, ev.Message = EventConnectionReconnected, "Reconnected GetResponse account "+describeAccount(conn)
 			if wasStatus != "" && wasStatus != StatusActive {
 				ev.Message += " (was " + string(wasStatus) + ")"
@@ -96,14 +149,33 @@ func (s *Store) SaveAuthorization(ctx context.Context, a Authorization) (conn *C
 			return err
 		}
 		if a.LinkID != "" {
-			return markLinkUsed(tx, a.LinkID, now)
+			return finishLink(tx, a.LinkID, conn.ID, describeAccount(conn), now)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, false, storeError(err, "save the authorization of account %s for app %s", a.AccountID, a.AppID)
+		return nil, storeError(err, "save the authorization of account %s for app %s", a.AccountID, a.AppID)
 	}
-	return conn, created, nil
+	if res.Outcome == AuthorizationRefused {
+		return res, ErrTransferRefused
+	}
+	return res, nil
+}
+
+// refuseTransfer records, on the connection of the customer who holds the account,
+// that another customer's flow authorized it and was refused. The link stays
+// unused: its customer may try again with another account.
+func refuseTransfer(tx *gorm.DB, conn *Connection, a Authorization, now time.Time) error {
+	if a.LinkID != "" {
+		// Undo the claim: the refusal completes nothing.
+		if err := tx.Exec("UPDATE connect_links SET used_at = NULL WHERE id = ?", a.LinkID).Error; err != nil {
+			return err
+		}
+	}
+	msg := "Customer " + a.CustomerRef + " authorized this GetResponse account (" + describeAccount(conn) +
+		") and was refused: it is connected for customer " + conn.CustomerRef + ". A connect link with allow_transfer would move it."
+	return addEvent(tx, &Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: EventTransferRefused, Message: msg,
+		Actor: "customer", CreatedAt: now, AttemptedCustomerRef: a.CustomerRef})
 }
 
 func describeAccount(c *Connection) string {

@@ -14,7 +14,7 @@ import (
 // proxy_slots and proxy_backoff are left behind: they only hold calls in flight.
 var copyTables = []string{
 	"schema_migrations", "operators", "apps", "connections", "connect_links", "auth_states", "events",
-	"login_throttles", "api_keys", "webhook_deliveries", "daily_refresh_stats", "bulk_jobs",
+	"login_throttles", "api_keys", "webhook_deliveries", "daily_refresh_stats", "bulk_jobs", "demo_states",
 }
 
 // serialTables have an autoincrement ID whose PostgreSQL sequence must continue after

@@ -16,6 +16,11 @@ var (
 	ErrInUse = errors.New("still used by connections")
 	// ErrAlreadyUsed is returned when a single-use record was used before.
 	ErrAlreadyUsed = errors.New("already used")
+	// ErrRevoked is returned when using a connect link an operator withdrew.
+	ErrRevoked = errors.New("revoked")
+	// ErrTransferRefused is returned when a flow for one customer authorized an
+	// account already connected for another, and its link does not allow_transfer.
+	ErrTransferRefused = errors.New("the GetResponse account is already connected for another customer")
 	// ErrLastOperator is returned when removing the only operator.
 	ErrLastOperator = errors.New("the last operator cannot be removed")
 	// ErrDisconnected is returned when acting on a disconnected connection's tokens.

@@ -1,4 +1,38 @@
 package models
 
+import "context"
+
 // MigrationsForTest exposes the migration count to the external tests.
 func MigrationsForTest() int { return len(migrations) }
+
+// MigrateBeforeForTest applies the migrations older than version only: an install
+// of an earlier grconnect, for upgrade tests.
+func (s *Store) MigrateBeforeForTest(ctx context.Context, version int) error {
+	var list []migration
+	for _, m := range migrations {
+		if m.version < version {
+			list = append(list, m)
+		}
+	}
+	_, err := s.migrate(ctx, list)
+	return err
+}
+
+// MigrateWithLaterForTest applies the migrations older than version, plus a
+// stand-in migration numbered later (creating table later_table), and then every
+// migration with that stand-in still last: a migration developed beside a later
+// one and reaching the install after it.
+func (s *Store) MigrateWithLaterForTest(ctx context.Context, version, later int) error {
+	var list []migration
+	for _, m := range migrations {
+		if m.version < version {
+			list = append(list, m)
+		}
+	}
+	stand := migration{version: later, name: "later", statements: []string{`CREATE TABLE later_table (id TEXT PRIMARY KEY)`}}
+	if _, err := s.migrate(ctx, append(list, stand)); err != nil {
+		return err
+	}
+	_, err := s.migrate(ctx, append(append([]migration(nil), migrations...), stand))
+	return err
+}

@@ -55,7 +55,7 @@ func (s *Store) AcquireLeases(ctx context.Context, ids []string, owner string, n
 const connectionColumns = `id, app_id, customer_ref, account_id, account_email, account_name, company_name, status,
 	access_token_enc, refresh_token_enc, token_fingerprint, expires_at, last_refresh_at, last_error, failure_count,
 	next_attempt_at, lease_owner, lease_until, token_version, interrupted_by, connected_at, disconnected_at,
-	created_at, updated_at`
+	created_at, updated_at, max_domain, parent_login`
 
 // scanConnection reads one row of connectionColumns.
 func scanConnection(rows *sql.Rows) (Connection, error) {
@@ -64,7 +64,7 @@ func scanConnection(rows *sql.Rows) (Connection, error) {
 	err := rows.Scan(&c.ID, &c.AppID, &c.CustomerRef, &c.AccountID, &c.AccountEmail, &c.AccountName, &c.CompanyName, &c.Status,
 		&c.AccessTokenEnc, &c.RefreshTokenEnc, &c.TokenFingerprint, &expires, &lastRefresh, &c.LastError, &c.FailureCount,
 		&next, &c.LeaseOwner, &leaseUntil, &c.TokenVersion, &c.InterruptedBy, &c.ConnectedAt, &disconnected,
-		&c.CreatedAt, &c.UpdatedAt)
+		&c.CreatedAt, &c.UpdatedAt, &c.MaxDomain, &c.ParentLogin)
 	c.ExpiresAt, c.LastRefreshAt, c.NextAttemptAt = nullTime(expires), nullTime(lastRefresh), nullTime(next)
 	c.LeaseUntil, c.DisconnectedAt = nullTime(leaseUntil), nullTime(disconnected)
 	c.ConnectedAt, c.CreatedAt, c.UpdatedAt = c.ConnectedAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC()

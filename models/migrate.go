@@ -34,10 +34,18 @@ func (s *Store) dialect(stmt string) string {
 }
 
 // Migrate applies the pending migrations in order, each in its own transaction, and
-// refuses a database whose schema is newer than this build. Several processes may
+// refuses a database whose schema is newer than this build. A migration is pending
+// when its own version is not recorded, not merely when it is above the highest
+// recorded one: versions developed side by side may reach an install in any order. Several processes may
 // call it at once: on PostgreSQL an advisory lock, on SQLite the immediate write
 // transaction, lets one apply each migration while the others wait and then skip it.
 func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
+	return s.migrate(ctx, migrations)
+}
+
+// migrate applies the pending migrations of list (a prefix of migrations in the
+// upgrade tests, which build an older schema first).
+func (s *Store) migrate(ctx context.Context, list []migration) (applied int, err error) {
 	db := s.db.WithContext(ctx)
 	// Concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL (a
 	// duplicate pg_type row), so the lock covers it too.
@@ -53,7 +61,7 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 	if err != nil {
 		return 0, storeError(err, "create the schema_migrations table")
 	}
-	for _, m := range migrations {
+	for _, m := range list {
 		err := db.Transaction(func(tx *gorm.DB) error {
 			if err := s.migrationLock(tx); err != nil {
 				return err
@@ -62,10 +70,14 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 			if err != nil {
 				return err
 			}
-			if current > SchemaVersion() {
-				return &SchemaTooNewError{Database: current, Binary: SchemaVersion()}
+			if binary := list[len(list)-1].version; current > binary {
+				return &SchemaTooNewError{Database: current, Binary: binary}
 			}
-			if current >= m.version {
+			var done int64
+			if err := tx.Raw("SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&done).Error; err != nil {
+				return err
+			}
+			if done > 0 {
 				return nil
 			}
 			stmts := m.statements
@@ -125,12 +137,21 @@ func (s *Store) CheckReady(ctx context.Context) error {
 	if err := s.Ping(ctx); err != nil {
 		return err // "store: unable to ping the database: …"
 	}
-	v, err := s.CurrentSchemaVersion(ctx)
-	if err != nil {
-		return err // "store: unable to read the schema version: …"
+	var applied []int
+	if err := s.db.WithContext(ctx).Raw("SELECT version FROM schema_migrations").Scan(&applied).Error; err != nil {
+		return storeError(err, "read the schema versions")
 	}
-	if v != SchemaVersion() {
-		return fmt.Errorf("schema version %d, want %d", v, SchemaVersion())
+	have := map[int]bool{}
+	for _, v := range applied {
+		have[v] = true
+	}
+	for _, m := range migrations {
+		if !have[m.version] {
+			return fmt.Errorf("schema migration %d (%s) is not applied yet", m.version, m.name)
+		}
+	}
+	if v := slices.Max(append(applied, 0)); v > SchemaVersion() {
+		return &SchemaTooNewError{Database: v, Binary: SchemaVersion()}
 	}
 	// Reads are not enough: a full disk or a read-only file still answers them.
 	return s.ProbeWrite(ctx)

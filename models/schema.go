@@ -211,6 +211,40 @@ var migrations = []migration{
 			probed_at {{time}} NOT NULL)`,
 		`INSERT INTO store_probe (id, probed_at) VALUES (1, CURRENT_TIMESTAMP)`,
 	}},
+	{version: 9, name: "connection identity, single-use links, demo state", statements: []string{
+		// A connection is (app, MAX domain, account): one MAX app serves every MAX
+		// customer, each on their own domain. Existing MAX connections take their
+		// app's domain, so they keep sending the same X-Domain as before.
+		`ALTER TABLE connections ADD COLUMN max_domain TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE connections ADD COLUMN parent_login TEXT NOT NULL DEFAULT ''`,
+		`UPDATE connections SET max_domain = (SELECT a.max_domain FROM apps a WHERE a.id = connections.app_id)
+			WHERE app_id IN (SELECT id FROM apps WHERE edition <> 'standard' AND max_domain <> '')`,
+		`DROP INDEX connections_app_account`,
+		`CREATE UNIQUE INDEX connections_identity ON connections (app_id, max_domain, account_id)`,
+		// Links: a MAX domain the operator already knows, whether completing may move
+		// another customer's connection, revocation, and what completed them.
+		`ALTER TABLE connect_links ADD COLUMN max_domain TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE connect_links ADD COLUMN allow_transfer {{bool}} NOT NULL DEFAULT FALSE`,
+		`ALTER TABLE connect_links ADD COLUMN revoked_at {{time}}`,
+		`ALTER TABLE connect_links ADD COLUMN revoked_by TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE connect_links ADD COLUMN used_connection_id TEXT`,
+		`ALTER TABLE connect_links ADD COLUMN used_account TEXT NOT NULL DEFAULT ''`,
+		// A pending authorization started from a popup reports to this origin; one
+		// ended because another flow completed its link is superseded.
+		`ALTER TABLE auth_states ADD COLUMN popup_origin TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE auth_states ADD COLUMN superseded {{bool}} NOT NULL DEFAULT FALSE`,
+		`CREATE INDEX auth_states_link ON auth_states (link_id)`,
+		// What the customer's pages show of the operator's app.
+		`ALTER TABLE apps ADD COLUMN logo_url TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE apps ADD COLUMN support_contact TEXT NOT NULL DEFAULT ''`,
+		// Demo mode keeps its simulated GetResponse here (sealed), so a restarted
+		// demo's connections keep working; seeded_at marks the one-time seeding.
+		`CREATE TABLE demo_states (
+			app_id TEXT PRIMARY KEY REFERENCES apps (id),
+			snapshot_enc TEXT NOT NULL DEFAULT '',
+			seeded_at {{time}},
+			updated_at {{time}} NOT NULL)`,
+	}},
 	{version: 11, name: "app health and operator alerts", statements: []string{
 		// An app's health says who must act when its refreshes fail for everyone:
 		// the operator (credentials or configuration rejected) or nobody but time

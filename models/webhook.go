@@ -20,6 +20,8 @@ const (
 var webhookEvents = map[EventType]string{
 	EventConnectionCreated:     "connection.created",
 	EventConnectionReconnected: "connection.reconnected",
+	EventTransferRefused:       "connection.transfer_refused",
+	EventTransferred:           "connection.transferred",
 	EventRefreshFailed:         "connection.refresh_failed",
 	EventNeedsReconnect:        "connection.needs_reconnect",
 	EventRecovered:             "connection.recovered",
@@ -32,7 +34,7 @@ var webhookEvents = map[EventType]string{
 func WebhookEventTypes() []string {
 	return []string{"connection.created", "connection.reconnected", "connection.refresh_failed",
 		"connection.needs_reconnect", "connection.recovered", "connection.disconnected",
-		"app.unhealthy", "app.recovered"}
+		"app.unhealthy", "app.recovered", "connection.transfer_refused", "connection.transferred"}
 }
 
 // WebhookDelivery is one webhook POST owed to an app's endpoint (the outbox).
@@ -63,6 +65,11 @@ type WebhookPayload struct {
 	Connection *WebhookConnection `json:"connection,omitempty"`
 	App        *WebhookApp        `json:"app,omitempty"`
 	Message    string             `json:"message"`
+	// PreviousCustomerRef is whom a connection.transferred connection belonged to.
+	PreviousCustomerRef string `json:"previous_customer_ref,omitempty"`
+	// AttemptedCustomerRef is the customer whose flow a connection.transfer_refused
+	// refused (the connection stays with connection.customer_ref).
+	AttemptedCustomerRef string `json:"attempted_customer_ref,omitempty"`
 }
 
 // WebhookApp is what an app event says about its app (never its secrets).
@@ -73,12 +80,14 @@ type WebhookApp struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
+
 // WebhookConnection is what a webhook says about its connection (never tokens).
 type WebhookConnection struct {
 	ID           string     `json:"id"`
 	AppID        string     `json:"app_id"`
 	CustomerRef  string     `json:"customer_ref"`
 	AccountID    string     `json:"account_id"`
+	MaxDomain    string     `json:"max_domain,omitempty"`
 	AccountEmail string     `json:"account_email"`
 	Status       Status     `json:"status"`
 	ExpiresAt    *time.Time `json:"expires_at"`
@@ -89,7 +98,8 @@ func enqueueWebhook(tx *gorm.DB, e *Event) error {
 	if !ok || (e.ConnectionID == nil && e.AppID == nil) {
 		return nil
 	}
-	payload := WebhookPayload{Type: typ, CreatedAt: e.CreatedAt, Message: e.Message}
+	payload := WebhookPayload{Type: typ, CreatedAt: e.CreatedAt, Message: e.Message,
+		PreviousCustomerRef: e.PreviousCustomerRef, AttemptedCustomerRef: e.AttemptedCustomerRef}
 	appID := ""
 	if e.ConnectionID != nil {
 		var c Connection
@@ -98,7 +108,7 @@ func enqueueWebhook(tx *gorm.DB, e *Event) error {
 		}
 		appID = c.AppID
 		payload.Connection = &WebhookConnection{ID: c.ID, AppID: c.AppID, CustomerRef: c.CustomerRef, AccountID: c.AccountID,
-			AccountEmail: c.AccountEmail, Status: c.Status, ExpiresAt: c.ExpiresAt}
+			MaxDomain: c.MaxDomain, AccountEmail: c.AccountEmail, Status: c.Status, ExpiresAt: c.ExpiresAt}
 	} else {
 		appID = *e.AppID
 	}
@@ -144,12 +154,15 @@ func (s *Store) SetWebhook(ctx context.Context, appID, url, secretEnc string) er
 
 // DueDeliveries leases up to limit pending deliveries whose time has come, the
 // oldest first and at most one per connection (its oldest pending one), so each
-// connection's events arrive in order.
+// connection's events arrive in order; an app's own events (no connection) are
+// ordered among themselves the same way.
 func (s *Store) DueDeliveries(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]WebhookDelivery, error) {
 	var candidates []WebhookDelivery
 	err := s.db.WithContext(ctx).Raw(`SELECT d.* FROM webhook_deliveries d
 		WHERE d.status = ? AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
-		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.connection_id = d.connection_id AND p.status = ? AND p.id < d.id)
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = ? AND p.id < d.id AND
+			((d.connection_id IS NOT NULL AND p.connection_id = d.connection_id) OR
+			 (d.connection_id IS NULL AND p.connection_id IS NULL AND p.app_id = d.app_id)))
 		ORDER BY d.id LIMIT ?`, DeliveryPending, now, now, DeliveryPending, limit).Scan(&candidates).Error
 	if err != nil {
 		return nil, storeError(err, "list due webhook deliveries")

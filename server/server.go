@@ -40,6 +40,9 @@ type Options struct {
 	// TokenTimeout bounds one call to GetResponse's token endpoint; 0 means the
 	// client's default.
 	TokenTimeout time.Duration
+	// NoDemoSeed keeps demo mode's first start from seeding demo connections
+	// (tests that count connections).
+	NoDemoSeed bool
 }
 
 // DrainTimeout bounds how long Stop waits for received token pairs that the
@@ -88,7 +91,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.Apps = services.NewApps(store, box, services.AppDefaults{AuthURL: cfg.GetResponseAuthURL, APIURL: cfg.GetResponseAPIURL})
 	if cfg.Demo {
-		mode, err := demo.Setup(ctx, store, s.Apps, box, cfg.BaseURL)
+		mode, err := demo.Setup(ctx, store, s.Apps, box, cfg.BaseURL, log)
 		if err != nil {
 			return nil, fmt.Errorf("demo mode: %w", err)
 		}
@@ -128,6 +131,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake
+		if !o.NoDemoSeed {
+			n, err := s.Demo.Seed(ctx, store, s.Connect, s.Tokens)
+			if err != nil {
+				log.Warn("demo mode: seeding demo connections failed", "seeded", n, "error", err)
+			} else if n > 0 {
+				log.Info("demo mode: seeded demo connections", "count", n)
+			}
+		}
 	}
 	s.Handler = handlers.New(deps)
 	return s, nil
@@ -162,6 +173,6 @@ func (s *Server) Stop() {
 		}
 	}
 	if s.Demo != nil {
-		s.Demo.Fake.Close()
+		s.Demo.Close()
 	}
 }

@@ -17,11 +17,14 @@ type AppInput struct {
 	Name          string
 	ClientID      string
 	ClientSecret  string // empty on update keeps the stored secret
-	Edition       string
-	MaxDomain     string
+	Edition       string // the environment: standard, max_us (MAX .com) or max_pl (MAX .pl)
+	MaxDomain     string // MAX only, optional: the default MAX domain of the app's links
 	AuthURL       string // empty: the edition's default
 	APIURL        string // empty: the edition's default
 	ReturnOrigins string // one origin per line (commas and spaces also separate)
+	// LogoURL and SupportContact are shown to customers on the connect pages.
+	LogoURL        string
+	SupportContact string // an e-mail address or an http(s) URL
 }
 
 // AppDefaults are the authorize and API URLs new standard apps start from
@@ -49,7 +52,7 @@ func (a *Apps) Defaults(edition, domain string) (authURL, apiURL string) {
 	if !e.IsMax() {
 		return a.defaults.AuthURL, a.defaults.APIURL
 	}
-	return getresponse.DefaultAuthURL(e, domain), getresponse.DefaultAPIURL(e)
+	return defaultMaxAuthURL(e, domain), getresponse.DefaultAPIURL(e)
 }
 
 // Create validates in and stores a new app with its client secret sealed.
@@ -113,20 +116,22 @@ func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
 	}
 	domain := ""
 	if !edition.Valid() {
-		fe.Add("edition", "Choose standard, MAX (.com) or MAX (.pl).")
-	} else if edition.IsMax() {
+		fe.Add("edition", "Choose standard GetResponse, or GetResponse MAX (Enterprise) on .com or .pl.")
+	} else if edition.IsMax() && strings.TrimSpace(in.MaxDomain) != "" {
 		d, err := getresponse.NormalizeDomain(in.MaxDomain)
 		if err != nil {
-			fe.Add("max_domain", "Enter the MAX account's domain, like example.com.")
+			fe.Add("max_domain", "Enter a MAX domain like mycompany.getresponse360.com, or leave it empty to ask each customer.")
 		}
 		domain = d
-	} else if strings.TrimSpace(in.MaxDomain) != "" {
-		fe.Add("max_domain", "Only MAX apps have a domain; leave it empty for a standard app.")
+	} else if !edition.IsMax() && strings.TrimSpace(in.MaxDomain) != "" {
+		fe.Add("max_domain", "Only GetResponse MAX (Enterprise) apps have a domain; leave it empty for a standard app.")
 	}
 	defAuth, defAPI := a.Defaults(string(edition), domain)
 	authURL := a.editionURL(in.AuthURL, defAuth, app.MaxDomain, domain, 0)
-	if !validHTTPURL(authURL) {
-		fe.Add("auth_url", "Enter an absolute http(s) URL.")
+	if !validHTTPURL(strings.ReplaceAll(authURL, DomainPlaceholder, "example.com")) {
+		fe.Add("auth_url", "Enter an absolute http(s) URL ("+DomainPlaceholder+" stands for the customer's MAX domain).")
+	} else if !edition.IsMax() && strings.Contains(authURL, DomainPlaceholder) {
+		fe.Add("auth_url", "Only GetResponse MAX (Enterprise) apps authorize on the customer's domain ("+DomainPlaceholder+").")
 	}
 	apiURL := strings.TrimRight(a.editionURL(in.APIURL, defAPI, app.MaxDomain, domain, 1), "/")
 	if !validHTTPURL(apiURL) {
@@ -136,10 +141,19 @@ func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
 	if problem != "" {
 		fe.Add("return_origins", problem)
 	}
+	logoURL := strings.TrimSpace(in.LogoURL)
+	if logoURL != "" && !validLogoURL(logoURL) {
+		fe.Add("logo_url", "Enter an absolute https URL of an image (http only for localhost).")
+	}
+	support, problem := parseSupportContact(in.SupportContact)
+	if problem != "" {
+		fe.Add("support_contact", problem)
+	}
 	if err := fe.OrNil(); err != nil {
 		return err
 	}
 	app.Name, app.ClientID, app.Edition, app.MaxDomain = name, clientID, string(edition), domain
+	app.LogoURL, app.SupportContact = logoURL, support
 	app.AuthURL, app.APIURL, app.ReturnOrigins = authURL, apiURL, strings.Join(origins, "\n")
 	if secret != "" {
 		sealed, err := a.box.Seal(secret, secrets.AAD("app", app.ID, "client_secret"))
@@ -161,7 +175,7 @@ func (a *Apps) editionURL(submitted, def, oldDomain, newDomain string, which int
 		return def
 	}
 	for _, e := range []string{"standard", "max_us", "max_pl"} {
-		for _, d := range []string{oldDomain, newDomain} {
+		for _, d := range []string{oldDomain, newDomain, ""} {
 			auth, api := a.Defaults(e, d)
 			known := [2]string{auth, api}[which]
 			if known != "" && s == strings.TrimRight(known, "/") {

@@ -40,21 +40,45 @@ func NewConnect(store *models.Store, box *secrets.Box, apps *Apps, gr *getrespon
 // RedirectURL is the OAuth redirect URL registered with GetResponse.
 func (c *Connect) RedirectURL() string { return c.baseURL + "/oauth/callback" }
 
+// StartInput is what the customer's "Connect GetResponse" press brings.
+type StartInput struct {
+	Token        string // the connect link's token
+	BrowserNonce string // the browser's cookie, which the callback must bring back
+	// MaxDomain is the GetResponse MAX address the customer typed, used only when
+	// neither the link nor the app names one.
+	MaxDomain string
+	// PopupOrigin is the opener page's origin when the flow runs in a popup; it is
+	// kept only when it is one of the app's return origins.
+	PopupOrigin string
+}
+
 // Start begins an authorization for a link: it stores a fresh single-use state
-// bound to browserNonce (the browser's cookie) and returns GetResponse's
-// authorize URL to redirect to.
-func (c *Connect) Start(ctx context.Context, token, browserNonce string) (string, error) {
-	link, err := c.OpenLink(ctx, token)
+// bound to the browser's nonce and returns GetResponse's authorize URL (on the
+// customer's MAX domain for a MAX app) to redirect to. Starting invalidates
+// nothing: several flows of one link may be pending, and the first to complete
+// ends the others. A MAX domain the customer must give and did not comes back as
+// FieldErrors on max_domain.
+func (c *Connect) Start(ctx context.Context, in StartInput) (string, error) {
+	link, err := c.OpenLink(ctx, in.Token)
 	if err != nil {
 		return "", err
+	}
+	domain, ask := LinkDomain(link)
+	if ask {
+		d, err := getresponse.NormalizeDomain(in.MaxDomain)
+		if err != nil {
+			return "", FieldErrors{"max_domain": "Enter your GetResponse MAX address, like mycompany.getresponse360.com."}
+		}
+		domain = d
 	}
 	state := models.RandomToken(32) // 256 bits
 	now := c.now()
 	linkID := link.ID
 	as := &models.AuthState{
-		ID: models.NewID("ast"), StateHash: hashToken(state), BrowserHash: hashToken(browserNonce),
+		ID: models.NewID("ast"), StateHash: hashToken(state), BrowserHash: hashToken(in.BrowserNonce),
 		AppID: link.AppID, LinkID: &linkID, CustomerRef: link.CustomerRef, ConnectionID: link.ConnectionID,
-		ReturnURL: link.ReturnURL, MaxDomain: link.App.MaxDomain, ExpiresAt: now.Add(stateTTL), CreatedAt: now,
+		ReturnURL: link.ReturnURL, MaxDomain: domain, PopupOrigin: PopupOrigin(link.App, in.PopupOrigin),
+		ExpiresAt: now.Add(stateTTL), CreatedAt: now,
 	}
 	if err := c.store.CreateAuthState(ctx, as); err != nil {
 		return "", err
@@ -63,11 +87,26 @@ func (c *Connect) Start(ctx context.Context, token, browserNonce string) (string
 	if _, err := c.store.DeleteExpiredAuthStates(ctx, now.Add(-24*time.Hour)); err != nil {
 		c.log.Warn("sweep expired auth states", "error", err)
 	}
-	ga, err := c.apps.Client(link.App, c.RedirectURL())
+	ga, err := c.apps.ClientFor(link.App, models.Identity{MaxDomain: domain}, c.RedirectURL())
 	if err != nil {
 		return "", err
 	}
 	return c.gr.AuthCodeURL(ga, state), nil
+}
+
+// PopupOrigin returns origin when it is one of app's return origins (the only
+// pages a popup flow reports to), else "".
+func PopupOrigin(app *models.App, origin string) string {
+	origin = strings.ToLower(strings.TrimSpace(origin))
+	if origin == "" || app == nil {
+		return ""
+	}
+	for _, o := range app.Origins() {
+		if o == origin {
+			return o
+		}
+	}
+	return ""
 }
 
 // CallbackInput is what GetResponse's redirect and the browser bring to the callback.
@@ -80,20 +119,30 @@ type CallbackInput struct {
 type CallbackResult struct {
 	Connection *models.Connection
 	Created    bool
-	App        *models.App
+	// Status is what happened, as the return URL and the popup say it:
+	// connected, reconnected or transferred.
+	Status string
+	App    *models.App
 	// ReturnURL is where to send the customer (with connection_id and status), or "".
 	ReturnURL string
+	// PopupOrigin is the opener to report to when the flow ran in a popup.
+	PopupOrigin string
 }
 
 // CallbackProblem says why a callback could not complete, in words for the customer.
 type CallbackProblem struct {
-	Kind    string // state_missing, state_unknown, state_expired, state_used, foreign_browser, access_denied, no_code, exchange_failed, account_failed, account_mismatch
+	Kind    string // state_missing, state_unknown, state_expired, state_used, foreign_browser, access_denied, no_code, exchange_failed, account_failed, account_mismatch, link_used, link_revoked, account_taken
 	Message string
 	// RetryURL restarts the flow (the connect link) when it is still usable.
 	RetryURL string
 	// ReturnURL sends the customer back to the operator's site with the failure.
 	ReturnURL string
 	AppName   string
+	// App is the app the flow was for, when known (its name, logo and support
+	// contact brand the page).
+	App *models.App
+	// PopupOrigin is the opener to report to when the flow ran in a popup.
+	PopupOrigin string
 	// BadInput is true when the request itself was wrong (4xx), false when
 	// GetResponse failed (a gateway error).
 	BadInput bool
@@ -119,7 +168,7 @@ func (c *Connect) Callback(ctx context.Context, in CallbackInput) (*CallbackResu
 // problem is a CallbackProblem for an authorization that got as far as its state,
 // with the ways to try again or go back.
 func (c *Connect) problem(ctx context.Context, as *models.AuthState, kind, msg string, badInput bool) *CallbackProblem {
-	p := &CallbackProblem{Kind: kind, Message: msg, BadInput: badInput}
+	p := &CallbackProblem{Kind: kind, Message: msg, BadInput: badInput, PopupOrigin: as.PopupOrigin}
 	c.describeRetry(ctx, as, p)
 	return p
 }
@@ -134,12 +183,14 @@ func (c *Connect) checkState(ctx context.Context, in CallbackInput) (*models.Aut
 	as, err := c.store.AuthStateByHash(ctx, hashToken(in.State))
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, &CallbackProblem{Kind: "state_unknown", BadInput: true,
-			Message: "This authorization is not one grconnect started, or it was already cleaned up. Start again from your connect link."}
+			Message: "This authorization was not started here, or it is too old. Start again from your connect link."}
 	}
 	if err != nil {
 		return nil, err
 	}
 	switch {
+	case as.Superseded:
+		return nil, c.linkUsedProblem(ctx, as)
 	case as.UsedAt != nil:
 		return nil, c.problem(ctx, as, "state_used", "This authorization was already completed. If you reloaded the page, your account may already be connected.", true)
 	case !c.now().Before(as.ExpiresAt):
@@ -148,6 +199,9 @@ func (c *Connect) checkState(ctx context.Context, in CallbackInput) (*models.Aut
 		return nil, c.problem(ctx, as, "foreign_browser", "This authorization was started in another browser. Open the connect link in this browser and try again.", true)
 	}
 	if err := c.store.ConsumeAuthState(ctx, as.ID); errors.Is(err, models.ErrAlreadyUsed) {
+		if again, aerr := c.store.AuthStateByHash(ctx, as.StateHash); aerr == nil && again.Superseded {
+			return nil, c.linkUsedProblem(ctx, again)
+		}
 		return nil, c.problem(ctx, as, "state_used", "This authorization was already completed.", true)
 	} else if err != nil {
 		return nil, err
@@ -171,7 +225,7 @@ func (c *Connect) exchange(ctx context.Context, as *models.AuthState, in Callbac
 	} else if err != nil {
 		return nil, nil, nil, err
 	}
-	ga, err := c.apps.Client(app, c.RedirectURL())
+	ga, err := c.apps.ClientFor(app, models.Identity{MaxDomain: as.MaxDomain}, c.RedirectURL())
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -189,8 +243,9 @@ func (c *Connect) exchange(ctx context.Context, as *models.AuthState, in Callbac
 	return app, tok, acct, nil
 }
 
-// save stores the connection (new, or the same app's and account's renewed) with
-// its tokens sealed, and says where the customer goes next.
+// save stores the connection (new, the same identity's renewed, or moved from
+// another customer when the link allows it) with its tokens sealed, and says where
+// the customer goes next.
 func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.App, tok *getresponse.Token, acct *getresponse.Account) (*CallbackResult, error) {
 	name := strings.TrimSpace(acct.FirstName + " " + acct.LastName)
 	connID := ""
@@ -201,16 +256,33 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 	if as.LinkID != nil {
 		linkID = *as.LinkID
 	}
-	conn, created, err := c.store.SaveAuthorization(ctx, models.Authorization{
-		AppID: app.ID, LinkID: linkID, ConnectionID: connID, CustomerRef: as.CustomerRef,
+	saved, err := c.store.SaveAuthorization(ctx, models.Authorization{
+		AppID: app.ID, LinkID: linkID, ConnectionID: connID, CustomerRef: as.CustomerRef, MaxDomain: as.MaxDomain,
 		AccountID: acct.AccountID, AccountEmail: models.NormalizeEmail(acct.Email), AccountName: name, CompanyName: acct.CompanyName,
 		Seal: func(id string) (models.SealedTokens, error) { return sealTokens(c.box, id, tok, c.now()) },
 	})
-	if errors.Is(err, models.ErrAccountMismatch) {
+	switch {
+	case errors.Is(err, models.ErrAccountMismatch):
 		return nil, c.problem(ctx, as, "account_mismatch", "You signed in to a different GetResponse account ("+acct.Email+") than the one being reconnected. Sign in to the original account and try again.", true)
-	}
-	if err != nil {
+	case errors.Is(err, models.ErrTransferRefused):
+		c.log.Info("transfer refused", "app", app.ID, "connection", saved.Connection.ID)
+		p := c.problem(ctx, as, "account_taken", "The GetResponse account "+acct.Email+" is already connected to "+app.Name+
+			" for someone else, so it was not connected again. If it should move to you, contact "+app.Name+".", true)
+		return nil, p
+	case errors.Is(err, models.ErrAlreadyUsed):
+		return nil, c.linkUsedProblem(ctx, as)
+	case errors.Is(err, models.ErrRevoked):
+		return nil, c.revokedProblem(ctx, as)
+	case err != nil:
 		return nil, err
+	}
+	conn := saved.Connection
+	status := "connected"
+	switch saved.Outcome {
+	case models.AuthorizationReconnected:
+		status = "reconnected"
+	case models.AuthorizationTransferred:
+		status = "transferred"
 	}
 	if !app.Health.Healthy() {
 		// A completed code exchange proves GetResponse accepts the app's credentials.
@@ -219,24 +291,56 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 			c.log.Warn("could not record the app's health", "app", app.ID, "error", err)
 		}
 	}
-	res := &CallbackResult{Connection: conn, Created: created, App: app}
+	res := &CallbackResult{Connection: conn, Created: saved.Outcome == models.AuthorizationCreated, Status: status, App: app, PopupOrigin: as.PopupOrigin}
 	if as.ReturnURL != "" {
-		status := "connected"
-		if !created {
-			status = "reconnected"
-		}
 		res.ReturnURL = withQuery(as.ReturnURL, url.Values{"connection_id": {conn.ID}, "status": {status}})
 	}
 	return res, nil
 }
 
+// linkUsedProblem is the page for a flow whose link another flow completed first,
+// or an operator revoked meanwhile.
+func (c *Connect) linkUsedProblem(ctx context.Context, as *models.AuthState) *CallbackProblem {
+	var link *models.ConnectLink
+	if as.LinkID != nil {
+		if l, err := c.store.ConnectLinkByID(ctx, *as.LinkID); err == nil {
+			link = l
+		}
+	}
+	if link != nil && link.RevokedAt != nil && link.UsedAt == nil {
+		return c.revokedProblem(ctx, as)
+	}
+	p := c.problem(ctx, as, "link_used", "", true)
+	when := ""
+	if link != nil && link.UsedAt != nil {
+		when = " on " + link.UsedAt.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	p.Message = "This link was already used" + when + " to connect a GetResponse account, so it cannot be used again. If you need to connect, ask " + p.who() + " for a new link."
+	return p
+}
+
+// revokedProblem is the page for a flow whose link was revoked before it completed.
+func (c *Connect) revokedProblem(ctx context.Context, as *models.AuthState) *CallbackProblem {
+	p := c.problem(ctx, as, "link_revoked", "", true)
+	p.Message = "This connect link was withdrawn before you finished, so nothing was connected. If you still need to connect, ask " + p.who() + " for a new link."
+	return p
+}
+
+// who names the app for the customer.
+func (p *CallbackProblem) who() string {
+	if p.AppName != "" {
+		return p.AppName
+	}
+	return "the company that sent it"
+}
+
 // describeRetry fills in how the customer can try again or go back.
 func (c *Connect) describeRetry(ctx context.Context, as *models.AuthState, p *CallbackProblem) {
 	if app, err := c.store.AppByID(ctx, as.AppID); err == nil {
-		p.AppName = app.Name
+		p.AppName, p.App = app.Name, app
 	}
 	if as.LinkID != nil {
-		if l, err := c.store.ConnectLinkByID(ctx, *as.LinkID); err == nil && l.UsedAt == nil && c.now().Before(l.ExpiresAt) {
+		if l, err := c.store.ConnectLinkByID(ctx, *as.LinkID); err == nil && l.UsedAt == nil && l.RevokedAt == nil && c.now().Before(l.ExpiresAt) {
 			if u, err := c.LinkURL(l); err == nil {
 				p.RetryURL = u
 			}

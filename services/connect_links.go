@@ -13,6 +13,7 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/services/getresponse"
 )
 
 // LinkInput is what an operator (or the API) asks a connect link for.
@@ -22,7 +23,13 @@ type LinkInput struct {
 	ReturnURL    string
 	TTL          time.Duration // 0: DefaultLinkTTL
 	ConnectionID string        // set for a reconnect link
-	CreatedBy    string
+	// MaxDomain is the customer's GetResponse MAX domain, when the operator knows
+	// it (MAX apps only); "" takes the app's default or asks the customer.
+	MaxDomain string
+	// AllowTransfer lets the flow move a connection of the same GetResponse
+	// account that belongs to another customer (recorded as connection.transferred).
+	AllowTransfer bool
+	CreatedBy     string
 }
 
 // Link is a connect link with its usable URL.
@@ -34,6 +41,19 @@ type Link struct {
 
 // Expired reports whether the link can no longer start a connection.
 func (l *Link) Expired(now time.Time) bool { return !now.Before(l.ExpiresAt) }
+
+// State is the link's state in words: valid, used, revoked or expired.
+func (l *Link) State(now time.Time) string {
+	switch {
+	case l.UsedAt != nil:
+		return "used"
+	case l.RevokedAt != nil:
+		return "revoked"
+	case l.Expired(now):
+		return "expired"
+	}
+	return "valid"
+}
 
 // hashToken returns the stored form of a link token or OAuth state.
 func hashToken(s string) string {
@@ -54,6 +74,17 @@ func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	fe := FieldErrors{}
 	ref := strings.TrimSpace(in.CustomerRef)
 	var connID *string
+	domain := ""
+	if raw := strings.TrimSpace(in.MaxDomain); raw != "" {
+		d, err := getresponse.NormalizeDomain(raw)
+		switch {
+		case !IsMax(app):
+			fe.Add("max_domain", "Only GetResponse MAX (Enterprise) apps take a MAX domain.")
+		case err != nil:
+			fe.Add("max_domain", "Enter the customer's GetResponse MAX address, like mycompany.getresponse360.com.")
+		}
+		domain = d
+	}
 	if in.ConnectionID != "" {
 		conn, err := c.store.ConnectionByID(ctx, in.ConnectionID)
 		if errors.Is(err, models.ErrNotFound) || (err == nil && conn.AppID != app.ID) {
@@ -64,6 +95,10 @@ func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 		if ref == "" {
 			ref = conn.CustomerRef
 		}
+		if domain != "" && domain != conn.MaxDomain {
+			fe.Add("max_domain", "A reconnect link renews the connection on its own MAX domain ("+conn.MaxDomain+").")
+		}
+		domain = conn.MaxDomain
 		connID = &conn.ID
 	}
 	if problem := checkCustomerRef(ref, connID == nil); problem != "" {
@@ -88,7 +123,8 @@ func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	token := models.RandomToken(20) // 160 bits
 	link := models.ConnectLink{
 		ID: models.NewID("lnk"), TokenHash: hashToken(token), AppID: app.ID, CustomerRef: ref, ReturnURL: returnURL,
-		ConnectionID: connID, CreatedBy: in.CreatedBy, ExpiresAt: c.now().Add(ttl), CreatedAt: c.now(),
+		ConnectionID: connID, MaxDomain: domain, AllowTransfer: in.AllowTransfer,
+		CreatedBy: in.CreatedBy, ExpiresAt: c.now().Add(ttl), CreatedAt: c.now(),
 	}
 	if link.TokenEnc, err = c.box.Seal(token, secrets.AAD("connect_link", link.ID, "token")); err != nil {
 		return nil, err
@@ -168,10 +204,12 @@ var (
 	ErrLinkNotFound = errors.New("this connect link does not exist")
 	ErrLinkExpired  = errors.New("this connect link has expired")
 	ErrLinkUsed     = errors.New("this connect link was already used")
+	ErrLinkRevoked  = errors.New("this connect link was revoked")
 )
 
-// OpenLink finds the link for a token. An expired or used link is returned along
-// with ErrLinkExpired or ErrLinkUsed, so the page can say whose link it was.
+// OpenLink finds the link for a token. A used, revoked or expired link is returned
+// along with ErrLinkUsed, ErrLinkRevoked or ErrLinkExpired, so the page can say
+// whose link it was.
 func (c *Connect) OpenLink(ctx context.Context, token string) (*Link, error) {
 	if len(token) < 16 || len(token) > 64 {
 		return nil, ErrLinkNotFound
@@ -194,10 +232,42 @@ func (c *Connect) OpenLink(ctx context.Context, token string) (*Link, error) {
 	switch {
 	case l.UsedAt != nil:
 		return link, ErrLinkUsed
+	case l.RevokedAt != nil:
+		return link, ErrLinkRevoked
 	case link.Expired(c.now()):
 		return link, ErrLinkExpired
 	}
 	return link, nil
+}
+
+// RevokeLink withdraws an unused link (its page then says so, and flows started
+// from it cannot complete). A used link gives ErrLinkUsed; an unknown one
+// models.ErrNotFound; revoking twice is harmless.
+func (c *Connect) RevokeLink(ctx context.Context, id, actor string) (*models.ConnectLink, error) {
+	l, err := c.store.RevokeConnectLink(ctx, id, actor)
+	if errors.Is(err, models.ErrAlreadyUsed) {
+		return nil, ErrLinkUsed
+	}
+	return l, err
+}
+
+// LinkDomain says on which GetResponse MAX domain a link's customer authorizes:
+// the link's own (a reconnect link's is its connection's), else the app's
+// default; ask is true when the customer must type it. Standard apps return
+// "", false.
+func LinkDomain(link *Link) (domain string, ask bool) {
+	switch {
+	case link.App == nil || !IsMax(link.App):
+		return "", false
+	case link.MaxDomain != "":
+		return link.MaxDomain, false
+	case link.ConnectionID != nil:
+		// A reconnect link of a connection made before its app was MAX.
+		return "", false
+	case link.App.MaxDomain != "":
+		return link.App.MaxDomain, false
+	}
+	return "", true
 }
 
 // GetLink returns one link with its URL, or models.ErrNotFound.

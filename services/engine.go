@@ -204,7 +204,7 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 	if err != nil {
 		return nil, fmt.Errorf("app of connection %s: %w", conn.ID, err)
 	}
-	ga, err := t.apps.Client(app, t.redirectURL)
+	ga, err := t.apps.ClientFor(app, conn.Identity(), t.redirectURL)
 	if err != nil {
 		return nil, err
 	}

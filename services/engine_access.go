@@ -17,6 +17,8 @@ type Grant struct {
 	AppID        string
 	AccountID    string
 	ExpiresAt    time.Time
+	// Identity is the connection's MAX domain and X-Parent-Login, for its calls.
+	Identity models.Identity
 	// Refreshed says the engine refreshed the token before handing it out.
 	Refreshed bool
 	// RefreshedAt is when the connection was last refreshed (zero: unknown).
@@ -52,7 +54,7 @@ const refreshCooldown = 30 * time.Second
 func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, error) {
 	if pair := t.pending.get(id); pair != nil {
 		prev := pair.out.Prev
-		return &Grant{Token: pair.access, ConnectionID: id, AppID: prev.AppID, AccountID: prev.AccountID,
+		return &Grant{Token: pair.access, ConnectionID: id, AppID: prev.AppID, AccountID: prev.AccountID, Identity: prev.Identity(),
 			ExpiresAt: pair.expires, sealed: pair.out.Result.Tokens.AccessEnc}, nil
 	}
 	row, err := t.tokenRow(ctx, id)
@@ -62,7 +64,7 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 	now := t.Now()
 	state := stateOfRow(row)
 	serve := func() (*Grant, error) {
-		g, err := t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false)
+		g, err := t.grant(id, row.AppID, row.AccountID, row.AccessTokenEnc, row.ExpiresAt, false, row.Identity())
 		if g != nil && row.LastRefreshAt != nil {
 			g.RefreshedAt = *row.LastRefreshAt
 		}
@@ -108,7 +110,7 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 	conn, err := t.refresh(ctx, id, actor, t.policy.OnDemand, !roomy)
 	switch {
 	case err == nil:
-		g, err := t.grant(id, conn.AppID, conn.AccountID, conn.AccessTokenEnc, conn.ExpiresAt, conn.AccessTokenEnc != row.AccessTokenEnc)
+		g, err := t.grant(id, conn.AppID, conn.AccountID, conn.AccessTokenEnc, conn.ExpiresAt, conn.AccessTokenEnc != row.AccessTokenEnc, conn.Identity())
 		if g != nil && conn.LastRefreshAt != nil {
 			g.RefreshedAt = *conn.LastRefreshAt
 		}
@@ -123,12 +125,12 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 }
 
 // grant opens a sealed access token into a Grant.
-func (t *Tokens) grant(id, appID, accountID, sealed string, expires *time.Time, refreshed bool) (*Grant, error) {
+func (t *Tokens) grant(id, appID, accountID, sealed string, expires *time.Time, refreshed bool, ident models.Identity) (*Grant, error) {
 	token, err := t.openAccessToken(id, sealed)
 	if err != nil {
 		return nil, err
 	}
-	g := &Grant{Token: token, ConnectionID: id, AppID: appID, AccountID: accountID, Refreshed: refreshed, sealed: sealed}
+	g := &Grant{Token: token, ConnectionID: id, AppID: appID, AccountID: accountID, Identity: ident, Refreshed: refreshed, sealed: sealed}
 	if expires != nil {
 		g.ExpiresAt = *expires
 	}

@@ -54,7 +54,7 @@ func (t *Tokens) TestCall(ctx context.Context, id, path, actor string) (*TestCal
 	if err != nil {
 		return nil, err
 	}
-	ga, err := t.apps.Client(app, t.redirectURL)
+	ga, err := t.apps.ClientFor(app, grant.Identity, t.redirectURL)
 	if err != nil {
 		return nil, err
 	}

@@ -159,8 +159,8 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 		return nil, err
 	}
 	// The client secret is not needed for API calls, so it stays sealed.
-	ga := getresponse.App{APIURL: app.APIURL, XDomain: app.MaxDomain}
-	key := app.APIURL + "\x00" + grant.AccountID
+	ga := APIClientFor(app, grant.Identity)
+	key := app.APIURL + "\x00" + grant.Identity.MaxDomain + "\x00" + grant.AccountID
 	queued := p.Now()
 	gate, err := p.limits.enter(ctx, key, p.Now, proxyQueueWait)
 	if err != nil {

@@ -193,3 +193,33 @@ func TestETagRevalidation(t *testing.T) {
 		t.Errorf("If-None-Match with another file's ETag = %d, want 200", rec.Code)
 	}
 }
+
+// TestStableConnectScript: the connect popup's script is served at its versioned
+// path for other origins' pages, cached briefly, revalidated by ETag.
+func TestStableConnectScript(t *testing.T) {
+	a := static.New()
+	data, hash := diskFile(t, "connect.js")
+	h := a.Stable("connect.js")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, static.ConnectScriptPath, nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != string(data) {
+		t.Fatalf("GET = %d, %d bytes", rec.Code, rec.Body.Len())
+	}
+	hd := rec.Header()
+	if !strings.HasPrefix(hd.Get("Content-Type"), "text/javascript") || hd.Get("Cache-Control") != "public, max-age=3600" ||
+		hd.Get("Cross-Origin-Resource-Policy") != "cross-origin" || hd.Get("ETag") != `"`+hash+`"` {
+		t.Fatalf("headers = %v", hd)
+	}
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, static.ConnectScriptPath, nil)
+	req.Header.Set("If-None-Match", `"`+hash+`"`)
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotModified {
+		t.Fatalf("revalidation = %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	a.Stable("missing.js").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Fatalf("missing file = %d", rec.Code)
+	}
+}

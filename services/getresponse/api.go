@@ -50,6 +50,9 @@ func (c *Client) Do(ctx context.Context, app App, accessToken, method, path stri
 	if app.XDomain != "" {
 		req.Header.Set("X-Domain", app.XDomain)
 	}
+	if app.ParentLogin != "" {
+		req.Header.Set("X-Parent-Login", app.ParentLogin)
+	}
 
 	start := time.Now()
 	res, err := c.hc.Do(req)

@@ -20,6 +20,9 @@ type App struct {
 	// XDomain is the MAX domain, "" for standard accounts. When set it is sent
 	// as X-Domain on every token and API request.
 	XDomain string
+	// ParentLogin, when set, is sent as X-Parent-Login on API requests: it
+	// picks the parent account for a user who belongs to several.
+	ParentLogin string
 	// RedirectURL is BASE_URL/oauth/callback, as registered with GetResponse.
 	RedirectURL string
 }

@@ -68,6 +68,10 @@ func (c *Client) Forward(ctx context.Context, app App, accessToken string, req F
 	if app.XDomain != "" {
 		hr.Header.Set("X-Domain", app.XDomain)
 	}
+	hr.Header.Del("X-Parent-Login")
+	if app.ParentLogin != "" {
+		hr.Header.Set("X-Parent-Login", app.ParentLogin)
+	}
 	res, err := c.hc.Do(hr)
 	if err != nil {
 		return nil, &NetworkError{Method: req.Method, Path: req.Path, Err: stripURL(err)}

@@ -13,7 +13,11 @@ type Account struct {
 	// Domain is the custom domain of a GetResponse MAX account: the consent
 	// page for that domain offers it, and its codes and tokens work only with
 	// that X-Domain. "" is a standard account, or one of Options.MaxDomain.
-	Domain            string
+	Domain string
+	// Unlisted keeps the account off the consent page (it can still be
+	// approved by AccountID): demo mode's seeded customers, which would
+	// otherwise crowd the visitor's choice.
+	Unlisted          bool
 	Email             string
 	FirstName         string
 	LastName          string

@@ -207,8 +207,11 @@ func (f *Fake) renderConsent(w http.ResponseWriter, status int, c Consent, probl
 	}
 	f.mu.Lock()
 	_, known := f.clients[c.ClientID]
-	for i, a := range f.accountsOfLocked(c.Domain) {
-		checked := a.AccountID == c.AccountID || (c.AccountID == "" && i == 0 && c.NewName == "")
+	for _, a := range f.accountsOfLocked(c.Domain) {
+		if a.Unlisted {
+			continue
+		}
+		checked := a.AccountID == c.AccountID || (c.AccountID == "" && len(data.Accounts) == 0 && c.NewName == "")
 		data.Accounts = append(data.Accounts, accountOption{ID: a.AccountID, Label: accountLabel(a), Checked: checked})
 	}
 	minutes := int(f.opts.OutageLength.Minutes())
