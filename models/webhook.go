@@ -80,7 +80,6 @@ type WebhookApp struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
-
 // WebhookConnection is what a webhook says about its connection (never tokens).
 type WebhookConnection struct {
 	ID           string     `json:"id"`
