@@ -156,9 +156,21 @@ func currentOperator(c echo.Context) *models.Operator {
 	return op
 }
 
-// safeNext accepts only a local path as a post-sign-in destination.
+// safeNext accepts only a local path as a post-sign-in destination: it parses with
+// no scheme and no host, starts with exactly one "/", and holds no control byte,
+// space, DEL or backslash (browsers drop tabs and newlines and read "\" as "/", so
+// "/\t/evil.example" would become "//evil.example"). Anything else gives "/".
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if b := next[i]; b < 0x21 || b == 0x7f || b == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
 	return next
