@@ -35,6 +35,7 @@ func (s *Server) connectPage(c echo.Context) error {
 		return s.linkProblem(c, link, err)
 	}
 	noReferrer(c)
+	allowFormRedirect(c, link.App.AuthURL)
 	return render(c, http.StatusOK, views.ConnectPage(s.publicPage(c, "Connect GetResponse"), views.ConnectView{
 		AppName: link.App.Name, Token: c.Param("token"), Reconnect: link.ConnectionID != nil, Demo: link.App.Demo,
 		ExpiresAt: formatTime(link.ExpiresAt),
