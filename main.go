@@ -183,6 +183,13 @@ func serve(ctx context.Context, inv *invocation) error {
 	if srv.Demo != nil {
 		log.Info("demo mode: simulated GetResponse at "+e.cfg.BaseURL+demopkg.Prefix, "demo_app", srv.Demo.App.ID)
 	}
+	// A fresh install's /setup opens only with this URL, so the first operator is
+	// whoever reads this log, not whoever finds the page first.
+	if fresh, err := srv.Operators.NeedsSetup(ctx); err != nil {
+		return err
+	} else if fresh {
+		log.Warn("open the setup URL to create the first operator", "url", e.cfg.BaseURL+"/setup?token="+srv.Operators.SetupToken())
+	}
 	srv.Start()
 
 	ln, err := net.Listen("tcp", e.cfg.Addr)
@@ -250,7 +257,7 @@ func createOperator(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer e.store.Close()
-	op, err := services.NewOperators(e.store).Create(ctx, *email, password, password)
+	op, err := services.NewOperators(e.store, e.box).Create(ctx, *email, password, password)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type Deps struct {
 	Store     *models.Store
 	Box       *secrets.Box
 	Operators *services.Operators
+	Sessions  *services.Sessions
 	Apps      *services.Apps
 	Connect   *services.Connect
 	Tokens    *services.Tokens
@@ -60,7 +61,8 @@ type Server struct {
 	apiQueries apiConnectionQueries
 	assets     *static.Assets
 	log        *slog.Logger
-	sessions   *sessionManager
+	sessions   sessionService
+	cookies    cookieNames
 	metrics    *metrics.Registry
 	demo       bool
 }
@@ -88,7 +90,8 @@ func New(d Deps) *echo.Echo {
 		apiQueries: d.Store,
 		assets:     d.Assets,
 		log:        d.Log,
-		sessions:   newSessionManager(d.Box, d.Config.IsHTTPS(), d.Operators),
+		sessions:   d.Sessions,
+		cookies:    newCookieNames(d.Config.IsHTTPS()),
 		metrics:    d.Metrics,
 		demo:       d.DemoGetResponse != nil,
 	}
@@ -104,19 +107,8 @@ func New(d Deps) *echo.Echo {
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute },
 	}))
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		Skipper:        skipCSRF,
-		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
-		CookieName:     "grconnect_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   d.Config.IsHTTPS(),
-		CookieSameSite: http.SameSiteLaxMode,
-		// A POST without a valid token is forbidden (Echo would say 400 when it is missing).
-		ErrorHandler: func(error, echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "This form has expired or did not come from grconnect. Go back, reload the page and try again.")
-		},
-	}))
+	e.Use(s.loadSession)
+	e.Use(s.csrf)
 
 	// Probes and assets.
 	e.GET("/healthz", s.healthz)
@@ -172,6 +164,9 @@ func New(d Deps) *echo.Echo {
 	op.POST("/operators/:id/remove", s.removeOperator)
 	op.GET("/account/password", s.passwordForm)
 	op.POST("/account/password", s.changePassword)
+	op.GET("/account/sessions", s.listSessions)
+	op.POST("/account/sessions/end-all", s.endAllSessions)
+	op.POST("/account/sessions/:id/end", s.endSession)
 	op.GET("/api-keys", s.listAPIKeys)
 	op.POST("/api-keys", s.createAPIKey)
 	op.GET("/api-keys/:id/revoke", s.confirmRevokeAPIKey)

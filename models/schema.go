@@ -195,4 +195,32 @@ var migrations = []migration{
 			account_key TEXT PRIMARY KEY,
 			blocked_until {{time}} NOT NULL)`,
 	}},
+	{version: 8, name: "server-side sessions, install secrets, sweeps", statements: []string{
+		// Operator sessions live here, not in the cookie: the cookie holds a random
+		// token whose SHA-256 is token_hash, so signing out, a password change or an
+		// operator's removal ends a session at once, on every replica.
+		`CREATE TABLE operator_sessions (
+			id TEXT PRIMARY KEY,
+			token_hash TEXT NOT NULL,
+			operator_id TEXT NOT NULL REFERENCES operators (id) ON DELETE CASCADE,
+			user_agent TEXT NOT NULL DEFAULT '',
+			ip TEXT NOT NULL DEFAULT '',
+			flash TEXT NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL,
+			last_seen_at {{time}} NOT NULL,
+			expires_at {{time}} NOT NULL)`,
+		`CREATE UNIQUE INDEX operator_sessions_token ON operator_sessions (token_hash)`,
+		`CREATE INDEX operator_sessions_operator ON operator_sessions (operator_id, created_at)`,
+		`CREATE INDEX operator_sessions_expires ON operator_sessions (expires_at)`,
+		// Sealed values of the install itself, such as the key check that tells a
+		// wrong secret key at start.
+		`CREATE TABLE install_secrets (
+			name TEXT PRIMARY KEY,
+			value_enc TEXT NOT NULL,
+			created_at {{time}} NOT NULL)`,
+		// The hourly sweeps of old throttle rows, and the cap on a link's pending
+		// authorizations, read these.
+		`CREATE INDEX login_throttles_window ON login_throttles (window_start)`,
+		`CREATE INDEX auth_states_link ON auth_states (link_id, expires_at)`,
+	}},
 }

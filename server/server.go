@@ -47,6 +47,7 @@ type Server struct {
 	Handler *echo.Echo
 
 	Operators *services.Operators
+	Sessions  *services.Sessions
 	Apps      *services.Apps
 	Connect   *services.Connect
 	Tokens    *services.Tokens
@@ -75,7 +76,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		transport = t
 	}
 	s := &Server{}
-	s.Operators = services.NewOperators(store)
+	s.Operators = services.NewOperators(store, box)
+	s.Sessions = services.NewSessions(store)
 	if o.PasswordCost > 0 {
 		s.Operators.Cost = o.PasswordCost
 	}
@@ -110,7 +112,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Metrics = metrics.New(store, log)
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
-		Operators: s.Operators, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
+		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
 		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy,
 	}
 	if s.Demo != nil {
