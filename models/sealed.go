@@ -120,8 +120,8 @@ func (s *Store) AnySealedValue(ctx context.Context) (sealed, aad string, err err
 	for _, t := range SealedTables {
 		for _, f := range t.Fields {
 			var row struct{ K, V string }
-			err := s.db.WithContext(ctx).Table(t.Table).Select(t.Key+" AS k, "+f.Column+" AS v").
-				Where(f.Column+" <> ''").Limit(1).Scan(&row).Error
+			err := s.db.WithContext(ctx).Table(t.Table).Select(t.Key + " AS k, " + f.Column + " AS v").
+				Where(f.Column + " <> ''").Limit(1).Scan(&row).Error
 			if err != nil {
 				return "", "", storeError(err, "look for a sealed value in %s", t.Table)
 			}

@@ -9,7 +9,7 @@ import (
 // "password:…") in a window.
 type LoginThrottle struct {
 	Key         string `gorm:"primaryKey"`
-	Failures    int // attempts reserved in the window, less those that succeeded
+	Failures    int    // attempts reserved in the window, less those that succeeded
 	WindowStart time.Time
 }
 
