@@ -38,6 +38,9 @@ const (
 	EventDisconnected          EventType = "connection.disconnected"
 	EventTestCall              EventType = "test_call"
 	EventReconnectLinkCreated  EventType = "reconnect_link.created"
+	// EventAppUpdated is an app-level event (no connection): an operator edited the
+	// app's registration. Its message says what changed, never a secret.
+	EventAppUpdated EventType = "app.updated"
 )
 
 // Connection is one customer's GetResponse account connected through an app.
