@@ -105,6 +105,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.APIKeys = services.NewAPIKeys(store)
 	s.Proxy = services.NewProxy(s.Tokens, store, gr)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
+	s.Webhooks.AllowPrivate = cfg.WebhookAllowPrivate
 	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
 		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
