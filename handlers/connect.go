@@ -24,10 +24,9 @@ type connectService interface {
 	RedirectURL() string
 }
 
-// browserCookie binds an authorization to the browser that started it. It is
-// HttpOnly and SameSite=Lax: GetResponse's redirect back is a top-level GET, which
-// carries Lax cookies.
-const browserCookie = "grconnect_oauth"
+// The OAuth browser cookie (cookieNames.oauth) binds an authorization to the
+// browser that started it. It is HttpOnly and SameSite=Lax: GetResponse's redirect
+// back is a top-level GET, which carries Lax cookies.
 
 func (s *Server) connectPage(c echo.Context) error {
 	link, err := s.connect.OpenLink(c.Request().Context(), c.Param("token"))
@@ -66,18 +65,22 @@ func (s *Server) linkProblem(c echo.Context, link *services.Link, err error) err
 
 func (s *Server) startConnect(c echo.Context) error {
 	nonce := ""
-	if ck, err := c.Cookie(browserCookie); err == nil && len(ck.Value) >= 32 {
+	if ck, err := c.Cookie(s.cookies.oauth); err == nil && len(ck.Value) >= 32 {
 		nonce = ck.Value // several flows in one browser share its nonce
 	} else {
 		nonce = models.RandomToken(20)
 	}
 	target, err := s.connect.Start(c.Request().Context(), c.Param("token"), nonce)
+	if errors.Is(err, services.ErrTooManyAttempts) {
+		c.Response().Header().Set("Retry-After", "600")
+		return echo.NewHTTPError(http.StatusTooManyRequests, "This link was used to start too many connections in the last 10 minutes. Wait a few minutes, then try again.")
+	}
 	if err != nil {
 		link, _ := s.connect.OpenLink(c.Request().Context(), c.Param("token"))
 		return s.linkProblem(c, link, err)
 	}
 	c.SetCookie(&http.Cookie{
-		Name: browserCookie, Value: nonce, Path: "/oauth", MaxAge: int((15 * time.Minute).Seconds()),
+		Name: s.cookies.oauth, Value: nonce, Path: s.cookies.oauthPath, MaxAge: int((15 * time.Minute).Seconds()),
 		HttpOnly: true, Secure: s.cfg.IsHTTPS(), SameSite: http.SameSiteLaxMode,
 	})
 	noReferrer(c)
@@ -90,7 +93,7 @@ func (s *Server) oauthCallback(c echo.Context) error {
 		State: c.QueryParam("state"), Code: c.QueryParam("code"),
 		Error: c.QueryParam("error"), ErrorDescription: c.QueryParam("error_description"),
 	}
-	if ck, err := c.Cookie(browserCookie); err == nil {
+	if ck, err := c.Cookie(s.cookies.oauth); err == nil {
 		in.BrowserNonce = ck.Value
 	}
 	res, err := s.connect.Callback(c.Request().Context(), in)

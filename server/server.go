@@ -56,7 +56,9 @@ type Server struct {
 	Webhooks  *services.Webhooks
 	Bulk      *services.Bulk
 	Refresher *services.Refresher
-	Metrics   *metrics.Registry
+	// Housekeeping sweeps expired authorizations, throttle rows and sessions.
+	Housekeeping *services.Housekeeping
+	Metrics      *metrics.Registry
 	// Demo is demo mode, when Config.Demo is set.
 	Demo *demo.Mode
 
@@ -110,6 +112,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
 		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
 	}, log)
+	s.Housekeeping = services.NewHousekeeping(store, log)
 	s.Metrics = metrics.New(store, log)
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
@@ -123,12 +126,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	return s, nil
 }
 
-// Start runs the background workers (the refresher, the webhook sender and the
-// metrics reader) until Stop.
+// Start runs the background workers (the refresher, the webhook sender, the
+// metrics reader and the hourly housekeeping) until Stop.
 func (s *Server) Start() {
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
+	s.work.Go(func() { s.Housekeeping.Run(s.workCtx) })
 }
 
 // Stop ends the background work and waits for it: refreshes already sent are
