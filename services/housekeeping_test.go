@@ -32,7 +32,7 @@ func TestHousekeepingSweeps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, s := range []models.OperatorSession{
-		{CreatedAt: now.Add(-8 * 24 * time.Hour), LastSeenAt: now.Add(-time.Minute), ExpiresAt: now.Add(-24 * time.Hour)}, // too old
+		{CreatedAt: now.Add(-8 * 24 * time.Hour), LastSeenAt: now.Add(-time.Minute), ExpiresAt: now.Add(-24 * time.Hour)},   // too old
 		{CreatedAt: now.Add(-24 * time.Hour), LastSeenAt: now.Add(-13 * time.Hour), ExpiresAt: now.Add(6 * 24 * time.Hour)}, // idle
 		{CreatedAt: now.Add(-time.Hour), LastSeenAt: now.Add(-time.Minute), ExpiresAt: now.Add(6 * 24 * time.Hour)},         // live
 	} {
