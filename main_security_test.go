@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -39,5 +41,35 @@ func TestServePrintsSetupURL(t *testing.T) {
 	again := startServe(t, env)
 	if setupURLLine.MatchString(again.log.String()) {
 		t.Errorf("a setup URL was printed although an operator exists:\n%s", again.log)
+	}
+}
+
+// TestDatabaseFilesArePrivate: a new install's data directory is 0700 and its
+// database files (main, WAL, shared memory) 0600, whatever the umask leaves.
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	env, dbPath := dbEnv(t)
+	s := startServe(t, env)
+	// A write, so that the WAL exists.
+	if r := runCmd(t, env, "", "apikey", "create", "--name", "backend"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if st, err := os.Stat(filepath.Dir(dbPath)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("data directory mode %v (%v), want 0700", st.Mode().Perm(), err)
+	}
+	files, _ := filepath.Glob(dbPath + "*")
+	if len(files) < 2 {
+		t.Fatalf("database files: %v", files)
+	}
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", filepath.Base(f), st.Mode().Perm())
+		}
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatal(err)
 	}
 }
