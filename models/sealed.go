@@ -43,13 +43,28 @@ type SealedRow struct {
 // SealedRows returns up to limit rows of t after the row key after ("" for the
 // first), in key order, with their sealed columns.
 func (s *Store) SealedRows(ctx context.Context, t SealedTable, after string, limit int) ([]SealedRow, error) {
+	return s.sealedRows(ctx, t, s.db.WithContext(ctx).Table(t.Table).Where(t.Key+" > ?", after).Order(t.Key).Limit(limit))
+}
+
+// SealedRowByKey returns one row of t with its sealed columns, or ErrNotFound.
+func (s *Store) SealedRowByKey(ctx context.Context, t SealedTable, key string) (*SealedRow, error) {
+	rows, err := s.sealedRows(ctx, t, s.db.WithContext(ctx).Table(t.Table).Where(t.Key+" = ?", key))
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	return &rows[0], nil
+}
+
+func (s *Store) sealedRows(ctx context.Context, t SealedTable, q *gorm.DB) ([]SealedRow, error) {
 	cols := []string{t.Key}
 	for _, f := range t.Fields {
 		cols = append(cols, f.Column)
 	}
 	// Names come from SealedTables, never from input.
-	rows, err := s.db.WithContext(ctx).Table(t.Table).Select(strings.Join(cols, ", ")).
-		Where(t.Key+" > ?", after).Order(t.Key).Limit(limit).Rows()
+	rows, err := q.Select(strings.Join(cols, ", ")).Rows()
 	if err != nil {
 		return nil, storeError(err, "read sealed values of %s", t.Table)
 	}
