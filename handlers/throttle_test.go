@@ -181,3 +181,32 @@ func mustCIDR(s string) *net.IPNet {
 	}
 	return n
 }
+
+// TestThrottleDoesNotRevealAccounts: an address that is no operator's is throttled
+// with the same words as an operator's, so the limit cannot tell who has an account.
+func TestThrottleDoesNotRevealAccounts(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) { c.TrustedProxies = []*net.IPNet{mustCIDR("127.0.0.1/32")} })
+	app.setup(annEmail, annPass)
+	answer := func(email, xff string) string {
+		b := app.browser()
+		token := b.loginToken()
+		for range 5 {
+			b.postLogin(token, email, "wrong password", xff)
+		}
+		req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/login", strings.NewReader(url.Values{"_csrf": {token}, "email": {email}, "password": {"wrong password"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", xff)
+		r := b.do(req)
+		if r.status != http.StatusTooManyRequests {
+			t.Fatalf("%s: sixth attempt = %d", email, r.status)
+		}
+		m := regexpMust(`data-testid="login-error">([^<]*)<`).FindStringSubmatch(r.body)
+		if m == nil {
+			t.Fatalf("%s: no error shown", email)
+		}
+		return m[1]
+	}
+	if known, unknown := answer(annEmail, "203.0.113.1"), answer("nobody@example.com", "203.0.113.2"); known != unknown {
+		t.Fatalf("throttled answers differ:\n  operator:  %s\n  no one's:  %s", known, unknown)
+	}
+}

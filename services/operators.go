@@ -212,7 +212,8 @@ func (o *Operators) Authenticate(ctx context.Context, in SignIn) (*models.Operat
 			accountKey, newBrowser = "browser:"+id, false
 		}
 	}
-	if err := o.reserve(ctx, accountKey, accountAttemptLimit, newBrowser && op != nil); err != nil {
+	// The same answer whether or not the address is an operator's: no enumeration.
+	if err := o.reserve(ctx, accountKey, accountAttemptLimit, newBrowser); err != nil {
 		return nil, "", err
 	}
 	if op == nil {
