@@ -219,7 +219,7 @@ func (a *testApp) setup(email, password string) *browser {
 	r := b.submit(a.setupURL(), "/setup", url.Values{"email": {email}, "password": {password}, "password_confirm": {password},
 		"setup_token": {a.built.Operators.SetupToken()}})
 	if r.status != http.StatusSeeOther || r.location() != "/" {
-		a.t.Fatalf("setup: %d %s\n%s", r.status, r.location(), r.body)
+		a.t.Fatalf("setup: %d %s\n%s\nlog:\n%s", r.status, r.location(), r.body, a.logs)
 	}
 	return b
 }

@@ -142,7 +142,7 @@ func (s *Server) setFlash(c echo.Context, kind, msg string) error {
 	if rs == nil {
 		return nil
 	}
-	flash := kind + "\x00" + msg
+	flash := kind + ":" + msg // the kind (success, error, warning) has no colon
 	if err := s.sessions.SetFlash(c.Request().Context(), rs.sess.ID, flash); err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (s *Server) popFlash(c echo.Context) (kind, msg string, err error) {
 		return "", "", err
 	}
 	rs.sess.Flash = ""
-	kind, msg, _ = strings.Cut(flash, "\x00")
+	kind, msg, _ = strings.Cut(flash, ":")
 	return kind, msg, nil
 }
 

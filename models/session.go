@@ -15,7 +15,7 @@ type OperatorSession struct {
 	OperatorID string
 	UserAgent  string
 	IP         string
-	// Flash is a one-time message for the next page ("kind\x00text"), or "".
+	// Flash is a one-time message for the next page ("kind:text"), or "".
 	Flash      string
 	CreatedAt  time.Time
 	LastSeenAt time.Time
