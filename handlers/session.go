@@ -115,7 +115,8 @@ func (s *Server) signIn(c echo.Context, op *models.Operator, knownBrowser string
 	if err != nil {
 		return err
 	}
-	c.SetCookie(s.cookies.cookie(s.cookies.session, token, 0)) // a browser-session cookie; the row holds the expiry
+	// The row decides when the session ends; the cookie only lasts as long.
+	c.SetCookie(s.cookies.cookie(s.cookies.session, token, sess.ExpiresAt.Sub(sess.CreatedAt)))
 	if knownBrowser != "" {
 		c.SetCookie(s.cookies.cookie(s.cookies.browser, knownBrowser, knownBrowserAge))
 	}
