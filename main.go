@@ -44,6 +44,7 @@ var commands = []command{
 	{"app create", "grconnect app create --name N --client-id ID --client-secret-stdin [--edition E] [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]...", createApp},
 	{"apikey create", "grconnect apikey create --name N        prints a new API key, once", createAPIKey},
 	{"migrate", "grconnect migrate                       apply pending database migrations, then exit", migrate},
+	{"rekey", "grconnect rekey [--new-key]             re-seal every stored secret with GRCONNECT_SECRET_KEY (README: Rotating the key)", rekey},
 	{"copy-db", "grconnect copy-db --to postgres://…     copy this (SQLite) install into an empty PostgreSQL database", copyDB},
 }
 
@@ -132,26 +133,19 @@ type env struct {
 	box   *secrets.Box
 }
 
-// open validates the configuration, prepares the data directory and key, and opens
-// and migrates the database.
+// open validates the configuration, prepares the data directory, opens and
+// migrates the database, and only then settles the key: a key file is created only
+// for a database that holds nothing sealed, and a key (with any previous keys) that
+// opens nothing stored stops the command.
 func open(ctx context.Context, loader *config.Loader, log *slog.Logger) (*env, error) {
 	cfg, err := loader.Load()
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.PrepareDataDir(); err != nil {
-		return nil, err
-	}
-	created, keyPath, err := cfg.LoadSecretKey()
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		log.Warn("generated a new secret key; back it up: without it the stored tokens and client secrets cannot be read", "path", keyPath)
-	}
-	box, err := secrets.New(cfg.SecretKey)
-	if err != nil {
-		return nil, fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): %v", err)
+	if !cfg.IsPostgres() || !cfg.KeyConfigured() {
+		if err := cfg.PrepareDataDir(); err != nil {
+			return nil, err
+		}
 	}
 	store, err := migrated(ctx, cfg.Database, log)
 	if err != nil {
@@ -167,7 +161,47 @@ func open(ctx context.Context, loader *config.Loader, log *slog.Logger) (*env, e
 		}
 		return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %s: %v", problem.Describe(), err)
 	}
+	box, err := openKey(ctx, cfg, store, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	return &env{cfg: cfg, log: log, store: store, box: box}, nil
+}
+
+// openKey loads the secret key (creating secret.key on a fresh install) and checks
+// it against what the database holds.
+func openKey(ctx context.Context, cfg *config.Config, store *models.Store, log *slog.Logger) (*secrets.Box, error) {
+	missing, err := cfg.KeyFileMissing()
+	if err != nil {
+		return nil, err
+	}
+	if missing {
+		held, err := services.HoldsSealedData(ctx, store)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			return nil, fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): %s is missing but the database holds values sealed with a key; restore the key file from your backup or set GRCONNECT_SECRET_KEY (no new key is made over existing data)", cfg.KeyFile())
+		}
+	}
+	created, keyPath, err := cfg.LoadSecretKey()
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("generated a new secret key; back it up: without it the stored tokens and client secrets cannot be read", "path", keyPath)
+	}
+	box, err := secrets.New(cfg.SecretKey, cfg.PreviousSecretKeys...)
+	if err != nil {
+		return nil, fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): %v", err)
+	}
+	if err := services.CheckKey(ctx, store, box); errors.Is(err, services.ErrWrongKey) {
+		return nil, fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): this key (key ID %s) opens nothing stored in the database; start with the key the data was sealed with (during a rotation, list the old key in GRCONNECT_PREVIOUS_SECRET_KEYS)", box.KeyID())
+	} else if err != nil {
+		return nil, err
+	}
+	return box, nil
 }
 
 func serve(ctx context.Context, inv *invocation) error {
@@ -195,6 +229,13 @@ func serve(ctx context.Context, inv *invocation) error {
 	defer srv.Stop()
 	if srv.Demo != nil {
 		log.Info("demo mode: simulated GetResponse at "+e.cfg.BaseURL+demopkg.Prefix, "demo_app", srv.Demo.App.ID)
+	}
+	// A fresh install's /setup opens only with this URL, so the first operator is
+	// whoever reads this log, not whoever finds the page first.
+	if fresh, err := srv.Operators.NeedsSetup(ctx); err != nil {
+		return err
+	} else if fresh {
+		log.Warn("open the setup URL to create the first operator", "url", e.cfg.BaseURL+"/setup?token="+srv.Operators.SetupToken())
 	}
 	srv.Start()
 
@@ -263,7 +304,7 @@ func createOperator(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer e.store.Close()
-	op, err := services.NewOperators(e.store).Create(ctx, *email, password, password)
+	op, err := services.NewOperators(e.store, e.box).Create(ctx, *email, password, password)
 	if err != nil {
 		return err
 	}
@@ -451,5 +492,71 @@ func copyDB(ctx context.Context, inv *invocation) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(inv.stdout, "copied; every table's row count matches. Start grconnect with GRCONNECT_DATABASE set to the new database and the same secret key.")
+	return nil
+}
+
+// rekey re-seals every stored secret with the current key (reading with the
+// previous ones) and prints the counts; with --new-key it first rotates the key
+// file instead (see README: Rotating the key).
+func rekey(ctx context.Context, inv *invocation) error {
+	fs, loader := inv.flags()
+	newKey := fs.Bool("new-key", false, "key in secret.key only: move it to secret.previous.key and write a new one (restart the servers, then run grconnect rekey)")
+	batch := fs.Int("batch", 500, "rows re-sealed per transaction")
+	if err := inv.parse(fs); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || *batch < 1 || *batch > 10000 {
+		return errors.New("usage: grconnect rekey [--new-key] [--batch N (1–10000)]")
+	}
+	e, err := open(ctx, loader, inv.logger(slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer e.store.Close()
+	if *newKey {
+		return rotateKeyFile(e, inv.stdout)
+	}
+	counts, err := services.Rekey(ctx, e.store, e.box, *batch)
+	tw := tabwriter.NewWriter(inv.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "table\tfield\tre-sealed\talready current\tunreadable\t")
+	unreadable := 0
+	for _, c := range counts {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t\n", c.Table, c.Field, c.Resealed, c.Current, c.Unreadable)
+		unreadable += c.Unreadable
+	}
+	tw.Flush()
+	if err != nil {
+		return fmt.Errorf("rekey stopped (run it again to go on): %w", err)
+	}
+	if unreadable > 0 {
+		return fmt.Errorf("%d stored values open with no configured key and were left as they are; keep every previous key until they are found", unreadable)
+	}
+	remaining, err := services.RemainingUnderPreviousKeys(ctx, e.store, e.box)
+	if err != nil {
+		return err
+	}
+	switch {
+	case remaining > 0:
+		fmt.Fprintf(inv.stdout, "%d values were written under a previous key meanwhile (a server not yet restarted with the new key?): restart every server with the new key, then run grconnect rekey again.\n", remaining)
+	case e.box.HasPrevious():
+		fmt.Fprintf(inv.stdout, "Every stored secret is sealed with the current key (key ID %s). The previous keys can now be dropped: remove GRCONNECT_PREVIOUS_SECRET_KEYS and delete %s if it exists.\n", e.box.KeyID(), e.cfg.PreviousKeyFile())
+	default:
+		fmt.Fprintf(inv.stdout, "Every stored secret is sealed with the current key (key ID %s).\n", e.box.KeyID())
+	}
+	return nil
+}
+
+// rotateKeyFile replaces secret.key with a new key, keeping the old one in
+// secret.previous.key: every server started from these files opens everything.
+func rotateKeyFile(e *env, stdout io.Writer) error {
+	if e.cfg.KeyConfigured() {
+		return errors.New("rekey --new-key rotates secret.key, but GRCONNECT_SECRET_KEY (--secret-key) is set: put a new key there and the old one in GRCONNECT_PREVIOUS_SECRET_KEYS, restart, then run grconnect rekey")
+	}
+	newKey, oldKey, err := secrets.RotateKeyFile(e.cfg.KeyFile(), e.cfg.PreviousKeyFile())
+	if err != nil {
+		return fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): rotate the key file: %v", err)
+	}
+	fmt.Fprintf(stdout, "%s now holds a new key (key ID %s); the old one (key ID %s) is in %s.\n", e.cfg.KeyFile(), secrets.KeyID(newKey), secrets.KeyID(oldKey), e.cfg.PreviousKeyFile())
+	fmt.Fprintln(stdout, "Next: restart every grconnect server (they read both files), then run grconnect rekey. Back up both files.")
 	return nil
 }

@@ -112,7 +112,14 @@ func TestCopyDBToPostgres(t *testing.T) {
 		ExpiresAt: now.Add(10 * time.Minute), CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	if err := src.RecordLoginFailure(ctx, "ip:127.0.0.1", time.Minute); err != nil {
+	if _, _, err := src.ReserveLoginAttempt(ctx, "ip:127.0.0.1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	op, err := src.OperatorByEmail(ctx, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.CreateSession(ctx, &models.OperatorSession{TokenHash: "h", OperatorID: op.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := src.CreateBulkJob(ctx, &models.BulkJob{ID: models.NewID("bulk"), Scope: "all", Total: 3, Status: "running", CreatedAt: now}); err != nil {
@@ -128,7 +135,7 @@ func TestCopyDBToPostgres(t *testing.T) {
 		t.Fatalf("copy-db: %v\nstderr: %s", out.err, out.stderr)
 	}
 	for _, table := range []string{"operators", "apps", "connections", "events", "connect_links", "auth_states", "api_keys",
-		"webhook_deliveries", "daily_refresh_stats", "bulk_jobs", "login_throttles", "schema_migrations"} {
+		"webhook_deliveries", "daily_refresh_stats", "bulk_jobs", "login_throttles", "schema_migrations", "operator_sessions", "install_secrets"} {
 		if !strings.Contains(out.stdout, table) {
 			t.Errorf("the report does not list %s:\n%s", table, out.stdout)
 		}

@@ -269,6 +269,10 @@ func TestServeInvalidConfig(t *testing.T) {
 		{"GRCONNECT_ADDR", "8080", "--addr"},
 		{"GRCONNECT_SECRET_KEY", "c2hvcnQ=", "--secret-key"},
 		{"GRCONNECT_GETRESPONSE_API_URL", "api.getresponse.com", "--getresponse-api-url"},
+		{"GRCONNECT_PREVIOUS_SECRET_KEYS", "c2hvcnQ=", "--previous-secret-keys"},
+		{"GRCONNECT_TRUSTED_PROXIES", "proxy.internal", "--trusted-proxies"},
+		{"GRCONNECT_METRICS_TOKEN", "short", "--metrics-token"},
+		{"GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "maybe", "--webhook-allow-private"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

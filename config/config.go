@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/mail"
 	"net/url"
@@ -41,6 +42,15 @@ type Config struct {
 	MailFrom string
 	// Warnings are problems worth a log line at start that do not stop it.
 	Warnings []string
+	// PreviousSecretKeys still open values sealed before a key rotation; nothing is
+	// sealed with them (GRCONNECT_PREVIOUS_SECRET_KEYS, plus secret.previous.key).
+	PreviousSecretKeys [][]byte
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
+	TrustedProxies []*net.IPNet
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
+	// WebhookAllowPrivate lets webhooks reach loopback and private addresses.
+	WebhookAllowPrivate bool
 }
 
 // setting describes one configuration value: its variable, flag and default.
@@ -62,10 +72,15 @@ var settings = []setting{
 	{"GRCONNECT_REFRESH_INTERVAL", "refresh-interval", "15s", "how often the background refresher looks for due connections"},
 	{"GRCONNECT_SMTP_URL", "smtp-url", "", "smtp://user:pass@host:587 or smtps://… for operator alert e-mails (default: no e-mail)"},
 	{"GRCONNECT_MAIL_FROM", "mail-from", "", "sender of alert e-mails (default: grconnect@ the base URL's host)"},
+	{"GRCONNECT_PREVIOUS_SECRET_KEYS", "previous-secret-keys", "", "comma-separated old keys (base64) still accepted for reading during a key rotation; all writes use GRCONNECT_SECRET_KEY"},
+	{"GRCONNECT_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed"},
+	{"GRCONNECT_METRICS_TOKEN", "metrics-token", "", "when set, /metrics requires Authorization: Bearer <token>"},
+	{"GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "let webhooks reach loopback and private-network addresses (link-local and cloud metadata stay refused)"},
 }
 
-// secretSettings are never shown in -help output (their values hold keys or passwords).
-var secretSettings = map[string]bool{"GRCONNECT_SECRET_KEY": true, "GRCONNECT_SMTP_URL": true}
+// hidden are the settings whose configured value is never printed in -help output
+// (keys, tokens, passwords).
+var hidden = map[string]bool{"GRCONNECT_SECRET_KEY": true, "GRCONNECT_PREVIOUS_SECRET_KEYS": true, "GRCONNECT_METRICS_TOKEN": true, "GRCONNECT_SMTP_URL": true}
 
 // Loader binds the settings to a flag set and, after parsing, validates them.
 type Loader struct {
@@ -85,17 +100,32 @@ func Bind(fs *flag.FlagSet, getenv func(string) string) *Loader {
 			l.fromEnv[s.env] = true
 		}
 		usage := s.usage + " (" + s.env + ")"
-		if secretSettings[s.env] {
-			// Never print a configured key or password in -help output.
+		if hidden[s.env] {
+			// Never print a configured key or token in -help output.
 			l.values[s.env] = new(string)
 			*l.values[s.env] = def
 			fs.Func(s.flag, usage, func(v string) error { *l.values[s.env] = v; return nil })
+			continue
+		}
+		if s.def == "false" {
+			// A switch: --webhook-allow-private alone means true.
+			v := &boolText{text: def}
+			l.values[s.env] = &v.text
+			fs.Var(v, s.flag, usage)
 			continue
 		}
 		l.values[s.env] = fs.String(s.flag, def, usage)
 	}
 	return l
 }
+
+// boolText is a boolean setting's flag: its text is validated by Load, like the
+// environment variable's.
+type boolText struct{ text string }
+
+func (b *boolText) String() string     { return b.text }
+func (b *boolText) Set(v string) error { b.text = v; return nil }
+func (b *boolText) IsBoolFlag() bool   { return true }
 
 // Load validates the bound values and returns the configuration. Errors are one line
 // and name the setting.
@@ -195,10 +225,56 @@ func (l *Loader) Load() (*Config, error) {
 		}
 		c.SecretKey = key
 	}
+	for i, text := range splitList(v("GRCONNECT_PREVIOUS_SECRET_KEYS")) {
+		key, err := secrets.ParseKey(text)
+		if err != nil {
+			bad("GRCONNECT_PREVIOUS_SECRET_KEYS", "key %d: %v", i+1, err)
+			break
+		}
+		c.PreviousSecretKeys = append(c.PreviousSecretKeys, key)
+	}
+	for _, text := range splitList(v("GRCONNECT_TRUSTED_PROXIES")) {
+		n, err := parseCIDR(text)
+		if err != nil {
+			bad("GRCONNECT_TRUSTED_PROXIES", "%q is not a CIDR like 10.0.0.0/8 or an IP address", text)
+			break
+		}
+		c.TrustedProxies = append(c.TrustedProxies, n)
+	}
+	c.MetricsToken = v("GRCONNECT_METRICS_TOKEN")
+	if c.MetricsToken != "" && (len(c.MetricsToken) < 16 || strings.ContainsAny(c.MetricsToken, " \t\r\n,")) {
+		bad("GRCONNECT_METRICS_TOKEN", "use at least 16 characters without spaces or commas")
+	}
+	if b, err := strconv.ParseBool(v("GRCONNECT_WEBHOOK_ALLOW_PRIVATE")); err != nil {
+		bad("GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "%q is not true or false", v("GRCONNECT_WEBHOOK_ALLOW_PRIVATE"))
+	} else {
+		c.WebhookAllowPrivate = b
+	}
 	if len(errs) > 0 {
 		return nil, errs[0]
 	}
 	return c, nil
+}
+
+// splitList splits a comma- or space-separated setting into its non-empty items.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+}
+
+// parseCIDR parses a CIDR, or a single address as a /32 (IPv4) or /128 (IPv6).
+func parseCIDR(s string) (*net.IPNet, error) {
+	if _, n, err := net.ParseCIDR(s); err == nil {
+		return n, nil
+	}
+	ip := net.ParseIP(s)
+	if ip == nil {
+		return nil, fmt.Errorf("not a CIDR or an IP address: %q", s)
+	}
+	bits := 128
+	if ip4 := ip.To4(); ip4 != nil {
+		ip, bits = ip4, 32
+	}
+	return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
 }
 
 // IsPostgres reports whether the database setting names a PostgreSQL server.
@@ -225,18 +301,52 @@ func (c *Config) PrepareDataDir() error {
 	return os.Remove(f.Name())
 }
 
+// KeyFile is where the secret key lives when GRCONNECT_SECRET_KEY is not set.
+func (c *Config) KeyFile() string { return filepath.Join(c.DataDir, "secret.key") }
+
+// PreviousKeyFile holds, one per line, the keys a rotation of KeyFile retired; they
+// still open values sealed before it (see grconnect rekey).
+func (c *Config) PreviousKeyFile() string { return filepath.Join(c.DataDir, "secret.previous.key") }
+
+// KeyConfigured reports whether the key comes from GRCONNECT_SECRET_KEY rather than
+// from KeyFile.
+func (c *Config) KeyConfigured() bool { return c.secretKeyText != "" }
+
+// KeyFileMissing reports whether LoadSecretKey would create a new key: no key is
+// configured and KeyFile does not exist.
+func (c *Config) KeyFileMissing() (bool, error) {
+	if c.SecretKey != nil {
+		return false, nil
+	}
+	_, err := os.Stat(c.KeyFile())
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return true, nil
+	}
+	return false, fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): cannot use key file: %v", err)
+}
+
 // LoadSecretKey sets SecretKey from the data directory's secret.key when none was
-// configured, creating the file on first start. created reports a new key.
+// configured, creating the file on first start (created reports a new key), and adds
+// the keys of secret.previous.key, if any, to PreviousSecretKeys. Callers decide
+// first whether creating a key is right (KeyFileMissing): never over existing data.
 func (c *Config) LoadSecretKey() (created bool, path string, err error) {
 	if c.SecretKey != nil {
 		return false, "", nil
 	}
-	path = filepath.Join(c.DataDir, "secret.key")
+	path = c.KeyFile()
 	key, created, err := secrets.LoadOrCreateKeyFile(path)
 	if err != nil {
 		return false, path, fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): cannot use key file: %v", err)
 	}
+	previous, err := secrets.ReadKeyList(c.PreviousKeyFile())
+	if err != nil {
+		return false, path, fmt.Errorf("invalid GRCONNECT_PREVIOUS_SECRET_KEYS (--previous-secret-keys): cannot use %v", err)
+	}
 	c.SecretKey = key
+	c.PreviousSecretKeys = append(c.PreviousSecretKeys, previous...)
 	return created, path, nil
 }
 

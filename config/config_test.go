@@ -33,6 +33,10 @@ var extraSettings = []struct{ env, flag, def string }{
 	{"GRCONNECT_REFRESH_RATE", "refresh-rate", "10"},
 	{"GRCONNECT_REFRESH_CONCURRENCY", "refresh-concurrency", "4"},
 	{"GRCONNECT_REFRESH_INTERVAL", "refresh-interval", "15s"},
+	{"GRCONNECT_PREVIOUS_SECRET_KEYS", "previous-secret-keys", ""},
+	{"GRCONNECT_TRUSTED_PROXIES", "trusted-proxies", ""},
+	{"GRCONNECT_METRICS_TOKEN", "metrics-token", ""},
+	{"GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false"},
 }
 
 // mapEnv returns a getenv reading from m.
@@ -246,6 +250,13 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 		{"secret key not base64", "GRCONNECT_SECRET_KEY", "not*base64*at*all!" + keyText[:8]},
 		{"secret key too short", "GRCONNECT_SECRET_KEY", shortKey},
 		{"secret key too long", "GRCONNECT_SECRET_KEY", base64.StdEncoding.EncodeToString(make([]byte, 48))},
+		{"previous key too short", "GRCONNECT_PREVIOUS_SECRET_KEYS", keyText + "," + shortKey},
+		{"previous key not base64", "GRCONNECT_PREVIOUS_SECRET_KEYS", "not*base64*at*all!" + keyText[:8]},
+		{"trusted proxy not a CIDR", "GRCONNECT_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"},
+		{"trusted proxy bad mask", "GRCONNECT_TRUSTED_PROXIES", "10.0.0.0/33"},
+		{"metrics token too short", "GRCONNECT_METRICS_TOKEN", "short"},
+		{"metrics token with a space", "GRCONNECT_METRICS_TOKEN", "a token with spaces in it"},
+		{"webhook allow private not a bool", "GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "sometimes"},
 	}
 	flagOf := map[string]string{}
 	for _, s := range append(productTable[:len(productTable):len(productTable)], extraSettings...) {
@@ -265,7 +276,7 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 				if strings.Contains(msg, "\n") {
 					t.Errorf("error is not one line: %q", msg)
 				}
-				if tt.env == "GRCONNECT_SECRET_KEY" && strings.Contains(msg, tt.value) {
+				if hiddenSetting[tt.env] && strings.Contains(msg, tt.value) {
 					t.Errorf("error repeats the configured key: %q", msg)
 				}
 			}

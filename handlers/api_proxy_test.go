@@ -568,3 +568,49 @@ func TestAPIProxyNoRefreshStorm(t *testing.T) {
 		t.Fatalf("20 more calls caused %d refreshes", n)
 	}
 }
+
+// TestAPIProxyReturnsRedirectsAsIs: a 3xx from GetResponse comes back to the
+// caller as it is; grconnect never follows it (the bearer token would go along).
+func TestAPIProxyReturnsRedirectsAsIs(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	rec := f.recordGetResponse()
+	var trapped int
+	var mu sync.Mutex
+	trap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		trapped++
+		mu.Unlock()
+	}))
+	defer trap.Close()
+	rec.setAnswer(func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		w.Header().Set("Location", trap.URL+"/steal")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		io.WriteString(w, "moved")
+		return true
+	})
+	// The caller's own client must not follow it either, to see what grconnect answered.
+	caller := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		req, _ := http.NewRequest(method, f.srv.URL+"/api/v1/connections/"+conn.ID+"/proxy/contacts", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+f.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := caller.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != trap.URL+"/steal" || string(body) != "moved" {
+			t.Fatalf("%s through the proxy = %d %q %q, want GetResponse's 307 as is", method, resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+	}
+	if n := len(rec.seen()); n != 2 {
+		t.Fatalf("GetResponse saw %d calls, want 2", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if trapped != 0 {
+		t.Fatalf("the proxy followed a redirect %d times", trapped)
+	}
+}

@@ -18,7 +18,7 @@ import (
 // appService is what the app pages need.
 type appService interface {
 	Create(ctx context.Context, in services.AppInput) (*models.App, error)
-	Update(ctx context.Context, id string, in services.AppInput) (*models.App, error)
+	Update(ctx context.Context, id, actor string, in services.AppInput) (*models.App, error)
 	Get(ctx context.Context, id string) (*models.App, error)
 	List(ctx context.Context) ([]models.AppSummary, error)
 	LiveConnections(ctx context.Context, id string) (int64, error)
@@ -154,7 +154,7 @@ func (s *Server) updateApp(c echo.Context) error {
 		return err
 	}
 	in := appFormInput(c)
-	updated, err := s.apps.Update(ctx, app.ID, in)
+	updated, err := s.apps.Update(ctx, app.ID, currentOperator(c).Email, in)
 	if fe, ok := services.AsFieldErrors(err); ok {
 		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app.ID, hint(app.ClientSecretHint), in, fe)))
 	}

@@ -16,42 +16,52 @@ import (
 // operatorService is what the sign-in and operator pages need.
 type operatorService interface {
 	NeedsSetup(ctx context.Context) (bool, error)
-	Setup(ctx context.Context, email, password, confirm string) (*models.Operator, error)
+	ValidSetupToken(token string) bool
+	Setup(ctx context.Context, token, email, password, confirm string) (*models.Operator, error)
 	Create(ctx context.Context, email, password, confirm string) (*models.Operator, error)
-	Authenticate(ctx context.Context, email, password, ip string) (*models.Operator, error)
-	ChangePassword(ctx context.Context, id, current, password, confirm string) (int, error)
+	Authenticate(ctx context.Context, in services.SignIn) (*models.Operator, string, error)
+	ChangePassword(ctx context.Context, in services.PasswordChange) error
 	Remove(ctx context.Context, actorID, id string) error
 	List(ctx context.Context) ([]models.Operator, error)
 	Get(ctx context.Context, id string) (*models.Operator, error)
 	SetAlertEmail(ctx context.Context, id string, on bool) error
 }
 
-// setupForm shows the first-run form; once an operator exists the page is gone.
+// setupForm shows the first-run form to whoever brings the setup URL that
+// grconnect printed in its log; once an operator exists the page is gone.
 func (s *Server) setupForm(c echo.Context) error {
 	if err := s.requireFreshInstall(c); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.SetupPage(s.page(c, "Set up grconnect", ""), views.SetupForm{}))
+	token := c.QueryParam("token")
+	if !s.operators.ValidSetupToken(token) {
+		return render(c, http.StatusForbidden, views.SetupPage(s.page(c, "Set up grconnect", ""), views.SetupForm{NeedToken: true}))
+	}
+	noReferrer(c)
+	return render(c, http.StatusOK, views.SetupPage(s.page(c, "Set up grconnect", ""), views.SetupForm{Token: token}))
 }
 
 func (s *Server) setup(c echo.Context) error {
 	if err := s.requireFreshInstall(c); err != nil {
 		return err
 	}
-	email := c.FormValue("email")
-	op, err := s.operators.Setup(c.Request().Context(), email, c.FormValue("password"), c.FormValue("password_confirm"))
+	email, token := c.FormValue("email"), c.FormValue("setup_token")
+	op, err := s.operators.Setup(c.Request().Context(), token, email, c.FormValue("password"), c.FormValue("password_confirm"))
 	if fe, ok := services.AsFieldErrors(err); ok {
 		return render(c, http.StatusUnprocessableEntity, views.SetupPage(s.page(c, "Set up grconnect", ""),
-			views.SetupForm{Email: email, EmailError: fe["email"], PasswordError: fe["password"], ConfirmError: fe["password_confirm"]}))
+			views.SetupForm{Token: token, Email: email, EmailError: fe["email"], PasswordError: fe["password"], ConfirmError: fe["password_confirm"]}))
 	}
-	if errors.Is(err, services.ErrSetupDone) {
+	switch {
+	case errors.Is(err, services.ErrSetupToken):
+		s.log.Warn("setup refused: no valid setup token", "ip", c.RealIP())
+		return render(c, http.StatusForbidden, views.SetupPage(s.page(c, "Set up grconnect", ""), views.SetupForm{NeedToken: true}))
+	case errors.Is(err, services.ErrSetupDone):
 		return echo.NewHTTPError(http.StatusNotFound)
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	s.log.Info("first operator created", "operator", op.ID)
-	if err := s.sessions.signIn(c, op); err != nil {
+	if err := s.signIn(c, op, ""); err != nil {
 		return err
 	}
 	return s.redirectWithFlash(c, "/", "success", "Welcome! Next, register your GetResponse app.")
@@ -74,7 +84,7 @@ func (s *Server) loginForm(c echo.Context) error {
 	} else if fresh {
 		return c.Redirect(http.StatusSeeOther, "/setup")
 	}
-	if op, err := s.sessions.operator(c); err == nil && op != nil {
+	if currentSession(c) != nil {
 		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
 	}
 	return render(c, http.StatusOK, views.LoginPage(s.page(c, "Sign in", ""), views.LoginForm{Next: safeNext(c.QueryParam("next"))}))
@@ -82,7 +92,11 @@ func (s *Server) loginForm(c echo.Context) error {
 
 func (s *Server) login(c echo.Context) error {
 	email, next := c.FormValue("email"), safeNext(c.FormValue("next"))
-	op, err := s.operators.Authenticate(c.Request().Context(), email, c.FormValue("password"), c.RealIP())
+	in := services.SignIn{Email: email, Password: c.FormValue("password"), IP: c.RealIP()}
+	if ck, err := c.Cookie(s.cookies.browser); err == nil {
+		in.KnownBrowser = ck.Value
+	}
+	op, knownBrowser, err := s.operators.Authenticate(c.Request().Context(), in)
 	var throttled *services.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
@@ -97,7 +111,7 @@ func (s *Server) login(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	if err := s.sessions.signIn(c, op); err != nil {
+	if err := s.signIn(c, op, knownBrowser); err != nil {
 		return err
 	}
 	s.log.Info("operator signed in", "operator", op.ID)
@@ -105,7 +119,7 @@ func (s *Server) login(c echo.Context) error {
 }
 
 func (s *Server) logout(c echo.Context) error {
-	if err := s.sessions.signOut(c); err != nil {
+	if err := s.signOut(c); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/login")
@@ -116,8 +130,18 @@ func (s *Server) passwordForm(c echo.Context) error {
 }
 
 func (s *Server) changePassword(c echo.Context) error {
-	op := currentOperator(c)
-	epoch, err := s.operators.ChangePassword(c.Request().Context(), op.ID, c.FormValue("current"), c.FormValue("password"), c.FormValue("password_confirm"))
+	op, rs := currentOperator(c), currentSession(c)
+	err := s.operators.ChangePassword(c.Request().Context(), services.PasswordChange{
+		OperatorID: op.ID, KeepSessionID: rs.sess.ID, IP: c.RealIP(),
+		Current: c.FormValue("current"), Password: c.FormValue("password"), Confirm: c.FormValue("password_confirm"),
+	})
+	var throttled *services.ThrottledError
+	if errors.As(err, &throttled) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(throttled.RetryAfter.Seconds())+1))
+		s.log.Warn("password change throttled", "operator", op.ID, "ip", c.RealIP())
+		return render(c, http.StatusTooManyRequests, views.PasswordPage(s.page(c, "Change password", ""),
+			views.PasswordForm{CurrentError: throttled.Error()}))
+	}
 	if fe, ok := services.AsFieldErrors(err); ok {
 		return render(c, http.StatusUnprocessableEntity, views.PasswordPage(s.page(c, "Change password", ""),
 			views.PasswordForm{CurrentError: fe["current"], PasswordError: fe["password"], ConfirmError: fe["password_confirm"]}))
@@ -125,8 +149,6 @@ func (s *Server) changePassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.sessions.setEpoch(c, epoch); err != nil {
-		return err
-	}
+	s.log.Info("password changed; other sessions ended", "operator", op.ID)
 	return s.redirectWithFlash(c, "/operators", "success", "Your password was changed. Your other sessions have ended.")
 }

@@ -22,11 +22,18 @@ func TestFreshInstallGoesToSetup(t *testing.T) {
 			t.Errorf("GET %s on a fresh install = %d → %q, want 303 → /setup", path, r.status, r.location())
 		}
 	}
+	// Without the setup URL's token the page says where to find it, and shows no form.
 	r := b.get("/setup")
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /setup = %d", r.status)
+	if r.status != http.StatusForbidden {
+		t.Fatalf("GET /setup without the token = %d, want 403", r.status)
 	}
-	mustContain(t, r.body, `name="_csrf"`, `<label for="email">`, `<label for="password">`)
+	mustContain(t, r.body, `data-testid="setup-needs-token"`, "grconnect operator create")
+	mustNotContain(t, r.body, `<label for="password">`)
+	r = b.get(app.setupURL())
+	if r.status != http.StatusOK {
+		t.Fatalf("GET the setup URL = %d", r.status)
+	}
+	mustContain(t, r.body, `name="_csrf"`, `name="setup_token"`, `<label for="email">`, `<label for="password">`)
 }
 
 func TestSetupValidatesThenSignsIn(t *testing.T) {
@@ -43,7 +50,8 @@ func TestSetupValidatesThenSignsIn(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := b.submit("/setup", "/setup", tc.form)
+			tc.form.Set("setup_token", app.built.Operators.SetupToken())
+			r := b.submit(app.setupURL(), "/setup", tc.form)
 			if r.status != http.StatusUnprocessableEntity {
 				t.Fatalf("status = %d, want 422", r.status)
 			}
@@ -174,19 +182,24 @@ func TestFailedSignInsAreThrottled(t *testing.T) {
 			t.Fatalf("failure %d = %d", i+1, r.status)
 		}
 	}
-	// Now even the right password is refused until the window passes.
+	// Now even the right password is refused from a new browser until the window passes.
 	r := b.submit("/login", "/login", url.Values{"email": {annEmail}, "password": {annPass}})
 	if r.status != http.StatusTooManyRequests {
 		t.Fatalf("sixth attempt = %d, want 429", r.status)
 	}
-	mustContain(t, r.body, "Too many failed sign-ins")
+	mustContain(t, r.body, "Too many failed sign-ins", "a browser you used before")
 	if r.header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
-	// Another email from the same address is blocked too (per-address limit).
-	r = b.submit("/login", "/login", url.Values{"email": {"bob@example.com"}, "password": {"whatever12345"}})
+	// The address has its own, larger limit: other emails from it are refused too.
+	for i := range 4 {
+		if r := b.submit("/login", "/login", url.Values{"email": {"bob@example.com"}, "password": {"whatever12345"}}); r.status != http.StatusUnauthorized {
+			t.Fatalf("other email, attempt %d = %d", i+1, r.status)
+		}
+	}
+	r = b.submit("/login", "/login", url.Values{"email": {"carol@example.com"}, "password": {"whatever12345"}})
 	if r.status != http.StatusTooManyRequests {
-		t.Fatalf("other email from the same address = %d, want 429", r.status)
+		t.Fatalf("the address's eleventh attempt = %d, want 429", r.status)
 	}
 }
 

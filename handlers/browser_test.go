@@ -33,6 +33,11 @@ func TestBrowserWholeStory(t *testing.T) {
 		op.fatalf("a fresh install shows %s, want /setup", p)
 	}
 	op.wantText("h1", "Welcome to grconnect")
+	// Without the setup URL from the log, the page says where to find it.
+	op.wantText(`[data-testid="setup-needs-token"]`, "setup link")
+	op.page("setup-needs-token")
+	op.open(app.setupURL())
+	op.wantText("h1", "Welcome to grconnect")
 	op.page("setup")
 	op.fill("#email", annEmail)
 	op.fill("#password", annPass)
@@ -323,6 +328,7 @@ func TestBrowserSignInFailures(t *testing.T) {
 		{annEmail, ""},
 		{annEmail, "still wrong"},
 		{annEmail, "wrong again"},
+		{annEmail, "and wrong once more"},
 	}
 	for i, a := range attempts {
 		b.open("/login")
@@ -345,7 +351,7 @@ func TestBrowserSignInFailures(t *testing.T) {
 			b.page("signin-wrong-password")
 		}
 	}
-	// The sixth try is refused even with the right password.
+	// The account's sixth try from this (new) browser is refused even with the right password.
 	b.open("/login")
 	b.fill("#email", annEmail)
 	b.fill("#password", annPass)

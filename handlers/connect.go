@@ -27,17 +27,15 @@ type connectService interface {
 	RedirectURL() string
 }
 
-// browserCookie binds an authorization to the browser that started it. It is
-// HttpOnly and SameSite=Lax: GetResponse's redirect back is a top-level GET, which
-// carries Lax cookies.
-const browserCookie = "grconnect_oauth"
+// The OAuth browser cookie (cookieNames.oauth) binds an authorization to the
+// browser that started it. It is HttpOnly and SameSite=Lax: GetResponse's redirect
+// back is a top-level GET, which carries Lax cookies.
 
 func (s *Server) connectPage(c echo.Context) error {
 	link, err := s.connect.OpenLink(c.Request().Context(), c.Param("token"))
 	if err != nil {
 		return s.linkProblem(c, link, err)
 	}
-	customerHeaders(c, link.App)
 	return s.renderConnectPage(c, http.StatusOK, link, services.PopupOrigin(link.App, c.QueryParam("popup")), "", "")
 }
 
@@ -45,6 +43,14 @@ func (s *Server) connectPage(c echo.Context) error {
 // the customer typed as their MAX address and what is wrong with it.
 func (s *Server) renderConnectPage(c echo.Context, status int, link *services.Link, popup, domain, domainErr string) error {
 	known, ask := services.LinkDomain(link)
+	// The page's form leads, through grconnect's redirect, to the authorize page: on
+	// the app's authorize origin, or — for a MAX customer who types their address —
+	// on their own domain, which only https: covers.
+	targets := []string{link.App.AuthURL}
+	if ask {
+		targets = append(targets, "https:")
+	}
+	customerHeaders(c, link.App, targets...)
 	return render(c, status, views.ConnectPage(s.publicPage(c, "Connect GetResponse"), views.ConnectView{
 		Brand: s.brand(link.App), AppName: link.App.Name, Token: c.Param("token"), Reconnect: link.ConnectionID != nil,
 		Demo: link.App.Demo, ExpiresAt: formatTime(link.ExpiresAt),
@@ -101,7 +107,7 @@ func linkProblemKind(err error) string {
 
 func (s *Server) startConnect(c echo.Context) error {
 	nonce := ""
-	if ck, err := c.Cookie(browserCookie); err == nil && len(ck.Value) >= 32 {
+	if ck, err := c.Cookie(s.cookies.oauth); err == nil && len(ck.Value) >= 32 {
 		nonce = ck.Value // several flows in one browser share its nonce
 	} else {
 		nonce = models.RandomToken(20)
@@ -114,15 +120,18 @@ func (s *Server) startConnect(c echo.Context) error {
 		if lerr != nil {
 			return s.linkProblem(c, link, lerr)
 		}
-		customerHeaders(c, link.App)
 		return s.renderConnectPage(c, http.StatusUnprocessableEntity, link, services.PopupOrigin(link.App, in.PopupOrigin), in.MaxDomain, fe["max_domain"])
+	}
+	if errors.Is(err, services.ErrTooManyAttempts) {
+		c.Response().Header().Set("Retry-After", "600")
+		return echo.NewHTTPError(http.StatusTooManyRequests, "This link was used to start too many connections in the last 10 minutes. Wait a few minutes, then try again.")
 	}
 	if err != nil {
 		link, _ := s.connect.OpenLink(ctx, in.Token)
 		return s.linkProblem(c, link, err)
 	}
 	c.SetCookie(&http.Cookie{
-		Name: browserCookie, Value: nonce, Path: "/oauth", MaxAge: int((15 * time.Minute).Seconds()),
+		Name: s.cookies.oauth, Value: nonce, Path: s.cookies.oauthPath, MaxAge: int((15 * time.Minute).Seconds()),
 		HttpOnly: true, Secure: s.cfg.IsHTTPS(), SameSite: http.SameSiteLaxMode,
 	})
 	customerHeaders(c, nil)
@@ -135,7 +144,7 @@ func (s *Server) oauthCallback(c echo.Context) error {
 		State: c.QueryParam("state"), Code: c.QueryParam("code"),
 		Error: c.QueryParam("error"), ErrorDescription: c.QueryParam("error_description"),
 	}
-	if ck, err := c.Cookie(browserCookie); err == nil {
+	if ck, err := c.Cookie(s.cookies.oauth); err == nil {
 		in.BrowserNonce = ck.Value
 	}
 	res, err := s.connect.Callback(c.Request().Context(), in)
@@ -201,17 +210,34 @@ func (s *Server) brand(app *models.App) views.Brand {
 // run in the operator's connect popup, which must keep its opener
 // (Cross-Origin-Opener-Policy unsafe-none), may show the app's logo from its own
 // origin, and send no Referer onwards (codes and link tokens stay private).
-func customerHeaders(c echo.Context, app *models.App) {
+func customerHeaders(c echo.Context, app *models.App, formTargets ...string) {
 	h := c.Response().Header()
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Opener-Policy", "unsafe-none")
 	img := "'self' data:"
 	if app != nil && app.LogoURL != "" {
-		if u, err := url.Parse(app.LogoURL); err == nil && u.Host != "" {
-			img += " " + u.Scheme + "://" + u.Host
+		if o := origin(app.LogoURL); o != "" {
+			img += " " + o
 		}
 	}
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src "+img+"; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+	form := "'self'"
+	for _, t := range formTargets {
+		if t == "https:" {
+			form += " https:"
+		} else if o := origin(t); o != "" {
+			form += " " + o
+		}
+	}
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src "+img+"; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action "+form)
+}
+
+// origin returns an http(s) URL's scheme://host, or "".
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func problemHeading(kind string) string {
@@ -243,4 +269,9 @@ func (s *Server) publicPage(c echo.Context, title string) views.Page {
 	p := s.page(c, title, "")
 	p.Public, p.Operator = true, ""
 	return p
+}
+
+// noReferrer keeps a page's URL (which may hold a token) out of Referer headers.
+func noReferrer(c echo.Context) {
+	c.Response().Header().Set("Referrer-Policy", "no-referrer")
 }

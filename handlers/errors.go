@@ -41,7 +41,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.Response().Header().Set("Retry-After", "10")
 	}
 	if status >= 500 {
-		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
+		// The route pattern, not the path: a path may carry a connect-link token.
+		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("route", c.Path()), slog.String("error", err.Error()))
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)

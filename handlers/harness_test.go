@@ -207,13 +207,19 @@ func (b *browser) submit(page, action string, form url.Values) response {
 	return b.post(action, form)
 }
 
+// setupURL is the one-time setup URL that serve prints on a fresh install.
+func (a *testApp) setupURL() string {
+	return "/setup?token=" + url.QueryEscape(a.built.Operators.SetupToken())
+}
+
 // setup creates the first operator through /setup and returns the signed-in browser.
 func (a *testApp) setup(email, password string) *browser {
 	a.t.Helper()
 	b := a.browser()
-	r := b.submit("/setup", "/setup", url.Values{"email": {email}, "password": {password}, "password_confirm": {password}})
+	r := b.submit(a.setupURL(), "/setup", url.Values{"email": {email}, "password": {password}, "password_confirm": {password},
+		"setup_token": {a.built.Operators.SetupToken()}})
 	if r.status != http.StatusSeeOther || r.location() != "/" {
-		a.t.Fatalf("setup: %d %s\n%s", r.status, r.location(), r.body)
+		a.t.Fatalf("setup: %d %s\n%s\nlog:\n%s", r.status, r.location(), r.body, a.logs)
 	}
 	return b
 }

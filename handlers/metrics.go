@@ -2,14 +2,25 @@ package handlers
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
 
 // metricsHandler serves the Prometheus figures from memory. Before the background
 // reader's first pass (a server whose workers were not started) it reads them once.
+//
+// With GRCONNECT_METRICS_TOKEN set, a scrape must send it as a bearer token.
 func (s *Server) metricsHandler(c echo.Context) error {
+	if want := s.cfg.MetricsToken; want != "" {
+		got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="grconnect metrics"`)
+			return c.String(http.StatusUnauthorized, "401 Unauthorized: send Authorization: Bearer <GRCONNECT_METRICS_TOKEN>\n")
+		}
+	}
 	if s.metrics.Collected().IsZero() {
 		if err := s.metrics.Collect(c.Request().Context()); err != nil {
 			return err

@@ -5,7 +5,6 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/grconnect/grconnect/views"
 )
@@ -18,13 +17,13 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 		Demo:   s.demo,
 		Assets: views.Assets{CSS: s.assets.URL("app.css"), JS: s.assets.URL("app.js"), Favicon: s.assets.URL("favicon.svg")},
 	}
-	p.CSRF, _ = c.Get(middleware.DefaultCSRFConfig.ContextKey).(string)
+	p.CSRF, _ = c.Get(ctxCSRF).(string)
 	if op := currentOperator(c); op != nil {
 		p.Operator = op.Email
 		p.Storage = s.storageWarning()
 		p.AppAlerts = s.appAlerts(c)
 	}
-	if kind, msg, err := s.sessions.popFlash(c); err == nil {
+	if kind, msg, err := s.popFlash(c); err == nil {
 		p.FlashKind, p.Flash = kind, msg
 	} else {
 		s.log.Warn("flash", "error", err)
@@ -45,7 +44,7 @@ func render(c echo.Context, status int, comp templ.Component) error {
 
 // redirectWithFlash stores a message for the next page and redirects (303, for Post/Redirect/Get).
 func (s *Server) redirectWithFlash(c echo.Context, to, kind, msg string) error {
-	if err := s.sessions.setFlash(c, kind, msg); err != nil {
+	if err := s.setFlash(c, kind, msg); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, to)

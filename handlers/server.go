@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ type Deps struct {
 	Store     *models.Store
 	Box       *secrets.Box
 	Operators *services.Operators
+	Sessions  *services.Sessions
 	Apps      *services.Apps
 	Connect   *services.Connect
 	Tokens    *services.Tokens
@@ -60,7 +62,8 @@ type Server struct {
 	apiQueries apiConnectionQueries
 	assets     *static.Assets
 	log        *slog.Logger
-	sessions   *sessionManager
+	sessions   sessionService
+	cookies    cookieNames
 	metrics    *metrics.Registry
 	demo       bool
 }
@@ -90,36 +93,25 @@ func New(d Deps) *echo.Echo {
 		apiQueries: d.Store,
 		assets:     d.Assets,
 		log:        d.Log,
-		sessions:   newSessionManager(d.Box, d.Config.IsHTTPS(), d.Operators),
+		sessions:   d.Sessions,
+		cookies:    newCookieNames(d.Config.IsHTTPS()),
 		metrics:    d.Metrics,
 		demo:       d.DemoGetResponse != nil,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	// Behind no proxy by default: X-Forwarded-For from a client must not pick its throttle key.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: true}))
 	e.Use(s.requestLog())
-	e.Use(securityHeaders)
+	e.Use(securityHeaders(d.Config.IsHTTPS()))
 	// The proxy streams bodies up to services.ProxyMaxBody and enforces that itself.
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute },
 	}))
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		Skipper:        skipCSRF,
-		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
-		CookieName:     "grconnect_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   d.Config.IsHTTPS(),
-		CookieSameSite: http.SameSiteLaxMode,
-		// A POST without a valid token is forbidden (Echo would say 400 when it is missing).
-		ErrorHandler: func(error, echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "This form has expired or did not come from grconnect. Go back, reload the page and try again.")
-		},
-	}))
+	e.Use(s.loadSession)
+	e.Use(s.csrf)
 
 	// Probes and assets.
 	e.GET("/healthz", s.healthz)
@@ -186,6 +178,9 @@ func New(d Deps) *echo.Echo {
 	op.POST("/account/alerts", s.setAlerts)
 	op.GET("/account/password", s.passwordForm)
 	op.POST("/account/password", s.changePassword)
+	op.GET("/account/sessions", s.listSessions)
+	op.POST("/account/sessions/end-all", s.endAllSessions)
+	op.POST("/account/sessions/:id/end", s.endSession)
 	op.GET("/api-keys", s.listAPIKeys)
 	op.POST("/api-keys", s.createAPIKey)
 	op.GET("/api-keys/:id/revoke", s.confirmRevokeAPIKey)
@@ -219,24 +214,51 @@ func skipCSRF(c echo.Context) bool {
 	return false
 }
 
-// securityHeaders sets the headers every response carries.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		return next(c)
+// contentSecurityPolicy allows nothing inline, no framing, and forms that post only
+// to grconnect (the connect page widens form-action to its app's authorize origin).
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
+// securityHeaders sets the headers every response carries; on an https base URL
+// also Strict-Transport-Security.
+func securityHeaders(https bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("Content-Security-Policy", contentSecurityPolicy)
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h.Set("Permissions-Policy", "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()")
+			if https {
+				h.Set("Strict-Transport-Security", "max-age=31536000")
+			}
+			return next(c)
+		}
 	}
 }
 
-// requestLog logs one line per request: method, path (never the query, which may
-// carry an authorization code), status and duration.
+// ipExtractor picks a request's client address: the peer's, unless the peer is
+// one of the trusted reverse proxies, whose X-Forwarded-For is then read from the
+// right, skipping trusted hops. Echo's own defaults (trust every private and
+// loopback peer) are turned off: only the configured proxies are believed.
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// requestLog logs one line per request: method, route pattern (never the path,
+// which may carry a connect-link token, nor the query, which may carry an
+// authorization code), status and duration.
 func (s *Server) requestLog() echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		LogMethod: true, LogURIPath: true, LogStatus: true, LogLatency: true, LogRemoteIP: true, LogError: true,
+		LogMethod: true, LogStatus: true, LogLatency: true, LogRemoteIP: true, LogError: true,
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			s.metrics.ObserveResponse(v.Status)
@@ -244,11 +266,15 @@ func (s *Server) requestLog() echo.MiddlewareFunc {
 			if v.Status >= 500 {
 				level = slog.LevelError
 			}
-			if strings.HasPrefix(v.URIPath, "/static/") || v.URIPath == "/healthz" || v.URIPath == "/readyz" || v.URIPath == "/metrics" {
+			route := c.Path() // "/connect/:token"; "" when no route matched
+			if route == "" {
+				route = "(no route)"
+			}
+			if strings.HasPrefix(route, "/static/") || route == "/healthz" || route == "/readyz" || route == "/metrics" {
 				level = slog.LevelDebug
 			}
 			s.log.LogAttrs(c.Request().Context(), level, "request",
-				slog.String("method", v.Method), slog.String("path", v.URIPath), slog.Int("status", v.Status),
+				slog.String("method", v.Method), slog.String("route", route), slog.Int("status", v.Status),
 				slog.Duration("duration", v.Latency.Round(time.Microsecond)), slog.String("ip", v.RemoteIP))
 			return nil
 		},

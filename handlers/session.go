@@ -2,136 +2,222 @@ package handlers
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/services"
 )
 
+// ctxSession is the echo.Context key of the request's *requestSession, and
+// ctxOperator of the signed-in *models.Operator (set by requireOperator).
 const (
-	sessionCookie = "grconnect_session"
-	sessionMaxAge = 12 * 60 * 60 // seconds; a signed-in session lasts 12 hours
-	// ctxOperator is the echo.Context key of the signed-in *models.Operator.
+	ctxSession  = "grconnect.session"
 	ctxOperator = "grconnect.operator"
 )
 
-// operatorLookup finds the operator a session belongs to.
-type operatorLookup interface {
-	Get(ctx context.Context, id string) (*models.Operator, error)
+// sessionService is what the handlers need of the server-side sessions.
+type sessionService interface {
+	Start(ctx context.Context, op *models.Operator, userAgent, ip string) (string, *models.OperatorSession, error)
+	Resume(ctx context.Context, token string) (*models.OperatorSession, *models.Operator, error)
+	End(ctx context.Context, operatorID, id string) error
+	EndAll(ctx context.Context, operatorID, keepID string) (int64, error)
+	List(ctx context.Context, operatorID string) ([]models.OperatorSession, error)
+	SetFlash(ctx context.Context, id, flash string) error
 }
 
-// sessionManager keeps the operator's signed, encrypted session cookie. Its keys
-// derive from the secret key, so every replica sharing the key accepts the cookie.
-type sessionManager struct {
-	store *sessions.CookieStore
-	ops   operatorLookup
+// cookieNames are the names of grconnect's cookies: on an https base URL with the
+// __Host- prefix, which browsers accept only from this host, Secure, for path /, so
+// a sibling subdomain cannot plant one (a forged CSRF cookie, a fixed session).
+type cookieNames struct {
+	secure                        bool
+	session, csrf, browser, oauth string
+	oauthPath                     string
 }
 
-func newSessionManager(box *secrets.Box, secure bool, ops operatorLookup) *sessionManager {
-	store := sessions.NewCookieStore(box.Derive("session-auth"), box.Derive("session-enc"))
-	store.Options = &sessions.Options{
-		Path:     "/",
-		MaxAge:   sessionMaxAge,
-		HttpOnly: true,
-		Secure:   secure,
-		SameSite: http.SameSiteLaxMode,
+func newCookieNames(https bool) cookieNames {
+	if https {
+		return cookieNames{secure: true, session: "__Host-grconnect_session", csrf: "__Host-grconnect_csrf",
+			browser: "__Host-grconnect_browser", oauth: "__Host-grconnect_oauth", oauthPath: "/"}
 	}
-	store.MaxAge(sessionMaxAge)
-	return &sessionManager{store: store, ops: ops}
+	return cookieNames{session: "grconnect_session", csrf: "grconnect_csrf", browser: "grconnect_browser",
+		oauth: "grconnect_oauth", oauthPath: "/oauth"}
 }
 
-func (m *sessionManager) get(c echo.Context) *sessions.Session {
-	// A cookie that no longer decodes (keys changed, tampered) gives a new, empty session.
-	sess, _ := m.store.Get(c.Request(), sessionCookie)
-	return sess
-}
-
-// signIn starts a session for op.
-func (m *sessionManager) signIn(c echo.Context, op *models.Operator) error {
-	sess := m.get(c)
-	for k := range sess.Values {
-		delete(sess.Values, k)
+// cookie returns an HttpOnly, SameSite=Lax cookie for path / (Secure on https).
+func (n cookieNames) cookie(name, value string, maxAge time.Duration) *http.Cookie {
+	ck := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: n.secure, SameSite: http.SameSiteLaxMode}
+	switch {
+	case maxAge < 0:
+		ck.MaxAge = -1
+	case maxAge > 0:
+		ck.MaxAge = int(maxAge.Seconds())
 	}
-	sess.Values["op"] = op.ID
-	sess.Values["epoch"] = op.SessionEpoch
-	return sess.Save(c.Request(), c.Response())
+	return ck
 }
 
-// setEpoch keeps the current session alive across the operator's own password change.
-func (m *sessionManager) setEpoch(c echo.Context, epoch int) error {
-	sess := m.get(c)
-	sess.Values["epoch"] = epoch
-	return sess.Save(c.Request(), c.Response())
+// requestSession is the valid session a request's cookie names.
+type requestSession struct {
+	token string // the cookie's secret token
+	sess  *models.OperatorSession
+	op    *models.Operator
 }
 
-// signOut ends the session.
-func (m *sessionManager) signOut(c echo.Context) error {
-	sess := m.get(c)
-	sess.Options.MaxAge = -1
-	return sess.Save(c.Request(), c.Response())
+// knownBrowserAge is how long a browser is remembered as one its operator signs in from.
+const knownBrowserAge = 365 * 24 * time.Hour
+
+// loadSession finds the session a request's cookie names, once per request, for
+// the CSRF check, requireOperator and the page's flash message.
+func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if skipCSRF(c) {
+			return next(c) // probes, assets and the API have no sessions
+		}
+		ck, err := c.Cookie(s.cookies.session)
+		if err != nil || ck.Value == "" {
+			return next(c)
+		}
+		sess, op, err := s.sessions.Resume(c.Request().Context(), ck.Value)
+		if err != nil {
+			return err
+		}
+		if sess == nil {
+			c.SetCookie(s.cookies.cookie(s.cookies.session, "", -1)) // ended: forget it
+			return next(c)
+		}
+		c.Set(ctxSession, &requestSession{token: ck.Value, sess: sess, op: op})
+		return next(c)
+	}
 }
 
-// setFlash stores a one-time message shown on the next page.
-func (m *sessionManager) setFlash(c echo.Context, kind, msg string) error {
-	sess := m.get(c)
-	sess.AddFlash(kind + "\x00" + msg)
-	return sess.Save(c.Request(), c.Response())
+// currentSession returns the request's valid session, or nil.
+func currentSession(c echo.Context) *requestSession {
+	rs, _ := c.Get(ctxSession).(*requestSession)
+	return rs
 }
 
-// popFlash returns and removes the pending message, if any.
-func (m *sessionManager) popFlash(c echo.Context) (kind, msg string, err error) {
-	sess := m.get(c)
-	flashes := sess.Flashes()
-	if len(flashes) == 0 {
+// signIn starts a new session for op (ending the browser's previous one) and
+// remembers the browser as one op signs in from.
+func (s *Server) signIn(c echo.Context, op *models.Operator, knownBrowser string) error {
+	ctx := c.Request().Context()
+	if old := currentSession(c); old != nil {
+		if err := s.sessions.End(ctx, old.op.ID, old.sess.ID); err != nil && !errors.Is(err, models.ErrNotFound) {
+			return err
+		}
+	}
+	token, sess, err := s.sessions.Start(ctx, op, c.Request().UserAgent(), c.RealIP())
+	if err != nil {
+		return err
+	}
+	// The row decides when the session ends; the cookie only lasts as long.
+	c.SetCookie(s.cookies.cookie(s.cookies.session, token, sess.ExpiresAt.Sub(sess.CreatedAt)))
+	if knownBrowser != "" {
+		c.SetCookie(s.cookies.cookie(s.cookies.browser, knownBrowser, knownBrowserAge))
+	}
+	c.Set(ctxSession, &requestSession{token: token, sess: sess, op: op})
+	return nil
+}
+
+// signOut ends the request's session.
+func (s *Server) signOut(c echo.Context) error {
+	if rs := currentSession(c); rs != nil {
+		if err := s.sessions.End(c.Request().Context(), rs.op.ID, rs.sess.ID); err != nil && !errors.Is(err, models.ErrNotFound) {
+			return err
+		}
+		c.Set(ctxSession, nil)
+	}
+	c.SetCookie(s.cookies.cookie(s.cookies.session, "", -1))
+	return nil
+}
+
+// setFlash stores a one-time message shown on the session's next page. Without a
+// session there is nobody to show it to.
+func (s *Server) setFlash(c echo.Context, kind, msg string) error {
+	rs := currentSession(c)
+	if rs == nil {
+		return nil
+	}
+	flash := kind + ":" + msg // the kind (success, error, warning) has no colon
+	if err := s.sessions.SetFlash(c.Request().Context(), rs.sess.ID, flash); err != nil {
+		return err
+	}
+	rs.sess.Flash = flash
+	return nil
+}
+
+// popFlash returns and removes the session's pending message, if any.
+func (s *Server) popFlash(c echo.Context) (kind, msg string, err error) {
+	rs := currentSession(c)
+	if rs == nil || rs.sess.Flash == "" {
 		return "", "", nil
 	}
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
+	flash := rs.sess.Flash
+	if err := s.sessions.SetFlash(c.Request().Context(), rs.sess.ID, ""); err != nil {
 		return "", "", err
 	}
-	s, _ := flashes[len(flashes)-1].(string)
-	kind, msg, _ = strings.Cut(s, "\x00")
+	rs.sess.Flash = ""
+	kind, msg, _ = strings.Cut(flash, ":")
 	return kind, msg, nil
 }
 
-// operator returns the operator of a valid session, or nil.
-func (m *sessionManager) operator(c echo.Context) (*models.Operator, error) {
-	sess := m.get(c)
-	id, _ := sess.Values["op"].(string)
-	epoch, _ := sess.Values["epoch"].(int)
-	if id == "" {
-		return nil, nil
+// csrf refuses a state-changing request that a page of grconnect did not send:
+// one a browser marks as coming from another site, even a sibling subdomain
+// (Sec-Fetch-Site: same-site or cross-site), or without the page's token. With a
+// session the token is derived from the session's secret (services.CSRFToken), so
+// it changes at every sign-in and no cookie planted by a sibling site can match
+// it; without one (sign-in, setup, the customer's connect page) it is a random
+// value double-submitted in a cookie.
+func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if skipCSRF(c) {
+			return next(c)
+		}
+		var token string
+		if rs := currentSession(c); rs != nil {
+			token = services.CSRFToken(rs.token)
+		} else if ck, err := c.Cookie(s.cookies.csrf); err == nil && len(ck.Value) >= 32 && len(ck.Value) <= 64 {
+			token = ck.Value
+		} else {
+			token = models.RandomToken(24)
+			c.SetCookie(s.cookies.cookie(s.cookies.csrf, token, 0))
+		}
+		c.Set(ctxCSRF, token)
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+			return next(c)
+		}
+		if site := c.Request().Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+			return echo.NewHTTPError(http.StatusForbidden, "This request came from another site, so it was refused. Use grconnect's own pages.")
+		}
+		sent := c.Request().Header.Get("X-CSRF-Token")
+		if sent == "" {
+			sent = c.FormValue("_csrf")
+		}
+		if subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
+			return echo.NewHTTPError(http.StatusForbidden, "This form has expired or did not come from grconnect. Go back, reload the page and try again.")
+		}
+		return next(c)
 	}
-	op, err := m.ops.Get(c.Request().Context(), id)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, nil // removed operators are signed out at once
-	}
-	if err != nil {
-		return nil, err
-	}
-	if op.SessionEpoch != epoch {
-		return nil, nil // the password changed since this session began
-	}
-	return op, nil
 }
+
+// ctxCSRF is the echo.Context key of the request's CSRF token, for the page's forms.
+const ctxCSRF = "grconnect.csrf"
 
 // requireOperator lets only signed-in operators through; others go to the sign-in
 // page (or to /setup on a fresh install) and come back afterwards.
 func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		op, err := s.sessions.operator(c)
-		if err != nil {
-			return err
-		}
-		if op == nil {
+		rs := currentSession(c)
+		if rs == nil {
 			return s.redirectToLogin(c)
 		}
-		c.Set(ctxOperator, op)
+		c.Set(ctxOperator, rs.op)
 		return next(c)
 	}
 }
@@ -156,9 +242,21 @@ func currentOperator(c echo.Context) *models.Operator {
 	return op
 }
 
-// safeNext accepts only a local path as a post-sign-in destination.
+// safeNext accepts only a local path as a post-sign-in destination: it parses with
+// no scheme and no host, starts with exactly one "/", and holds no control byte,
+// space, DEL or backslash (browsers drop tabs and newlines and read "\" as "/", so
+// "/\t/evil.example" would become "//evil.example"). Anything else gives "/".
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if b := next[i]; b < 0x21 || b == 0x7f || b == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
 	return next

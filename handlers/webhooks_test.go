@@ -18,6 +18,7 @@ import (
 
 func TestWebhookSettingsAndDeliveries(t *testing.T) {
 	f := newConnectFixture(t, getresponsetest.Options{})
+	f.built.Webhooks.AllowPrivate = true // the receiver listens on loopback (GRCONNECT_WEBHOOK_ALLOW_PRIVATE)
 	got := make(chan string, 10)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -46,6 +47,7 @@ func TestWebhookSettingsAndDeliveries(t *testing.T) {
 
 	conn := f.connect("customer-1", "")
 	wh := services.NewWebhooks(f.store, f.box, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	wh.AllowPrivate = true
 	if n, err := wh.RunOnce(context.Background()); n != 1 || err != nil {
 		t.Fatalf("RunOnce = %d, %v", n, err)
 	}

@@ -77,6 +77,22 @@ func (s *Store) UpdateApp(ctx context.Context, app *App) error {
 	return nil
 }
 
+// UpdateAppAudited saves every field of app and records ev (the edit, for the
+// audit trail) in the same transaction.
+func (s *Store) UpdateAppAudited(ctx context.Context, app *App, ev *Event) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("deleted_at IS NULL").Save(app)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return addEvent(tx, ev)
+	})
+	return storeError(err, "update app %s", app.ID)
+}
+
 // AppByID returns a live app.
 func (s *Store) AppByID(ctx context.Context, id string) (*App, error) {
 	var app App

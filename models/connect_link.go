@@ -114,6 +114,31 @@ func (s *Store) CreateAuthState(ctx context.Context, a *AuthState) error {
 	return storeError(translate(s.db.WithContext(ctx).Create(a).Error), "create authorization %s", a.ID)
 }
 
+// CreatePendingAuthState inserts a pending authorization unless its link already
+// has max unexpired, unused ones (ErrTooMany). The link's row is locked for the
+// count on PostgreSQL (SQLite's write transaction already serializes).
+func (s *Store) CreatePendingAuthState(ctx context.Context, a *AuthState, max int) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if a.LinkID != nil {
+			if s.postgres {
+				if err := tx.Exec("SELECT id FROM connect_links WHERE id = ? FOR UPDATE", *a.LinkID).Error; err != nil {
+					return err
+				}
+			}
+			var n int64
+			if err := tx.Model(&AuthState{}).Where("link_id = ? AND used_at IS NULL AND expires_at > ?", *a.LinkID, a.CreatedAt).
+				Count(&n).Error; err != nil {
+				return err
+			}
+			if n >= int64(max) {
+				return ErrTooMany
+			}
+		}
+		return translate(tx.Create(a).Error)
+	})
+	return storeError(err, "create authorization %s", a.ID)
+}
+
 // AuthStateByHash returns the pending authorization with that state hash.
 func (s *Store) AuthStateByHash(ctx context.Context, hash string) (*AuthState, error) {
 	var a AuthState

@@ -44,6 +44,9 @@ const (
 	// EventRefreshFailedAgain: the same failure as last time, in the same state: on
 	// the timeline, but no second alert or webhook.
 	EventRefreshFailedAgain EventType = "refresh.failed_again"
+	// EventAppUpdated is an app-level event (no connection): an operator edited the
+	// app's registration. Its message says what changed, never a secret.
+	EventAppUpdated EventType = "app.updated"
 )
 
 // Connection is one customer's GetResponse account connected through an app.

@@ -9,8 +9,10 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +52,9 @@ func Open(database string, log *slog.Logger) (*Store, error) {
 	if isPG {
 		dialector = postgres.Open(database)
 	} else {
+		if err := createPrivate(database); err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
 		dialector = sqlite.Open(SQLiteDSN(database))
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{
@@ -110,6 +115,20 @@ func Open(database string, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	return &Store{db: db, reads: reads, health: h}, nil
+}
+
+// createPrivate creates the SQLite file with mode 0600 when it does not exist yet:
+// SQLite would create it 0644 (less the umask), readable by every local user, and it
+// gives its -wal and -shm files the main file's mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // redactDSN removes a password that an error message may have quoted.

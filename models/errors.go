@@ -32,6 +32,8 @@ var (
 	ErrSuperseded = errors.New("a newer token pair was stored meanwhile")
 	// ErrDeliveryLeaseLost is returned when another worker took a webhook delivery over.
 	ErrDeliveryLeaseLost = errors.New("webhook delivery lease lost")
+	// ErrTooMany is returned when a bounded set (a link's pending authorizations) is full.
+	ErrTooMany = errors.New("too many pending")
 	// ErrBadCursor is returned for a page cursor this package did not make.
 	ErrBadCursor = errors.New("invalid page cursor")
 	// ErrTargetNotEmpty is returned by CopyTo when the target database already holds tables.

@@ -13,7 +13,7 @@ type Operator struct {
 	ID           string `gorm:"primaryKey"`
 	Email        string
 	PasswordHash string
-	// SessionEpoch is raised on a password change; sessions carrying an older epoch end.
+	// SessionEpoch counts password changes (sessions themselves are operator_sessions rows).
 	SessionEpoch int
 	LastLoginAt  *time.Time
 	// AlertEmail: the operator gets alert e-mails (when grconnect has a mail server).
@@ -35,9 +35,14 @@ func (s *Store) CreateOperator(ctx context.Context, op *Operator) error {
 }
 
 // CreateFirstOperator inserts op only if no operator exists yet, atomically, and
-// reports ErrDuplicate when setup was already done.
+// reports ErrDuplicate when setup was already done. Concurrent calls are serialized
+// (on PostgreSQL by the operator guard's lock, on SQLite by the immediate write
+// transaction), so two browsers racing through /setup never make two "first" operators.
 func (s *Store) CreateFirstOperator(ctx context.Context, op *Operator) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.operatorGuard(tx); err != nil {
+			return err
+		}
 		var n int64
 		if err := tx.Model(&Operator{}).Count(&n).Error; err != nil {
 			return err
@@ -52,6 +57,16 @@ func (s *Store) CreateFirstOperator(ctx context.Context, op *Operator) error {
 		return translate(tx.Create(op).Error)
 	})
 	return storeError(err, "create the first operator")
+}
+
+// operatorGuard serializes, for the rest of tx, the transactions that must see a
+// stable number of operators (the first one's creation, a removal): PostgreSQL's
+// READ COMMITTED would let two of them count the same rows.
+func (s *Store) operatorGuard(tx *gorm.DB) error {
+	if !s.postgres {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(7254614)").Error
 }
 
 // CountOperators returns how many operators exist.
@@ -88,10 +103,9 @@ func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
 	return ops, storeError(err, "list operators")
 }
 
-// SetOperatorPassword stores a new hash and ends the operator's other sessions by
-// raising the session epoch. It returns the new epoch.
-func (s *Store) SetOperatorPassword(ctx context.Context, id, hash string) (int, error) {
-	var epoch int
+// SetOperatorPassword stores a new hash and, in the same transaction, ends every
+// session of the operator except keepSessionID (the one that changed it).
+func (s *Store) SetOperatorPassword(ctx context.Context, id, hash, keepSessionID string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&Operator{}).Where("id = ?", id).Updates(map[string]any{
 			"password_hash": hash,
@@ -104,9 +118,9 @@ func (s *Store) SetOperatorPassword(ctx context.Context, id, hash string) (int, 
 		if res.RowsAffected == 0 {
 			return ErrNotFound
 		}
-		return tx.Model(&Operator{}).Where("id = ?", id).Pluck("session_epoch", &epoch).Error
+		return deleteSessions(tx, id, keepSessionID).Error
 	})
-	return epoch, storeError(err, "set the password of operator %s", id)
+	return storeError(err, "set the password of operator %s", id)
 }
 
 // TouchOperatorLogin records a successful sign-in.
@@ -115,15 +129,23 @@ func (s *Store) TouchOperatorLogin(ctx context.Context, id string) error {
 	return storeError(err, "record sign-in of operator %s", id)
 }
 
-// DeleteOperator removes an operator unless it is the last one (ErrLastOperator).
+// DeleteOperator removes an operator and ends their sessions, unless it is the last
+// operator (ErrLastOperator). Removals are serialized (see operatorGuard): two
+// operators removing each other at once leave one.
 func (s *Store) DeleteOperator(ctx context.Context, id string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.operatorGuard(tx); err != nil {
+			return err
+		}
 		var n int64
 		if err := tx.Model(&Operator{}).Count(&n).Error; err != nil {
 			return err
 		}
 		if n <= 1 {
 			return ErrLastOperator
+		}
+		if err := deleteSessions(tx, id, "").Error; err != nil {
+			return err
 		}
 		res := tx.Where("id = ?", id).Delete(&Operator{})
 		if res.Error != nil {

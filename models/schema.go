@@ -211,6 +211,34 @@ var migrations = []migration{
 			probed_at {{time}} NOT NULL)`,
 		`INSERT INTO store_probe (id, probed_at) VALUES (1, CURRENT_TIMESTAMP)`,
 	}},
+	{version: 8, name: "server-side sessions, install secrets, sweeps", statements: []string{
+		// Operator sessions live here, not in the cookie: the cookie holds a random
+		// token whose SHA-256 is token_hash, so signing out, a password change or an
+		// operator's removal ends a session at once, on every replica.
+		`CREATE TABLE operator_sessions (
+			id TEXT PRIMARY KEY,
+			token_hash TEXT NOT NULL,
+			operator_id TEXT NOT NULL REFERENCES operators (id) ON DELETE CASCADE,
+			user_agent TEXT NOT NULL DEFAULT '',
+			ip TEXT NOT NULL DEFAULT '',
+			flash TEXT NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL,
+			last_seen_at {{time}} NOT NULL,
+			expires_at {{time}} NOT NULL)`,
+		`CREATE UNIQUE INDEX operator_sessions_token ON operator_sessions (token_hash)`,
+		`CREATE INDEX operator_sessions_operator ON operator_sessions (operator_id, created_at)`,
+		`CREATE INDEX operator_sessions_expires ON operator_sessions (expires_at)`,
+		// Sealed values of the install itself, such as the key check that tells a
+		// wrong secret key at start.
+		`CREATE TABLE install_secrets (
+			name TEXT PRIMARY KEY,
+			value_enc TEXT NOT NULL,
+			created_at {{time}} NOT NULL)`,
+		// The hourly sweeps of old throttle rows, and the cap on a link's pending
+		// authorizations, read these.
+		`CREATE INDEX login_throttles_window ON login_throttles (window_start)`,
+		`CREATE INDEX auth_states_link ON auth_states (link_id, expires_at)`,
+	}},
 	{version: 9, name: "connection identity, single-use links, demo state", statements: []string{
 		// A connection is (app, MAX domain, account): one MAX app serves every MAX
 		// customer, each on their own domain. Existing MAX connections take their
@@ -233,7 +261,7 @@ var migrations = []migration{
 		// ended because another flow completed its link is superseded.
 		`ALTER TABLE auth_states ADD COLUMN popup_origin TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE auth_states ADD COLUMN superseded {{bool}} NOT NULL DEFAULT FALSE`,
-		`CREATE INDEX auth_states_link ON auth_states (link_id)`,
+		// (auth_states (link_id, expires_at) is indexed by migration 8.)
 		// What the customer's pages show of the operator's app.
 		`ALTER TABLE apps ADD COLUMN logo_url TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE apps ADD COLUMN support_contact TEXT NOT NULL DEFAULT ''`,

@@ -71,3 +71,101 @@ func LoadOrCreateKeyFile(path string) (key []byte, created bool, err error) {
 	}
 	return key, true, nil
 }
+
+// ReadKeyList reads a file of keys, one base64 key per line (blank lines and lines
+// starting with # are skipped). A missing file is an empty list.
+func ReadKeyList(path string) ([][]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var keys [][]byte
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, err := ParseKey(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, i+1, err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+// RotateKeyFile replaces the key in path with a fresh one after adding the old key
+// to previousPath, in that order and each file replaced atomically (written beside
+// it, synced, renamed), so that at every moment the two files together still hold
+// every key that sealed a stored value. It returns the new key and the retired one.
+func RotateKeyFile(path, previousPath string) (newKey, oldKey []byte, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	oldKey, err = ParseKey(string(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	previous, err := ReadKeyList(previousPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	var list strings.Builder
+	list.WriteString("# Keys retired by grconnect rekey --new-key; they still open values sealed before.\n")
+	list.WriteString("# Delete this file once grconnect rekey reports nothing left under previous keys.\n")
+	for _, k := range previous {
+		if KeyID(k) != KeyID(oldKey) {
+			list.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+		}
+	}
+	list.WriteString(base64.StdEncoding.EncodeToString(oldKey) + "\n")
+	if err := writeFileAtomic(previousPath, []byte(list.String())); err != nil {
+		return nil, nil, err
+	}
+	newKey = make([]byte, KeySize)
+	if _, err := rand.Read(newKey); err != nil {
+		return nil, nil, err
+	}
+	if err := writeFileAtomic(path, []byte(base64.StdEncoding.EncodeToString(newKey)+"\n")); err != nil {
+		return nil, nil, err
+	}
+	return newKey, oldKey, nil
+}
+
+// writeFileAtomic writes data to a 0600 file beside path, syncs it and renames it
+// over path, then syncs the directory: readers see the old file or the new one.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".secret-key-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // best effort: not every file system syncs directories
+		d.Close()
+	}
+	return nil
+}

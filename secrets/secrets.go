@@ -4,7 +4,8 @@
 // with a random 96-bit nonce, and the owning record's identity (for example
 // "connection:con_abc:access_token") as additional data, so a ciphertext copied onto
 // another record or field fails to open. The key ID is the first 4 bytes of the key's
-// SHA-256, which lets a later release hold several keys and rotate between them.
+// SHA-256: a Box holds the current key and any previous ones of a rotation, opens a
+// value with the key it names, and seals only with the current key.
 package secrets
 
 import (
@@ -29,15 +30,23 @@ const version = "v1"
 // belongs to another record, or was sealed with an unknown key.
 var ErrDecrypt = errors.New("secrets: cannot decrypt value (tampered, moved or unknown key)")
 
-// Box seals and opens values with one AES-256-GCM key. It is safe for concurrent use.
+// Box seals with one AES-256-GCM key (the current one) and opens with it or with
+// any previous key still configured, picked by the key ID in the sealed value. It
+// is safe for concurrent use.
 type Box struct {
-	keyID string
-	aead  cipher.AEAD
-	root  []byte
+	current *boxKey
+	keys    map[string]*boxKey // by key ID: the current key and the previous ones
+	order   []*boxKey          // current first, then previous in the order given
 }
 
-// New returns a Box for a 32-byte key.
-func New(key []byte) (*Box, error) {
+// boxKey is one key and its cipher.
+type boxKey struct {
+	id   string
+	aead cipher.AEAD
+	root []byte
+}
+
+func newBoxKey(key []byte) (*boxKey, error) {
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("secrets: key must be %d bytes, got %d", KeySize, len(key))
 	}
@@ -49,52 +58,117 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &boxKey{id: KeyID(key), aead: aead, root: append([]byte(nil), key...)}, nil
+}
+
+// KeyID returns the ID a key's sealed values carry: the first 4 bytes of its
+// SHA-256, in hex.
+func KeyID(key []byte) string {
 	sum := sha256.Sum256(key)
-	return &Box{keyID: hex.EncodeToString(sum[:4]), aead: aead, root: append([]byte(nil), key...)}, nil
+	return hex.EncodeToString(sum[:4])
+}
+
+// New returns a Box that seals with key and opens with key or any of previous (the
+// keys of a rotation in progress).
+func New(key []byte, previous ...[]byte) (*Box, error) {
+	cur, err := newBoxKey(key)
+	if err != nil {
+		return nil, err
+	}
+	b := &Box{current: cur, keys: map[string]*boxKey{cur.id: cur}, order: []*boxKey{cur}}
+	for i, p := range previous {
+		k, err := newBoxKey(p)
+		if err != nil {
+			return nil, fmt.Errorf("secrets: previous key %d: %w", i+1, err)
+		}
+		if _, dup := b.keys[k.id]; dup {
+			continue
+		}
+		b.keys[k.id] = k
+		b.order = append(b.order, k)
+	}
+	return b, nil
 }
 
 // KeyID identifies the key that seals new values.
-func (b *Box) KeyID() string { return b.keyID }
+func (b *Box) KeyID() string { return b.current.id }
 
-// Seal encrypts plaintext bound to aad (the record's identity). An empty plaintext
-// seals to "" so that "no value" stays distinguishable without decrypting.
+// HasPrevious reports whether the box holds keys besides the current one.
+func (b *Box) HasPrevious() bool { return len(b.order) > 1 }
+
+// SealedKeyID returns the key ID a sealed value carries ("" for "" or garbage).
+func SealedKeyID(sealed string) string {
+	parts := strings.SplitN(sealed, ".", 3)
+	if len(parts) != 3 || parts[0] != version {
+		return ""
+	}
+	return parts[1]
+}
+
+// IsCurrent reports whether sealed is empty or sealed with the current key: a key
+// rotation (grconnect rekey) leaves such values as they are.
+func (b *Box) IsCurrent(sealed string) bool {
+	return sealed == "" || SealedKeyID(sealed) == b.current.id
+}
+
+// Seal encrypts plaintext bound to aad (the record's identity) with the current key.
+// An empty plaintext seals to "" so that "no value" stays distinguishable without
+// decrypting.
 func (b *Box) Seal(plaintext, aad string) (string, error) {
 	if plaintext == "" {
 		return "", nil
 	}
-	nonce := make([]byte, b.aead.NonceSize())
+	k := b.current
+	nonce := make([]byte, k.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", fmt.Errorf("secrets: nonce: %w", err)
 	}
-	out := b.aead.Seal(nonce, nonce, []byte(plaintext), []byte(aad))
-	return version + "." + b.keyID + "." + base64.RawURLEncoding.EncodeToString(out), nil
+	out := k.aead.Seal(nonce, nonce, []byte(plaintext), []byte(aad))
+	return version + "." + k.id + "." + base64.RawURLEncoding.EncodeToString(out), nil
 }
 
-// Open decrypts a value made by Seal with the same aad. "" opens to "".
+// Open decrypts a value made by Seal with the same aad, with whichever of the box's
+// keys sealed it. "" opens to "".
 func (b *Box) Open(sealed, aad string) (string, error) {
 	if sealed == "" {
 		return "", nil
 	}
 	parts := strings.SplitN(sealed, ".", 3)
-	if len(parts) != 3 || parts[0] != version || parts[1] != b.keyID {
+	if len(parts) != 3 || parts[0] != version {
+		return "", ErrDecrypt
+	}
+	k, ok := b.keys[parts[1]]
+	if !ok {
 		return "", ErrDecrypt
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || len(raw) < b.aead.NonceSize() {
+	if err != nil || len(raw) < k.aead.NonceSize() {
 		return "", ErrDecrypt
 	}
-	nonce, ct := raw[:b.aead.NonceSize()], raw[b.aead.NonceSize():]
-	pt, err := b.aead.Open(nil, nonce, ct, []byte(aad))
+	nonce, ct := raw[:k.aead.NonceSize()], raw[k.aead.NonceSize():]
+	pt, err := k.aead.Open(nil, nonce, ct, []byte(aad))
 	if err != nil {
 		return "", ErrDecrypt
 	}
 	return string(pt), nil
 }
 
-// Derive returns a 32-byte subkey for purpose (such as "session-auth"), so that
-// cookie signing and encryption never reuse the root key directly.
-func (b *Box) Derive(purpose string) []byte {
-	m := hmac.New(sha256.New, b.root)
+// Derive returns a 32-byte subkey of the current key for purpose (such as
+// "known-browser"), so that no other use ever takes the root key directly.
+func (b *Box) Derive(purpose string) []byte { return derive(b.current.root, purpose) }
+
+// DeriveAll returns purpose's subkey of every key, the current one first: a value
+// keyed before a rotation still verifies with one of them.
+func (b *Box) DeriveAll(purpose string) [][]byte {
+	out := make([][]byte, 0, len(b.order))
+	for _, k := range b.order {
+		out = append(out, derive(k.root, purpose))
+	}
+	return out
+}
+
+func derive(root []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, root)
 	m.Write([]byte("grconnect/" + purpose))
 	return m.Sum(nil)
 }

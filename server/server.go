@@ -55,6 +55,7 @@ type Server struct {
 	Handler *echo.Echo
 
 	Operators *services.Operators
+	Sessions  *services.Sessions
 	Apps      *services.Apps
 	Connect   *services.Connect
 	Tokens    *services.Tokens
@@ -63,8 +64,10 @@ type Server struct {
 	Webhooks  *services.Webhooks
 	Bulk      *services.Bulk
 	Refresher *services.Refresher
-	Metrics   *metrics.Registry
-	Alerts    *services.Alerts
+	// Housekeeping sweeps expired authorizations, throttle rows and sessions.
+	Housekeeping *services.Housekeeping
+	Metrics      *metrics.Registry
+	Alerts       *services.Alerts
 	// Demo is demo mode, when Config.Demo is set.
 	Demo *demo.Mode
 
@@ -85,7 +88,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		transport = t
 	}
 	s := &Server{log: log}
-	s.Operators = services.NewOperators(store)
+	s.Operators = services.NewOperators(store, box)
+	s.Sessions = services.NewSessions(store)
 	if o.PasswordCost > 0 {
 		s.Operators.Cost = o.PasswordCost
 	}
@@ -113,6 +117,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.APIKeys = services.NewAPIKeys(store, log)
 	s.Proxy = services.NewProxy(s.Tokens, store, gr)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
+	s.Webhooks.AllowPrivate = cfg.WebhookAllowPrivate
 	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
 		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
@@ -122,11 +127,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		sender = mailer.New(cfg.SMTPURL)
 	}
 	s.Alerts = services.NewAlerts(store, sender, cfg.MailFrom, cfg.BaseURL, log)
+	s.Housekeeping = services.NewHousekeeping(store, log)
 	s.Metrics = metrics.New(store, log)
 	s.Tokens.Observer = s.Metrics
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
-		Operators: s.Operators, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
+		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
 		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts,
 	}
 	if s.Demo != nil {
@@ -144,8 +150,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	return s, nil
 }
 
-// Start runs the background workers (the refresher, the webhook sender and the
-// metrics reader) until Stop.
+// Start runs the background workers (the refresher, the webhook sender, the
+// metrics reader and the hourly housekeeping) until Stop.
 func (s *Server) Start() {
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
@@ -153,6 +159,7 @@ func (s *Server) Start() {
 	s.work.Go(func() { s.Alerts.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
+	s.work.Go(func() { s.Housekeeping.Run(s.workCtx) })
 }
 
 // Stop ends the background work and waits for it: refreshes already sent are

@@ -2,7 +2,9 @@ package services
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -69,21 +71,80 @@ func (a *Apps) Create(ctx context.Context, in AppInput) (*models.App, error) {
 	return app, nil
 }
 
-// Update validates in and saves it over app id; an empty client secret keeps the old one.
-func (a *Apps) Update(ctx context.Context, id string, in AppInput) (*models.App, error) {
+// Update validates in and saves it over app id on behalf of actor (an operator's
+// email); an empty client secret keeps the old one. Moving the authorize or API
+// URL to another origin (scheme and host) needs the app's current client secret in
+// in.ClientSecret: grconnect sends the secret and every refresh token to the API
+// URL, so a stolen session alone must not be able to redirect them. The edit is
+// recorded as an app event (what changed, never the secret).
+func (a *Apps) Update(ctx context.Context, id, actor string, in AppInput) (*models.App, error) {
 	app, err := a.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	before := *app
 	if err := a.apply(app, in, false); err != nil {
 		return nil, err
 	}
-	if err := a.store.UpdateApp(ctx, app); errors.Is(err, models.ErrDuplicate) {
+	moved := urlOrigin(before.AuthURL) != urlOrigin(app.AuthURL) || urlOrigin(before.APIURL) != urlOrigin(app.APIURL)
+	if moved {
+		current, err := a.box.Open(before.ClientSecretEnc, secrets.AAD("app", before.ID, "client_secret"))
+		if err != nil {
+			return nil, err
+		}
+		entered := strings.TrimSpace(in.ClientSecret)
+		switch {
+		case entered == "":
+			return nil, FieldErrors{"client_secret": "You are moving this app to another host: enter its current client secret to confirm."}
+		case subtle.ConstantTimeCompare([]byte(entered), []byte(current)) != 1:
+			return nil, FieldErrors{"client_secret": "This is not the app's current client secret. To move the app to another host, enter its current secret (change the secret in a separate edit)."}
+		}
+	}
+	ev := &models.Event{AppID: &app.ID, Type: models.EventAppUpdated, Actor: actor, Message: describeAppChanges(&before, app, in.ClientSecret != "" && !moved)}
+	if err := a.store.UpdateAppAudited(ctx, app, ev); errors.Is(err, models.ErrDuplicate) {
 		return nil, FieldErrors{"name": "Another app already has this name."}
 	} else if err != nil {
 		return nil, err
 	}
 	return app, nil
+}
+
+// urlOrigin is a URL's scheme and host ("https://api.getresponse.com"), lowercased.
+func urlOrigin(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
+
+// describeAppChanges says in words what an edit changed (never a secret's value).
+func describeAppChanges(before, after *models.App, secretReplaced bool) string {
+	var parts []string
+	field := func(name, old, new string) {
+		if old != new {
+			parts = append(parts, fmt.Sprintf("%s %q → %q", name, old, new))
+		}
+	}
+	field("name", before.Name, after.Name)
+	field("client ID", before.ClientID, after.ClientID)
+	field("edition", before.Edition, after.Edition)
+	field("MAX domain", before.MaxDomain, after.MaxDomain)
+	field("authorize URL", before.AuthURL, after.AuthURL)
+	field("API URL", before.APIURL, after.APIURL)
+	if before.ReturnOrigins != after.ReturnOrigins {
+		parts = append(parts, "return origins now "+strings.Join(after.Origins(), ", "))
+	}
+	if urlOrigin(before.AuthURL) != urlOrigin(after.AuthURL) || urlOrigin(before.APIURL) != urlOrigin(after.APIURL) {
+		parts = append(parts, "moved to another host, confirmed with the client secret")
+	}
+	if secretReplaced && before.ClientSecretEnc != after.ClientSecretEnc {
+		parts = append(parts, "client secret replaced")
+	}
+	if len(parts) == 0 {
+		return "App saved without changes"
+	}
+	return "App edited: " + strings.Join(parts, "; ")
 }
 
 // apply validates in and copies it onto app.
@@ -129,13 +190,13 @@ func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
 	defAuth, defAPI := a.Defaults(string(edition), domain)
 	authURL := a.editionURL(in.AuthURL, defAuth, app.MaxDomain, domain, 0)
 	if !validHTTPURL(strings.ReplaceAll(authURL, DomainPlaceholder, "example.com")) {
-		fe.Add("auth_url", "Enter an absolute http(s) URL ("+DomainPlaceholder+" stands for the customer's MAX domain).")
+		fe.Add("auth_url", "Enter an absolute http(s) URL without credentials, a query or a fragment ("+DomainPlaceholder+" stands for the customer's MAX domain).")
 	} else if !edition.IsMax() && strings.Contains(authURL, DomainPlaceholder) {
 		fe.Add("auth_url", "Only GetResponse MAX (Enterprise) apps authorize on the customer's domain ("+DomainPlaceholder+").")
 	}
 	apiURL := strings.TrimRight(a.editionURL(in.APIURL, defAPI, app.MaxDomain, domain, 1), "/")
 	if !validHTTPURL(apiURL) {
-		fe.Add("api_url", "Enter an absolute http(s) URL.")
+		fe.Add("api_url", "Enter an absolute http(s) URL without credentials, a query or a fragment.")
 	}
 	origins, problem := ParseReturnOrigins(in.ReturnOrigins)
 	if problem != "" {
@@ -196,9 +257,21 @@ func (a *Apps) EditionDefaults(domain string) map[string][2]string {
 	return out
 }
 
+// validHTTPURL accepts an absolute http(s) URL with a host and nothing that could
+// move where a request goes or what it carries: no userinfo, no query or fragment
+// (a "#" at the end of an API URL would swallow the path grconnect appends), no
+// backslash, space or control character.
 func validHTTPURL(s string) bool {
+	if len(s) > 500 || strings.ContainsAny(s, "?#\\@") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] == 0x7f {
+			return false
+		}
+	}
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && len(s) <= 500
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && u.Opaque == ""
 }
 
 // ParseReturnOrigins validates a list of origins ("https://app.example.com",

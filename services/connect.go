@@ -18,7 +18,13 @@ const (
 	DefaultLinkTTL = 7 * 24 * time.Hour
 	MaxLinkTTL     = 90 * 24 * time.Hour
 	stateTTL       = 10 * time.Minute
+	// maxPendingStates bounds the pending authorizations one link can have.
+	maxPendingStates = 20
 )
+
+// ErrTooManyAttempts is returned by Start when a link already has many
+// authorizations in progress.
+var ErrTooManyAttempts = errors.New("too many connection attempts with this link in the last 10 minutes")
 
 // Connect runs the customer's side: connect links, the authorization start and the
 // OAuth callback that creates or renews a connection.
@@ -80,12 +86,12 @@ func (c *Connect) Start(ctx context.Context, in StartInput) (string, error) {
 		ReturnURL: link.ReturnURL, MaxDomain: domain, PopupOrigin: PopupOrigin(link.App, in.PopupOrigin),
 		ExpiresAt: now.Add(stateTTL), CreatedAt: now,
 	}
-	if err := c.store.CreateAuthState(ctx, as); err != nil {
+	// Anyone holding the link can start; a link has at most maxPendingStates
+	// unexpired, unused authorizations (Housekeeping sweeps the expired ones).
+	if err := c.store.CreatePendingAuthState(ctx, as, maxPendingStates); errors.Is(err, models.ErrTooMany) {
+		return "", ErrTooManyAttempts
+	} else if err != nil {
 		return "", err
-	}
-	// Old states are only evidence of abandoned attempts; sweep them as we go.
-	if _, err := c.store.DeleteExpiredAuthStates(ctx, now.Add(-24*time.Hour)); err != nil {
-		c.log.Warn("sweep expired auth states", "error", err)
 	}
 	ga, err := c.apps.ClientFor(link.App, models.Identity{MaxDomain: domain}, c.RedirectURL())
 	if err != nil {
@@ -188,15 +194,18 @@ func (c *Connect) checkState(ctx context.Context, in CallbackInput) (*models.Aut
 	if err != nil {
 		return nil, err
 	}
+	// Only the browser that started the authorization is shown the way to try
+	// again: the retry link is the connect link, which the state alone must not reveal.
+	owner := in.BrowserNonce != "" && hashToken(in.BrowserNonce) == as.BrowserHash
 	switch {
 	case as.Superseded:
 		return nil, c.linkUsedProblem(ctx, as)
 	case as.UsedAt != nil:
-		return nil, c.problem(ctx, as, "state_used", "This authorization was already completed. If you reloaded the page, your account may already be connected.", true)
+		return nil, ownerOnly(c.problem(ctx, as, "state_used", "This authorization was already completed. If you reloaded the page, your account may already be connected.", true), owner)
 	case !c.now().Before(as.ExpiresAt):
-		return nil, c.problem(ctx, as, "state_expired", "This authorization took longer than 10 minutes and expired. Please try again.", true)
-	case in.BrowserNonce == "" || hashToken(in.BrowserNonce) != as.BrowserHash:
-		return nil, c.problem(ctx, as, "foreign_browser", "This authorization was started in another browser. Open the connect link in this browser and try again.", true)
+		return nil, ownerOnly(c.problem(ctx, as, "state_expired", "This authorization took longer than 10 minutes and expired. Please try again.", true), owner)
+	case !owner:
+		return nil, ownerOnly(c.problem(ctx, as, "foreign_browser", "This authorization was started in another browser. Open the connect link in this browser and try again.", true), false)
 	}
 	if err := c.store.ConsumeAuthState(ctx, as.ID); errors.Is(err, models.ErrAlreadyUsed) {
 		if again, aerr := c.store.AuthStateByHash(ctx, as.StateHash); aerr == nil && again.Superseded {
@@ -332,6 +341,15 @@ func (p *CallbackProblem) who() string {
 		return p.AppName
 	}
 	return "the company that sent it"
+}
+
+// ownerOnly keeps a problem's retry link (the connect link) for the browser that
+// started the authorization.
+func ownerOnly(p *CallbackProblem, owner bool) *CallbackProblem {
+	if !owner {
+		p.RetryURL = ""
+	}
+	return p
 }
 
 // describeRetry fills in how the customer can try again or go back.

@@ -2,9 +2,14 @@ package services
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -12,15 +17,22 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/secrets"
 )
 
-// Sign-in throttling: this many failures per address or per email within the window
-// block further attempts until the window ends.
+// Sign-in throttling. Every attempt is reserved before its password is checked,
+// per client address (ipAttemptLimit) and per account (accountAttemptLimit); a
+// success gives its reservation back. The per-account count is kept per browser: a
+// browser that signed in to the account before (it holds a known-browser cookie)
+// has a count of its own, so strangers who exhaust the account's count for new
+// browsers never lock its operator out of their usual browser.
 const (
-	loginFailureLimit  = 5
-	loginFailureWindow = 15 * time.Minute
-	minPasswordLength  = 10
-	maxPasswordBytes   = 72 // bcrypt's limit
+	ipAttemptLimit      = 10
+	accountAttemptLimit = 5
+	attemptWindow       = 15 * time.Minute
+	minPasswordLength   = 10
+	maxPasswordBytes    = 72  // bcrypt's limit
+	maxEmailBytes       = 254 // RFC 5321's path limit
 )
 
 // ErrInvalidCredentials is returned for a wrong email or password (never saying which).
@@ -32,20 +44,30 @@ var ErrSetupDone = errors.New("setup is already complete")
 // ErrCannotRemoveSelf is returned when an operator tries to remove themself.
 var ErrCannotRemoveSelf = errors.New("you cannot remove yourself")
 
-// ThrottledError is returned while sign-ins are blocked after too many failures.
-type ThrottledError struct{ RetryAfter time.Duration }
+// ThrottledError is returned while sign-ins are refused after too many attempts.
+type ThrottledError struct {
+	RetryAfter time.Duration
+	// NewBrowsers is set when only browsers that never signed in to the account
+	// are refused.
+	NewBrowsers bool
+}
 
 func (e *ThrottledError) Error() string {
 	mins := int(e.RetryAfter.Round(time.Minute) / time.Minute)
 	if mins < 1 {
 		mins = 1
 	}
-	return fmt.Sprintf("Too many failed sign-ins. Try again in %d minute%s.", mins, map[bool]string{true: "", false: "s"}[mins == 1])
+	msg := fmt.Sprintf("Too many failed sign-ins. Try again in %d minute%s", mins, map[bool]string{true: "", false: "s"}[mins == 1])
+	if e.NewBrowsers {
+		return msg + ", or sign in from a browser you used before."
+	}
+	return msg + "."
 }
 
 // Operators manages the people who sign in to the dashboard.
 type Operators struct {
 	store *models.Store
+	box   *secrets.Box
 	// Cost is the bcrypt cost; tests lower it.
 	Cost int
 	// dummyHash is compared against when the email is unknown, so that a wrong
@@ -54,9 +76,10 @@ type Operators struct {
 	dummyHash []byte
 }
 
-// NewOperators returns the operator service.
-func NewOperators(store *models.Store) *Operators {
-	return &Operators{store: store, Cost: bcrypt.DefaultCost}
+// NewOperators returns the operator service. box keys the known-browser cookies
+// and the setup token.
+func NewOperators(store *models.Store, box *secrets.Box) *Operators {
+	return &Operators{store: store, box: box, Cost: bcrypt.DefaultCost}
 }
 
 // NeedsSetup reports whether no operator exists yet (the /setup page is open).
@@ -65,8 +88,29 @@ func (o *Operators) NeedsSetup(ctx context.Context) (bool, error) {
 	return n == 0, err
 }
 
-// Setup creates the first operator; afterwards it returns ErrSetupDone.
-func (o *Operators) Setup(ctx context.Context, email, password, confirm string) (*models.Operator, error) {
+// ErrSetupToken is returned by Setup without the install's setup token.
+var ErrSetupToken = errors.New("the setup link's token is missing or wrong")
+
+// SetupToken is the token that opens /setup on a fresh install: whoever can read
+// grconnect's log (it prints the setup URL at start) creates the first operator,
+// not whoever reaches the page first. It is derived from the secret key, so every
+// replica and every restart prints the same one until the first operator exists;
+// after that it opens nothing.
+func (o *Operators) SetupToken() string {
+	return base64.RawURLEncoding.EncodeToString(o.box.Derive("setup-token")[:24])
+}
+
+// ValidSetupToken reports whether token is the install's setup token.
+func (o *Operators) ValidSetupToken(token string) bool {
+	return hmac.Equal([]byte(token), []byte(o.SetupToken()))
+}
+
+// Setup creates the first operator, given the setup token; afterwards it returns
+// ErrSetupDone. (grconnect operator create needs no token: it runs on the server.)
+func (o *Operators) Setup(ctx context.Context, token, email, password, confirm string) (*models.Operator, error) {
+	if !o.ValidSetupToken(token) {
+		return nil, ErrSetupToken
+	}
 	op, err := o.newOperator(email, password, confirm)
 	if err != nil {
 		return nil, err
@@ -135,42 +179,132 @@ func checkPassword(fe FieldErrors, field, password, confirm string) {
 	}
 }
 
-// Authenticate checks an email and password from address ip. Failures are counted
-// per address and per email; past the limit it returns *ThrottledError without
-// checking the password.
-func (o *Operators) Authenticate(ctx context.Context, email, password, ip string) (*models.Operator, error) {
-	email = models.NormalizeEmail(email)
-	keys := []string{"ip:" + ip, "email:" + email}
-	until, err := o.store.LoginBlockedUntil(ctx, keys, loginFailureLimit, loginFailureWindow)
-	if err != nil {
-		return nil, err
+// SignIn is one sign-in attempt.
+type SignIn struct {
+	Email, Password string
+	IP              string // the client's address (see GRCONNECT_TRUSTED_PROXIES)
+	// KnownBrowser is the browser's known-browser cookie, if it has one.
+	KnownBrowser string
+}
+
+// Authenticate checks an email and password. The attempt is reserved first, per
+// address and per account (see accountAttemptLimit); past a limit it returns
+// *ThrottledError without checking the password. On success it also returns the
+// known-browser cookie value to keep in this browser.
+func (o *Operators) Authenticate(ctx context.Context, in SignIn) (*models.Operator, string, error) {
+	ipKey := "ip:" + throttleAddress(in.IP)
+	if err := o.reserve(ctx, ipKey, ipAttemptLimit, false); err != nil {
+		return nil, "", err
 	}
-	if !until.IsZero() {
-		return nil, &ThrottledError{RetryAfter: time.Until(until)}
+	email := models.NormalizeEmail(in.Email)
+	if email == "" || len(email) > maxEmailBytes || len(in.Password) > 1024 {
+		// Never a key of its own: a long made-up address must not grow the table.
+		o.compare(nil, in.Password)
+		return nil, "", ErrInvalidCredentials
 	}
 	op, err := o.store.OperatorByEmail(ctx, email)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
-		return nil, err
+		return nil, "", err
 	}
-	hash := o.dummy()
-	if err == nil {
-		hash = []byte(op.PasswordHash)
-	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
-		for _, k := range keys {
-			if err := o.store.RecordLoginFailure(ctx, k, loginFailureWindow); err != nil {
-				return nil, err
-			}
+	accountKey, newBrowser := "email:"+email, true
+	if op != nil {
+		if id, ok := o.knownBrowser(in.KnownBrowser, op.ID); ok {
+			accountKey, newBrowser = "browser:"+id, false
 		}
-		return nil, ErrInvalidCredentials
 	}
-	if err := o.store.ClearLoginFailures(ctx, "email:"+email); err != nil {
-		return nil, err
+	// The same answer whether or not the address is an operator's: no enumeration.
+	if err := o.reserve(ctx, accountKey, accountAttemptLimit, newBrowser); err != nil {
+		return nil, "", err
+	}
+	if op == nil {
+		o.compare(nil, in.Password) // as slow as a wrong password
+		return nil, "", ErrInvalidCredentials
+	}
+	if !o.compare([]byte(op.PasswordHash), in.Password) {
+		return nil, "", ErrInvalidCredentials
+	}
+	if err := o.store.ClearLoginFailures(ctx, accountKey); err != nil {
+		return nil, "", err
+	}
+	if err := o.store.RefundLoginAttempt(ctx, ipKey); err != nil {
+		return nil, "", err
 	}
 	if err := o.store.TouchOperatorLogin(ctx, op.ID); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return op, nil
+	cookie := in.KnownBrowser
+	if _, ok := o.knownBrowser(cookie, op.ID); !ok {
+		cookie = o.newKnownBrowser(op.ID)
+	}
+	return op, cookie, nil
+}
+
+// reserve counts an attempt for key and refuses it past limit.
+func (o *Operators) reserve(ctx context.Context, key string, limit int, newBrowsers bool) error {
+	n, until, err := o.store.ReserveLoginAttempt(ctx, key, attemptWindow)
+	if err != nil {
+		return err
+	}
+	if n > limit {
+		return &ThrottledError{RetryAfter: time.Until(until), NewBrowsers: newBrowsers}
+	}
+	return nil
+}
+
+// compare reports whether password matches hash; a nil hash compares against a
+// dummy, so that an unknown email takes as long as a wrong password.
+func (o *Operators) compare(hash []byte, password string) bool {
+	if hash == nil {
+		bcrypt.CompareHashAndPassword(o.dummy(), []byte(password))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+}
+
+// throttleAddress is the part of a client address that is throttled: the address,
+// or for IPv6 its /64 (one subscriber's prefix, which holds 2^64 addresses).
+func throttleAddress(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return clip(ip, 64)
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// knownBrowser returns the ID of a known-browser cookie issued to operator opID
+// ("<op>.<id>.<mac>", keyed by a subkey of the secret key, so it cannot be forged
+// or moved to another operator). Cookies keyed before a key rotation still verify
+// while the previous key is configured.
+func (o *Operators) knownBrowser(cookie, opID string) (string, bool) {
+	parts := strings.Split(cookie, ".")
+	if o.box == nil || len(parts) != 3 || parts[0] != opID || len(parts[1]) < 16 || len(parts[1]) > 64 {
+		return "", false
+	}
+	for _, key := range o.box.DeriveAll("known-browser") {
+		if hmac.Equal([]byte(parts[2]), []byte(knownBrowserMAC(key, opID, parts[1]))) {
+			return parts[1], true
+		}
+	}
+	return "", false
+}
+
+func (o *Operators) newKnownBrowser(opID string) string {
+	if o.box == nil {
+		return ""
+	}
+	id := models.RandomToken(16)
+	return opID + "." + id + "." + knownBrowserMAC(o.box.Derive("known-browser"), opID, id)
+}
+
+func knownBrowserMAC(key []byte, opID, id string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(opID + "." + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 func (o *Operators) dummy() []byte {
@@ -180,26 +314,52 @@ func (o *Operators) dummy() []byte {
 	return o.dummyHash
 }
 
-// ChangePassword replaces an operator's password after checking the current one.
-// It returns the new session epoch: every other session of the operator ends.
-func (o *Operators) ChangePassword(ctx context.Context, id, current, password, confirm string) (int, error) {
-	op, err := o.store.OperatorByID(ctx, id)
+// PasswordChange is an operator's request to change their password.
+type PasswordChange struct {
+	OperatorID string
+	// KeepSessionID is the session that asks: the operator's other sessions end.
+	KeepSessionID              string
+	Current, Password, Confirm string
+	IP                         string
+}
+
+// ChangePassword replaces an operator's password after checking the current one,
+// and ends their other sessions. The current-password check is throttled like a
+// sign-in (per address and per operator): a stolen session cannot guess it.
+func (o *Operators) ChangePassword(ctx context.Context, in PasswordChange) error {
+	op, err := o.store.OperatorByID(ctx, in.OperatorID)
 	if err != nil {
-		return 0, err
+		return err
+	}
+	ipKey, opKey := "ip:"+throttleAddress(in.IP), "password:"+op.ID
+	if err := o.reserve(ctx, ipKey, ipAttemptLimit, false); err != nil {
+		return err
+	}
+	if err := o.reserve(ctx, opKey, accountAttemptLimit, false); err != nil {
+		return err
 	}
 	fe := FieldErrors{}
-	if bcrypt.CompareHashAndPassword([]byte(op.PasswordHash), []byte(current)) != nil {
+	if !o.compare([]byte(op.PasswordHash), in.Current) {
 		fe.Add("current", "This is not your current password.")
+		checkPassword(fe, "password", in.Password, in.Confirm)
+		return fe
 	}
-	checkPassword(fe, "password", password, confirm)
+	// The current password was right: the attempt does not count.
+	if err := o.store.ClearLoginFailures(ctx, opKey); err != nil {
+		return err
+	}
+	if err := o.store.RefundLoginAttempt(ctx, ipKey); err != nil {
+		return err
+	}
+	checkPassword(fe, "password", in.Password, in.Confirm)
 	if err := fe.OrNil(); err != nil {
-		return 0, err
+		return err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), o.Cost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(in.Password), o.Cost)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	return o.store.SetOperatorPassword(ctx, id, string(hash))
+	return o.store.SetOperatorPassword(ctx, op.ID, string(hash), in.KeepSessionID)
 }
 
 // Remove deletes operator id on behalf of actorID: never yourself, never the last.

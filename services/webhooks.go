@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -43,14 +44,26 @@ type Webhooks struct {
 	Interval time.Duration
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// AllowPrivate lets webhooks reach loopback and private addresses
+	// (GRCONNECT_WEBHOOK_ALLOW_PRIVATE); link-local and metadata addresses never.
+	// Set it before Configure and Run.
+	AllowPrivate bool
 }
 
-// NewWebhooks returns the webhook sender. hc may be nil.
+// NewWebhooks returns the webhook sender. hc may be nil: then deliveries go through
+// a client that checks every address it connects to (see guardedDialer). No client
+// follows redirects.
 func NewWebhooks(store *models.Store, box *secrets.Box, hc *http.Client, log *slog.Logger) *Webhooks {
+	w := &Webhooks{store: store, box: box, log: log, owner: "wh/" + models.RandomToken(6), Interval: 5 * time.Second, Now: models.Now}
 	if hc == nil {
-		hc = &http.Client{Timeout: webhookTimeout}
+		hc = guardedClient(webhookTimeout, func() bool { return w.AllowPrivate })
+	} else {
+		c := *hc
+		c.CheckRedirect = noRedirects
+		hc = &c
 	}
-	return &Webhooks{store: store, box: box, hc: hc, log: log, owner: "wh/" + models.RandomToken(6), Interval: 5 * time.Second, Now: models.Now}
+	w.hc = hc
+	return w
 }
 
 // Configure sets an app's webhook URL ("" turns webhooks off). A signing secret is
@@ -59,12 +72,8 @@ func NewWebhooks(store *models.Store, box *secrets.Box, hc *http.Client, log *sl
 func (w *Webhooks) Configure(ctx context.Context, app *models.App, rawURL string, rotate bool) (secret string, err error) {
 	rawURL = strings.TrimSpace(rawURL)
 	if rawURL != "" {
-		u, err := url.Parse(rawURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(rawURL) > 2000 {
-			return "", FieldErrors{"webhook_url": "Enter an absolute https URL, like https://app.example.com/hooks/grconnect."}
-		}
-		if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
-			return "", FieldErrors{"webhook_url": "Use https: webhooks carry customer data. (http is allowed for localhost only.)"}
+		if problem := w.checkURL(rawURL); problem != "" {
+			return "", FieldErrors{"webhook_url": problem}
 		}
 	}
 	sealed := ""
@@ -80,8 +89,33 @@ func (w *Webhooks) Configure(ctx context.Context, app *models.App, rawURL string
 	return secret, nil
 }
 
+// checkURL says what is wrong with a webhook URL, in words for the form, or "".
+// Addresses are checked again when a delivery connects (a name may resolve anywhere).
+func (w *Webhooks) checkURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(rawURL) > 2000 {
+		return "Enter an absolute https URL, like https://app.example.com/hooks/grconnect."
+	}
+	class := classifyHost(u.Hostname())
+	switch {
+	case class == addrForbidden:
+		return "This address is link-local or a cloud metadata service: webhooks never go there."
+	case class == addrPrivate && !w.AllowPrivate:
+		return "This is a loopback or private-network address. Webhooks go there only when GRCONNECT_WEBHOOK_ALLOW_PRIVATE is set."
+	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+		return "Use https: webhooks carry customer data. (http is allowed for localhost only.)"
+	}
+	return ""
+}
+
+// isLoopbackHost reports whether h is a loopback address literal or a localhost name
+// (never a public name that merely starts with "127.").
 func isLoopbackHost(h string) bool {
-	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
+	if a, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+		return a.Unmap().IsLoopback()
+	}
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }
 
 // Signature signs a webhook body: "t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">".
@@ -182,6 +216,9 @@ func (w *Webhooks) post(ctx context.Context, target, secret string, d models.Web
 	req.Header.Set("X-Grconnect-Signature", Signature(secret, now.Unix(), body))
 	resp, err := w.hc.Do(req)
 	if err != nil {
+		if reason, ok := blockedReason(err); ok {
+			return 0, reason
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return 0, "timed out after " + webhookTimeout.String()
 		}
@@ -189,6 +226,9 @@ func (w *Webhooks) post(ctx context.Context, target, secret string, d models.Web
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return resp.StatusCode, "the endpoint answered HTTP " + strconv.Itoa(resp.StatusCode) + " (a redirect: grconnect does not follow redirects; configure the final URL)"
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, "the endpoint answered HTTP " + strconv.Itoa(resp.StatusCode)
 	}

@@ -130,7 +130,7 @@ func OperatorsPage(p Page, v OperatorsView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				if o.You {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<a href=\"/account/password\">Change password</a>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<a href=\"/account/password\">Change password</a> · <a href=\"/account/sessions\">Sessions</a>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

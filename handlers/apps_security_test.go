@@ -1,0 +1,103 @@
+package handlers_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/grconnect/grconnect/models"
+)
+
+// TestMovingAnAppNeedsItsClientSecret: pointing an app's API or authorize URL at
+// another host (where the refresher would send the client secret and every refresh
+// token) needs the app's current client secret in the same form; the edit is
+// recorded as an app event naming who changed what.
+func TestMovingAnAppNeedsItsClientSecret(t *testing.T) {
+	app := newTestApp(t)
+	b := app.setup(annEmail, annPass)
+	form := appForm("Acme")
+	form.Set("api_url", "https://api.getresponse.com/v3")
+	form.Set("auth_url", "https://app.getresponse.com/oauth2_authorize.html")
+	id := createApp(t, b, form)
+
+	for _, tc := range []struct{ name, field, url, secret string }{
+		{"API URL, no secret", "api_url", "https://evil.example/v3", ""},
+		{"API URL, wrong secret", "api_url", "https://evil.example/v3", "attacker-chosen-secret"},
+		{"API URL, another port", "api_url", "https://api.getresponse.com:8443/v3", ""},
+		{"API URL, http downgrade", "api_url", "http://api.getresponse.com/v3", ""},
+		{"authorize URL, no secret", "auth_url", "https://evil.example/authorize", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			edit := appForm("Acme")
+			edit.Set("api_url", "https://api.getresponse.com/v3")
+			edit.Set("auth_url", "https://app.getresponse.com/oauth2_authorize.html")
+			edit.Set(tc.field, tc.url)
+			edit.Set("client_secret", tc.secret)
+			r := b.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", edit)
+			if r.status != http.StatusUnprocessableEntity {
+				t.Fatalf("status = %d, want 422", r.status)
+			}
+			mustContain(t, r.body, `data-testid="error-client_secret"`, "current client secret")
+			stored, _ := app.store.AppByID(t.Context(), id)
+			if stored.APIURL != "https://api.getresponse.com/v3" || stored.AuthURL != "https://app.getresponse.com/oauth2_authorize.html" {
+				t.Fatalf("the app moved: %q %q", stored.APIURL, stored.AuthURL)
+			}
+		})
+	}
+	// Same host, another path: no secret needed.
+	edit := appForm("Acme")
+	edit.Set("api_url", "https://api.getresponse.com/v3/")
+	edit.Set("auth_url", "https://app.getresponse.com/oauth2_authorize.html")
+	edit.Set("client_secret", "")
+	if r := b.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", edit); r.status != http.StatusSeeOther {
+		t.Fatalf("same-host edit = %d\n%s", r.status, r.body)
+	}
+	// With the current secret the move is allowed, and recorded.
+	edit.Set("api_url", "https://gr-proxy.example.com/v3")
+	edit.Set("client_secret", clientSecret)
+	if r := b.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", edit); r.status != http.StatusSeeOther {
+		t.Fatalf("move with the secret = %d\n%s", r.status, r.body)
+	}
+	var events []models.Event
+	if err := app.store.DB().Where("app_id = ? AND type = ?", id, models.EventAppUpdated).Order("id").Find(&events).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 {
+		t.Fatalf("%d app.updated events, want 2 (one per saved edit)", len(events))
+	}
+	last := events[1]
+	if last.ConnectionID != nil || last.Actor != annEmail || !strings.Contains(last.Message, "gr-proxy.example.com") ||
+		!strings.Contains(last.Message, "another host") {
+		t.Fatalf("event = %+v", last)
+	}
+	for _, e := range events {
+		if strings.Contains(e.Message, clientSecret) {
+			t.Fatal("an event shows the client secret")
+		}
+	}
+}
+
+// TestAppURLsRefuseQueryFragmentAndCredentials: an app URL with "?", "#",
+// credentials or another scheme is refused (a "#" at the end of the API URL would
+// cut off the path of every call and send the bearer token to the bare host).
+func TestAppURLsRefuseQueryFragmentAndCredentials(t *testing.T) {
+	app := newTestApp(t)
+	b := app.setup(annEmail, annPass)
+	for _, bad := range []string{
+		"https://api.getresponse.com/v3#", "https://evil.example/steal#", "https://api.getresponse.com/v3?x=1",
+		"https://user:pw@api.getresponse.com/v3", "https://api.getresponse.com@evil.example/v3", "ftp://api.getresponse.com/v3",
+		"javascript:alert(1)", "https://api.getresponse.com/v3\\evil", "https://api.getresponse.com/v 3",
+	} {
+		for _, field := range []string{"api_url", "auth_url"} {
+			form := appForm("Acme")
+			form.Set(field, bad)
+			r := b.submit("/apps/new", "/apps", form)
+			if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `data-testid="error-`+field+`"`) {
+				t.Errorf("%s=%q: status %d, want 422 with the field's error", field, bad, r.status)
+			}
+		}
+	}
+	if apps, _ := app.store.ListApps(t.Context()); len(apps) != 0 {
+		t.Fatalf("%d apps created with bad URLs", len(apps))
+	}
+}

@@ -1,0 +1,72 @@
+package services
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/grconnect/grconnect/models"
+)
+
+// authStateGrace keeps an expired authorization for a while, so that a late
+// callback is told "expired" (with a way to try again) rather than "unknown".
+const authStateGrace = time.Hour
+
+// Housekeeping deletes what anonymous requests leave behind once it counts for
+// nothing: expired authorizations, sign-in throttle rows whose window has passed,
+// ended sessions. Every replica runs it; the deletes are idempotent.
+type Housekeeping struct {
+	store *models.Store
+	log   *slog.Logger
+	// Interval is how often Run sweeps.
+	Interval time.Duration
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// NewHousekeeping returns the hourly sweeper.
+func NewHousekeeping(store *models.Store, log *slog.Logger) *Housekeeping {
+	return &Housekeeping{store: store, log: log, Interval: time.Hour, Now: models.Now}
+}
+
+// Swept counts what one pass deleted.
+type Swept struct {
+	AuthStates, Throttles, Sessions int64
+}
+
+// RunOnce sweeps once.
+func (h *Housekeeping) RunOnce(ctx context.Context) (Swept, error) {
+	now := h.Now()
+	var s Swept
+	var err error
+	if s.AuthStates, err = h.store.DeleteExpiredAuthStates(ctx, now.Add(-authStateGrace)); err != nil {
+		return s, err
+	}
+	if s.Throttles, err = h.store.DeleteOldLoginThrottles(ctx, now.Add(-attemptWindow)); err != nil {
+		return s, err
+	}
+	if s.Sessions, err = h.store.DeleteStaleSessions(ctx, now, now.Add(-SessionIdle)); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// Run sweeps every Interval until ctx ends, the first time a minute after start.
+func (h *Housekeeping) Run(ctx context.Context) {
+	wait := time.Minute
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = h.Interval
+		s, err := h.RunOnce(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			h.log.Error("housekeeping failed", "error", err)
+		case s.AuthStates+s.Throttles+s.Sessions > 0:
+			h.log.Info("housekeeping", "auth_states", s.AuthStates, "throttles", s.Throttles, "sessions", s.Sessions)
+		}
+	}
+}
