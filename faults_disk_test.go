@@ -107,9 +107,9 @@ func readyzOf(base string) (int, bool) {
 }
 
 // fillDisk writes a filler file into dir until the file system is full, and keeps
-// it full (taking any space freed meanwhile) until until; then it removes the
-// file. It returns how much it wrote.
-func fillDisk(dir string, until time.Time) (int64, error) {
+// it full (taking any space freed meanwhile) until done says so; then it removes
+// the file. It returns how much it wrote.
+func fillDisk(dir string, done func() bool) (int64, error) {
 	path := filepath.Join(dir, "filler")
 	f, err := os.Create(path)
 	if err != nil {
@@ -130,7 +130,7 @@ func fillDisk(dir string, until time.Time) (int64, error) {
 			return n, err
 		}
 	}
-	for time.Now().Before(until) {
+	for !done() {
 		for {
 			m, err := f.Write(small)
 			n += int64(m)
@@ -144,7 +144,8 @@ func fillDisk(dir string, until time.Time) (int64, error) {
 }
 
 // diskFullRun runs SQLite on an 8 MiB tmpfs while refreshing continuously in
-// strict rotation, fills the disk for form.diskFull, then frees it. Meanwhile it
+// strict rotation, fills the disk for form.diskFull (longer until writes have
+// failed for 3 s), then frees it. Meanwhile it
 // polls /readyz and asks /token for connections whose tokens stay valid past the
 // window. Goals: nothing lost, not ready while writes fail, valid tokens served.
 func diskFullRun(h *faultRun) {
@@ -190,8 +191,14 @@ func diskFullRun(h *faultRun) {
 		return code, ok
 	})
 
+	// Full for the window; longer (up to four windows) until grconnect has failed to
+	// write for 3 s: SQLite may first reuse its WAL file's space for a while.
 	fillStart := time.Now()
-	filled, err := fillDisk(mnt, fillStart.Add(window))
+	filled, err := fillDisk(mnt, func() bool {
+		now := time.Now()
+		failed, ok := p.log.first("disk is full")
+		return now.Sub(fillStart) >= window && (ok && now.Sub(failed.at) >= 3*time.Second || now.Sub(fillStart) >= 4*window)
+	})
 	freed := time.Now()
 	if err != nil {
 		h.errorf("fill the disk: %v", err)

@@ -321,20 +321,19 @@ func (rec *tokenRecorder) snapshot() []refreshCall {
 }
 
 // inFlight returns the refresh calls in flight at a kill signalled at before and
-// reaped at after: started before the process died and answered after before-window.
-func inFlight(calls []refreshCall, before, after time.Time) (windowed []refreshCall, unanswered int) {
+// reaped at after: started before the process died, and not answered before the
+// signal (unanswered) or answered less than inFlightWindow before it (answered).
+func inFlight(calls []refreshCall, before, after time.Time) (unanswered, answered []refreshCall) {
 	for _, c := range calls {
-		if !c.start.Before(after) {
-			continue
-		}
-		if c.end.IsZero() || c.end.After(before) {
-			unanswered++
-			windowed = append(windowed, c)
-		} else if c.end.After(before.Add(-inFlightWindow)) {
-			windowed = append(windowed, c)
+		switch {
+		case !c.start.Before(after):
+		case c.end.IsZero() || c.end.After(before):
+			unanswered = append(unanswered, c)
+		case c.end.After(before.Add(-inFlightWindow)):
+			answered = append(answered, c)
 		}
 	}
-	return windowed, unanswered
+	return unanswered, answered
 }
 
 // fakeRefreshToken is what the fake knows of a refresh token (from its Snapshot).

@@ -87,35 +87,60 @@ func sigkillRun(h *faultRun, grace bool, conns, kills int) {
 		h.errorf("refreshing was not continuous: %d refresh calls for %d connections", len(calls), conns)
 	}
 
-	// In flight at each kill, and how long due connections waited after it.
-	inflight := map[string]bool{}
+	// In flight at each kill, and how long due connections waited after it. A
+	// connection still waiting from an earlier kill counts for that kill only.
+	inflight, unansweredSet := map[string]bool{}, map[string]bool{}
 	windowed, unanswered := 0, 0
 	starts := in.refreshStarts(calls, issued)
 	var idleWaits, flightWaits []time.Duration
 	idleLeased := 0
-	for _, k := range ks {
-		w, u := inFlight(calls, k.before, k.after)
-		windowed += len(w)
-		unanswered += u
-		atKill := in.connectionsOfCalls(w, issued)
+	counted := map[string]int{} // connection → the kill whose wait it counts for
+	waiting := func(id string, k int) bool {
+		j, ok := counted[id]
+		if !ok {
+			return false
+		}
+		for _, s := range starts[id] {
+			if s.After(ks[j].after) && s.Before(ks[k].before) {
+				return false
+			}
+		}
+		return true
+	}
+	for i, k := range ks {
+		u, a := inFlight(calls, k.before, k.after)
+		windowed += len(u) + len(a)
+		unanswered += len(u)
+		for id := range in.connectionsOfCalls(u, issued) {
+			unansweredSet[id] = true
+		}
+		atKill := in.connectionsOfCalls(append(u, a...), issued)
 		for id := range atKill {
 			inflight[id] = true
 			flightWaits = append(flightWaits, waitAfter(starts[id], k))
+			counted[id] = i
 		}
 		for _, id := range k.due {
-			if atKill[id] {
+			if atKill[id] || waiting(id, i) {
 				continue
 			}
+			counted[id] = i
 			idleWaits = append(idleWaits, waitAfter(starts[id], k))
 			if slices.Contains(k.leased, id) {
 				idleLeased++
 			}
 		}
 	}
+	lostAnswered := 0
+	for _, id := range ls.lost {
+		if inflight[id] && !unansweredSet[id] {
+			lostAnswered++
+		}
+	}
 	beyond := minus(ls.lost, inflight)
-	h.figure("%d kills, %d connections, %d refresh calls; at the kills %d refreshes in flight (%d unanswered, %d answered within %s before); lost %d (needs_reconnect %d, dead stored token %d), %d of them beyond the refreshes in flight, %d explained; refresh calls with a dead token %d, grace refreshes %d",
+	h.figure("%d kills, %d connections, %d refresh calls; at the kills %d refreshes in flight (%d unanswered, %d answered within %s before); lost %d (needs_reconnect %d, dead stored token %d): %d answered before the kill but not committed, %d beyond the refreshes in flight; %d explained; refresh calls with a dead token %d, grace refreshes %d",
 		len(ks), ls.total, len(calls), windowed, unanswered, windowed-unanswered, inFlightWindow, len(ls.lost), len(ls.needsReconnect), len(ls.deadToken),
-		len(beyond), len(ls.explained), in.fake.Stat(getresponsetest.StatDeadRefreshToken), in.fake.Stat(getresponsetest.StatGraceRefresh))
+		lostAnswered, len(beyond), len(ls.explained), in.fake.Stat(getresponsetest.StatDeadRefreshToken), in.fake.Stat(getresponsetest.StatGraceRefresh))
 	h.figure("after a kill: due connections not in flight waited %s (%d of them leased by the dead process); in-flight ones waited %s",
 		durations(idleWaits), idleLeased, durations(flightWaits))
 	for _, id := range ls.lost {
