@@ -193,6 +193,7 @@ func diskFullRun(h *faultRun) {
 
 	// Full for the window; longer (up to four windows) until grconnect has failed to
 	// write for 3 s: SQLite may first reuse its WAL file's space for a while.
+	in.rec.waitInFlight(2, 15*time.Second)
 	fillStart := time.Now()
 	filled, err := fillDisk(mnt, func() bool {
 		now := time.Now()

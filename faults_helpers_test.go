@@ -309,6 +309,30 @@ func (rec *tokenRecorder) count() int {
 	return len(rec.calls)
 }
 
+// inFlightNow returns how many refresh calls await their answer.
+func (rec *tokenRecorder) inFlightNow() int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	n := 0
+	for i := len(rec.calls) - 1; i >= 0 && i >= len(rec.calls)-256; i-- {
+		if rec.calls[i].end.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// waitInFlight waits (up to limit) until at least n refresh calls await their
+// answer, so that a fault lands while refreshing; it reports whether they did.
+func (rec *tokenRecorder) waitInFlight(n int, limit time.Duration) bool {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if rec.inFlightNow() >= n {
+			return true
+		}
+	}
+	return false
+}
+
 // snapshot returns a copy of the calls recorded so far.
 func (rec *tokenRecorder) snapshot() []refreshCall {
 	rec.mu.Lock()
@@ -1142,6 +1166,19 @@ func durations(ds []time.Duration) string {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return fmt.Sprintf("n=%d median %s max %s", len(s), s[len(s)/2].Round(10*time.Millisecond), s[len(s)-1].Round(10*time.Millisecond))
+}
+
+// loadAverage is the machine's 1-minute load average, as /proc/loadavg says.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 // inCI reports whether CI=true.

@@ -102,6 +102,7 @@ func tokenLatencyRun(h *faultRun) {
 	time.Sleep(time.Until(lastConnect.Add(life - waveMargin + time.Second)))
 	ids := in.connectionIDs()
 	callsBefore := in.rec.count()
+	loadBefore := loadAverage()
 	q := in.serve("GRCONNECT_REFRESH_MARGIN="+waveMargin.String(), "GRCONNECT_REFRESH_RATE=80",
 		"GRCONNECT_REFRESH_CONCURRENCY=8", "GRCONNECT_REFRESH_INTERVAL=200ms")
 	waveStart := time.Now()
@@ -114,9 +115,9 @@ func tokenLatencyRun(h *faultRun) {
 	q.stop()
 	p50, p99, worst := res.quantile(0.50), res.quantile(0.99), res.quantile(1)
 	sent := len(res.latencies)
-	h.figure("%d connections all due at once; %d /token requests in %s (%.0f/s, %d not sent: too many in flight), answers %s; p50 %s, p99 %s, max %s; %d refresh calls meanwhile (the wave of %d done after %s)",
+	h.figure("%d connections all due at once; %d /token requests in %s (%.0f/s, %d not sent: too many in flight), answers %s; p50 %s, p99 %s, max %s; %d refresh calls meanwhile (the wave of %d done after %s); machine load average %s before, %s after",
 		n, sent, res.elapsed.Round(100*time.Millisecond), float64(sent)/res.elapsed.Seconds(), res.dropped, codesText(res.codes),
-		p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), worst.Round(time.Millisecond), len(calls), n, waveEnd)
+		p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), worst.Round(time.Millisecond), len(calls), n, waveEnd, loadBefore, loadAverage())
 	h.goal("p99_50ms", fmt.Sprintf("/token p99 ≤ 50 ms during a refresh wave of %d connections at %d req/s", n, h.form.latencyRate),
 		sent > 0 && p99 <= 50*time.Millisecond, "p99 %s (p50 %s) over %d requests, answers %s", p99.Round(100*time.Microsecond), p50.Round(100*time.Microsecond), sent, codesText(res.codes))
 	h.goal("max_1s", fmt.Sprintf("/token max ≤ 1 s during a refresh wave of %d connections at %d req/s", n, h.form.latencyRate),

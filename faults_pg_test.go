@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/grconnect/grconnect/models/modelstest"
@@ -113,14 +114,33 @@ func (c *pgCluster) start() error {
 	return c.as("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-l", filepath.Join(c.dir, "log"), "-w", "-o", opts, "start")
 }
 
-// stopImmediate stops the cluster at once, as a crash or a failover would.
+// stopImmediate stops the cluster at once, as a crash or a failover would: SIGQUIT
+// to the postmaster (pg_ctl -m immediate, without pg_ctl's start-up delay), then
+// waits until it is gone.
 func (c *pgCluster) stopImmediate() error {
-	return c.as("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-m", "immediate", "stop")
+	b, err := os.ReadFile(filepath.Join(c.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return fmt.Errorf("postmaster.pid: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil {
+		return c.as("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-m", "immediate", "stop")
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if syscall.Kill(pid, 0) != nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("postmaster %d still running 30 s after SIGQUIT", pid)
 }
 
 // postgresStoppedRun refreshes continuously in strict rotation on form.pgReplicas
 // replicas sharing a PostgreSQL of the test's own, stops PostgreSQL (immediate)
-// for form.pgStop, starts it again, and counts the connections lost. Goal: none.
+// while refreshes are in flight, for form.pgStop, starts it again, and counts the connections lost. Goal: none.
 func postgresStoppedRun(h *faultRun) {
 	if pgBin() == "" {
 		if inCI() && modelstest.Postgres() {
@@ -145,7 +165,11 @@ func postgresStoppedRun(h *faultRun) {
 	time.Sleep(faultTokenLife - faultMargin + 3*time.Second) // refreshing in its stride
 	readyz := startPoller(250*time.Millisecond, func() (int, bool) { return readyzOf(procs[0].url) })
 	callsBefore := in.rec.count()
+	if !in.rec.waitInFlight(2, 15*time.Second) {
+		h.logf("no two refreshes in flight at once within 15 s; stopping PostgreSQL anyway")
+	}
 	stopped := time.Now()
+	atStop := in.rec.inFlightNow()
 	if err := pg.stopImmediate(); err != nil {
 		h.fatalf("%v", err)
 	}
@@ -186,8 +210,8 @@ func postgresStoppedRun(h *faultRun) {
 		p.stop()
 	}
 	ls := in.countLosses(procs[0])
-	h.figure("%d connections on %d replica(s), PostgreSQL stopped %s; refresh calls during the outage %d; /readyz during it: %s; ready again %s after the restart; replicas that survived: %d of %d; lost %d (needs_reconnect %d, dead stored token %d)",
-		ls.total, len(procs), restarted.Sub(stopped).Round(100*time.Millisecond), countBetween(in.rec.snapshot()[callsBefore:], stopped, restarted),
+	h.figure("%d connections on %d replica(s), PostgreSQL stopped %s with %d refreshes in flight; refresh calls during the outage %d; /readyz during it: %s; ready again %s after the restart; replicas that survived: %d of %d; lost %d (needs_reconnect %d, dead stored token %d)",
+		ls.total, len(procs), restarted.Sub(stopped).Round(100*time.Millisecond), atStop, countBetween(in.rec.snapshot()[callsBefore:], stopped, restarted),
 		codes(between(probes, stopped.Add(time.Second), restarted)), readyAgainText(ready), survived, len(procs), len(ls.lost), len(ls.needsReconnect), len(ls.deadToken))
 	h.goal("no_loss", fmt.Sprintf("PostgreSQL stopped %s while refreshing (strict rotation): no connection lost", h.form.pgStop),
 		len(ls.lost) == 0, "%d of %d lost (needs_reconnect %d, dead stored token %d): %s",

@@ -143,7 +143,11 @@ func sigkillRun(h *faultRun, grace bool, conns, kills int) {
 		lostAnswered, len(beyond), len(ls.explained), in.fake.Stat(getresponsetest.StatDeadRefreshToken), in.fake.Stat(getresponsetest.StatGraceRefresh))
 	h.figure("after a kill: due connections not in flight waited %s (%d of them leased by the dead process); in-flight ones waited %s",
 		durations(idleWaits), idleLeased, durations(flightWaits))
-	for _, id := range ls.lost {
+	for i, id := range ls.lost {
+		if i == 10 {
+			h.logf("… and %d more lost", len(ls.lost)-i)
+			break
+		}
 		h.logf("lost %s (in flight at a kill: %v): %s", id, inflight[id], ls.explanations[id])
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,7 +74,7 @@ func TestFaults(t *testing.T) {
 			concurrent = append(concurrent, body)
 		}
 	}
-	start := time.Now()
+	start, loadBefore := time.Now(), loadAverage()
 	var wg sync.WaitGroup
 	for _, body := range concurrent {
 		wg.Go(body)
@@ -113,7 +114,8 @@ func TestFaults(t *testing.T) {
 			}
 		})
 	}
-	report := faultsReport(form, seed, elapsed, runs)
+	report := faultsReport(form, seed, elapsed, runs) +
+		fmt.Sprintf("\nMachine: %d CPUs, 1-minute load average %s at the start, %s at the end.\n", runtime.NumCPU(), loadBefore, loadAverage())
 	t.Log("\n" + report)
 	if path := os.Getenv(faultsEnvReport); path != "" {
 		if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
