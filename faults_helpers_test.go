@@ -1126,16 +1126,6 @@ func (in *install) connectionsOfCalls(calls []refreshCall, issued map[string]fak
 
 // ---- small things ----
 
-// keys returns a set's members, sorted.
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // minus returns the members of a not in b.
 func minus(a []string, b map[string]bool) []string {
 	var out []string
