@@ -20,8 +20,9 @@ type killRecord struct {
 // sigkillRun refreshes continuously (every token due 5 s after its refresh; the
 // fake's answers take 50–150 ms after it rotated the token) and SIGKILLs the
 // process kills times at random moments, starting the next process at once. The
-// first kill lands inside the first refresh wave (when a random number of that
-// wave's refreshes were sent), so that due connections wait unsent at it. A final
+// first kill lands inside the first refresh wave, where every connection is due at
+// once (when a random number of that wave's refreshes were sent), so that due
+// connections wait unsent at it. A final
 // clean process then refreshes every connection once more, and the run counts
 // the connections lost: needs_reconnect, or a stored refresh token the fake
 // refuses.
@@ -39,19 +40,28 @@ func sigkillRun(h *faultRun, grace bool, conns, kills int) {
 		latency:  [2]time.Duration{50 * time.Millisecond, 150 * time.Millisecond},
 		settings: refreshSettings(),
 	})
-	p := in.serve()
+	// Customers connect through a process that leaves their tokens alone (a 1 m
+	// margin); the next one finds every token due at once: the first refresh wave.
+	p := in.serve("GRCONNECT_REFRESH_MARGIN=1m")
 	t0 := time.Now()
 	if err := in.connect(conns, 8); err != nil {
 		h.fatalf("connect %d customers: %v", conns, err)
 	}
-	h.logf("%d connections made through the flow in %s", conns, time.Since(t0).Round(time.Millisecond))
+	lastConnect := time.Now()
+	h.logf("%d connections made through the flow in %s", conns, lastConnect.Sub(t0).Round(time.Millisecond))
+	if err := p.stop(); err != nil {
+		h.fatalf("stop: %v", err)
+	}
+	time.Sleep(time.Until(lastConnect.Add(faultTokenLife - faultMargin + 500*time.Millisecond)))
+	base := in.rec.count()
+	p = in.serve()
 
 	var ks []killRecord
 	for i := range kills {
 		if i == 0 {
 			// Inside the first wave: after 1…conns/2 of its refreshes were sent.
-			want := 1 + h.rng.IntN(max(1, conns/2))
-			deadline := time.Now().Add(faultTokenLife - faultMargin + 15*time.Second)
+			want := base + 1 + h.rng.IntN(max(1, conns/2))
+			deadline := time.Now().Add(15 * time.Second)
 			for in.rec.count() < want && time.Now().Before(deadline) {
 				time.Sleep(2 * time.Millisecond)
 			}
