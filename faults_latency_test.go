@@ -34,7 +34,6 @@ func (h *faultRun) loadTokens(in *install, ids []string, rate int, d time.Durati
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}}
 	const tick = 10 * time.Millisecond
-	perTick := max(1, rate*int(tick)/int(time.Second))
 	var mu sync.Mutex
 	res := loadResult{codes: map[int]int{}}
 	sem := make(chan struct{}, 4096)
@@ -58,11 +57,16 @@ func (h *faultRun) loadTokens(in *install, ids []string, rate int, d time.Durati
 	}
 	start := time.Now()
 	ticker := time.NewTicker(tick)
+	issued := 0
 	for now := range ticker.C {
-		if now.Sub(start) >= d {
+		elapsed := now.Sub(start)
+		if elapsed >= d {
 			break
 		}
-		for range perTick {
+		// As many as the pace owes by now: a late tick sends more, not fewer.
+		due := int(elapsed.Seconds()*float64(rate)) - issued
+		issued += due
+		for range due {
 			select {
 			case sem <- struct{}{}:
 				id := ids[h.rng.IntN(len(ids))]
