@@ -188,8 +188,7 @@ type apiConnection struct {
 	LastError     string     `json:"last_error"`
 }
 
-// api sends one API request with the install's key to base (a process URL, or
-// the install's own address when "").
+// api sends one API request with the install's key to the install's address.
 func (in *install) api(method, path string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
@@ -523,7 +522,7 @@ func (in *install) countLosses(final *grProc) losses {
 	return out
 }
 
-// accountsOfCalls maps refresh calls to the connections they refreshed.
+// connectionsOfCalls maps refresh calls to the connections they refreshed.
 func (in *install) connectionsOfCalls(calls []refreshCall, issued map[string]fakeRefreshToken) map[string]bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()

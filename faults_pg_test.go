@@ -16,14 +16,21 @@ import (
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 )
 
-// postgresSkip says when the PostgreSQL scenario does not run: outside CI's
-// PostgreSQL pass, GRCONNECT_FAULTS_PG=1 and the long form.
+// postgresSkip says when the PostgreSQL scenario does not run: it runs in the long
+// form, with GRCONNECT_FAULTS_PG=1 (.ci/run's first pass, beside the other
+// scenarios), and in CI's PostgreSQL pass (GRCONNECT_TEST_DATABASE) unless
+// GRCONNECT_FAULTS_PG=0.
 func postgresSkip(form faultForm) func() string {
 	return func() string {
-		if modelstest.Postgres() || os.Getenv(faultsEnvPG) == "1" || form.name == "long" {
+		switch pg := os.Getenv(faultsEnvPG); {
+		case form.name == "long" || pg == "1":
+			return ""
+		case pg == "0":
+			return faultsEnvPG + "=0"
+		case modelstest.Postgres():
 			return ""
 		}
-		return "PostgreSQL scenario: runs in CI's PostgreSQL pass (" + modelstest.EnvDatabase + "), in the long form, or with " + faultsEnvPG + "=1"
+		return "PostgreSQL scenario: runs with " + faultsEnvPG + "=1, in the long form, or when " + modelstest.EnvDatabase + " is set"
 	}
 }
 
@@ -143,8 +150,8 @@ func (c *pgCluster) stopImmediate() error {
 // while refreshes are in flight, for form.pgStop, starts it again, and counts the connections lost. Goal: none.
 func postgresStoppedRun(h *faultRun) {
 	if pgBin() == "" {
-		if inCI() && modelstest.Postgres() {
-			h.fatalf("CI's PostgreSQL pass, but no PostgreSQL server binaries in /usr/lib/postgresql/*/bin")
+		if inCI() {
+			h.fatalf("CI=true, but no PostgreSQL server binaries in /usr/lib/postgresql/*/bin")
 		}
 		h.skipf("needs PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
 	}

@@ -132,9 +132,9 @@ type faultScenario struct {
 	body  func(h *faultRun)
 }
 
-// faultScenarios lists the suite. On CI's PostgreSQL pass (GRCONNECT_TEST_DATABASE
-// set) the short form runs only the PostgreSQL scenario: the others ran in the
-// SQLite pass.
+// faultScenarios lists the suite. With GRCONNECT_TEST_DATABASE set (CI's
+// PostgreSQL pass) the short form leaves out the SQLite scenarios: they ran in
+// the SQLite pass.
 func faultScenarios(form faultForm) []faultScenario {
 	sqlitePass := func() string {
 		if modelstest.Postgres() && form.name == "short" {
