@@ -43,6 +43,7 @@ func TestStorageRefusingWrites(t *testing.T) {
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	full := refuseWrites(t, f.testApp)
+	f.store.SetHealthHold(0) // the "disk" is freed at once below
 	if r := f.call(http.MethodGet, "/readyz", nil); r.status != http.StatusOK {
 		t.Fatalf("/readyz before = %d", r.status)
 	}

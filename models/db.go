@@ -78,7 +78,7 @@ func Open(database string, log *slog.Logger) (*Store, error) {
 	if err := db.Use(&changeCounter{}); err != nil { // see changes.go
 		return nil, err
 	}
-	h := &health{}
+	h := &health{hold: DefaultHealthHold}
 	if err := db.Use(healthPlugin{h: h}); err != nil { // see health.go
 		return nil, err
 	}

@@ -1,6 +1,9 @@
 package models
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // MigrationsForTest exposes the migration count to the external tests.
 func MigrationsForTest() int { return len(migrations) }
@@ -35,4 +38,11 @@ func (s *Store) MigrateWithLaterForTest(ctx context.Context, version, later int)
 	}
 	_, err := s.migrate(ctx, append(append([]migration(nil), migrations...), stand))
 	return err
+}
+
+// SetHealthClockForTest replaces the clock storage health reads.
+func (s *Store) SetHealthClockForTest(now func() time.Time) {
+	s.health.mu.Lock()
+	defer s.health.mu.Unlock()
+	s.health.now = now
 }

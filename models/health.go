@@ -111,6 +111,12 @@ type health struct {
 	problem StorageProblem
 	since   time.Time
 	err     error
+	// failed is the last failure: a success clears the problem only once hold has
+	// passed since, so a full disk whose small writes still fit now and then (a
+	// reused WAL) does not flap between ready and not.
+	failed time.Time
+	hold   time.Duration
+	now    func() time.Time // nil: time.Now
 	// changed is closed and replaced on every change, so waiters can wake.
 	changed chan struct{}
 }
@@ -118,6 +124,15 @@ type health struct {
 func (h *health) note(p StorageProblem, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := time.Now()
+	if h.now != nil {
+		now = h.now()
+	}
+	if p != "" {
+		h.failed = now
+	} else if h.problem != "" && now.Sub(h.failed) < h.hold {
+		return // too soon after a failure to call the database healthy
+	}
 	if p == h.problem && (p == "" || h.err != nil) {
 		if p != "" {
 			h.err = err
@@ -135,6 +150,18 @@ func (h *health) note(p StorageProblem, err error) {
 		close(h.changed)
 	}
 	h.changed = make(chan struct{})
+}
+
+// DefaultHealthHold is how long after the last failed write a success may clear a
+// storage problem.
+const DefaultHealthHold = 3 * time.Second
+
+// SetHealthHold changes how long after the last failed write a success may clear a
+// storage problem (tests that free a "full disk" at once set 0).
+func (s *Store) SetHealthHold(d time.Duration) {
+	s.health.mu.Lock()
+	defer s.health.mu.Unlock()
+	s.health.hold = d
 }
 
 // healthPlugin watches every statement's outcome.

@@ -38,6 +38,7 @@ func failWrites(t *testing.T, store *models.Store) *atomic.Bool {
 func TestReceivedPairKeptUntilStored(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
 	full := failWrites(t, e.store)
+	e.store.SetHealthHold(0) // the "disk" is freed at once below
 	c := e.seed(models.StatusActive, e.clock.Now().Add(30*time.Second), nil)
 	other := e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	full.Store(true)

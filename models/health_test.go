@@ -1,0 +1,57 @@
+package models_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/models/modelstest"
+)
+
+// TestHealthHoldsAfterAFailedWrite: after a write fails for lack of space, a small
+// write that still fits (a reused WAL) does not make the database healthy at once;
+// a success once the hold has passed does.
+func TestHealthHoldsAfterAFailedWrite(t *testing.T) {
+	store := modelstest.New(t)
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	store.SetHealthClockForTest(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	full := false
+	if err := store.DB().Callback().Raw().Before("gorm:raw").Register("test:full", func(db *gorm.DB) {
+		if full {
+			db.AddError(errors.New("database or disk is full (13)"))
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !store.Health().OK() {
+		t.Fatal("a new store is unhealthy")
+	}
+	full = true
+	if err := store.ProbeWrite(t.Context()); !errors.Is(err, models.ErrStorageUnavailable) {
+		t.Fatalf("probe on a full disk = %v", err)
+	}
+	if h := store.Health(); h.Problem != models.ProblemDiskFull || h.Since.IsZero() {
+		t.Fatalf("health after a failed write = %+v", h)
+	}
+	full = false
+	advance(time.Second)
+	if err := store.ProbeWrite(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if store.Health().OK() {
+		t.Fatal("one success a second after a failure made the database healthy")
+	}
+	advance(models.DefaultHealthHold)
+	if err := store.ProbeWrite(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if h := store.Health(); !h.OK() {
+		t.Fatalf("health after the hold = %+v", h)
+	}
+}
