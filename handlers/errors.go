@@ -44,7 +44,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		_ = c.NoContent(status)
 		return
 	}
-	if rerr := render(c, status, views.ErrorPage(s.page(c, http.StatusText(status), ""), errorView(status, msg))); rerr != nil {
+	v := errorView(status, msg)
+	if rerr := render(c, status, views.ErrorPage(s.page(c, v.Heading, ""), v)); rerr != nil {
 		s.log.Error("render error page", "error", rerr)
 		_ = c.String(status, fmt.Sprintf("%d %s", status, http.StatusText(status)))
 	}

@@ -15,16 +15,16 @@ import (
 )
 
 // linkRow prepares a connect link for display.
-func linkRow(l services.Link, now time.Time) views.LinkRow {
+func linkRow(l services.Link, k clock) views.LinkRow {
 	state := "valid"
 	switch {
 	case l.UsedAt != nil:
 		state = "used"
-	case l.Expired(now):
+	case l.Expired(k.now):
 		state = "expired"
 	}
 	return views.LinkRow{ID: l.ID, AppID: l.AppID, URL: l.URL, CustomerRef: l.CustomerRef, ReturnURL: l.ReturnURL, State: state,
-		Expires: timeView(l.ExpiresAt, now), CreatedBy: l.CreatedBy, Reconnect: l.ConnectionID != nil}
+		Expires: k.view(l.ExpiresAt), CreatedBy: l.CreatedBy, Reconnect: l.ConnectionID != nil}
 }
 
 // buttonSnippet is the HTML an operator pastes into their own site: a styled link
@@ -41,18 +41,24 @@ func (s *Server) createLink(c echo.Context) error {
 	}
 	form := views.LinkForm{CustomerRef: c.FormValue("customer_ref"), ReturnURL: c.FormValue("return_url"), TTLDays: c.FormValue("ttl_days")}
 	in := services.LinkInput{AppID: app.ID, CustomerRef: form.CustomerRef, ReturnURL: form.ReturnURL, CreatedBy: currentOperator(c).Email}
+	ttlProblem := ""
 	if form.TTLDays != "" {
 		days, err := strconv.ParseFloat(strings.TrimSpace(form.TTLDays), 64)
 		if err != nil || days <= 0 || days > 90 {
-			form.Errors = map[string]string{"ttl_days": "Enter a number of days from 0.01 to 90."}
-			return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form, views.WebhookForm{})
+			// The service refuses a negative TTL too: it still checks, and reports,
+			// every other field, so the form shows all its problems at once.
+			ttlProblem, in.TTL = "Enter a number of days from 0.01 to 90.", -1
+		} else {
+			in.TTL = time.Duration(days * float64(24*time.Hour))
 		}
-		in.TTL = time.Duration(days * float64(24*time.Hour))
 	}
 	link, err := s.connect.CreateLink(ctx, in)
 	if fe, ok := services.AsFieldErrors(err); ok {
 		if msg, ok := fe["ttl"]; ok {
 			fe["ttl_days"] = msg
+		}
+		if ttlProblem != "" {
+			fe["ttl_days"] = ttlProblem
 		}
 		form.Errors = fe
 		return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form, views.WebhookForm{})
@@ -71,6 +77,6 @@ func (s *Server) showLink(c echo.Context) error {
 	if link.AppID != c.Param("id") || link.App == nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	v := views.LinkView{Link: linkRow(*link, time.Now()), AppName: link.App.Name, Snippet: buttonSnippet(link.URL)}
+	v := views.LinkView{Link: linkRow(*link, s.clock(c)), AppName: link.App.Name, Snippet: buttonSnippet(link.URL)}
 	return render(c, http.StatusOK, views.LinkPage(s.page(c, "Connect link", "apps"), v))
 }

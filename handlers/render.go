@@ -21,6 +21,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	p.CSRF, _ = c.Get(middleware.DefaultCSRFConfig.ContextKey).(string)
 	if op := currentOperator(c); op != nil {
 		p.Operator = op.Email
+		p.DetectZone = op.TimeZone == "" // the script reports the browser's zone once
 	}
 	if kind, msg, err := s.sessions.popFlash(c); err == nil {
 		p.FlashKind, p.Flash = kind, msg
