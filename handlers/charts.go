@@ -99,7 +99,7 @@ func refreshChart(stats []models.DailyRefreshStat) views.BarChart {
 		ok += s.Succeeded
 		failed += s.Failed
 	}
-	c.Summary = fmt.Sprintf("%d refreshes in 7 days: %d succeeded, %d failed.", ok+failed, ok, failed)
+	c.Summary = fmt.Sprintf("%s in 7 days: %d succeeded, %d failed.", plural(ok+failed, "refresh", "refreshes"), ok, failed)
 	return c
 }
 
@@ -125,10 +125,14 @@ func historyStrip(events []models.Event, k clock) views.HistoryStrip {
 		}
 		h.Dots = append(h.Dots, views.Dot{Frac: frac, OK: ok, Title: k.text(e.CreatedAt) + ": " + e.Message})
 	}
+	tick := k.short
+	if span < 10*time.Minute {
+		tick = func(t time.Time) string { return t.In(k.loc).Format("15:04:05") } // refreshes minutes apart
+	}
 	if span > 0 {
-		h.Ticks = []string{k.short(first), k.short(first.Add(span / 2)), k.short(last)}
+		h.Ticks = []string{tick(first), tick(first.Add(span / 2)), tick(last)}
 	} else {
-		h.Ticks = []string{"", k.short(first), ""}
+		h.Ticks = []string{"", tick(first), ""}
 	}
 	h.Summary = fmt.Sprintf("The last %d refreshes, from %s to %s: %d succeeded, %d failed.", len(events), k.text(first), k.text(last), len(events)-failed, failed)
 	if len(events) == 1 {

@@ -37,12 +37,12 @@ func connectionBanner(st connectionState) *views.StatusBanner {
 		return &views.BannerAction{Label: "Create a reconnect link", FormAction: form, TestID: "make-reconnect"}
 	}
 	switch {
-	case c.Status == models.StatusActive:
-		return nil
 	case st.appGone:
 		return &views.StatusBanner{Tone: "off", Title: "This connection's app was deleted",
 			Cause:  "Without its app, grconnect can neither refresh nor reconnect this connection.",
 			Action: &views.BannerAction{Label: "Go to your apps", URL: "/apps", TestID: "banner-action"}}
+	case c.Status == models.StatusActive:
+		return nil
 	case c.Status == models.StatusNeedsReconnect:
 		return &views.StatusBanner{Tone: "bad", Title: "The customer must approve access again",
 			Cause: sentence(c.LastError, "GetResponse rejected the refresh token"), Action: reconnect()}

@@ -299,7 +299,11 @@ func (s *Server) reconnectConnection(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/connections/"+conn.ID+"#reconnect", "success", "Reconnect link created. Send it to the customer, or open it yourself if this is your account.")
+	to := "/connections/" + conn.ID + "#reconnect"
+	if conn.Status != models.StatusActive && conn.Status != models.StatusRefreshFailing {
+		to = "/connections/" + conn.ID + "#status-banner" // the banner carries the link
+	}
+	return s.redirectWithFlash(c, to, "success", "Reconnect link created. Send it to the customer, or open it yourself if this is your account.")
 }
 
 func (s *Server) confirmDisconnect(c echo.Context) error {

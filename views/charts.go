@@ -96,14 +96,21 @@ func (c BarChart) rects() []rect {
 	return out
 }
 
-// xLabels are the x-axis labels, one per bar ("" between the shown ones): at most
-// maxAxisLabels are shown, evenly spaced.
-func (c BarChart) xLabels() []string {
+// axisLabel is one bar's x-axis label: empty between the shown ones; Minor ones
+// are left out on a phone, which shows every other.
+type axisLabel struct {
+	Text  string
+	Minor bool
+}
+
+// xLabels are the x-axis labels, one per bar: at most maxAxisLabels are shown,
+// evenly spaced, and half of them on a phone.
+func (c BarChart) xLabels() []axisLabel {
 	every := max(1, c.LabelEvery, (len(c.Bars)+maxAxisLabels-1)/maxAxisLabels)
-	out := make([]string, len(c.Bars))
+	out := make([]axisLabel, len(c.Bars))
 	for i, b := range c.Bars {
 		if i%every == 0 {
-			out[i] = b.Label
+			out[i] = axisLabel{Text: b.Label, Minor: (i/every)%2 == 1}
 		}
 	}
 	return out
@@ -124,7 +131,7 @@ func (c BarChart) grid() []gridline {
 		v := float64(m) * frac
 		text := strconv.FormatInt(int64(v), 10)
 		if v != float64(int64(v)) {
-			text = strconv.FormatFloat(v, 'f', 1, 64)
+			text = "" // counts are whole: no label at half of an odd top
 		}
 		out = append(out, gridline{Y: chartH - plotH*frac, Text: text})
 	}
