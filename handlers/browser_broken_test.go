@@ -82,13 +82,29 @@ func TestBrowserBrokenConnection(t *testing.T) {
 	reconnect := op.value(`[data-testid="status-banner"] #reconnect-url`)
 	op.wantText(`[data-testid="status-banner"]`, "Expires in 7 d", "Open it now")
 	op.page("connection-needs-reconnect")
+	// On a phone, the fix is on the first screen.
+	op.phone(true)
+	op.open("/connections/" + id)
+	op.fits("phone-connection-needs-reconnect")
+	if !evalIn[bool](op, `document.querySelector('[data-testid="status-banner"] [data-copy="reconnect-url"]').getBoundingClientRect().bottom <= window.innerHeight`) {
+		op.fatalf("on a phone, the reconnect link's Copy button is below the first screen")
+	}
+	op.open("/connections")
+	op.fits("phone-connections")
+	op.open("/")
+	op.fits("phone-overview")
+	op.phone(false)
+	op.open("/connections/" + id)
 
 	// The customer reconnects: the button says so; the connection is active again.
+	customer.phone(true)
 	customer.open(reconnect)
 	customer.wantText(`[data-testid="connect-button"]`, "Reconnect GetResponse")
+	customer.fits("phone-customer-reconnect")
 	customer.click(`[data-testid="connect-button"]`)
 	customer.click(`[data-testid="consent-approve"]`)
 	customer.wantText(`[data-testid="connect-success"] h1`, "Reconnected")
+	customer.fits("phone-customer-reconnected")
 	op.open("/connections/" + id)
 	op.wantText(`[data-testid="status"]`, "Active")
 	if n := op.count(`[data-testid="status-banner"]`); n != 0 {

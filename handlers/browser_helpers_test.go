@@ -127,6 +127,8 @@ type session struct {
 	// checked holds the paths already given the accessibility check; fitted those
 	// that passed the phone-width check.
 	checked, fitted map[string]bool
+	// onPhone is set while the tab emulates a phone.
+	onPhone bool
 }
 
 // newSession opens a tab in a fresh browser context.
@@ -288,6 +290,7 @@ const phoneWidth, phoneHeight = 390, 844
 // with on false, the desktop window again.
 func (s *session) phone(on bool) {
 	s.t.Helper()
+	s.onPhone = on
 	s.do("emulate a phone", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		if !on {
 			_, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
@@ -310,13 +313,13 @@ func (s *session) timeZone(zone string) {
 }
 
 // fits fails unless the page now shown fits the viewport's width (see
-// testdata/fits-width.js), in light and dark mode, records its path as fitted and
-// takes a screenshot named step.
+// testdata/fits-width.js), in light and dark mode, records its path as fitted (on
+// a phone) and takes a screenshot named step.
 func (s *session) fits(step string) {
 	s.t.Helper()
 	p := s.path()
 	problems := evalIn[[]string](s, fitsWidthJS)
-	if w := evalIn[int](s, "document.documentElement.clientWidth"); w != phoneWidth {
+	if w := evalIn[int](s, "document.documentElement.clientWidth"); s.onPhone && w != phoneWidth {
 		problems = append(problems, fmt.Sprintf("the viewport is %d px wide, want the phone's %d", w, phoneWidth))
 	}
 	s.do("emulate dark mode", colorScheme("dark"))
@@ -325,12 +328,14 @@ func (s *session) fits(step string) {
 	}
 	s.do("end dark mode", colorScheme(""))
 	if len(problems) > 0 {
-		s.t.Fatalf("%s: %s (%s) does not fit a %d px phone:\n  %s", s.who, p, step, phoneWidth, strings.Join(problems, "\n  "))
+		s.t.Fatalf("%s: %s (%s) does not fit the viewport's width:\n  %s", s.who, p, step, strings.Join(problems, "\n  "))
 	}
 	if s.fitted == nil {
 		s.fitted = map[string]bool{}
 	}
-	s.fitted[p] = true
+	if s.onPhone {
+		s.fitted[p] = true
+	}
 	s.shots.take(s, step)
 }
 
@@ -438,10 +443,15 @@ func newScreenshots(t *testing.T, prefix string) *screenshots {
 	return &screenshots{t: t, dir: dir}
 }
 
-// take saves the whole page as dir/NN-step.png.
+// take saves the whole page as dir/NN-step.png; on a phone, its first screen
+// (what the phone shows before any scrolling).
 func (sh *screenshots) take(s *session, step string) {
 	sh.t.Helper()
-	png, err := chromedp.Run(s.ctx, chromedp.FullScreenshot(100))
+	shot := chromedp.FullScreenshot(100)
+	if s.onPhone {
+		shot = chromedp.CaptureScreenshot()
+	}
+	png, err := chromedp.Run(s.ctx, shot)
 	if err != nil {
 		s.fatalf("screenshot %s: %v", step, err)
 	}

@@ -69,6 +69,10 @@ func newLongFixture(t *testing.T, shots *screenshots) *longFixture {
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("rename the demo app = %d\n%s", r.status, r.body)
 	}
+	// A second app whose client ID is long and unbroken.
+	second := appForm("Second" + strings.Repeat("App", 30))
+	second.Set("client_id", "client-"+strings.Repeat("0123456789abcdef", 7))
+	createApp(t, f.op, second)
 	hook := "https://hooks.example-company-international.com/grconnect/" + strings.Repeat("h", 80)
 	if r := f.op.submit("/apps/"+f.appID, "/apps/"+f.appID+"/webhook", url.Values{"webhook_url": {hook}}); r.status != http.StatusOK {
 		t.Fatalf("webhook = %d", r.status)
@@ -283,6 +287,16 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	visitor.fill("#email", longEmail)
 	visitor.wantStatus(visitor.click(`[data-testid="setup-submit"]`), 422, "setup without a password")
 	visitor.fits("phone-setup")
+
+	// The same long names on a wide screen.
+	op.phone(false)
+	for _, p := range []struct{ path, step string }{
+		{"/", "wide-overview"}, {"/connections?status=all", "wide-connections"}, {"/connections/" + f.connID, "wide-connection"},
+		{"/apps", "wide-apps"}, {"/apps/" + f.appID, "wide-app"}, {"/operators", "wide-operators"}, {"/api-keys", "wide-api-keys"},
+	} {
+		op.open(p.path)
+		op.fits(p.step)
+	}
 
 	for _, p := range []string{"/", "/connections", "/connections/" + f.connID, "/apps", "/apps/" + f.appID, "/apps/new", "/operators", "/api-keys", "/account"} {
 		if !op.fitted[p] {
