@@ -79,14 +79,6 @@ func (k clock) view(t time.Time) views.TimeView {
 	return views.TimeView{ISO: t.UTC().Format(time.RFC3339), Text: k.text(t), UTC: formatTime(t), Relative: relative(t, k.now)}
 }
 
-// viewPtr is view for an optional time (the zero TimeView shows a dash).
-func (k clock) viewPtr(t *time.Time) views.TimeView {
-	if t == nil {
-		return views.TimeView{}
-	}
-	return k.view(*t)
-}
-
 // statusLabels names each connection state in words.
 var statusLabels = map[models.Status]string{
 	models.StatusActive:         "Active",
