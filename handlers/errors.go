@@ -60,6 +60,8 @@ func errorView(status int, msg string) views.ErrorView {
 		v.Heading = "Request refused"
 	case http.StatusTooManyRequests:
 		v.Heading = "Slow down"
+	case http.StatusGone:
+		v.Heading = "This link no longer works"
 	}
 	return v
 }

@@ -27,23 +27,24 @@ type clock struct {
 	now time.Time
 }
 
-// zones caches loaded time zones by name: time.LoadLocation reads a file each time.
-var zones sync.Map // string → *time.Location
+// zoneCache keeps loaded time zones by name: time.LoadLocation parses zone data
+// each time.
+type zoneCache struct{ m sync.Map } // string → *time.Location
 
-// zoneLocation returns the location of an operator's zone name, UTC when it is
-// empty or unknown.
-func zoneLocation(name string) *time.Location {
+// location returns the location of an operator's zone name, UTC when it is empty
+// or unknown.
+func (z *zoneCache) location(name string) *time.Location {
 	if name == "" {
 		return time.UTC
 	}
-	if loc, ok := zones.Load(name); ok {
+	if loc, ok := z.m.Load(name); ok {
 		return loc.(*time.Location)
 	}
 	loc, err := services.LoadTimeZone(name)
 	if err != nil {
 		return time.UTC
 	}
-	zones.Store(name, loc)
+	z.m.Store(name, loc)
 	return loc
 }
 
@@ -51,7 +52,7 @@ func zoneLocation(name string) *time.Location {
 func (s *Server) clock(c echo.Context) clock {
 	k := clock{loc: time.UTC, now: time.Now()}
 	if op := currentOperator(c); op != nil {
-		k.loc = zoneLocation(op.TimeZone)
+		k.loc = s.zones.location(op.TimeZone)
 	}
 	return k
 }

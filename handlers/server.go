@@ -58,6 +58,7 @@ type Server struct {
 	apiQueries apiConnectionQueries
 	accounts   accountService
 	resets     passwordResets
+	zones      zoneCache
 	assets     *static.Assets
 	log        *slog.Logger
 	sessions   *sessionManager
