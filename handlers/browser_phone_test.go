@@ -159,6 +159,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 		op.fatalf("the open menu shows %d navigation links, want 5", n)
 	}
 	op.fits("phone-menu")
+	op.page("phone-menu-accessible") // the open menu passes the accessibility check too
 	op.follow("go to Connections from the menu", chromedp.Click(chromedp.CSS(`[data-testid="nav-menu"] nav a[href="/connections"]`), chromedp.NodeVisible))
 	if p := op.path(); p != "/connections" {
 		op.fatalf("the menu led to %s", p)
@@ -174,6 +175,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	// The connections list: a stacked card per connection, status and expiry on top.
 	op.open("/connections")
 	op.fits("phone-connections")
+	op.page("phone-connections-accessible")
 	order := evalIn[[]string](op, `(() => { const row = document.querySelector('[data-testid="connection-row"]');
 		return Array.from(row.children).sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top).map(td => td.dataset.label); })()`)
 	if len(order) < 3 || order[0] != "Status" || order[1] != "Token expires" {
