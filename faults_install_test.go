@@ -105,6 +105,8 @@ func (h *faultRun) newInstall(o installOpts) *install {
 		"GRCONNECT_BASE_URL":             in.base,
 		"GRCONNECT_GETRESPONSE_AUTH_URL": in.fakeURL + "/oauth2_authorize.html",
 		"GRCONNECT_GETRESPONSE_API_URL":  in.fakeURL + "/v3",
+		// The test's webhook receiver listens on loopback.
+		"GRCONNECT_WEBHOOK_ALLOW_PRIVATE": "true",
 	}
 	if !o.keyFile {
 		in.key = make([]byte, secrets.KeySize)

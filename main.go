@@ -41,6 +41,7 @@ func main() {
 var commands = []command{
 	{"serve", "grconnect [serve] [--demo] [flags]      run the server (see grconnect serve -h)", serve},
 	{"operator create", "grconnect operator create --email E --password-stdin", createOperator},
+	{"operator reset-password", "grconnect operator reset-password --email E   prints a one-time password reset link (24 h)", resetOperatorPassword},
 	{"app create", "grconnect app create --name N --client-id ID --client-secret-stdin [--edition E] [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]...", createApp},
 	{"apikey create", "grconnect apikey create --name N        prints a new API key, once", createAPIKey},
 	{"migrate", "grconnect migrate                       apply pending database migrations, then exit", migrate},
@@ -304,11 +305,49 @@ func createOperator(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer e.store.Close()
+	// Asked first, so a taken address is one plain line (not the database's warning).
+	if existing, err := e.store.OperatorByEmail(ctx, *email); err == nil {
+		return fmt.Errorf("an operator with e-mail %s already exists (to let them in again: grconnect operator reset-password --email %s)", existing.Email, existing.Email)
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
 	op, err := services.NewOperators(e.store, e.box).Create(ctx, *email, password, password)
+	if fe, ok := services.AsFieldErrors(err); ok && len(fe) == 1 && fe["email"] != "" {
+		return fmt.Errorf("--email: %s", strings.TrimSuffix(fe["email"], "."))
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(inv.stdout, op.ID)
+	return nil
+}
+
+// resetOperatorPassword prints a one-time link with which an operator who forgot
+// their password chooses a new one.
+func resetOperatorPassword(ctx context.Context, inv *invocation) error {
+	fs, loader := inv.flags()
+	email := fs.String("email", "", "the operator's email address")
+	if err := inv.parse(fs); err != nil {
+		return err
+	}
+	if *email == "" || fs.NArg() > 0 {
+		return errors.New("usage: grconnect operator reset-password --email E")
+	}
+	e, err := open(ctx, loader, inv.logger(slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer e.store.Close()
+	link, err := services.NewOperators(e.store, e.box).CreatePasswordReset(ctx, *email, "command line")
+	if errors.Is(err, models.ErrNotFound) {
+		return fmt.Errorf("no operator has the e-mail %s (grconnect operator create adds one)", models.NormalizeEmail(*email))
+	}
+	if err != nil {
+		return err
+	}
+	// The only time the link is shown: grconnect keeps a hash of it.
+	fmt.Fprintln(inv.stdout, e.cfg.BaseURL+"/reset-password/"+link.Token)
+	fmt.Fprintf(inv.stderr, "The link works once, until %s; a newer link replaces it.\n", link.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
 )
 
@@ -355,6 +356,61 @@ func TestOperatorCreate(t *testing.T) {
 	}
 	if strings.Contains(again.stderr, "generated a new secret key") {
 		t.Error("a second command generated another secret key")
+	}
+	// One plain line naming the address, not the database's warning.
+	if want := "an operator with e-mail ann@example.com already exists"; !strings.HasPrefix(again.err.Error(), want) || strings.Contains(again.err.Error(), "\n") {
+		t.Errorf("duplicate error = %q, want one line starting %q", again.err, want)
+	}
+	if strings.Contains(again.stderr, "INSERT") || strings.Contains(again.stderr, "duplicated key") {
+		t.Errorf("duplicate create logged SQL: %s", again.stderr)
+	}
+}
+
+func TestOperatorResetPassword(t *testing.T) {
+	env, dbPath := dbEnv(t)
+	env["GRCONNECT_BASE_URL"] = "https://connect.example.com"
+	if r := runCmd(t, env, "correct-horse-battery-staple\n", "operator", "create", "--email", "ann@example.com", "--password-stdin"); r.err != nil {
+		t.Fatalf("operator create: %v\n%s", r.err, r.stderr)
+	}
+	r := runCmd(t, env, "", "operator", "reset-password", "--email", "ANN@example.com")
+	if r.err != nil {
+		t.Fatalf("reset-password: %v\nstderr: %s", r.err, r.stderr)
+	}
+	m := regexp.MustCompile(`^https://connect\.example\.com/reset-password/([a-z2-7]{40,})\n$`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("stdout = %q, want one reset link", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "works once") {
+		t.Errorf("stderr = %q, want when the link stops working", r.stderr)
+	}
+	store := openStore(t, dbPath)
+	box, err := secrets.New(make([]byte, secrets.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := services.NewOperators(store, box)
+	if _, err := ops.ResetPassword(context.Background(), m[1], "a brand new password", "a brand new password"); err != nil {
+		t.Fatalf("using the printed link: %v", err)
+	}
+	if _, _, err := ops.Authenticate(context.Background(), services.SignIn{Email: "ann@example.com", Password: "a brand new password", IP: "127.0.0.1"}); err != nil {
+		t.Fatalf("the new password does not sign in: %v", err)
+	}
+	if _, err := ops.ResetPassword(context.Background(), m[1], "another password!", "another password!"); !errors.Is(err, services.ErrResetLinkInvalid) {
+		t.Fatalf("second use of the link = %v, want ErrResetLinkInvalid", err)
+	}
+	var stored string
+	if err := store.DB().Raw("SELECT token_hash FROM password_resets").Scan(&stored).Error; err != nil || stored == "" || strings.Contains(stored, m[1]) {
+		t.Fatalf("stored token %q (%v), want only a hash", stored, err)
+	}
+
+	if r := runCmd(t, env, "", "operator", "reset-password", "--email", "nobody@example.com"); r.err == nil || !strings.Contains(r.err.Error(), "no operator has the e-mail nobody@example.com") || r.stdout != "" {
+		t.Fatalf("unknown email: err %v, stdout %q", r.err, r.stdout)
+	}
+	if r := runCmd(t, env, "", "operator", "reset-password"); r.err == nil || !strings.Contains(r.err.Error(), "usage") {
+		t.Fatalf("no --email: %v", r.err)
+	}
+	if r := runCmd(t, env, "", "help"); !strings.Contains(r.stdout, "grconnect operator reset-password --email E") {
+		t.Fatalf("help does not list reset-password:\n%s", r.stdout)
 	}
 }
 

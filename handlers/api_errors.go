@@ -180,3 +180,26 @@ func statusCode(status int) string {
 func seconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
+
+// apiMethodNotAllowed answers a request under /api/v1 that matched no route: 405
+// with Allow when the path is a route for other methods (GET …/token), else 404.
+func apiMethodNotAllowed(e *echo.Echo, c echo.Context) error {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == c.Request().Method {
+			continue
+		}
+		probe := e.NewContext(c.Request(), nil)
+		e.Router().Find(m, c.Request().URL.EscapedPath(), probe)
+		// The group's own catch-all ("/api/v1/*") is no route; the proxy's ("…/proxy/*") is.
+		if p := probe.Path(); p != "" && (!strings.HasSuffix(p, "/*") || strings.HasSuffix(p, "/proxy/*")) {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) == 0 {
+		return echo.ErrNotFound
+	}
+	allow := strings.Join(allowed, ", ")
+	c.Response().Header().Set(echo.HeaderAllow, allow)
+	return echo.NewHTTPError(http.StatusMethodNotAllowed, "This route does not take "+c.Request().Method+"; it takes "+allow+".")
+}

@@ -16,3 +16,11 @@ var openAPIDocument []byte
 func (s *Server) openAPI(c echo.Context) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPIDocument)
 }
+
+// downloadOpenAPI serves the same document to a signed-in operator's browser, as a
+// file to save (the API's own route wants an API key, which a browser does not send).
+func (s *Server) downloadOpenAPI(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="grconnect-openapi.json"`)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPIDocument)
+}

@@ -328,8 +328,8 @@ func TestAPIConnectSessions(t *testing.T) {
 	if link.ConnectionID == nil || *link.ConnectionID != id || link.CustomerRef != "customer-7" {
 		t.Fatalf("reconnect link = %+v", link)
 	}
-	if page := f.op.get("/connections/" + id); !strings.Contains(page.body, "by api:grc_") {
-		t.Error("the timeline does not name the API key that made the reconnect link")
+	if page := f.op.get("/connections/" + id); !strings.Contains(page.body, "by API key “test backend”") || strings.Contains(page.body, "api:grc_") {
+		t.Error("the timeline does not name the API key that made the reconnect link by its name")
 	}
 
 	for _, tc := range []struct {
@@ -508,8 +508,8 @@ func TestAPIConnectionTokenRefreshAndDisconnect(t *testing.T) {
 		t.Fatalf("second disconnect = %d", r.status)
 	}
 	wantError(t, f.call(http.MethodDelete, "/api/v1/connections/con_nope", nil), http.StatusNotFound, "not_found")
-	if page := f.op.get("/connections/" + conn.ID); !strings.Contains(page.body, "api:grc_") {
-		t.Error("the timeline does not name the API key")
+	if page := f.op.get("/connections/" + conn.ID); !strings.Contains(page.body, "by API key “test backend”") {
+		t.Error("the timeline does not name the API key by its name")
 	}
 }
 

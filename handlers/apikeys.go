@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -21,21 +23,45 @@ func (s *Server) renderAPIKeys(c echo.Context, status int, name string, errs map
 		return err
 	}
 	v := views.APIKeysView{Name: name, Errors: errs, APIBase: s.cfg.BaseURL + "/api/v1"}
-	for _, k := range keys {
-		v.Keys = append(v.Keys, apiKeyRow(k))
+	k := s.clock(c)
+	for _, key := range keys {
+		v.Keys = append(v.Keys, apiKeyRow(key, k))
 	}
 	return render(c, status, views.APIKeysPage(s.page(c, "API keys", "api-keys"), v))
 }
 
-func apiKeyRow(k models.APIKey) views.APIKeyRow {
-	row := views.APIKeyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedBy: orNone(k.CreatedBy), Created: formatTime(k.CreatedAt), LastUsed: "never"}
-	if k.LastUsedAt != nil {
-		row.LastUsed = formatTime(*k.LastUsedAt)
+func apiKeyRow(key models.APIKey, k clock) views.APIKeyRow {
+	row := views.APIKeyRow{ID: key.ID, Name: key.Name, Prefix: key.Prefix, CreatedBy: orNone(key.CreatedBy), Created: k.view(key.CreatedAt)}
+	if key.LastUsedAt != nil {
+		row.LastUsed = k.view(*key.LastUsedAt)
 	}
-	if k.RevokedAt != nil {
-		row.Revoked, row.RevokedText = true, "Revoked "+formatTime(*k.RevokedAt)+" by "+orNone(k.RevokedBy)
+	if key.RevokedAt != nil {
+		row.Revoked, row.RevokedText = true, "Revoked "+k.text(*key.RevokedAt)+" by "+orNone(key.RevokedBy)
 	}
 	return row
+}
+
+// actorNames returns how to name an event's actor for people: an API key
+// ("api:<prefix>", as the timeline stores it) by its name.
+func (s *Server) actorNames(ctx context.Context) (func(string) string, error) {
+	keys, err := s.apiKeys.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(keys))
+	for _, key := range keys {
+		names[key.Prefix] = key.Name
+	}
+	return func(actor string) string {
+		prefix, ok := strings.CutPrefix(actor, "api:")
+		if !ok {
+			return actor
+		}
+		if name, ok := names[prefix]; ok {
+			return "API key “" + name + "”"
+		}
+		return "API key " + prefix + "_…"
+	}, nil
 }
 
 func orNone(s string) string {
@@ -57,7 +83,7 @@ func (s *Server) createAPIKey(c echo.Context) error {
 		return err
 	}
 	s.log.Info("API key created", "key", key.Prefix, "by", currentOperator(c).ID)
-	v := views.NewAPIKeyView{Row: apiKeyRow(*key), Key: plain,
+	v := views.NewAPIKeyView{Row: apiKeyRow(*key, s.clock(c)), Key: plain,
 		Example: "curl -H 'Authorization: Bearer " + plain + "' " + s.cfg.BaseURL + "/api/v1/connections"}
 	return render(c, http.StatusOK, views.NewAPIKeyPage(s.page(c, "API key created", "api-keys"), v))
 }
@@ -70,7 +96,7 @@ func (s *Server) confirmRevokeAPIKey(c echo.Context) error {
 	if key.Revoked() {
 		return s.redirectWithFlash(c, "/api-keys", "error", "That key is already revoked.")
 	}
-	return render(c, http.StatusOK, views.APIKeyRevokePage(s.page(c, "Revoke API key", "api-keys"), apiKeyRow(*key)))
+	return render(c, http.StatusOK, views.APIKeyRevokePage(s.page(c, "Revoke API key", "api-keys"), apiKeyRow(*key, s.clock(c))))
 }
 
 func (s *Server) revokeAPIKey(c echo.Context) error {

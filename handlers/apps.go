@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -61,19 +60,25 @@ func appFormInput(c echo.Context) services.AppInput {
 	}
 }
 
-// appForm fills the form's view model; the client secret is never echoed back.
-func (s *Server) appForm(id, secretHint string, in services.AppInput, errs map[string]string) views.AppForm {
-	return views.AppForm{
-		ID: id, Name: in.Name, ClientID: in.ClientID, SecretHint: secretHint, Edition: in.Edition, MaxDomain: in.MaxDomain,
+// appForm fills the form's view model. A stored client secret is never shown; one
+// typed into the form comes back with the form's errors, so it need not be typed
+// again (the page is never cached).
+func (s *Server) appForm(app *models.App, in services.AppInput, errs map[string]string) views.AppForm {
+	f := views.AppForm{
+		Name: in.Name, ClientID: in.ClientID, ClientSecret: in.ClientSecret, Edition: in.Edition, MaxDomain: in.MaxDomain,
 		AuthURL: in.AuthURL, APIURL: in.APIURL, ReturnOrigins: in.ReturnOrigins, Errors: errs,
 		LogoURL: in.LogoURL, SupportContact: in.SupportContact,
 		RedirectURL: s.cfg.RedirectURL(), Defaults: s.apps.EditionDefaults(in.MaxDomain),
 	}
+	if app != nil {
+		f.ID, f.SecretSet, f.SecretHint = app.ID, app.ClientSecretEnc != "", hint(app.ClientSecretHint)
+	}
+	return f
 }
 
 func (s *Server) newApp(c echo.Context) error {
 	auth, api := s.apps.Defaults("standard", "")
-	f := s.appForm("", "", services.AppInput{Edition: "standard", AuthURL: auth, APIURL: api}, nil)
+	f := s.appForm(nil, services.AppInput{Edition: "standard", AuthURL: auth, APIURL: api}, nil)
 	return render(c, http.StatusOK, views.AppFormPage(s.page(c, "Register an app", "apps"), f))
 }
 
@@ -81,7 +86,7 @@ func (s *Server) createApp(c echo.Context) error {
 	in := appFormInput(c)
 	app, err := s.apps.Create(c.Request().Context(), in)
 	if fe, ok := services.AsFieldErrors(err); ok {
-		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Register an app", "apps"), s.appForm("", "", in, fe)))
+		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Register an app", "apps"), s.appForm(nil, in, fe)))
 	}
 	if err != nil {
 		return err
@@ -113,17 +118,17 @@ func (s *Server) renderApp(c echo.Context, status int, id string, form views.Lin
 	form.IsMax, form.DefaultDomain = services.IsMax(app), app.MaxDomain
 	v := views.AppView{
 		ID: app.ID, Name: app.Name, Edition: app.Edition, EditionLabel: editionLabels[app.Edition], ClientID: app.ClientID,
-		SecretHint: hint(app.ClientSecretHint), MaxDomain: app.MaxDomain, AuthURL: app.AuthURL, APIURL: app.APIURL,
+		SecretSet: app.ClientSecretEnc != "", SecretHint: hint(app.ClientSecretHint), MaxDomain: app.MaxDomain, AuthURL: app.AuthURL, APIURL: app.APIURL,
 		TokenURL: app.APIURL + "/token", ReturnOrigins: app.Origins(), RedirectURL: s.cfg.RedirectURL(),
 		LocalhostWarning: isLocalURL(s.cfg.BaseURL) && !app.Demo, Connections: n, Demo: app.Demo,
-		Created: formatTime(app.CreatedAt), Updated: formatTime(app.UpdatedAt), LinkForm: form,
-		LogoURL: app.LogoURL, SupportContact: app.SupportContact,
+		LinkForm: form, LogoURL: app.LogoURL, SupportContact: app.SupportContact,
 	}
-	now := time.Now()
+	k := s.clock(c)
+	v.Created, v.Updated = k.view(app.CreatedAt), k.view(app.UpdatedAt)
 	for _, l := range links {
-		v.Links = append(v.Links, linkRow(l, now))
+		v.Links = append(v.Links, linkRow(l, k))
 	}
-	if v.Webhook, err = s.webhookView(ctx, app, hook); err != nil {
+	if v.Webhook, err = s.webhookView(ctx, k, app, hook); err != nil {
 		return err
 	}
 	return render(c, status, views.AppPage(s.page(c, app.Name, "apps"), v))
@@ -144,7 +149,7 @@ func (s *Server) editApp(c echo.Context) error {
 	in := services.AppInput{Name: app.Name, ClientID: app.ClientID, Edition: app.Edition, MaxDomain: app.MaxDomain,
 		AuthURL: app.AuthURL, APIURL: app.APIURL, ReturnOrigins: app.ReturnOrigins,
 		LogoURL: app.LogoURL, SupportContact: app.SupportContact}
-	return render(c, http.StatusOK, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app.ID, hint(app.ClientSecretHint), in, nil)))
+	return render(c, http.StatusOK, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app, in, nil)))
 }
 
 func (s *Server) updateApp(c echo.Context) error {
@@ -156,7 +161,7 @@ func (s *Server) updateApp(c echo.Context) error {
 	in := appFormInput(c)
 	updated, err := s.apps.Update(ctx, app.ID, currentOperator(c).Email, in)
 	if fe, ok := services.AsFieldErrors(err); ok {
-		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app.ID, hint(app.ClientSecretHint), in, fe)))
+		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app, in, fe)))
 	}
 	if err != nil {
 		return err

@@ -63,7 +63,10 @@ func TestAppValidation(t *testing.T) {
 				t.Fatalf("status = %d, want 422", r.status)
 			}
 			mustContain(t, r.body, `data-testid="error-`+tc.field+`"`)
-			mustNotContain(t, r.body, clientSecret)
+			// The secret typed into this post comes back, so it need not be typed again.
+			if tc.field != "client_secret" {
+				mustContain(t, r.body, `value="`+clientSecret+`"`)
+			}
 		})
 	}
 	if apps, _ := app.store.ListApps(t.Context()); len(apps) != 0 {
@@ -112,21 +115,26 @@ func TestAppCreateShowEditNeverRevealsSecret(t *testing.T) {
 	if err != nil || ga.ClientSecret != clientSecret || stored.Name != "Acme Renamed" {
 		t.Fatalf("after edit: name %q, secret kept %v (%v)", stored.Name, ga.ClientSecret == clientSecret, err)
 	}
-	// A failed edit shows errors and does not echo a newly typed secret.
+	// A failed edit shows errors and keeps the newly typed secret in its own answer
+	// only; the stored secret is never shown.
 	form.Set("client_secret", "brand-new-secret-0000")
 	form.Set("name", "")
 	r = b.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", form)
 	if r.status != http.StatusUnprocessableEntity {
 		t.Fatalf("invalid edit = %d", r.status)
 	}
-	mustNotContain(t, r.body, "brand-new-secret-0000")
+	mustContain(t, r.body, `value="brand-new-secret-0000"`)
+	failedEdit := r.body
 	// Replacing the secret updates the hint.
 	form.Set("name", "Acme Renamed")
 	b.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", form)
 	mustContain(t, b.get("/apps/"+id).body, "Set, ends in …0000")
 
 	for _, page := range app.pages {
-		mustNotContain(t, page, clientSecret, "brand-new-secret")
+		mustNotContain(t, page, clientSecret)
+		if page != failedEdit {
+			mustNotContain(t, page, "brand-new-secret")
+		}
 	}
 	if logs := app.logs.String(); strings.Contains(logs, clientSecret) || strings.Contains(logs, "brand-new-secret") {
 		t.Error("a client secret reached the log")
@@ -210,7 +218,8 @@ func TestDeleteAppWithConnectionsNeedsConfirmation(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := b.get("/apps/" + id + "/delete")
-	mustContain(t, r.body, "1 live connection(s)", `name="disconnect"`)
+	mustContain(t, r.body, "1 live connection</strong> uses this app", "Yes, disconnect this connection", `name="disconnect"`)
+	mustNotContain(t, r.body, "(s)")
 	if r := b.submit("/apps/"+id+"/delete", "/apps/"+id+"/delete", nil); r.status != http.StatusConflict {
 		t.Fatalf("unconfirmed delete = %d, want 409", r.status)
 	}

@@ -87,7 +87,11 @@ func (s *Server) loginForm(c echo.Context) error {
 	if currentSession(c) != nil {
 		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
 	}
-	return render(c, http.StatusOK, views.LoginPage(s.page(c, "Sign in", ""), views.LoginForm{Next: safeNext(c.QueryParam("next"))}))
+	f := views.LoginForm{Next: safeNext(c.QueryParam("next"))}
+	if c.QueryParam("signed_out") == "1" {
+		f.Notice = "You are signed out."
+	}
+	return render(c, http.StatusOK, views.LoginPage(s.page(c, "Sign in", ""), f))
 }
 
 func (s *Server) login(c echo.Context) error {
@@ -122,7 +126,8 @@ func (s *Server) logout(c echo.Context) error {
 	if err := s.signOut(c); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/login")
+	// The session (and any flash in it) is gone: the sign-in page says it from the URL.
+	return c.Redirect(http.StatusSeeOther, "/login?signed_out=1")
 }
 
 func (s *Server) passwordForm(c echo.Context) error {

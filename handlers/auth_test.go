@@ -147,9 +147,11 @@ func TestLoginLogoutAndNext(t *testing.T) {
 	if r := b.get("/operators"); r.status != http.StatusOK {
 		t.Fatalf("signed-in GET /operators = %d", r.status)
 	}
-	if r := b.submit("/", "/logout", nil); r.status != http.StatusSeeOther || r.location() != "/login" {
+	if r := b.submit("/", "/logout", nil); r.status != http.StatusSeeOther || r.location() != "/login?signed_out=1" {
 		t.Fatalf("logout = %d → %q", r.status, r.location())
 	}
+	mustContain(t, b.get("/login?signed_out=1").body, `data-testid="login-notice">You are signed out.<`)
+	mustNotContain(t, b.get("/login").body, "You are signed out.")
 	if r := b.get("/operators"); r.status != http.StatusSeeOther {
 		t.Fatalf("after logout GET /operators = %d", r.status)
 	}

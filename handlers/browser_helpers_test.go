@@ -124,8 +124,11 @@ type session struct {
 	base  string // the server's URL
 	who   string // names the session in failures
 	shots *screenshots
-	// checked holds the paths already given the accessibility check.
-	checked map[string]bool
+	// checked holds the paths already given the accessibility check; fitted those
+	// that passed the phone-width check.
+	checked, fitted map[string]bool
+	// onPhone is set while the tab emulates a phone.
+	onPhone bool
 }
 
 // newSession opens a tab in a fresh browser context.
@@ -280,6 +283,69 @@ func (s *session) page(step string) {
 	s.shots.take(s, step)
 }
 
+// Phone is the narrow viewport of the layout checks: an iPhone 12 to 15, in CSS pixels.
+const phoneWidth, phoneHeight = 390, 844
+
+// phone makes the session's tab a phone screen (mobile viewport, 390 × 844), or,
+// with on false, the desktop window again.
+func (s *session) phone(on bool) {
+	s.t.Helper()
+	s.onPhone = on
+	s.do("emulate a phone", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if !on {
+			_, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+			return err
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: phoneWidth, Height: phoneHeight, DeviceScaleFactor: 1, Mobile: true,
+		})
+		return err
+	}))
+}
+
+// timeZone makes the session's browser live in an IANA zone, as a person abroad.
+func (s *session) timeZone(zone string) {
+	s.t.Helper()
+	s.do("emulate the time zone "+zone, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone})
+		return err
+	}))
+}
+
+// fits fails unless the page now shown fits the viewport's width (see
+// testdata/fits-width.js), in light and dark mode, records its path as fitted (on
+// a phone) and takes a screenshot named step.
+func (s *session) fits(step string) {
+	s.t.Helper()
+	p := s.path()
+	problems := evalIn[[]string](s, fitsWidthJS)
+	if w := evalIn[int](s, "document.documentElement.clientWidth"); s.onPhone && w != phoneWidth {
+		problems = append(problems, fmt.Sprintf("the viewport is %d px wide, want the phone's %d", w, phoneWidth))
+	}
+	s.do("emulate dark mode", colorScheme("dark"))
+	for _, d := range evalIn[[]string](s, fitsWidthJS) {
+		problems = append(problems, "dark mode: "+d)
+	}
+	s.do("end dark mode", colorScheme(""))
+	if len(problems) > 0 {
+		s.t.Fatalf("%s: %s (%s) does not fit the viewport's width:\n  %s", s.who, p, step, strings.Join(problems, "\n  "))
+	}
+	if s.fitted == nil {
+		s.fitted = map[string]bool{}
+	}
+	if s.onPhone {
+		s.fitted[p] = true
+	}
+	s.shots.take(s, step)
+}
+
+// fitsWidthJS lists the ways the page is wider than the viewport: the document
+// scrolls sideways, a box other than a code block scrolls sideways, or visible
+// text or a control sits past the right edge.
+//
+//go:embed testdata/fits-width.js
+var fitsWidthJS string
+
 // colorScheme emulates prefers-color-scheme (empty: the browser's own, light).
 func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -377,10 +443,15 @@ func newScreenshots(t *testing.T, prefix string) *screenshots {
 	return &screenshots{t: t, dir: dir}
 }
 
-// take saves the whole page as dir/NN-step.png.
+// take saves the whole page as dir/NN-step.png; on a phone, its first screen
+// (what the phone shows before any scrolling).
 func (sh *screenshots) take(s *session, step string) {
 	sh.t.Helper()
-	png, err := chromedp.Run(s.ctx, chromedp.FullScreenshot(100))
+	shot := chromedp.FullScreenshot(100)
+	if s.onPhone {
+		shot = chromedp.CaptureScreenshot()
+	}
+	png, err := chromedp.Run(s.ctx, shot)
 	if err != nil {
 		s.fatalf("screenshot %s: %v", step, err)
 	}

@@ -59,6 +59,7 @@ func TestBrowserWholeStory(t *testing.T) {
 	if p := op.path(); p != "/login" {
 		op.fatalf("signing out led to %s, want /login", p)
 	}
+	op.wantText(`[data-testid="login-notice"]`, "You are signed out.")
 	op.open("/apps")
 	if p := op.path(); p != "/login" {
 		op.fatalf("signed out, /apps shows %s, want /login", p)

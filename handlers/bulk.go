@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,11 +18,25 @@ import (
 type bulkService interface {
 	Start(ctx context.Context, scope, actor string) (*models.BulkJob, error)
 	Get(ctx context.Context, id string) (*models.BulkJob, error)
+	Preview(ctx context.Context) (services.BulkPreview, error)
 }
 
 var scopeLabels = map[string]string{
 	models.ScopeFailing:  "failing connections",
-	models.ScopeExpiring: "connections expiring within the hour",
+	models.ScopeExpiring: "connections expiring soon",
+}
+
+// bulkOffer says what each bulk refresh would do now, for the connections page.
+func (s *Server) bulkOffer(ctx context.Context) (views.BulkOffer, error) {
+	p, err := s.bulk.Preview(ctx)
+	if err != nil {
+		return views.BulkOffer{}, err
+	}
+	reach := "the hour"
+	if p.Window != time.Hour {
+		reach = strconv.Itoa(int(p.Window.Minutes())) + " min"
+	}
+	return views.BulkOffer{Failing: p.Failing, Expiring: p.Expiring, ExpiringLabel: "Expiring within " + reach}, nil
 }
 
 func (s *Server) startBulkRefresh(c echo.Context) error {
@@ -45,7 +60,7 @@ func (s *Server) showBulk(c echo.Context) error {
 		return err
 	}
 	v := views.BulkView{ID: job.ID, Scope: job.Scope, ScopeLabel: scopeLabels[job.Scope], Total: job.Total, Done: job.Done, Failed: job.Failed,
-		Running: job.Status == models.BulkRunning, Started: timeView(job.CreatedAt, time.Now()), By: job.CreatedBy}
+		Running: job.Status == models.BulkRunning, Started: s.clock(c).view(job.CreatedAt), By: job.CreatedBy}
 	p := s.page(c, "Bulk refresh", "connections")
 	if v.Running {
 		p.AutoRefresh = 2

@@ -8,10 +8,39 @@ import (
 	"github.com/grconnect/grconnect/views"
 )
 
-// expiryChart shows the next 24 hours of access-token expiries, by status.
-func expiryChart(buckets []models.ExpiryBucket) views.BarChart {
+// expiryRange is the overview's expiry chart's reach and bar width.
+type expiryRange struct {
+	Span, Width time.Duration
+	Words       string // "the next 6 hours"
+}
+
+// expiryRanges are the ranges the expiry chart picks from, shortest first.
+var expiryRanges = []expiryRange{
+	{time.Hour, 5 * time.Minute, "the next hour"},
+	{2 * time.Hour, 10 * time.Minute, "the next 2 hours"},
+	{6 * time.Hour, 30 * time.Minute, "the next 6 hours"},
+	{12 * time.Hour, time.Hour, "the next 12 hours"},
+	{24 * time.Hour, time.Hour, "the next 24 hours"},
+	{48 * time.Hour, 2 * time.Hour, "the next 2 days"},
+	{7 * 24 * time.Hour, 12 * time.Hour, "the next 7 days"},
+}
+
+// pickExpiryRange chooses the shortest range that reaches the latest token expiry,
+// so tokens that live an hour fill twelve five-minute bars instead of one bar of
+// a 24-hour chart.
+func pickExpiryRange(now, latest time.Time) expiryRange {
+	for _, r := range expiryRanges {
+		if !latest.After(now.Truncate(r.Width).Add(r.Span)) {
+			return r
+		}
+	}
+	return expiryRanges[len(expiryRanges)-1]
+}
+
+// expiryChart shows the coming access-token expiries, by status, over r.
+func expiryChart(buckets []models.ExpiryBucket, r expiryRange, k clock) views.BarChart {
 	c := views.BarChart{
-		ID: "expiry-chart", Title: "Access tokens expiring in the next 24 hours", LabelEvery: 3,
+		ID: "expiry-chart", Title: "Access tokens expiring in " + r.Words,
 		Legend: []views.Segment{
 			{Key: string(models.StatusActive), Label: "Active"},
 			{Key: string(models.StatusRefreshFailing), Label: "Refresh failing"},
@@ -20,9 +49,10 @@ func expiryChart(buckets []models.ExpiryBucket) views.BarChart {
 	}
 	var total, soon int64
 	for i, b := range buckets {
-		bar := views.Bar{Label: b.From.UTC().Format("15:00"), Long: b.From.UTC().Format("Jan 2 15:04") + "–" + b.To.UTC().Format("15:04 UTC")}
+		from, to := b.From.In(k.loc), b.To.In(k.loc)
+		bar := views.Bar{Label: from.Format("15:04"), Long: from.Format("Jan 2 15:04") + "–" + to.Format("15:04 MST")}
 		if i == 0 {
-			bar.Long = "Already expired or within the hour (until " + b.To.UTC().Format("15:04 UTC") + ")"
+			bar.Long = "Already expired or expiring by " + to.Format("15:04 MST")
 		}
 		for _, l := range c.Legend {
 			n := b.ByStatus[models.Status(l.Key)]
@@ -34,9 +64,24 @@ func expiryChart(buckets []models.ExpiryBucket) views.BarChart {
 		}
 		c.Bars = append(c.Bars, bar)
 	}
-	c.Summary = fmt.Sprintf("%s an access token expiring within 24 hours; %d of them within the next hour or already expired. The refresher renews them before they expire.",
-		plural(total, "live connection has", "live connections have"), soon)
+	first := "the first bar"
+	if len(buckets) > 0 {
+		first = "the first " + shortDuration(r.Width)
+	}
+	c.Summary = fmt.Sprintf("%s an access token expiring in %s; %d of them within %s or already expired. The refresher renews them before they expire.",
+		plural(total, "live connection has", "live connections have"), r.Words, soon, first)
 	return c
+}
+
+// shortDuration says "5 min", "2 h", "12 h".
+func shortDuration(d time.Duration) string {
+	if d < time.Hour {
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	}
+	if d == time.Hour {
+		return "hour"
+	}
+	return fmt.Sprintf("%d h", int(d.Hours()))
 }
 
 // refreshChart shows the last days' refresh outcomes.
@@ -48,18 +93,19 @@ func refreshChart(stats []models.DailyRefreshStat) views.BarChart {
 	var ok, failed int64
 	for _, s := range stats {
 		day, _ := time.Parse("2006-01-02", s.Day)
-		c.Bars = append(c.Bars, views.Bar{Label: day.Format("Mon 2"), Long: day.Format("Monday, Jan 2"), Segments: []views.Segment{
+		c.Bars = append(c.Bars, views.Bar{Label: day.Format("Mon 2"), Long: day.Format("Monday, Jan 2") + " (UTC)", Segments: []views.Segment{
 			{Key: "succeeded", Label: "Succeeded", Count: s.Succeeded}, {Key: "failed", Label: "Failed", Count: s.Failed},
 		}})
 		ok += s.Succeeded
 		failed += s.Failed
 	}
-	c.Summary = fmt.Sprintf("%d refreshes in 7 days: %d succeeded, %d failed.", ok+failed, ok, failed)
+	c.Summary = fmt.Sprintf("%s in 7 days: %d succeeded, %d failed.", plural(ok+failed, "refresh", "refreshes"), ok, failed)
 	return c
 }
 
-// historyStrip places a connection's recent refreshes (newest first) on a time line.
-func historyStrip(events []models.Event) views.HistoryStrip {
+// historyStrip places a connection's recent refreshes (newest first) on a time line
+// with its start, middle and end labelled in the reader's zone.
+func historyStrip(events []models.Event, k clock) views.HistoryStrip {
 	h := views.HistoryStrip{Summary: "No refreshes yet."}
 	if len(events) == 0 {
 		return h
@@ -69,7 +115,7 @@ func historyStrip(events []models.Event) views.HistoryStrip {
 	var failed int
 	for i := len(events) - 1; i >= 0; i-- {
 		e := events[i]
-		ok := e.Type == "refresh.succeeded"
+		ok := e.Type == models.EventRefreshSucceeded
 		if !ok {
 			failed++
 		}
@@ -77,12 +123,20 @@ func historyStrip(events []models.Event) views.HistoryStrip {
 		if span > 0 {
 			frac = float64(e.CreatedAt.Sub(first)) / float64(span)
 		}
-		h.Dots = append(h.Dots, views.Dot{Frac: frac, OK: ok, Title: formatTime(e.CreatedAt) + ": " + e.Message})
+		h.Dots = append(h.Dots, views.Dot{Frac: frac, OK: ok, Title: k.text(e.CreatedAt) + ": " + e.Message})
 	}
-	h.From, h.To = formatTime(first), formatTime(last)
-	h.Summary = fmt.Sprintf("The last %d refreshes, from %s to %s: %d succeeded, %d failed.", len(events), h.From, h.To, len(events)-failed, failed)
+	tick := k.short
+	if span < 10*time.Minute {
+		tick = func(t time.Time) string { return t.In(k.loc).Format("15:04:05") } // refreshes minutes apart
+	}
+	if span > 0 {
+		h.Ticks = []string{tick(first), tick(first.Add(span / 2)), tick(last)}
+	} else {
+		h.Ticks = []string{"", tick(first), ""}
+	}
+	h.Summary = fmt.Sprintf("The last %d refreshes, from %s to %s: %d succeeded, %d failed.", len(events), k.text(first), k.text(last), len(events)-failed, failed)
 	if len(events) == 1 {
-		h.Summary = "One refresh so far, at " + h.From + ": " + map[bool]string{true: "it failed.", false: "it succeeded."}[failed == 1]
+		h.Summary = "One refresh so far, at " + k.text(first) + ": " + map[bool]string{true: "it failed.", false: "it succeeded."}[failed == 1]
 	}
 	return h
 }

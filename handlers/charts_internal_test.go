@@ -8,21 +8,54 @@ import (
 	"github.com/grconnect/grconnect/models"
 )
 
+var utcClock = clock{loc: time.UTC, now: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}
+
 func TestExpiryChartData(t *testing.T) {
-	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	now := utcClock.now
 	buckets := []models.ExpiryBucket{
 		{From: now, To: now.Add(time.Hour), ByStatus: map[models.Status]int64{"active": 3, "needs_reconnect": 2}},
 		{From: now.Add(time.Hour), To: now.Add(2 * time.Hour), ByStatus: map[models.Status]int64{"active": 5, "refresh_failing": 1}},
 	}
-	c := expiryChart(buckets)
+	c := expiryChart(buckets, expiryRanges[4], utcClock)
 	if len(c.Bars) != 2 || c.Bars[0].Total() != 5 || c.Bars[1].Total() != 6 {
 		t.Fatalf("bars = %+v", c.Bars)
 	}
 	if c.Bars[1].Label != "11:00" || !strings.Contains(c.Bars[0].Long, "Already expired") {
 		t.Fatalf("labels = %q, %q", c.Bars[1].Label, c.Bars[0].Long)
 	}
-	if !strings.Contains(c.Summary, "11 live connections") || !strings.Contains(c.Summary, "5 of them") {
-		t.Fatalf("summary = %q", c.Summary)
+	if !strings.Contains(c.Summary, "11 live connections") || !strings.Contains(c.Summary, "5 of them") || c.Title != "Access tokens expiring in the next 24 hours" {
+		t.Fatalf("title %q, summary %q", c.Title, c.Summary)
+	}
+	// In the reader's zone.
+	warsaw, _ := time.LoadLocation("Europe/Warsaw")
+	c = expiryChart(buckets, expiryRanges[4], clock{loc: warsaw, now: now})
+	if c.Bars[1].Label != "12:00" || !strings.Contains(c.Bars[1].Long, "CET") {
+		t.Fatalf("in Warsaw: %q, %q", c.Bars[1].Label, c.Bars[1].Long)
+	}
+}
+
+// TestExpiryRangeFollowsTheData: hour-long tokens get an hour of five-minute bars,
+// day-long ones 24 hourly bars, and the range never cuts off the latest expiry.
+func TestExpiryRangeFollowsTheData(t *testing.T) {
+	now := time.Date(2026, 11, 28, 10, 7, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		latest time.Duration
+		span   time.Duration
+		width  time.Duration
+	}{
+		{0, time.Hour, 5 * time.Minute}, // no tokens
+		{55 * time.Minute, time.Hour, 5 * time.Minute},
+		{90 * time.Minute, 2 * time.Hour, 10 * time.Minute},
+		{23 * time.Hour, 24 * time.Hour, time.Hour},
+		{30 * 24 * time.Hour, 7 * 24 * time.Hour, 12 * time.Hour}, // beyond the longest: the longest
+	} {
+		r := pickExpiryRange(now, now.Add(tc.latest))
+		if r.Span != tc.span || r.Width != tc.width {
+			t.Errorf("latest expiry in %v: range %v by %v, want %v by %v", tc.latest, r.Span, r.Width, tc.span, tc.width)
+		}
+		if bars := int(r.Span / r.Width); bars < 7 || bars > 24 {
+			t.Errorf("range %v by %v draws %d bars", r.Span, r.Width, bars)
+		}
 	}
 }
 
@@ -31,19 +64,23 @@ func TestRefreshChartAndHistory(t *testing.T) {
 	if c.Bars[0].Label != "Fri 27" || c.Summary != "16 refreshes in 7 days: 14 succeeded, 2 failed." {
 		t.Fatalf("chart = %q / %q", c.Bars[0].Label, c.Summary)
 	}
-	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
 	h := historyStrip([]models.Event{ // newest first, as the store returns them
 		{Type: "refresh.succeeded", CreatedAt: t0.Add(2 * time.Hour)},
 		{Type: "refresh.failed", CreatedAt: t0.Add(time.Hour)},
 		{Type: "refresh.succeeded", CreatedAt: t0},
-	})
+	}, utcClock)
 	if len(h.Dots) != 3 || h.Dots[0].Frac != 0 || h.Dots[1].Frac != 0.5 || h.Dots[1].OK || h.Dots[2].Frac != 1 {
 		t.Fatalf("dots = %+v", h.Dots)
 	}
 	if !strings.Contains(h.Summary, "2 succeeded, 1 failed") {
 		t.Fatalf("summary = %q", h.Summary)
 	}
-	if historyStrip(nil).Summary != "No refreshes yet." {
+	// The time axis: start, middle and end, today's as clock times.
+	if strings.Join(h.Ticks, " ") != "08:00 09:00 10:00" {
+		t.Fatalf("ticks = %q", h.Ticks)
+	}
+	if historyStrip(nil, utcClock).Summary != "No refreshes yet." {
 		t.Fatal("empty history")
 	}
 }

@@ -157,7 +157,7 @@ func TestConnectFlowCreatesConnection(t *testing.T) {
 	mustContain(t, page.body, conn.AccountEmail, conn.TokenFingerprint, "connection.created", "Refresh now")
 	overview := f.op.get("/")
 	mustContain(t, overview.body, `data-testid="count-active">1<`, "connection.created", `data-testid="expiry-chart"`, `data-testid="refresh-chart"`,
-		"1 live connection has an access token expiring within 24 hours")
+		"1 live connection has an access token expiring in the next")
 
 	// The link is single use.
 	link := f.makeLink("customer-43", "")
@@ -221,7 +221,7 @@ func TestReconnectKeepsIDAndHistory(t *testing.T) {
 		t.Fatalf("after invalid_grant status = %q, want needs_reconnect", got.Status)
 	}
 	page := f.op.get("/connections/" + conn.ID)
-	mustContain(t, page.body, "badge-needs_reconnect", "customer must reconnect", `data-testid="last-error"`)
+	mustContain(t, page.body, "badge-needs_reconnect", "customer must reconnect", `data-testid="status-banner"`, `data-testid="make-reconnect"`)
 
 	if r := f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/reconnect", nil); r.status != http.StatusSeeOther {
 		t.Fatalf("make reconnect link = %d", r.status)

@@ -41,6 +41,7 @@ type connectionQueries interface {
 	RecentEvents(ctx context.Context, limit int) ([]models.EventRow, error)
 	AppByID(ctx context.Context, id string) (*models.App, error)
 	CountByStatus(ctx context.Context) (map[models.Status]int64, error)
+	TokenHorizon(ctx context.Context) (models.TokenHorizon, error)
 	UnhealthyApps(ctx context.Context) ([]models.App, error)
 }
 
@@ -52,12 +53,12 @@ func (s *Server) appAlerts(c echo.Context) []views.AppAlert {
 		s.log.Warn("list unhealthy apps", "error", err)
 		return nil
 	}
-	now := time.Now()
+	k := s.clock(c)
 	var out []views.AppAlert
 	for _, a := range apps {
 		al := views.AppAlert{AppID: a.ID, AppName: a.Name, Operator: a.Health.OperatorMustAct(), Advice: services.AppHealthAdvice(a.Health, a.HealthReason)}
 		if a.HealthSince != nil {
-			al.Since = timeView(*a.HealthSince, now)
+			al.Since = k.view(*a.HealthSince)
 		}
 		out = append(out, al)
 	}
@@ -104,13 +105,22 @@ func (s *Server) listConnections(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	k := s.clock(c)
 	v := views.ConnectionsView{Status: statusParam, AppID: f.AppID, Query: f.Query, Total: total, TotalMore: more}
 	for _, a := range apps {
 		v.Apps = append(v.Apps, views.Option{Value: a.ID, Label: a.Name})
 	}
 	for _, r := range page.Rows {
-		v.Rows = append(v.Rows, connectionRow(r, now))
+		v.Rows = append(v.Rows, connectionRow(r, k))
+	}
+	if len(v.Rows) == 0 && statusParam == "live" && f.Query == "" && f.AppID == "" {
+		// An empty default list may only be hiding disconnected connections: say so.
+		if v.Hidden, _, err = s.queries.CountConnections(ctx, models.ConnectionFilter{Status: string(models.StatusDisconnected)}, countLimit); err != nil {
+			return err
+		}
+	}
+	if v.Bulk, err = s.bulkOffer(ctx); err != nil {
+		return err
 	}
 	base := url.Values{}
 	if statusParam != "" {
@@ -174,22 +184,25 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	actor, err := s.actorNames(ctx)
+	if err != nil {
+		return err
+	}
+	k := s.clock(c)
 	v := views.ConnectionView{
-		Row:          connectionRow(models.ConnectionRow{Connection: *conn, AppName: appName(app)}, now),
+		Row:          connectionRow(models.ConnectionRow{Connection: *conn, AppName: appName(app)}, k),
 		AppID:        conn.AppID,
 		CompanyName:  conn.CompanyName,
 		Fingerprint:  conn.TokenFingerprint,
-		LastError:    conn.LastError,
 		FailureCount: conn.FailureCount,
-		Connected:    timeView(conn.ConnectedAt, now),
-		Created:      timeView(conn.CreatedAt, now),
+		Connected:    k.view(conn.ConnectedAt),
+		Created:      k.view(conn.CreatedAt),
 		HasRefresh:   conn.RefreshTokenEnc != "",
 		Endpoints:    services.TestEndpoints,
 		TestEndpoint: testEndpoint,
 		Test:         testView(result),
-		ServerNow:    now.UTC().Format(time.RFC3339),
-		History:      historyStrip(refreshes),
+		ServerNow:    k.now.UTC().Format(time.RFC3339),
+		History:      historyStrip(refreshes, k),
 		Identity: views.IdentityView{ConnectionID: conn.ID, Max: app != nil && services.IsMax(app),
 			MaxDomain: conn.MaxDomain, ParentLogin: conn.ParentLogin},
 	}
@@ -199,19 +212,21 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	if conn.Status != models.StatusDisconnected {
 		v.TokenCurl, v.ProxyCurl = s.curlExamples(conn.ID)
 	}
-	if conn.NextAttemptAt != nil {
-		t := timeView(*conn.NextAttemptAt, now)
-		v.NextAttempt = &t
-	}
 	if conn.DisconnectedAt != nil {
-		t := timeView(*conn.DisconnectedAt, now)
+		t := k.view(*conn.DisconnectedAt)
 		v.Disconnected = &t
 	}
+	st := connectionState{conn: conn, appGone: app == nil || app.DeletedAt != nil, appID: conn.AppID, k: k}
 	for _, l := range links {
-		v.ReconnectLinks = append(v.ReconnectLinks, linkRow(l, now))
+		row := linkRow(l, k)
+		if st.link == nil && row.State == "valid" && l.UsedAt == nil {
+			st.link = &row
+		}
+		v.ReconnectLinks = append(v.ReconnectLinks, row)
 	}
+	v.Banner, v.Actions = connectionBanner(st), connectionActions(st)
 	for _, e := range events {
-		v.Events = append(v.Events, views.EventRow{Type: string(e.Type), Message: e.Message, Actor: e.Actor, At: timeView(e.CreatedAt, now)})
+		v.Events = append(v.Events, views.EventRow{Type: string(e.Type), Message: e.Message, Actor: actor(e.Actor), At: k.view(e.CreatedAt)})
 	}
 	if more && len(events) > 0 {
 		v.OlderURL = fmt.Sprintf("/connections/%s?before=%d#timeline", conn.ID, events[len(events)-1].ID)
@@ -224,7 +239,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 		title = conn.AccountID
 	}
 	if app != nil {
-		v.Budget = budgetText(s.tokens, app.APIURL, conn.AccountID, now)
+		v.Budget = budgetText(s.tokens, app.APIURL, conn.AccountID, k.now)
 	}
 	page := s.page(c, title, "connections")
 	page.CauseAppID = conn.AppID
@@ -264,16 +279,17 @@ func (s *Server) refreshConnection(c echo.Context) error {
 		return err
 	case errors.Is(err, models.ErrDisconnected):
 		return s.redirectWithFlash(c, to, "error", "This connection is disconnected: it has no tokens to refresh. Send a reconnect link instead.")
+	// The banner on the page says why, once: the flash only says what happened.
 	case errors.Is(err, services.ErrNeedsReconnect):
-		return s.redirectWithFlash(c, to, "error", "Refresh failed: "+err.Error()+". Send the customer a reconnect link.")
+		return s.redirectWithFlash(c, to, "error", "Refresh failed: the customer must reconnect.")
 	case errors.Is(err, services.ErrAppUnhealthy):
 		return s.redirectWithFlash(c, to, "error", "Refresh refused because of the app, not this connection: "+err.Error())
 	case errors.Is(err, services.ErrTransient):
-		return s.redirectWithFlash(c, to, "error", "Refresh failed for now: "+err.Error()+".")
+		return s.redirectWithFlash(c, to, "error", "Refresh failed for now; grconnect keeps trying.")
 	case err != nil:
 		return err
 	}
-	return s.redirectWithFlash(c, to, "success", "Refreshed. The new access token is valid until "+formatTime(*conn.ExpiresAt)+".")
+	return s.redirectWithFlash(c, to, "success", "Refreshed. The new access token is valid until "+s.clock(c).text(*conn.ExpiresAt)+".")
 }
 
 func (s *Server) testConnection(c echo.Context) error {
@@ -288,10 +304,15 @@ func (s *Server) testConnection(c echo.Context) error {
 	if errors.Is(err, models.ErrNotFound) {
 		return err
 	}
+	if errors.Is(err, models.ErrDisconnected) {
+		// Its page offers no test call: say why there.
+		return s.redirectWithFlash(c, "/connections/"+c.Param("id"), "error", "This connection is disconnected: there is no token to call GetResponse with.")
+	}
 	if err != nil {
 		msg := "The test call could not run: " + err.Error() + "."
-		if errors.Is(err, models.ErrDisconnected) {
-			msg = "This connection is disconnected: there is no token to call GetResponse with."
+		switch {
+		case errors.Is(err, services.ErrNeedsReconnect):
+			msg = "The test call could not run: the customer must reconnect first."
 		}
 		res = &services.TestCallResult{Path: endpoint, Error: msg}
 	}
@@ -314,7 +335,11 @@ func (s *Server) reconnectConnection(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/connections/"+conn.ID+"#reconnect", "success", "Reconnect link created. Send it to the customer, or open it yourself if this is your account.")
+	to := "/connections/" + conn.ID + "#reconnect"
+	if conn.Status != models.StatusActive && conn.Status != models.StatusRefreshFailing {
+		to = "/connections/" + conn.ID + "#status-banner" // the banner carries the link
+	}
+	return s.redirectWithFlash(c, to, "success", "Reconnect link created. Send it to the customer, or open it yourself if this is your account.")
 }
 
 func (s *Server) confirmDisconnect(c echo.Context) error {

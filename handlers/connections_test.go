@@ -88,7 +88,7 @@ func TestRefreshFailuresAreClassified(t *testing.T) {
 				t.Fatalf("refresh = %d", r.status)
 			}
 			page := f.op.get("/connections/" + conn.ID)
-			mustContain(t, page.body, tc.wantFlash, "badge-"+string(tc.wantStatus), `data-testid="last-error"`)
+			mustContain(t, page.body, tc.wantFlash, "badge-"+string(tc.wantStatus), `data-testid="status-banner"`, `data-testid="banner-cause"`)
 			got, _ := f.store.ConnectionByID(t.Context(), conn.ID)
 			if got.Status != tc.wantStatus || got.FailureCount != 1 || got.LastError == "" {
 				t.Fatalf("status %q failures %d error %q", got.Status, got.FailureCount, got.LastError)
@@ -213,7 +213,13 @@ func TestDisconnect(t *testing.T) {
 	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
 	mustContain(t, f.op.get("/connections/"+conn.ID).body, "is disconnected")
 	r := f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/from-fields"}})
-	mustContain(t, r.body, "is disconnected")
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("a test call on a disconnected connection = %d, want 303 back to its page", r.status)
+	}
+	page = f.op.get("/connections/" + conn.ID)
+	mustContain(t, page.body, "is disconnected", `data-testid="status-banner"`)
+	// A disconnected connection offers no test call and no disconnect.
+	mustNotContain(t, page.body, `data-testid="run-test"`, `data-testid="disconnect"`)
 	// Hidden from the default list, shown under its status.
 	mustNotContain(t, f.op.get("/connections").body, conn.AccountEmail)
 	mustContain(t, f.op.get("/connections?status=disconnected").body, conn.AccountEmail)

@@ -48,7 +48,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		_ = c.NoContent(status)
 		return
 	}
-	if rerr := render(c, status, views.ErrorPage(s.page(c, http.StatusText(status), ""), errorView(status, msg))); rerr != nil {
+	v := errorView(status, msg)
+	if rerr := render(c, status, views.ErrorPage(s.page(c, v.Heading, ""), v)); rerr != nil {
 		s.log.Error("render error page", "error", rerr)
 		_ = c.String(status, fmt.Sprintf("%d %s", status, http.StatusText(status)))
 	}
@@ -63,6 +64,8 @@ func errorView(status int, msg string) views.ErrorView {
 		v.Heading = "Request refused"
 	case http.StatusTooManyRequests:
 		v.Heading = "Slow down"
+	case http.StatusGone:
+		v.Heading = "This link no longer works"
 	}
 	return v
 }

@@ -2,19 +2,82 @@ package handlers
 
 import (
 	"fmt"
+	"sync"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
 
-// formatTime renders a time for people, in UTC.
+// formatTime renders a time for people, in UTC (customer pages, logs).
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// clock shows times to one reader: in the signed-in operator's time zone (UTC for
+// everyone else), relative to one moment, so a page says the same "now" throughout.
+type clock struct {
+	loc *time.Location
+	now time.Time
+}
+
+// zoneCache keeps loaded time zones by name: time.LoadLocation parses zone data
+// each time.
+type zoneCache struct{ m sync.Map } // string → *time.Location
+
+// location returns the location of an operator's zone name, UTC when it is empty
+// or unknown.
+func (z *zoneCache) location(name string) *time.Location {
+	if name == "" {
+		return time.UTC
+	}
+	if loc, ok := z.m.Load(name); ok {
+		return loc.(*time.Location)
+	}
+	loc, err := services.LoadTimeZone(name)
+	if err != nil {
+		return time.UTC
+	}
+	z.m.Store(name, loc)
+	return loc
+}
+
+// clock returns the request's clock: the operator's zone, now.
+func (s *Server) clock(c echo.Context) clock {
+	k := clock{loc: time.UTC, now: time.Now()}
+	if op := currentOperator(c); op != nil {
+		k.loc = s.zones.location(op.TimeZone)
+	}
+	return k
+}
+
+// text renders t in the reader's zone: "2026-11-30 14:05 CET".
+func (k clock) text(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.In(k.loc).Format("2006-01-02 15:04 MST")
+}
+
+// short renders t compactly for axes: "14:05" today, "Nov 29 14:05" otherwise.
+func (k clock) short(t time.Time) string {
+	lt, ln := t.In(k.loc), k.now.In(k.loc)
+	if lt.YearDay() == ln.YearDay() && lt.Year() == ln.Year() {
+		return lt.Format("15:04")
+	}
+	return lt.Format("Jan 2 15:04")
+}
+
+// view shows t both as a timestamp in the reader's zone (UTC on hover) and as a
+// relative phrase.
+func (k clock) view(t time.Time) views.TimeView {
+	return views.TimeView{ISO: t.UTC().Format(time.RFC3339), Text: k.text(t), UTC: formatTime(t), Relative: relative(t, k.now)}
 }
 
 // statusLabels names each connection state in words.
@@ -25,24 +88,25 @@ var statusLabels = map[models.Status]string{
 	models.StatusDisconnected:   "Disconnected",
 }
 
-// connectionRow prepares one connection for a table.
-func connectionRow(r models.ConnectionRow, now time.Time) views.ConnectionRow {
+// connectionRow prepares one connection for a table. A token that cannot be used
+// (the connection needs a reconnect, or was disconnected) shows no expiry.
+func connectionRow(r models.ConnectionRow, k clock) views.ConnectionRow {
 	row := views.ConnectionRow{
 		ID: r.ID, AccountEmail: r.AccountEmail, AccountName: r.AccountName, AccountID: r.AccountID, CustomerRef: r.CustomerRef,
 		AppName: r.AppName, Status: string(r.Status), StatusLabel: statusLabels[r.Status],
 	}
-	if r.Status != models.StatusDisconnected && r.ExpiresAt != nil {
-		row.Expiry = timeView(*r.ExpiresAt, now)
+	switch {
+	case r.Status == models.StatusNeedsReconnect:
+		row.ExpiryNote = "unusable: needs a reconnect"
+	case r.Status == models.StatusDisconnected:
+		row.ExpiryNote = "none: disconnected"
+	case r.ExpiresAt != nil:
+		row.Expiry = k.view(*r.ExpiresAt)
 	}
 	if r.LastRefreshAt != nil {
-		row.LastRefresh = timeView(*r.LastRefreshAt, now)
+		row.LastRefresh = k.view(*r.LastRefreshAt)
 	}
 	return row
-}
-
-// timeView shows a time as both a timestamp and a relative phrase.
-func timeView(t, now time.Time) views.TimeView {
-	return views.TimeView{ISO: t.UTC().Format(time.RFC3339), Text: formatTime(t), Relative: relative(t, now)}
 }
 
 // relative says "in 42 min" or "3 h ago" (with "expired" for a past expiry in the view).

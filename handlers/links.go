@@ -17,19 +17,19 @@ import (
 )
 
 // linkRow prepares a connect link for display.
-func linkRow(l services.Link, now time.Time) views.LinkRow {
-	r := views.LinkRow{ID: l.ID, AppID: l.AppID, URL: l.URL, CustomerRef: l.CustomerRef, ReturnURL: l.ReturnURL, State: l.State(now),
-		Expires: timeView(l.ExpiresAt, now), CreatedBy: l.CreatedBy, Reconnect: l.ConnectionID != nil,
+func linkRow(l services.Link, k clock) views.LinkRow {
+	r := views.LinkRow{ID: l.ID, AppID: l.AppID, URL: l.URL, CustomerRef: l.CustomerRef, ReturnURL: l.ReturnURL, State: l.State(k.now),
+		Expires: k.view(l.ExpiresAt), CreatedBy: l.CreatedBy, Reconnect: l.ConnectionID != nil,
 		MaxDomain: l.MaxDomain, AllowTransfer: l.AllowTransfer, UsedAccount: l.UsedAccount, RevokedBy: l.RevokedBy}
 	if l.UsedAt != nil {
-		t := timeView(*l.UsedAt, now)
+		t := k.view(*l.UsedAt)
 		r.Used = &t
 	}
 	if l.UsedConnectionID != nil {
 		r.UsedConnectionID = *l.UsedConnectionID
 	}
 	if l.RevokedAt != nil {
-		t := timeView(*l.RevokedAt, now)
+		t := k.view(*l.RevokedAt)
 		r.Revoked = &t
 	}
 	return r
@@ -51,18 +51,24 @@ func (s *Server) createLink(c echo.Context) error {
 		MaxDomain: c.FormValue("max_domain"), AllowTransfer: c.FormValue("allow_transfer") == "yes"}
 	in := services.LinkInput{AppID: app.ID, CustomerRef: form.CustomerRef, ReturnURL: form.ReturnURL, CreatedBy: currentOperator(c).Email,
 		MaxDomain: form.MaxDomain, AllowTransfer: form.AllowTransfer}
+	ttlProblem := ""
 	if form.TTLDays != "" {
 		days, err := strconv.ParseFloat(strings.TrimSpace(form.TTLDays), 64)
 		if err != nil || days <= 0 || days > 90 {
-			form.Errors = map[string]string{"ttl_days": "Enter a number of days from 0.01 to 90."}
-			return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form, views.WebhookForm{})
+			// The service refuses a negative TTL too: it still checks, and reports,
+			// every other field, so the form shows all its problems at once.
+			ttlProblem, in.TTL = "Enter a number of days from 0.01 to 90.", -1
+		} else {
+			in.TTL = time.Duration(days * float64(24*time.Hour))
 		}
-		in.TTL = time.Duration(days * float64(24*time.Hour))
 	}
 	link, err := s.connect.CreateLink(ctx, in)
 	if fe, ok := services.AsFieldErrors(err); ok {
 		if msg, ok := fe["ttl"]; ok {
 			fe["ttl_days"] = msg
+		}
+		if ttlProblem != "" {
+			fe["ttl_days"] = ttlProblem
 		}
 		form.Errors = fe
 		return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form, views.WebhookForm{})
@@ -81,7 +87,7 @@ func (s *Server) showLink(c echo.Context) error {
 	if link.AppID != c.Param("id") || link.App == nil {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	v := views.LinkView{Link: linkRow(*link, time.Now()), AppName: link.App.Name, Snippet: buttonSnippet(link.URL),
+	v := views.LinkView{Link: linkRow(*link, s.clock(c)), AppName: link.App.Name, Snippet: buttonSnippet(link.URL),
 		PopupSnippet: s.popupSnippet(link.URL), ScriptURL: s.cfg.BaseURL + static.ConnectScriptPath}
 	return render(c, http.StatusOK, views.LinkPage(s.page(c, "Connect link", "apps"), v))
 }

@@ -20,10 +20,10 @@ func (s *Server) renderOperators(c echo.Context, status int, email string, errs 
 	if err != nil {
 		return err
 	}
-	me := currentOperator(c)
+	me, k := currentOperator(c), s.clock(c)
 	v := views.OperatorsView{Email: email, Errors: errs, MailEnabled: s.alerts != nil && s.alerts.Enabled()}
 	for _, o := range ops {
-		v.Operators = append(v.Operators, operatorRow(o, me))
+		v.Operators = append(v.Operators, operatorRow(o, me, k))
 		if me != nil && o.ID == me.ID {
 			v.MyAlerts = o.AlertEmail
 		}
@@ -31,12 +31,12 @@ func (s *Server) renderOperators(c echo.Context, status int, email string, errs 
 	return render(c, status, views.OperatorsPage(s.page(c, "Operators", "operators"), v))
 }
 
-func operatorRow(o models.Operator, me *models.Operator) views.OperatorRow {
-	last := "never"
+func operatorRow(o models.Operator, me *models.Operator, k clock) views.OperatorRow {
+	row := views.OperatorRow{ID: o.ID, Email: o.Email, Created: k.view(o.CreatedAt), You: me != nil && o.ID == me.ID, Alerts: o.AlertEmail}
 	if o.LastLoginAt != nil {
-		last = formatTime(*o.LastLoginAt)
+		row.LastLogin = k.view(*o.LastLoginAt)
 	}
-	return views.OperatorRow{ID: o.ID, Email: o.Email, Created: formatTime(o.CreatedAt), LastLogin: last, You: me != nil && o.ID == me.ID, Alerts: o.AlertEmail}
+	return row
 }
 
 // setAlerts turns the signed-in operator's alert e-mails on or off.
@@ -73,7 +73,7 @@ func (s *Server) confirmRemoveOperator(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.OperatorRemovePage(s.page(c, "Remove operator", "operators"), operatorRow(*op, currentOperator(c))))
+	return render(c, http.StatusOK, views.OperatorRemovePage(s.page(c, "Remove operator", "operators"), operatorRow(*op, currentOperator(c), s.clock(c))))
 }
 
 func (s *Server) removeOperator(c echo.Context) error {

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,7 +24,8 @@ func (s *Server) overview(c echo.Context) error {
 		v.Statuses = append(v.Statuses, views.StatusCount{Status: string(st), Label: statusLabels[st], Count: counts[st]})
 		v.Total += counts[st]
 	}
-	now := time.Now()
+	k := s.clock(c)
+	now := k.now
 	expiring, err := s.queries.ConnectionsBy(ctx, []models.Status{models.StatusActive, models.StatusRefreshFailing}, 5)
 	if err != nil {
 		return err
@@ -39,7 +39,12 @@ func (s *Server) overview(c echo.Context) error {
 		return err
 	}
 	if v.Total > 0 {
-		buckets, err := s.queries.ExpiryHistogram(ctx, now.UTC().Truncate(time.Hour), 24*time.Hour, time.Hour)
+		horizon, err := s.queries.TokenHorizon(ctx)
+		if err != nil {
+			return err
+		}
+		r := pickExpiryRange(now, horizon.LatestExpiry)
+		buckets, err := s.queries.ExpiryHistogram(ctx, now.UTC().Truncate(r.Width), r.Span, r.Width)
 		if err != nil {
 			return err
 		}
@@ -47,17 +52,17 @@ func (s *Server) overview(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		v.ExpiryChart, v.RefreshChart = expiryChart(buckets), refreshChart(stats)
+		v.ExpiryChart, v.RefreshChart = expiryChart(buckets, r, k), refreshChart(stats)
 		v.ShowCharts = true
 	}
 	for _, r := range expiring {
-		v.Expiring = append(v.Expiring, connectionRow(r, now))
+		v.Expiring = append(v.Expiring, connectionRow(r, k))
 	}
 	for _, r := range attention {
-		v.Attention = append(v.Attention, connectionRow(r, now))
+		v.Attention = append(v.Attention, connectionRow(r, k))
 	}
 	for _, e := range events {
-		ev := views.OverviewEvent{EventRow: views.EventRow{Type: string(e.Type), Message: e.Message, Actor: e.Actor, At: timeView(e.CreatedAt, now)}, Account: e.AccountEmail}
+		ev := views.OverviewEvent{EventRow: views.EventRow{Type: string(e.Type), Message: e.Message, Actor: e.Actor, At: k.view(e.CreatedAt)}, Account: e.AccountEmail}
 		if e.ConnectionID != nil {
 			ev.ConnectionID = *e.ConnectionID
 		}

@@ -60,6 +60,9 @@ type Server struct {
 	apiTokens  apiTokenService
 	proxy      proxyService
 	apiQueries apiConnectionQueries
+	accounts   accountService
+	resets     passwordResets
+	zones      zoneCache
 	assets     *static.Assets
 	log        *slog.Logger
 	sessions   sessionService
@@ -91,6 +94,8 @@ func New(d Deps) *echo.Echo {
 		apiTokens:  d.Tokens,
 		proxy:      d.Proxy,
 		apiQueries: d.Store,
+		accounts:   d.Operators,
+		resets:     d.Operators,
 		assets:     d.Assets,
 		log:        d.Log,
 		sessions:   d.Sessions,
@@ -144,6 +149,8 @@ func New(d Deps) *echo.Echo {
 	e.GET("/login", s.loginForm)
 	e.POST("/login", s.login)
 	e.POST("/logout", s.logout)
+	e.GET("/reset-password/:token", s.resetForm)
+	e.POST("/reset-password/:token", s.resetPassword)
 
 	// The operator's dashboard: every route needs a signed-in operator.
 	op := e.Group("", s.requireOperator)
@@ -176,6 +183,10 @@ func New(d Deps) *echo.Echo {
 	op.GET("/operators/:id/remove", s.confirmRemoveOperator)
 	op.POST("/operators/:id/remove", s.removeOperator)
 	op.POST("/account/alerts", s.setAlerts)
+	op.GET("/operators/:id/reset-password", s.confirmResetOperator)
+	op.POST("/operators/:id/reset-password", s.resetOperator)
+	op.GET("/account", s.showAccount)
+	op.POST("/account/time-zone", s.setTimeZone)
 	op.GET("/account/password", s.passwordForm)
 	op.POST("/account/password", s.changePassword)
 	op.GET("/account/sessions", s.listSessions)
@@ -185,6 +196,7 @@ func New(d Deps) *echo.Echo {
 	op.POST("/api-keys", s.createAPIKey)
 	op.GET("/api-keys/:id/revoke", s.confirmRevokeAPIKey)
 	op.POST("/api-keys/:id/revoke", s.revokeAPIKey)
+	op.GET("/api-keys/openapi.json", s.downloadOpenAPI)
 
 	// The JSON API for the operator's backend: every route needs an API key, and
 	// unknown paths under it answer a JSON 404 (after the key check).
@@ -198,6 +210,8 @@ func New(d Deps) *echo.Echo {
 	api.POST("/connections/:id/token", s.apiToken)
 	api.POST("/connections/:id/refresh", s.apiRefresh)
 	api.Match(proxyMethods, strings.TrimPrefix(proxyRoute, "/api/v1"), s.apiProxy)
+	// A known path with another method answers 405 with Allow (after the key check).
+	api.RouteNotFound("/*", func(c echo.Context) error { return apiMethodNotAllowed(e, c) })
 	e.RouteNotFound("/api/*", func(echo.Context) error { return echo.ErrNotFound })
 	return e
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,12 +18,12 @@ func (s *Server) listSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	k := s.clock(c)
 	var v views.SessionsView
 	for _, sess := range list {
 		v.Sessions = append(v.Sessions, views.SessionRow{
 			ID: sess.ID, Browser: browserName(sess.UserAgent), Agent: sess.UserAgent, IP: sess.IP,
-			Started: timeView(sess.CreatedAt, now), LastSeen: timeView(sess.LastSeenAt, now), Ends: timeView(sess.ExpiresAt, now),
+			Started: k.view(sess.CreatedAt), LastSeen: k.view(sess.LastSeenAt), Ends: k.view(sess.ExpiresAt),
 			Current: sess.ID == rs.sess.ID,
 		})
 	}

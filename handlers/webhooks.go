@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,7 +18,7 @@ type webhookService interface {
 }
 
 // webhookView prepares an app's webhook settings and recent deliveries.
-func (s *Server) webhookView(ctx context.Context, app *models.App, form views.WebhookForm) (views.WebhookView, error) {
+func (s *Server) webhookView(ctx context.Context, k clock, app *models.App, form views.WebhookForm) (views.WebhookView, error) {
 	v := views.WebhookView{AppID: app.ID, URL: app.WebhookURL, HasSecret: app.WebhookSecretEnc != "", Form: form, Events: models.WebhookEventTypes()}
 	if v.Form.URL == "" && v.Form.Error == "" {
 		v.Form.URL = app.WebhookURL
@@ -28,14 +27,13 @@ func (s *Server) webhookView(ctx context.Context, app *models.App, form views.We
 	if err != nil {
 		return v, err
 	}
-	now := time.Now()
 	for _, d := range ds {
-		row := views.DeliveryRow{ID: d.ID, Event: d.EventType, Status: d.Status, Attempts: d.Attempts, Code: d.LastStatusCode, Error: d.LastError, Created: timeView(d.CreatedAt, now)}
+		row := views.DeliveryRow{ID: d.ID, Event: d.EventType, Status: d.Status, Attempts: d.Attempts, Code: d.LastStatusCode, Error: d.LastError, Created: k.view(d.CreatedAt)}
 		if d.ConnectionID != nil {
 			row.ConnectionID = *d.ConnectionID
 		}
 		if d.Status == models.DeliveryPending {
-			t := timeView(d.NextAttemptAt, now)
+			t := k.view(d.NextAttemptAt)
 			row.Next = &t
 		}
 		v.Deliveries = append(v.Deliveries, row)

@@ -13,7 +13,8 @@ const (
 	BulkFinished = "finished"
 	// ScopeFailing is every connection whose refresh fails (transiently or for good).
 	ScopeFailing = "failing"
-	// ScopeExpiring is every active connection whose token expires within the hour.
+	// ScopeExpiring is every active connection whose token expires soon (see
+	// services.Bulk.ExpiringWindow).
 	ScopeExpiring = "expiring"
 )
 
@@ -31,19 +32,36 @@ type BulkJob struct {
 }
 
 // BulkCandidates returns the IDs of the connections a bulk scope covers, soonest
-// expiry first, at most limit.
-func (s *Store) BulkCandidates(ctx context.Context, scope string, now time.Time, limit int) ([]string, error) {
-	q := s.db.WithContext(ctx).Model(&Connection{}).Order("expires_at, id").Limit(limit)
-	switch scope {
-	case ScopeFailing:
-		q = q.Where("status IN ?", []Status{StatusRefreshFailing, StatusNeedsReconnect})
-	case ScopeExpiring:
-		q = q.Where("status = ? AND expires_at < ?", StatusActive, now.Add(time.Hour))
-	default:
-		return nil, ErrNotFound
+// expiry first, at most limit. The expiring scope takes active connections whose
+// token expires before now+window.
+func (s *Store) BulkCandidates(ctx context.Context, scope string, now time.Time, window time.Duration, limit int) ([]string, error) {
+	q, err := s.bulkScope(ctx, scope, now, window)
+	if err != nil {
+		return nil, err
 	}
 	var ids []string
-	return ids, storeError(q.Pluck("id", &ids).Error, "list the connections of bulk scope %s", scope)
+	return ids, storeError(q.Order("expires_at, id").Limit(limit).Pluck("id", &ids).Error, "list the connections of bulk scope %s", scope)
+}
+
+// CountBulkCandidates counts the connections a bulk scope covers now.
+func (s *Store) CountBulkCandidates(ctx context.Context, scope string, now time.Time, window time.Duration) (int64, error) {
+	q, err := s.bulkScope(ctx, scope, now, window)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	return n, storeError(q.Count(&n).Error, "count the connections of bulk scope %s", scope)
+}
+
+func (s *Store) bulkScope(ctx context.Context, scope string, now time.Time, window time.Duration) (*gorm.DB, error) {
+	q := s.db.WithContext(ctx).Model(&Connection{})
+	switch scope {
+	case ScopeFailing:
+		return q.Where("status IN ?", []Status{StatusRefreshFailing, StatusNeedsReconnect}), nil
+	case ScopeExpiring:
+		return q.Where("status = ? AND expires_at < ?", StatusActive, now.Add(window)), nil
+	}
+	return nil, ErrNotFound
 }
 
 // CreateBulkJob stores a new running job.

@@ -15,7 +15,7 @@ import (
 var copyTables = []string{
 	"schema_migrations", "operators", "apps", "connections", "connect_links", "auth_states", "events",
 	"login_throttles", "api_keys", "webhook_deliveries", "daily_refresh_stats", "bulk_jobs", "demo_states",
-	"operator_sessions", "install_secrets",
+	"operator_sessions", "install_secrets", "password_resets",
 }
 
 // serialTables have an autoincrement ID whose PostgreSQL sequence must continue after

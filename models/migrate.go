@@ -154,5 +154,12 @@ func (s *Store) CheckReady(ctx context.Context) error {
 		return &SchemaTooNewError{Database: v, Binary: SchemaVersion()}
 	}
 	// Reads are not enough: a full disk or a read-only file still answers them.
-	return s.ProbeWrite(ctx)
+	if err := s.ProbeWrite(ctx); err != nil {
+		return err
+	}
+	// A probe that fits (a reused WAL) while real writes fail is not ready either.
+	if h := s.Health(); !h.OK() {
+		return &opError{op: "write to the database (" + h.Problem.Describe() + ")", err: h.Err, storage: h.Problem}
+	}
+	return nil
 }

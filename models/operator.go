@@ -20,6 +20,9 @@ type Operator struct {
 	AlertEmail bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+
+	// TimeZone is the IANA zone the dashboard shows this operator's times in ("" is UTC).
+	TimeZone string
 }
 
 // NormalizeEmail lowercases and trims an email address for storage and lookup.
@@ -157,4 +160,13 @@ func (s *Store) DeleteOperator(ctx context.Context, id string) error {
 		return nil
 	})
 	return storeError(err, "delete operator %s", id)
+}
+
+// SetOperatorTimeZone stores the IANA zone an operator's times are shown in.
+func (s *Store) SetOperatorTimeZone(ctx context.Context, id, zone string) error {
+	res := s.db.WithContext(ctx).Model(&Operator{}).Where("id = ?", id).Updates(map[string]any{"time_zone": zone, "updated_at": Now()})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return storeError(ErrNotFound, "set the time zone of operator %s", id)
+	}
+	return storeError(res.Error, "set the time zone of operator %s", id)
 }

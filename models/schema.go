@@ -273,6 +273,23 @@ var migrations = []migration{
 			seeded_at {{time}},
 			updated_at {{time}} NOT NULL)`,
 	}},
+	{version: 10, name: "operator time zones and password reset links", statements: []string{
+		// The IANA zone the dashboard shows an operator's times in ('' until the
+		// browser reports one or the operator picks one: UTC).
+		`ALTER TABLE operators ADD COLUMN time_zone TEXT NOT NULL DEFAULT ''`,
+		// One-time links another operator (or the command line) makes for an operator
+		// who forgot their password: only a hash of the token is kept.
+		`CREATE TABLE password_resets (
+			id TEXT PRIMARY KEY,
+			operator_id TEXT NOT NULL REFERENCES operators (id) ON DELETE CASCADE,
+			token_hash TEXT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			expires_at {{time}} NOT NULL,
+			used_at {{time}},
+			created_at {{time}} NOT NULL)`,
+		`CREATE UNIQUE INDEX password_resets_token ON password_resets (token_hash)`,
+		`CREATE INDEX password_resets_operator ON password_resets (operator_id)`,
+	}},
 	{version: 11, name: "app health and operator alerts", statements: []string{
 		// An app's health says who must act when its refreshes fail for everyone:
 		// the operator (credentials or configuration rejected) or nobody but time

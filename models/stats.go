@@ -85,3 +85,33 @@ func (s *Store) RefreshEvents(ctx context.Context, connectionID string, limit in
 		Order("id DESC").Limit(limit).Find(&events).Error
 	return events, storeError(err, "list refresh events of connection %s", connectionID)
 }
+
+// TokenHorizon describes the live access tokens: the latest expiry of any, and the
+// lifetime the token with that expiry was given (its expiry minus its last refresh
+// or connection): the newest token shows how long tokens live. Both are zero when
+// no live connection has a token.
+type TokenHorizon struct {
+	LatestExpiry time.Time
+	Lifetime     time.Duration
+}
+
+// TokenHorizon reads the live connection whose token expires last (one index step).
+func (s *Store) TokenHorizon(ctx context.Context) (TokenHorizon, error) {
+	var rows []Connection
+	err := s.db.WithContext(ctx).Select("expires_at, last_refresh_at, connected_at").
+		Where("status IN ? AND expires_at IS NOT NULL", []Status{StatusActive, StatusRefreshFailing}).
+		Order("expires_at DESC").Limit(1).Find(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return TokenHorizon{}, storeError(err, "read the latest token expiry")
+	}
+	c := rows[0]
+	issued := c.ConnectedAt
+	if c.LastRefreshAt != nil && c.LastRefreshAt.After(issued) {
+		issued = *c.LastRefreshAt
+	}
+	h := TokenHorizon{LatestExpiry: *c.ExpiresAt}
+	if d := c.ExpiresAt.Sub(issued); d > 0 {
+		h.Lifetime = d
+	}
+	return h, nil
+}

@@ -222,9 +222,23 @@ func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
 			return err
 		}
 		app.ClientSecretEnc = sealed
-		app.ClientSecretHint = secret[max(0, len(secret)-4):]
+		app.ClientSecretHint = secretHint(secret)
 	}
 	return nil
+}
+
+// secretHint is the end of a client secret shown as "ends in …3f2a": four
+// characters of a secret of 16 or more, fewer of a shorter one, and none of a
+// secret under 8 characters, which it would give away.
+func secretHint(secret string) string {
+	n := 4
+	switch {
+	case len(secret) < 8:
+		return ""
+	case len(secret) < 16:
+		n = len(secret) / 8
+	}
+	return secret[len(secret)-n:]
 }
 
 // editionURL returns the URL to store for an authorize (which=0) or API (which=1)
@@ -280,12 +294,13 @@ func validHTTPURL(s string) bool {
 func ParseReturnOrigins(s string) (origins []string, problem string) {
 	fields := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' || r == '\t' })
 	seen := map[string]bool{}
-	var out []string
+	var out, bad []string
 	for _, f := range fields {
 		u, err := url.Parse(f)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, "Each return origin is scheme://host[:port] with no path, like https://app.example.com; \"" + truncate(f, 60) + "\" is not."
+			bad = append(bad, "\""+truncate(f, 60)+"\"")
+			continue
 		}
 		o := strings.ToLower(u.Scheme + "://" + u.Host)
 		if !seen[o] {
@@ -293,7 +308,12 @@ func ParseReturnOrigins(s string) (origins []string, problem string) {
 			out = append(out, o)
 		}
 	}
-	if len(out) > 20 {
+	switch {
+	case len(bad) == 1:
+		return nil, "Each return origin is scheme://host[:port] with no path, like https://app.example.com; " + bad[0] + " is not."
+	case len(bad) > 1:
+		return nil, "Each return origin is scheme://host[:port] with no path, like https://app.example.com; " + strings.Join(bad, ", ") + " are not."
+	case len(out) > 20:
 		return nil, "List at most 20 return origins."
 	}
 	return out, ""

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -39,7 +40,11 @@ var ErrNothingToDo = errors.New("no connection matches")
 // Start begins a job over scope (models.ScopeFailing or models.ScopeExpiring) and
 // returns it at once; the refreshes run in the background.
 func (b *Bulk) Start(ctx context.Context, scope, actor string) (*models.BulkJob, error) {
-	ids, err := b.store.BulkCandidates(ctx, scope, b.tokens.Now(), maxBulk)
+	window, err := b.ExpiringWindow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := b.store.BulkCandidates(ctx, scope, b.tokens.Now(), window, maxBulk)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, FieldErrors{"scope": "Choose failing or expiring connections."}
 	}
@@ -89,6 +94,48 @@ func (b *Bulk) run(jobID string, ids []string, actor string) {
 	if err := b.store.FinishBulkJob(context.WithoutCancel(ctx), jobID, b.tokens.Now()); err != nil {
 		b.log.Error("finish bulk job", "job", jobID, "error", err)
 	}
+}
+
+// ExpiringWindow is how soon a token must expire for "refresh all expiring" to
+// take it: within the hour, or within a quarter of the tokens' lifetime when
+// tokens live less than four hours (with hour-long tokens, "within the hour" would
+// be every connection).
+func (b *Bulk) ExpiringWindow(ctx context.Context) (time.Duration, error) {
+	h, err := b.store.TokenHorizon(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return expiringWindow(h.Lifetime), nil
+}
+
+func expiringWindow(lifetime time.Duration) time.Duration {
+	if lifetime <= 0 || lifetime >= 4*time.Hour {
+		return time.Hour
+	}
+	return max(time.Minute, (lifetime / 4).Round(time.Minute))
+}
+
+// BulkPreview is what each bulk scope would refresh now.
+type BulkPreview struct {
+	Failing, Expiring int64
+	// Window is the expiring scope's reach (see ExpiringWindow).
+	Window time.Duration
+}
+
+// Preview counts the connections each bulk scope covers now, so the dashboard
+// offers only refreshes that have something to do.
+func (b *Bulk) Preview(ctx context.Context) (BulkPreview, error) {
+	var p BulkPreview
+	var err error
+	if p.Window, err = b.ExpiringWindow(ctx); err != nil {
+		return p, err
+	}
+	now := b.tokens.Now()
+	if p.Failing, err = b.store.CountBulkCandidates(ctx, models.ScopeFailing, now, p.Window); err != nil {
+		return p, err
+	}
+	p.Expiring, err = b.store.CountBulkCandidates(ctx, models.ScopeExpiring, now, p.Window)
+	return p, err
 }
 
 // Get returns a job's progress, or models.ErrNotFound.

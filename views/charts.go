@@ -37,13 +37,16 @@ type BarChart struct {
 	LabelEvery         int       // show every n-th axis label
 }
 
-// Chart geometry, in SVG user units (the SVG scales to its container).
+// Chart geometry, in SVG user units. The plot's SVG stretches to its box
+// (preserveAspectRatio="none"): it holds only bars and grid lines, whose strokes do
+// not scale; every label is HTML around it, so it keeps the page's font size on a
+// phone as on a wide screen.
 const (
-	chartW, chartH   = 720.0, 200.0
-	chartPadL        = 36.0
-	chartPadB        = 22.0
-	chartPadT        = 8.0
+	chartW, chartH   = 720.0, 160.0
+	chartPadT        = 4.0
 	chartBarGapRatio = 0.25
+	// maxAxisLabels keeps the x-axis readable at phone width.
+	maxAxisLabels = 8
 )
 
 func (c BarChart) max() int64 {
@@ -68,19 +71,19 @@ func (c BarChart) slot() float64 {
 	if len(c.Bars) == 0 {
 		return 0
 	}
-	return (chartW - chartPadL) / float64(len(c.Bars))
+	return chartW / float64(len(c.Bars))
 }
 
 // rects lays out every segment of every bar, stacked bottom-up in legend order.
 func (c BarChart) rects() []rect {
 	var out []rect
-	plotH := chartH - chartPadB - chartPadT
+	plotH := chartH - chartPadT
 	m := float64(c.max())
 	slot := c.slot()
 	w := slot * (1 - chartBarGapRatio)
 	for i, b := range c.Bars {
-		x := chartPadL + float64(i)*slot + (slot-w)/2
-		y := chartH - chartPadB
+		x := float64(i)*slot + (slot-w)/2
+		y := chartH
 		for _, s := range b.Segments {
 			if s.Count == 0 {
 				continue
@@ -93,18 +96,21 @@ func (c BarChart) rects() []rect {
 	return out
 }
 
-// axisLabel is one x-axis label.
+// axisLabel is one bar's x-axis label: empty between the shown ones; Minor ones
+// are left out on a phone, which shows every other.
 type axisLabel struct {
-	X    float64
-	Text string
+	Text  string
+	Minor bool
 }
 
-func (c BarChart) labels() []axisLabel {
-	every := max(1, c.LabelEvery)
-	var out []axisLabel
+// xLabels are the x-axis labels, one per bar: at most maxAxisLabels are shown,
+// evenly spaced, and half of them on a phone.
+func (c BarChart) xLabels() []axisLabel {
+	every := max(1, c.LabelEvery, (len(c.Bars)+maxAxisLabels-1)/maxAxisLabels)
+	out := make([]axisLabel, len(c.Bars))
 	for i, b := range c.Bars {
 		if i%every == 0 {
-			out = append(out, axisLabel{X: chartPadL + (float64(i)+0.5)*c.slot(), Text: b.Label})
+			out[i] = axisLabel{Text: b.Label, Minor: (i/every)%2 == 1}
 		}
 	}
 	return out
@@ -116,13 +122,18 @@ type gridline struct {
 	Text string
 }
 
+// grid returns the lines at the top, the middle and the bottom of the plot, top first.
 func (c BarChart) grid() []gridline {
 	m := c.max()
-	plotH := chartH - chartPadB - chartPadT
+	plotH := chartH - chartPadT
 	var out []gridline
-	for _, frac := range []float64{0, 0.5, 1} {
-		v := int64(float64(m) * frac)
-		out = append(out, gridline{Y: chartH - chartPadB - plotH*float64(v)/float64(m), Text: strconv.FormatInt(v, 10)})
+	for _, frac := range []float64{1, 0.5, 0} {
+		v := float64(m) * frac
+		text := strconv.FormatInt(int64(v), 10)
+		if v != float64(int64(v)) {
+			text = "" // counts are whole: no label at half of an odd top
+		}
+		out = append(out, gridline{Y: chartH - plotH*frac, Text: text})
 	}
 	return out
 }
@@ -147,15 +158,15 @@ type Dot struct {
 type HistoryStrip struct {
 	Summary string
 	Dots    []Dot
-	From    string
-	To      string
+	// Ticks label the time axis under the strip: its start, middle and end.
+	Ticks []string
 }
 
 func (d Dot) cx() string { return f1(12 + d.Frac*(chartW-24)) }
 
 func dotClass(ok bool) string {
 	if ok {
-		return "dot seg-succeeded"
+		return "dot dot-ok"
 	}
-	return "dot seg-failed"
+	return "dot dot-failed"
 }

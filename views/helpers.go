@@ -1,7 +1,6 @@
 package views
 
 import (
-	"net/http"
 	"strconv"
 	"strings"
 )
@@ -18,10 +17,6 @@ func flashKind(k string) string {
 		return "error"
 	}
 	return "success"
-}
-
-func statusText(code int) string {
-	return strconv.Itoa(code) + " · " + http.StatusText(code)
 }
 
 func orDash(s string) string {
@@ -71,3 +66,40 @@ func derefTime(t *TimeView) TimeView {
 }
 
 func joinEvents(events []string) string { return strings.Join(events, ", ") }
+
+// countOf says "1 connection" or "3 connections".
+func countOf(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.FormatInt(n, 10) + " " + many
+}
+
+// hiddenNote says what the "All but disconnected" filter hides.
+func hiddenNote(n int64) string {
+	return "The list hides disconnected connections by default, and " + countOf(n, "connection is", "connections are") + " disconnected."
+}
+
+// verb picks a verb's form for a count: verb(1, "uses", "use").
+func verb(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func noteOr(note, def string) string {
+	if note != "" {
+		return note
+	}
+	return def
+}
+
+// secretState describes a stored client secret: "Set, ends in …3f2a", or just "Set"
+// when it is too short to show any of it.
+func secretState(hint string) string {
+	if hint == "" {
+		return "Set"
+	}
+	return "Set, ends in " + hint
+}

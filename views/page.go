@@ -24,6 +24,9 @@ type Page struct {
 	Public bool
 	// AutoRefresh reloads the page every so many seconds (progress pages); 0 for never.
 	AutoRefresh int
+	// DetectZone asks the script to report the browser's time zone once (the
+	// operator has none stored yet).
+	DetectZone bool
 }
 
 // Assets are the content-hashed URLs of the static files.
@@ -42,8 +45,12 @@ type Field struct {
 	Placeholder  string
 	Autocomplete string
 	Required     bool
-	Options      []Option // for select
-	Attrs        templ.Attributes
+	// Note replaces the "optional" marker of a field that is not required ("MAX only").
+	Note string
+	// KeepValue sends a password field's value back (a secret typed in this same post).
+	KeepValue bool
+	Options   []Option // for select
+	Attrs     templ.Attributes
 }
 
 // Option is one choice of a select field.
@@ -62,7 +69,7 @@ func (f Field) attrs() templ.Attributes {
 		a["type"], a["value"] = "text", f.Value
 	default:
 		a["type"] = f.Type
-		if f.Type != "password" {
+		if f.Type != "password" || (f.KeepValue && f.Value != "") {
 			a["value"] = f.Value
 		}
 	}

@@ -23,9 +23,11 @@
     }
   });
 
-  // Forms with data-confirm ask before submitting (the server asks too, on its own page).
+  // Forms, or the button that submits one, with data-confirm ask before submitting
+  // (the server asks too, on its own page).
   document.addEventListener("submit", function (ev) {
-    var msg = ev.target.getAttribute("data-confirm");
+    var by = ev.submitter && ev.submitter.hasAttribute("data-confirm") ? ev.submitter : ev.target;
+    var msg = by.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) ev.preventDefault();
   });
 
@@ -51,9 +53,29 @@
   }
   setInterval(tick, 30000);
 
+  // Fields with data-edition-notes='{"edition": "note", …}' follow #edition: their
+  // label's marker says what the field means for the chosen edition ("MAX only",
+  // "optional").
+  function markRequired(edition) {
+    document.querySelectorAll("[data-edition-notes]").forEach(function (input) {
+      var notes = JSON.parse(input.getAttribute("data-edition-notes"));
+      var label = document.querySelector('label[for="' + input.id + '"]');
+      if (!label) return;
+      var note = label.querySelector("[data-optional-note]");
+      if (!note) {
+        note = document.createElement("span");
+        note.className = "optional";
+        note.setAttribute("data-optional-note", "");
+        label.appendChild(note);
+      }
+      note.textContent = notes[edition] || "optional";
+    });
+  }
+
   // App form: switching edition pre-fills the URLs that still hold another edition's default.
   document.addEventListener("change", function (ev) {
     if (ev.target.id !== "edition") return;
+    markRequired(ev.target.value);
     var box = document.querySelector("[data-edition-defaults]");
     if (!box) return;
     var defaults = JSON.parse(box.getAttribute("data-edition-defaults"));
@@ -66,4 +88,31 @@
       if (input && (input.value === "" || known.indexOf(input.value) >= 0)) input.value = pick[f[1]];
     });
   });
+
+  // Time zone: an operator with none stored gets the browser's, reported once; the
+  // account page offers to pick the browser's zone in its list.
+  var zone = "";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* no Intl */ }
+  var body = document.body;
+  if (zone && body.hasAttribute("data-tz-detect") && window.fetch) {
+    fetch("/account/time-zone", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": body.getAttribute("data-csrf")},
+      body: "auto=1&time_zone=" + encodeURIComponent(zone)
+    }).then(function () { body.removeAttribute("data-tz-detect"); }, function () { /* try on the next page */ });
+  }
+  var useBrowser = document.querySelector("[data-tz-use-browser]");
+  var select = document.getElementById("time_zone");
+  if (useBrowser && select && zone) {
+    useBrowser.textContent = "Use my browser's zone (" + zone + ")";
+    useBrowser.hidden = false;
+    useBrowser.addEventListener("click", function () {
+      if (!Array.prototype.some.call(select.options, function (o) { return o.value === zone; })) {
+        select.add(new Option(zone, zone), 0);
+      }
+      select.value = zone;
+      select.focus();
+    });
+  }
 })();
