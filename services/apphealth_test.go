@@ -206,3 +206,36 @@ func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
 		t.Fatalf("budget = %+v", b)
 	}
 }
+
+// TestRepeatedFailureAddsNoSecondAlert: the same failure again, in the same state
+// (a test call's refresh after the connection already needs a reconnect), is on the
+// timeline but sends no second needs_reconnect event or webhook.
+func TestRepeatedFailureAddsNoSecondAlert(t *testing.T) {
+	e := newEngine(t, getresponsetest.Options{})
+	rc := &receiver{t: t, ids: map[string]int{}}
+	rc.up.Store(true)
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	wh := services.NewWebhooks(e.store, e.box, nil, discard())
+	wh.AllowPrivate = true
+	if _, err := wh.Configure(context.Background(), e.app, hook.URL, false); err != nil {
+		t.Fatal(err)
+	}
+	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
+	e.fake.FailToken(getresponsetest.TokenInvalidGrantRFC, -1)
+	for range 3 {
+		if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.Is(err, services.ErrNeedsReconnect) {
+			t.Fatalf("refresh = %v", err)
+		}
+	}
+	var types []string
+	e.store.DB().Model(&models.Event{}).Where("connection_id = ?", c.ID).Order("id").Pluck("type", &types)
+	if strings.Join(types, ",") != "connection.needs_reconnect,refresh.failed_again,refresh.failed_again" {
+		t.Fatalf("events = %v", types)
+	}
+	var deliveries int64
+	e.store.DB().Model(&models.WebhookDelivery{}).Where("connection_id = ?", c.ID).Count(&deliveries)
+	if deliveries != 1 {
+		t.Fatalf("%d webhook deliveries for one episode, want 1", deliveries)
+	}
+}
