@@ -155,6 +155,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 func (s *Server) Start() {
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
+	s.work.Go(func() { s.Tokens.RunNudges(s.workCtx) })
 	s.work.Go(func() { s.APIKeys.Run(s.workCtx) })
 	s.work.Go(func() { s.Alerts.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })

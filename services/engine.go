@@ -25,6 +25,7 @@ import (
 //	engine_due.go      DuePolicy: when a connection is due, for every caller
 //	engine_access.go   access tokens for the API, the proxy and the dashboard
 //	engine_pending.go  received token pairs kept until the database takes them
+//	engine_nudge.go    background refreshes asked for by token requests that did not wait
 //	engine_apps.go     the cache of app rows the hot paths read
 //	engine_budget.go   each account's rate-limit budget, shared by refreshes and the proxy
 //	engine_seal.go     sealing a token pair for a connection
@@ -56,6 +57,7 @@ type Tokens struct {
 	pending     pendingPairs
 	waits       appWaits
 	budget      budgets
+	nudged      nudges
 
 	// Observer, when set, is told about every refresh (the metrics).
 	Observer RefreshObserver

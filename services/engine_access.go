@@ -45,10 +45,10 @@ const refreshCooldown = 30 * time.Second
 
 // AccessToken returns a usable access token for connection id. A token outside the
 // refresh margin is read (on SQLite from a cache of sealed rows that every write
-// retires) and opened — no write on that path. Inside the margin the token is
-// refreshed first; but while it is valid for more than waitFloor it is never held up
-// behind a refresh already running, and it is still handed out when the refresh
-// fails for a reason that is not the customer's. A pair received but not yet stored
+// retires) and opened — no write on that path. Inside the margin a token still
+// valid for more than waitFloor is handed out at once and refreshed in the
+// background; one about to expire is refreshed first, and still handed out when the
+// refresh fails for a reason that is not the customer's. A pair received but not yet stored
 // (the database refused it) is the one handed out. Errors: models.ErrNotFound,
 // models.ErrDisconnected, models.ErrStorageUnavailable, or a *RefreshError.
 func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, error) {
@@ -85,10 +85,14 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 		}
 		return nil, &RefreshError{Message: row.LastError, NextAttemptAt: row.NextAttemptAt, RetryAfter: retryAfter(row.NextAttemptAt, now)}
 	}
-	// Inside the margin.
-	roomy := row.ExpiresAt != nil && row.ExpiresAt.Sub(now) > waitFloor
-	if roomy && (row.Leased(now) || t.refreshing(id)) {
-		return serve() // a refresh is on its way; no need to wait for it
+	// Inside the margin. A token still valid beyond the floor is handed out at once,
+	// and its refresh is left to the background (a nudge, and the refresher anyway):
+	// a request never waits in a wave of refreshes behind SQLite's one writer.
+	if roomy := row.ExpiresAt != nil && row.ExpiresAt.Sub(now) > waitFloor; roomy {
+		if !row.Leased(now) && !t.refreshing(id) {
+			t.nudge(id)
+		}
+		return serve()
 	}
 	if row.LastRefreshAt != nil && now.Sub(*row.LastRefreshAt) < refreshCooldown {
 		if valid {
@@ -107,7 +111,7 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 		}
 		return nil, blocked
 	}
-	conn, err := t.refresh(ctx, id, actor, t.policy.OnDemand, !roomy)
+	conn, err := t.refresh(ctx, id, actor, t.policy.OnDemand, true)
 	switch {
 	case err == nil:
 		g, err := t.grant(id, conn.AppID, conn.AccountID, conn.AccessTokenEnc, conn.ExpiresAt, conn.AccessTokenEnc != row.AccessTokenEnc, conn.Identity())
