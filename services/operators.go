@@ -143,15 +143,22 @@ func (o *Operators) newOperator(email, password, confirm string) (*models.Operat
 	if problem != "" {
 		fe.Add("email", problem)
 	}
-	checkPassword(fe, "password", password, confirm)
-	if err := fe.OrNil(); err != nil {
-		return nil, err
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), o.Cost)
+	hash, err := o.passwordHash(fe, password, confirm)
 	if err != nil {
 		return nil, err
 	}
-	return &models.Operator{Email: addr, PasswordHash: string(hash)}, nil
+	return &models.Operator{Email: addr, PasswordHash: hash}, nil
+}
+
+// passwordHash checks a new password and its confirmation (adding to fe) and
+// returns its bcrypt hash; fe's problems, if any, are the error.
+func (o *Operators) passwordHash(fe FieldErrors, password, confirm string) (string, error) {
+	checkPassword(fe, "password", password, confirm)
+	if err := fe.OrNil(); err != nil {
+		return "", err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), o.Cost)
+	return string(hash), err
 }
 
 // ValidateEmail checks that s is one plain email address and returns it

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/grconnect/grconnect/models"
 )
 
@@ -65,15 +63,11 @@ func (o *Operators) ResetPassword(ctx context.Context, token, password, confirm 
 		return nil, err
 	}
 	fe := FieldErrors{}
-	checkPassword(fe, "password", password, confirm)
-	if err := fe.OrNil(); err != nil {
-		return nil, err
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), o.Cost)
+	hash, err := o.passwordHash(fe, password, confirm)
 	if err != nil {
 		return nil, err
 	}
-	op, err := o.store.UsePasswordReset(ctx, hashToken(token), string(hash), models.Now())
+	op, err := o.store.UsePasswordReset(ctx, hashToken(token), hash, models.Now())
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, ErrResetLinkInvalid
 	}

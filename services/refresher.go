@@ -296,42 +296,42 @@ const maxGroupCommit = 256
 // retried), and the events' pairs are already stored.
 func (r *Refresher) commitGroups(ctx context.Context, failures <-chan models.RefreshOutcome, events <-chan []*models.Event) {
 	ctx = context.WithoutCancel(ctx) // outcomes of sent requests are always committed
+	ready := make(chan struct{})     // always ready: a select on it never waits
+	close(ready)
 	for failures != nil || events != nil {
 		var group []models.RefreshOutcome
 		var evs []*models.Event
-		// Wait for the first item, then take whatever else is already waiting.
-		select {
-		case o, ok := <-failures:
-			if !ok {
-				failures = nil
-				continue
+		// take receives one item, waiting for it unless wait is unset; it reports
+		// whether anything was received or a channel closed.
+		take := func(wait bool) bool {
+			var idle <-chan struct{}
+			if !wait {
+				idle = ready
 			}
-			group = append(group, o)
-		case e, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			evs = append(evs, e...)
-		}
-	more:
-		for len(group)+len(evs) < maxGroupCommit {
 			select {
 			case o, ok := <-failures:
 				if !ok {
 					failures = nil
-					continue
+				} else {
+					group = append(group, o)
 				}
-				group = append(group, o)
 			case e, ok := <-events:
 				if !ok {
 					events = nil
-					continue
+				} else {
+					evs = append(evs, e...)
 				}
-				evs = append(evs, e...)
-			default:
-				break more
+			case <-idle:
+				return false
 			}
+			return true
+		}
+		// Wait for the first item, then take whatever else is already waiting.
+		take(true)
+		for len(group)+len(evs) < maxGroupCommit && (failures != nil || events != nil) && take(false) {
+		}
+		if len(group)+len(evs) == 0 {
+			continue
 		}
 		_, errs, err := r.store.SaveRefreshes(ctx, group, evs...)
 		if err != nil {
