@@ -107,6 +107,15 @@ func (s *Store) BackupTo(ctx context.Context, path string, info BackupInfo) (*Ba
 	return &Backup{Path: path, Size: st.Size(), Info: info}, nil
 }
 
+// backupInfoTable is migration 12's backup_info, for a copy of an older schema.
+const backupInfoTable = `CREATE TABLE IF NOT EXISTS backup_info (
+	id INTEGER PRIMARY KEY,
+	taken_at DATETIME NOT NULL,
+	key_id TEXT NOT NULL,
+	previous_key_ids TEXT NOT NULL DEFAULT '',
+	schema_version INTEGER NOT NULL,
+	grconnect_version TEXT NOT NULL DEFAULT '')`
+
 // finishBackup writes info into a fresh copy and checks the copy.
 func finishBackup(ctx context.Context, path string, info BackupInfo) error {
 	db, err := sql.Open(sqlite.DriverName, "file:"+path+"?_pragma=busy_timeout(5000)")
@@ -114,6 +123,11 @@ func finishBackup(ctx context.Context, path string, info BackupInfo) error {
 		return err
 	}
 	defer db.Close()
+	// A database of an older schema has no backup_info yet: the copy gets it (its
+	// migration 12 creates it only if it is missing).
+	if _, err := db.ExecContext(ctx, backupInfoTable); err != nil {
+		return err
+	}
 	if _, err := db.ExecContext(ctx, "DELETE FROM backup_info"); err != nil {
 		return err
 	}

@@ -27,12 +27,12 @@ func (s *Store) OutboxTotals(ctx context.Context) (OutboxFigures, error) {
 		return f, nil
 	}
 	// A plain column, not MIN(): SQLite keeps an aggregate's time as text.
-	var oldest []time.Time
-	if err := db.Raw("SELECT created_at FROM webhook_deliveries WHERE status = ? ORDER BY id LIMIT 1", DeliveryPending).Scan(&oldest).Error; err != nil {
+	var oldest []struct{ At time.Time }
+	if err := db.Raw("SELECT created_at AS at FROM webhook_deliveries WHERE status = ? ORDER BY id LIMIT 1", DeliveryPending).Scan(&oldest).Error; err != nil {
 		return f, storeError(err, "find the oldest pending webhook delivery")
 	}
 	if len(oldest) == 1 {
-		f.Oldest = &oldest[0]
+		f.Oldest = &oldest[0].At
 	}
 	return f, nil
 }
@@ -72,28 +72,26 @@ func (s *Store) RefreshBacklog(ctx context.Context, now time.Time, margin, grace
 	}
 	b.Overdue = active + failing
 	if active > 0 {
-		var exp []*time.Time
-		err := db.Raw("SELECT expires_at FROM connections WHERE status = ? AND (expires_at < ? OR expires_at IS NULL) AND "+free+" AND "+paused+
+		var exp []struct{ At *time.Time }
+		err := db.Raw("SELECT expires_at AS at FROM connections WHERE status = ? AND expires_at < ? AND "+free+" AND "+paused+
 			" ORDER BY expires_at LIMIT 1", StatusActive, expiring, now).Scan(&exp).Error
 		if err != nil {
 			return b, storeError(err, "find the longest overdue connection")
 		}
-		if len(exp) == 1 && exp[0] != nil {
-			since := exp[0].Add(-margin)
+		if len(exp) == 1 && exp[0].At != nil {
+			since := exp[0].At.Add(-margin)
 			b.Since = &since
-		} else if len(exp) == 1 {
-			b.Since = &time.Time{} // no expiry known: due since always
 		}
 	}
 	if failing > 0 {
-		var next []*time.Time
-		err := db.Raw("SELECT next_attempt_at FROM connections WHERE status = ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND "+free+" AND "+paused+
+		var next []struct{ At *time.Time }
+		err := db.Raw("SELECT next_attempt_at AS at FROM connections WHERE status = ? AND next_attempt_at <= ? AND "+free+" AND "+paused+
 			" ORDER BY next_attempt_at LIMIT 1", StatusRefreshFailing, waited, now).Scan(&next).Error
 		if err != nil {
 			return b, storeError(err, "find the longest overdue failing connection")
 		}
-		if len(next) == 1 && next[0] != nil && (b.Since == nil || next[0].Before(*b.Since)) {
-			b.Since = next[0]
+		if len(next) == 1 && next[0].At != nil && (b.Since == nil || next[0].At.Before(*b.Since)) {
+			b.Since = next[0].At
 		}
 	}
 	return b, nil

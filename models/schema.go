@@ -312,7 +312,8 @@ var migrations = []migration{
 		// Empty in a live database: grconnect backup writes one row into its copy
 		// (when it was taken, with which keys, by which version), so that restore and
 		// verify can tell whether the configured key opens it.
-		`CREATE TABLE backup_info (
+		// IF NOT EXISTS: a backup of an older schema gets the table in its copy.
+		`CREATE TABLE IF NOT EXISTS backup_info (
 			id INTEGER PRIMARY KEY,
 			taken_at {{time}} NOT NULL,
 			key_id TEXT NOT NULL,

@@ -24,6 +24,8 @@ type Page struct {
 	Public bool
 	// AutoRefresh reloads the page every so many seconds (progress pages); 0 for never.
 	AutoRefresh int
+	// Version is grconnect's version for the footer ("" on public pages).
+	Version string
 }
 
 // Assets are the content-hashed URLs of the static files.
