@@ -107,7 +107,7 @@ func (a *Apps) Update(ctx context.Context, id, actor string, in AppInput) (*mode
 	if before.ClientSecretEnc != app.ClientSecretEnc {
 		action = models.AuditAppSecretChanged // one entry, named after the change that matters most
 	}
-	ctx = auditing(ctx, action, TargetApp, app.ID, fmt.Sprintf("App %q: %s", app.Name, ev.Message))
+	ctx = auditing(ctx, action, TargetApp, app.ID, fmt.Sprintf("App %q edited: %s", app.Name, strings.TrimPrefix(ev.Message, "App edited: ")))
 	if err := a.store.UpdateAppAudited(ctx, app, ev); errors.Is(err, models.ErrDuplicate) {
 		return nil, FieldErrors{"name": "Another app already has this name."}
 	} else if err != nil {
