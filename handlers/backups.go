@@ -22,7 +22,7 @@ type backupService interface {
 func (s *Server) showBackups(c echo.Context) error {
 	st := s.backups.Status()
 	now := time.Now()
-	v := views.BackupsView{Postgres: st.Postgres, Enabled: st.Enabled, Dir: st.Dir, Every: st.Every.String(), Keep: strconv.Itoa(st.Keep),
+	v := views.BackupsView{Postgres: st.Postgres, Enabled: st.Enabled, Dir: st.Dir, Every: everyText(st.Every), Keep: strconv.Itoa(st.Keep),
 		Running: st.Running, FilesError: st.FilesError}
 	if st.Latest != nil {
 		v.Latest = &views.BackupRow{Name: st.Latest.Name, At: timeView(st.Latest.At, now), Size: services.FormatBytes(st.Latest.Size)}
@@ -59,4 +59,23 @@ func (s *Server) runBackup(c echo.Context) error {
 	}
 	s.log.Info("backup made", "file", f.Name, "by", currentOperator(c).ID)
 	return s.redirectWithFlash(c, "/backups", "success", "Backup "+f.Name+" made ("+services.FormatBytes(f.Size)+").")
+}
+
+// everyText says an interval in words: "24 hours", "90 minutes".
+func everyText(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.FormatInt(n, 10) + " " + one + "s"
+	}
+	switch {
+	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
+		return unit(int64(d/(24*time.Hour)), "day")
+	case d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return unit(int64(d/time.Minute), "minute")
+	}
+	return d.String()
 }
