@@ -220,7 +220,7 @@ func OpenReadOnly(path string, log *slog.Logger) (*Store, error) {
 			SlowThreshold: 10 * time.Second, LogLevel: logger.Silent, ParameterizedQueries: true}),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %v", path, err)
+		return nil, fmt.Errorf("%s is not a readable SQLite database: %v", path, err)
 	}
 	s := &Store{db: db, health: &health{}}
 	// A file that is not a database fails here, with SQLite's own words.
