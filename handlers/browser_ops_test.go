@@ -17,7 +17,9 @@ import (
 func TestBrowserOpsPagesOnAPhone(t *testing.T) {
 	ctx := browserTest(t)
 	dir := filepath.Join(t.TempDir(), "backups")
-	app := newTestApp(t, func(c *config.Config) { c.BackupDir, c.BackupEvery, c.BackupKeep, c.AuditRetention = dir, 24*time.Hour, 7, 365*24*time.Hour })
+	app := newTestApp(t, func(c *config.Config) {
+		c.BackupDir, c.BackupEvery, c.BackupKeep, c.AuditRetention = dir, 24*time.Hour, 7, 365*24*time.Hour
+	})
 	op := app.setup(annEmail, annPass)
 	form := appForm("A rather long application name for a narrow screen")
 	createApp(t, op, form)

@@ -36,8 +36,8 @@ func TestRefreshBacklog(t *testing.T) {
 		lease   *time.Time
 		overdue bool
 	}{
-		{"con_due_long", "app_ok", models.StatusActive, at(-time.Hour), nil, nil, true},         // due since 70 min
-		{"con_due_inside", "app_ok", models.StatusActive, at(5 * time.Minute), nil, nil, true},  // due since 5 min
+		{"con_due_long", "app_ok", models.StatusActive, at(-time.Hour), nil, nil, true},        // due since 70 min
+		{"con_due_inside", "app_ok", models.StatusActive, at(5 * time.Minute), nil, nil, true}, // due since 5 min
 		{"con_just_due", "app_ok", models.StatusActive, at(9*time.Minute + 30*time.Second), nil, nil, false},
 		{"con_fresh", "app_ok", models.StatusActive, at(time.Hour), nil, nil, false},
 		{"con_leased", "app_ok", models.StatusActive, at(-time.Hour), nil, at(time.Minute), false},
