@@ -90,7 +90,7 @@ func Verify(ctx context.Context, store *models.Store, box *secrets.Box) (*Verify
 			return nil, err
 		}
 	}
-	if r.Backup != nil && box != nil && !box.HasKey(r.Backup.KeyID) {
+	if r.Backup != nil && box != nil && !box.HasKey(r.Backup.KeyID) && !slices.ContainsFunc(r.Problems, func(p string) bool { return strings.HasPrefix(p, "keys:") }) {
 		r.Notes = append(r.Notes, fmt.Sprintf("keys: this backup was taken with key ID %s; the configured key is %s", r.Backup.KeyID, describeKeys(r.KeyID, r.PreviousKeyIDs)))
 	}
 	if r.Rows, err = store.CountRows(ctx); err != nil {
