@@ -139,6 +139,16 @@ type backupFigures struct {
 	ok       uint64
 }
 
+// KnownBackup records the newest backup found at start, so that the time since
+// the last backup survives a restart.
+func (r *Registry) KnownBackup(at time.Time, size int64) {
+	r.backupMu.Lock()
+	defer r.backupMu.Unlock()
+	if at.After(r.backup.last) {
+		r.backup.last, r.backup.size = at, size
+	}
+}
+
 // ObserveBackup records a scheduled backup: its size and duration, or its failure.
 func (r *Registry) ObserveBackup(at time.Time, size int64, took time.Duration, err error) {
 	r.backupMu.Lock()
@@ -373,7 +383,7 @@ func (r *Registry) appendBackups(b []byte) []byte {
 	r.backupMu.Lock()
 	f := r.backup
 	r.backupMu.Unlock()
-	if f.ok+f.failures == 0 {
+	if f.ok+f.failures == 0 && f.last.IsZero() {
 		return b
 	}
 	b = fmt.Appendf(b, "# HELP grconnect_backups_total Scheduled backups by outcome.\n# TYPE grconnect_backups_total counter\n")

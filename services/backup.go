@@ -60,9 +60,11 @@ const (
 // ErrBackupRunning is returned when a backup is asked for while one is being made.
 var ErrBackupRunning = errors.New("a backup is being made right now; try again when it is done")
 
-// BackupObserver is told about each scheduled backup (the metrics).
+// BackupObserver is told about each scheduled backup (the metrics), and at start
+// about the newest one already in the directory.
 type BackupObserver interface {
 	ObserveBackup(at time.Time, size int64, took time.Duration, err error)
+	KnownBackup(at time.Time, size int64)
 }
 
 // Backups makes scheduled backups into a directory (GRCONNECT_BACKUP_DIR) every
@@ -121,6 +123,9 @@ func (b *Backups) Run(ctx context.Context) {
 	if files, err := b.Files(); err == nil && len(files) > 0 {
 		if due := files[0].At.Add(b.Every); due.After(next) {
 			next = due
+		}
+		if b.Observer != nil {
+			b.Observer.KnownBackup(files[0].At, files[0].Size)
 		}
 	}
 	for {
