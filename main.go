@@ -50,6 +50,7 @@ var commands = []command{
 	{"restore", "grconnect restore --from FILE           replace the (stopped) install's database with a backup", restore},
 	{"verify", "grconnect verify [--from FILE]          check the database (or a backup): schema, integrity, every secret opens with the key", verify},
 	{"version", "grconnect version                       version, commit, build date and Go version (also --version)", printVersion},
+	{"healthcheck", "grconnect healthcheck [--url URL]       exit 0 when the grconnect on GRCONNECT_ADDR is ready (/readyz), for containers", healthcheck},
 }
 
 // command is one verb of the command line.

@@ -212,3 +212,27 @@ func TestLogFormatAndLevel(t *testing.T) {
 		t.Errorf("--log-format=json: %q %v", r.stderr, r.err)
 	}
 }
+
+// TestHealthcheckCommand: exit 0 while the server on GRCONNECT_ADDR's port is
+// ready, an error naming why otherwise.
+func TestHealthcheckCommand(t *testing.T) {
+	env, _ := dbEnv(t)
+	s := startServe(t, env)
+	_, port, _ := strings.Cut(strings.TrimPrefix(s.url, "http://"), ":")
+	check := map[string]string{"GRCONNECT_DATABASE": env["GRCONNECT_DATABASE"], "GRCONNECT_ADDR": ":" + port}
+	if r := runCmd(t, check, "", "healthcheck"); r.err != nil || r.stdout != "ready\n" {
+		t.Fatalf("healthcheck of a ready server: %q %v", r.stdout, r.err)
+	}
+	if r := runCmd(t, nil, "", "healthcheck", "--url", s.url+"/readyz"); r.err != nil {
+		t.Fatalf("healthcheck --url: %v", r.err)
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCmd(t, check, "", "healthcheck"); r.err == nil || !strings.Contains(r.err.Error(), "not ready") {
+		t.Errorf("healthcheck of a stopped server: %v", r.err)
+	}
+	if r := runCmd(t, nil, "", "healthcheck", "--url", s.url+"/healthz-nope"); r.err == nil {
+		t.Error("healthcheck of a 404 passed")
+	}
+}

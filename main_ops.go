@@ -1,14 +1,17 @@
 package main
 
-// The commands that keep an install safe over the years: backup, restore, verify
-// and version (see README: Backups).
+// The commands that keep an install running for years: backup, restore, verify,
+// version and healthcheck (see README: Backups, Releases; docs/deploy.md).
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -265,5 +268,48 @@ func printVersion(_ context.Context, inv *invocation) error {
 		return errors.New("usage: grconnect version")
 	}
 	fmt.Fprint(inv.stdout, buildinfo.Get().String())
+	return nil
+}
+
+// healthcheck asks the grconnect running on this machine whether it is ready
+// (GET /readyz on GRCONNECT_ADDR's port) and fails unless it is: a container's
+// HEALTHCHECK, where there is no curl.
+func healthcheck(ctx context.Context, inv *invocation) error {
+	fs, loader := inv.flags()
+	target := fs.String("url", "", "the readiness URL (default: http://127.0.0.1:<port of GRCONNECT_ADDR>/readyz)")
+	if err := inv.parse(fs); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errors.New("usage: grconnect healthcheck [--url URL]")
+	}
+	u := *target
+	if u == "" {
+		cfg, err := loader.Load()
+		if err != nil {
+			return err
+		}
+		host, port, _ := net.SplitHostPort(cfg.Addr)
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		u = "http://" + net.JoinHostPort(host, port) + "/readyz"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("invalid --url: %v", err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("not ready: %v", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %s %s", res.Status, strings.TrimSpace(string(body)))
+	}
+	fmt.Fprintln(inv.stdout, "ready")
 	return nil
 }
