@@ -18,8 +18,6 @@ import (
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 )
 
-var requestIDLogRe = regexp.MustCompile(`request_id=([a-z0-9]{16})`)
-
 // TestRequestIDLeadsToTheLogLine: every answer names its request in X-Request-Id;
 // the request's log line, an error page and an API error body carry the same ID.
 func TestRequestIDLeadsToTheLogLine(t *testing.T) {
