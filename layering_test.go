@@ -12,7 +12,7 @@ import (
 
 // TestLayering holds the imports to the house rules (docs/architecture.md): main →
 // server → handlers → services → models; handlers → views; services →
-// services/getresponse; config, secrets and metrics are leaves; the test fake
+// services/getresponse; config, secrets, metrics and buildinfo are leaves; the test fake
 // (getresponsetest) is imported only by demo mode and tests.
 func TestLayering(t *testing.T) {
 	const module = "github.com/grconnect/grconnect/"
@@ -26,6 +26,7 @@ func TestLayering(t *testing.T) {
 		"secrets":                              {"models", "services", "handlers", "views", "server", "demo", "config"},
 		"metrics":                              {"services", "handlers", "views", "server", "demo"},
 		"mailer":                               {"models", "services", "handlers", "views", "server", "demo", "config", "secrets"},
+		"buildinfo":                            {"models", "services", "handlers", "views", "server", "demo", "config", "secrets", "metrics"},
 		"demo":                                 {"handlers", "server"},
 		"services/getresponse/getresponsetest": {"models", "services", "handlers", "views", "server", "demo"},
 	}

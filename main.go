@@ -47,6 +47,11 @@ var commands = []command{
 	{"migrate", "grconnect migrate                       apply pending database migrations, then exit", migrate},
 	{"rekey", "grconnect rekey [--new-key]             re-seal every stored secret with GRCONNECT_SECRET_KEY (README: Rotating the key)", rekey},
 	{"copy-db", "grconnect copy-db --to postgres://…     copy this (SQLite) install into an empty PostgreSQL database", copyDB},
+	{"backup", "grconnect backup --to FILE              a consistent copy of the running (SQLite) install, with its key's ID", backup},
+	{"restore", "grconnect restore --from FILE           replace the (stopped) install's database with a backup", restore},
+	{"verify", "grconnect verify [--from FILE]          check the database (or a backup): schema, integrity, every secret opens with the key", verify},
+	{"version", "grconnect version                       version, commit, build date and Go version (also --version)", printVersion},
+	{"healthcheck", "grconnect healthcheck [--url URL]       exit 0 when the grconnect on GRCONNECT_ADDR is ready (/readyz), for containers", healthcheck},
 }
 
 // command is one verb of the command line.
@@ -65,6 +70,9 @@ type invocation struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// loader holds the command's settings once flags() bound them; the logger
+	// reads the log format and level from it.
+	loader *config.Loader
 }
 
 // errHelp is returned after a command printed its -h help: not a failure.
@@ -86,12 +94,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stdout, usage())
 		return nil
 	}
+	if len(rest) > 0 && (rest[0] == "--version" || rest[0] == "-version") {
+		rest[0] = "version"
+	}
 	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 		rest = append([]string{"serve"}, rest...)
 	}
 	for _, c := range commands {
 		words := strings.Fields(c.name)
 		if len(rest) >= len(words) && slices.Equal(rest[:len(words)], words) {
+			if c.name != "serve" {
+				// Changes made on the command line are the audit log's "cli".
+				ctx = services.WithActor(ctx, services.Actor{Name: services.CLIActor})
+			}
 			return c.run(ctx, &invocation{name: "grconnect " + c.name, args: rest[len(words):], getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
 		}
 	}
@@ -107,7 +122,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 func (inv *invocation) flags() (*flag.FlagSet, *config.Loader) {
 	fs := flag.NewFlagSet(inv.name, flag.ContinueOnError)
 	fs.SetOutput(inv.stderr)
-	return fs, config.Bind(fs, inv.getenv)
+	inv.loader = config.Bind(fs, inv.getenv)
+	return fs, inv.loader
 }
 
 // parse parses the command's arguments; -h prints the flags and ends the command
@@ -121,9 +137,25 @@ func (inv *invocation) parse(fs *flag.FlagSet) error {
 	return nil
 }
 
-// logger writes log lines to the command's standard error.
+// logger writes log lines to the command's standard error, as text or JSON
+// (GRCONNECT_LOG_FORMAT), from level up unless GRCONNECT_LOG_LEVEL says otherwise.
+// A bad value of either is left to the configuration's Load, which stops the
+// command with one line naming it.
 func (inv *invocation) logger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	jsonFormat := false
+	if inv.loader != nil {
+		if j, l, err := inv.loader.Logging(); err == nil {
+			jsonFormat = j
+			if l != nil {
+				opts.Level = *l
+			}
+		}
+	}
+	if jsonFormat {
+		return slog.New(slog.NewJSONHandler(inv.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(inv.stderr, opts))
 }
 
 // env is what every command opens: configuration, logger, database and key.
@@ -553,7 +585,7 @@ func rekey(ctx context.Context, inv *invocation) error {
 	}
 	defer e.store.Close()
 	if *newKey {
-		return rotateKeyFile(e, inv.stdout)
+		return rotateKeyFile(ctx, e, inv.stdout)
 	}
 	counts, err := services.Rekey(ctx, e.store, e.box, *batch)
 	tw := tabwriter.NewWriter(inv.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -587,13 +619,17 @@ func rekey(ctx context.Context, inv *invocation) error {
 
 // rotateKeyFile replaces secret.key with a new key, keeping the old one in
 // secret.previous.key: every server started from these files opens everything.
-func rotateKeyFile(e *env, stdout io.Writer) error {
+func rotateKeyFile(ctx context.Context, e *env, stdout io.Writer) error {
 	if e.cfg.KeyConfigured() {
 		return errors.New("rekey --new-key rotates secret.key, but GRCONNECT_SECRET_KEY (--secret-key) is set: put a new key there and the old one in GRCONNECT_PREVIOUS_SECRET_KEYS, restart, then run grconnect rekey")
 	}
 	newKey, oldKey, err := secrets.RotateKeyFile(e.cfg.KeyFile(), e.cfg.PreviousKeyFile())
 	if err != nil {
 		return fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): rotate the key file: %v", err)
+	}
+	if err := services.RecordAudit(ctx, e.store, models.AuditKeyRotated, services.TargetInstall, "",
+		fmt.Sprintf("Key file rotated: new key ID %s, previous key ID %s kept in %s", secrets.KeyID(newKey), secrets.KeyID(oldKey), e.cfg.PreviousKeyFile())); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "%s now holds a new key (key ID %s); the old one (key ID %s) is in %s.\n", e.cfg.KeyFile(), secrets.KeyID(newKey), secrets.KeyID(oldKey), e.cfg.PreviousKeyFile())
 	fmt.Fprintln(stdout, "Next: restart every grconnect server (they read both files), then run grconnect rekey. Back up both files.")

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/mail"
 	"net/url"
@@ -51,6 +52,17 @@ type Config struct {
 	MetricsToken string
 	// WebhookAllowPrivate lets webhooks reach loopback and private addresses.
 	WebhookAllowPrivate bool
+	// BackupDir, when set, turns on scheduled backups (SQLite only): a copy every
+	// BackupEvery, the newest BackupKeep kept.
+	BackupDir   string
+	BackupEvery time.Duration
+	BackupKeep  int
+	// AuditRetention is how long audit entries are kept (0: for ever).
+	AuditRetention time.Duration
+	// LogJSON writes log lines as JSON objects instead of key=value text.
+	LogJSON bool
+	// LogLevel, when set, is the lowest level logged (otherwise each command's own).
+	LogLevel *slog.Level
 }
 
 // setting describes one configuration value: its variable, flag and default.
@@ -76,6 +88,12 @@ var settings = []setting{
 	{"GRCONNECT_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed"},
 	{"GRCONNECT_METRICS_TOKEN", "metrics-token", "", "when set, /metrics requires Authorization: Bearer <token>"},
 	{"GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "let webhooks reach loopback and private-network addresses (link-local and cloud metadata stay refused)"},
+	{"GRCONNECT_BACKUP_DIR", "backup-dir", "", "directory for scheduled backups of the SQLite database (default: none)"},
+	{"GRCONNECT_BACKUP_EVERY", "backup-every", "24h", "how often a scheduled backup is made (with GRCONNECT_BACKUP_DIR)"},
+	{"GRCONNECT_BACKUP_KEEP", "backup-keep", "7", "how many scheduled backups are kept; older ones are deleted"},
+	{"GRCONNECT_AUDIT_RETENTION", "audit-retention", "365d", "how long audit log entries are kept, like 365d or 8760h (0: for ever)"},
+	{"GRCONNECT_LOG_FORMAT", "log-format", "text", "log line format: text (key=value) or json"},
+	{"GRCONNECT_LOG_LEVEL", "log-level", "", "lowest level logged: debug, info, warn or error (default: info for serve, warn for the other commands)"},
 }
 
 // hidden are the settings whose configured value is never printed in -help output
@@ -250,10 +268,101 @@ func (l *Loader) Load() (*Config, error) {
 	} else {
 		c.WebhookAllowPrivate = b
 	}
+	if dir := v("GRCONNECT_BACKUP_DIR"); dir != "" {
+		if c.IsPostgres() {
+			bad("GRCONNECT_BACKUP_DIR", "scheduled backups copy a SQLite database; on PostgreSQL use pg_dump (see docs/deploy.md)")
+		}
+		c.BackupDir = dir
+	}
+	if d, err := time.ParseDuration(v("GRCONNECT_BACKUP_EVERY")); err != nil || d < time.Minute {
+		bad("GRCONNECT_BACKUP_EVERY", "%q is not a duration of at least 1m (for example 6h or 24h)", v("GRCONNECT_BACKUP_EVERY"))
+	} else {
+		c.BackupEvery = d
+	}
+	if n, err := strconv.Atoi(v("GRCONNECT_BACKUP_KEEP")); err != nil || n < 1 || n > 10000 {
+		bad("GRCONNECT_BACKUP_KEEP", "%q is not a whole number from 1 to 10000", v("GRCONNECT_BACKUP_KEEP"))
+	} else {
+		c.BackupKeep = n
+	}
+	if d, err := ParseRetention(v("GRCONNECT_AUDIT_RETENTION")); err != nil {
+		bad("GRCONNECT_AUDIT_RETENTION", "%v", err)
+	} else {
+		c.AuditRetention = d
+	}
+	if jsonFormat, level, err := logging(v("GRCONNECT_LOG_FORMAT"), v("GRCONNECT_LOG_LEVEL")); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.LogJSON, c.LogLevel = jsonFormat, level
+	}
 	if len(errs) > 0 {
 		return nil, errs[0]
 	}
 	return c, nil
+}
+
+// Logging returns the log format and level the bound settings ask for (level nil:
+// the command's own). Commands build their logger with it before Load, which
+// reports a bad value in its one line.
+func (l *Loader) Logging() (jsonFormat bool, level *slog.Level, err error) {
+	return logging(strings.TrimSpace(*l.values["GRCONNECT_LOG_FORMAT"]), strings.TrimSpace(*l.values["GRCONNECT_LOG_LEVEL"]))
+}
+
+func logging(format, levelText string) (jsonFormat bool, level *slog.Level, err error) {
+	switch strings.ToLower(format) {
+	case "text", "":
+	case "json":
+		jsonFormat = true
+	default:
+		return false, nil, fmt.Errorf("invalid GRCONNECT_LOG_FORMAT (--log-format): %q is not text or json", format)
+	}
+	if levelText != "" {
+		var lv slog.Level
+		switch strings.ToLower(levelText) {
+		case "debug", "info", "warn", "error":
+			_ = lv.UnmarshalText([]byte(levelText))
+		default:
+			return false, nil, fmt.Errorf("invalid GRCONNECT_LOG_LEVEL (--log-level): %q is not debug, info, warn or error", levelText)
+		}
+		level = &lv
+	}
+	return jsonFormat, level, nil
+}
+
+// ParseRetention reads a retention period: a number of days ("365d"), a Go
+// duration of at least a day ("8760h"), or 0 for ever.
+func ParseRetention(s string) (time.Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 || n > 36500 {
+			return 0, fmt.Errorf("%q is not a number of days from 1d to 36500d, a duration like 8760h, or 0 (keep for ever)", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 24*time.Hour {
+		return 0, fmt.Errorf("%q is not a number of days like 365d, a duration of at least 24h like 8760h, or 0 (keep for ever)", s)
+	}
+	return d, nil
+}
+
+// PrepareBackupDir creates the scheduled backups' directory (0700) and proves it
+// is writable.
+func (c *Config) PrepareBackupDir() error {
+	if c.BackupDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(c.BackupDir, 0o700); err != nil {
+		return fmt.Errorf("invalid GRCONNECT_BACKUP_DIR (--backup-dir): cannot create %s: %v", c.BackupDir, errors.Unwrap(err))
+	}
+	f, err := os.CreateTemp(c.BackupDir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("invalid GRCONNECT_BACKUP_DIR (--backup-dir): %s is not writable", c.BackupDir)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // splitList splits a comma- or space-separated setting into its non-empty items.

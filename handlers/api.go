@@ -57,6 +57,7 @@ func (s *Server) requireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(ctxAPIKey, key)
+		actAs(c, "api:"+key.Name)
 		return next(c)
 	}
 }

@@ -32,6 +32,8 @@ type apiErrorBody struct {
 	// App names the app that is the cause (app_credentials_rejected,
 	// app_misconfigured, getresponse_refusing).
 	App *appRef `json:"app,omitempty"`
+	// RequestID is the request's ID (also X-Request-Id), which its log line carries.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // appRef names an app in an error.
@@ -55,13 +57,15 @@ const defaultRetry = 30 * time.Second
 // unexpected failures are logged as errors; their details never reach the caller.
 func (s *Server) writeAPIError(c echo.Context, err error) {
 	status, body := apiErrorFor(err, c.Param("id"), time.Now())
+	body.RequestID = requestIDOf(c)
+	rid := slog.String("request_id", body.RequestID)
 	switch {
 	case status == http.StatusInternalServerError:
-		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
+		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()), rid)
 	case body.Code == "storage_unavailable":
-		s.log.Error("storage unavailable", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
+		s.log.Error("storage unavailable", slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()), rid)
 	case status == http.StatusServiceUnavailable:
-		s.log.Warn("GetResponse unavailable", slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()))
+		s.log.Warn("GetResponse unavailable", slog.String("path", c.Request().URL.Path), slog.String("error", err.Error()), rid)
 	}
 	h := c.Response().Header()
 	if body.RetryAfter > 0 {

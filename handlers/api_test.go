@@ -520,11 +520,8 @@ func TestAPITokenRefreshesInsideTheMarginOnce(t *testing.T) {
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	old, _ := f.plaintextTokens(conn.ID)
-	soon := time.Now().UTC().Add(30 * time.Second) // inside the margin, and the floor
 	f.age(conn.ID, time.Hour)
-	if err := f.store.DB().Model(&models.Connection{}).Where("id = ?", conn.ID).Update("expires_at", soon).Error; err != nil {
-		t.Fatal(err)
-	}
+	f.expireIn(conn.ID, 30*time.Second) // inside the margin, and the floor
 	f.fake.SetTokenLatency(100 * time.Millisecond)
 	var wg sync.WaitGroup
 	tokens := make([]string, 8)

@@ -90,6 +90,7 @@ func (s *Server) linkProblem(c echo.Context, link *services.Link, err error) err
 	if popup := services.PopupOrigin(app, c.FormValue("popup")); popup != "" {
 		v.Result = views.Result{Origin: popup, Status: "error", Error: v.Kind}
 	}
+	v.RequestID = requestIDOf(c)
 	return render(c, status, views.ProblemPage(s.publicPage(c, v.Heading), v))
 }
 
@@ -164,7 +165,7 @@ func (s *Server) oauthCallback(c echo.Context) error {
 		}
 		customerHeaders(c, prob.App)
 		v := views.ProblemView{Heading: problemHeading(prob.Kind), Message: prob.Message, RetryURL: prob.RetryURL, ReturnURL: prob.ReturnURL,
-			AppName: prob.AppName, Kind: prob.Kind, Brand: s.brand(prob.App)}
+			AppName: prob.AppName, Kind: prob.Kind, Brand: s.brand(prob.App), RequestID: requestIDOf(c)}
 		if prob.PopupOrigin != "" {
 			v.Result = views.Result{Origin: prob.PopupOrigin, Status: "error", Error: prob.Kind}
 			if v.RetryURL != "" {

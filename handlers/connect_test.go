@@ -95,6 +95,14 @@ func (f *connectFixture) age(id string, d time.Duration) {
 	}
 }
 
+// expireIn moves a connection's access-token expiry to d from now.
+func (f *connectFixture) expireIn(id string, d time.Duration) {
+	f.t.Helper()
+	if err := f.store.DB().Model(&models.Connection{}).Where("id = ?", id).Update("expires_at", time.Now().UTC().Add(d)).Error; err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 func (f *connectFixture) connect(customerRef, accountID string) *models.Connection {
 	f.t.Helper()
 	customer := f.browser()

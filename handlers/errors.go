@@ -42,13 +42,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if status >= 500 {
 		// The route pattern, not the path: a path may carry a connect-link token.
-		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("route", c.Path()), slog.String("error", err.Error()))
+		s.log.Error("request failed", slog.String("method", c.Request().Method), slog.String("route", c.Path()), slog.String("error", err.Error()),
+			slog.String("request_id", requestIDOf(c)))
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return
 	}
 	v := errorView(status, msg)
+	v.RequestID = requestIDOf(c)
 	if rerr := render(c, status, views.ErrorPage(s.page(c, v.Heading, ""), v)); rerr != nil {
 		s.log.Error("render error page", "error", rerr)
 		_ = c.String(status, fmt.Sprintf("%d %s", status, http.StatusText(status)))

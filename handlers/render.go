@@ -6,6 +6,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/grconnect/grconnect/buildinfo"
 	"github.com/grconnect/grconnect/views"
 )
 
@@ -20,6 +21,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	p.CSRF, _ = c.Get(ctxCSRF).(string)
 	if op := currentOperator(c); op != nil {
 		p.Operator = op.Email
+		p.Version = buildinfo.Short()
 		p.Storage = s.storageWarning()
 		p.AppAlerts = s.appAlerts(c)
 		p.DetectZone = op.TimeZone == "" // the script reports the browser's zone once

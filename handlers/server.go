@@ -42,6 +42,10 @@ type Deps struct {
 	Log     *slog.Logger
 	// DemoGetResponse, when set, is the simulated GetResponse served under /demo-getresponse.
 	DemoGetResponse http.Handler
+	// Audit reads the audit log (the audit page and GET /api/v1/audit); Backups is
+	// the scheduled backups (the backups page).
+	Audit   *services.Audit
+	Backups *services.Backups
 }
 
 // Server holds the handlers' dependencies.
@@ -69,6 +73,8 @@ type Server struct {
 	cookies    cookieNames
 	metrics    *metrics.Registry
 	demo       bool
+	audit      auditService
+	backups    backupService
 }
 
 // readiness reports whether the database can serve.
@@ -102,6 +108,8 @@ func New(d Deps) *echo.Echo {
 		cookies:    newCookieNames(d.Config.IsHTTPS()),
 		metrics:    d.Metrics,
 		demo:       d.DemoGetResponse != nil,
+		audit:      d.Audit,
+		backups:    d.Backups,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -109,6 +117,7 @@ func New(d Deps) *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: true}))
+	e.Use(s.requestID)
 	e.Use(s.requestLog())
 	e.Use(securityHeaders(d.Config.IsHTTPS()))
 	// The proxy streams bodies up to services.ProxyMaxBody and enforces that itself.
@@ -197,6 +206,9 @@ func New(d Deps) *echo.Echo {
 	op.GET("/api-keys/:id/revoke", s.confirmRevokeAPIKey)
 	op.POST("/api-keys/:id/revoke", s.revokeAPIKey)
 	op.GET("/api-keys/openapi.json", s.downloadOpenAPI)
+	op.GET("/audit", s.listAudit)
+	op.GET("/backups", s.showBackups)
+	op.POST("/backups", s.runBackup)
 
 	// The JSON API for the operator's backend: every route needs an API key, and
 	// unknown paths under it answer a JSON 404 (after the key check).
@@ -210,6 +222,7 @@ func New(d Deps) *echo.Echo {
 	api.POST("/connections/:id/token", s.apiToken)
 	api.POST("/connections/:id/refresh", s.apiRefresh)
 	api.Match(proxyMethods, strings.TrimPrefix(proxyRoute, "/api/v1"), s.apiProxy)
+	api.GET("/audit", s.apiListAudit)
 	// A known path with another method answers 405 with Allow (after the key check).
 	api.RouteNotFound("/*", func(c echo.Context) error { return apiMethodNotAllowed(e, c) })
 	e.RouteNotFound("/api/*", func(echo.Context) error { return echo.ErrNotFound })
@@ -269,7 +282,7 @@ func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
 
 // requestLog logs one line per request: method, route pattern (never the path,
 // which may carry a connect-link token, nor the query, which may carry an
-// authorization code), status and duration.
+// authorization code), status, duration, client address and request ID.
 func (s *Server) requestLog() echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogMethod: true, LogStatus: true, LogLatency: true, LogRemoteIP: true, LogError: true,
@@ -287,9 +300,13 @@ func (s *Server) requestLog() echo.MiddlewareFunc {
 			if strings.HasPrefix(route, "/static/") || route == "/healthz" || route == "/readyz" || route == "/metrics" {
 				level = slog.LevelDebug
 			}
+			if route == proxyRoute {
+				s.metrics.ObserveProxy(v.Status)
+			}
 			s.log.LogAttrs(c.Request().Context(), level, "request",
 				slog.String("method", v.Method), slog.String("route", route), slog.Int("status", v.Status),
-				slog.Duration("duration", v.Latency.Round(time.Microsecond)), slog.String("ip", v.RemoteIP))
+				slog.Duration("duration", v.Latency.Round(time.Microsecond)), slog.String("ip", v.RemoteIP),
+				slog.String("request_id", requestIDOf(c)))
 			return nil
 		},
 	})

@@ -27,6 +27,7 @@ type sessionService interface {
 	Start(ctx context.Context, op *models.Operator, userAgent, ip string) (string, *models.OperatorSession, error)
 	Resume(ctx context.Context, token string) (*models.OperatorSession, *models.Operator, error)
 	End(ctx context.Context, operatorID, id string) error
+	SignOut(ctx context.Context, operatorID, id string) error
 	EndAll(ctx context.Context, operatorID, keepID string) (int64, error)
 	List(ctx context.Context, operatorID string) ([]models.OperatorSession, error)
 	SetFlash(ctx context.Context, id, flash string) error
@@ -92,6 +93,7 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		c.Set(ctxSession, &requestSession{token: ck.Value, sess: sess, op: op})
+		actAs(c, op.Email)
 		return next(c)
 	}
 }
@@ -127,7 +129,7 @@ func (s *Server) signIn(c echo.Context, op *models.Operator, knownBrowser string
 // signOut ends the request's session.
 func (s *Server) signOut(c echo.Context) error {
 	if rs := currentSession(c); rs != nil {
-		if err := s.sessions.End(c.Request().Context(), rs.op.ID, rs.sess.ID); err != nil && !errors.Is(err, models.ErrNotFound) {
+		if err := s.sessions.SignOut(c.Request().Context(), rs.op.ID, rs.sess.ID); err != nil && !errors.Is(err, models.ErrNotFound) {
 			return err
 		}
 		c.Set(ctxSession, nil)

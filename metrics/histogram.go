@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -35,7 +36,8 @@ func (h *histogram) observe(d time.Duration) {
 }
 
 // appendTo writes the histogram's series (name_bucket, name_sum, name_count) with
-// labels (already formatted, "" for none).
+// labels (already formatted, "" for none). Plain appends, not fmt: a scrape writes
+// a dozen lines per histogram.
 func (h *histogram) appendTo(b []byte, name, labels string) []byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -44,17 +46,31 @@ func (h *histogram) appendTo(b []byte, name, labels string) []byte {
 		sep = ","
 	}
 	var cum uint64
-	for i, bound := range h.bounds {
+	for i := 0; i <= len(h.bounds); i++ {
 		cum += h.counts[i]
-		b = fmt.Appendf(b, "%s_bucket{%s%sle=\"%s\"} %d\n", name, labels, sep, formatFloat(bound), cum)
+		b = append(b, name...)
+		b = append(b, "_bucket{"...)
+		b = append(b, labels...)
+		b = append(b, sep...)
+		b = append(b, `le="`...)
+		if i < len(h.bounds) {
+			b = append(b, formatFloat(h.bounds[i])...)
+		} else {
+			b = append(b, "+Inf"...)
+		}
+		b = append(b, `"} `...)
+		b = strconv.AppendUint(b, cum, 10)
+		b = append(b, '\n')
 	}
-	cum += h.counts[len(h.bounds)]
-	b = fmt.Appendf(b, "%s_bucket{%s%sle=\"+Inf\"} %d\n", name, labels, sep, cum)
 	if labels != "" {
 		labels = "{" + labels + "}"
 	}
-	b = fmt.Appendf(b, "%s_sum%s %s\n%s_count%s %d\n", name, labels, formatFloat(h.sum), name, labels, h.n)
-	return b
+	b = append(append(append(b, name...), "_sum"...), labels...)
+	b = append(append(b, ' '), formatFloat(h.sum)...)
+	b = append(append(append(b, '\n'), name...), "_count"...)
+	b = append(append(b, labels...), ' ')
+	b = strconv.AppendUint(b, h.n, 10)
+	return append(b, '\n')
 }
 
 func formatFloat(v float64) string {

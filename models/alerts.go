@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+
+	"gorm.io/gorm"
 )
 
 // AlertEvents are the events that need a person: an app's health changing, and a
@@ -51,12 +53,12 @@ func (s *Store) AlertRecipients(ctx context.Context) ([]string, error) {
 
 // SetAlertEmail turns an operator's alert e-mails on or off.
 func (s *Store) SetAlertEmail(ctx context.Context, operatorID string, on bool) error {
-	res := s.db.WithContext(ctx).Model(&Operator{}).Where("id = ?", operatorID).Updates(map[string]any{"alert_email": on, "updated_at": Now()})
-	if res.Error != nil {
-		return storeError(res.Error, "set the alert e-mails of operator %s", operatorID)
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) {
+		res := tx.Model(&Operator{}).Where("id = ?", operatorID).Updates(map[string]any{"alert_email": on, "updated_at": Now()})
+		if res.Error == nil && res.RowsAffected == 0 {
+			return false, ErrNotFound
+		}
+		return true, res.Error
+	})
+	return storeError(err, "set the alert e-mails of operator %s", operatorID)
 }

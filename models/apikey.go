@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // APIKey is a key the operator's backend uses on the JSON API. Only a hash of the
@@ -33,7 +35,8 @@ func (s *Store) CreateAPIKey(ctx context.Context, key *APIKey) error {
 	if key.CreatedAt.IsZero() {
 		key.CreatedAt = Now()
 	}
-	return storeError(translate(s.db.WithContext(ctx).Create(key).Error), "create API key %s", key.ID)
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) { return true, translate(tx.Create(key).Error) })
+	return storeError(err, "create API key %s", key.ID)
 }
 
 // apiKeyQuery reads an API key by its prefix.
@@ -96,15 +99,15 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
 
 // RevokeAPIKey marks a live key revoked. An unknown or already revoked key gives ErrNotFound.
 func (s *Store) RevokeAPIKey(ctx context.Context, id, by string) error {
-	res := s.db.WithContext(ctx).Model(&APIKey{}).Where("id = ? AND revoked_at IS NULL", id).
-		Updates(map[string]any{"revoked_at": Now(), "revoked_by": by})
-	if res.Error != nil {
-		return storeError(res.Error, "revoke API key %s", id)
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) {
+		res := tx.Model(&APIKey{}).Where("id = ? AND revoked_at IS NULL", id).
+			Updates(map[string]any{"revoked_at": Now(), "revoked_by": by})
+		if res.Error == nil && res.RowsAffected == 0 {
+			return false, ErrNotFound
+		}
+		return true, res.Error
+	})
+	return storeError(err, "revoke API key %s", id)
 }
 
 // TouchAPIKey records that a key was used at t.

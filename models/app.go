@@ -62,7 +62,8 @@ func (s *Store) CreateApp(ctx context.Context, app *App) error {
 	if app.Health == "" {
 		app.Health = AppHealthy
 	}
-	return storeError(translate(s.db.WithContext(ctx).Create(app).Error), "create app %s", app.ID)
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) { return true, translate(tx.Create(app).Error) })
+	return storeError(err, "create app %s", app.ID)
 }
 
 // UpdateApp saves every field of app.
@@ -87,6 +88,9 @@ func (s *Store) UpdateAppAudited(ctx context.Context, app *App, ev *Event) error
 		}
 		if res.RowsAffected == 0 {
 			return ErrNotFound
+		}
+		if err := writeAudit(ctx, tx); err != nil {
+			return err
 		}
 		return addEvent(tx, ev)
 	})
@@ -166,7 +170,7 @@ func (s *Store) DeleteApp(ctx context.Context, id, actor string, disconnectConne
 			}
 		}
 		disconnected = int64(len(ids))
-		return nil
+		return writeAudit(ctx, tx)
 	})
 	return disconnected, storeError(err, "delete app %s", id)
 }

@@ -66,7 +66,8 @@ func (s *Store) bulkScope(ctx context.Context, scope string, now time.Time, wind
 
 // CreateBulkJob stores a new running job.
 func (s *Store) CreateBulkJob(ctx context.Context, j *BulkJob) error {
-	return storeError(s.db.WithContext(ctx).Create(j).Error, "create bulk job %s", j.ID)
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) { return true, tx.Create(j).Error })
+	return storeError(err, "create bulk job %s", j.ID)
 }
 
 // BulkJobByID returns one job.

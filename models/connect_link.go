@@ -65,6 +65,9 @@ func (s *Store) CreateConnectLink(ctx context.Context, l *ConnectLink, events ..
 		if err := tx.Create(l).Error; err != nil {
 			return err
 		}
+		if err := writeAudit(ctx, tx); err != nil {
+			return err
+		}
 		return addEvents(tx, events)
 	})
 	return storeError(translate(err), "create connect link %s", l.ID)
@@ -228,6 +231,9 @@ func (s *Store) RevokeConnectLink(ctx context.Context, id, actor string) (*Conne
 		}
 		l.RevokedAt, l.RevokedBy = &now, actor
 		if err := supersedeAuthStates(tx, id, now); err != nil {
+			return err
+		}
+		if err := writeAudit(ctx, tx); err != nil {
 			return err
 		}
 		if l.ConnectionID != nil {

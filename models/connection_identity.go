@@ -40,6 +40,9 @@ func (s *Store) SetParentLogin(ctx context.Context, id, login, actor string) err
 		if login == "" {
 			msg = "X-Parent-Login removed"
 		}
+		if err := writeAudit(ctx, tx); err != nil {
+			return err
+		}
 		return addEvent(tx, &Event{ConnectionID: &c.ID, AppID: &c.AppID, Type: EventParentLoginChanged, Message: msg, Actor: actor, CreatedAt: now})
 	})
 	return storeError(err, "set the parent login of connection %s", id)

@@ -377,14 +377,20 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 // Disconnect erases a connection's tokens and marks it disconnected, keeping its history.
 func (s *Store) Disconnect(ctx context.Context, id, actor string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var n int64
-		if err := tx.Model(&Connection{}).Where("id = ?", id).Count(&n).Error; err != nil {
+		var st []Status
+		if err := tx.Model(&Connection{}).Where("id = ?", id).Pluck("status", &st).Error; err != nil {
 			return err
 		}
-		if n == 0 {
+		if len(st) == 0 {
 			return ErrNotFound
 		}
-		return disconnect(tx, id, actor, "Disconnected; tokens erased")
+		if st[0] == StatusDisconnected {
+			return nil // nothing to do, nothing to record
+		}
+		if err := disconnect(tx, id, actor, "Disconnected; tokens erased"); err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx)
 	})
 	return storeError(err, "disconnect connection %s", id)
 }

@@ -11,16 +11,17 @@ import (
 )
 
 // copyTables are the tables CopyTo moves, each after the tables it refers to.
-// proxy_slots and proxy_backoff are left behind: they only hold calls in flight.
+// proxy_slots and proxy_backoff are left behind: they only hold calls in flight;
+// so is backup_info, which describes a backup file, not an install.
 var copyTables = []string{
 	"schema_migrations", "operators", "apps", "connections", "connect_links", "auth_states", "events",
 	"login_throttles", "api_keys", "webhook_deliveries", "daily_refresh_stats", "bulk_jobs", "demo_states",
-	"operator_sessions", "install_secrets", "password_resets",
+	"operator_sessions", "install_secrets", "password_resets", "audit_log",
 }
 
 // serialTables have an autoincrement ID whose PostgreSQL sequence must continue after
 // the copied rows.
-var serialTables = []string{"events", "webhook_deliveries"}
+var serialTables = []string{"events", "webhook_deliveries", "audit_log"}
 
 // TableCount is how many rows one table holds in the source and in the target.
 type TableCount struct {

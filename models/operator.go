@@ -34,7 +34,8 @@ func (s *Store) CreateOperator(ctx context.Context, op *Operator) error {
 		op.ID = NewID("op")
 	}
 	op.Email = NormalizeEmail(op.Email)
-	return storeError(translate(s.db.WithContext(ctx).Create(op).Error), "create operator %s", op.ID)
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) { return true, translate(tx.Create(op).Error) })
+	return storeError(err, "create operator %s", op.ID)
 }
 
 // CreateFirstOperator inserts op only if no operator exists yet, atomically, and
@@ -57,7 +58,10 @@ func (s *Store) CreateFirstOperator(ctx context.Context, op *Operator) error {
 			op.ID = NewID("op")
 		}
 		op.Email = NormalizeEmail(op.Email)
-		return translate(tx.Create(op).Error)
+		if err := translate(tx.Create(op).Error); err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx)
 	})
 	return storeError(err, "create the first operator")
 }
@@ -121,14 +125,20 @@ func (s *Store) SetOperatorPassword(ctx context.Context, id, hash, keepSessionID
 		if res.RowsAffected == 0 {
 			return ErrNotFound
 		}
-		return deleteSessions(tx, id, keepSessionID).Error
+		if err := deleteSessions(tx, id, keepSessionID).Error; err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx)
 	})
 	return storeError(err, "set the password of operator %s", id)
 }
 
 // TouchOperatorLogin records a successful sign-in.
 func (s *Store) TouchOperatorLogin(ctx context.Context, id string) error {
-	err := s.db.WithContext(ctx).Model(&Operator{}).Where("id = ?", id).Update("last_login_at", Now()).Error
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) {
+		res := tx.Model(&Operator{}).Where("id = ?", id).Update("last_login_at", Now())
+		return res.RowsAffected > 0, res.Error
+	})
 	return storeError(err, "record sign-in of operator %s", id)
 }
 
@@ -157,7 +167,7 @@ func (s *Store) DeleteOperator(ctx context.Context, id string) error {
 		if res.RowsAffected == 0 {
 			return ErrNotFound
 		}
-		return nil
+		return writeAudit(ctx, tx)
 	})
 	return storeError(err, "delete operator %s", id)
 }

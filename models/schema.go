@@ -309,4 +309,33 @@ var migrations = []migration{
 			updated_at {{time}})`,
 		`INSERT INTO alert_cursor (id, last_event_id) VALUES (1, 0)`,
 	}},
+	{version: 12, name: "audit log and backup info", statements: []string{
+		// Who changed what: one row per operator, API or command-line action that
+		// changed something (models.AuditAction), never a secret. Pages walk the ID
+		// backwards; the retention sweep deletes by created_at.
+		`CREATE TABLE audit_log (
+			id {{autoinc}},
+			created_at {{time}} NOT NULL,
+			actor TEXT NOT NULL,
+			ip TEXT NOT NULL DEFAULT '',
+			action TEXT NOT NULL,
+			target_type TEXT NOT NULL DEFAULT '',
+			target_id TEXT NOT NULL DEFAULT '',
+			details TEXT NOT NULL DEFAULT '')`,
+		`CREATE INDEX audit_log_created ON audit_log (created_at)`,
+		`CREATE INDEX audit_log_actor ON audit_log (actor, id)`,
+		`CREATE INDEX audit_log_action ON audit_log (action, id)`,
+		`CREATE INDEX audit_log_target ON audit_log (target_id, id)`,
+		// Empty in a live database: grconnect backup writes one row into its copy
+		// (when it was taken, with which keys, by which version), so that restore and
+		// verify can tell whether the configured key opens it.
+		// IF NOT EXISTS: a backup of an older schema gets the table in its copy.
+		`CREATE TABLE IF NOT EXISTS backup_info (
+			id INTEGER PRIMARY KEY,
+			taken_at {{time}} NOT NULL,
+			key_id TEXT NOT NULL,
+			previous_key_ids TEXT NOT NULL DEFAULT '',
+			schema_version INTEGER NOT NULL,
+			grconnect_version TEXT NOT NULL DEFAULT '')`,
+	}},
 }

@@ -57,21 +57,26 @@ func (s *Store) SetSessionFlash(ctx context.Context, id, flash string) error {
 // DeleteSession ends one session of an operator (ErrNotFound when it is not theirs
 // or already ended).
 func (s *Store) DeleteSession(ctx context.Context, operatorID, id string) error {
-	res := s.db.WithContext(ctx).Where("id = ? AND operator_id = ?", id, operatorID).Delete(&OperatorSession{})
-	if res.Error != nil {
-		return storeError(res.Error, "end session %s", id)
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) {
+		res := tx.Where("id = ? AND operator_id = ?", id, operatorID).Delete(&OperatorSession{})
+		if res.Error == nil && res.RowsAffected == 0 {
+			return false, ErrNotFound
+		}
+		return true, res.Error
+	})
+	return storeError(err, "end session %s", id)
 }
 
 // DeleteOperatorSessions ends every session of an operator except keepID ("" ends
 // them all) and returns how many ended.
 func (s *Store) DeleteOperatorSessions(ctx context.Context, operatorID, keepID string) (int64, error) {
-	res := deleteSessions(s.db.WithContext(ctx), operatorID, keepID)
-	return res.RowsAffected, storeError(res.Error, "end the sessions of operator %s", operatorID)
+	var n int64
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) {
+		res := deleteSessions(tx, operatorID, keepID)
+		n = res.RowsAffected
+		return n > 0, res.Error
+	})
+	return n, storeError(err, "end the sessions of operator %s", operatorID)
 }
 
 func deleteSessions(tx *gorm.DB, operatorID, keepID string) *gorm.DB {

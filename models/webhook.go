@@ -141,14 +141,14 @@ func (s *Store) SetWebhook(ctx context.Context, appID, url, secretEnc string) er
 	if secretEnc != "" || url == "" {
 		updates["webhook_secret_enc"] = secretEnc
 	}
-	res := s.db.WithContext(ctx).Model(&App{}).Where("id = ? AND deleted_at IS NULL", appID).Updates(updates)
-	if res.Error != nil {
-		return storeError(res.Error, "set the webhook of app %s", appID)
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) {
+		res := tx.Model(&App{}).Where("id = ? AND deleted_at IS NULL", appID).Updates(updates)
+		if res.Error == nil && res.RowsAffected == 0 {
+			return false, ErrNotFound
+		}
+		return true, res.Error
+	})
+	return storeError(err, "set the webhook of app %s", appID)
 }
 
 // DueDeliveries leases up to limit pending deliveries whose time has come, the

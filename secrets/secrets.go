@@ -96,6 +96,21 @@ func (b *Box) KeyID() string { return b.current.id }
 // HasPrevious reports whether the box holds keys besides the current one.
 func (b *Box) HasPrevious() bool { return len(b.order) > 1 }
 
+// PreviousKeyIDs identifies the previous keys the box still opens with.
+func (b *Box) PreviousKeyIDs() []string {
+	ids := make([]string, 0, len(b.order)-1)
+	for _, k := range b.order[1:] {
+		ids = append(ids, k.id)
+	}
+	return ids
+}
+
+// HasKey reports whether the box holds the key with that ID.
+func (b *Box) HasKey(id string) bool {
+	_, ok := b.keys[id]
+	return ok
+}
+
 // SealedKeyID returns the key ID a sealed value carries ("" for "" or garbage).
 func SealedKeyID(sealed string) string {
 	parts := strings.SplitN(sealed, ".", 3)

@@ -68,6 +68,9 @@ type Server struct {
 	Housekeeping *services.Housekeeping
 	Metrics      *metrics.Registry
 	Alerts       *services.Alerts
+	// Audit reads the audit log; Backups makes the scheduled backups.
+	Audit   *services.Audit
+	Backups *services.Backups
 	// Demo is demo mode, when Config.Demo is set.
 	Demo *demo.Mode
 
@@ -103,7 +106,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		transport = mode.Transport(transport)
 	}
 	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	s.Metrics = metrics.New(store, log)
+	s.Metrics.Margin = cfg.RefreshMargin
+	// Due for longer than two of the refresher's passes (at least a minute): behind.
+	s.Metrics.DueGrace = max(2*cfg.RefreshInterval, time.Minute)
 	gr := getresponse.New(hc)
+	gr.Observe = s.Metrics.ObserveCall
 	if o.TokenTimeout > 0 {
 		gr.TokenTimeout = o.TokenTimeout
 	}
@@ -128,12 +136,18 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.Alerts = services.NewAlerts(store, sender, cfg.MailFrom, cfg.BaseURL, log)
 	s.Housekeeping = services.NewHousekeeping(store, log)
-	s.Metrics = metrics.New(store, log)
+	s.Housekeeping.AuditRetention = cfg.AuditRetention
 	s.Tokens.Observer = s.Metrics
+	s.Audit = services.NewAudit(store, log)
+	if err := cfg.PrepareBackupDir(); err != nil {
+		return nil, err
+	}
+	s.Backups = services.NewBackups(store, box, cfg.BackupDir, cfg.BackupEvery, cfg.BackupKeep, log)
+	s.Backups.Observer = s.Metrics
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
 		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
-		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts,
+		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts, Audit: s.Audit, Backups: s.Backups,
 	}
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake
@@ -151,7 +165,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 }
 
 // Start runs the background workers (the refresher, the webhook sender, the
-// metrics reader and the hourly housekeeping) until Stop.
+// metrics reader, the hourly housekeeping and the scheduled backups) until Stop.
 func (s *Server) Start() {
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
@@ -161,6 +175,7 @@ func (s *Server) Start() {
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
 	s.work.Go(func() { s.Housekeeping.Run(s.workCtx) })
+	s.work.Go(func() { s.Backups.Run(s.workCtx) })
 }
 
 // Stop ends the background work and waits for it: refreshes already sent are

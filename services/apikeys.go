@@ -72,6 +72,7 @@ func (k *APIKeys) Create(ctx context.Context, name, createdBy string) (*models.A
 		ID: models.NewID("key"), Name: name, Prefix: prefix, KeyHash: hashAPIKey(plain),
 		CreatedBy: createdBy, CreatedAt: k.now(),
 	}
+	ctx = auditing(ctx, models.AuditAPIKeyCreated, TargetAPIKey, key.ID, "API key \""+name+"\" ("+prefix+"_…) created")
 	if err := k.store.CreateAPIKey(ctx, key); err != nil {
 		return nil, "", err
 	}
@@ -99,8 +100,12 @@ func (k *APIKeys) Get(ctx context.Context, id string) (*models.APIKey, error) {
 
 // Revoke stops a key from working at once. Revoking a revoked key is models.ErrNotFound.
 func (k *APIKeys) Revoke(ctx context.Context, id, actor string) error {
-	err := k.store.RevokeAPIKey(ctx, id, actor)
-	return err
+	key, err := k.store.APIKeyByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	ctx = auditing(ctx, models.AuditAPIKeyRevoked, TargetAPIKey, id, "API key \""+key.Name+"\" ("+key.Prefix+"_…) revoked")
+	return k.store.RevokeAPIKey(ctx, id, actor)
 }
 
 // Verify returns the live key that presented is, or ErrInvalidAPIKey. The stored

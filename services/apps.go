@@ -63,6 +63,8 @@ func (a *Apps) Create(ctx context.Context, in AppInput) (*models.App, error) {
 	if err := a.apply(app, in, true); err != nil {
 		return nil, err
 	}
+	ctx = auditing(ctx, models.AuditAppCreated, TargetApp, app.ID,
+		fmt.Sprintf("App %q registered: client ID %q, edition %s, API URL %s", app.Name, app.ClientID, app.Edition, app.APIURL))
 	if err := a.store.CreateApp(ctx, app); errors.Is(err, models.ErrDuplicate) {
 		return nil, FieldErrors{"name": "Another app already has this name."}
 	} else if err != nil {
@@ -101,6 +103,11 @@ func (a *Apps) Update(ctx context.Context, id, actor string, in AppInput) (*mode
 		}
 	}
 	ev := &models.Event{AppID: &app.ID, Type: models.EventAppUpdated, Actor: actor, Message: describeAppChanges(&before, app, in.ClientSecret != "" && !moved)}
+	action := models.AuditAppUpdated
+	if before.ClientSecretEnc != app.ClientSecretEnc {
+		action = models.AuditAppSecretChanged // one entry, named after the change that matters most
+	}
+	ctx = auditing(ctx, action, TargetApp, app.ID, fmt.Sprintf("App %q edited: %s", app.Name, strings.TrimPrefix(ev.Message, "App edited: ")))
 	if err := a.store.UpdateAppAudited(ctx, app, ev); errors.Is(err, models.ErrDuplicate) {
 		return nil, FieldErrors{"name": "Another app already has this name."}
 	} else if err != nil {
@@ -345,6 +352,21 @@ func (a *Apps) LiveConnections(ctx context.Context, id string) (int64, error) {
 // Delete removes app id. With live connections it returns models.ErrInUse unless
 // disconnect is set, in which case those connections are disconnected.
 func (a *Apps) Delete(ctx context.Context, id, actor string, disconnect bool) (int64, error) {
+	if _, ok := ActorOf(ctx); ok {
+		app, err := a.Get(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		live, err := a.LiveConnections(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		details := fmt.Sprintf("App %q deleted", app.Name)
+		if live > 0 {
+			details += fmt.Sprintf("; its %d live connections were disconnected", live)
+		}
+		ctx = auditing(ctx, models.AuditAppDeleted, TargetApp, id, details)
+	}
 	n, err := a.store.DeleteApp(ctx, id, actor, disconnect)
 	return n, err
 }

@@ -3,6 +3,7 @@ package services
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -55,6 +56,7 @@ func (b *Bulk) Start(ctx context.Context, scope, actor string) (*models.BulkJob,
 		return nil, ErrNothingToDo
 	}
 	job := &models.BulkJob{ID: models.NewID("job"), Scope: scope, Total: len(ids), Status: models.BulkRunning, CreatedBy: actor, CreatedAt: b.tokens.Now()}
+	ctx = auditing(ctx, models.AuditBulkStarted, TargetBulkJob, job.ID, fmt.Sprintf("Refresh of %d connections (%s) started", len(ids), scope))
 	if err := b.store.CreateBulkJob(ctx, job); err != nil {
 		return nil, err
 	}

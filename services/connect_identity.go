@@ -3,6 +3,8 @@ package services
 import (
 	"context"
 	"strings"
+
+	"github.com/grconnect/grconnect/models"
 )
 
 // SetParentLogin sets the X-Parent-Login a connection's API calls send (for a
@@ -13,5 +15,10 @@ func (c *Connect) SetParentLogin(ctx context.Context, id, login, actor string) e
 	if len(login) > 100 || strings.IndexFunc(login, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 		return FieldErrors{"parent_login": "A GetResponse login is at most 100 letters, digits and signs, without spaces."}
 	}
+	details := "X-Parent-Login set to " + login
+	if login == "" {
+		details = "X-Parent-Login removed"
+	}
+	ctx = auditing(ctx, models.AuditParentLoginChanged, TargetConnection, id, details)
 	return c.store.SetParentLogin(ctx, id, login, actor)
 }

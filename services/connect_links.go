@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -130,9 +131,18 @@ func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 		return nil, err
 	}
 	var events []*models.Event
+	valid := link.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
 	if connID != nil {
 		events = append(events, &models.Event{ConnectionID: connID, AppID: &app.ID, Type: models.EventReconnectLinkCreated,
-			Message: "Reconnect link created, valid until " + link.ExpiresAt.Format("2006-01-02 15:04 UTC"), Actor: in.CreatedBy})
+			Message: "Reconnect link created, valid until " + valid, Actor: in.CreatedBy})
+		ctx = auditing(ctx, models.AuditReconnectLinkCreated, TargetConnection, *connID,
+			fmt.Sprintf("Reconnect link %s created for customer %q (app %q), valid until %s", link.ID, ref, app.Name, valid))
+	} else {
+		details := fmt.Sprintf("Connect link for customer %q (app %q), valid until %s", ref, app.Name, valid)
+		if in.AllowTransfer {
+			details += "; it may move the account's connection from another customer"
+		}
+		ctx = auditing(ctx, models.AuditLinkCreated, TargetLink, link.ID, details)
 	}
 	if err := c.store.CreateConnectLink(ctx, &link, events...); err != nil {
 		return nil, err
@@ -244,6 +254,7 @@ func (c *Connect) OpenLink(ctx context.Context, token string) (*Link, error) {
 // from it cannot complete). A used link gives ErrLinkUsed; an unknown one
 // models.ErrNotFound; revoking twice is harmless.
 func (c *Connect) RevokeLink(ctx context.Context, id, actor string) (*models.ConnectLink, error) {
+	ctx = auditing(ctx, models.AuditLinkRevoked, TargetLink, id, "Connect link revoked")
 	l, err := c.store.RevokeConnectLink(ctx, id, actor)
 	if errors.Is(err, models.ErrAlreadyUsed) {
 		return nil, ErrLinkUsed

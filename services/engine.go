@@ -2,6 +2,7 @@ package services
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -106,7 +107,29 @@ func (t *Tokens) Get(ctx context.Context, id string) (*models.Connection, error)
 // the API's explicit request). actor is who asked (an operator's email, "system" or
 // "api").
 func (t *Tokens) Refresh(ctx context.Context, id, actor string) (*models.Connection, error) {
-	return t.refresh(ctx, id, actor, nil, true)
+	conn, err := t.refresh(ctx, id, actor, nil, true)
+	if _, asked := ActorOf(ctx); asked && !errors.Is(err, models.ErrNotFound) && !errors.Is(err, models.ErrDisconnected) {
+		// The refresh commits in steps of its own (the pair first, then its
+		// events), so its audit entry follows them.
+		details := "Refresh failed: " + errorText(err)
+		if err == nil && conn.ExpiresAt != nil {
+			details = "Refreshed; the new access token is valid until " + conn.ExpiresAt.UTC().Format("2006-01-02 15:04:05 UTC")
+		} else if err == nil {
+			details = "Refreshed"
+		}
+		if aerr := RecordAudit(ctx, t.store, models.AuditRefreshed, TargetConnection, id, details); aerr != nil {
+			t.log.Warn("could not record a refresh in the audit log", "connection", id, "error", aerr)
+		}
+	}
+	return conn, err
+}
+
+// errorText is an error in words for the audit log, never empty.
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // RefreshFromAPI is the API's "refresh now": like Refresh, but a connection
@@ -292,5 +315,6 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 
 // Disconnect erases a connection's tokens and marks it disconnected.
 func (t *Tokens) Disconnect(ctx context.Context, id, actor string) error {
+	ctx = auditing(ctx, models.AuditDisconnected, TargetConnection, id, "Disconnected; tokens erased")
 	return t.store.Disconnect(ctx, id, actor)
 }

@@ -14,12 +14,15 @@ const authStateGrace = time.Hour
 
 // Housekeeping deletes what anonymous requests leave behind once it counts for
 // nothing: expired authorizations, sign-in throttle rows whose window has passed,
-// ended sessions. Every replica runs it; the deletes are idempotent.
+// ended sessions; and audit entries past their retention. Every replica runs it;
+// the deletes are idempotent.
 type Housekeeping struct {
 	store *models.Store
 	log   *slog.Logger
 	// Interval is how often Run sweeps.
 	Interval time.Duration
+	// AuditRetention is how long audit entries are kept (0: for ever).
+	AuditRetention time.Duration
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -31,7 +34,7 @@ func NewHousekeeping(store *models.Store, log *slog.Logger) *Housekeeping {
 
 // Swept counts what one pass deleted.
 type Swept struct {
-	AuthStates, Throttles, Sessions int64
+	AuthStates, Throttles, Sessions, AuditEntries int64
 }
 
 // RunOnce sweeps once.
@@ -47,6 +50,11 @@ func (h *Housekeeping) RunOnce(ctx context.Context) (Swept, error) {
 	}
 	if s.Sessions, err = h.store.DeleteStaleSessions(ctx, now, now.Add(-SessionIdle)); err != nil {
 		return s, err
+	}
+	if h.AuditRetention > 0 {
+		if s.AuditEntries, err = h.store.DeleteAuditBefore(ctx, now.Add(-h.AuditRetention)); err != nil {
+			return s, err
+		}
 	}
 	return s, nil
 }
@@ -65,8 +73,8 @@ func (h *Housekeeping) Run(ctx context.Context) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			h.log.Error("housekeeping failed", "error", err)
-		case s.AuthStates+s.Throttles+s.Sessions > 0:
-			h.log.Info("housekeeping", "auth_states", s.AuthStates, "throttles", s.Throttles, "sessions", s.Sessions)
+		case s.AuthStates+s.Throttles+s.Sessions+s.AuditEntries > 0:
+			h.log.Info("housekeeping", "auth_states", s.AuthStates, "throttles", s.Throttles, "sessions", s.Sessions, "audit_entries", s.AuditEntries)
 		}
 	}
 }

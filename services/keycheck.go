@@ -71,3 +71,22 @@ func HoldsSealedData(ctx context.Context, store *models.Store) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// KeyProbe tells, writing nothing, whether box opens what the database holds (the
+// key check value, else any sealed value): keyID is the key that value was sealed
+// with, "" when nothing sealed is stored. Restore asks it of a backup.
+func KeyProbe(ctx context.Context, store *models.Store, box *secrets.Box) (keyID string, opens bool, err error) {
+	aad := secrets.AAD("install", keyCheckName, "value")
+	sealed, err := store.InstallSecret(ctx, keyCheckName)
+	if errors.Is(err, models.ErrNotFound) {
+		sealed, aad, err = store.AnySealedValue(ctx)
+	}
+	if errors.Is(err, models.ErrNotFound) {
+		return "", true, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	_, oerr := box.Open(sealed, aad)
+	return secrets.SealedKeyID(sealed), oerr == nil, nil
+}

@@ -115,6 +115,11 @@ func (o *Operators) Setup(ctx context.Context, token, email, password, confirm s
 	if err != nil {
 		return nil, err
 	}
+	// The first operator acts for themself.
+	if a, ok := ActorOf(ctx); ok {
+		ctx = WithActor(ctx, Actor{Name: op.Email, IP: a.IP})
+	}
+	ctx = auditing(ctx, models.AuditOperatorCreated, TargetOperator, op.ID, "First operator "+op.Email+" created through the setup page")
 	if err := o.store.CreateFirstOperator(ctx, op); errors.Is(err, models.ErrDuplicate) {
 		return nil, ErrSetupDone
 	} else if err != nil {
@@ -129,6 +134,7 @@ func (o *Operators) Create(ctx context.Context, email, password, confirm string)
 	if err != nil {
 		return nil, err
 	}
+	ctx = auditing(ctx, models.AuditOperatorCreated, TargetOperator, op.ID, "Operator "+op.Email+" added")
 	if err := o.store.CreateOperator(ctx, op); errors.Is(err, models.ErrDuplicate) {
 		return nil, FieldErrors{"email": "An operator with this email already exists."}
 	} else if err != nil {
@@ -225,9 +231,12 @@ func (o *Operators) Authenticate(ctx context.Context, in SignIn) (*models.Operat
 	}
 	if op == nil {
 		o.compare(nil, in.Password) // as slow as a wrong password
+		// The address typed is not recorded: it may be a password typed in the wrong field.
+		o.recordFailure(ctx, in.IP, "", "Sign-in failed: no operator has the e-mail address given")
 		return nil, "", ErrInvalidCredentials
 	}
 	if !o.compare([]byte(op.PasswordHash), in.Password) {
+		o.recordFailure(ctx, in.IP, op.ID, "Sign-in failed: wrong password for "+op.Email)
 		return nil, "", ErrInvalidCredentials
 	}
 	if err := o.store.ClearLoginFailures(ctx, accountKey); err != nil {
@@ -236,14 +245,25 @@ func (o *Operators) Authenticate(ctx context.Context, in SignIn) (*models.Operat
 	if err := o.store.RefundLoginAttempt(ctx, ipKey); err != nil {
 		return nil, "", err
 	}
+	cookie := in.KnownBrowser
+	details := "Signed in"
+	if _, ok := o.knownBrowser(cookie, op.ID); !ok {
+		cookie = o.newKnownBrowser(op.ID)
+		details = "Signed in from a browser not used for this account before"
+	}
+	ctx = auditing(WithActor(ctx, Actor{Name: op.Email, IP: in.IP}), models.AuditSignedIn, TargetOperator, op.ID, details)
 	if err := o.store.TouchOperatorLogin(ctx, op.ID); err != nil {
 		return nil, "", err
 	}
-	cookie := in.KnownBrowser
-	if _, ok := o.knownBrowser(cookie, op.ID); !ok {
-		cookie = o.newKnownBrowser(op.ID)
-	}
 	return op, cookie, nil
+}
+
+// recordFailure records a failed sign-in (best effort: the attempt is refused
+// whether or not the audit log takes it). Throttled attempts are not recorded:
+// they never reach the password check, and a flood of them would flood the log.
+func (o *Operators) recordFailure(ctx context.Context, ip, operatorID, details string) {
+	ctx = WithActor(ctx, Actor{Name: AnonymousActor, IP: ip})
+	_ = RecordAudit(ctx, o.store, models.AuditSignInFailed, TargetOperator, operatorID, details)
 }
 
 // reserve counts an attempt for key and refuses it past limit.
@@ -366,6 +386,7 @@ func (o *Operators) ChangePassword(ctx context.Context, in PasswordChange) error
 	if err != nil {
 		return err
 	}
+	ctx = auditing(ctx, models.AuditPasswordChanged, TargetOperator, op.ID, "Password of "+op.Email+" changed; their other sessions ended")
 	return o.store.SetOperatorPassword(ctx, op.ID, string(hash), in.KeepSessionID)
 }
 
@@ -374,8 +395,12 @@ func (o *Operators) Remove(ctx context.Context, actorID, id string) error {
 	if actorID == id {
 		return ErrCannotRemoveSelf
 	}
-	err := o.store.DeleteOperator(ctx, id)
-	return err
+	op, err := o.store.OperatorByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	ctx = auditing(ctx, models.AuditOperatorRemoved, TargetOperator, id, "Operator "+op.Email+" removed; their sessions ended")
+	return o.store.DeleteOperator(ctx, id)
 }
 
 // List returns every operator.
@@ -391,5 +416,10 @@ func (o *Operators) Get(ctx context.Context, id string) (*models.Operator, error
 
 // SetAlertEmail turns an operator's alert e-mails on or off.
 func (o *Operators) SetAlertEmail(ctx context.Context, id string, on bool) error {
+	details := "Alert e-mails turned off"
+	if on {
+		details = "Alert e-mails turned on"
+	}
+	ctx = auditing(ctx, models.AuditAlertsChanged, TargetOperator, id, details)
 	return o.store.SetAlertEmail(ctx, id, on)
 }

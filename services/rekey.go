@@ -97,7 +97,13 @@ func Rekey(ctx context.Context, store *models.Store, box *secrets.Box, batch int
 		}
 		out = append(out, counts...)
 	}
-	return out, nil
+	resealed, unreadable := 0, 0
+	for _, c := range out {
+		resealed += c.Resealed
+		unreadable += c.Unreadable
+	}
+	details := fmt.Sprintf("Stored secrets re-sealed with key ID %s: %d re-sealed, %d unreadable", box.KeyID(), resealed, unreadable)
+	return out, RecordAudit(ctx, store, models.AuditRekeyed, TargetInstall, "", details)
 }
 
 // valueState is what a rekey found in one sealed field.

@@ -86,12 +86,24 @@ func (s *Sessions) Resume(ctx context.Context, token string) (*models.OperatorSe
 
 // End ends one session of an operator (models.ErrNotFound when it is not theirs).
 func (s *Sessions) End(ctx context.Context, operatorID, id string) error {
+	ctx = auditing(ctx, models.AuditSessionsEnded, TargetOperator, operatorID, "One session signed out from the sessions page")
+	return s.store.DeleteSession(ctx, operatorID, id)
+}
+
+// SignOut ends the session an operator signs out of.
+func (s *Sessions) SignOut(ctx context.Context, operatorID, id string) error {
+	ctx = auditing(ctx, models.AuditSignedOut, TargetOperator, operatorID, "Signed out")
 	return s.store.DeleteSession(ctx, operatorID, id)
 }
 
 // EndAll ends every session of an operator except keepID ("" for all of them)
 // and returns how many ended.
 func (s *Sessions) EndAll(ctx context.Context, operatorID, keepID string) (int64, error) {
+	details := "Signed out everywhere"
+	if keepID != "" {
+		details = "Every other session signed out"
+	}
+	ctx = auditing(ctx, models.AuditSessionsEnded, TargetOperator, operatorID, details)
 	return s.store.DeleteOperatorSessions(ctx, operatorID, keepID)
 }
 

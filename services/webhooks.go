@@ -83,10 +83,28 @@ func (w *Webhooks) Configure(ctx context.Context, app *models.App, rawURL string
 			return "", err
 		}
 	}
+	ctx = auditing(ctx, models.AuditWebhookChanged, TargetApp, app.ID, describeWebhookChange(app, rawURL, sealed != ""))
 	if err := w.store.SetWebhook(ctx, app.ID, rawURL, sealed); err != nil {
 		return "", err
 	}
 	return secret, nil
+}
+
+// describeWebhookChange says what a webhook setting changed. Only the URL's host
+// is named: a webhook URL may carry a token of the receiver's in its path or query.
+func describeWebhookChange(app *models.App, rawURL string, newSecret bool) string {
+	if rawURL == "" {
+		return fmt.Sprintf("Webhooks of app %q turned off", app.Name)
+	}
+	host := ""
+	if u, err := url.Parse(rawURL); err == nil {
+		host = u.Host
+	}
+	msg := fmt.Sprintf("Webhook of app %q set to a URL on %s", app.Name, host)
+	if newSecret {
+		msg += "; new signing secret"
+	}
+	return msg
 }
 
 // checkURL says what is wrong with a webhook URL, in words for the form, or "".

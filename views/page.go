@@ -27,6 +27,8 @@ type Page struct {
 	// DetectZone asks the script to report the browser's time zone once (the
 	// operator has none stored yet).
 	DetectZone bool
+	// Version is grconnect's version for the footer ("" on public pages).
+	Version string
 }
 
 // Assets are the content-hashed URLs of the static files.

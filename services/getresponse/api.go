@@ -56,6 +56,7 @@ func (c *Client) Do(ctx context.Context, app App, accessToken, method, path stri
 
 	start := time.Now()
 	res, err := c.hc.Do(req)
+	c.observe(CallAPI, res, start)
 	if err != nil {
 		return nil, &NetworkError{Method: method, Path: path, Err: stripURL(err)}
 	}

@@ -50,8 +50,34 @@ type Client struct {
 	TokenTimeout time.Duration
 	// UserAgent is sent on every request; "" means "grconnect".
 	UserAgent string
+	// Observe, when set, is told about every call to GetResponse (the metrics).
+	Observe CallObserver
 
 	hc *http.Client
+}
+
+// The kinds of call an observer is told about.
+const (
+	CallToken = "token" // the token endpoint: exchange, refresh, credentials check
+	CallAPI   = "api"   // grconnect's own API calls (the account, test calls)
+	CallProxy = "proxy" // calls relayed for someone else (Forward)
+)
+
+// CallObserver is told about one call: its kind (CallToken, CallAPI, CallProxy),
+// the answer's HTTP status (0 when none came: a network error or timeout) and the
+// time until the answer's headers. It must be quick and safe for concurrent use.
+type CallObserver func(kind string, status int, took time.Duration)
+
+// observe reports a call to the observer, if any.
+func (c *Client) observe(kind string, res *http.Response, start time.Time) {
+	if c.Observe == nil {
+		return
+	}
+	status := 0
+	if res != nil {
+		status = res.StatusCode
+	}
+	c.Observe(kind, status, time.Since(start))
 }
 
 // New returns a Client using a copy of hc, or, when hc is nil, an
@@ -97,6 +123,7 @@ func (c *Client) userAgent() string {
 type headerTransport struct {
 	base   http.RoundTripper
 	header http.Header
+	client *Client // told about each call
 
 	mu   sync.Mutex
 	last http.Header
@@ -108,7 +135,9 @@ func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	for k, v := range t.header {
 		r2.Header[k] = v
 	}
+	start := time.Now()
 	res, err := t.base.RoundTrip(r2)
+	t.client.observe(CallToken, res, start)
 	if res != nil {
 		t.mu.Lock()
 		t.last = res.Header
@@ -139,7 +168,7 @@ func (c *Client) tokenHTTPClient(app App) (*http.Client, *headerTransport) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	ht := &headerTransport{base: base, header: h}
+	ht := &headerTransport{base: base, header: h, client: c}
 	hc := *c.hc
 	hc.Transport = ht
 	return &hc, ht

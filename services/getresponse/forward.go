@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // ForwardRequest is an API call relayed for someone else, with a body that streams.
@@ -72,7 +73,9 @@ func (c *Client) Forward(ctx context.Context, app App, accessToken string, req F
 	if app.ParentLogin != "" {
 		hr.Header.Set("X-Parent-Login", app.ParentLogin)
 	}
+	start := time.Now()
 	res, err := c.hc.Do(hr)
+	c.observe(CallProxy, res, start)
 	if err != nil {
 		return nil, &NetworkError{Method: req.Method, Path: req.Path, Err: stripURL(err)}
 	}
