@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grconnect/grconnect/models/modelstest"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 )
 
@@ -412,7 +413,7 @@ func TestAPIProxyPassesThrough429AndBacksOff(t *testing.T) {
 
 func TestAPIProxyBackOffEndsAtTheReset(t *testing.T) {
 	f := newAPIFixture(t, getresponsetest.Options{})
-	clock := &fakeClock{now: time.Now()}
+	clock := modelstest.NewClock(time.Now())
 	f.built.Proxy.Now = clock.Now
 	conn := f.connect("customer-1", "")
 	rec := f.recordGetResponse()

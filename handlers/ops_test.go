@@ -200,7 +200,7 @@ func TestBackupsPage(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "backups")
 	app := newTestApp(t, func(c *config.Config) { c.BackupDir, c.BackupEvery, c.BackupKeep = dir, time.Hour, 2 })
 	op := app.setup(annEmail, annPass)
-	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
+	clock := modelstest.NewClock(time.Now().UTC().Truncate(time.Second))
 	app.built.Backups.Now = clock.Now // backups are named to the second
 	mustContain(t, op.get("/backups").body, `data-testid="backups-scheduled"`, dir, "none yet")
 	for range 3 {

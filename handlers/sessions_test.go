@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/config"
+	"github.com/grconnect/grconnect/models/modelstest"
 )
 
 // cookieOf returns the value of the named cookie b holds for the test server.
@@ -57,7 +58,7 @@ func TestSignOutEndsACopiedSession(t *testing.T) {
 // extends a session past 7 days; 12 idle hours end it sooner.
 func TestSessionLifetimeIsAbsolute(t *testing.T) {
 	app := newTestApp(t)
-	clock := &fakeClock{now: time.Now().UTC()}
+	clock := modelstest.NewClock(time.Now().UTC())
 	app.built.Sessions.Now = clock.Now
 	ann := app.setup(annEmail, annPass)
 	me, _ := app.store.OperatorByEmail(t.Context(), annEmail)

@@ -182,7 +182,7 @@ func TestScheduledBackupsKeepTheNewest(t *testing.T) {
 	stranger := filepath.Join(dir, "my-notes.db")
 	os.WriteFile(stranger, []byte("mine"), 0o600)
 	b := services.NewBackups(e.store, e.box, dir, time.Hour, 3, discard())
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := modelstest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	b.Now = clock.Now
 	var names []string
 	for range 5 {

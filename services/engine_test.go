@@ -30,26 +30,8 @@ type engine struct {
 	apps   *services.Apps
 	tokens *services.Tokens
 	app    *models.App
-	clock  *fakeClock
+	clock  *modelstest.Clock
 	dbPath string
-}
-
-// fakeClock is a settable clock shared by the engine and the fake GetResponse.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -64,7 +46,7 @@ func newEngine(t testing.TB, fo getresponsetest.Options) *engine {
 	t.Helper()
 	dbPath := modelstest.Database(t, t.TempDir())
 	store := modelstest.NewAt(t, dbPath)
-	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Microsecond)}
+	clock := modelstest.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	if fo.Now == nil {
 		fo.Now = clock.Now
 	}
