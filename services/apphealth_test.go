@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -95,14 +94,10 @@ func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
 // one per connection, and none of its connections is told to reconnect.
 func TestOneBrokenAppOneAlert(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
-	rc := &receiver{t: t, ids: map[string]int{}}
+	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
-	hook := httptest.NewServer(rc)
-	defer hook.Close()
-	wh := services.NewWebhooks(e.store, e.box, nil, discard())
-	wh.Now, wh.AllowPrivate = e.clock.Now, true // the receiver is on loopback
 	var err error
-	if rc.secret, err = wh.Configure(context.Background(), e.app, hook.URL, false); err != nil {
+	if rc.secret, err = wh.Configure(context.Background(), e.app, hookURL, false); err != nil {
 		t.Fatal(err)
 	}
 	smtp := mailertest.NewServer()
@@ -212,13 +207,9 @@ func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
 // timeline but sends no second needs_reconnect event or webhook.
 func TestRepeatedFailureAddsNoSecondAlert(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
-	rc := &receiver{t: t, ids: map[string]int{}}
+	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
-	hook := httptest.NewServer(rc)
-	defer hook.Close()
-	wh := services.NewWebhooks(e.store, e.box, nil, discard())
-	wh.AllowPrivate = true
-	if _, err := wh.Configure(context.Background(), e.app, hook.URL, false); err != nil {
+	if _, err := wh.Configure(context.Background(), e.app, hookURL, false); err != nil {
 		t.Fatal(err)
 	}
 	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)

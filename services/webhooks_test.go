@@ -58,24 +58,32 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
+// newReceiver starts a webhook receiver (down until rc.up is set) on loopback and
+// returns it, its URL and a Webhooks on the engine's clock allowed to reach it.
+func newReceiver(t *testing.T, e *engine) (*receiver, string, *services.Webhooks) {
+	t.Helper()
 	rc := &receiver{t: t, ids: map[string]int{}}
 	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	wh := services.NewWebhooks(e.store, e.box, nil, discard())
 	wh.AllowPrivate = true // the receiver listens on loopback
 	wh.Now = e.clock.Now
+	return rc, srv.URL, wh
+}
+
+func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
+	e := newEngine(t, getresponsetest.Options{})
+	rc, hookURL, wh := newReceiver(t, e)
 	if _, err := wh.Configure(context.Background(), e.app, "ftp://nope", false); err == nil {
 		t.Fatal("an ftp webhook URL was accepted")
 	}
-	secret, err := wh.Configure(context.Background(), e.app, srv.URL+"/hooks", false)
+	secret, err := wh.Configure(context.Background(), e.app, hookURL+"/hooks", false)
 	if err != nil || !strings.HasPrefix(secret, "whsec_") {
 		t.Fatalf("Configure = %q, %v", secret, err)
 	}
 	rc.secret = secret
 	e.app, _ = e.store.AppByID(context.Background(), e.app.ID)
-	if again, _ := wh.Configure(context.Background(), e.app, srv.URL+"/hooks2", false); again != "" {
+	if again, _ := wh.Configure(context.Background(), e.app, hookURL+"/hooks2", false); again != "" {
 		t.Fatal("the secret was shown again without a rotation")
 	}
 
@@ -175,13 +183,8 @@ func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
 
 func TestWebhookGivesUpAfterADay(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
-	rc := &receiver{t: t, ids: map[string]int{}}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
-	wh := services.NewWebhooks(e.store, e.box, nil, discard())
-	wh.AllowPrivate = true // the receiver listens on loopback
-	wh.Now = e.clock.Now
-	rc.secret, _ = wh.Configure(context.Background(), e.app, srv.URL, false)
+	rc, hookURL, wh := newReceiver(t, e)
+	rc.secret, _ = wh.Configure(context.Background(), e.app, hookURL, false)
 	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Hour), nil)
 	e.store.Disconnect(context.Background(), c.ID, "x")
 	for range 40 {
