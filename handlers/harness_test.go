@@ -260,4 +260,3 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
-
