@@ -249,6 +249,13 @@ func serve(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer e.store.Close()
+	if !e.cfg.IsPostgres() {
+		release, err := models.LockServing(e.cfg.Database, func() error { return endOrphanLeases(ctx, e.store, log) })
+		if err != nil {
+			return fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %v", err)
+		}
+		defer release()
+	}
 	e.cfg.Demo = *demo
 	for _, w := range e.cfg.Warnings {
 		log.Warn(w)
@@ -302,6 +309,22 @@ func serve(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// endOrphanLeases ends the refresh and webhook leases a killed server left in a
+// SQLite database that no other server uses: its refreshes in flight are settled at
+// once (the old token retried, or the connection marked lost in a crash) and the
+// rest refresh now, instead of all waiting for the leases to expire.
+func endOrphanLeases(ctx context.Context, store *models.Store, log *slog.Logger) error {
+	refreshes, webhooks, err := store.ExpireOrphanLeases(ctx, models.Now())
+	if err != nil {
+		return err
+	}
+	if refreshes+webhooks > 0 {
+		log.Warn("the previous server stopped without releasing its leases (killed?); ended them",
+			"refresh_leases", refreshes, "webhook_leases", webhooks)
+	}
 	return nil
 }
 

@@ -34,6 +34,10 @@ type Store struct {
 	reads *sql.DB
 	// health is what the statements' outcomes say of the database (health.go).
 	health *health
+	// path is the SQLite file ("" on PostgreSQL); minFree is the room its file
+	// system must have left to be ready (MinFreeSpace; space.go).
+	path    string
+	minFree uint64
 }
 
 // SQLiteDSN returns the DSN that gives every pooled SQLite connection the pragmas
@@ -114,7 +118,7 @@ func Open(database string, log *slog.Logger) (*Store, error) {
 		reads.Close()
 		return nil, err
 	}
-	return &Store{db: db, reads: reads, health: h}, nil
+	return &Store{db: db, reads: reads, health: h, path: database, minFree: MinFreeSpace}, nil
 }
 
 // createPrivate creates the SQLite file with mode 0600 when it does not exist yet:

@@ -46,3 +46,7 @@ func (s *Store) SetHealthClockForTest(now func() time.Time) {
 	defer s.health.mu.Unlock()
 	s.health.now = now
 }
+
+// SetMinFreeSpaceForTest changes the room a SQLite database's file system must
+// have left for the store to be ready.
+func (s *Store) SetMinFreeSpaceForTest(n uint64) { s.minFree = n }

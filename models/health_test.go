@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -53,5 +54,27 @@ func TestHealthHoldsAfterAFailedWrite(t *testing.T) {
 	}
 	if h := store.Health(); !h.OK() {
 		t.Fatalf("health after the hold = %+v", h)
+	}
+}
+
+// TestNotReadyWithoutRoomLeft: a SQLite database whose file system has less room
+// than the store needs is not ready, as a full disk, even while every write still
+// succeeds (the probe fits in the reused WAL); the dashboard's health says so too.
+func TestNotReadyWithoutRoomLeft(t *testing.T) {
+	modelstest.SkipOnPostgres(t, "the free space checked is the SQLite file's")
+	store := modelstest.New(t)
+	if err := store.CheckReady(t.Context()); err != nil {
+		t.Fatalf("CheckReady with room left: %v", err)
+	}
+	store.SetMinFreeSpaceForTest(math.MaxUint64) // more than any file system has
+	err := store.CheckReady(t.Context())
+	if models.StorageProblemOf(err) != models.ProblemDiskFull || !errors.Is(err, models.ErrStorageUnavailable) {
+		t.Fatalf("CheckReady without room = %v; want a disk_full storage error", err)
+	}
+	if h := store.Health(); h.Problem != models.ProblemDiskFull {
+		t.Fatalf("health without room = %+v", h)
+	}
+	if err := store.ProbeWrite(t.Context()); err != nil {
+		t.Fatalf("the probe write itself still fits: %v", err)
 	}
 }

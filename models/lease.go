@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // AcquireLeaseRow takes the refresh lease on a connection for owner until until, if
@@ -139,4 +141,26 @@ func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error
 		}
 	}
 	return ids, nil
+}
+
+// ExpireOrphanLeases ends, at once, every refresh and webhook lease still held in
+// the database. Call it only when no other process can hold one: a SQLite database
+// that no process had open when this one started (see DatabaseInUse). Their owner
+// died without releasing them (SIGKILL, a power cut), so instead of waiting for
+// them to expire, the next lease takes them now — a refresh lease's connection is
+// then marked interrupted as usual (its owner may have sent the refresh), and a
+// webhook delivery is sent again. It returns how many of each it ended.
+func (s *Store) ExpireOrphanLeases(ctx context.Context, now time.Time) (refreshes, webhooks int64, err error) {
+	past := now.Add(-time.Second)
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec("UPDATE connections SET lease_until = ? WHERE lease_owner <> '' AND lease_until >= ?", past, past)
+		if res.Error != nil {
+			return res.Error
+		}
+		refreshes = res.RowsAffected
+		res = tx.Exec("UPDATE webhook_deliveries SET lease_until = ? WHERE lease_owner <> '' AND lease_until >= ?", past, past)
+		webhooks = res.RowsAffected
+		return res.Error
+	})
+	return refreshes, webhooks, storeError(err, "end the leases of a stopped process")
 }

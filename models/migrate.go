@@ -157,7 +157,11 @@ func (s *Store) CheckReady(ctx context.Context) error {
 	if err := s.ProbeWrite(ctx); err != nil {
 		return err
 	}
-	// A probe that fits (a reused WAL) while real writes fail is not ready either.
+	// A probe that fits (a reused WAL) while real writes fail is not ready either,
+	// nor is a disk with no room left, however the last writes went.
+	if err := s.checkFreeSpace(); err != nil {
+		return err
+	}
 	if h := s.Health(); !h.OK() {
 		return &opError{op: "write to the database (" + h.Problem.Describe() + ")", err: h.Err, storage: h.Problem}
 	}
