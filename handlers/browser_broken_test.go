@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -223,6 +224,18 @@ func TestBrowserAccountPages(t *testing.T) {
 	op.fill("#email", annEmail)
 	op.fill("#password", annPass)
 	op.click(`[data-testid="login-submit"]`)
+	// The first page reports the browser's zone in the background; wait for it to
+	// land before the account page is drawn from what is stored.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var zone string
+		app.store.DB().Table("operators").Where("email = ?", annEmail).Pluck("time_zone", &zone)
+		if zone == "Europe/Warsaw" {
+			break
+		}
+		if time.Now().After(deadline) {
+			op.fatalf("the first page after sign-in did not report the browser's zone (stored %q)", zone)
+		}
+	}
 	op.open("/account")
 	op.wantText("h1", "Your account")
 	// The browser's zone was reported by the first page; the button offers it too.
