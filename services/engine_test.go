@@ -123,7 +123,13 @@ func TestThousandConcurrentTokenRequestsRefreshOnce(t *testing.T) {
 	}{{"about to expire", 30 * time.Second, true}, {"valid for minutes", 2 * time.Minute, false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
-			e.fake.SetTokenLatency(50 * time.Millisecond) // keep the refresh in flight while requests pile up
+			// Keep the refresh in flight while requests pile up. When nobody should wait,
+			// far longer than the callers take: a caller that got the new token waited.
+			latency := 50 * time.Millisecond
+			if !tc.mustWait {
+				latency = time.Second // under the test client's 2 s TokenTimeout
+			}
+			e.fake.SetTokenLatency(latency)
 			ctx, stop := context.WithCancel(context.Background())
 			defer stop()
 			go e.tokens.RunNudges(ctx)
@@ -149,9 +155,12 @@ func TestThousandConcurrentTokenRequestsRefreshOnce(t *testing.T) {
 			close(start)
 			wg.Wait()
 			if !tc.mustWait {
-				// The background refresh the requests asked for.
-				for deadline := time.Now().Add(10 * time.Second); e.refreshes() == 0 && time.Now().Before(deadline); {
+				// The background refresh the requests asked for, stored.
+				for deadline := time.Now().Add(10 * time.Second); e.get(c.ID).AccessTokenEnc == c.AccessTokenEnc && time.Now().Before(deadline); {
 					time.Sleep(10 * time.Millisecond)
+				}
+				if e.get(c.ID).AccessTokenEnc == c.AccessTokenEnc {
+					t.Fatalf("the background refresh was not stored within 10 s (%d refresh calls)", e.refreshes())
 				}
 				time.Sleep(100 * time.Millisecond) // room for a second, which must not come
 			}
