@@ -23,7 +23,7 @@ type tokenService interface {
 	Refresh(ctx context.Context, id, actor string) (*models.Connection, error)
 	RefreshFromAPI(ctx context.Context, id, actor string) (*models.Connection, error)
 	CheckApp(ctx context.Context, app *models.App, actor string) (models.AppHealth, string, error)
-	AccountBudget(apiURL, accountID string) (services.Budget, bool)
+	AccountBudget(apiURL, maxDomain, accountID string) (services.Budget, bool)
 	TestCall(ctx context.Context, id, path, actor string) (*services.TestCallResult, error)
 	Disconnect(ctx context.Context, id, actor string) error
 }
@@ -239,7 +239,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 		title = conn.AccountID
 	}
 	if app != nil {
-		v.Budget = budgetText(s.tokens, app.APIURL, conn.AccountID, k.now)
+		v.Budget = budgetText(s.tokens, app.APIURL, conn.MaxDomain, conn.AccountID, k.now)
 	}
 	page := s.page(c, title, "connections")
 	page.CauseAppID = conn.AppID

@@ -146,9 +146,9 @@ func appName(app *models.App) string {
 
 // budgetText says what GetResponse last reported of an account's rate limit.
 func budgetText(t interface {
-	AccountBudget(apiURL, accountID string) (services.Budget, bool)
-}, apiURL, accountID string, now time.Time) string {
-	b, ok := t.AccountBudget(apiURL, accountID)
+	AccountBudget(apiURL, maxDomain, accountID string) (services.Budget, bool)
+}, apiURL, maxDomain, accountID string, now time.Time) string {
+	b, ok := t.AccountBudget(apiURL, maxDomain, accountID)
 	if !ok {
 		return ""
 	}

@@ -188,7 +188,7 @@ func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
 	c := e.seed(models.StatusActive, e.clock.Now().Add(30*time.Second), nil)
 	h := http.Header{"Retry-After": {"120"}, "X-Ratelimit-Limit": {"30000"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"120 seconds"}}
-	e.tokens.ObserveAnswer(e.app.APIURL, c.AccountID, http.StatusTooManyRequests, h)
+	e.tokens.ObserveAnswer(e.app.APIURL, c.MaxDomain, c.AccountID, http.StatusTooManyRequests, h)
 	if _, err := e.tokens.Refresh(context.Background(), c.ID, "system"); !errors.Is(err, services.ErrTransient) || e.refreshes() != 0 {
 		t.Fatalf("refresh of a rate-limited account: %v, %d calls", err, e.refreshes())
 	}
@@ -196,9 +196,13 @@ func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
 	if got.Status != models.StatusRefreshFailing || got.NextAttemptAt == nil || got.NextAttemptAt.Sub(e.clock.Now()) < 100*time.Second {
 		t.Fatalf("after: %s, next attempt %v", got.Status, got.NextAttemptAt)
 	}
-	b, ok := e.tokens.AccountBudget(e.app.APIURL, c.AccountID)
+	b, ok := e.tokens.AccountBudget(e.app.APIURL, c.MaxDomain, c.AccountID)
 	if !ok || b.RateLimit.Limit != 30000 || b.RateLimit.Remaining != 0 {
 		t.Fatalf("budget = %+v", b)
+	}
+	// The same account ID behind another MAX domain is another account: its own budget.
+	if _, ok := e.tokens.AccountBudget(e.app.APIURL, "other.example.com", c.AccountID); ok {
+		t.Fatal("a 429 for one MAX domain's account was charged to the same ID on another domain")
 	}
 }
 

@@ -107,7 +107,13 @@ func (t *Tokens) Get(ctx context.Context, id string) (*models.Connection, error)
 // the API's explicit request). actor is who asked (an operator's email, "system" or
 // "api").
 func (t *Tokens) Refresh(ctx context.Context, id, actor string) (*models.Connection, error) {
-	conn, err := t.refresh(ctx, id, actor, nil, true)
+	return t.refreshAudited(ctx, id, actor, nil)
+}
+
+// refreshAudited is Refresh with a due rule checked once the lease is taken, and
+// an audit entry when the context names who asked.
+func (t *Tokens) refreshAudited(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
+	conn, err := t.refresh(ctx, id, actor, due, true)
 	if _, asked := ActorOf(ctx); asked && !errors.Is(err, models.ErrNotFound) && !errors.Is(err, models.ErrDisconnected) {
 		// The refresh commits in steps of its own (the pair first, then its
 		// events), so its audit entry follows them.
@@ -144,7 +150,7 @@ func (t *Tokens) RefreshFromAPI(ctx context.Context, id, actor string) (*models.
 	switch {
 	case conn.Status == models.StatusDisconnected:
 		return nil, models.ErrDisconnected
-	case conn.LastRefreshAt != nil && now.Sub(*conn.LastRefreshAt) < refreshCooldown && conn.Status == models.StatusActive:
+	case cooling(conn, now):
 		return conn, nil
 	}
 	app, err := t.App(ctx, conn.AppID)
@@ -154,7 +160,14 @@ func (t *Tokens) RefreshFromAPI(ctx context.Context, id, actor string) (*models.
 	if blocked := t.appBlocks(app, now); blocked != nil {
 		return nil, blocked
 	}
-	return t.Refresh(ctx, id, actor)
+	// Checked again under the lease: a caller that read the row before another
+	// refresh was stored must not refresh it a second time.
+	return t.refreshAudited(ctx, id, actor, func(c *models.Connection, now time.Time) bool { return !cooling(c, now) })
+}
+
+// cooling reports whether an active connection was refreshed within the cooldown.
+func cooling(c *models.Connection, now time.Time) bool {
+	return c.Status == models.StatusActive && c.LastRefreshAt != nil && now.Sub(*c.LastRefreshAt) < refreshCooldown
 }
 
 // RefreshIfDue refreshes a connection only if due still holds once its lease is
@@ -225,22 +238,30 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 	p = &Prepared{}
 	out := &p.Out
 	out.Prev = conn
+	// Nothing was sent if these fail: give the lease back, or its expiry would
+	// mark the connection as interrupted by a crash.
+	unsent := func(err error) (*Prepared, error) {
+		if rerr := t.store.ReleaseLease(context.WithoutCancel(ctx), conn.ID, owner); rerr != nil {
+			t.log.Warn("could not release a refresh lease", "connection", conn.ID, "error", rerr)
+		}
+		return nil, err
+	}
 	app, err := t.App(ctx, conn.AppID)
 	if err != nil {
-		return nil, fmt.Errorf("app of connection %s: %w", conn.ID, err)
+		return unsent(fmt.Errorf("app of connection %s: %w", conn.ID, err))
 	}
 	ga, err := t.apps.ClientFor(app, conn.Identity(), t.redirectURL)
 	if err != nil {
-		return nil, err
+		return unsent(err)
 	}
 	refreshToken, err := t.box.Open(conn.RefreshTokenEnc, secrets.AAD("connection", conn.ID, "refresh_token"))
 	if err != nil {
-		return nil, err
+		return unsent(err)
 	}
 	start := time.Now()
 	var tok *getresponse.Token
 	var callErr error
-	if until, blocked := t.accountBlocked(app.APIURL, conn.AccountID, start); blocked {
+	if until, blocked := t.accountBlocked(app.APIURL, conn.MaxDomain, conn.AccountID, start); blocked {
 		// GetResponse asked to leave this account alone (a 429 on its calls):
 		// refreshes count against the same budget, so this one waits too.
 		callErr = &getresponse.TokenError{Op: "refresh", Kind: getresponse.KindRateLimited, Description: "the account's GetResponse rate limit is spent", RetryAfter: time.Until(until)}

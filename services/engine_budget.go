@@ -28,17 +28,20 @@ type budgets struct {
 	m  map[string]Budget
 }
 
-// budgetKey names an account of an app's API (as the proxy's limits do).
-func budgetKey(apiURL, accountID string) string { return apiURL + "\x00" + accountID }
+// budgetKey names an account of an app's API: its MAX domain (X-Domain, "" for
+// standard accounts) and account ID. The proxy's limits use the same key.
+func budgetKey(apiURL, maxDomain, accountID string) string {
+	return apiURL + "\x00" + maxDomain + "\x00" + accountID
+}
 
 // ObserveAnswer records what an answer from GetResponse for an account said of its
 // budget.
-func (t *Tokens) ObserveAnswer(apiURL, accountID string, status int, h http.Header) {
-	t.observeBudget(apiURL, accountID, getresponse.ParseRateLimit(h), getresponse.BackoffAfter(status, h))
+func (t *Tokens) ObserveAnswer(apiURL, maxDomain, accountID string, status int, h http.Header) {
+	t.observeBudget(apiURL, maxDomain, accountID, getresponse.ParseRateLimit(h), getresponse.BackoffAfter(status, h))
 }
 
 // observeBudget records an account's reported budget and any wait GetResponse asked for.
-func (t *Tokens) observeBudget(apiURL, accountID string, rl getresponse.RateLimit, wait time.Duration) {
+func (t *Tokens) observeBudget(apiURL, maxDomain, accountID string, rl getresponse.RateLimit, wait time.Duration) {
 	if rl.Limit == 0 && wait <= 0 {
 		return
 	}
@@ -47,7 +50,7 @@ func (t *Tokens) observeBudget(apiURL, accountID string, rl getresponse.RateLimi
 	if t.budget.m == nil || len(t.budget.m) > 100_000 {
 		t.budget.m = map[string]Budget{}
 	}
-	key := budgetKey(apiURL, accountID)
+	key := budgetKey(apiURL, maxDomain, accountID)
 	b := t.budget.m[key]
 	now := time.Now()
 	if rl.Limit != 0 && !rl.PerSecond() {
@@ -60,15 +63,15 @@ func (t *Tokens) observeBudget(apiURL, accountID string, rl getresponse.RateLimi
 }
 
 // AccountBudget returns what is known of an account's budget.
-func (t *Tokens) AccountBudget(apiURL, accountID string) (Budget, bool) {
+func (t *Tokens) AccountBudget(apiURL, maxDomain, accountID string) (Budget, bool) {
 	t.budget.mu.Lock()
 	defer t.budget.mu.Unlock()
-	b, ok := t.budget.m[budgetKey(apiURL, accountID)]
+	b, ok := t.budget.m[budgetKey(apiURL, maxDomain, accountID)]
 	return b, ok
 }
 
 // accountBlocked reports until when GetResponse asked to leave the account alone.
-func (t *Tokens) accountBlocked(apiURL, accountID string, now time.Time) (time.Time, bool) {
-	b, ok := t.AccountBudget(apiURL, accountID)
+func (t *Tokens) accountBlocked(apiURL, maxDomain, accountID string, now time.Time) (time.Time, bool) {
+	b, ok := t.AccountBudget(apiURL, maxDomain, accountID)
 	return b.BlockedUntil, ok && b.BlockedUntil.After(now)
 }

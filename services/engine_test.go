@@ -501,3 +501,17 @@ func TestManualRefreshIgnoresBackoffButOnDemandDoesNot(t *testing.T) {
 		t.Fatalf("manual refresh: %v, calls %d", err, e.refreshes())
 	}
 }
+
+// TestUnsentRefreshReleasesItsLease: a refresh that fails before anything is sent
+// (here a refresh token the key cannot open) gives its lease back at once, so the
+// connection is not held for a minute nor later taken for a crash's victim.
+func TestUnsentRefreshReleasesItsLease(t *testing.T) {
+	e := newEngine(t, getresponsetest.Options{})
+	c := e.seed(models.StatusActive, e.clock.Now().Add(30*time.Second), func(c *models.Connection) { c.RefreshTokenEnc = "v1.damaged" })
+	if _, err := e.tokens.Refresh(context.Background(), c.ID, "system"); err == nil {
+		t.Fatal("a refresh with an unreadable refresh token succeeded")
+	}
+	if got := e.get(c.ID); got.LeaseOwner != "" || got.LeaseUntil != nil || e.refreshes() != 0 {
+		t.Fatalf("after an unsent refresh: lease %q until %v, %d refresh calls", got.LeaseOwner, got.LeaseUntil, e.refreshes())
+	}
+}

@@ -72,7 +72,7 @@ func (t *Tokens) TestCall(ctx context.Context, id, path, actor string) (*TestCal
 	}
 	if resp != nil {
 		res.StatusCode, res.Latency, res.RateLimit = resp.StatusCode, resp.Latency, resp.RateLimit
-		t.observeBudget(app.APIURL, grant.AccountID, resp.RateLimit, 0)
+		t.observeBudget(app.APIURL, grant.Identity.MaxDomain, grant.AccountID, resp.RateLimit, 0)
 		// An error's context may echo the sent token ({"sentToken": …}): never show it.
 		res.JSON = prettyJSON(bytes.ReplaceAll(resp.Body, []byte(token), []byte("[redacted]")))
 	}

@@ -160,7 +160,7 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 	}
 	// The client secret is not needed for API calls, so it stays sealed.
 	ga := APIClientFor(app, grant.Identity)
-	key := app.APIURL + "\x00" + grant.Identity.MaxDomain + "\x00" + grant.AccountID
+	key := budgetKey(app.APIURL, grant.Identity.MaxDomain, grant.AccountID)
 	queued := p.Now()
 	gate, err := p.limits.enter(ctx, key, p.Now, proxyQueueWait)
 	if err != nil {
@@ -191,7 +191,7 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 		return nil, err
 	}
 	p.limits.observe(gate, res.StatusCode, res.Header, p.Now())
-	p.tokens.ObserveAnswer(app.APIURL, grant.AccountID, res.StatusCode, res.Header)
+	p.tokens.ObserveAnswer(app.APIURL, grant.Identity.MaxDomain, grant.AccountID, res.StatusCode, res.Header)
 	if fleet {
 		p.fleet.observe(ctx, key, res.StatusCode, res.Header, p.Now())
 	}

@@ -274,7 +274,7 @@ func (r *Refresher) refreshLeased(ctx context.Context, conn *models.Connection, 
 	p, err := r.tokens.PrepareLeased(ctx, conn, owner, "system")
 	if err != nil {
 		r.log.Error("refresh", "connection", conn.ID, "error", err)
-		return true // the lease expires; the connection is retried then
+		return true // not sent (its lease is released), or cut off by a fault hook
 	}
 	if p.NewTokens() {
 		if _, err := r.tokens.commit(ctx, p.Out, p.access, p.received, events); err != nil && !errors.Is(err, models.ErrDisconnected) {
