@@ -76,10 +76,14 @@ func (s *Sessions) Resume(ctx context.Context, token string) (*models.OperatorSe
 		return nil, nil, err
 	}
 	if now.Sub(sess.LastSeenAt) >= sessionTouchEvery {
-		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
+		// Best effort: a database refusing writes must not fail every page (the
+		// dashboard's storage banner says what is wrong); the idle clock only
+		// starts a minute late.
+		if err := s.store.TouchSession(ctx, sess.ID, now); err == nil {
+			sess.LastSeenAt = now
+		} else if !errors.Is(err, models.ErrStorageUnavailable) {
 			return nil, nil, err
 		}
-		sess.LastSeenAt = now
 	}
 	return sess, op, nil
 }
