@@ -129,6 +129,11 @@ func TestCopyDBToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Alerts already sent for these events: the copy must not send them again.
+	if err := db.Exec("UPDATE alert_cursor SET last_event_id = (SELECT MAX(id) FROM events) WHERE id = 1").Error; err != nil {
+		t.Fatal(err)
+	}
+
 	target := modelstest.NewPostgresDatabase(t, os.Getenv(modelstest.EnvDatabase))
 	out := runCmd(t, env, "", "copy-db", "--to", target)
 	if out.err != nil {
@@ -150,6 +155,12 @@ func TestCopyDBToPostgres(t *testing.T) {
 	pg := openStore(t, target)
 	if v, err := pg.CurrentSchemaVersion(ctx); err != nil || v != models.SchemaVersion() {
 		t.Fatalf("target schema version %d, %v", v, err)
+	}
+	var cursorSrc, cursorDst int64
+	src.DB().Raw("SELECT last_event_id FROM alert_cursor WHERE id = 1").Scan(&cursorSrc)
+	pg.DB().Raw("SELECT last_event_id FROM alert_cursor WHERE id = 1").Scan(&cursorDst)
+	if cursorSrc == 0 || cursorDst != cursorSrc {
+		t.Errorf("alert cursor: %d in SQLite, %d in PostgreSQL; want the same, so sent alerts are not sent again", cursorSrc, cursorDst)
 	}
 	for i, c := range conns {
 		got, err := pg.ConnectionByID(ctx, c.ID)

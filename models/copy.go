@@ -11,13 +11,19 @@ import (
 )
 
 // copyTables are the tables CopyTo moves, each after the tables it refers to.
-// proxy_slots and proxy_backoff are left behind: they only hold calls in flight;
-// so is backup_info, which describes a backup file, not an install.
 var copyTables = []string{
 	"schema_migrations", "operators", "apps", "connections", "connect_links", "auth_states", "events",
 	"login_throttles", "api_keys", "webhook_deliveries", "daily_refresh_stats", "bulk_jobs", "demo_states",
-	"operator_sessions", "install_secrets", "password_resets", "audit_log",
+	"operator_sessions", "install_secrets", "password_resets", "audit_log", "alert_cursor",
 }
+
+// seededTables hold rows their migration inserts, which the source's replace.
+var seededTables = []string{"schema_migrations", "alert_cursor"}
+
+// uncopiedTables stay behind: proxy_slots and proxy_backoff only hold calls in
+// flight, store_probe is the readiness probe's scratch row, and backup_info
+// describes a backup file, not an install.
+var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "store_probe", "backup_info"}
 
 // serialTables have an autoincrement ID whose PostgreSQL sequence must continue after
 // the copied rows.
@@ -71,9 +77,12 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) ([]TableCount, error) {
 		return nil, storeError(err, "begin the copy's transaction")
 	}
 	defer tx.Rollback()
-	// The schema's own rows are replaced by the source's history.
-	if _, err := tx.ExecContext(ctx, "DELETE FROM schema_migrations"); err != nil {
-		return nil, storeError(err, "clear the target's schema_migrations")
+	// The migrations' own rows are replaced by the source's (its history, and the
+	// alert cursor, so past events are not e-mailed again).
+	for _, table := range seededTables {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
+			return nil, storeError(err, "clear the target's %s", table)
+		}
 	}
 	for _, table := range copyTables {
 		if err := copyTable(ctx, src, tx, table); err != nil {

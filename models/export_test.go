@@ -50,3 +50,6 @@ func (s *Store) SetHealthClockForTest(now func() time.Time) {
 // SetMinFreeSpaceForTest changes the room a SQLite database's file system must
 // have left for the store to be ready.
 func (s *Store) SetMinFreeSpaceForTest(n uint64) { s.minFree = n }
+
+// CopyTablesForTest returns the tables copy-db moves and the ones it leaves behind.
+func CopyTablesForTest() (copied, left []string) { return copyTables, uncopiedTables }
