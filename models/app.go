@@ -66,9 +66,13 @@ func (s *Store) CreateApp(ctx context.Context, app *App) error {
 	return storeError(err, "create app %s", app.ID)
 }
 
-// UpdateApp saves every field of app.
+// appHealthColumns belong to the engine (SetAppHealth, ClaimAppProbe): an edit of
+// the app never writes them back as they were read.
+var appHealthColumns = []string{"health", "health_reason", "health_since", "health_retry_at", "health_failures"}
+
+// UpdateApp saves every field of app but its health.
 func (s *Store) UpdateApp(ctx context.Context, app *App) error {
-	res := s.db.WithContext(ctx).Where("deleted_at IS NULL").Save(app)
+	res := s.db.WithContext(ctx).Where("deleted_at IS NULL").Omit(appHealthColumns...).Save(app)
 	if res.Error != nil {
 		return storeError(translate(res.Error), "update app %s", app.ID)
 	}
@@ -78,11 +82,11 @@ func (s *Store) UpdateApp(ctx context.Context, app *App) error {
 	return nil
 }
 
-// UpdateAppAudited saves every field of app and records ev (the edit, for the
+// UpdateAppAudited saves every field of app but its health and records ev (the edit, for the
 // audit trail) in the same transaction.
 func (s *Store) UpdateAppAudited(ctx context.Context, app *App, ev *Event) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Where("deleted_at IS NULL").Save(app)
+		res := tx.Where("deleted_at IS NULL").Omit(appHealthColumns...).Save(app)
 		if res.Error != nil {
 			return translate(res.Error)
 		}

@@ -61,6 +61,14 @@ func (s *Store) SetAppHealth(ctx context.Context, appID string, ch AppHealthChan
 		ch.At = Now()
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Workers and replicas meeting the same failure at once must see each
+		// other's change: the row is locked for the read on PostgreSQL (SQLite's
+		// write transaction already serializes), so only one records the event.
+		if s.postgres {
+			if err := tx.Exec("SELECT id FROM apps WHERE id = ? FOR UPDATE", appID).Error; err != nil {
+				return err
+			}
+		}
 		var app App
 		if err := tx.Select("id, health, health_failures").Where("id = ? AND deleted_at IS NULL", appID).First(&app).Error; err != nil {
 			return translate(err)
