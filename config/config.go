@@ -466,7 +466,7 @@ func ParseHTTPURL(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("%q is not an absolute http(s) URL", s)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("%q must not contain credentials", s)
+		return nil, fmt.Errorf("%q must not contain credentials", u.Redacted())
 	}
 	return u, nil
 }

@@ -227,7 +227,7 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 		{"base url with path", "GRCONNECT_BASE_URL", "https://example.com/grconnect"},
 		{"base url with query", "GRCONNECT_BASE_URL", "https://example.com/?a=b"},
 		{"base url with fragment", "GRCONNECT_BASE_URL", "https://example.com#top"},
-		{"base url with credentials", "GRCONNECT_BASE_URL", "https://user:pw@example.com"},
+		{"base url with credentials", "GRCONNECT_BASE_URL", "https://user:hunter2-secret@example.com"},
 		{"auth url not http", "GRCONNECT_GETRESPONSE_AUTH_URL", "javascript:alert(1)"},
 		{"auth url without host", "GRCONNECT_GETRESPONSE_AUTH_URL", "https:///authorize"},
 		{"api url relative", "GRCONNECT_GETRESPONSE_API_URL", "/v3"},
@@ -278,6 +278,9 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 				}
 				if hiddenSetting[tt.env] && strings.Contains(msg, tt.value) {
 					t.Errorf("error repeats the configured key: %q", msg)
+				}
+				if strings.Contains(msg, "hunter2-secret") {
+					t.Errorf("error repeats a password from a URL: %q", msg)
 				}
 			}
 			t.Run("env", func(t *testing.T) {

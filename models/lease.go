@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -106,21 +105,24 @@ func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error
 		ExpiresAt *time.Time
 	}
 	var active, failing []due
-	free := "(lease_until IS NULL OR lease_until < ?)"
+	free, freeArgs := "(lease_until IS NULL OR lease_until < ?)", []any{q.Now}
 	if q.AppID != "" {
-		free += " AND app_id = '" + strings.ReplaceAll(q.AppID, "'", "''") + "'"
+		free += " AND app_id = ?"
+		freeArgs = append(freeArgs, q.AppID)
 	} else {
-		free += " AND app_id NOT IN (SELECT id FROM apps WHERE health NOT IN ('" + string(AppHealthy) + "', ''))"
+		free += " AND app_id NOT IN (SELECT id FROM apps WHERE health NOT IN (?, ''))"
+		freeArgs = append(freeArgs, AppHealthy)
 	}
 	err := s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
 		Where("status = ? AND "+free+" AND (expires_at < ? OR expires_at IS NULL OR last_refresh_at < ? OR last_refresh_at IS NULL)",
-			StatusActive, q.Now, q.Now.Add(q.Margin), q.Now.Add(-q.Keepalive)).
+			append(append([]any{StatusActive}, freeArgs...), q.Now.Add(q.Margin), q.Now.Add(-q.Keepalive))...).
 		Order("expires_at, id").Limit(q.Limit).Scan(&active).Error
 	if err != nil {
 		return nil, storeError(err, "find due active connections")
 	}
 	err = s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
-		Where("status = ? AND "+free+" AND (next_attempt_at IS NULL OR next_attempt_at <= ?)", StatusRefreshFailing, q.Now, q.Now).
+		Where("status = ? AND "+free+" AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+			append(append([]any{StatusRefreshFailing}, freeArgs...), q.Now)...).
 		Order("expires_at, id").Limit(q.Limit).Scan(&failing).Error
 	if err != nil {
 		return nil, storeError(err, "find due failing connections")
@@ -145,7 +147,7 @@ func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error
 
 // ExpireOrphanLeases ends, at once, every refresh and webhook lease still held in
 // the database. Call it only when no other process can hold one: a SQLite database
-// that no process had open when this one started (see DatabaseInUse). Their owner
+// that no other server serves (see LockServing). Their owner
 // died without releasing them (SIGKILL, a power cut), so instead of waiting for
 // them to expire, the next lease takes them now — a refresh lease's connection is
 // then marked interrupted as usual (its owner may have sent the refresh), and a
