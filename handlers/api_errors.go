@@ -128,11 +128,11 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 		return http.StatusServiceUnavailable, apiErrorBody{Code: "storage_unavailable",
 			Message: "grconnect's database is unavailable (" + models.StorageProblemOf(err).Describe() + "). Try again shortly.", RetryAfter: 10}
 	case errors.As(err, &refresh) && refresh.App != nil:
-		app := &appRef{ID: refresh.App.ID, Name: refresh.App.Name, Health: string(refresh.App.Health)}
+		app := &appRef{ID: refresh.App.ID, Name: refresh.App.Name, Health: string(refresh.AppHealth)}
 		msg := "The app \"" + refresh.App.Name + "\" cannot refresh tokens: " + strings.TrimSuffix(refresh.Message, ".") + "."
 		if refresh.Class == services.ClassOperator {
 			code := "app_misconfigured"
-			if refresh.App.Health == models.AppCredentialsRejected || strings.Contains(refresh.Message, "client ID or secret") {
+			if refresh.AppHealth == models.AppCredentialsRejected {
 				code = "app_credentials_rejected"
 			}
 			return http.StatusConflict, apiErrorBody{Code: code, Message: msg, App: app}

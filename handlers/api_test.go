@@ -146,6 +146,11 @@ type apiErr struct {
 			Path   string            `json:"path"`
 			Body   map[string]string `json:"body"`
 		} `json:"reconnect"`
+		App *struct {
+			ID     string `json:"id"`
+			Name   string `json:"name"`
+			Health string `json:"health"`
+		} `json:"app"`
 	} `json:"error"`
 }
 

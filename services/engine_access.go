@@ -83,6 +83,12 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 		if valid {
 			return serve()
 		}
+		// When the whole app waits or must be fixed, that is the answer to give.
+		if app, err := t.App(ctx, row.AppID); err == nil {
+			if blocked := t.appBlocks(app, now); blocked != nil {
+				return nil, blocked
+			}
+		}
 		return nil, &RefreshError{Message: row.LastError, NextAttemptAt: row.NextAttemptAt, RetryAfter: retryAfter(row.NextAttemptAt, now)}
 	}
 	// Inside the margin. A token still valid beyond the floor is handed out at once,

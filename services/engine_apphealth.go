@@ -87,7 +87,7 @@ func (t *Tokens) appBlocks(app *models.App, now time.Time) *RefreshError {
 	if app.Health.Healthy() {
 		return nil
 	}
-	re := &RefreshError{App: app, Message: AppHealthAdvice(app.Health, app.HealthReason), Err: ErrAppUnhealthy}
+	re := &RefreshError{App: app, AppHealth: app.Health, Message: AppHealthAdvice(app.Health, app.HealthReason), Err: ErrAppUnhealthy}
 	if app.Health.OperatorMustAct() {
 		re.Class = ClassOperator
 		return re

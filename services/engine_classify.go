@@ -54,9 +54,11 @@ type RefreshError struct {
 	NextAttemptAt *time.Time
 	RetryAfter    time.Duration
 	// App is set when the app, not this connection, is the cause: its health and
-	// reason say what to do.
-	App *models.App
-	Err error
+	// reason say what to do. AppHealth is the state the failure puts it in (App
+	// may be the app as it was read before).
+	App       *models.App
+	AppHealth models.AppHealth
+	Err       error
 }
 
 func (e *RefreshError) Error() string { return e.Message }
@@ -100,8 +102,8 @@ func (t *Tokens) classify(err error, conn *models.Connection, app *models.App) *
 		return re
 	case ClassOperator, string(getresponse.ActorCaller):
 		re.Class = ClassOperator
-		re.App = app
-		re.Message = "Refreshes of this app are paused: " + AppHealthAdvice(appHealthFor(err), what)
+		re.App, re.AppHealth = app, appHealthFor(err)
+		re.Message = "Refreshes of this app are paused: " + AppHealthAdvice(re.AppHealth, what)
 		return re
 	}
 	re.Class = ClassWait

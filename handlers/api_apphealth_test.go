@@ -1,0 +1,62 @@
+package handlers_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+)
+
+// TestAPIErrorsNameTheCausingApp: when the app, not the customer, is why a token
+// cannot be refreshed, the API's refresh and token answers say so with a code of
+// their own and the app — from the failing refresh itself and, afterwards, from
+// the app's health without another call to GetResponse.
+func TestAPIErrorsNameTheCausingApp(t *testing.T) {
+	for _, tc := range []struct {
+		failure getresponsetest.TokenFailure
+		status  int
+		code    string
+		health  models.AppHealth
+		conns   int // connections that must fail before the app is the cause
+	}{
+		{getresponsetest.TokenInvalidClient, http.StatusConflict, "app_credentials_rejected", models.AppCredentialsRejected, 1},
+		{getresponsetest.TokenDomainNotFound, http.StatusConflict, "app_misconfigured", models.AppMisconfigured, 1},
+		{getresponsetest.TokenIPBlocked, http.StatusServiceUnavailable, "getresponse_refusing", models.AppRefused, 3},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			f := newAPIFixture(t, getresponsetest.Options{})
+			var ids []string
+			for i := range tc.conns {
+				account := f.fake.AddAccount(getresponsetest.Account{AccountID: fmt.Sprintf("acct%d", i), Email: fmt.Sprintf("c%d@example.com", i)})
+				c := f.connect(fmt.Sprintf("customer-%d", i), account)
+				f.age(c.ID, time.Hour)
+				ids = append(ids, c.ID)
+			}
+			f.fake.FailToken(tc.failure, -1)
+			var last response
+			for _, id := range ids {
+				last = f.call(http.MethodPost, "/api/v1/connections/"+id+"/refresh", nil)
+			}
+			check := func(what string, r response) {
+				t.Helper()
+				e := wantError(t, r, tc.status, tc.code)
+				if e.Error.App == nil || e.Error.App.ID != f.appID || e.Error.App.Health != string(tc.health) {
+					t.Fatalf("%s: the error's app = %+v, want %s in %s", what, e.Error.App, f.appID, tc.health)
+				}
+			}
+			if tc.conns == 1 {
+				check("the failing refresh", last)
+			}
+			calls := f.fake.Count(getresponsetest.EndpointTokenRefresh)
+			f.expireIn(ids[0], -time.Minute) // expired: a token request cannot hand out the old one
+			check("a token request afterwards", f.call(http.MethodPost, "/api/v1/connections/"+ids[0]+"/token", nil))
+			check("a refresh afterwards", f.call(http.MethodPost, "/api/v1/connections/"+ids[0]+"/refresh", nil))
+			if n := f.fake.Count(getresponsetest.EndpointTokenRefresh) - calls; n != 0 {
+				t.Fatalf("%d refresh calls while the app is known to be the cause", n)
+			}
+		})
+	}
+}
