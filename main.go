@@ -260,6 +260,10 @@ func serve(ctx context.Context, inv *invocation) error {
 	for _, w := range e.cfg.Warnings {
 		log.Warn(w)
 	}
+	// Only the server makes scheduled backups, so only serve prepares their directory.
+	if err := e.cfg.PrepareBackupDir(); err != nil {
+		return err
+	}
 
 	srv, err := server.New(ctx, server.Options{Config: e.cfg, Store: e.store, Box: e.box, Log: log})
 	if err != nil {

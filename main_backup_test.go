@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -234,5 +236,25 @@ func TestHealthcheckCommand(t *testing.T) {
 	}
 	if r := runCmd(t, nil, "", "healthcheck", "--url", s.url+"/healthz-nope"); r.err == nil {
 		t.Error("healthcheck of a 404 passed")
+	}
+}
+
+// TestOnlyServePreparesTheBackupDir: the scheduled backups' directory is made by
+// the server that writes into it, not by a command that merely opens the install.
+func TestOnlyServePreparesTheBackupDir(t *testing.T) {
+	env, path := dbEnv(t)
+	dir := filepath.Join(filepath.Dir(path), "..", "backups")
+	env["GRCONNECT_BACKUP_DIR"] = dir
+	if r := runCmd(t, env, "the-client-secret\n", "app", "create", "--name", "Acme", "--client-id", "acme", "--client-secret-stdin"); r.err != nil {
+		t.Fatalf("app create: %v %s", r.err, r.stderr)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("app create made the backup directory (stat: %v)", err)
+	}
+	if err := startServe(t, env).stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+		t.Fatalf("serve did not prepare the backup directory 0700: %v %v", st, err)
 	}
 }

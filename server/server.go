@@ -139,9 +139,6 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Housekeeping.AuditRetention = cfg.AuditRetention
 	s.Tokens.Observer = s.Metrics
 	s.Audit = services.NewAudit(store, log)
-	if err := cfg.PrepareBackupDir(); err != nil {
-		return nil, err
-	}
 	s.Backups = services.NewBackups(store, box, cfg.BackupDir, cfg.BackupEvery, cfg.BackupKeep, log)
 	s.Backups.Observer = s.Metrics
 	deps := handlers.Deps{
