@@ -258,3 +258,38 @@ func TestOnlyServePreparesTheBackupDir(t *testing.T) {
 		t.Fatalf("serve did not prepare the backup directory 0700: %v %v", st, err)
 	}
 }
+
+// TestBackupOfAnOlderInstall: a newer grconnect backs up an older server's
+// database before upgrading it, and writes nothing to that database (it has no
+// key check table or audit log yet). The older schema is made by taking the
+// newer tables away from a current one.
+func TestBackupOfAnOlderInstall(t *testing.T) {
+	modelstest.SkipOnPostgres(t, "grconnect backup copies SQLite")
+	env, dbPath := dbEnv(t)
+	env["GRCONNECT_SECRET_KEY"] = keyText(1)
+	if r := runCmd(t, env, "client-secret-1\n", "app", "create", "--name", "Acme", "--client-id", "acme", "--client-secret-stdin"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	store := openStore(t, dbPath)
+	for _, q := range []string{"DROP TABLE audit_log", "DROP TABLE install_secrets", "DELETE FROM schema_migrations WHERE version >= 8"} {
+		if err := store.DB().Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := filepath.Join(t.TempDir(), "before-upgrade.db")
+	r := runCmd(t, env, "", "backup", "--to", to)
+	if r.err != nil {
+		t.Fatalf("backup of a schema-7 install: %v\n%s", r.err, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "schema version 7") {
+		t.Errorf("the report does not name the backup's schema: %s", r.stdout)
+	}
+	if st, err := os.Stat(to); err != nil || st.Size() == 0 {
+		t.Fatalf("no backup file: %v", err)
+	}
+	var tables int64
+	store.DB().Raw("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('audit_log', 'install_secrets')").Scan(&tables)
+	if v, err := store.CurrentSchemaVersion(t.Context()); err != nil || v != 7 || tables != 0 {
+		t.Fatalf("the backup changed the older database: schema %d (%v), %d new tables", v, err, tables)
+	}
+}

@@ -26,7 +26,8 @@ import (
 
 // backup writes a consistent copy of the configured SQLite database (in use or
 // not) to --to, with the key's ID recorded in it. It never migrates the database:
-// a newer grconnect may back up an older server's database before upgrading it.
+// a newer grconnect may back up an older server's database before upgrading it
+// (and then writes nothing to it: no key check, no audit entry).
 func backup(ctx context.Context, inv *invocation) error {
 	fs, loader := inv.flags()
 	to := fs.String("to", "", "the backup file to write (it must not exist)")
@@ -49,7 +50,18 @@ func backup(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer store.Close()
-	box, err := openKey(ctx, cfg, store, log)
+	version, err := store.CurrentSchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	var box *secrets.Box
+	if version < models.SchemaVersion() {
+		// An older server's database, backed up before this grconnect upgrades it:
+		// its key check and audit log may not exist yet, so nothing is written to it.
+		box, err = existingKey(cfg)
+	} else {
+		box, err = openKey(ctx, cfg, store, log)
+	}
 	if err != nil {
 		return err
 	}
@@ -76,6 +88,24 @@ func openExisting(cfg *config.Config, log *slog.Logger) (*models.Store, error) {
 		return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %v", err)
 	}
 	return store, nil
+}
+
+// existingKey opens the configured key without making one or checking it against
+// the database: it refuses when no key is configured and secret.key is missing.
+func existingKey(cfg *config.Config) (*secrets.Box, error) {
+	if missing, err := cfg.KeyFileMissing(); err != nil {
+		return nil, err
+	} else if missing {
+		return nil, fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): no key is configured and %s does not exist", cfg.KeyFile())
+	}
+	if _, _, err := cfg.LoadSecretKey(); err != nil {
+		return nil, err
+	}
+	box, err := secrets.New(cfg.SecretKey, cfg.PreviousSecretKeys...)
+	if err != nil {
+		return nil, fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): %v", err)
+	}
+	return box, nil
 }
 
 func previousKeys(ids []string) string {
@@ -115,12 +145,9 @@ func restore(ctx context.Context, inv *invocation) error {
 		return fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): no key is configured and %s does not exist; %s: put that key in %s or set GRCONNECT_SECRET_KEY",
 			cfg.KeyFile(), backupKeyText(ctx, *from, log), cfg.KeyFile())
 	}
-	if _, _, err := cfg.LoadSecretKey(); err != nil {
-		return err
-	}
-	box, err := secrets.New(cfg.SecretKey, cfg.PreviousSecretKeys...)
+	box, err := existingKey(cfg)
 	if err != nil {
-		return fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): %v", err)
+		return err
 	}
 	rep, err := services.Restore(ctx, *from, cfg.Database, box, log)
 	if rep != nil && len(rep.MovedAside) > 0 {
@@ -204,11 +231,8 @@ func verify(ctx context.Context, inv *invocation) error {
 	if missing, err := cfg.KeyFileMissing(); err != nil {
 		return err
 	} else if !missing {
-		if _, _, err := cfg.LoadSecretKey(); err != nil {
+		if box, err = existingKey(cfg); err != nil {
 			return err
-		}
-		if box, err = secrets.New(cfg.SecretKey, cfg.PreviousSecretKeys...); err != nil {
-			return fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): %v", err)
 		}
 	}
 	rep, err := services.Verify(ctx, store, box)

@@ -19,7 +19,8 @@ import (
 
 // Backup writes a consistent copy of the (SQLite) database to path while it stays
 // in use, recording which keys sealed its values (see models.Store.BackupTo), and
-// records it in the audit log when someone asked for it.
+// records it in the audit log when someone asked for it (unless the database is at
+// an older schema, which this grconnect has not migrated and never writes to).
 func Backup(ctx context.Context, store *models.Store, box *secrets.Box, path string) (*models.Backup, time.Duration, error) {
 	start := time.Now()
 	b, err := store.BackupTo(ctx, path, models.BackupInfo{
@@ -29,6 +30,9 @@ func Backup(ctx context.Context, store *models.Store, box *secrets.Box, path str
 		return nil, 0, err
 	}
 	took := time.Since(start)
+	if v, err := store.CurrentSchemaVersion(ctx); err == nil && v < models.SchemaVersion() {
+		return b, took, nil // an older install, backed up before an upgrade: it has no audit log yet
+	}
 	details := fmt.Sprintf("Backup written to %s (%s, sealed with key ID %s, took %s)", b.Path, FormatBytes(b.Size), b.Info.KeyID, took.Round(time.Millisecond))
 	if err := RecordAudit(ctx, store, models.AuditBackupCreated, TargetInstall, "", details); err != nil {
 		return b, took, fmt.Errorf("the backup is complete, but the audit log refused its entry: %w", err)
