@@ -507,7 +507,7 @@ func openDatabase(ctx context.Context, loader *config.Loader, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	if !isPostgres(cfg.Database) {
+	if !cfg.IsPostgres() {
 		if err := cfg.PrepareDataDir(); err != nil {
 			return nil, err
 		}
