@@ -46,29 +46,19 @@ func LoadOrCreateKeyFile(path string) (key []byte, created bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, false, err
 	}
-	// Write a temporary file, then hard-link it into place: the link fails when another
-	// process won the race, and nobody ever reads a half-written key.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".secret-key-*")
+	// Write a synced temporary file, then hard-link it into place: the link fails
+	// when another process won the race, and nobody ever reads a half-written key.
+	tmp, err := writeSyncedTemp(filepath.Dir(path), []byte(base64.StdEncoding.EncodeToString(key)+"\n"))
 	if err != nil {
 		return nil, false, err
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, false, err
-	}
-	if _, err := tmp.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
-		tmp.Close()
-		return nil, false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, false, err
-	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
 		return LoadOrCreateKeyFile(path)
 	} else if err != nil {
 		return nil, false, err
 	}
+	syncDir(filepath.Dir(path))
 	return key, true, nil
 }
 
@@ -139,33 +129,47 @@ func RotateKeyFile(path, previousPath string) (newKey, oldKey []byte, err error)
 // writeFileAtomic writes data to a 0600 file beside path, syncs it and renames it
 // over path, then syncs the directory: readers see the old file or the new one.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".secret-key-*")
+	tmp, err := writeSyncedTemp(filepath.Dir(path), data)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	syncDir(filepath.Dir(path))
+	return nil
+}
+
+// writeSyncedTemp writes data to a new 0600 file in dir, synced to disk, and
+// returns its name; the caller links or renames it into place and removes it.
+func writeSyncedTemp(dir string, data []byte) (string, error) {
+	tmp, err := os.CreateTemp(dir, ".secret-key-*")
+	if err != nil {
+		return "", err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		_, err = tmp.Write(data)
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if err == nil {
+		err = tmp.Sync()
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
+}
+
+// syncDir makes a new name in dir durable (best effort: not every file system
+// syncs directories).
+func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: not every file system syncs directories
+		d.Sync()
 		d.Close()
 	}
-	return nil
 }
