@@ -396,3 +396,24 @@ func TestTimelineIsNewestFirstAndPaginated(t *testing.T) {
 		t.Fatalf("bad timeline cursor = %d", r.status)
 	}
 }
+
+// TestCustomerConsentHealsTheApp: a customer's completed code exchange proves that
+// GetResponse accepts the app's credentials again: the app is healthy, with one
+// app.recovered event, and its paused refreshes resume.
+func TestCustomerConsentHealsTheApp(t *testing.T) {
+	f := newConnectFixture(t, getresponsetest.Options{})
+	first := f.connect("customer-1", "")
+	f.fake.FailToken(getresponsetest.TokenInvalidClient, 1)
+	f.op.submit("/connections/"+first.ID, "/connections/"+first.ID+"/refresh", nil)
+	if app, _ := f.store.AppByID(t.Context(), f.appID); app.Health != models.AppCredentialsRejected {
+		t.Fatalf("app health after invalid_client = %q", app.Health)
+	}
+	account := f.fake.AddAccount(getresponsetest.Account{AccountID: "A2", Email: "a2@example.com"})
+	f.connect("customer-2", account)
+	app, _ := f.store.AppByID(t.Context(), f.appID)
+	var recovered int64
+	f.store.DB().Model(&models.Event{}).Where("app_id = ? AND type = ?", f.appID, models.EventAppRecovered).Count(&recovered)
+	if app.Health != models.AppHealthy || recovered != 1 {
+		t.Fatalf("after a customer's consent: app %q, %d app.recovered events; want ok and 1", app.Health, recovered)
+	}
+}

@@ -36,6 +36,9 @@ type Connect struct {
 	baseURL string
 	log     *slog.Logger
 	now     func() time.Time
+	// AppWorks is told when a completed code exchange proved that GetResponse
+	// accepts an unhealthy app's credentials (the token engine's Tokens.AppWorks).
+	AppWorks func(ctx context.Context, app *models.App, what, actor string)
 }
 
 // NewConnect returns the connect-flow service. baseURL is grconnect's public URL.
@@ -293,12 +296,9 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 	case models.AuthorizationTransferred:
 		status = "transferred"
 	}
-	if !app.Health.Healthy() {
+	if !app.Health.Healthy() && c.AppWorks != nil {
 		// A completed code exchange proves GetResponse accepts the app's credentials.
-		if _, err := c.store.SetAppHealth(ctx, app.ID, models.AppHealthChange{Health: models.AppHealthy, Actor: "customer",
-			Message: "The app works again: a customer's authorization was exchanged for tokens."}); err != nil {
-			c.log.Warn("could not record the app's health", "app", app.ID, "error", err)
-		}
+		c.AppWorks(ctx, app, "a customer's authorization was exchanged for tokens", "customer")
 	}
 	res := &CallbackResult{Connection: conn, Created: saved.Outcome == models.AuthorizationCreated, Status: status, App: app, PopupOrigin: as.PopupOrigin}
 	if as.ReturnURL != "" {

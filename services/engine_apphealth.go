@@ -52,6 +52,13 @@ func (w *appWaits) forget(appID string) {
 
 // setAppHealth moves app to health h after a refresh's answer; errors are logged
 // (the refresh's own outcome is stored regardless).
+// AppWorks records that something other than a refresh (a customer's completed
+// code exchange) proved GetResponse accepts app again: it is healthy, and its paused
+// refreshes resume.
+func (t *Tokens) AppWorks(ctx context.Context, app *models.App, what, actor string) {
+	t.setAppHealth(ctx, app, models.AppHealthy, what, actor)
+}
+
 func (t *Tokens) setAppHealth(ctx context.Context, app *models.App, h models.AppHealth, what, actor string) {
 	now := t.Now()
 	ch := models.AppHealthChange{Health: h, Actor: actor, At: now}
