@@ -53,6 +53,7 @@ func TestMovingAnAppNeedsItsClientSecret(t *testing.T) {
 		t.Fatalf("same-host edit = %d\n%s", r.status, r.body)
 	}
 	// With the current secret the move is allowed, and recorded.
+	before, _ := app.store.AppByID(t.Context(), id)
 	edit.Set("api_url", "https://gr-proxy.example.com/v3")
 	edit.Set("client_secret", clientSecret)
 	if r := b.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", edit); r.status != http.StatusSeeOther {
@@ -74,6 +75,16 @@ func TestMovingAnAppNeedsItsClientSecret(t *testing.T) {
 		if strings.Contains(e.Message, clientSecret) {
 			t.Fatal("an event shows the client secret")
 		}
+	}
+	// The move confirmed the secret without replacing it: the audit log says an
+	// edit, not a new secret, and the sealed secret is the one it was.
+	var actions []string
+	app.store.DB().Table("audit_log").Where("target_id = ?", id).Order("id").Pluck("action", &actions)
+	if n := len(actions); n == 0 || actions[n-1] != string(models.AuditAppUpdated) {
+		t.Fatalf("audit actions for the app = %v; the move must end in %s", actions, models.AuditAppUpdated)
+	}
+	if stored, _ := app.store.AppByID(t.Context(), id); stored.ClientSecretEnc != before.ClientSecretEnc {
+		t.Fatal("confirming the current secret re-sealed it")
 	}
 }
 

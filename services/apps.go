@@ -89,20 +89,25 @@ func (a *Apps) Update(ctx context.Context, id, actor string, in AppInput) (*mode
 		return nil, err
 	}
 	moved := urlOrigin(before.AuthURL) != urlOrigin(app.AuthURL) || urlOrigin(before.APIURL) != urlOrigin(app.APIURL)
-	if moved {
+	entered := strings.TrimSpace(in.ClientSecret)
+	same := false // the entered secret is the current one: nothing to replace
+	if entered != "" || moved {
 		current, err := a.box.Open(before.ClientSecretEnc, secrets.AAD("app", before.ID, "client_secret"))
 		if err != nil {
 			return nil, err
 		}
-		entered := strings.TrimSpace(in.ClientSecret)
+		same = entered != "" && subtle.ConstantTimeCompare([]byte(entered), []byte(current)) == 1
 		switch {
-		case entered == "":
+		case moved && entered == "":
 			return nil, FieldErrors{"client_secret": "You are moving this app to another host: enter its current client secret to confirm."}
-		case subtle.ConstantTimeCompare([]byte(entered), []byte(current)) != 1:
+		case moved && !same:
 			return nil, FieldErrors{"client_secret": "This is not the app's current client secret. To move the app to another host, enter its current secret (change the secret in a separate edit)."}
 		}
 	}
-	ev := &models.Event{AppID: &app.ID, Type: models.EventAppUpdated, Actor: actor, Message: describeAppChanges(&before, app, in.ClientSecret != "" && !moved)}
+	if same {
+		app.ClientSecretEnc, app.ClientSecretHint = before.ClientSecretEnc, before.ClientSecretHint
+	}
+	ev := &models.Event{AppID: &app.ID, Type: models.EventAppUpdated, Actor: actor, Message: describeAppChanges(&before, app, entered != "" && !same)}
 	action := models.AuditAppUpdated
 	if before.ClientSecretEnc != app.ClientSecretEnc {
 		action = models.AuditAppSecretChanged // one entry, named after the change that matters most
