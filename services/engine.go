@@ -288,8 +288,8 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 		}
 		p.access = tok.AccessToken
 		msg := fmt.Sprintf("Refreshed in %d ms; access token valid until %s", took.Milliseconds(), sealed.ExpiresAt.Format("2006-01-02 15:04:05 UTC"))
-		if tok.RefreshToken != "" {
-			msg += "; new refresh token stored"
+		if tok.RefreshToken != "" && tok.RefreshToken != refreshToken {
+			msg += "; new refresh token stored" // x/oauth2 keeps the old one when none came
 		}
 		if conn.InterruptedBy != "" {
 			msg += " (an earlier refresh was cut off before its answer was stored; the refresh token still worked)"

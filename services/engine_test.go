@@ -515,3 +515,23 @@ func TestUnsentRefreshReleasesItsLease(t *testing.T) {
 		t.Fatalf("after an unsent refresh: lease %q until %v, %d refresh calls", got.LeaseOwner, got.LeaseUntil, e.refreshes())
 	}
 }
+
+// TestRefreshEventSaysWhetherTheRefreshTokenChanged: the timeline says "new
+// refresh token stored" only when GetResponse sent a new one.
+func TestRefreshEventSaysWhetherTheRefreshTokenChanged(t *testing.T) {
+	for _, tc := range []struct {
+		rotation getresponsetest.Rotation
+		want     bool
+	}{{getresponsetest.RotationNone, false}, {getresponsetest.RotationOmit, false}, {getresponsetest.RotationStrict, true}} {
+		e := newEngine(t, getresponsetest.Options{Rotation: tc.rotation})
+		c := e.seed(models.StatusActive, e.clock.Now().Add(30*time.Second), nil)
+		if _, err := e.tokens.Refresh(context.Background(), c.ID, "system"); err != nil {
+			t.Fatal(err)
+		}
+		var msg string
+		e.store.DB().Model(&models.Event{}).Where("connection_id = ? AND type = ?", c.ID, models.EventRefreshSucceeded).Pluck("message", &msg)
+		if got := strings.Contains(msg, "new refresh token stored"); got != tc.want {
+			t.Errorf("rotation %v: event %q; want mention of a new refresh token: %v", tc.rotation, msg, tc.want)
+		}
+	}
+}
