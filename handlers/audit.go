@@ -153,7 +153,7 @@ func retentionText(d time.Duration) string {
 	case d <= 0:
 		return "for ever"
 	case d%(24*time.Hour) == 0:
-		return strconv.Itoa(int(d/(24*time.Hour))) + " days"
+		return plural(int64(d/(24*time.Hour)), "day", "days")
 	}
 	return "for " + d.String()
 }

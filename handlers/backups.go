@@ -63,19 +63,13 @@ func (s *Server) runBackup(c echo.Context) error {
 
 // everyText says an interval in words: "24 hours", "90 minutes".
 func everyText(d time.Duration) string {
-	unit := func(n int64, one string) string {
-		if n == 1 {
-			return "1 " + one
-		}
-		return strconv.FormatInt(n, 10) + " " + one + "s"
-	}
 	switch {
 	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
-		return unit(int64(d/(24*time.Hour)), "day")
+		return plural(int64(d/(24*time.Hour)), "day", "days")
 	case d%time.Hour == 0:
-		return unit(int64(d/time.Hour), "hour")
+		return plural(int64(d/time.Hour), "hour", "hours")
 	case d%time.Minute == 0:
-		return unit(int64(d/time.Minute), "minute")
+		return plural(int64(d/time.Minute), "minute", "minutes")
 	}
 	return d.String()
 }

@@ -121,6 +121,9 @@ func startTestApp(t testing.TB, configure func(*config.Config), fake *getrespons
 		RefreshMargin: 10 * time.Minute, Keepalive: 24 * time.Hour, RefreshRate: 80,
 	}
 	configure(cfg)
+	if err := cfg.PrepareBackupDir(); err != nil { // as serve does before server.New
+		t.Fatal(err)
+	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	built, err := server.New(t.Context(), server.Options{
