@@ -37,7 +37,6 @@ func (s *Server) setupForm(c echo.Context) error {
 	if !s.operators.ValidSetupToken(token) {
 		return render(c, http.StatusForbidden, views.SetupPage(s.page(c, "Set up grconnect", ""), views.SetupForm{NeedToken: true}))
 	}
-	noReferrer(c)
 	return render(c, http.StatusOK, views.SetupPage(s.page(c, "Set up grconnect", ""), views.SetupForm{Token: token}))
 }
 

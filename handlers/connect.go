@@ -213,7 +213,6 @@ func (s *Server) brand(app *models.App) views.Brand {
 // origin, and send no Referer onwards (codes and link tokens stay private).
 func customerHeaders(c echo.Context, app *models.App, formTargets ...string) {
 	h := c.Response().Header()
-	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Opener-Policy", "unsafe-none")
 	img := "'self' data:"
 	if app != nil && app.LogoURL != "" {
@@ -229,7 +228,7 @@ func customerHeaders(c echo.Context, app *models.App, formTargets ...string) {
 			form += " " + o
 		}
 	}
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src "+img+"; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action "+form)
+	h.Set("Content-Security-Policy", csp(img, form))
 }
 
 // origin returns an http(s) URL's scheme://host, or "".
@@ -272,7 +271,3 @@ func (s *Server) publicPage(c echo.Context, title string) views.Page {
 	return p
 }
 
-// noReferrer keeps a page's URL (which may hold a token) out of Referer headers.
-func noReferrer(c echo.Context) {
-	c.Response().Header().Set("Referrer-Policy", "no-referrer")
-}

@@ -57,7 +57,6 @@ func (s *Server) resetOperator(c echo.Context) error {
 
 // resetForm is the public page a reset link opens.
 func (s *Server) resetForm(c echo.Context) error {
-	noReferrer(c)
 	op, err := s.resets.OpenPasswordReset(c.Request().Context(), c.Param("token"))
 	if err != nil {
 		return s.resetProblem(c, err)
@@ -67,7 +66,6 @@ func (s *Server) resetForm(c echo.Context) error {
 
 // resetPassword sets the new password, uses the link up and signs the operator in.
 func (s *Server) resetPassword(c echo.Context) error {
-	noReferrer(c)
 	ctx := c.Request().Context()
 	token := c.Param("token")
 	op, err := s.resets.ResetPassword(ctx, token, c.FormValue("password"), c.FormValue("password_confirm"))

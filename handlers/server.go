@@ -243,7 +243,14 @@ func skipCSRF(c echo.Context) bool {
 
 // contentSecurityPolicy allows nothing inline, no framing, and forms that post only
 // to grconnect (the connect page widens form-action to its app's authorize origin).
-const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+// Referrer-Policy: no-referrer (below) keeps URLs that hold a token out of Referer.
+var contentSecurityPolicy = csp("'self' data:", "'self'")
+
+// csp is grconnect's Content-Security-Policy with the given image sources and
+// form targets (customer pages add their app's logo and authorize origins).
+func csp(img, form string) string {
+	return "default-src 'self'; img-src " + img + "; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action " + form
+}
 
 // securityHeaders sets the headers every response carries; on an https base URL
 // also Strict-Transport-Security.
