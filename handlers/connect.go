@@ -270,4 +270,3 @@ func (s *Server) publicPage(c echo.Context, title string) views.Page {
 	p.Public, p.Operator = true, ""
 	return p
 }
-
