@@ -32,6 +32,9 @@ func auditFilter(q url.Values, untilKey string) (models.AuditFilter, string, str
 	if id := strings.TrimSpace(q.Get("target_id")); id != "" {
 		f.TargetID = id
 	}
+	if f.TargetType != "" && !slices.Contains(services.TargetTypes, f.TargetType) {
+		return f, "target_type", "Use one of " + strings.Join(services.TargetTypes, ", ") + "."
+	}
 	if f.Action != "" && !knownAction(f.Action) {
 		return f, "action", "Unknown action. Use one of " + strings.Join(auditActionNames(), ", ") + ", or a prefix such as app."
 	}
@@ -100,8 +103,8 @@ func (s *Server) listAudit(c echo.Context) error {
 	f.Before, f.Limit = q.Get("before"), pageSize
 	v := views.AuditView{Actor: f.Actor, Action: f.Action, Target: f.TargetID, From: q.Get("from"), Till: q.Get("till"),
 		Retention: retentionText(s.cfg.AuditRetention)}
-	for _, prefix := range []string{"operator.", "app.", "api_key.", "link.", "connection.", "bulk_job.", "install."} {
-		v.Actions = append(v.Actions, views.Option{Value: prefix, Label: "Any " + strings.TrimSuffix(prefix, ".") + " action"})
+	for _, target := range services.TargetTypes {
+		v.Actions = append(v.Actions, views.Option{Value: target + ".", Label: "Any " + target + " action"})
 	}
 	for _, a := range auditActionNames() {
 		v.Actions = append(v.Actions, views.Option{Value: a, Label: a})
@@ -192,10 +195,6 @@ func (s *Server) apiListAudit(c echo.Context) error {
 			return services.FieldErrors{"limit": "Use a whole number from 1 to 500."}
 		}
 		f.Limit = n
-	}
-	if f.TargetType != "" && !slices.Contains([]string{services.TargetOperator, services.TargetApp, services.TargetAPIKey, services.TargetLink,
-		services.TargetConnection, services.TargetBulkJob, services.TargetInstall}, f.TargetType) {
-		return services.FieldErrors{"target_type": "Use one of operator, app, api_key, link, connection, bulk_job or install."}
 	}
 	page, err := s.audit.List(c.Request().Context(), f)
 	if err != nil {

@@ -388,6 +388,9 @@ func TestAuditPage(t *testing.T) {
 	if r := f.op.get("/audit?action=everything"); r.status != http.StatusBadRequest || !strings.Contains(r.body, `data-testid="audit-error"`) {
 		t.Errorf("unknown action = %d", r.status)
 	}
+	if r := f.op.get("/audit?target_type=planet"); r.status != http.StatusBadRequest || !strings.Contains(r.body, `data-testid="audit-error"`) {
+		t.Errorf("unknown target type = %d", r.status)
+	}
 	if r := f.op.get("/audit?from=yesterday"); r.status != http.StatusBadRequest {
 		t.Errorf("bad date = %d", r.status)
 	}

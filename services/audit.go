@@ -46,6 +46,9 @@ const (
 	TargetInstall    = "install"
 )
 
+// TargetTypes are the audit target types, in the order filters list them.
+var TargetTypes = []string{TargetOperator, TargetApp, TargetAPIKey, TargetLink, TargetConnection, TargetBulkJob, TargetInstall}
+
 // entryFor builds the audit entry of an action by ctx's actor (ok is false when
 // ctx has none).
 func entryFor(ctx context.Context, action models.AuditAction, targetType, targetID, details string) (models.AuditEntry, bool) {
