@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,5 +233,35 @@ func TestRepeatedFailureAddsNoSecondAlert(t *testing.T) {
 	e.store.DB().Model(&models.WebhookDelivery{}).Where("connection_id = ?", c.ID).Count(&deliveries)
 	if deliveries != 1 {
 		t.Fatalf("%d webhook deliveries for one episode, want 1", deliveries)
+	}
+}
+
+// TestCheckingAnAppThirtyTimesAtOnceAsksOnce: thirty "Check credentials" at once
+// (tabs, double clicks) make one client_credentials call, and all get its answer.
+func TestCheckingAnAppThirtyTimesAtOnceAsksOnce(t *testing.T) {
+	e := newEngine(t, getresponsetest.Options{})
+	e.fake.SetTokenLatency(200 * time.Millisecond)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	healths := make([]models.AppHealth, 30)
+	for i := range healths {
+		wg.Go(func() {
+			<-start
+			h, _, err := e.tokens.CheckApp(context.Background(), e.app, "ann@example.com")
+			if err != nil {
+				t.Error(err)
+			}
+			healths[i] = h
+		})
+	}
+	close(start)
+	wg.Wait()
+	if n := e.fake.Count(getresponsetest.EndpointTokenClientCredentials); n != 1 {
+		t.Fatalf("30 checks at once made %d client_credentials calls, want 1", n)
+	}
+	for i, h := range healths {
+		if h != models.AppHealthy {
+			t.Fatalf("check %d = %q, want ok", i, h)
+		}
 	}
 }

@@ -110,6 +110,21 @@ func (t *Tokens) appBlocks(app *models.App, now time.Time) *RefreshError {
 // health. It returns the health and the answer in words; an unreachable
 // GetResponse changes nothing and comes back as an error.
 func (t *Tokens) CheckApp(ctx context.Context, app *models.App, actor string) (models.AppHealth, string, error) {
+	// Checks of one app as saved run once at a time: thirty clicks make one call.
+	type checked struct {
+		health models.AppHealth
+		says   string
+	}
+	key := "check-app\x00" + app.ID + "\x00" + app.UpdatedAt.String()
+	v, err, _ := t.flight.Do(key, func() (any, error) {
+		h, says, err := t.checkApp(context.WithoutCancel(ctx), app, actor)
+		return checked{h, says}, err
+	})
+	c, _ := v.(checked)
+	return c.health, c.says, err
+}
+
+func (t *Tokens) checkApp(ctx context.Context, app *models.App, actor string) (models.AppHealth, string, error) {
 	ga, err := t.apps.Client(app, t.redirectURL)
 	if err != nil {
 		return "", "", err
