@@ -14,6 +14,7 @@ import (
 // accountService is what the account page needs of the operators.
 type accountService interface {
 	SetTimeZone(ctx context.Context, id, zone string) error
+	ReportTimeZone(ctx context.Context, id, zone string) error
 }
 
 // showAccount shows the signed-in operator's time zone and password links.
@@ -41,7 +42,11 @@ func (s *Server) setTimeZone(c echo.Context) error {
 	if auto && op.TimeZone != "" {
 		return c.NoContent(http.StatusNoContent)
 	}
-	err := s.accounts.SetTimeZone(c.Request().Context(), op.ID, zone)
+	set := s.accounts.SetTimeZone
+	if auto {
+		set = s.accounts.ReportTimeZone
+	}
+	err := set(c.Request().Context(), op.ID, zone)
 	if fe, ok := services.AsFieldErrors(err); ok {
 		if auto {
 			return c.NoContent(http.StatusUnprocessableEntity)

@@ -172,6 +172,14 @@ func (s *Store) DeleteOperator(ctx context.Context, id string) error {
 	return storeError(err, "delete operator %s", id)
 }
 
+// SetOperatorTimeZoneIfUnset stores a zone only for an operator who has none yet
+// (a browser's report never replaces a zone chosen meanwhile).
+func (s *Store) SetOperatorTimeZoneIfUnset(ctx context.Context, id, zone string) error {
+	err := s.db.WithContext(ctx).Model(&Operator{}).Where("id = ? AND time_zone = ''", id).
+		Updates(map[string]any{"time_zone": zone, "updated_at": Now()}).Error
+	return storeError(err, "set the time zone of operator %s", id)
+}
+
 // SetOperatorTimeZone stores the IANA zone an operator's times are shown in.
 func (s *Store) SetOperatorTimeZone(ctx context.Context, id, zone string) error {
 	res := s.db.WithContext(ctx).Model(&Operator{}).Where("id = ?", id).Updates(map[string]any{"time_zone": zone, "updated_at": Now()})

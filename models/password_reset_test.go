@@ -67,4 +67,11 @@ func TestPasswordResets(t *testing.T) {
 	if err := store.SetOperatorTimeZone(ctx, "op_missing", "UTC"); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("time zone of a missing operator = %v", err)
 	}
+	// A browser's report arriving after the operator chose a zone changes nothing.
+	if err := store.SetOperatorTimeZoneIfUnset(ctx, op.ID, "America/New_York"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.OperatorByID(ctx, op.ID); got.TimeZone != "Europe/Warsaw" {
+		t.Fatalf("a late browser report replaced the chosen zone: %q", got.TimeZone)
+	}
 }

@@ -16,6 +16,15 @@ func (o *Operators) SetTimeZone(ctx context.Context, id, zone string) error {
 	return o.store.SetOperatorTimeZone(ctx, id, zone)
 }
 
+// ReportTimeZone stores the zone an operator's browser reports, unless the
+// operator has one already (chosen by hand, perhaps a moment ago).
+func (o *Operators) ReportTimeZone(ctx context.Context, id, zone string) error {
+	if _, err := LoadTimeZone(zone); err != nil {
+		return FieldErrors{"time_zone": "Choose a time zone from the list, such as Europe/Warsaw or UTC."}
+	}
+	return o.store.SetOperatorTimeZoneIfUnset(ctx, id, zone)
+}
+
 // LoadTimeZone returns the location of an IANA zone name; "" is UTC. Names that
 // time.LoadLocation would read as a file path are refused.
 func LoadTimeZone(zone string) (*time.Location, error) {
