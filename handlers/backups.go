@@ -49,13 +49,17 @@ func (s *Server) runBackup(c echo.Context) error {
 	if !s.backups.Status().Enabled {
 		return s.redirectWithFlash(c, "/backups", "error", "Scheduled backups are off: set GRCONNECT_BACKUP_DIR first.")
 	}
-	f, err := s.backups.RunOnce(c.Request().Context())
+	// A closed tab must not cut the backup short.
+	f, err := s.backups.RunOnce(context.WithoutCancel(c.Request().Context()))
 	switch {
 	case errors.Is(err, services.ErrBackupRunning):
 		return s.redirectWithFlash(c, "/backups", "error", "A backup is being made right now; it shows here once it is done.")
 	case f == nil && err != nil:
 		s.log.Error("backup failed", "error", err, "request_id", requestIDOf(c))
 		return s.redirectWithFlash(c, "/backups", "error", "The backup failed: "+err.Error())
+	}
+	if err != nil { // made, but something after it failed (removing old backups)
+		s.log.Warn("backup made, with a problem", "file", f.Name, "error", err, "request_id", requestIDOf(c))
 	}
 	s.log.Info("backup made", "file", f.Name, "by", currentOperator(c).ID)
 	return s.redirectWithFlash(c, "/backups", "success", "Backup "+f.Name+" made ("+services.FormatBytes(f.Size)+").")
