@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -43,25 +44,32 @@ func apiKeyRow(key models.APIKey, k clock) views.APIKeyRow {
 
 // actorNames returns how to name an event's actor for people: an API key
 // ("api:<prefix>", as the timeline stores it) by its name.
-func (s *Server) actorNames(ctx context.Context) (func(string) string, error) {
-	keys, err := s.apiKeys.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	names := make(map[string]string, len(keys))
-	for _, key := range keys {
-		names[key.Prefix] = key.Name
-	}
+func (s *Server) actorNames(ctx context.Context) func(string) string {
+	// The keys are read only if an API key appears among the actors.
+	names := sync.OnceValues(func() (map[string]string, error) {
+		keys, err := s.apiKeys.List(ctx)
+		names := make(map[string]string, len(keys))
+		for _, key := range keys {
+			names[key.Prefix] = key.Name
+		}
+		return names, err
+	})
+	var failed error
 	return func(actor string) string {
 		prefix, ok := strings.CutPrefix(actor, "api:")
 		if !ok {
 			return actor
 		}
-		if name, ok := names[prefix]; ok {
+		m, err := names()
+		if err != nil && failed == nil {
+			failed = err
+			s.log.Warn("could not read the API keys' names", "error", err)
+		}
+		if name, ok := m[prefix]; ok {
 			return "API key “" + name + "”"
 		}
 		return "API key " + prefix + "_…"
-	}, nil
+	}
 }
 
 func orNone(s string) string {

@@ -184,10 +184,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	if err != nil {
 		return err
 	}
-	actor, err := s.actorNames(ctx)
-	if err != nil {
-		return err
-	}
+	actor := s.actorNames(ctx)
 	k := s.clock(c)
 	v := views.ConnectionView{
 		Row:          connectionRow(models.ConnectionRow{Connection: *conn, AppName: appName(app)}, k),
