@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // SealedTokens are a connection's tokens, already encrypted for that connection's ID.
@@ -81,6 +82,12 @@ func (s *Store) SaveAuthorization(ctx context.Context, a Authorization) (res *Au
 			q = tx.Where("id = ?", a.ConnectionID)
 		} else {
 			q = tx.Where("app_id = ? AND max_domain = ? AND account_id = ?", a.AppID, a.MaxDomain, a.AccountID)
+		}
+		if s.postgres {
+			// A refresh committing between this read and the save below must not
+			// be overwritten with a token_version it already used (SQLite's write
+			// transaction serializes the two anyway).
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
 		}
 		err := q.First(conn).Error
 		switch {
