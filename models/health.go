@@ -140,7 +140,7 @@ func (h *health) note(p StorageProblem, err error) {
 		return
 	}
 	if h.problem == "" {
-		h.since = time.Now()
+		h.since = now
 	}
 	h.problem, h.err = p, err
 	if p == "" {

@@ -2,12 +2,15 @@ package models_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
@@ -76,5 +79,19 @@ func TestNotReadyWithoutRoomLeft(t *testing.T) {
 	}
 	if err := store.ProbeWrite(t.Context()); err != nil {
 		t.Fatalf("the probe write itself still fits: %v", err)
+	}
+}
+
+// TestStorageProblemsOfPostgreSQL: PostgreSQL's error codes name the problem the
+// dashboard and the API's 503 storage_unavailable report; other errors are none.
+func TestStorageProblemsOfPostgreSQL(t *testing.T) {
+	for code, want := range map[string]models.StorageProblem{
+		"53100": models.ProblemDiskFull, "25006": models.ProblemReadOnly, "08006": models.ProblemUnreachable,
+		"57P01": models.ProblemUnreachable, "53300": models.ProblemUnreachable, "58030": models.ProblemIO, "23505": "",
+	} {
+		err := fmt.Errorf("store: unable to save: %w", &pgconn.PgError{Code: code})
+		if got := models.StorageProblemOf(err); got != want {
+			t.Errorf("code %s: problem %q, want %q", code, got, want)
+		}
 	}
 }
