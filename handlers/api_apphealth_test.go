@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,5 +59,31 @@ func TestAPIErrorsNameTheCausingApp(t *testing.T) {
 				t.Fatalf("%d refresh calls while the app is known to be the cause", n)
 			}
 		})
+	}
+}
+
+// TestThirtyDisconnectsAtOnceRecordOnce: the same DELETE thirty times at once all
+// succeed, and the timeline, the webhook outbox and the audit log hold one
+// disconnect.
+func TestThirtyDisconnectsAtOnceRecordOnce(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 30 {
+		wg.Go(func() {
+			<-start
+			if r := f.call(http.MethodDelete, "/api/v1/connections/"+conn.ID, nil); r.status != http.StatusOK {
+				t.Errorf("DELETE = %d %s", r.status, r.body)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	var events, audits int64
+	f.store.DB().Model(&models.Event{}).Where("connection_id = ? AND type = ?", conn.ID, models.EventDisconnected).Count(&events)
+	f.store.DB().Table("audit_log").Where("target_id = ? AND action = ?", conn.ID, models.AuditDisconnected).Count(&audits)
+	if events != 1 || audits != 1 {
+		t.Fatalf("30 disconnects at once: %d events, %d audit entries; want 1 and 1", events, audits)
 	}
 }

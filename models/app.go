@@ -169,7 +169,7 @@ func (s *Store) DeleteApp(ctx context.Context, id, actor string, disconnectConne
 			return ErrNotFound
 		}
 		for _, cid := range ids {
-			if err := disconnect(tx, cid, actor, "App deleted; connection disconnected and its tokens erased"); err != nil {
+			if _, err := disconnect(tx, cid, actor, "App deleted; connection disconnected and its tokens erased"); err != nil {
 				return err
 			}
 		}

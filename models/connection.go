@@ -191,7 +191,7 @@ func addEvent(tx *gorm.DB, e *Event) error {
 }
 
 // disconnect erases a connection's tokens and marks it disconnected, with an event.
-func disconnect(tx *gorm.DB, id, actor, message string) error {
+func disconnect(tx *gorm.DB, id, actor, message string) (changed bool, err error) {
 	now := Now()
 	res := tx.Model(&Connection{}).Where("id = ? AND status <> ?", id, StatusDisconnected).Updates(map[string]any{
 		"status": StatusDisconnected, "access_token_enc": "", "refresh_token_enc": "", "token_fingerprint": "",
@@ -199,13 +199,10 @@ func disconnect(tx *gorm.DB, id, actor, message string) error {
 		"token_version": gorm.Expr("token_version + 1"), "interrupted_by": "",
 		"disconnected_at": now, "updated_at": now,
 	})
-	if res.Error != nil {
-		return res.Error
+	if res.Error != nil || res.RowsAffected == 0 {
+		return false, res.Error
 	}
-	if res.RowsAffected == 0 {
-		return nil
-	}
-	return addEvent(tx, &Event{ConnectionID: &id, Type: EventDisconnected, Message: message, Actor: actor, CreatedAt: now})
+	return true, addEvent(tx, &Event{ConnectionID: &id, Type: EventDisconnected, Message: message, Actor: actor, CreatedAt: now})
 }
 
 // CountByStatus returns how many connections are in each state.

@@ -384,20 +384,23 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 // Disconnect erases a connection's tokens and marks it disconnected, keeping its history.
 func (s *Store) Disconnect(ctx context.Context, id, actor string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var st []Status
-		if err := tx.Model(&Connection{}).Where("id = ?", id).Pluck("status", &st).Error; err != nil {
+		// One conditional UPDATE decides: of two disconnects at once, only the one
+		// that changed the row records an event and an audit entry.
+		changed, err := disconnect(tx, id, actor, "Disconnected; tokens erased")
+		if err != nil || changed {
+			if err == nil {
+				err = writeAudit(ctx, tx)
+			}
 			return err
 		}
-		if len(st) == 0 {
+		var n int64
+		if err := tx.Model(&Connection{}).Where("id = ?", id).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
 			return ErrNotFound
 		}
-		if st[0] == StatusDisconnected {
-			return nil // nothing to do, nothing to record
-		}
-		if err := disconnect(tx, id, actor, "Disconnected; tokens erased"); err != nil {
-			return err
-		}
-		return writeAudit(ctx, tx)
+		return nil // disconnected already: nothing to do, nothing to record
 	})
 	return storeError(err, "disconnect connection %s", id)
 }
