@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grconnect/grconnect/config"
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
+	"github.com/grconnect/grconnect/services/infra/config"
 )
 
 const clientSecret = "s3cr3t-9f8e7d6c5b4a3f2a"

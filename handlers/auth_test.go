@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grconnect/grconnect/config"
+	"github.com/grconnect/grconnect/services/infra/config"
 )
 
 const (

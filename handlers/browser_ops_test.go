@@ -7,7 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/grconnect/grconnect/config"
+	"github.com/grconnect/grconnect/services/infra/config"
 )
 
 // TestBrowserOpsPagesOnAPhone: the audit log and the backups page at 390 px wide

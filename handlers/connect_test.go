@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // connectFixture is an operator with an app registered against the fake GetResponse.

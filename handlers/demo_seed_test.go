@@ -12,12 +12,12 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/grconnect/grconnect/config"
-	"github.com/grconnect/grconnect/demo"
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
-	"github.com/grconnect/grconnect/secrets"
-	"github.com/grconnect/grconnect/server"
+	"github.com/grconnect/grconnect/services/infra/config"
+	"github.com/grconnect/grconnect/services/infra/demo"
+	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/infra/server"
 )
 
 // demoRun is one start of `serve --demo` on a database.

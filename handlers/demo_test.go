@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grconnect/grconnect/config"
-	"github.com/grconnect/grconnect/demo"
+	"github.com/grconnect/grconnect/services/infra/config"
+	"github.com/grconnect/grconnect/services/infra/demo"
 )
 
 // newDemoApp wires grconnect as `serve --demo` does.

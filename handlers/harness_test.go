@@ -17,13 +17,13 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/grconnect/grconnect/config"
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
-	"github.com/grconnect/grconnect/secrets"
-	"github.com/grconnect/grconnect/server"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/config"
+	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/infra/server"
 )
 
 // syncBuffer collects log output from concurrent handlers.

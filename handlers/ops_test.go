@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grconnect/grconnect/config"
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/config"
 )
 
 // TestRequestIDLeadsToTheLogLine: every answer names its request in X-Request-Id;

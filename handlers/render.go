@@ -6,7 +6,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
-	"github.com/grconnect/grconnect/buildinfo"
+	"github.com/grconnect/grconnect/services/infra/buildinfo"
 	"github.com/grconnect/grconnect/views"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grconnect/grconnect/config"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/config"
 )
 
 // TestNextNeverLeavesTheSite: a next parameter with a tab, NUL, vertical tab,

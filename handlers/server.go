@@ -13,11 +13,11 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/grconnect/grconnect/config"
-	"github.com/grconnect/grconnect/metrics"
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/infra/config"
+	"github.com/grconnect/grconnect/services/infra/metrics"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 	"github.com/grconnect/grconnect/static"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grconnect/grconnect/config"
 	"github.com/grconnect/grconnect/models/modelstest"
+	"github.com/grconnect/grconnect/services/infra/config"
 )
 
 // cookieOf returns the value of the named cookie b holds for the test server.

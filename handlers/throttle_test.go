@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/grconnect/grconnect/config"
+	"github.com/grconnect/grconnect/services/infra/config"
 )
 
 // postLogin signs in without touching the test app's shared page list (safe from

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grconnect/grconnect/mailer"
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services/infra/mailer"
 )
 
 // Sender delivers one e-mail (mailer.SMTP).

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grconnect/grconnect/mailer"
-	"github.com/grconnect/grconnect/mailer/mailertest"
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/mailer"
+	"github.com/grconnect/grconnect/services/infra/mailer/mailertest"
 )
 
 // TestAppFailuresNeverMakeCustomersReconnect: with the token endpoint answering

@@ -10,8 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services/getresponse"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // AppInput is what an operator submits for an app registration.

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services/getresponse"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // DomainPlaceholder in a MAX app's authorize URL stands for the connecting

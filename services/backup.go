@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grconnect/grconnect/buildinfo"
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/services/infra/buildinfo"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // Backup writes a consistent copy of the (SQLite) database to path while it stays

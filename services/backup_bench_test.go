@@ -10,8 +10,8 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // BenchmarkBackup100k backs up an install of 100,000 connections (two sealed

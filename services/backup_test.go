@@ -12,9 +12,9 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // backupEngine is an engine with sealed data in every kind of place, on SQLite.

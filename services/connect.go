@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services/getresponse"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // Connect-flow timings.

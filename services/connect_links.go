@@ -13,8 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services/getresponse"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // LinkInput is what an operator (or the API) asks a connect link for.

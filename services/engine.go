@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services/getresponse"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // The token engine, one concern per file:

@@ -10,9 +10,9 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // failWrites makes every plain-SQL write of the store fail as SQLite does on a full

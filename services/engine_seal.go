@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services/getresponse"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // sealTokens encrypts a token response for connection id: each token bound to the

@@ -15,10 +15,10 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // engine is a token engine on a fresh database, against a fake GetResponse.

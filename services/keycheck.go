@@ -5,7 +5,7 @@ import (
 	"errors"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // keyCheckName is the install secret that proves which key an install uses: a

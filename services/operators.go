@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // Sign-in throttling. Every attempt is reserved before its password is checked,

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // rekeyAttempts bounds the re-reads of a row that changed while it was re-sealed.

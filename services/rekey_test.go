@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // TestRekeyWhileRefreshesWrite: a rotation re-seals every stored secret with the new

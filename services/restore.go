@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // ErrDatabaseInUse is returned when restore would replace a database a process has open.

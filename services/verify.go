@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/secrets"
+	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
 // SealedCheck is what Verify found in one sealed field.
