@@ -65,40 +65,202 @@ type Config struct {
 	LogLevel *slog.Level
 }
 
-// setting describes one configuration value: its variable, flag and default.
+// setting describes one configuration value: its variable, flag, default and help,
+// and apply, which parses and validates the value into the Config. An error from
+// apply is the one line's reason; Load adds the setting's names.
 type setting struct {
 	env, flag, def, usage string
+	// hidden settings (keys, tokens, passwords) never print their value in -help.
+	hidden bool
+	apply  func(c *Config, v string) error
 }
 
 var settings = []setting{
-	{"GRCONNECT_ADDR", "addr", ":8080", "listen address"},
-	{"GRCONNECT_BASE_URL", "base-url", "http://localhost:8080", "public URL; the OAuth redirect URL is BASE_URL/oauth/callback"},
-	{"GRCONNECT_DATABASE", "database", "data/grconnect.db", "SQLite file path, or postgres://… URL"},
-	{"GRCONNECT_SECRET_KEY", "secret-key", "", "32-byte key, base64 (default: generated once into secret.key beside the database)"},
-	{"GRCONNECT_GETRESPONSE_AUTH_URL", "getresponse-auth-url", "https://app.getresponse.com/oauth2_authorize.html", "default authorize URL for new apps"},
-	{"GRCONNECT_GETRESPONSE_API_URL", "getresponse-api-url", "https://api.getresponse.com/v3", "default API base for new apps; token URL is API_URL/token"},
-	{"GRCONNECT_REFRESH_MARGIN", "refresh-margin", "10m", "refresh this long before a token expires"},
-	{"GRCONNECT_KEEPALIVE", "keepalive", "24h", "refresh a connection not refreshed for this long anyway"},
-	{"GRCONNECT_REFRESH_RATE", "refresh-rate", "10", "at most this many automatic refresh calls to GetResponse per second"},
-	{"GRCONNECT_REFRESH_CONCURRENCY", "refresh-concurrency", "4", "automatic refreshes in flight at once"},
-	{"GRCONNECT_REFRESH_INTERVAL", "refresh-interval", "15s", "how often the background refresher looks for due connections"},
-	{"GRCONNECT_SMTP_URL", "smtp-url", "", "smtp://user:pass@host:587 or smtps://… for operator alert e-mails (default: no e-mail)"},
-	{"GRCONNECT_MAIL_FROM", "mail-from", "", "sender of alert e-mails (default: grconnect@ the base URL's host)"},
-	{"GRCONNECT_PREVIOUS_SECRET_KEYS", "previous-secret-keys", "", "comma-separated old keys (base64) still accepted for reading during a key rotation; all writes use GRCONNECT_SECRET_KEY"},
-	{"GRCONNECT_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed"},
-	{"GRCONNECT_METRICS_TOKEN", "metrics-token", "", "when set, /metrics requires Authorization: Bearer <token>"},
-	{"GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "let webhooks reach loopback and private-network addresses (link-local and cloud metadata stay refused)"},
-	{"GRCONNECT_BACKUP_DIR", "backup-dir", "", "directory for scheduled backups of the SQLite database (default: none)"},
-	{"GRCONNECT_BACKUP_EVERY", "backup-every", "24h", "how often a scheduled backup is made (with GRCONNECT_BACKUP_DIR)"},
-	{"GRCONNECT_BACKUP_KEEP", "backup-keep", "7", "how many scheduled backups are kept; older ones are deleted"},
-	{"GRCONNECT_AUDIT_RETENTION", "audit-retention", "365d", "how long audit log entries are kept, like 365d or 8760h (0: for ever)"},
-	{"GRCONNECT_LOG_FORMAT", "log-format", "text", "log line format: text (key=value) or json"},
-	{"GRCONNECT_LOG_LEVEL", "log-level", "", "lowest level logged: debug, info, warn or error (default: info for serve, warn for the other commands)"},
+	{env: "GRCONNECT_ADDR", flag: "addr", def: ":8080", usage: "listen address", apply: func(c *Config, v string) error {
+		if _, port, err := net.SplitHostPort(v); err != nil || !validPort(port) {
+			return fmt.Errorf("%q is not host:port (for example :8080)", v)
+		}
+		c.Addr = v
+		return nil
+	}},
+	{env: "GRCONNECT_BASE_URL", flag: "base-url", def: "http://localhost:8080", usage: "public URL; the OAuth redirect URL is BASE_URL/oauth/callback", apply: func(c *Config, v string) error {
+		base, err := ParseHTTPURL(v)
+		if err != nil {
+			return err
+		}
+		if base.Path != "" && base.Path != "/" || base.RawQuery != "" || base.Fragment != "" {
+			return errors.New("must be scheme://host[:port] without a path, query or fragment")
+		}
+		c.BaseURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{env: "GRCONNECT_DATABASE", flag: "database", def: "data/grconnect.db", usage: "SQLite file path, or postgres://… URL", apply: func(c *Config, v string) error {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		c.Database = v
+		if !c.IsPostgres() {
+			c.DataDir = filepath.Dir(v)
+			return nil
+		}
+		c.DataDir = "data"
+		if _, err := url.Parse(v); err != nil {
+			return errors.New("not a valid postgres URL")
+		}
+		return nil
+	}},
+	{env: "GRCONNECT_SECRET_KEY", flag: "secret-key", usage: "32-byte key, base64 (default: generated once into secret.key beside the database)", hidden: true, apply: func(c *Config, v string) error {
+		c.secretKeyText = v
+		if v == "" {
+			return nil
+		}
+		key, err := secrets.ParseKey(v)
+		c.SecretKey = key
+		return err
+	}},
+	{env: "GRCONNECT_GETRESPONSE_AUTH_URL", flag: "getresponse-auth-url", def: "https://app.getresponse.com/oauth2_authorize.html", usage: "default authorize URL for new apps", apply: func(c *Config, v string) error {
+		c.GetResponseAuthURL = v
+		_, err := ParseHTTPURL(v)
+		return err
+	}},
+	{env: "GRCONNECT_GETRESPONSE_API_URL", flag: "getresponse-api-url", def: "https://api.getresponse.com/v3", usage: "default API base for new apps; token URL is API_URL/token", apply: func(c *Config, v string) error {
+		c.GetResponseAPIURL = strings.TrimRight(v, "/")
+		_, err := ParseHTTPURL(v)
+		return err
+	}},
+	{env: "GRCONNECT_REFRESH_MARGIN", flag: "refresh-margin", def: "10m", usage: "refresh this long before a token expires",
+		apply: duration(func(c *Config) *time.Duration { return &c.RefreshMargin }, time.Nanosecond, 0, "%q is not a positive duration (for example 10m or 24h)")},
+	{env: "GRCONNECT_KEEPALIVE", flag: "keepalive", def: "24h", usage: "refresh a connection not refreshed for this long anyway",
+		apply: duration(func(c *Config) *time.Duration { return &c.Keepalive }, time.Nanosecond, 0, "%q is not a positive duration (for example 10m or 24h)")},
+	{env: "GRCONNECT_REFRESH_RATE", flag: "refresh-rate", def: "10", usage: "at most this many automatic refresh calls to GetResponse per second", apply: func(c *Config, v string) error {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 || r > 80 {
+			return fmt.Errorf("%q is not a number of calls per second above 0 and at most 80 (GetResponse's limit)", v)
+		}
+		c.RefreshRate = r
+		return nil
+	}},
+	{env: "GRCONNECT_REFRESH_CONCURRENCY", flag: "refresh-concurrency", def: "4", usage: "automatic refreshes in flight at once",
+		apply: whole(func(c *Config) *int { return &c.RefreshConcurrency }, 1, 64)},
+	{env: "GRCONNECT_REFRESH_INTERVAL", flag: "refresh-interval", def: "15s", usage: "how often the background refresher looks for due connections",
+		apply: duration(func(c *Config) *time.Duration { return &c.RefreshInterval }, 100*time.Millisecond, time.Hour, "%q is not a duration from 100ms to 1h")},
+	{env: "GRCONNECT_SMTP_URL", flag: "smtp-url", usage: "smtp://user:pass@host:587 or smtps://… for operator alert e-mails (default: no e-mail)", hidden: true, apply: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		u, err := url.Parse(v)
+		switch {
+		case err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "":
+			return errors.New("must be smtp://[user:pass@]host[:port] or smtps://…")
+		case u.Port() != "" && !validPort(u.Port()):
+			return fmt.Errorf("%q is not a port", u.Port())
+		}
+		c.SMTPURL = u
+		return nil
+	}},
+	{env: "GRCONNECT_MAIL_FROM", flag: "mail-from", usage: "sender of alert e-mails (default: grconnect@ the base URL's host)", apply: func(c *Config, v string) error {
+		if v == "" {
+			return nil // derived from the base URL once it is known
+		}
+		if _, err := mail.ParseAddress(v); err != nil || strings.ContainsAny(v, "\r\n") {
+			return fmt.Errorf("%q is not an e-mail address", v)
+		}
+		c.MailFrom = v
+		return nil
+	}},
+	{env: "GRCONNECT_PREVIOUS_SECRET_KEYS", flag: "previous-secret-keys", usage: "comma-separated old keys (base64) still accepted for reading during a key rotation; all writes use GRCONNECT_SECRET_KEY", hidden: true, apply: func(c *Config, v string) error {
+		for i, text := range splitList(v) {
+			key, err := secrets.ParseKey(text)
+			if err != nil {
+				return fmt.Errorf("key %d: %v", i+1, err)
+			}
+			c.PreviousSecretKeys = append(c.PreviousSecretKeys, key)
+		}
+		return nil
+	}},
+	{env: "GRCONNECT_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed", apply: func(c *Config, v string) error {
+		for _, text := range splitList(v) {
+			n, err := parseCIDR(text)
+			if err != nil {
+				return fmt.Errorf("%q is not a CIDR like 10.0.0.0/8 or an IP address", text)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, n)
+		}
+		return nil
+	}},
+	{env: "GRCONNECT_METRICS_TOKEN", flag: "metrics-token", usage: "when set, /metrics requires Authorization: Bearer <token>", hidden: true, apply: func(c *Config, v string) error {
+		if v != "" && (len(v) < 16 || strings.ContainsAny(v, " \t\r\n,")) {
+			return errors.New("use at least 16 characters without spaces or commas")
+		}
+		c.MetricsToken = v
+		return nil
+	}},
+	{env: "GRCONNECT_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "let webhooks reach loopback and private-network addresses (link-local and cloud metadata stay refused)",
+		apply: boolean(func(c *Config) *bool { return &c.WebhookAllowPrivate })},
+	{env: "GRCONNECT_BACKUP_DIR", flag: "backup-dir", usage: "directory for scheduled backups of the SQLite database (default: none)", apply: func(c *Config, v string) error {
+		if v != "" && c.IsPostgres() {
+			return errors.New("scheduled backups copy a SQLite database; on PostgreSQL use pg_dump (see docs/deploy.md)")
+		}
+		c.BackupDir = v
+		return nil
+	}},
+	{env: "GRCONNECT_BACKUP_EVERY", flag: "backup-every", def: "24h", usage: "how often a scheduled backup is made (with GRCONNECT_BACKUP_DIR)",
+		apply: duration(func(c *Config) *time.Duration { return &c.BackupEvery }, time.Minute, 0, "%q is not a duration of at least 1m (for example 6h or 24h)")},
+	{env: "GRCONNECT_BACKUP_KEEP", flag: "backup-keep", def: "7", usage: "how many scheduled backups are kept; older ones are deleted",
+		apply: whole(func(c *Config) *int { return &c.BackupKeep }, 1, 10000)},
+	{env: "GRCONNECT_AUDIT_RETENTION", flag: "audit-retention", def: "365d", usage: "how long audit log entries are kept, like 365d or 8760h (0: for ever)", apply: func(c *Config, v string) error {
+		d, err := ParseRetention(v)
+		c.AuditRetention = d
+		return err
+	}},
+	{env: "GRCONNECT_LOG_FORMAT", flag: "log-format", def: "text", usage: "log line format: text (key=value) or json", apply: func(c *Config, v string) error {
+		json, err := logFormat(v)
+		c.LogJSON = json
+		return err
+	}},
+	{env: "GRCONNECT_LOG_LEVEL", flag: "log-level", usage: "lowest level logged: debug, info, warn or error (default: info for serve, warn for the other commands)", apply: func(c *Config, v string) error {
+		level, err := logLevel(v)
+		c.LogLevel = level
+		return err
+	}},
 }
 
-// hidden are the settings whose configured value is never printed in -help output
-// (keys, tokens, passwords).
-var hidden = map[string]bool{"GRCONNECT_SECRET_KEY": true, "GRCONNECT_PREVIOUS_SECRET_KEYS": true, "GRCONNECT_METRICS_TOKEN": true, "GRCONNECT_SMTP_URL": true}
+// duration is the apply of a duration setting from min to max (0: no maximum);
+// msg, with the value as %q, says what is wanted.
+func duration(field func(*Config) *time.Duration, min, max time.Duration, msg string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min || max > 0 && d > max {
+			return fmt.Errorf(msg, v)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// whole is the apply of a whole-number setting from min to max.
+func whole(field func(*Config) *int, min, max int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min || n > max {
+			return fmt.Errorf("%q is not a whole number from %d to %d", v, min, max)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// boolean is the apply of a true/false setting.
+func boolean(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*field(c) = b
+		return nil
+	}
+}
 
 // Loader binds the settings to a flag set and, after parsing, validates them.
 type Loader struct {
@@ -118,7 +280,7 @@ func Bind(fs *flag.FlagSet, getenv func(string) string) *Loader {
 			l.fromEnv[s.env] = true
 		}
 		usage := s.usage + " (" + s.env + ")"
-		if hidden[s.env] {
+		if s.hidden {
 			// Never print a configured key or token in -help output.
 			l.values[s.env] = new(string)
 			*l.values[s.env] = def
@@ -145,31 +307,17 @@ func (b *boolText) String() string     { return b.text }
 func (b *boolText) Set(v string) error { b.text = v; return nil }
 func (b *boolText) IsBoolFlag() bool   { return true }
 
-// Load validates the bound values and returns the configuration. Errors are one line
-// and name the setting.
+// Load validates the bound values, one setting after another in the table's order,
+// and returns the configuration. An error is one line naming the setting.
 func (l *Loader) Load() (*Config, error) {
-	v := func(env string) string { return strings.TrimSpace(*l.values[env]) }
-	c := &Config{
-		Addr:               v("GRCONNECT_ADDR"),
-		Database:           v("GRCONNECT_DATABASE"),
-		secretKeyText:      v("GRCONNECT_SECRET_KEY"),
-		GetResponseAuthURL: v("GRCONNECT_GETRESPONSE_AUTH_URL"),
-		GetResponseAPIURL:  strings.TrimRight(v("GRCONNECT_GETRESPONSE_API_URL"), "/"),
+	c := &Config{}
+	for _, s := range settings {
+		if err := s.apply(c, strings.TrimSpace(*l.values[s.env])); err != nil {
+			return nil, fmt.Errorf("invalid %s (--%s): %v", s.env, s.flag, err)
+		}
 	}
-	var errs []error
-	bad := func(env, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("invalid %s (--%s): %s", env, flagName(env), fmt.Sprintf(format, args...)))
-	}
-	if _, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port) {
-		bad("GRCONNECT_ADDR", "%q is not host:port (for example :8080)", c.Addr)
-	}
-	base, err := ParseHTTPURL(v("GRCONNECT_BASE_URL"))
-	if err != nil {
-		bad("GRCONNECT_BASE_URL", "%v", err)
-	} else if base.Path != "" && base.Path != "/" || base.RawQuery != "" || base.Fragment != "" {
-		bad("GRCONNECT_BASE_URL", "must be scheme://host[:port] without a path, query or fragment")
-	}
-	c.BaseURL = strings.TrimRight(v("GRCONNECT_BASE_URL"), "/")
+	// Derived values: a base URL from a listen address given alone, and the
+	// sender's default from the base URL's host.
 	if !l.given("GRCONNECT_BASE_URL") && l.given("GRCONNECT_ADDR") {
 		base, warning := baseURLFromAddr(c.Addr, c.BaseURL)
 		c.BaseURL = base
@@ -177,125 +325,10 @@ func (l *Loader) Load() (*Config, error) {
 			c.Warnings = append(c.Warnings, warning)
 		}
 	}
-	for _, env := range []string{"GRCONNECT_GETRESPONSE_AUTH_URL", "GRCONNECT_GETRESPONSE_API_URL"} {
-		if _, err := ParseHTTPURL(v(env)); err != nil {
-			bad(env, "%v", err)
+	if c.MailFrom == "" {
+		if u, err := url.Parse(c.BaseURL); err == nil && u.Hostname() != "" {
+			c.MailFrom = "grconnect@" + u.Hostname()
 		}
-	}
-	if c.Database == "" {
-		bad("GRCONNECT_DATABASE", "must not be empty")
-	}
-	if c.IsPostgres() {
-		if _, err := url.Parse(c.Database); err != nil {
-			bad("GRCONNECT_DATABASE", "not a valid postgres URL")
-		}
-		c.DataDir = "data"
-	} else {
-		c.DataDir = filepath.Dir(c.Database)
-	}
-	for _, d := range []struct {
-		env string
-		dst *time.Duration
-	}{{"GRCONNECT_REFRESH_MARGIN", &c.RefreshMargin}, {"GRCONNECT_KEEPALIVE", &c.Keepalive}} {
-		parsed, err := time.ParseDuration(v(d.env))
-		if err != nil || parsed <= 0 {
-			bad(d.env, "%q is not a positive duration (for example 10m or 24h)", v(d.env))
-		}
-		*d.dst = parsed
-	}
-	if r, err := strconv.ParseFloat(v("GRCONNECT_REFRESH_RATE"), 64); err != nil || r <= 0 || r > 80 {
-		bad("GRCONNECT_REFRESH_RATE", "%q is not a number of calls per second above 0 and at most 80 (GetResponse's limit)", v("GRCONNECT_REFRESH_RATE"))
-	} else {
-		c.RefreshRate = r
-	}
-	if n, err := strconv.Atoi(v("GRCONNECT_REFRESH_CONCURRENCY")); err != nil || n < 1 || n > 64 {
-		bad("GRCONNECT_REFRESH_CONCURRENCY", "%q is not a whole number from 1 to 64", v("GRCONNECT_REFRESH_CONCURRENCY"))
-	} else {
-		c.RefreshConcurrency = n
-	}
-	if d, err := time.ParseDuration(v("GRCONNECT_REFRESH_INTERVAL")); err != nil || d < 100*time.Millisecond || d > time.Hour {
-		bad("GRCONNECT_REFRESH_INTERVAL", "%q is not a duration from 100ms to 1h", v("GRCONNECT_REFRESH_INTERVAL"))
-	} else {
-		c.RefreshInterval = d
-	}
-	if raw := v("GRCONNECT_SMTP_URL"); raw != "" {
-		u, err := url.Parse(raw)
-		switch {
-		case err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "":
-			bad("GRCONNECT_SMTP_URL", "must be smtp://[user:pass@]host[:port] or smtps://…")
-		case u.Port() != "" && !validPort(u.Port()):
-			bad("GRCONNECT_SMTP_URL", "%q is not a port", u.Port())
-		default:
-			c.SMTPURL = u
-		}
-	}
-	c.MailFrom = v("GRCONNECT_MAIL_FROM")
-	if c.MailFrom == "" && base != nil {
-		c.MailFrom = "grconnect@" + base.Hostname()
-	}
-	if _, err := mail.ParseAddress(c.MailFrom); c.MailFrom != "" && (err != nil || strings.ContainsAny(c.MailFrom, "\r\n")) {
-		bad("GRCONNECT_MAIL_FROM", "%q is not an e-mail address", c.MailFrom)
-	}
-	if c.secretKeyText != "" {
-		key, err := secrets.ParseKey(c.secretKeyText)
-		if err != nil {
-			bad("GRCONNECT_SECRET_KEY", "%v", err)
-		}
-		c.SecretKey = key
-	}
-	for i, text := range splitList(v("GRCONNECT_PREVIOUS_SECRET_KEYS")) {
-		key, err := secrets.ParseKey(text)
-		if err != nil {
-			bad("GRCONNECT_PREVIOUS_SECRET_KEYS", "key %d: %v", i+1, err)
-			break
-		}
-		c.PreviousSecretKeys = append(c.PreviousSecretKeys, key)
-	}
-	for _, text := range splitList(v("GRCONNECT_TRUSTED_PROXIES")) {
-		n, err := parseCIDR(text)
-		if err != nil {
-			bad("GRCONNECT_TRUSTED_PROXIES", "%q is not a CIDR like 10.0.0.0/8 or an IP address", text)
-			break
-		}
-		c.TrustedProxies = append(c.TrustedProxies, n)
-	}
-	c.MetricsToken = v("GRCONNECT_METRICS_TOKEN")
-	if c.MetricsToken != "" && (len(c.MetricsToken) < 16 || strings.ContainsAny(c.MetricsToken, " \t\r\n,")) {
-		bad("GRCONNECT_METRICS_TOKEN", "use at least 16 characters without spaces or commas")
-	}
-	if b, err := strconv.ParseBool(v("GRCONNECT_WEBHOOK_ALLOW_PRIVATE")); err != nil {
-		bad("GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "%q is not true or false", v("GRCONNECT_WEBHOOK_ALLOW_PRIVATE"))
-	} else {
-		c.WebhookAllowPrivate = b
-	}
-	if dir := v("GRCONNECT_BACKUP_DIR"); dir != "" {
-		if c.IsPostgres() {
-			bad("GRCONNECT_BACKUP_DIR", "scheduled backups copy a SQLite database; on PostgreSQL use pg_dump (see docs/deploy.md)")
-		}
-		c.BackupDir = dir
-	}
-	if d, err := time.ParseDuration(v("GRCONNECT_BACKUP_EVERY")); err != nil || d < time.Minute {
-		bad("GRCONNECT_BACKUP_EVERY", "%q is not a duration of at least 1m (for example 6h or 24h)", v("GRCONNECT_BACKUP_EVERY"))
-	} else {
-		c.BackupEvery = d
-	}
-	if n, err := strconv.Atoi(v("GRCONNECT_BACKUP_KEEP")); err != nil || n < 1 || n > 10000 {
-		bad("GRCONNECT_BACKUP_KEEP", "%q is not a whole number from 1 to 10000", v("GRCONNECT_BACKUP_KEEP"))
-	} else {
-		c.BackupKeep = n
-	}
-	if d, err := ParseRetention(v("GRCONNECT_AUDIT_RETENTION")); err != nil {
-		bad("GRCONNECT_AUDIT_RETENTION", "%v", err)
-	} else {
-		c.AuditRetention = d
-	}
-	if jsonFormat, level, err := logging(v("GRCONNECT_LOG_FORMAT"), v("GRCONNECT_LOG_LEVEL")); err != nil {
-		errs = append(errs, err)
-	} else {
-		c.LogJSON, c.LogLevel = jsonFormat, level
-	}
-	if len(errs) > 0 {
-		return nil, errs[0]
 	}
 	return c, nil
 }
@@ -308,24 +341,38 @@ func (l *Loader) Logging() (jsonFormat bool, level *slog.Level, err error) {
 }
 
 func logging(format, levelText string) (jsonFormat bool, level *slog.Level, err error) {
-	switch strings.ToLower(format) {
-	case "text", "":
-	case "json":
-		jsonFormat = true
-	default:
-		return false, nil, fmt.Errorf("invalid GRCONNECT_LOG_FORMAT (--log-format): %q is not text or json", format)
+	if jsonFormat, err = logFormat(format); err != nil {
+		return false, nil, fmt.Errorf("invalid GRCONNECT_LOG_FORMAT (--log-format): %v", err)
 	}
-	if levelText != "" {
-		var lv slog.Level
-		switch strings.ToLower(levelText) {
-		case "debug", "info", "warn", "error":
-			_ = lv.UnmarshalText([]byte(levelText))
-		default:
-			return false, nil, fmt.Errorf("invalid GRCONNECT_LOG_LEVEL (--log-level): %q is not debug, info, warn or error", levelText)
-		}
-		level = &lv
+	if level, err = logLevel(levelText); err != nil {
+		return false, nil, fmt.Errorf("invalid GRCONNECT_LOG_LEVEL (--log-level): %v", err)
 	}
 	return jsonFormat, level, nil
+}
+
+// logFormat reads GRCONNECT_LOG_FORMAT: text or json.
+func logFormat(format string) (bool, error) {
+	switch strings.ToLower(format) {
+	case "text", "":
+		return false, nil
+	case "json":
+		return true, nil
+	}
+	return false, fmt.Errorf("%q is not text or json", format)
+}
+
+// logLevel reads GRCONNECT_LOG_LEVEL; nil means the command's own level.
+func logLevel(text string) (*slog.Level, error) {
+	if text == "" {
+		return nil, nil
+	}
+	var lv slog.Level
+	switch strings.ToLower(text) {
+	case "debug", "info", "warn", "error":
+		_ = lv.UnmarshalText([]byte(text))
+		return &lv, nil
+	}
+	return nil, fmt.Errorf("%q is not debug, info, warn or error", text)
 }
 
 // ParseRetention reads a retention period: a number of days ("365d"), a Go
