@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
@@ -77,5 +78,51 @@ func TestAppHealthChangesOnceUnderConcurrency(t *testing.T) {
 	store.DB().Model(&models.Event{}).Where("app_id = ? AND type = ?", app.ID, models.EventAppUnhealthy).Count(&events)
 	if changes.Load() != 1 || events != 1 {
 		t.Fatalf("30 concurrent failures: %d changes, %d app.unhealthy events; want 1 and 1", changes.Load(), events)
+	}
+}
+
+// TestEveryAppWriteIsCounted: the app cache trusts AppWrites to rise after every
+// write to apps, so each method that writes one must count it.
+func TestEveryAppWriteIsCounted(t *testing.T) {
+	store := modelstest.New(t)
+	ctx := context.Background()
+	var app *models.App
+	retry := models.Now().Add(-time.Minute)
+	writes := []struct {
+		name  string
+		write func() error
+	}{
+		{"CreateApp", func() error { app = createApp(t, store, nil); return nil }},
+		{"UpdateApp", func() error { app.Name = "B"; return store.UpdateApp(ctx, app) }},
+		{"UpdateAppAudited", func() error {
+			app.Name = "C"
+			return store.UpdateAppAudited(ctx, app, &models.Event{AppID: &app.ID, Type: models.EventAppUpdated, Message: "edited", Actor: "test"})
+		}},
+		{"SetAppHealth", func() error {
+			_, err := store.SetAppHealth(ctx, app.ID, models.AppHealthChange{Health: models.AppRefused, Reason: "r", RetryAt: &retry, Actor: "test", Message: "m"})
+			return err
+		}},
+		{"ClaimAppProbe", func() error {
+			_, err := store.ClaimAppProbe(ctx, app.ID, models.Now(), models.Now().Add(time.Minute))
+			return err
+		}},
+		{"SetWebhook", func() error { return store.SetWebhook(ctx, app.ID, "https://hooks.example/x", "sealed") }},
+		{"ResealRows", func() error {
+			_, err := store.ResealRows(ctx, models.SealedTables[0], []models.Reseal{{Key: app.ID, Old: map[string]string{"client_secret_enc": "x"}, New: map[string]string{"client_secret_enc": "y"}}})
+			return err
+		}},
+		{"DeleteApp", func() error { _, err := store.DeleteApp(ctx, app.ID, "test", true); return err }},
+	}
+	if models.SealedTables[0].Table != "apps" {
+		t.Fatalf("SealedTables[0] is %s; this test reseals apps", models.SealedTables[0].Table)
+	}
+	for _, w := range writes {
+		before := store.AppWrites()
+		if err := w.write(); err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		if store.AppWrites() == before {
+			t.Errorf("%s wrote an app but AppWrites stayed %d: the app cache would serve the old row", w.name, before)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"sync/atomic"
 
 	"gorm.io/gorm"
@@ -19,8 +18,6 @@ const changeCounterName = "grconnect:changes"
 // the token engine, the OAuth callback, a disconnect, an app deletion.
 type changeCounter struct {
 	n atomic.Uint64
-	// apps counts the writes to the apps table alone, for the app cache.
-	apps atomic.Uint64
 }
 
 // Name names the plugin.
@@ -28,12 +25,7 @@ func (*changeCounter) Name() string { return changeCounterName }
 
 // Initialize registers the counting callbacks.
 func (c *changeCounter) Initialize(db *gorm.DB) error {
-	count := func(db *gorm.DB) {
-		c.n.Add(1)
-		if db.Statement != nil && (db.Statement.Table == "apps" || rawWritesApps(db.Statement.SQL.String())) {
-			c.apps.Add(1)
-		}
-	}
+	count := func(*gorm.DB) { c.n.Add(1) }
 	cb := db.Callback()
 	return errors.Join(
 		cb.Create().After("gorm:create").Register(changeCounterName, count),
@@ -53,27 +45,14 @@ func (s *Store) Changes() uint64 {
 	return c.n.Load()
 }
 
-// rawWritesApps reports whether a raw SQL statement writes the apps table.
-func rawWritesApps(sql string) bool {
-	head := strings.ToLower(strings.TrimSpace(sql[:min(len(sql), 40)]))
-	for _, verb := range []string{"update ", "insert into ", "delete from "} {
-		if rest, ok := strings.CutPrefix(head, verb); ok {
-			rest = strings.TrimLeft(rest, ` "`)
-			return strings.HasPrefix(rest, "apps ") || strings.HasPrefix(rest, `apps"`)
-		}
-	}
-	return false
-}
+// AppWrites returns how many writes to the apps table this process has finished.
+// Every Store method that writes apps says so itself (appsWritten, deferred, so the
+// count rises once the write is committed): a cache that reads the count before it
+// reads an app row holds that row only while no app was written since.
+func (s *Store) AppWrites() uint64 { return s.appWrites.Load() }
 
-// AppWrites returns how many writes to the apps table this process has made,
-// through GORM's models or raw SQL.
-func (s *Store) AppWrites() uint64 {
-	c, _ := s.db.Config.Plugins[changeCounterName].(*changeCounter)
-	if c == nil {
-		return 0
-	}
-	return c.apps.Load()
-}
+// appsWritten records a finished write to the apps table (see AppWrites).
+func (s *Store) appsWritten() { s.appWrites.Add(1) }
 
 // CanCacheRows reports whether FreshTokenRow and FreshAPIKey give cacheable answers.
 // They do on SQLite, where every write of this process goes through one connection;

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -38,6 +39,8 @@ type Store struct {
 	// system must have left to be ready (MinFreeSpace; space.go).
 	path    string
 	minFree uint64
+	// appWrites counts this process's finished writes to apps (AppWrites).
+	appWrites atomic.Uint64
 }
 
 // SQLiteDSN returns the DSN that gives every pooled SQLite connection the pragmas

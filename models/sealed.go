@@ -94,6 +94,9 @@ func (s *Store) sealedRows(ctx context.Context, t SealedTable, q *gorm.DB) ([]Se
 // wins), in one transaction. extra sets further columns of a row with its values
 // (a connection's token fingerprint). It returns the keys of the rows it wrote.
 func (s *Store) ResealRows(ctx context.Context, t SealedTable, updates []Reseal) ([]string, error) {
+	if t.Table == "apps" {
+		defer s.appsWritten()
+	}
 	var written []string
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		written = written[:0]
