@@ -47,12 +47,7 @@ func (c *Client) Do(ctx context.Context, app App, accessToken, method, path stri
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if app.XDomain != "" {
-		req.Header.Set("X-Domain", app.XDomain)
-	}
-	if app.ParentLogin != "" {
-		req.Header.Set("X-Parent-Login", app.ParentLogin)
-	}
+	app.accountHeaders(req.Header, true)
 
 	start := time.Now()
 	res, err := c.hc.Do(req)

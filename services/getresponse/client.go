@@ -156,14 +156,26 @@ func (t *headerTransport) rateLimit() RateLimit {
 	return ParseRateLimit(t.last)
 }
 
+// accountHeaders sets the headers that name the account a call is for, replacing
+// any the caller sent: X-Domain (GetResponse MAX) on every call, and on API calls
+// X-Parent-Login. It is the one place these headers are written.
+func (app App) accountHeaders(h http.Header, api bool) {
+	h.Del("X-Domain")
+	if app.XDomain != "" {
+		h.Set("X-Domain", app.XDomain)
+	}
+	h.Del("X-Parent-Login")
+	if api && app.ParentLogin != "" {
+		h.Set("X-Parent-Login", app.ParentLogin)
+	}
+}
+
 // tokenHTTPClient is c.hc with the headers every token call of app needs,
 // and the transport that sees the answer.
 func (c *Client) tokenHTTPClient(app App) (*http.Client, *headerTransport) {
 	h := http.Header{}
 	h.Set("User-Agent", c.userAgent())
-	if app.XDomain != "" {
-		h.Set("X-Domain", app.XDomain)
-	}
+	app.accountHeaders(h, false)
 	base := c.hc.Transport
 	if base == nil {
 		base = http.DefaultTransport

@@ -65,14 +65,7 @@ func (c *Client) Forward(ctx context.Context, app App, accessToken string, req F
 	}
 	hr.Header.Set("Authorization", "Bearer "+accessToken)
 	hr.Header.Set("User-Agent", c.userAgent())
-	hr.Header.Del("X-Domain")
-	if app.XDomain != "" {
-		hr.Header.Set("X-Domain", app.XDomain)
-	}
-	hr.Header.Del("X-Parent-Login")
-	if app.ParentLogin != "" {
-		hr.Header.Set("X-Parent-Login", app.ParentLogin)
-	}
+	app.accountHeaders(hr.Header, true)
 	start := time.Now()
 	res, err := c.hc.Do(hr)
 	c.observe(CallProxy, res, start)
