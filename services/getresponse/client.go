@@ -159,14 +159,14 @@ func (t *headerTransport) rateLimit() RateLimit {
 // accountHeaders sets the headers that name the account a call is for, replacing
 // any the caller sent: X-Domain (GetResponse MAX) on every call, and on API calls
 // X-Parent-Login. It is the one place these headers are written.
-func (app App) accountHeaders(h http.Header, api bool) {
+func (a App) accountHeaders(h http.Header, api bool) {
 	h.Del("X-Domain")
-	if app.XDomain != "" {
-		h.Set("X-Domain", app.XDomain)
+	if a.XDomain != "" {
+		h.Set("X-Domain", a.XDomain)
 	}
 	h.Del("X-Parent-Login")
-	if api && app.ParentLogin != "" {
-		h.Set("X-Parent-Login", app.ParentLogin)
+	if api && a.ParentLogin != "" {
+		h.Set("X-Parent-Login", a.ParentLogin)
 	}
 }
 
