@@ -66,6 +66,7 @@ func (f *apiFixture) recordGetResponse() *grRecorder {
 	if err := f.store.DB().Exec("UPDATE apps SET api_url = ? WHERE id = ?", rec.srv.URL+"/v3", f.appID).Error; err != nil {
 		f.t.Fatal(err)
 	}
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	return rec
 }
 
@@ -503,6 +504,7 @@ func TestAPIProxySendsXDomainForMax(t *testing.T) {
 	if err := app.store.DB().Exec("UPDATE apps SET auth_url = ?, api_url = ? WHERE id = ?", app.fake.AuthURL(), app.fake.APIURL(), id).Error; err != nil {
 		t.Fatal(err)
 	}
+	app.store.AppsWritten() // a raw write: the app cache must hear of it
 	app.fake.AddClient("acme-client", clientSecret, app.cfg.RedirectURL())
 	f := withAPIKey(&connectFixture{testApp: app, op: op, appID: id, clientID: "acme-client"})
 	conn := f.connect("customer-1", "")

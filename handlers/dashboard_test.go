@@ -69,6 +69,7 @@ func TestConnectionPageSaysWhatToDo(t *testing.T) {
 	// A deleted app: the banner points to the apps, nothing can be refreshed.
 	other := f.connect("customer-2", f.fake.AddAccount(getresponsetest.Account{AccountID: "Other2", Email: "other@example.com", FirstName: "Other"}))
 	f.store.DB().Model(&models.App{}).Where("id = ?", f.appID).Update("deleted_at", models.Now())
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	page = f.op.get("/connections/" + other.ID).body
 	mustContain(t, page, "This connection&#39;s app was deleted", `href="/apps" data-testid="banner-action"`, `data-testid="refresh-blocked"`)
 }

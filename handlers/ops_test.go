@@ -152,6 +152,7 @@ func TestMetricsSeries(t *testing.T) {
 	if err := f.store.DB().Exec("UPDATE apps SET health = 'credentials_rejected' WHERE id = ?", f.appID).Error; err != nil {
 		t.Fatal(err)
 	}
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	if err := f.built.Metrics.Collect(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func (s *Store) CreateApp(ctx context.Context, app *App) error {
 	if app.Health == "" {
 		app.Health = AppHealthy
 	}
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) { return true, translate(tx.Create(app).Error) })
 	return storeError(err, "create app %s", app.ID)
 }
@@ -73,7 +73,7 @@ var appHealthColumns = []string{"health", "health_reason", "health_since", "heal
 
 // UpdateApp saves every field of app but its health.
 func (s *Store) UpdateApp(ctx context.Context, app *App) error {
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	res := s.db.WithContext(ctx).Where("deleted_at IS NULL").Omit(appHealthColumns...).Save(app)
 	if res.Error != nil {
 		return storeError(translate(res.Error), "update app %s", app.ID)
@@ -87,7 +87,7 @@ func (s *Store) UpdateApp(ctx context.Context, app *App) error {
 // UpdateAppAudited saves every field of app but its health and records ev (the edit, for the
 // audit trail) in the same transaction.
 func (s *Store) UpdateAppAudited(ctx context.Context, app *App, ev *Event) error {
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Where("deleted_at IS NULL").Omit(appHealthColumns...).Save(app)
 		if res.Error != nil {
@@ -153,7 +153,7 @@ func (s *Store) CountLiveConnections(ctx context.Context, appID string) (int64, 
 // history kept, an event each); without it, an app that still has live connections
 // gives ErrInUse.
 func (s *Store) DeleteApp(ctx context.Context, id, actor string, disconnectConnections bool) (disconnected int64, err error) {
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var ids []string
 		if err := tx.Model(&Connection{}).Where("app_id = ? AND status <> ?", id, StatusDisconnected).Pluck("id", &ids).Error; err != nil {

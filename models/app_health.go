@@ -60,7 +60,7 @@ func (s *Store) SetAppHealth(ctx context.Context, appID string, ch AppHealthChan
 	if ch.At.IsZero() {
 		ch.At = Now()
 	}
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// Workers and replicas meeting the same failure at once must see each
 		// other's change: the row is locked for the read on PostgreSQL (SQLite's
@@ -111,7 +111,7 @@ func (s *Store) SetAppHealth(ctx context.Context, appID string, ch AppHealthChan
 // one caller of any process once the app's retry time has come, and moves the
 // retry time to next, so further callers wait for that probe's outcome.
 func (s *Store) ClaimAppProbe(ctx context.Context, appID string, now, next time.Time) (bool, error) {
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	res := s.db.WithContext(ctx).Model(&App{}).
 		Where("id = ? AND health NOT IN (?, '') AND (health_retry_at IS NULL OR health_retry_at <= ?)", appID, AppHealthy, now).
 		Update("health_retry_at", next)

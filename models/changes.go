@@ -46,13 +46,14 @@ func (s *Store) Changes() uint64 {
 }
 
 // AppWrites returns how many writes to the apps table this process has finished.
-// Every Store method that writes apps says so itself (appsWritten, deferred, so the
+// Every Store method that writes apps says so itself (AppsWritten, deferred, so the
 // count rises once the write is committed): a cache that reads the count before it
 // reads an app row holds that row only while no app was written since.
 func (s *Store) AppWrites() uint64 { return s.appWrites.Load() }
 
-// appsWritten records a finished write to the apps table (see AppWrites).
-func (s *Store) appsWritten() { s.appWrites.Add(1) }
+// AppsWritten records a finished write to the apps table (see AppWrites). Store
+// methods call it themselves; a write made around them (a test's raw UPDATE) must too.
+func (s *Store) AppsWritten() { s.appWrites.Add(1) }
 
 // CanCacheRows reports whether FreshTokenRow and FreshAPIKey give cacheable answers.
 // They do on SQLite, where every write of this process goes through one connection;

@@ -95,7 +95,7 @@ func (s *Store) sealedRows(ctx context.Context, t SealedTable, q *gorm.DB) ([]Se
 // (a connection's token fingerprint). It returns the keys of the rows it wrote.
 func (s *Store) ResealRows(ctx context.Context, t SealedTable, updates []Reseal) ([]string, error) {
 	if t.Table == "apps" {
-		defer s.appsWritten()
+		defer s.AppsWritten()
 	}
 	var written []string
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

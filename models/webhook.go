@@ -137,7 +137,7 @@ func enqueueWebhook(tx *gorm.DB, e *Event) error {
 // SetWebhook stores an app's webhook URL and, when secretEnc is not empty, its new
 // sealed signing secret. An empty url turns webhooks off.
 func (s *Store) SetWebhook(ctx context.Context, appID, url, secretEnc string) error {
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	updates := map[string]any{"webhook_url": url, "updated_at": Now()}
 	if secretEnc != "" || url == "" {
 		updates["webhook_secret_enc"] = secretEnc
