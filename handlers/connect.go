@@ -106,13 +106,20 @@ func linkProblemKind(err error) string {
 	return "link_not_found"
 }
 
+// The OAuth state cookie (gorilla's CookieStore, newStateCookieStore) holds the
+// browser's nonce for oauthStateAge: an authorization started in one browser can be
+// completed only in that browser.
+const (
+	stateNonce    = "nonce"
+	oauthStateAge = 15 * time.Minute
+)
+
 func (s *Server) startConnect(c echo.Context) error {
-	nonce := ""
-	if ck, err := c.Cookie(s.cookies.oauth); err == nil && len(ck.Value) >= 32 {
-		nonce = ck.Value // several flows in one browser share its nonce
-	} else {
+	state, _ := s.stateCookies.Get(c.Request(), s.cookies.oauth) // a bad cookie: a new one
+	nonce, _ := state.Values[stateNonce].(string)
+	if len(nonce) < 32 {
 		nonce = models.RandomToken(20)
-	}
+	} // else several flows in one browser share its nonce
 	ctx := c.Request().Context()
 	in := services.StartInput{Token: c.Param("token"), BrowserNonce: nonce, MaxDomain: c.FormValue("max_domain"), PopupOrigin: c.FormValue("popup")}
 	target, err := s.connect.Start(ctx, in)
@@ -131,10 +138,10 @@ func (s *Server) startConnect(c echo.Context) error {
 		link, _ := s.connect.OpenLink(ctx, in.Token)
 		return s.linkProblem(c, link, err)
 	}
-	c.SetCookie(&http.Cookie{
-		Name: s.cookies.oauth, Value: nonce, Path: s.cookies.oauthPath, MaxAge: int((15 * time.Minute).Seconds()),
-		HttpOnly: true, Secure: s.cfg.IsHTTPS(), SameSite: http.SameSiteLaxMode,
-	})
+	state.Values[stateNonce] = nonce
+	if err := state.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
 	customerHeaders(c, nil)
 	return c.Redirect(http.StatusSeeOther, target)
 }
@@ -145,8 +152,8 @@ func (s *Server) oauthCallback(c echo.Context) error {
 		State: c.QueryParam("state"), Code: c.QueryParam("code"),
 		Error: c.QueryParam("error"), ErrorDescription: c.QueryParam("error_description"),
 	}
-	if ck, err := c.Cookie(s.cookies.oauth); err == nil {
-		in.BrowserNonce = ck.Value
+	if state, err := s.stateCookies.Get(c.Request(), s.cookies.oauth); err == nil {
+		in.BrowserNonce, _ = state.Values[stateNonce].(string)
 	}
 	res, err := s.connect.Callback(c.Request().Context(), in)
 	var prob *services.CallbackProblem

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	gsessions "github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -71,10 +72,14 @@ type Server struct {
 	log        *slog.Logger
 	sessions   sessionService
 	cookies    cookieNames
-	metrics    *metrics.Registry
-	demo       bool
-	audit      auditService
-	backups    backupService
+	// sessionStore is gorilla's Store of operator sessions (rows in the database);
+	// stateCookies holds the OAuth state cookie.
+	sessionStore *dbSessionStore
+	stateCookies *gsessions.CookieStore
+	metrics      *metrics.Registry
+	demo         bool
+	audit        auditService
+	backups      backupService
 }
 
 // readiness reports whether the database can serve.
@@ -111,6 +116,8 @@ func New(d Deps) *echo.Echo {
 		audit:      d.Audit,
 		backups:    d.Backups,
 	}
+	s.sessionStore = newSessionStore(d.Sessions, d.Box, s.cookies)
+	s.stateCookies = newStateCookieStore(d.Box, s.cookies, oauthStateAge)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
