@@ -143,8 +143,8 @@ func prepareNode(t *testing.T, dir string) ([]string, string) {
 		return nil, "node is not installed (Debian: apt-get install nodejs npm)"
 	}
 	v := output(dir, "node", "-p", "process.versions.node")
-	if major, _, _ := strings.Cut(v, "."); major == "" || atoi(major) < 20 {
-		return nil, "node " + v + " is older than 20"
+	if major, _, _ := strings.Cut(v, "."); major == "" || atoi(major) < 18 {
+		return nil, "node " + v + " is older than 18"
 	}
 	// Build from the sources when the compiler is installed, so the program tests
 	// them and not an older build.
