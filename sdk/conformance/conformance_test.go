@@ -129,7 +129,11 @@ func preparePHP(t *testing.T, dir string) ([]string, string) {
 	if _, err := exec.LookPath("php"); err != nil {
 		return nil, "php is not installed (Debian: apt-get install php-cli php-curl)"
 	}
-	if got := output(dir, "php", "-r", `echo PHP_VERSION_ID >= 80100 ? "ok" : PHP_VERSION;`); got != "ok" {
+	switch got := output(dir, "php", "-r", `echo PHP_VERSION_ID >= 80100 ? "ok" : PHP_VERSION;`); got {
+	case "ok":
+	case "":
+		return nil, "php does not run"
+	default:
 		return nil, "php " + got + " is older than 8.1"
 	}
 	if got := output(dir, "php", "-r", `echo extension_loaded("curl") && extension_loaded("json") ? "ok" : "missing";`); got != "ok" {
@@ -143,7 +147,10 @@ func prepareNode(t *testing.T, dir string) ([]string, string) {
 		return nil, "node is not installed (Debian: apt-get install nodejs npm)"
 	}
 	v := output(dir, "node", "-p", "process.versions.node")
-	if major, _, _ := strings.Cut(v, "."); major == "" || atoi(major) < 18 {
+	if v == "" {
+		return nil, "node does not run"
+	}
+	if major, _, _ := strings.Cut(v, "."); atoi(major) < 18 {
 		return nil, "node " + v + " is older than 18"
 	}
 	// Build from the sources when the compiler is installed, so the program tests
@@ -165,7 +172,11 @@ func preparePython(t *testing.T, dir string) ([]string, string) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		return nil, "python3 is not installed"
 	}
-	if got := output(dir, "python3", "-c", `import sys; print("ok" if sys.version_info >= (3, 11) else sys.version.split()[0])`); got != "ok" {
+	switch got := output(dir, "python3", "-c", `import sys; print("ok" if sys.version_info >= (3, 11) else sys.version.split()[0])`); got {
+	case "ok":
+	case "":
+		return nil, "python3 does not run"
+	default:
 		return nil, "python3 " + got + " is older than 3.11"
 	}
 	return []string{"python3", "tests/conformance.py"}, ""
