@@ -21,7 +21,8 @@ type ProxyRequest struct {
 	Query url.Values
 	// Header holds extra request headers.
 	Header http.Header
-	// Body is sent as it is; JSON, when Body is nil, is sent encoded as JSON.
+	// Body is sent as it is; JSON, when Body is nil, is sent encoded as JSON. A body
+	// goes out as application/json unless Header names another Content-Type.
 	Body []byte
 	JSON any
 }
@@ -76,9 +77,9 @@ func (c *Client) Proxy(ctx context.Context, connectionID string, pr ProxyRequest
 			return nil, fmt.Errorf("grconnect: encoding the proxy body: %w", err)
 		}
 		r.body = b
-		if r.header.Get("Content-Type") == "" {
-			r.header.Set("Content-Type", "application/json")
-		}
+	}
+	if r.body != nil && r.header.Get("Content-Type") == "" {
+		r.header.Set("Content-Type", "application/json") // GetResponse's API takes JSON only
 	}
 	waited := false
 	for {

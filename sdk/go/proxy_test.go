@@ -92,8 +92,8 @@ func TestProxyWaitsOutA429Once(t *testing.T) {
 	if waited := time.Since(start); waited < time.Second {
 		t.Errorf("answered after %v; the 429 asked for 1 s", waited)
 	}
-	if _, body := f.lastRequest(); string(body) != `{"email":"x@example.com"}` {
-		t.Errorf("the repeated POST carried %q", body)
+	if r, body := f.lastRequest(); string(body) != `{"email":"x@example.com"}` || r.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("the repeated POST carried %q as %q", body, r.Header.Get("Content-Type"))
 	}
 	if got := f.count("POST /api/v1/connections/con_1/proxy/contacts"); got != 2 {
 		t.Errorf("%d requests; want 2 (a 429 means the call was not made, so even a POST is sent again)", got)

@@ -166,8 +166,9 @@ export class Client {
       body = typeof options.body === "string" ? new TextEncoder().encode(options.body) : options.body;
     } else if (options.json !== undefined) {
       body = new TextEncoder().encode(JSON.stringify(options.json));
-      if (!Object.keys(headers).some((k) => k.toLowerCase() === "content-type")) headers["Content-Type"] = "application/json";
     }
+    // GetResponse's API takes JSON only.
+    if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === "content-type")) headers["Content-Type"] = "application/json";
     const route = `/connections/${seg(connectionId)}/proxy${p}`;
     let waited = false;
     for (;;) {

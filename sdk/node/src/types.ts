@@ -93,7 +93,7 @@ export interface ProxyOptions {
   query?: Query;
   /** A body sent encoded as JSON (unless `body` is given). */
   json?: unknown;
-  /** A body sent as it is. */
+  /** A body sent as it is (as application/json unless `headers` names another Content-Type). */
   body?: string | Uint8Array;
   headers?: Record<string, string>;
 }

@@ -129,7 +129,7 @@ final class Client
      * @param string                $path    the GetResponse API path below /v3, like /from-fields
      * @param array<string, mixed>  $query   query parameters
      * @param mixed                 $json    a body sent encoded as JSON (unless $body is given)
-     * @param string|null           $body    a body sent as it is
+     * @param string|null           $body    a body sent as it is (as application/json unless $headers names another Content-Type)
      * @param array<string, string> $headers extra request headers
      *
      * @throws ApiException       grconnect refused the call
@@ -154,9 +154,10 @@ final class Client
         }
         if ($body === null && $json !== null) {
             $body = json_encode($json, \JSON_THROW_ON_ERROR | \JSON_UNESCAPED_SLASHES | \JSON_UNESCAPED_UNICODE);
-            if (!array_filter(array_keys($headers), static fn (string $k): bool => strcasecmp($k, 'Content-Type') === 0)) {
-                $headers['Content-Type'] = 'application/json';
-            }
+        }
+        // GetResponse's API takes JSON only.
+        if ($body !== null && !array_filter(array_keys($headers), static fn (string $k): bool => strcasecmp($k, 'Content-Type') === 0)) {
+            $headers['Content-Type'] = 'application/json';
         }
         $route = '/connections/' . rawurlencode($connectionId) . '/proxy' . $path;
         $idempotent = in_array($method, self::IDEMPOTENT_METHODS, true);

@@ -76,7 +76,7 @@ final class ProxyTest extends TestCase
         $res = self::client($fake)->proxy('con_1', 'POST', '/contacts', body: '{"email":"x@example.com"}');
         self::assertSame(200, $res->status);
         self::assertGreaterThanOrEqual(1.0, microtime(true) - $start);
-        self::assertSame('{"email":"x@example.com"}', $fake->last()['body']);
+        self::assertSame(['{"email":"x@example.com"}', 'application/json'], [$fake->last()['body'], $fake->last()['headers']['content-type']]);
         // A 429 means the call was not made, so even a POST is sent again.
         self::assertSame(2, $fake->count('POST /api/v1/connections/con_1/proxy/contacts'));
     }

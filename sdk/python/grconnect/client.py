@@ -190,7 +190,8 @@ class Client:
         failed in transport is sent again only when its method is idempotent.
 
         :param path: the GetResponse API path below /v3, like ``/from-fields``.
-        :param json: a body to send encoded as JSON (unless ``body`` is given).
+        :param json: a body to send encoded as JSON (unless ``body`` is given). A body goes
+            out as application/json unless ``headers`` names another Content-Type.
         """
         _require_id("connection", connection_id)
         method = method.strip().upper() or "GET"
@@ -204,10 +205,10 @@ class Client:
             data = body.encode() if isinstance(body, str) else body
         elif json is not None:
             data = jsonlib.dumps(json, separators=(",", ":")).encode()
-            if not any(k.lower() == "content-type" for k in send_headers):
-                send_headers["Content-Type"] = "application/json"
         else:
             data = None
+        if data is not None and not any(k.lower() == "content-type" for k in send_headers):
+            send_headers["Content-Type"] = "application/json"  # GetResponse's API takes JSON only
         route = f"/connections/{_seg(connection_id)}/proxy{path}"
         waited = False
         while True:

@@ -70,7 +70,7 @@ class ProxyTest(FakeTestCase):
         res = self.client(fake).proxy("con_1", "POST", "/contacts", body=b'{"email":"x@example.com"}')
         self.assertEqual(res.status, 200)
         self.assertGreaterEqual(time.monotonic() - start, 1.0)
-        self.assertEqual(fake.last().body, b'{"email":"x@example.com"}')
+        self.assertEqual((fake.last().body, fake.last().headers["content-type"]), (b'{"email":"x@example.com"}', "application/json"))
         # A 429 means the call was not made, so even a POST is sent again.
         self.assertEqual(fake.count("POST /api/v1/connections/con_1/proxy/contacts"), 2)
 
