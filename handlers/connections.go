@@ -21,8 +21,10 @@ import (
 type tokenService interface {
 	Get(ctx context.Context, id string) (*models.Connection, error)
 	Refresh(ctx context.Context, id, actor string) (*models.Connection, error)
-	RefreshFromAPI(ctx context.Context, id, actor string) (*models.Connection, error)
-	CheckApp(ctx context.Context, app *models.App, actor string) (models.AppHealth, string, error)
+	CheckApp(ctx context.Context, app *models.App, actor string) (services.CheckResult, error)
+	TryCredentials(ctx context.Context, candidate *models.App) (services.CheckResult, error)
+	AppWorks(ctx context.Context, app *models.App, what, actor string)
+	CredentialsReplaced(ctx context.Context, app *models.App, actor string)
 	AccountBudget(apiURL, maxDomain, accountID string) (services.Budget, bool)
 	TestCall(ctx context.Context, id, path, actor string) (*services.TestCallResult, error)
 	Disconnect(ctx context.Context, id, actor string) error
@@ -271,7 +273,10 @@ func (s *Server) refreshConnection(c echo.Context) error {
 	id := c.Param("id")
 	conn, err := s.tokens.Refresh(c.Request().Context(), id, currentOperator(c).Email)
 	to := "/connections/" + id
+	var tooSoon *services.TooSoonError
 	switch {
+	case errors.As(err, &tooSoon):
+		return s.redirectWithFlash(c, to, "error", "Not refreshed: "+tooSoon.Reason+". Try again in "+strconv.Itoa(seconds(tooSoon.RetryAfter))+" s.")
 	case errors.Is(err, models.ErrNotFound):
 		return err
 	case errors.Is(err, models.ErrDisconnected):
@@ -280,7 +285,7 @@ func (s *Server) refreshConnection(c echo.Context) error {
 	case errors.Is(err, services.ErrNeedsReconnect):
 		return s.redirectWithFlash(c, to, "error", "Refresh failed: the customer must reconnect.")
 	case errors.Is(err, services.ErrAppUnhealthy):
-		return s.redirectWithFlash(c, to, "error", "Refresh refused because of the app, not this connection: "+err.Error())
+		return s.redirectWithFlash(c, to, "error", "GetResponse still refuses the app, not this connection: "+err.Error())
 	case errors.Is(err, services.ErrTransient):
 		return s.redirectWithFlash(c, to, "error", "Refresh failed for now; grconnect keeps trying.")
 	case err != nil:

@@ -41,6 +41,9 @@ const (
 	// EventRefreshPaused: a refresh refused because of the app's configuration; the
 	// app's health carries the alert, the connection keeps its state.
 	EventRefreshPaused EventType = "refresh.paused"
+	// EventRefreshResumed: the app works again, so a connection whose refreshes it
+	// paused refreshes again (one per paused connection when the app heals).
+	EventRefreshResumed EventType = "refresh.resumed"
 	// EventRefreshFailedAgain: the same failure as last time, in the same state: on
 	// the timeline, but no second alert or webhook.
 	EventRefreshFailedAgain EventType = "refresh.failed_again"

@@ -83,7 +83,7 @@ func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
 				}
 			}
 			e.clock.Advance(time.Minute)
-			if _, err := e.tokens.RefreshFromAPI(context.Background(), ids[0], "api"); err != nil {
+			if _, err := e.tokens.Refresh(context.Background(), ids[0], "api"); err != nil {
 				t.Fatalf("POST …/refresh after the fix: %v", err)
 			}
 		})
@@ -184,14 +184,22 @@ func TestAlertsDigestCustomersToReconnect(t *testing.T) {
 
 // TestRefreshWaitsForTheAccountsRateLimit: after GetResponse answered an account's
 // call with 429, a refresh of that account waits until the window resets instead
-// of spending a call GetResponse would refuse.
+// of spending a call GetResponse would refuse: an explicit one is refused as too
+// soon (the connection unchanged), an automatic one waits in refresh_failing.
 func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
 	c := e.seed(models.StatusActive, e.clock.Now().Add(30*time.Second), nil)
 	h := http.Header{"Retry-After": {"120"}, "X-Ratelimit-Limit": {"30000"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"120 seconds"}}
 	e.tokens.ObserveAnswer(e.app.APIURL, c.MaxDomain, c.AccountID, http.StatusTooManyRequests, h)
-	if _, err := e.tokens.Refresh(context.Background(), c.ID, "system"); !errors.Is(err, services.ErrTransient) || e.refreshes() != 0 {
-		t.Fatalf("refresh of a rate-limited account: %v, %d calls", err, e.refreshes())
+	var tooSoon *services.TooSoonError
+	if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.As(err, &tooSoon) || tooSoon.RetryAfter < 100*time.Second || e.refreshes() != 0 {
+		t.Fatalf("explicit refresh of a rate-limited account: %v, %d calls", err, e.refreshes())
+	}
+	if got := e.get(c.ID); got.Status != models.StatusActive || got.LastError != "" {
+		t.Fatalf("a refused explicit refresh changed the connection: %s %q", got.Status, got.LastError)
+	}
+	if _, err := e.tokens.RefreshIfDue(context.Background(), c.ID, "system", e.tokens.Policy().Background); !errors.Is(err, services.ErrTransient) || e.refreshes() != 0 {
+		t.Fatalf("automatic refresh of a rate-limited account: %v, %d calls", err, e.refreshes())
 	}
 	got := e.get(c.ID)
 	if got.Status != models.StatusRefreshFailing || got.NextAttemptAt == nil || got.NextAttemptAt.Sub(e.clock.Now()) < 100*time.Second {
@@ -247,11 +255,11 @@ func TestCheckingAnAppThirtyTimesAtOnceAsksOnce(t *testing.T) {
 	for i := range healths {
 		wg.Go(func() {
 			<-start
-			h, _, err := e.tokens.CheckApp(context.Background(), e.app, "ann@example.com")
+			res, err := e.tokens.CheckApp(context.Background(), e.app, "ann@example.com")
 			if err != nil {
 				t.Error(err)
 			}
-			healths[i] = h
+			healths[i] = res.Health
 		})
 	}
 	close(start)

@@ -13,8 +13,9 @@ func brandHref(p Page) string {
 }
 
 func flashKind(k string) string {
-	if k == "error" {
-		return "error"
+	switch k {
+	case "error", "warning":
+		return k
 	}
 	return "success"
 }
