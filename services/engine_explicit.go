@@ -148,11 +148,18 @@ func (t *Tokens) probe(ctx context.Context, app *models.App, conn *models.Connec
 		return probeOutcome{id: conn.ID, conn: c}, err
 	})
 	out, _ := v.(probeOutcome)
+	var rerr *RefreshError
+	if errors.As(err, &rerr) && rerr.App == nil && rerr.Class == ClassWait && app.Health == models.AppRefused {
+		// GetResponse still refuses the app's calls: the app is the cause to name.
+		named := *rerr
+		named.App, named.AppHealth = app, app.Health
+		err = &named
+		rerr = &named
+	}
 	if led || out.id == conn.ID {
 		return out.conn, err
 	}
-	var rerr *RefreshError
-	if err == nil || !errors.As(err, &rerr) || (rerr.App == nil && rerr.Class != ClassWait) {
+	if err == nil || rerr == nil || (rerr.App == nil && rerr.Class != ClassWait) {
 		return t.explicitCall(ctx, conn, actor)
 	}
 	if rerr.App != nil {

@@ -104,3 +104,11 @@ func secretState(hint string) string {
 	}
 	return "Set, ends in " + hint
 }
+
+// orText is s, or fallback when s is empty.
+func orText(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
