@@ -80,7 +80,7 @@ func connectionActions(st connectionState) views.ConnectionActions {
 	case st.pausedBy != nil:
 		return views.ConnectionActions{Refresh: "primary", RefreshLabel: "Refresh now (probes the app)",
 			RefreshNote: "Refreshes of this connection pause while its app, " + st.pausedBy.Name + ", is unhealthy. Refresh now asks GetResponse anyway, as the app's probe: if it works, the app is healthy again and its paused connections resume; if not, you see why.",
-			Test: "yes", Reconnect: true, Disconnect: true}
+			Test:        "yes", Reconnect: true, Disconnect: true}
 	case c.Status == models.StatusActive:
 		return views.ConnectionActions{Refresh: "primary", Test: "yes", Reconnect: true, Disconnect: true}
 	case c.Status == models.StatusRefreshFailing:
