@@ -76,7 +76,7 @@ func (s *Store) SetAppHealth(ctx context.Context, appID string, ch AppHealthChan
 			}
 		}
 		var app App
-		if err := tx.Select("id, health, health_since, health_failures").Where("id = ? AND deleted_at IS NULL", appID).First(&app).Error; err != nil {
+		if err := tx.Select("id, health, health_failures").Where("id = ? AND deleted_at IS NULL", appID).First(&app).Error; err != nil {
 			return translate(err)
 		}
 		was := app.Health
@@ -117,8 +117,8 @@ func (s *Store) SetAppHealth(ctx context.Context, appID string, ch AppHealthChan
 		if err := addEvent(tx, ev); err != nil {
 			return err
 		}
-		if now == AppHealthy && app.HealthSince != nil {
-			return resumePaused(tx, appID, *app.HealthSince, ch)
+		if now == AppHealthy {
+			return resumePaused(tx, appID, ch)
 		}
 		return nil
 	})
@@ -126,15 +126,17 @@ func (s *Store) SetAppHealth(ctx context.Context, appID string, ch AppHealthChan
 }
 
 // resumePaused notes on the timeline of each live connection of app whose refresh
-// was paused since the episode began that its refreshes resume: one event each,
-// in one statement however many connections the app has.
-func resumePaused(tx *gorm.DB, appID string, since time.Time, ch AppHealthChange) error {
+// the app paused — its latest refresh outcome is a refresh.paused — that its
+// refreshes resume: one event each, in one statement however many connections
+// the app has.
+func resumePaused(tx *gorm.DB, appID string, ch AppHealthChange) error {
 	return tx.Exec(`INSERT INTO events (connection_id, app_id, type, message, actor, created_at)
 SELECT c.id, c.app_id, ?, ?, ?, ? FROM connections c
 WHERE c.app_id = ? AND c.status IN (?, ?)
-  AND EXISTS (SELECT 1 FROM events e WHERE e.connection_id = c.id AND e.type = ? AND e.created_at >= ?)`,
+  AND EXISTS (SELECT 1 FROM events p WHERE p.connection_id = c.id AND p.type = ?
+    AND p.id > COALESCE((SELECT MAX(o.id) FROM events o WHERE o.connection_id = c.id AND o.type IN (?, ?)), 0))`,
 		EventRefreshResumed, ch.Resumed, ch.Actor, ch.At,
-		appID, StatusActive, StatusRefreshFailing, EventRefreshPaused, since).Error
+		appID, StatusActive, StatusRefreshFailing, EventRefreshPaused, EventRefreshResumed, EventRefreshSucceeded).Error
 }
 
 // ClaimAppProbe claims the next probe of an unhealthy app: it succeeds (true) for

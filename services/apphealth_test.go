@@ -273,3 +273,31 @@ func TestCheckingAnAppThirtyTimesAtOnceAsksOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorProbesBackOffFrom30sTo15Min: after an operator-class failure the
+// app's next probe is due in 30 s, and each failed probe doubles the wait up to
+// 15 minutes — not a flat 15 minutes, so an incident at GetResponse heals fast.
+func TestOperatorProbesBackOffFrom30sTo15Min(t *testing.T) {
+	e := newEngine(t, getresponsetest.Options{})
+	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Hour), nil)
+	e.fake.FailToken(getresponsetest.TokenInvalidClient, -1)
+	want := 30 * time.Second
+	for probe := 1; probe <= 8; probe++ {
+		if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.Is(err, services.ErrAppUnhealthy) {
+			t.Fatalf("probe %d: %v", probe, err)
+		}
+		app, _ := e.store.AppByID(context.Background(), e.app.ID)
+		if app.Health != models.AppCredentialsRejected || app.HealthRetryAt == nil {
+			t.Fatalf("probe %d: app %q, retry %v", probe, app.Health, app.HealthRetryAt)
+		}
+		wait := app.HealthRetryAt.Sub(e.clock.Now())
+		if lo, hi := time.Duration(float64(want)*0.8), min(time.Duration(float64(want)*1.2), 15*time.Minute); wait < lo || wait > hi {
+			t.Fatalf("after %d failures the next probe waits %v, want %v (±20 %%, at most 15 min)", probe, wait, want)
+		}
+		e.clock.Advance(wait)
+		want = min(2*want, 15*time.Minute)
+	}
+	if n := e.refreshes(); n != 8 {
+		t.Fatalf("%d token calls for 8 probes", n)
+	}
+}
