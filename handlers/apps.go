@@ -161,15 +161,18 @@ func (s *Server) updateApp(c echo.Context) error {
 	}
 	in := appFormInput(c)
 	replaced := strings.TrimSpace(in.ClientSecret) != "" || strings.TrimSpace(in.ClientID) != app.ClientID
-	var checked *services.CheckResult
+	var (
+		checked  *services.CheckResult
+		checkErr error // GetResponse could not be asked
+	)
 	if replaced && c.FormValue("save_anyway") != "yes" {
 		// New credentials are shown to GetResponse before they replace the current
 		// ones; a rejection asks first.
-		res, asked, err := s.askBeforeSavingRejected(c, app, in)
+		var asked bool
+		checked, checkErr, asked, err = s.askBeforeSavingRejected(c, app, in)
 		if asked || err != nil {
 			return err
 		}
-		checked = res
 	} else if c.FormValue("secret_required") == "yes" && strings.TrimSpace(in.ClientSecret) == "" {
 		in.ClientSecret = ""
 		f := s.appForm(app, in, map[string]string{"client_secret": "Type the client secret again to save it anyway: grconnect never writes a secret back into a page."})
@@ -192,6 +195,9 @@ func (s *Server) updateApp(c echo.Context) error {
 	case checked != nil && checked.Verdict == services.CheckGrantRefused:
 		s.tokens.CredentialsReplaced(ctx, updated, currentOperator(c).Email)
 		kind, msg = "warning", checked.Says
+	case checkErr != nil:
+		s.tokens.CredentialsReplaced(ctx, updated, currentOperator(c).Email)
+		kind, msg = "warning", unaskedMessage(checkErr)
 	case replaced || !app.Health.Healthy():
 		kind, msg = s.checkCredentials(c, updated)
 		if replaced && kind != "error" {
@@ -204,25 +210,24 @@ func (s *Server) updateApp(c echo.Context) error {
 // askBeforeSavingRejected asks GetResponse about credentials an edit would save,
 // before saving them. When GetResponse rejects them it renders the form again,
 // everything typed kept but the secret, asking to keep the current credentials or
-// save anyway (asked is true). Otherwise it returns what GetResponse said (nil when
-// it could not be asked, or the edit moves the app to another host) and the edit
-// goes on.
-func (s *Server) askBeforeSavingRejected(c echo.Context, app *models.App, in services.AppInput) (res *services.CheckResult, asked bool, err error) {
+// save anyway (asked is true). Otherwise it returns what GetResponse said, or why
+// it could not be asked (checkErr), and the edit goes on; both are nil when the
+// edit moves the app to another host (checked after the move is confirmed).
+func (s *Server) askBeforeSavingRejected(c echo.Context, app *models.App, in services.AppInput) (res *services.CheckResult, checkErr error, asked bool, err error) {
 	ctx := c.Request().Context()
 	candidate, err := s.apps.Candidate(ctx, app.ID, in)
 	if fe, ok := services.AsFieldErrors(err); ok {
-		return nil, true, render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app, in, fe)))
+		return nil, nil, true, render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app, in, fe)))
 	}
 	if err != nil || candidate == nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	checked, err := s.tokens.TryCredentials(ctx, candidate)
-	if err != nil {
-		// GetResponse could not be asked: save, and check afterwards as before.
-		return nil, false, nil
+	checked, checkErr := s.tokens.TryCredentials(ctx, candidate)
+	if checkErr != nil {
+		return nil, checkErr, false, nil // saved as typed; the first refresh will tell
 	}
 	if checked.Verdict != services.CheckRejected {
-		return &checked, false, nil
+		return &checked, nil, false, nil
 	}
 	secretTyped := strings.TrimSpace(in.ClientSecret) != ""
 	in.ClientSecret = "" // never written back into a page: the field asks for it again
@@ -232,7 +237,12 @@ func (s *Server) askBeforeSavingRejected(c echo.Context, app *models.App, in ser
 	}
 	f := s.appForm(app, in, errs)
 	f.Rejected, f.SecretAgain = checked.Advice(), secretTyped
-	return nil, true, render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), f))
+	return nil, nil, true, render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), f))
+}
+
+// unaskedMessage says that GetResponse could not be asked about the credentials.
+func unaskedMessage(err error) string {
+	return "GetResponse could not be asked whether it accepts the client ID and secret (" + err.Error() + "); they will be checked by the first refresh."
 }
 
 // checkApp asks GetResponse whether an app's credentials are accepted (the
@@ -253,7 +263,7 @@ func (s *Server) checkCredentials(c echo.Context, app *models.App) (kind, msg st
 	res, err := s.tokens.CheckApp(c.Request().Context(), app, currentOperator(c).Email)
 	switch {
 	case err != nil:
-		return "warning", "GetResponse could not be asked whether it accepts the client ID and secret (" + err.Error() + "); they will be checked by the first refresh."
+		return "warning", unaskedMessage(err)
 	case res.Verdict == services.CheckAccepted:
 		return "success", res.Says
 	case res.Verdict == services.CheckGrantRefused:

@@ -238,10 +238,9 @@ func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
 		N      int64
 	}
 	// Live connections of unhealthy apps count as paused (Status.Displayed).
-	err := s.db.WithContext(ctx).Model(&Connection{}).
-		Select("CASE WHEN status IN (?, ?) AND app_id IN ("+unhealthyAppIDs+") THEN ? ELSE status END AS status, COUNT(*) AS n",
-			StatusActive, StatusRefreshFailing, StatusPaused).
-		Group("1").Scan(&rows).Error
+	err := s.db.WithContext(ctx).Raw(`SELECT shown AS status, COUNT(*) AS n FROM (
+  SELECT CASE WHEN status IN (?, ?) AND app_id IN (`+unhealthyAppIDs+`) THEN ? ELSE status END AS shown FROM connections
+) AS displayed GROUP BY shown`, StatusActive, StatusRefreshFailing, StatusPaused).Scan(&rows).Error
 	out := map[Status]int64{}
 	for _, r := range rows {
 		out[r.Status] = r.N
