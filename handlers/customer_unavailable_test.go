@@ -97,3 +97,42 @@ func TestCustomerIsNeverAskedToRetryAnOperatorProblem(t *testing.T) {
 		})
 	}
 }
+
+// TestATypedMaxAddressIsTheCustomersToCorrect: when the GetResponse MAX address a
+// customer typed themselves is refused in the code exchange, the customer is told
+// to check it and may try again, and the app is not marked: the address was not
+// the operator's configuration.
+func TestATypedMaxAddressIsTheCustomersToCorrect(t *testing.T) {
+	app := newTestAppWith(t, getresponsetest.Options{})
+	op := app.setup(annEmail, annPass)
+	form := appForm("Max Templates")
+	form.Set("client_id", "max-client")
+	form.Set("edition", "max_us")
+	app.fake.AddClient("max-client", clientSecret, app.cfg.RedirectURL())
+	id := createApp(t, op, form)
+	if err := app.store.DB().Exec("UPDATE apps SET auth_url = ?, api_url = ? WHERE id = ?", app.fake.AuthURL()+"?domain={domain}", app.fake.APIURL(), id).Error; err != nil {
+		t.Fatal(err)
+	}
+	f := &connectFixture{testApp: app, op: op, appID: id, clientID: "max-client"}
+	alpha := f.addAccount("alphaAcct", "alpha.example.com")
+	path := strings.TrimPrefix(f.makeLink("customer-alpha", ""), f.srv.URL)
+	customer := f.browser()
+	r := customer.submit(path, path, url.Values{"max_domain": {"alpha.example.com"}})
+	auth, err := url.Parse(r.location())
+	if r.status != http.StatusSeeOther || err != nil {
+		t.Fatalf("start = %d %q", r.status, r.location())
+	}
+	redirect, err := f.fake.Decide(getresponsetest.Consent{ClientID: f.clientID, State: auth.Query().Get("state"), Domain: "alpha.example.com", AccountID: alpha})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.fake.FailToken(getresponsetest.TokenDomainNotFound, 1)
+	r = f.callback(customer, redirect)
+	if r.status != http.StatusBadGateway {
+		t.Fatalf("a refused typed address = %d\n%s", r.status, r.body)
+	}
+	mustContain(t, r.body, `data-kind="exchange_failed"`, "alpha.example.com", "Check the address", `data-testid="try-again"`)
+	if stored, _ := f.store.AppByID(t.Context(), id); stored.Health != models.AppHealthy {
+		t.Fatalf("a customer's typed address marked the app %q", stored.Health)
+	}
+}
