@@ -40,6 +40,7 @@ func TestForcedRefreshIsThePausedAppsProbe(t *testing.T) {
 	for i := range 3 {
 		account := f.fake.AddAccount(getresponsetest.Account{AccountID: fmt.Sprintf("P%d", i), Email: fmt.Sprintf("p%d@example.com", i)})
 		ids = append(ids, f.connect(fmt.Sprintf("customer-%d", i), account).ID)
+		f.age(ids[i], time.Hour) // no cooldown could explain a refresh held back
 	}
 	refresh := func(id string) response {
 		r, err := f.send(http.MethodPost, "/api/v1/connections/"+id+"/refresh", f.key, nil, nil)

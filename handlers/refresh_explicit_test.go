@@ -108,7 +108,7 @@ func TestForcedRefreshLimit(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			<-start
-			for {
+			for range 50 {
 				r, err := f.send(http.MethodPost, "/api/v1/connections/"+conn.ID+"/refresh", f.key, nil, nil)
 				if err != nil {
 					t.Error(err)
@@ -131,6 +131,7 @@ func TestForcedRefreshLimit(t *testing.T) {
 				}
 				return
 			}
+			t.Error("50 forced refreshes in a row, none refused")
 		})
 	}
 	close(start)
