@@ -148,7 +148,7 @@ func (s *Server) apiToken(c echo.Context) error {
 }
 
 func (s *Server) apiRefresh(c echo.Context) error {
-	conn, err := s.tokens.RefreshFromAPI(c.Request().Context(), c.Param("id"), apiActor(c))
+	conn, err := s.tokens.Refresh(c.Request().Context(), c.Param("id"), apiActor(c))
 	if err != nil {
 		return err
 	}

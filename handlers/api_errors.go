@@ -92,6 +92,7 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 		he      *echo.HTTPError
 		limited *services.RateLimitedError
 		refresh *services.RefreshError
+		tooSoon *services.TooSoonError
 		tooBig  *http.MaxBytesError
 	)
 	fields, isFields := services.AsFieldErrors(err)
@@ -152,6 +153,8 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 			body.Reconnect = &reconnectHint{Method: http.MethodPost, Path: "/api/v1/connect-sessions", Body: map[string]string{"connection_id": connectionID}}
 		}
 		return http.StatusConflict, body
+	case errors.As(err, &tooSoon):
+		return http.StatusTooManyRequests, apiErrorBody{Code: "refresh_too_soon", Message: "Not refreshed: " + tooSoon.Reason + ".", RetryAfter: seconds(tooSoon.RetryAfter)}
 	case errors.As(err, &limited):
 		code := "rate_limited"
 		if limited.Busy {

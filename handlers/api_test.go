@@ -451,18 +451,12 @@ func TestAPIConnectionTokenRefreshAndDisconnect(t *testing.T) {
 		t.Fatalf("a valid token was refreshed %d times", n)
 	}
 
-	// A forced refresh right after the last one returns the connection as it is
-	// (the cooldown)…
-	r = f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/refresh", nil)
-	if r.status != http.StatusOK || f.fake.Count(getresponsetest.EndpointTokenRefresh) != 0 {
-		t.Fatalf("refresh within the cooldown = %d, %d refresh calls", r.status, f.fake.Count(getresponsetest.EndpointTokenRefresh))
-	}
-	// …and refreshes once the cooldown has passed.
-	f.age(conn.ID, time.Minute)
+	// A forced refresh right after connecting asks GetResponse: no cooldown holds
+	// an explicit request back.
 	r = f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/refresh", nil)
 	refreshed := decode[connectionAnswer](t, r)
 	if r.status != http.StatusOK || refreshed.Status != models.StatusActive || f.fake.Count(getresponsetest.EndpointTokenRefresh) != 1 {
-		t.Fatalf("refresh = %d %+v", r.status, refreshed)
+		t.Fatalf("refresh = %d %+v, %d refresh calls", r.status, refreshed, f.fake.Count(getresponsetest.EndpointTokenRefresh))
 	}
 	access2, _ := f.plaintextTokens(conn.ID)
 	if tok := decode[tokenAnswer](t, f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/token", nil)); access2 == access || tok.AccessToken != access2 {
@@ -470,7 +464,6 @@ func TestAPIConnectionTokenRefreshAndDisconnect(t *testing.T) {
 	}
 
 	// Transient failure: 503 with retry_after, and the still-valid token stays served.
-	f.age(conn.ID, time.Minute)
 	f.fake.FailToken(getresponsetest.TokenServerError, 1)
 	r = f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/refresh", nil)
 	e := wantError(t, r, http.StatusServiceUnavailable, "getresponse_unavailable")

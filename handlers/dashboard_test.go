@@ -95,7 +95,7 @@ func TestBulkOffersOnlyWhatHasWork(t *testing.T) {
 	f := newConnectFixture(t, getresponsetest.Options{})
 	a := f.connect("customer-1", "")
 	page := f.op.get("/connections").body
-	mustContain(t, page, "Failing connections (none)", "Expiring within 15 min (none)")
+	mustContain(t, page, "Refresh failing (none)", "Expiring within 15 min (none)")
 	mustNotContain(t, page, "data-confirm")
 	if r := f.op.submit("/connections", "/connections/bulk-refresh", url.Values{"scope": {"expiring"}}); r.location() != "/connections" {
 		t.Fatalf("expiring with fresh hour-long tokens = %q, want nothing to do", r.location())

@@ -48,11 +48,15 @@ func (s *Server) setAlerts(c echo.Context) error {
 	if err := s.operators.SetAlertEmail(c.Request().Context(), currentOperator(c).ID, on); err != nil {
 		return err
 	}
-	msg := "You will get alert e-mails."
-	if !on {
+	kind, msg := "success", "You will get alert e-mails."
+	switch {
+	case !on:
 		msg = "You will get no more alert e-mails."
+	case s.alerts == nil || !s.alerts.Enabled():
+		// Saved, but said as it is: nothing is sent without a mail server.
+		kind, msg = "warning", "Saved, but no alert e-mail is sent yet: grconnect has no mail server (GRCONNECT_SMTP_URL is not set). Once it is set, you get them; until then alerts show on the dashboard and as webhooks."
 	}
-	return s.redirectWithFlash(c, "/operators", "success", msg)
+	return s.redirectWithFlash(c, "/operators", kind, msg)
 }
 
 func (s *Server) createOperator(c echo.Context) error {

@@ -21,8 +21,30 @@ const (
 // Statuses lists every connection state, in the order the dashboard shows them.
 var Statuses = []Status{StatusActive, StatusRefreshFailing, StatusNeedsReconnect, StatusDisconnected}
 
+// StatusPaused is never stored: it is how the dashboard shows a live connection
+// (active or refresh_failing) whose app is unhealthy — its refreshes pause
+// because of the app, whatever its own state says. DisplayStatuses are the
+// states the dashboard counts and filters by, each connection in exactly one.
+const StatusPaused Status = "paused"
+
+// DisplayStatuses lists the dashboard's states in the order it shows them.
+var DisplayStatuses = []Status{StatusActive, StatusPaused, StatusRefreshFailing, StatusNeedsReconnect, StatusDisconnected}
+
 // Live reports whether a connection in this state holds tokens.
 func (s Status) Live() bool { return s == StatusActive || s == StatusRefreshFailing }
+
+// Displayed is the state the dashboard shows for a connection in state s of an
+// app in health h: paused when the app is why a live connection does not refresh.
+func (s Status) Displayed(h AppHealth) Status {
+	if s.Live() && !h.Healthy() {
+		return StatusPaused
+	}
+	return s
+}
+
+// unhealthyAppIDs is a subquery of the IDs of the apps that are not healthy: their
+// live connections are paused.
+const unhealthyAppIDs = "SELECT id FROM apps WHERE health NOT IN ('ok', '')"
 
 // EventType names a timeline event.
 type EventType string
@@ -41,6 +63,9 @@ const (
 	// EventRefreshPaused: a refresh refused because of the app's configuration; the
 	// app's health carries the alert, the connection keeps its state.
 	EventRefreshPaused EventType = "refresh.paused"
+	// EventRefreshResumed: the app works again, so a connection whose refreshes it
+	// paused refreshes again (one per paused connection when the app heals).
+	EventRefreshResumed EventType = "refresh.resumed"
 	// EventRefreshFailedAgain: the same failure as last time, in the same state: on
 	// the timeline, but no second alert or webhook.
 	EventRefreshFailedAgain EventType = "refresh.failed_again"
@@ -205,13 +230,17 @@ func disconnect(tx *gorm.DB, id, actor, message string) (changed bool, err error
 	return true, addEvent(tx, &Event{ConnectionID: &id, Type: EventDisconnected, Message: message, Actor: actor, CreatedAt: now})
 }
 
-// CountByStatus returns how many connections are in each state.
+// CountByStatus returns how many connections are in each state the dashboard
+// shows (DisplayStatuses: paused included).
 func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
 	var rows []struct {
 		Status Status
 		N      int64
 	}
-	err := s.db.WithContext(ctx).Model(&Connection{}).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error
+	// Live connections of unhealthy apps count as paused (Status.Displayed).
+	err := s.db.WithContext(ctx).Raw(`SELECT shown AS status, COUNT(*) AS n FROM (
+  SELECT CASE WHEN status IN (?, ?) AND app_id IN (`+unhealthyAppIDs+`) THEN ? ELSE status END AS shown FROM connections
+) AS displayed GROUP BY shown`, StatusActive, StatusRefreshFailing, StatusPaused).Scan(&rows).Error
 	out := map[Status]int64{}
 	for _, r := range rows {
 		out[r.Status] = r.N

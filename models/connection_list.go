@@ -14,13 +14,18 @@ import (
 type ConnectionRow struct {
 	Connection
 	AppName string
+	// AppHealth is the app's health: an unhealthy app pauses its live connections.
+	AppHealth AppHealth
 }
+
+// Displayed is the state the dashboard shows for the row (Status.Displayed).
+func (r *ConnectionRow) Displayed() Status { return r.Status.Displayed(r.AppHealth) }
 
 // ConnectionFilter selects and pages the connections list. The list is ordered by
 // access-token expiry, soonest first, then ID; pages are keyset cursors over that
 // order, so the last page of 100,000 rows costs what the first does.
 type ConnectionFilter struct {
-	Status string // one of Statuses, "live" (all but disconnected) or "" (all)
+	Status string // one of DisplayStatuses, "live" (all but disconnected) or "" (all)
 	AppID  string
 	// Query matches an account ID exactly, or the start of an email, account name
 	// or customer reference.
@@ -136,7 +141,7 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 
 func (s *Store) filtered(ctx context.Context, f ConnectionFilter) *gorm.DB {
 	q := s.db.WithContext(ctx).Table("connections AS c").
-		Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id")
+		Select("c.*, a.name AS app_name, a.health AS app_health").Joins("JOIN apps a ON a.id = c.app_id")
 	return s.where(q, f)
 }
 
@@ -146,6 +151,11 @@ func (s *Store) where(q *gorm.DB, f ConnectionFilter) *gorm.DB {
 	case "":
 	case "live":
 		q = q.Where("c.status <> ?", StatusDisconnected)
+	case string(StatusPaused):
+		q = q.Where("c.status IN ? AND c.app_id IN ("+unhealthyAppIDs+")", []Status{StatusActive, StatusRefreshFailing})
+	case string(StatusActive), string(StatusRefreshFailing):
+		// Each connection in one displayed state: a paused one is not also active.
+		q = q.Where("c.status = ? AND c.app_id NOT IN ("+unhealthyAppIDs+")", f.Status)
 	default:
 		q = q.Where("c.status = ?", f.Status)
 	}
@@ -176,7 +186,7 @@ func (s *Store) where(q *gorm.DB, f ConnectionFilter) *gorm.DB {
 func (s *Store) ConnectionsBy(ctx context.Context, statuses []Status, limit int) ([]ConnectionRow, error) {
 	var rows []ConnectionRow
 	q := s.db.WithContext(ctx).Table("connections AS c").
-		Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id").
+		Select("c.*, a.name AS app_name, a.health AS app_health").Joins("JOIN apps a ON a.id = c.app_id").
 		Where("c.status IN ?", statuses).Order("c.expires_at, c.id").Limit(limit)
 	return rows, storeError(q.Scan(&rows).Error, "list connections by status")
 }

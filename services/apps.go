@@ -387,3 +387,24 @@ func (a *Apps) Client(app *models.App, redirectURL string) (getresponse.App, err
 		XDomain: app.MaxDomain, RedirectURL: redirectURL,
 	}, nil
 }
+
+// Candidate returns app id as an edit with in would save it — validated, its new
+// client secret sealed — without storing anything, so that GetResponse can be
+// asked about the new credentials before they replace the current ones. It
+// returns nil (and no error) when the edit moves the app to another host: the
+// stored secret goes nowhere new before Update has confirmed the move. Problems
+// come back as FieldErrors, as from Update.
+func (a *Apps) Candidate(ctx context.Context, id string, in AppInput) (*models.App, error) {
+	app, err := a.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	before := *app
+	if err := a.apply(app, in, false); err != nil {
+		return nil, err
+	}
+	if urlOrigin(before.AuthURL) != urlOrigin(app.AuthURL) || urlOrigin(before.APIURL) != urlOrigin(app.APIURL) {
+		return nil, nil
+	}
+	return app, nil
+}

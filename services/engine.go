@@ -19,7 +19,10 @@ import (
 
 // The token engine, one concern per file:
 //
-//	engine.go          Tokens: refresh now, single flight, call and commit
+//	engine.go          Tokens: single flight, call and commit
+//	engine_explicit.go who started a refresh (Trigger): explicit requests always
+//	                   ask GetResponse (their limit, app probes); the gate of
+//	                   automatic ones (cooldown, app pause)
 //	engine_lease.go    the row lease that lets one worker of any process refresh
 //	engine_classify.go who must act on a failed refresh, its state and backoff
 //	engine_apphealth.go an app's health: paused refreshes, probes, one alert per episode
@@ -59,6 +62,7 @@ type Tokens struct {
 	waits       appWaits
 	budget      budgets
 	nudged      nudges
+	explicit    explicitCalls
 
 	// Observer, when set, is told about every refresh (the metrics).
 	Observer RefreshObserver
@@ -103,31 +107,24 @@ func (t *Tokens) Get(ctx context.Context, id string) (*models.Connection, error)
 	return t.store.ConnectionByID(ctx, id)
 }
 
-// Refresh refreshes a connection's tokens now, whatever its state (an operator's or
-// the API's explicit request). actor is who asked (an operator's email, "system" or
-// "api").
-func (t *Tokens) Refresh(ctx context.Context, id, actor string) (*models.Connection, error) {
-	return t.refreshAudited(ctx, id, actor, nil)
-}
-
-// refreshAudited is Refresh with a due rule checked once the lease is taken, and
-// an audit entry when the context names who asked.
-func (t *Tokens) refreshAudited(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
-	conn, err := t.refresh(ctx, id, actor, due, true)
-	if _, asked := ActorOf(ctx); asked && !errors.Is(err, models.ErrNotFound) && !errors.Is(err, models.ErrDisconnected) {
-		// The refresh commits in steps of its own (the pair first, then its
-		// events), so its audit entry follows them.
-		details := "Refresh failed: " + errorText(err)
-		if err == nil && conn.ExpiresAt != nil {
-			details = "Refreshed; the new access token is valid until " + conn.ExpiresAt.UTC().Format("2006-01-02 15:04:05 UTC")
-		} else if err == nil {
-			details = "Refreshed"
-		}
-		if aerr := RecordAudit(ctx, t.store, models.AuditRefreshed, TargetConnection, id, details); aerr != nil {
-			t.log.Warn("could not record a refresh in the audit log", "connection", id, "error", aerr)
-		}
+// auditRefresh records an explicit refresh in the audit log when the context names
+// who asked. The refresh commits in steps of its own (the pair first, then its
+// events), so its entry follows them. A refusal that sent nothing is not recorded:
+// a backend looping on refresh must not flood the log.
+func (t *Tokens) auditRefresh(ctx context.Context, id string, conn *models.Connection, err error) {
+	var tooSoon *TooSoonError
+	if _, asked := ActorOf(ctx); !asked || errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrDisconnected) || errors.As(err, &tooSoon) {
+		return
 	}
-	return conn, err
+	details := "Refresh failed: " + errorText(err)
+	if err == nil && conn.ExpiresAt != nil {
+		details = "Refreshed; the new access token is valid until " + conn.ExpiresAt.UTC().Format("2006-01-02 15:04:05 UTC")
+	} else if err == nil {
+		details = "Refreshed"
+	}
+	if aerr := RecordAudit(ctx, t.store, models.AuditRefreshed, TargetConnection, id, details); aerr != nil {
+		t.log.Warn("could not record a refresh in the audit log", "connection", id, "error", aerr)
+	}
 }
 
 // errorText is an error in words for the audit log, never empty.
@@ -136,38 +133,6 @@ func errorText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// RefreshFromAPI is the API's "refresh now": like Refresh, but a connection
-// refreshed within the cooldown is returned as it is, and an unhealthy app's
-// connections are not sent to GetResponse (the error names the app instead).
-func (t *Tokens) RefreshFromAPI(ctx context.Context, id, actor string) (*models.Connection, error) {
-	conn, err := t.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	now := t.Now()
-	switch {
-	case conn.Status == models.StatusDisconnected:
-		return nil, models.ErrDisconnected
-	case cooling(conn, now):
-		return conn, nil
-	}
-	app, err := t.App(ctx, conn.AppID)
-	if err != nil {
-		return nil, err
-	}
-	if blocked := t.appBlocks(app, now); blocked != nil {
-		return nil, blocked
-	}
-	// Checked again under the lease: a caller that read the row before another
-	// refresh was stored must not refresh it a second time.
-	return t.refreshAudited(ctx, id, actor, func(c *models.Connection, now time.Time) bool { return !cooling(c, now) })
-}
-
-// cooling reports whether an active connection was refreshed within the cooldown.
-func cooling(c *models.Connection, now time.Time) bool {
-	return c.Status == models.StatusActive && c.LastRefreshAt != nil && now.Sub(*c.LastRefreshAt) < refreshCooldown
 }
 
 // RefreshIfDue refreshes a connection only if due still holds once its lease is

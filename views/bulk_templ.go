@@ -332,7 +332,7 @@ func BulkActions(p Page, b BulkOffer) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = bulkButton("failing", "Failing connections", b.Failing, "bulk-failing").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = bulkButton("failing", "Refresh failing", b.Failing, "bulk-failing").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

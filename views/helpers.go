@@ -13,8 +13,9 @@ func brandHref(p Page) string {
 }
 
 func flashKind(k string) string {
-	if k == "error" {
-		return "error"
+	switch k {
+	case "error", "warning":
+		return k
 	}
 	return "success"
 }
@@ -102,4 +103,12 @@ func secretState(hint string) string {
 		return "Set"
 	}
 	return "Set, ends in " + hint
+}
+
+// orText is s, or fallback when s is empty.
+func orText(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
 }

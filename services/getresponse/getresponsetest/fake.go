@@ -5,7 +5,8 @@
 // A Fake is an http.Handler: tests wrap it in an httptest server with
 // NewServer, and demo mode mounts it inside the app under a path prefix
 // (Options.Prefix). Failure switches (FailToken, FailTokenFor, FailAPI,
-// FailAPIFor, ExpireAccessTokens, RevokeRefreshTokens, SetOutage), the
+// FailAPIFor, ExpireAccessTokens, RevokeRefreshTokens, SetOutage,
+// RefuseClientCredentials), the
 // documented rate limits (Options.WindowCalls, PerSecond, Parallel), exact
 // counters (Count, Stat, PeakInFlight, DomainCalls) and a clock (Options.Now)
 // let tests drive the client's and the engine's error paths without sleeping.
@@ -37,8 +38,11 @@
 //     1015, no Retry-After, and the window's headers with context.timeToReset;
 //   - the 11th parallel request of an account is refused with 429, code 1015,
 //     Retry-After: 1 and the window's headers (the real answer is unknown);
-//   - client_credentials returns a token for the client's owner (SetClientOwner,
-//     else the first account), with no refresh token;
+//   - client_credentials (documented in GetResponse's "Client Credentials
+//     flow") returns a token for the client's owner (SetClientOwner, else the
+//     first account), with no refresh token; RefuseClientCredentials makes it
+//     answer 400 unsupported_grant_type or unauthorized_client instead, after
+//     the client's credentials were checked;
 //   - with RotationGrace a rotated-away refresh token keeps working for
 //     Options.RotationGrace, each use issuing a new one;
 //   - the consent decision redirects with 302 Found.
@@ -230,6 +234,7 @@ type Fake struct {
 	apiFailFor   map[string]*failure[APIFailure] // by AccountID
 	tokenLatency time.Duration
 	apiLatency   time.Duration
+	ccRefusal    GrantRefusal
 }
 
 // New returns a Fake offering the DemoAccounts on its consent page (the

@@ -462,12 +462,14 @@ func createApp(ctx context.Context, inv *invocation) error {
 	fmt.Fprintln(inv.stdout, app.ID)
 	// Say at once whether GetResponse accepts the credentials; an unreachable
 	// GetResponse never blocks the registration.
-	health, says, err := srv.Tokens.CheckApp(ctx, app, "command line")
+	res, err := srv.Tokens.CheckApp(ctx, app, "command line")
 	switch {
 	case err != nil:
 		fmt.Fprintf(inv.stderr, "grconnect: warning: the app is saved, but GetResponse could not be asked whether it accepts the client ID and secret (%v); the first refresh will tell\n", err)
-	case !health.Healthy():
-		fmt.Fprintln(inv.stderr, "grconnect: warning: the app is saved, but "+says)
+	case res.Verdict == services.CheckRejected:
+		fmt.Fprintln(inv.stderr, "grconnect: warning: the app is saved, but "+res.Advice())
+	case res.Verdict == services.CheckGrantRefused:
+		fmt.Fprintln(inv.stderr, "grconnect: note: the app is saved. "+res.Says)
 	}
 	return nil
 }

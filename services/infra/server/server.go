@@ -122,7 +122,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Connect = services.NewConnect(store, box, s.Apps, gr, cfg.BaseURL, log)
 	policy := services.DuePolicy{Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive}
 	s.Tokens = services.NewTokens(store, box, s.Apps, gr, policy, cfg.RedirectURL(), log)
-	s.Connect.AppWorks = s.Tokens.AppWorks
+	s.Connect.AppWorks, s.Connect.AppFails = s.Tokens.AppWorks, s.Tokens.AppFails
 	s.APIKeys = services.NewAPIKeys(store, log)
 	s.Proxy = services.NewProxy(s.Tokens, store, gr)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
