@@ -127,7 +127,7 @@ func startTestApp(t testing.TB, configure func(*config.Config), fake *getrespons
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	built, err := server.New(t.Context(), server.Options{
-		Config: cfg, Store: store, Box: box, Log: log, Transport: http.DefaultTransport,
+		Config: cfg, Store: store, Box: box, Log: log,
 		PasswordCost: bcrypt.MinCost, TokenTimeout: 2 * time.Second, NoDemoSeed: true,
 	})
 	if err != nil {

@@ -66,6 +66,7 @@ type Server struct {
 	apiQueries apiConnectionQueries
 	accounts   accountService
 	resets     passwordResets
+	reauth     reauthService
 	zones      zoneCache
 	assets     *static.Assets
 	log        *slog.Logger
@@ -102,6 +103,7 @@ func New(d Deps) *echo.Echo {
 		apiQueries: d.Store,
 		accounts:   d.Operators,
 		resets:     d.Operators,
+		reauth:     d.Operators,
 		assets:     d.Assets,
 		log:        d.Log,
 		sessions:   d.Sessions,

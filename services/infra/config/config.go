@@ -52,6 +52,10 @@ type Config struct {
 	MetricsToken string
 	// WebhookAllowPrivate lets webhooks reach loopback and private addresses.
 	WebhookAllowPrivate bool
+	// GetResponseAllowPrivate lets calls to apps' GetResponse URLs reach loopback
+	// and private addresses (the hosts of GetResponseAuthURL and GetResponseAPIURL
+	// may be private without it).
+	GetResponseAllowPrivate bool
 	// BackupDir, when set, turns on scheduled backups (SQLite only): a copy every
 	// BackupEvery, the newest BackupKeep kept.
 	BackupDir   string
@@ -88,6 +92,7 @@ var settings = []setting{
 	{"GRCONNECT_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed"},
 	{"GRCONNECT_METRICS_TOKEN", "metrics-token", "", "when set, /metrics requires Authorization: Bearer <token>"},
 	{"GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "let webhooks reach loopback and private-network addresses (link-local and cloud metadata stay refused)"},
+	{"GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", "getresponse-allow-private", "false", "let apps' GetResponse URLs reach loopback and private-network addresses (the hosts of the two GETRESPONSE URL settings may be private anyway; link-local and cloud metadata stay refused)"},
 	{"GRCONNECT_BACKUP_DIR", "backup-dir", "", "directory for scheduled backups of the SQLite database (default: none)"},
 	{"GRCONNECT_BACKUP_EVERY", "backup-every", "24h", "how often a scheduled backup is made (with GRCONNECT_BACKUP_DIR)"},
 	{"GRCONNECT_BACKUP_KEEP", "backup-keep", "7", "how many scheduled backups are kept; older ones are deleted"},
@@ -257,6 +262,11 @@ func (l *Loader) Load() (*Config, error) {
 			bad("GRCONNECT_TRUSTED_PROXIES", "%q is not a CIDR like 10.0.0.0/8 or an IP address", text)
 			break
 		}
+		if ones, _ := n.Mask.Size(); ones == 0 {
+			// Every address on the internet could then name any client address it likes.
+			bad("GRCONNECT_TRUSTED_PROXIES", "%q trusts every address; list only your reverse proxies' addresses, like 10.0.0.5 or 10.0.0.0/24", text)
+			break
+		}
 		c.TrustedProxies = append(c.TrustedProxies, n)
 	}
 	c.MetricsToken = v("GRCONNECT_METRICS_TOKEN")
@@ -267,6 +277,11 @@ func (l *Loader) Load() (*Config, error) {
 		bad("GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "%q is not true or false", v("GRCONNECT_WEBHOOK_ALLOW_PRIVATE"))
 	} else {
 		c.WebhookAllowPrivate = b
+	}
+	if b, err := strconv.ParseBool(v("GRCONNECT_GETRESPONSE_ALLOW_PRIVATE")); err != nil {
+		bad("GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", "%q is not true or false", v("GRCONNECT_GETRESPONSE_ALLOW_PRIVATE"))
+	} else {
+		c.GetResponseAllowPrivate = b
 	}
 	if dir := v("GRCONNECT_BACKUP_DIR"); dir != "" {
 		if c.IsPostgres() {
