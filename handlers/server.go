@@ -5,7 +5,6 @@ package handlers
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -76,6 +75,7 @@ type Server struct {
 	demo       bool
 	audit      auditService
 	backups    backupService
+	untrusted  *untrustedForwarders
 }
 
 // readiness reports whether the database can serve.
@@ -112,10 +112,11 @@ func New(d Deps) *echo.Echo {
 		demo:       d.DemoGetResponse != nil,
 		audit:      d.Audit,
 		backups:    d.Backups,
+		untrusted:  &untrustedForwarders{log: d.Log, seen: map[string]bool{}},
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+	e.IPExtractor = s.ipExtractor(d.Config.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: true}))
@@ -126,6 +127,7 @@ func New(d Deps) *echo.Echo {
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute },
 	}))
+	e.Use(s.cleanInput) // before the session's lookup and the CSRF check read the request
 	e.Use(s.loadSession)
 	e.Use(s.csrf)
 
@@ -272,21 +274,6 @@ func securityHeaders(https bool) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
-}
-
-// ipExtractor picks a request's client address: the peer's, unless the peer is
-// one of the trusted reverse proxies, whose X-Forwarded-For is then read from the
-// right, skipping trusted hops. Echo's own defaults (trust every private and
-// loopback peer) are turned off: only the configured proxies are believed.
-func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
-	if len(trusted) == 0 {
-		return echo.ExtractIPDirect()
-	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, n := range trusted {
-		opts = append(opts, echo.TrustIPRange(n))
-	}
-	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // requestLog logs one line per request: method, route pattern (never the path,

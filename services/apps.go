@@ -175,6 +175,8 @@ func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
 		fe.Add("name", "Give the app a name.")
 	case utf8.RuneCountInString(name) > 100:
 		fe.Add("name", "Use at most 100 characters.")
+	case hasUnprintable(name):
+		fe.Add("name", unprintableProblem)
 	}
 	clientID := strings.TrimSpace(in.ClientID)
 	switch {
