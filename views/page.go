@@ -62,9 +62,9 @@ type Field struct {
 	Autocomplete string
 	Required     bool
 	// Note replaces the "optional" marker of a field that is not required ("MAX only").
-	Note string
-	Options   []Option // for select
-	Attrs     templ.Attributes
+	Note    string
+	Options []Option // for select
+	Attrs   templ.Attributes
 }
 
 // Option is one choice of a select field.
