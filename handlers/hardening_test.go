@@ -290,3 +290,200 @@ func TestSensitiveActionsNeedThePassword(t *testing.T) {
 	}
 	mustContain(t, r.body, "Too many failed")
 }
+
+// makeResetLink has b make a reset link for operator id and returns its path.
+func makeResetLink(t *testing.T, b *browser, id string) string {
+	t.Helper()
+	r := b.submit("/operators/"+id+"/reset-password", "/operators/"+id+"/reset-password", nil)
+	m := resetLinkRe.FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || m == nil {
+		t.Fatalf("make a reset link = %d", r.status)
+	}
+	return "/reset-password/" + m[1]
+}
+
+// TestResetLinksDieWithAccessChanges (issue 21, finding 2, end to end): a reset link
+// made with a stolen session is in the audit log (who, for whom, from where), and
+// stops working when its operator changes their password, signs out everywhere or
+// is removed, and when the operator who made it signs out everywhere or changes
+// their password; its use is audited too; it lives at most an hour.
+func TestResetLinksDieWithAccessChanges(t *testing.T) {
+	app := newTestApp(t)
+	ann := app.setup(annEmail, annPass)
+	const bobPass, carolPass = "bob password 1", "carol password 1"
+	ann.submit("/operators", "/operators", url.Values{"email": {"bob@example.com"}, "password": {bobPass}, "password_confirm": {bobPass}})
+	ann.submit("/operators", "/operators", url.Values{"email": {"carol@example.com"}, "password": {carolPass}, "password_confirm": {carolPass}})
+	bob, _ := app.store.OperatorByEmail(t.Context(), "bob@example.com")
+	carol, _ := app.store.OperatorByEmail(t.Context(), "carol@example.com")
+	gone := func(path, after string) {
+		t.Helper()
+		if r := app.browser().get(path); r.status != http.StatusGone {
+			t.Errorf("after %s the link answers %d, want 410", after, r.status)
+		}
+	}
+
+	// The finding: a thief with Ann's (freshly confirmed) session makes a link for
+	// Bob; Ann signs out everywhere; the link is dead — and its making is on record.
+	thief := stealSession(ann)
+	path := makeResetLink(t, thief, bob.ID)
+	var made models.AuditEntry
+	if err := app.store.DB().Where("action = ?", models.AuditResetLinkCreated).Last(&made).Error; err != nil {
+		t.Fatal("the link's making is not in the audit log")
+	}
+	if made.Actor != annEmail || made.TargetID != bob.ID || made.IP != "127.0.0.1" || !strings.Contains(made.Details, "bob@example.com") {
+		t.Errorf("audit entry = %+v", made)
+	}
+	var stored models.PasswordReset
+	app.store.DB().Last(&stored)
+	if life := stored.ExpiresAt.Sub(stored.CreatedAt); life > time.Hour {
+		t.Errorf("a reset link lives %s, want at most an hour", life)
+	}
+	ann.submit("/account/sessions", "/account/sessions/end-all", nil)
+	gone(path, "its maker signed out everywhere")
+	ann = app.signIn(annEmail, annPass)
+
+	// The victim changes their password: every link for them dies.
+	bobBrowser := app.signIn("bob@example.com", bobPass)
+	path = makeResetLink(t, ann, bob.ID)
+	const bobNew = "bob new password 2"
+	if r := bobBrowser.submit("/account/password", "/account/password", url.Values{"current": {bobPass}, "password": {bobNew}, "password_confirm": {bobNew}}); r.status != http.StatusSeeOther {
+		t.Fatalf("bob's password change = %d", r.status)
+	}
+	gone(path, "its operator changed their password")
+
+	// The victim signs out everywhere.
+	path = makeResetLink(t, ann, bob.ID)
+	bobBrowser.submit("/account/sessions", "/account/sessions/end-all", nil)
+	gone(path, "its operator signed out everywhere")
+
+	// The maker changes their password.
+	path = makeResetLink(t, ann, carol.ID)
+	const annNew = "ann new password 22"
+	if r := ann.submit("/account/password", "/account/password", url.Values{"current": {annPass}, "password": {annNew}, "password_confirm": {annNew}}); r.status != http.StatusSeeOther {
+		t.Fatalf("ann's password change = %d", r.status)
+	}
+	gone(path, "its maker changed their password")
+
+	// Its operator is removed.
+	path = makeResetLink(t, ann, carol.ID)
+	if r := ann.submit("/operators/"+carol.ID+"/remove", "/operators/"+carol.ID+"/remove", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("remove carol = %d", r.status)
+	}
+	gone(path, "its operator was removed")
+
+	// Used once: audited as its operator's, from the holder's address.
+	path = makeResetLink(t, ann, bob.ID)
+	const bobNewer = "bob newer password 3"
+	if r := app.browser().submit(path, path, url.Values{"password": {bobNewer}, "password_confirm": {bobNewer}}); r.status != http.StatusSeeOther {
+		t.Fatalf("use = %d", r.status)
+	}
+	var used models.AuditEntry
+	if err := app.store.DB().Where("action = ?", models.AuditResetLinkUsed).Last(&used).Error; err != nil {
+		t.Fatal("the link's use is not in the audit log")
+	}
+	if used.Actor != "bob@example.com" || used.TargetID != bob.ID || used.IP != "127.0.0.1" {
+		t.Errorf("audit entry = %+v", used)
+	}
+	gone(path, "it was used")
+
+	// Past its hour, a link is dead.
+	path = makeResetLink(t, ann, bob.ID)
+	app.store.DB().Exec("UPDATE password_resets SET expires_at = ? WHERE used_at IS NULL", time.Now().Add(-time.Second))
+	gone(path, "its hour passed")
+}
+
+// TestBadBytesNeverReachAQuery (issue 21, finding 5; run on SQLite and PostgreSQL):
+// a NUL byte or invalid UTF-8 in an API key, a sign-in e-mail, a filter, a path, a
+// header or a JSON value is refused with 400 before any query — never a 500, never
+// an ERROR line — and names refuse control and format characters.
+func TestBadBytesNeverReachAQuery(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	raw := func(method, path, contentType, body string, header map[string]string) response {
+		t.Helper()
+		req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		for k, v := range header {
+			req.Header[k] = []string{v}
+		}
+		r, err := f.roundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	bearer := map[string]string{"Authorization": "Bearer " + f.key}
+	login := csrfRe.FindStringSubmatch(f.op.get("/").body)[1]
+	for _, tc := range []struct {
+		name string
+		send func() response
+	}{
+		{"API key with invalid UTF-8", func() response {
+			return raw(http.MethodGet, "/api/v1/connections", "", "", map[string]string{"Authorization": "Bearer grc_\xff\xfe\xfd_x"})
+		}},
+		{"API key with an escaped NUL in the path's key", func() response {
+			return raw(http.MethodGet, "/api/v1/connections/con_%00x", "", "", bearer)
+		}},
+		{"customer_ref filter with NUL", func() response {
+			return raw(http.MethodGet, "/api/v1/connections?customer_ref=a%00b", "", "", bearer)
+		}},
+		{"customer_ref filter with invalid UTF-8", func() response {
+			return raw(http.MethodGet, "/api/v1/connections?customer_ref=%ff%fe", "", "", bearer)
+		}},
+		{"JSON value with NUL", func() response {
+			return raw(http.MethodPost, "/api/v1/connect-sessions", "application/json", `{"app_id":"`+f.appID+`","customer_ref":"a\u0000b"}`, bearer)
+		}},
+		{"JSON key with NUL", func() response {
+			return raw(http.MethodPost, "/api/v1/connect-sessions", "application/json", `{"app_id\u0000":"`+f.appID+`"}`, bearer)
+		}},
+		{"JSON with invalid UTF-8", func() response {
+			return raw(http.MethodPost, "/api/v1/connect-sessions", "", "{\"app_id\":\""+f.appID+"\",\"customer_ref\":\"\xff\"}", bearer)
+		}},
+		{"sign-in e-mail with NUL", func() response {
+			return f.browser().submit("/login", "/login", url.Values{"email": {"ann\x00@example.com"}, "password": {"whatever password"}})
+		}},
+		{"sign-in e-mail with invalid UTF-8", func() response {
+			return f.browser().submit("/login", "/login", url.Values{"email": {"ann\xff@example.com"}, "password": {"whatever password"}})
+		}},
+		{"sign-in with a User-Agent of invalid UTF-8", func() response {
+			return raw(http.MethodPost, "/login", "application/x-www-form-urlencoded", url.Values{"email": {annEmail}, "password": {annPass}, "_csrf": {login}}.Encode(),
+				map[string]string{"User-Agent": "Mozilla \xff"})
+		}},
+		{"dashboard path with NUL", func() response { return f.op.get("/connections/con_%00") }},
+		{"dashboard query with invalid UTF-8", func() response { return f.op.get("/connections?q=%ff") }},
+	} {
+		r := tc.send()
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s = %d, want 400\n%s", tc.name, r.status, r.body)
+		}
+	}
+	if strings.Contains(f.logs.String(), "level=ERROR") {
+		t.Errorf("bad input logged errors:\n%s", f.logs.String())
+	}
+
+	// Names: no control, zero-width or direction-changing characters.
+	for _, name := range []string{"Acme\u200bTemplates", "Acme\u202eTemplates", "Acme\tTemplates", "Acme\u2028Templates"} {
+		form := appForm(name)
+		if r := f.op.submit("/apps/new", "/apps", form); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `data-testid="error-name"`) {
+			t.Errorf("app name %q = %d", name, r.status)
+		}
+		if r := f.op.submit("/api-keys", "/api-keys", url.Values{"name": {name}}); r.status != http.StatusUnprocessableEntity {
+			t.Errorf("API key name %q = %d", name, r.status)
+		}
+		if r := f.call(http.MethodPost, "/api/v1/connect-sessions", map[string]any{"app_id": f.appID, "customer_ref": name}); r.status != http.StatusBadRequest ||
+			!strings.Contains(r.body, `"customer_ref"`) {
+			t.Errorf("customer ref %q = %d %s", name, r.status, r.body)
+		}
+		if r := f.op.submit("/operators", "/operators", url.Values{"email": {"e" + name[4:] + "@example.com"}, "password": {"a long password"}, "password_confirm": {"a long password"}}); r.status != http.StatusUnprocessableEntity {
+			t.Errorf("operator e-mail with %q = %d", name, r.status)
+		}
+	}
+	// Ordinary names in other scripts still pass.
+	if r := f.call(http.MethodPost, "/api/v1/connect-sessions", map[string]any{"app_id": f.appID, "customer_ref": "Zoë Łukasiewicz 山田"}); r.status != http.StatusCreated {
+		t.Errorf("a customer ref in other scripts = %d %s", r.status, r.body)
+	}
+}
