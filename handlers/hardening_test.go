@@ -487,3 +487,35 @@ func TestBadBytesNeverReachAQuery(t *testing.T) {
 		t.Errorf("a customer ref in other scripts = %d %s", r.status, r.body)
 	}
 }
+
+// TestUntrustedForwarderLoggedOnce (issue 21, finding 8): X-Forwarded-For from a
+// peer not in GRCONNECT_TRUSTED_PROXIES is ignored and said once in the log (per
+// peer), naming the setting; from a trusted proxy it is believed and not logged.
+func TestUntrustedForwarderLoggedOnce(t *testing.T) {
+	send := func(a *testApp) {
+		for range 3 {
+			req, _ := http.NewRequest(http.MethodGet, a.srv.URL+"/login", nil)
+			req.Header.Set("X-Forwarded-For", "203.0.113.9")
+			a.browser().do(req)
+		}
+	}
+	app := newTestApp(t)
+	send(app)
+	logs := app.logs.String()
+	if n := strings.Count(logs, "X-Forwarded-For ignored"); n != 1 {
+		t.Fatalf("%d log lines about the ignored header, want 1:\n%s", n, logs)
+	}
+	mustContain(t, logs, "GRCONNECT_TRUSTED_PROXIES", "peer=127.0.0.1")
+	if strings.Contains(logs, "ip=203.0.113.9") {
+		t.Error("an untrusted peer's X-Forwarded-For was believed")
+	}
+
+	trusted := newTestApp(t, func(c *config.Config) {
+		_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
+		c.TrustedProxies = []*net.IPNet{loopback}
+	})
+	send(trusted)
+	if logs := trusted.logs.String(); strings.Contains(logs, "X-Forwarded-For ignored") || !strings.Contains(logs, "ip=203.0.113.9") {
+		t.Errorf("from a trusted proxy:\n%s", logs)
+	}
+}
