@@ -125,19 +125,19 @@ func TestMetricsSeries(t *testing.T) {
 	}
 	body := scrape(t, f.testApp)
 	for _, want := range []string{
-		`grconnect_getresponse_requests_total{kind="token",class="2xx"} `, // the code exchange and the credentials check
-		`grconnect_getresponse_requests_total{kind="api",class="2xx"} 1`,  // the account lookup
-		`grconnect_getresponse_requests_total{kind="proxy",class="2xx"} 1`,
-		`grconnect_getresponse_requests_total{kind="proxy",class="4xx"} 1`,
+		`grconnect_getresponse_requests_total{class="2xx",kind="token"} `, // the code exchange and the credentials check
+		`grconnect_getresponse_requests_total{class="2xx",kind="api"} 1`,  // the account lookup
+		`grconnect_getresponse_requests_total{class="2xx",kind="proxy"} 1`,
+		`grconnect_getresponse_requests_total{class="4xx",kind="proxy"} 1`,
 		`grconnect_getresponse_request_duration_seconds_bucket{kind="proxy",le="+Inf"} 2`,
 		`grconnect_getresponse_request_duration_seconds_count{kind="token"} `,
 		`grconnect_proxy_requests_total{status="200"} 1`,
 		`grconnect_proxy_requests_total{status="404"} 1`,
 		"grconnect_webhook_outbox_pending 1\n",
 		"grconnect_connections_due_unrefreshed 1\n",
-		`grconnect_app_health{app="` + f.appID + `",name="Acme Templates",health="ok"} 1`,
-		`grconnect_app_health{app="` + f.appID + `",name="Acme Templates",health="credentials_rejected"} 0`,
-		`grconnect_build_info{version="`,
+		`grconnect_app_health{app="` + f.appID + `",health="ok",name="Acme Templates"} 1`,
+		`grconnect_app_health{app="` + f.appID + `",health="credentials_rejected",name="Acme Templates"} 0`,
+		`grconnect_build_info{commit="`,
 		"# TYPE grconnect_getresponse_request_duration_seconds histogram\n",
 	} {
 		if !strings.Contains(body, want) {
@@ -160,8 +160,8 @@ func TestMetricsSeries(t *testing.T) {
 	}
 	body = scrape(t, f.testApp)
 	mustContain(t, body, "grconnect_connections_due_unrefreshed 0\n",
-		`grconnect_app_health{app="`+f.appID+`",name="Acme Templates",health="credentials_rejected"} 1`,
-		`grconnect_app_health{app="`+f.appID+`",name="Acme Templates",health="ok"} 0`)
+		`grconnect_app_health{app="`+f.appID+`",health="credentials_rejected",name="Acme Templates"} 1`,
+		`grconnect_app_health{app="`+f.appID+`",health="ok",name="Acme Templates"} 0`)
 }
 
 // TestMetricsCountNetworkErrors: a call GetResponse never answered is class "error".
@@ -173,7 +173,7 @@ func TestMetricsCountNetworkErrors(t *testing.T) {
 		t.Fatalf("proxy without GetResponse = %d", r.status)
 	}
 	body := scrape(t, f.testApp)
-	mustContain(t, body, `grconnect_getresponse_requests_total{kind="proxy",class="error"} 1`, `grconnect_proxy_requests_total{status="503"} 1`)
+	mustContain(t, body, `grconnect_getresponse_requests_total{class="error",kind="proxy"} 1`, `grconnect_proxy_requests_total{status="503"} 1`)
 }
 
 // TestVersionInTheFooter: operators see grconnect's version; customers do not.
