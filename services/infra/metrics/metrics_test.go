@@ -287,3 +287,19 @@ func TestMetricsDocsNameEverySeries(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWritePrometheus formats a full scrape from memory (the standard
+// collectors included): go test -run '^$' -bench WritePrometheus ./services/infra/metrics/
+func BenchmarkWritePrometheus(b *testing.B) {
+	r := New(fakeSource{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := r.Collect(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if err := r.WritePrometheus(&buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
