@@ -425,7 +425,7 @@ func TestBadBytesNeverReachAQuery(t *testing.T) {
 		{"API key with invalid UTF-8", func() response {
 			return raw(http.MethodGet, "/api/v1/connections", "", "", map[string]string{"Authorization": "Bearer grc_\xff\xfe\xfd_x"})
 		}},
-		{"API key with an escaped NUL in the path's key", func() response {
+		{"connection ID with NUL in the path", func() response {
 			return raw(http.MethodGet, "/api/v1/connections/con_%00x", "", "", bearer)
 		}},
 		{"customer_ref filter with NUL", func() response {
