@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/services"
 )
 
 // cleanInput refuses, with 400 and before any handler or query sees it, a request
@@ -22,25 +24,30 @@ import (
 func (s *Server) cleanInput(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		what := ""
+		what, field := "", ""
 		switch {
 		case !cleanText(r.URL.Path):
-			what = "The address"
+			what, field = "The address", "path"
 		case !cleanValues(r.URL.Query()):
-			what = "A query parameter"
+			what, field = "A query parameter", "query"
 		case !cleanHeaders(r.Header):
-			what = "A header"
+			what, field = "A header", "header"
 		}
 		if what == "" && c.Path() != proxyRoute && r.Body != nil && r.Body != http.NoBody {
 			var err error
 			if what, err = s.uncleanBody(c); err != nil {
 				return err
 			}
+			field = "body"
 		}
-		if what != "" {
-			return echo.NewHTTPError(http.StatusBadRequest, what+" holds a NUL byte or bytes that are not UTF-8.")
+		if what == "" {
+			return next(c)
 		}
-		return next(c)
+		msg := what + " holds a NUL byte or bytes that are not UTF-8."
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			return services.FieldErrors{field: msg} // the API's 400 invalid_input, naming the part
+		}
+		return echo.NewHTTPError(http.StatusBadRequest, msg)
 	}
 }
 
