@@ -262,7 +262,8 @@ func (l *Loader) Load() (*Config, error) {
 			bad("GRCONNECT_TRUSTED_PROXIES", "%q is not a CIDR like 10.0.0.0/8 or an IP address", text)
 			break
 		}
-		if ones, _ := n.Mask.Size(); ones == 0 {
+		if ones, bits := n.Mask.Size(); ones == 0 || (bits == 128 && ones <= 96 && n.IP.To4() != nil) {
+			// (::ffff:0:0/96 is every IPv4 address, written as mapped IPv6.)
 			// Every address on the internet could then name any client address it likes.
 			bad("GRCONNECT_TRUSTED_PROXIES", "%q trusts every address; list only your reverse proxies' addresses, like 10.0.0.5 or 10.0.0.0/24", text)
 			break

@@ -261,6 +261,7 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 		{"getresponse allow private not a bool", "GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", "sometimes"},
 		{"trusted proxies: every IPv4 address", "GRCONNECT_TRUSTED_PROXIES", "10.0.0.5, 0.0.0.0/0"},
 		{"trusted proxies: every IPv6 address", "GRCONNECT_TRUSTED_PROXIES", "::/0"},
+		{"trusted proxies: every IPv4 address, mapped", "GRCONNECT_TRUSTED_PROXIES", "::ffff:0:0/96"},
 	}
 	flagOf := map[string]string{}
 	for _, s := range append(productTable[:len(productTable):len(productTable)], extraSettings...) {
