@@ -173,7 +173,8 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 		} else {
 			wait = time.Second
 		}
-		return http.StatusServiceUnavailable, apiErrorBody{Code: "getresponse_unavailable", Message: strings.TrimSuffix(err.Error(), ".") + ".", RetryAfter: seconds(wait)}
+		// Never err.Error(): a network error names the address and port dialled (the log keeps it).
+		return http.StatusServiceUnavailable, apiErrorBody{Code: "getresponse_unavailable", Message: strings.TrimSuffix(services.FailureMessage(err), ".") + ".", RetryAfter: seconds(wait)}
 	}
 	return http.StatusInternalServerError, apiErrorBody{Code: "internal_error", Message: "Something went wrong on our side. It has been logged; please try again."}
 }

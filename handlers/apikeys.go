@@ -83,6 +83,11 @@ func orNone(s string) string {
 // a redirect, so the key is never stored anywhere, not even in the session cookie.
 func (s *Server) createAPIKey(c echo.Context) error {
 	name := c.FormValue("name")
+	if r, err := s.reauthenticate(c); err != nil {
+		return err
+	} else if !r.confirmed {
+		return s.renderAPIKeys(c, r.refuse(c), name, nil)
+	}
 	key, plain, err := s.apiKeys.Create(c.Request().Context(), name, currentOperator(c).Email)
 	if fe, ok := services.AsFieldErrors(err); ok {
 		return s.renderAPIKeys(c, http.StatusUnprocessableEntity, name, fe)

@@ -273,6 +273,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	op.fits("phone-link-form-errors")
 	op.open("/api-keys")
 	op.fill("#name", longKeyName)
+	op.fill("#current_password", annPass) // then good for ten minutes: the reset below asks no more
 	op.click(`[data-testid="create-apikey"]`)
 	op.fits("phone-api-key-created")
 	op.open("/operators/" + f.bobID + "/reset-password")

@@ -315,7 +315,7 @@ func (s *Server) testConnection(c echo.Context) error {
 		return s.redirectWithFlash(c, "/connections/"+c.Param("id"), "error", "This connection is disconnected: there is no token to call GetResponse with.")
 	}
 	if err != nil {
-		msg := "The test call could not run: " + err.Error() + "."
+		msg := "The test call could not run: " + services.CallFailure(err) + "."
 		switch {
 		case errors.Is(err, services.ErrNeedsReconnect):
 			msg = "The test call could not run: the customer must reconnect first."

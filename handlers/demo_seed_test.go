@@ -46,7 +46,7 @@ func startDemoRun(t *testing.T, dir, dsn string, key []byte) *demoRun {
 	logs := &syncBuffer{}
 	built, err := server.New(t.Context(), server.Options{
 		Config: cfg, Store: store, Box: box, Log: slog.New(slog.NewTextHandler(logs, nil)),
-		Transport: http.DefaultTransport, PasswordCost: bcrypt.MinCost, TokenTimeout: 2 * time.Second,
+		PasswordCost: bcrypt.MinCost, TokenTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

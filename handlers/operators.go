@@ -61,6 +61,11 @@ func (s *Server) setAlerts(c echo.Context) error {
 
 func (s *Server) createOperator(c echo.Context) error {
 	email := c.FormValue("email")
+	if r, err := s.reauthenticate(c); err != nil {
+		return err
+	} else if !r.confirmed {
+		return s.renderOperators(c, r.refuse(c), email, nil)
+	}
 	op, err := s.operators.Create(c.Request().Context(), email, c.FormValue("password"), c.FormValue("password_confirm"))
 	if fe, ok := services.AsFieldErrors(err); ok {
 		return s.renderOperators(c, http.StatusUnprocessableEntity, email, fe)
@@ -85,6 +90,11 @@ func (s *Server) removeOperator(c echo.Context) error {
 	target, err := s.operators.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
+	}
+	if r, err := s.reauthenticate(c); err != nil {
+		return err
+	} else if !r.confirmed {
+		return render(c, r.refuse(c), views.OperatorRemovePage(s.page(c, "Remove operator", "operators"), operatorRow(*target, me, s.clock(c))))
 	}
 	err = s.operators.Remove(c.Request().Context(), me.ID, target.ID)
 	switch {

@@ -5,7 +5,6 @@ package handlers
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -67,19 +66,21 @@ type Server struct {
 	apiQueries apiConnectionQueries
 	accounts   accountService
 	resets     passwordResets
+	reauth     reauthService
 	zones      zoneCache
 	assets     *static.Assets
 	log        *slog.Logger
 	sessions   sessionService
 	cookies    cookieNames
+	metrics    *metrics.Registry
+	demo       bool
+	audit      auditService
+	backups    backupService
+	untrusted  *untrustedForwarders
 	// sessionStore is gorilla's Store of operator sessions (rows in the database);
 	// stateCookies holds the OAuth state cookie.
 	sessionStore *dbSessionStore
 	stateCookies *gsessions.CookieStore
-	metrics      *metrics.Registry
-	demo         bool
-	audit        auditService
-	backups      backupService
 }
 
 // readiness reports whether the database can serve.
@@ -107,6 +108,7 @@ func New(d Deps) *echo.Echo {
 		apiQueries: d.Store,
 		accounts:   d.Operators,
 		resets:     d.Operators,
+		reauth:     d.Operators,
 		assets:     d.Assets,
 		log:        d.Log,
 		sessions:   d.Sessions,
@@ -115,12 +117,13 @@ func New(d Deps) *echo.Echo {
 		demo:       d.DemoGetResponse != nil,
 		audit:      d.Audit,
 		backups:    d.Backups,
+		untrusted:  &untrustedForwarders{log: d.Log, seen: map[string]bool{}},
 	}
 	s.sessionStore = newSessionStore(d.Sessions, d.Box, s.cookies)
 	s.stateCookies = newStateCookieStore(d.Box, s.cookies, oauthStateAge)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+	e.IPExtractor = s.ipExtractor(d.Config.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: true}))
@@ -131,6 +134,7 @@ func New(d Deps) *echo.Echo {
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute },
 	}))
+	e.Use(s.cleanInput) // before the session's lookup and the CSRF check read the request
 	e.Use(s.loadSession)
 	e.Use(s.csrf)
 
@@ -277,21 +281,6 @@ func securityHeaders(https bool) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
-}
-
-// ipExtractor picks a request's client address: the peer's, unless the peer is
-// one of the trusted reverse proxies, whose X-Forwarded-For is then read from the
-// right, skipping trusted hops. Echo's own defaults (trust every private and
-// loopback peer) are turned off: only the configured proxies are believed.
-func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
-	if len(trusted) == 0 {
-		return echo.ExtractIPDirect()
-	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, n := range trusted {
-		opts = append(opts, echo.TrustIPRange(n))
-	}
-	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // requestLog logs one line per request: method, route pattern (never the path,

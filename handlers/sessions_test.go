@@ -229,7 +229,7 @@ func TestSameSiteRequestsAreRefused(t *testing.T) {
 		}
 	}
 	token := csrfRe.FindStringSubmatch(ann.get("/api-keys").body)[1]
-	req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/api-keys", strings.NewReader(url.Values{"_csrf": {token}, "name": {"x"}}.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/api-keys", strings.NewReader(url.Values{"_csrf": {token}, "name": {"x"}, "current_password": {annPass}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	if r := ann.do(req); r.status == http.StatusForbidden {

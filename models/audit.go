@@ -25,6 +25,13 @@ const (
 	AuditOperatorRemoved AuditAction = "operator.removed"
 	AuditPasswordChanged AuditAction = "operator.password_changed"
 	AuditAlertsChanged   AuditAction = "operator.alerts_changed"
+	// A signed-in operator confirmed their password for sensitive actions, or
+	// failed to.
+	AuditReauthenticated AuditAction = "operator.reauthenticated"
+	AuditReauthFailed    AuditAction = "operator.reauth_failed"
+	// A password reset link was made (by an operator or the command line) or used.
+	AuditResetLinkCreated AuditAction = "operator.reset_link_created"
+	AuditResetLinkUsed    AuditAction = "operator.reset_link_used"
 
 	AuditAppCreated       AuditAction = "app.created"
 	AuditAppUpdated       AuditAction = "app.updated"
@@ -53,7 +60,7 @@ const (
 // AuditActions lists every action, for the audit page's filter.
 var AuditActions = []AuditAction{
 	AuditSignedIn, AuditSignInFailed, AuditSignedOut, AuditSessionsEnded, AuditOperatorCreated, AuditOperatorRemoved,
-	AuditPasswordChanged, AuditAlertsChanged,
+	AuditPasswordChanged, AuditAlertsChanged, AuditReauthenticated, AuditReauthFailed, AuditResetLinkCreated, AuditResetLinkUsed,
 	AuditAppCreated, AuditAppUpdated, AuditAppSecretChanged, AuditAppDeleted, AuditWebhookChanged,
 	AuditAPIKeyCreated, AuditAPIKeyRevoked,
 	AuditLinkCreated, AuditLinkRevoked, AuditReconnectLinkCreated, AuditRefreshed, AuditDisconnected, AuditParentLoginChanged,

@@ -111,7 +111,8 @@ func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
 }
 
 // SetOperatorPassword stores a new hash and, in the same transaction, ends every
-// session of the operator except keepSessionID (the one that changed it).
+// session of the operator except keepSessionID (the one that changed it) and
+// retires the reset links of and by the operator.
 func (s *Store) SetOperatorPassword(ctx context.Context, id, hash, keepSessionID string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&Operator{}).Where("id = ?", id).Updates(map[string]any{
@@ -128,6 +129,9 @@ func (s *Store) SetOperatorPassword(ctx context.Context, id, hash, keepSessionID
 		if err := deleteSessions(tx, id, keepSessionID).Error; err != nil {
 			return err
 		}
+		if _, err := retirePasswordResets(tx, id); err != nil {
+			return err
+		}
 		return writeAudit(ctx, tx)
 	})
 	return storeError(err, "set the password of operator %s", id)
@@ -142,8 +146,8 @@ func (s *Store) TouchOperatorLogin(ctx context.Context, id string) error {
 	return storeError(err, "record sign-in of operator %s", id)
 }
 
-// DeleteOperator removes an operator and ends their sessions, unless it is the last
-// operator (ErrLastOperator). Removals are serialized (see operatorGuard): two
+// DeleteOperator removes an operator, ends their sessions and retires the reset
+// links of and by them, unless it is the last operator (ErrLastOperator). Removals are serialized (see operatorGuard): two
 // operators removing each other at once leave one.
 func (s *Store) DeleteOperator(ctx context.Context, id string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -158,6 +162,9 @@ func (s *Store) DeleteOperator(ctx context.Context, id string) error {
 			return ErrLastOperator
 		}
 		if err := deleteSessions(tx, id, "").Error; err != nil {
+			return err
+		}
+		if _, err := retirePasswordResets(tx, id); err != nil {
 			return err
 		}
 		res := tx.Where("id = ?", id).Delete(&Operator{})

@@ -338,4 +338,13 @@ var migrations = []migration{
 			schema_version INTEGER NOT NULL,
 			grconnect_version TEXT NOT NULL DEFAULT '')`,
 	}},
+	{version: 14, name: "re-authentication and reset links that die", statements: []string{
+		// When the session's operator last confirmed their password: sensitive
+		// actions need one in the last 10 minutes (services.ReauthWindow).
+		`ALTER TABLE operator_sessions ADD COLUMN reauth_at {{time}}`,
+		// Who made a reset link: their password change or "sign out everywhere"
+		// retires the links they made, too.
+		`ALTER TABLE password_resets ADD COLUMN created_by_id TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX password_resets_created_by ON password_resets (created_by_id)`,
+	}},
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/grconnect/grconnect/models"
@@ -63,8 +62,8 @@ func (k *APIKeys) Create(ctx context.Context, name, createdBy string) (*models.A
 		return nil, "", FieldErrors{"name": "Name the key after what uses it, like \"billing backend\"."}
 	case utf8.RuneCountInString(name) > apiKeyMaxName:
 		return nil, "", FieldErrors{"name": "Use at most 100 characters."}
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return nil, "", FieldErrors{"name": "Use printable characters only."}
+	case hasUnprintable(name):
+		return nil, "", FieldErrors{"name": unprintableProblem}
 	}
 	prefix := apiKeyScheme + models.RandomToken(prefixBytes)
 	plain := prefix + "_" + models.RandomToken(secretBytes)

@@ -175,7 +175,7 @@ func ValidateEmail(s string) (addr, problem string) {
 		return "", "Enter an email address."
 	}
 	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || len(s) > 254 {
+	if err != nil || a.Address != s || len(s) > 254 || hasUnprintable(s) {
 		return "", "Enter a valid email address, like ann@example.com."
 	}
 	return s, ""

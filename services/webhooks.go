@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services/infra/netguard"
 	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
@@ -51,15 +52,15 @@ type Webhooks struct {
 }
 
 // NewWebhooks returns the webhook sender. hc may be nil: then deliveries go through
-// a client that checks every address it connects to (see guardedDialer). No client
-// follows redirects.
+// a client that checks every address it connects to (netguard, with
+// GRCONNECT_WEBHOOK_ALLOW_PRIVATE as AllowPrivate). No client follows redirects.
 func NewWebhooks(store *models.Store, box *secrets.Box, hc *http.Client, log *slog.Logger) *Webhooks {
 	w := &Webhooks{store: store, box: box, log: log, owner: "wh/" + models.RandomToken(6), Interval: 5 * time.Second, Now: models.Now}
 	if hc == nil {
-		hc = guardedClient(webhookTimeout, func() bool { return w.AllowPrivate })
+		hc = netguard.New("GRCONNECT_WEBHOOK_ALLOW_PRIVATE", func() bool { return w.AllowPrivate }).Client(webhookTimeout)
 	} else {
 		c := *hc
-		c.CheckRedirect = noRedirects
+		c.CheckRedirect = netguard.NoRedirects
 		hc = &c
 	}
 	w.hc = hc
@@ -114,11 +115,11 @@ func (w *Webhooks) checkURL(rawURL string) string {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(rawURL) > 2000 {
 		return "Enter an absolute https URL, like https://app.example.com/hooks/grconnect."
 	}
-	class := classifyHost(u.Hostname())
+	class := netguard.ClassifyHost(u.Hostname())
 	switch {
-	case class == addrForbidden:
+	case class == netguard.Forbidden:
 		return "This address is link-local or a cloud metadata service: webhooks never go there."
-	case class == addrPrivate && !w.AllowPrivate:
+	case class == netguard.Private && !w.AllowPrivate:
 		return "This is a loopback or private-network address. Webhooks go there only when GRCONNECT_WEBHOOK_ALLOW_PRIVATE is set."
 	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
 		return "Use https: webhooks carry customer data. (http is allowed for localhost only.)"
@@ -234,8 +235,8 @@ func (w *Webhooks) post(ctx context.Context, target, secret string, d models.Web
 	req.Header.Set("X-Grconnect-Signature", Signature(secret, now.Unix(), body))
 	resp, err := w.hc.Do(req)
 	if err != nil {
-		if reason, ok := blockedReason(err); ok {
-			return 0, reason
+		if blocked, ok := netguard.Blocked(err); ok {
+			return 0, blocked.Error()
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return 0, "timed out after " + webhookTimeout.String()

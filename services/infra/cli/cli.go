@@ -392,7 +392,7 @@ func resetOperatorPassword(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer e.store.Close()
-	link, err := services.NewOperators(e.store, e.box).CreatePasswordReset(ctx, *email, "command line")
+	link, err := services.NewOperators(e.store, e.box).CreatePasswordReset(ctx, *email, nil)
 	if errors.Is(err, models.ErrNotFound) {
 		return fmt.Errorf("no operator has the e-mail %s (grconnect operator create adds one)", models.NormalizeEmail(*email))
 	}

@@ -384,6 +384,19 @@ func TestOperatorResetPassword(t *testing.T) {
 		t.Errorf("stderr = %q, want when the link stops working", r.stderr)
 	}
 	store := openStore(t, dbPath)
+	// The command line's link is on record (issue 21): made by "cli", for Ann, valid an hour at most.
+	var made models.AuditEntry
+	if err := store.DB().Where("action = ?", models.AuditResetLinkCreated).First(&made).Error; err != nil {
+		t.Fatalf("no audit entry for the link: %v", err)
+	}
+	if made.Actor != services.CLIActor || !strings.Contains(made.Details, "ann@example.com") {
+		t.Errorf("audit entry = %+v", made)
+	}
+	var link models.PasswordReset
+	store.DB().First(&link)
+	if link.ExpiresAt.Sub(link.CreatedAt) > time.Hour || link.CreatedBy != services.CLIActor {
+		t.Errorf("link made by %q lives %s", link.CreatedBy, link.ExpiresAt.Sub(link.CreatedAt))
+	}
 	box, err := secrets.New(make([]byte, secrets.KeySize))
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,10 @@ type Config struct {
 	MetricsToken string
 	// WebhookAllowPrivate lets webhooks reach loopback and private addresses.
 	WebhookAllowPrivate bool
+	// GetResponseAllowPrivate lets calls to apps' GetResponse URLs reach loopback
+	// and private addresses (the hosts of GetResponseAuthURL and GetResponseAPIURL
+	// may be private without it).
+	GetResponseAllowPrivate bool
 	// BackupDir, when set, turns on scheduled backups (SQLite only): a copy every
 	// BackupEvery, the newest BackupKeep kept.
 	BackupDir   string
@@ -184,6 +188,11 @@ var settings = []setting{
 			if err != nil {
 				return fmt.Errorf("%q is not a CIDR like 10.0.0.0/8 or an IP address", text)
 			}
+			if ones, bits := n.Mask.Size(); ones == 0 || (bits == 128 && ones <= 96 && n.IP.To4() != nil) {
+				// (::ffff:0:0/96 is every IPv4 address, written as mapped IPv6.)
+				// Every address on the internet could then name any client address it likes.
+				return fmt.Errorf("%q trusts every address; list only your reverse proxies' addresses, like 10.0.0.5 or 10.0.0.0/24", text)
+			}
 			c.TrustedProxies = append(c.TrustedProxies, n)
 		}
 		return nil
@@ -197,6 +206,8 @@ var settings = []setting{
 	}},
 	{env: "GRCONNECT_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "let webhooks reach loopback and private-network addresses (link-local and cloud metadata stay refused)",
 		apply: boolean(func(c *Config) *bool { return &c.WebhookAllowPrivate })},
+	{env: "GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", flag: "getresponse-allow-private", def: "false", usage: "let apps' GetResponse URLs reach loopback and private-network addresses (the hosts of the two GETRESPONSE URL settings may be private anyway; link-local and cloud metadata stay refused)",
+		apply: boolean(func(c *Config) *bool { return &c.GetResponseAllowPrivate })},
 	{env: "GRCONNECT_BACKUP_DIR", flag: "backup-dir", usage: "directory for scheduled backups of the SQLite database (default: none)", apply: func(c *Config, v string) error {
 		if v != "" && c.IsPostgres() {
 			return errors.New("scheduled backups copy a SQLite database; on PostgreSQL use pg_dump (see docs/deploy.md)")

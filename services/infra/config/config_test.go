@@ -37,6 +37,7 @@ var extraSettings = []struct{ env, flag, def string }{
 	{"GRCONNECT_TRUSTED_PROXIES", "trusted-proxies", ""},
 	{"GRCONNECT_METRICS_TOKEN", "metrics-token", ""},
 	{"GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false"},
+	{"GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", "getresponse-allow-private", "false"},
 }
 
 // mapEnv returns a getenv reading from m.
@@ -257,6 +258,10 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 		{"metrics token too short", "GRCONNECT_METRICS_TOKEN", "short"},
 		{"metrics token with a space", "GRCONNECT_METRICS_TOKEN", "a token with spaces in it"},
 		{"webhook allow private not a bool", "GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "sometimes"},
+		{"getresponse allow private not a bool", "GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", "sometimes"},
+		{"trusted proxies: every IPv4 address", "GRCONNECT_TRUSTED_PROXIES", "10.0.0.5, 0.0.0.0/0"},
+		{"trusted proxies: every IPv6 address", "GRCONNECT_TRUSTED_PROXIES", "::/0"},
+		{"trusted proxies: every IPv4 address, mapped", "GRCONNECT_TRUSTED_PROXIES", "::ffff:0:0/96"},
 	}
 	flagOf := map[string]string{}
 	for _, s := range append(productTable[:len(productTable):len(productTable)], extraSettings...) {

@@ -22,6 +22,7 @@ import (
 	"github.com/grconnect/grconnect/services/infra/demo"
 	"github.com/grconnect/grconnect/services/infra/mailer"
 	"github.com/grconnect/grconnect/services/infra/metrics"
+	"github.com/grconnect/grconnect/services/infra/netguard"
 	"github.com/grconnect/grconnect/services/infra/secrets"
 	"github.com/grconnect/grconnect/static"
 )
@@ -32,9 +33,6 @@ type Options struct {
 	Store  *models.Store
 	Box    *secrets.Box
 	Log    *slog.Logger
-	// Transport carries every outgoing call (GetResponse, webhooks); nil means a
-	// clone of http.DefaultTransport tuned for the proxy.
-	Transport http.RoundTripper
 	// PasswordCost is the bcrypt cost of new passwords; 0 means the default.
 	PasswordCost int
 	// TokenTimeout bounds one call to GetResponse's token endpoint; 0 means the
@@ -80,16 +78,28 @@ type Server struct {
 	work     sync.WaitGroup
 }
 
+// OutgoingGuard is the guard of every call to GetResponse (token endpoint, API,
+// proxy, checks): private addresses only for the hosts of the server's own
+// GetResponse URL settings (and, in demo mode, of the base URL, where the simulated
+// GetResponse lives) or with GRCONNECT_GETRESPONSE_ALLOW_PRIVATE. Apps' URLs are
+// checked against it when saved.
+func OutgoingGuard(cfg *config.Config) *netguard.Guard {
+	hosts := []string{netguard.HostOf(cfg.GetResponseAuthURL), netguard.HostOf(cfg.GetResponseAPIURL)}
+	if cfg.Demo {
+		hosts = append(hosts, netguard.HostOf(cfg.BaseURL))
+	}
+	allow := cfg.GetResponseAllowPrivate
+	return netguard.New("GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", func() bool { return allow }, hosts...)
+}
+
 // New builds the services and the router. Background work starts with Start.
 func New(ctx context.Context, o Options) (*Server, error) {
 	cfg, store, box, log := o.Config, o.Store, o.Box, o.Log
-	transport := o.Transport
-	if transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// The proxy runs up to 10 calls at once per GetResponse account: keep their connections.
-		t.MaxIdleConnsPerHost = 32
-		transport = t
-	}
+	guard := OutgoingGuard(cfg)
+	t := guard.Transport()
+	// The proxy runs up to 10 calls at once per GetResponse account: keep their connections.
+	t.MaxIdleConnsPerHost = 32
+	var transport http.RoundTripper = t
 	s := &Server{log: log}
 	s.Operators = services.NewOperators(store, box)
 	s.Sessions = services.NewSessions(store)
@@ -97,6 +107,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		s.Operators.Cost = o.PasswordCost
 	}
 	s.Apps = services.NewApps(store, box, services.AppDefaults{AuthURL: cfg.GetResponseAuthURL, APIURL: cfg.GetResponseAPIURL})
+	s.Apps.Guard = guard
 	if cfg.Demo {
 		mode, err := demo.Setup(ctx, store, s.Apps, box, cfg.BaseURL, log)
 		if err != nil {
