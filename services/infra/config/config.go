@@ -36,6 +36,8 @@ type Config struct {
 	RefreshRate        float64 // automatic refresh calls per second
 	RefreshConcurrency int
 	RefreshInterval    time.Duration // how often the refresher looks for due connections
+	// RefreshLease is how long a refresh holds its connection's lease.
+	RefreshLease time.Duration
 	Demo               bool
 	// SMTPURL is the mail server for operator alerts ("" for none): smtp:// uses
 	// STARTTLS when the server offers it, smtps:// implicit TLS.
@@ -79,9 +81,10 @@ var settings = []setting{
 	{"GRCONNECT_GETRESPONSE_API_URL", "getresponse-api-url", "https://api.getresponse.com/v3", "default API base for new apps; token URL is API_URL/token"},
 	{"GRCONNECT_REFRESH_MARGIN", "refresh-margin", "10m", "refresh this long before a token expires"},
 	{"GRCONNECT_KEEPALIVE", "keepalive", "24h", "refresh a connection not refreshed for this long anyway"},
-	{"GRCONNECT_REFRESH_RATE", "refresh-rate", "10", "at most this many automatic refresh calls to GetResponse per second"},
+	{"GRCONNECT_REFRESH_RATE", "refresh-rate", "10", "at most this many automatic refresh calls to GetResponse in any one second"},
 	{"GRCONNECT_REFRESH_CONCURRENCY", "refresh-concurrency", "4", "automatic refreshes in flight at once"},
 	{"GRCONNECT_REFRESH_INTERVAL", "refresh-interval", "15s", "how often the background refresher looks for due connections"},
+	{"GRCONNECT_REFRESH_LEASE", "refresh-lease", "60s", "how long a refresh holds its connection against other replicas (renewed while a received token pair waits for the database); a token call gets at most a third of it"},
 	{"GRCONNECT_SMTP_URL", "smtp-url", "", "smtp://user:pass@host:587 or smtps://… for operator alert e-mails (default: no e-mail)"},
 	{"GRCONNECT_MAIL_FROM", "mail-from", "", "sender of alert e-mails (default: grconnect@ the base URL's host)"},
 	{"GRCONNECT_PREVIOUS_SECRET_KEYS", "previous-secret-keys", "", "comma-separated old keys (base64) still accepted for reading during a key rotation; all writes use GRCONNECT_SECRET_KEY"},
@@ -217,6 +220,11 @@ func (l *Loader) Load() (*Config, error) {
 		bad("GRCONNECT_REFRESH_INTERVAL", "%q is not a duration from 100ms to 1h", v("GRCONNECT_REFRESH_INTERVAL"))
 	} else {
 		c.RefreshInterval = d
+	}
+	if d, err := time.ParseDuration(v("GRCONNECT_REFRESH_LEASE")); err != nil || d < 5*time.Second || d > 10*time.Minute {
+		bad("GRCONNECT_REFRESH_LEASE", "%q is not a duration from 5s to 10m", v("GRCONNECT_REFRESH_LEASE"))
+	} else {
+		c.RefreshLease = d
 	}
 	if raw := v("GRCONNECT_SMTP_URL"); raw != "" {
 		u, err := url.Parse(raw)

@@ -122,14 +122,21 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Connect = services.NewConnect(store, box, s.Apps, gr, cfg.BaseURL, log)
 	policy := services.DuePolicy{Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive}
 	s.Tokens = services.NewTokens(store, box, s.Apps, gr, policy, cfg.RedirectURL(), log)
+	s.Tokens.SetRefreshRate(cfg.RefreshRate)
+	if cfg.RefreshLease > 0 {
+		s.Tokens.SetLease(cfg.RefreshLease)
+	}
 	s.Connect.AppWorks = s.Tokens.AppWorks
 	s.APIKeys = services.NewAPIKeys(store, log)
 	s.Proxy = services.NewProxy(s.Tokens, store, gr)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
 	s.Webhooks.AllowPrivate = cfg.WebhookAllowPrivate
+	// Webhook leases carry this process's name too, so a replica that sees it gone
+	// ends them with its refresh leases.
+	s.Webhooks.LeaseAs(s.Tokens.Process())
 	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
-		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
+		Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
 	}, log)
 	var sender services.Sender
 	if cfg.SMTPURL != nil {
@@ -168,6 +175,7 @@ func (s *Server) Start() {
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunNudges(s.workCtx) })
+	s.work.Go(func() { s.Tokens.RunHeartbeat(s.workCtx) })
 	s.work.Go(func() { s.APIKeys.Run(s.workCtx) })
 	s.work.Go(func() { s.Alerts.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
@@ -193,6 +201,9 @@ func (s *Server) Stop() {
 			s.log.Error("stopping with token pairs the database never accepted; these connections may need a reconnect", "connections", lost)
 		}
 	}
+	retireCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	s.Tokens.Retire(retireCtx)
+	cancel()
 	if s.Demo != nil {
 		s.Demo.Close()
 	}
