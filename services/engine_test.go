@@ -66,9 +66,19 @@ func newEngine(t testing.TB, fo getresponsetest.Options) *engine {
 
 // newTokens builds another engine instance (another "process") on store.
 func (e *engine) newTokens(store *models.Store) *services.Tokens {
+	return e.newTokensVia(store, nil)
+}
+
+// newTokensVia is newTokens whose calls to GetResponse go through wrap (nil: as
+// they are).
+func (e *engine) newTokensVia(store *models.Store, wrap func(http.RoundTripper) http.RoundTripper) *services.Tokens {
 	// As serve configures it: enough idle connections per host for the workers.
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 32
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = 32
+	var transport http.RoundTripper = base
+	if wrap != nil {
+		transport = wrap(base)
+	}
 	gr := getresponse.New(&http.Client{Transport: transport, Timeout: 10 * time.Second})
 	gr.TokenTimeout = 2 * time.Second
 	tk := services.NewTokens(store, e.box, e.apps, gr, services.DuePolicy{Margin: 10 * time.Minute, Keepalive: 24 * time.Hour}, "http://grconnect.test/oauth/callback", discard())
