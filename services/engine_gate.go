@@ -35,10 +35,10 @@ const (
 	// gateProbeEvery: while the database is unhealthy, the gate tries a probe
 	// write at most this often; callers in between read the last probe's outcome.
 	gateProbeEvery = time.Second
-	// sendWindow is the gate's "second": a little longer, so that the few
-	// milliseconds a call takes to reach GetResponse never put one call too many
-	// into one of GetResponse's seconds.
-	sendWindow = time.Second + 20*time.Millisecond
+	// sendWindow is the gate's "second": a little longer, so that calls delayed
+	// unevenly on their way (a busy machine, a slow write before one of them) do
+	// not put one call too many into one of GetResponse's seconds.
+	sendWindow = time.Second + 50*time.Millisecond
 	// admitWait bounds how long a token request waits for its refresh's turn; a
 	// still-valid token is handed out instead.
 	admitWait = 10 * time.Second
@@ -108,7 +108,9 @@ func (g *refreshGate) pace() Limiter {
 // RefreshesPaused says why automatic refreshes wait now, or "": a received pair
 // waits to be stored, or the database refuses writes. While it refuses them, the
 // gate probes it with a tiny write (at most once a second), so it notices the
-// recovery on its own.
+// recovery on its own; a probe that goes through opens the gate only once the
+// store calls the database healthy again (no failure for its hold), so a full
+// disk that takes a small write now and then does not let refreshes through.
 func (t *Tokens) RefreshesPaused(ctx context.Context) string {
 	if t.PendingPairs() > 0 {
 		return "token pairs wait to be stored"
@@ -129,11 +131,11 @@ func (t *Tokens) RefreshesPaused(ctx context.Context) string {
 	}
 	g.probedAt = time.Now()
 	g.mu.Unlock()
-	err := t.store.ProbeWrite(ctx)
+	ok := t.store.ProbeWrite(ctx) == nil && t.store.Health().OK()
 	g.mu.Lock()
-	g.probeOK = err == nil
+	g.probeOK = ok
 	g.mu.Unlock()
-	if err == nil {
+	if ok {
 		return ""
 	}
 	return h.Problem.Describe()

@@ -154,6 +154,9 @@ func faultScenarios(form faultForm) []faultScenario {
 		{name: "secret_key_deleted", skip: sqlitePass, body: secretKeyDeletedRun},
 		{name: "webhook_sigkill", skip: sqlitePass, body: webhookKillRun},
 		{name: "postgres_stopped", skip: postgresSkip(form), body: postgresStoppedRun},
+		{name: "postgres_outage_beyond_lease", skip: postgresSkip(form), body: postgresOutageRun},
+		{name: "replica_killed", skip: postgresSkip(form), body: replicaKilledRun},
+		{name: "refresh_rate", skip: sqlitePass, body: refreshRateRun},
 		{name: "token_latency_wave", alone: true, skip: func() string {
 			if form.latencyConns == 0 {
 				return "long form only (" + faultsEnvForm + "=long)"
