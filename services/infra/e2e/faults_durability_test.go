@@ -3,8 +3,10 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,11 +132,83 @@ func (in *install) needsReconnectEvents() int64 {
 	return n
 }
 
+// outageLag is how long after PostgreSQL's restart replica A's own path to it
+// stays down: B is up by then, and has not settled yet (10 s of heartbeats).
+const outageLag = 6 * time.Second
+
+// tcpPath forwards TCP connections to a server; while blocked it drops every
+// forwarded connection and every new one, as a network path that is down.
+type tcpPath struct {
+	ln      net.Listener
+	mu      sync.Mutex
+	blocked bool
+	conns   []net.Conn
+}
+
+// startTCPPath listens on a loopback port and forwards to target.
+func (h *faultRun) startTCPPath(target string) *tcpPath {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.fatalf("%v", err)
+	}
+	p := &tcpPath{ln: ln}
+	h.cleanup(func() { ln.Close(); p.block() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			blocked := p.blocked
+			p.mu.Unlock()
+			if blocked {
+				in.Close()
+				continue
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return p
+}
+
+// block drops every connection and refuses new ones until unblock.
+func (p *tcpPath) block() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *tcpPath) unblock() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = false
+}
+
+// addr is where the path listens.
+func (p *tcpPath) addr() string { return p.ln.Addr().String() }
+
 // postgresOutageRun (issue 28, point 1): two replicas on PostgreSQL. Replica A
 // refreshes in strict rotation with answers that take a second or so; PostgreSQL
 // stops while refreshes are in flight, so A receives pairs it cannot store, and
 // stays down longer than the lease (form.outageStop against form.outageLease);
-// replica B starts as PostgreSQL comes back. Goals: no connection ever marked
+// replica B starts as PostgreSQL comes back. A reaches PostgreSQL again only a
+// few seconds after B is up (its own path to the database stays down for
+// outageLag), so B has every chance to take the ended leases of A's held pairs
+// and refresh with the tokens they replaced. Goals: no connection ever marked
 // needs_reconnect, no refresh presents a dead token, and A's /token answers from
 // what it holds throughout the outage (point 3).
 func postgresOutageRun(h *faultRun) {
@@ -159,7 +233,8 @@ func postgresOutageRun(h *faultRun) {
 		latency:  [2]time.Duration{800 * time.Millisecond, 1500 * time.Millisecond},
 		settings: settings,
 	})
-	a := in.serve()
+	path := h.startTCPPath("127.0.0.1:" + pg.port)
+	a := in.serve("GRCONNECT_DATABASE=" + strings.Replace(pg.dsn, "127.0.0.1:"+pg.port, path.addr(), 1))
 	if err := in.connect(h.form.outageConns, 8); err != nil {
 		h.fatalf("connect %d customers: %v", h.form.outageConns, err)
 	}
@@ -176,6 +251,7 @@ func postgresOutageRun(h *faultRun) {
 	}
 	atStop := in.rec.inFlightNow()
 	stopped := time.Now()
+	path.block()
 	if err := pg.stopImmediate(); err != nil {
 		h.fatalf("%v", err)
 	}
@@ -187,14 +263,23 @@ func postgresOutageRun(h *faultRun) {
 	h.logf("PostgreSQL stopped for %s (lease %s)", restarted.Sub(stopped).Round(100*time.Millisecond), lease)
 	b := in.serve("GRCONNECT_ADDR=" + freeLoopback(h)) // started as PostgreSQL came back
 	bReady := time.Since(restarted)
+	time.Sleep(time.Until(restarted.Add(outageLag)))
+	path.unblock()
+	aBack := time.Since(restarted)
 	pending := in.waitSettled(restarted, 2*time.Minute)
 	if len(pending) > 0 {
 		h.errorf("%d connections neither refreshed after PostgreSQL came back nor marked needs_reconnect: %s", len(pending), brief(pending))
 	}
 	answers := load.end()
+	// Every held pair is stored or dropped before anything is counted.
 	held := a.log.count("a new token pair could not be stored")
-	landed := a.log.count("a pending token pair was stored")
-	dropped := a.log.count("a pending token pair was dropped")
+	var landed, dropped int
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		landed, dropped = a.log.count("a pending token pair was stored"), a.log.count("a pending token pair was dropped")
+		if landed+dropped >= held || time.Now().After(deadline) {
+			break
+		}
+	}
 	marked := in.needsReconnectEvents()
 	if err := b.stop(); err != nil {
 		h.logf("replica B stopped with %v", err)
@@ -203,9 +288,16 @@ func postgresOutageRun(h *faultRun) {
 	dead := in.fake.Stat(getresponsetest.StatDeadRefreshToken)
 	during := between(answers, stopped.Add(time.Second), restarted)
 	served := okCount(during)
-	h.figure("%d connections, 2 replicas; PostgreSQL stopped %s (lease %s) with %d refreshes in flight; pairs held by replica A: %d (stored after the restart: %d, dropped: %d); replica B ready %s after the restart; needs_reconnect events %d; refreshes with a dead token %d; lost %d (needs_reconnect %d, dead stored token %d); A's /token during the outage: %s",
-		ls.total, restarted.Sub(stopped).Round(100*time.Millisecond), lease, atStop, held, landed, dropped, bReady.Round(100*time.Millisecond),
-		marked, dead, len(ls.lost), len(ls.needsReconnect), len(ls.deadToken), codes(during))
+	firstLanded := "never"
+	if line, ok := a.log.first("a pending token pair was stored"); ok {
+		firstLanded = line.at.Sub(restarted).Round(100*time.Millisecond).String()
+	}
+	h.figure("%d connections, 2 replicas; PostgreSQL stopped %s (lease %s) with %d refreshes in flight; pairs held by replica A: %d (stored after the restart: %d, the first %s after it; dropped: %d); replica B ready %s after the restart, replica A's path to PostgreSQL back %s after it; needs_reconnect events %d; refreshes with a dead token %d; lost %d (needs_reconnect %d, dead stored token %d); A's /token during the outage: %s",
+		ls.total, restarted.Sub(stopped).Round(100*time.Millisecond), lease, atStop, held, landed, firstLanded, dropped, bReady.Round(100*time.Millisecond),
+		aBack.Round(100*time.Millisecond), marked, dead, len(ls.lost), len(ls.needsReconnect), len(ls.deadToken), codes(during))
+	if bReady >= outageLag {
+		h.errorf("replica B was ready only %s after the restart, after replica A was back: B had no window to take A's leases", bReady.Round(100*time.Millisecond))
+	}
 	if held == 0 {
 		h.errorf("replica A held no received pair through the outage: the scenario tested nothing (%d refreshes were in flight at the stop)", atStop)
 	}
