@@ -58,15 +58,16 @@ type Tokens struct {
 	tokenRows   rowCache[models.TokenRow]
 	cacheable   bool
 	pending     pendingPairs
+	waits       appWaits
+	budget      budgets
+	nudged      nudges
+
 	// held keeps the token rows last read, served only while PostgreSQL cannot
 	// be reached (engine_access.go).
 	held     heldRows[models.TokenRow]
-	gate     refreshGate
-	beat     heartbeat
+	gate     refreshGate // engine_gate.go
+	beat     heartbeat   // engine_replicas.go
 	leaseTTL time.Duration
-	waits    appWaits
-	budget      budgets
-	nudged      nudges
 
 	// Observer, when set, is told about every refresh (the metrics).
 	Observer RefreshObserver
@@ -192,22 +193,6 @@ func cooling(c *models.Connection, now time.Time) bool {
 func (t *Tokens) RefreshIfDue(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
 	return t.refresh(ctx, id, actor, due, explicitly)
 }
-
-// refreshRules say how one refresh runs.
-type refreshRules struct {
-	// wait: wait for another worker's lease and take its outcome; unset, a held
-	// lease ends the refresh at once with errLeaseBusy.
-	wait bool
-	// automatic: grconnect started it by itself, so it passes the gate
-	// (engine_gate.go), waiting at most turnWait for its turn (0: as long as
-	// the refresh may take).
-	automatic bool
-	turnWait  time.Duration
-}
-
-// explicitly is how an operator's or the API's refresh runs: it always asks
-// GetResponse, waiting for a refresh in flight elsewhere first.
-var explicitly = refreshRules{wait: true}
 
 // refresh runs one refresh of id.
 func (t *Tokens) refresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool, rules refreshRules) (*models.Connection, error) {

@@ -26,6 +26,21 @@ import (
 // leave in any one-second window, so GetResponse never counts more even when a
 // write delayed some calls and not others.
 
+// refreshRules say how one refresh runs.
+type refreshRules struct {
+	// wait: wait for another worker's lease and take its outcome; unset, a held
+	// lease ends the refresh at once with errLeaseBusy.
+	wait bool
+	// automatic: grconnect started it by itself, so it passes the gate, waiting
+	// at most turnWait for its turn (0: as long as the refresh may take).
+	automatic bool
+	turnWait  time.Duration
+}
+
+// explicitly is how an operator's or the API's refresh runs: it always asks
+// GetResponse, waiting for a refresh in flight elsewhere first.
+var explicitly = refreshRules{wait: true}
+
 // Limiter paces refresh admissions (a token bucket).
 type Limiter interface {
 	Wait(ctx context.Context) error
@@ -189,18 +204,18 @@ func (t *Tokens) sendTurn(ctx context.Context) error {
 		}
 		now := time.Now()
 		oldest := g.sent[g.next]
-		if wait := sendWindow - now.Sub(oldest); oldest.IsZero() || wait <= 0 {
+		wait := sendWindow - now.Sub(oldest)
+		if oldest.IsZero() || wait <= 0 {
 			g.sent[g.next] = now
 			g.next = (g.next + 1) % g.perWindow
 			g.mu.Unlock()
 			return nil
-		} else {
-			g.mu.Unlock()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(wait):
-			}
+		}
+		g.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
 		}
 	}
 }

@@ -36,8 +36,7 @@ type Config struct {
 	RefreshRate        float64 // automatic refresh calls per second
 	RefreshConcurrency int
 	RefreshInterval    time.Duration // how often the refresher looks for due connections
-	// RefreshLease is how long a refresh holds its connection's lease.
-	RefreshLease time.Duration
+	RefreshLease       time.Duration // how long a refresh holds its connection's lease
 	Demo               bool
 	// SMTPURL is the mail server for operator alerts ("" for none): smtp:// uses
 	// STARTTLS when the server offers it, smtps:// implicit TLS.

@@ -290,7 +290,7 @@ func postgresOutageRun(h *faultRun) {
 	served := okCount(during)
 	firstLanded := "never"
 	if line, ok := a.log.first("a pending token pair was stored"); ok {
-		firstLanded = line.at.Sub(restarted).Round(100*time.Millisecond).String()
+		firstLanded = line.at.Sub(restarted).Round(100 * time.Millisecond).String()
 	}
 	h.figure("%d connections, 2 replicas; PostgreSQL stopped %s (lease %s) with %d refreshes in flight; pairs held by replica A: %d (stored after the restart: %d, the first %s after it; dropped: %d); replica B ready %s after the restart, replica A's path to PostgreSQL back %s after it; needs_reconnect events %d; refreshes with a dead token %d; lost %d (needs_reconnect %d, dead stored token %d); A's /token during the outage: %s",
 		ls.total, restarted.Sub(stopped).Round(100*time.Millisecond), lease, atStop, held, landed, firstLanded, dropped, bReady.Round(100*time.Millisecond),
