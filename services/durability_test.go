@@ -556,6 +556,9 @@ func TestHeldRowsServeWhilePostgresUnreachable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := tokens.App(ctx, e.app.ID); err != nil {
+		t.Fatal(err)
+	}
 	// Another replica refreshes one connection while the database is up: the next
 	// read hands out its token, not the copy held before.
 	rows, err := e.store.AcquireLeases(ctx, []string{replaced.ID}, "other/1", now, now.Add(time.Minute))
@@ -594,6 +597,9 @@ func TestHeldRowsServeWhilePostgresUnreachable(t *testing.T) {
 	e.clock.Advance(-2 * time.Hour) // nudged: valid, inside the margin
 	if g, err := tokens.AccessToken(ctx, nudged.ID, "api"); err != nil || g.Token != e.openAccess(nudged) {
 		t.Fatalf("a held token inside the margin: %v", err)
+	}
+	if app, err := tokens.App(ctx, e.app.ID); err != nil || app.ID != e.app.ID {
+		t.Fatalf("the app while PostgreSQL is unreachable: %v", err)
 	}
 	if n := e.refreshes(); n != 0 {
 		t.Fatalf("%d refreshes while PostgreSQL was unreachable", n)

@@ -246,6 +246,13 @@ func postgresOutageRun(h *faultRun) {
 		}
 	}
 	load := h.startTokenLoad(in, a.url, ids, 20)
+	var nextProxy int
+	proxied := startPoller(250*time.Millisecond, func() (int, bool) {
+		id := ids[nextProxy%len(ids)]
+		nextProxy++
+		code, _, _ := in.api(http.MethodGet, "/api/v1/connections/"+id+"/proxy/from-fields", nil)
+		return code, code == http.StatusOK
+	})
 	if !in.rec.waitInFlight(4, 15*time.Second) {
 		h.logf("no four refreshes in flight at once within 15 s; stopping PostgreSQL anyway")
 	}
@@ -270,7 +277,7 @@ func postgresOutageRun(h *faultRun) {
 	if len(pending) > 0 {
 		h.errorf("%d connections neither refreshed after PostgreSQL came back nor marked needs_reconnect: %s", len(pending), brief(pending))
 	}
-	answers := load.end()
+	answers, proxyAnswers := load.end(), proxied.end()
 	// Every held pair is stored or dropped before anything is counted.
 	held := a.log.count("a new token pair could not be stored")
 	var landed, dropped int
@@ -288,13 +295,14 @@ func postgresOutageRun(h *faultRun) {
 	dead := in.fake.Stat(getresponsetest.StatDeadRefreshToken)
 	during := between(answers, stopped.Add(time.Second), restarted)
 	served := okCount(during)
+	proxyDuring := between(proxyAnswers, stopped.Add(time.Second), restarted)
 	firstLanded := "never"
 	if line, ok := a.log.first("a pending token pair was stored"); ok {
 		firstLanded = line.at.Sub(restarted).Round(100 * time.Millisecond).String()
 	}
-	h.figure("%d connections, 2 replicas; PostgreSQL stopped %s (lease %s) with %d refreshes in flight; pairs held by replica A: %d (stored after the restart: %d, the first %s after it; dropped: %d); replica B ready %s after the restart, replica A's path to PostgreSQL back %s after it; needs_reconnect events %d; refreshes with a dead token %d; lost %d (needs_reconnect %d, dead stored token %d); A's /token during the outage: %s",
+	h.figure("%d connections, 2 replicas; PostgreSQL stopped %s (lease %s) with %d refreshes in flight; pairs held by replica A: %d (stored after the restart: %d, the first %s after it; dropped: %d); replica B ready %s after the restart, replica A's path to PostgreSQL back %s after it; needs_reconnect events %d; refreshes with a dead token %d; lost %d (needs_reconnect %d, dead stored token %d); A's /token during the outage: %s; proxied calls through A: %s",
 		ls.total, restarted.Sub(stopped).Round(100*time.Millisecond), lease, atStop, held, landed, firstLanded, dropped, bReady.Round(100*time.Millisecond),
-		aBack.Round(100*time.Millisecond), marked, dead, len(ls.lost), len(ls.needsReconnect), len(ls.deadToken), codes(during))
+		aBack.Round(100*time.Millisecond), marked, dead, len(ls.lost), len(ls.needsReconnect), len(ls.deadToken), codes(during), codes(proxyDuring))
 	if bReady >= outageLag {
 		h.errorf("replica B was ready only %s after the restart, after replica A was back: B had no window to take A's leases", bReady.Round(100*time.Millisecond))
 	}
@@ -309,6 +317,9 @@ func postgresOutageRun(h *faultRun) {
 		dead == 0, "%d refresh calls presented a dead refresh token", dead)
 	h.goal("tokens_served_while_down", "PostgreSQL down: /token keeps answering for connections the replica has seen (200 with a token)",
 		len(during) > 0 && served == len(during), "%d of %d /token calls to replica A during the outage answered 200 (%s)", served, len(during), codes(during))
+	h.goal("proxy_works_while_down", "PostgreSQL down: proxied calls for connections the replica has seen go through (200)",
+		len(proxyDuring) > 0 && okCount(proxyDuring) == len(proxyDuring), "%d of %d proxied calls through replica A during the outage answered 200 (%s)",
+		okCount(proxyDuring), len(proxyDuring), codes(proxyDuring))
 }
 
 // replicaKilledRun (issue 28, point 4): two replicas on PostgreSQL refresh in a
