@@ -78,6 +78,10 @@ type Server struct {
 	workCtx  context.Context
 	stopWork context.CancelFunc
 	work     sync.WaitGroup
+	// The heartbeat outlives the other work: it beats until received pairs are
+	// drained, so no replica takes this one for gone while it still holds some.
+	stopBeat context.CancelFunc
+	beat     sync.WaitGroup
 }
 
 // New builds the services and the router. Background work starts with Start.
@@ -170,12 +174,15 @@ func New(ctx context.Context, o Options) (*Server, error) {
 }
 
 // Start runs the background workers (the refresher, the webhook sender, the
-// metrics reader, the hourly housekeeping and the scheduled backups) until Stop.
+// metrics reader, the hourly housekeeping, the scheduled backups and, on
+// PostgreSQL, the heartbeat) until Stop.
 func (s *Server) Start() {
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(s.workCtx))
+	s.stopBeat = stopBeat
+	s.beat.Go(func() { s.Tokens.RunHeartbeat(beatCtx) })
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunNudges(s.workCtx) })
-	s.work.Go(func() { s.Tokens.RunHeartbeat(s.workCtx) })
 	s.work.Go(func() { s.APIKeys.Run(s.workCtx) })
 	s.work.Go(func() { s.Alerts.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
@@ -186,7 +193,8 @@ func (s *Server) Start() {
 
 // Stop ends the background work and waits for it: refreshes already sent are
 // committed, bulk jobs end, and token pairs the database refused so far get up to
-// DrainTimeout more to be stored. Call it before closing the database.
+// DrainTimeout more to be stored (the heartbeat goes on meanwhile), and the
+// process's heartbeat row goes. Call it before closing the database.
 func (s *Server) Stop() {
 	s.stopWork()
 	s.work.Wait()
@@ -200,6 +208,10 @@ func (s *Server) Stop() {
 			// Under strict rotation these customers must reconnect: say so loudly.
 			s.log.Error("stopping with token pairs the database never accepted; these connections may need a reconnect", "connections", lost)
 		}
+	}
+	if s.stopBeat != nil {
+		s.stopBeat()
+		s.beat.Wait()
 	}
 	retireCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	s.Tokens.Retire(retireCtx)
