@@ -53,7 +53,7 @@ const (
 	// sendWindow is the gate's "second": a little longer, so that calls delayed
 	// unevenly on their way (a busy machine, a slow write before one of them) do
 	// not put one call too many into one of GetResponse's seconds.
-	sendWindow = time.Second + 50*time.Millisecond
+	sendWindow = time.Second + 100*time.Millisecond
 	// admitWait bounds how long a token request waits for its refresh's turn; a
 	// still-valid token is handed out instead.
 	admitWait = 10 * time.Second

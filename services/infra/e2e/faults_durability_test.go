@@ -273,9 +273,9 @@ func postgresOutageRun(h *faultRun) {
 	time.Sleep(time.Until(restarted.Add(outageLag)))
 	path.unblock()
 	aBack := time.Since(restarted)
-	pending := in.waitSettled(restarted, 2*time.Minute)
+	pending := in.waitRefreshed(restarted, 2*time.Minute, false)
 	if len(pending) > 0 {
-		h.errorf("%d connections neither refreshed after PostgreSQL came back nor marked needs_reconnect: %s", len(pending), brief(pending))
+		h.errorf("%d connections neither refreshed after PostgreSQL came back nor marked needs_reconnect: %s", len(pending), in.describe(pending, restarted))
 	}
 	answers, proxyAnswers := load.end(), proxied.end()
 	// Every held pair is stored or dropped before anything is counted.
@@ -351,7 +351,12 @@ func replicaKilledRun(h *faultRun) {
 	time.Sleep(faultTokenLife - faultMargin + 3*time.Second)
 	const limit = 70 * time.Second
 	kill := func(p *grProc) killRecord {
-		in.rec.waitInFlight(2, 15*time.Second)
+		// Killed while it holds leases: refreshes of its own in flight.
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if ids, _ := in.leasedBy(p.pid()); len(ids) >= 2 {
+				break
+			}
+		}
 		k := killRecord{pid: p.pid()}
 		k.before, k.after = p.kill()
 		var err error
@@ -390,7 +395,7 @@ func replicaKilledRun(h *faultRun) {
 	k2 := kill(b)
 	c := in.serve() // a replica starting at once, on A's address
 	started := waits(k2)
-	pending := in.waitSettled(time.Now(), 2*time.Minute)
+	pending := in.waitRefreshed(time.Now(), 2*time.Minute, false)
 	if len(pending) > 0 {
 		h.errorf("%d connections neither refreshed after the kills nor marked needs_reconnect: %s", len(pending), brief(pending))
 	}
@@ -440,4 +445,29 @@ func refreshRateRun(h *faultRun) {
 		len(calls) > 0 && most <= 10, "%d refresh calls over %s, at most %d in one second", len(calls), end.Sub(start).Round(100*time.Millisecond), most)
 	h.goal("tokens_served", "meanwhile every /token answers 200", sent > 0 && res.codes[http.StatusOK] == sent,
 		"%d requests, answers %s", sent, codesText(res.codes))
+}
+
+// describe says, for a few connections, what the database holds of their state
+// (for a harness failure's message).
+func (in *install) describe(ids []string, since time.Time) string {
+	cs, err := in.dbConnections()
+	if err != nil {
+		return brief(ids) + " (" + err.Error() + ")"
+	}
+	want := setOf(ids)
+	var parts []string
+	for _, c := range cs {
+		if !want[c.ID] || len(parts) == 5 {
+			continue
+		}
+		at := func(t *time.Time) string {
+			if t == nil {
+				return "never"
+			}
+			return t.Sub(since).Round(100 * time.Millisecond).String()
+		}
+		parts = append(parts, fmt.Sprintf("%s %s, lease %q until %s, last refresh %s, expires %s (times from the restart)",
+			c.ID, c.Status, c.LeaseOwner, at(c.LeaseUntil), at(c.LastRefreshAt), at(c.ExpiresAt)))
+	}
+	return fmt.Sprintf("%d: %s", len(ids), strings.Join(parts, "; "))
 }
