@@ -48,12 +48,12 @@ const apiKeyQuery = `SELECT id, name, prefix, key_hash, created_by, last_used_at
 func (s *Store) APIKeyByPrefix(ctx context.Context, prefix string) (*APIKey, error) {
 	st, err := s.prepared(ctx, apiKeyQuery)
 	if err != nil {
-		return nil, storeError(err, "prepare the API key query")
+		return nil, storeError(s.noteRead(err), "prepare the API key query")
 	}
 	key, err := scanAPIKey(st.QueryRowContext(ctx, prefix))
 	if err != nil {
 		// Not the prefix: it is part of the key the client presented.
-		return nil, storeError(err, "fetch API key by prefix")
+		return nil, storeError(s.noteRead(err), "fetch API key by prefix")
 	}
 	return key, nil
 }

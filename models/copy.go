@@ -21,9 +21,10 @@ var copyTables = []string{
 var seededTables = []string{"schema_migrations", "alert_cursor"}
 
 // uncopiedTables stay behind: proxy_slots and proxy_backoff only hold calls in
-// flight, store_probe is the readiness probe's scratch row, and backup_info
-// describes a backup file, not an install.
-var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "store_probe", "backup_info"}
+// flight, store_probe is the readiness probe's scratch row, backup_info
+// describes a backup file, not an install, and replicas are the heartbeats of
+// running processes.
+var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "store_probe", "backup_info", "replicas"}
 
 // serialTables have an autoincrement ID whose PostgreSQL sequence must continue after
 // the copied rows.

@@ -27,6 +27,10 @@ func (s *Store) AcquireLeaseRow(ctx context.Context, id, owner string, now, unti
 // endpoint: a lease means "a refresh is being sent". A lease that expired
 // unreleased therefore marks a refresh whose answer was never stored (a crash), and
 // the row's InterruptedBy names its owner (the SET reads the old lease_owner).
+//
+// A lease that ended before now is taken over; a released one always is. A caller
+// that must not take over ended leases yet (see the engine's settling after an
+// outage) passes the zero time.
 func (s *Store) AcquireLeases(ctx context.Context, ids []string, owner string, now, until time.Time) ([]Connection, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -70,6 +74,17 @@ func scanConnection(rows *sql.Rows) (Connection, error) {
 	c.LeaseUntil, c.DisconnectedAt = nullTime(leaseUntil), nullTime(disconnected)
 	c.ConnectedAt, c.CreatedAt, c.UpdatedAt = c.ConnectedAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, err
+}
+
+// RenewLease extends owner's lease on a connection until until, and reports
+// whether owner still held it (false: released, or taken over by another worker
+// after it ended).
+func (s *Store) RenewLease(ctx context.Context, id, owner string, until time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec("UPDATE connections SET lease_until = ? WHERE id = ? AND lease_owner = ?", until, id, owner)
+	if res.Error != nil {
+		return false, storeError(res.Error, "renew the lease on connection %s", id)
+	}
+	return res.RowsAffected == 1, nil
 }
 
 // ReleaseLease gives up owner's lease without writing a refresh outcome.

@@ -347,4 +347,14 @@ var migrations = []migration{
 		`ALTER TABLE password_resets ADD COLUMN created_by_id TEXT NOT NULL DEFAULT ''`,
 		`CREATE INDEX password_resets_created_by ON password_resets (created_by_id)`,
 	}},
+	{version: 15, name: "replica heartbeats", statements: []string{
+		// One row per serving process on PostgreSQL, named by the prefix of its lease
+		// owners and beaten every few seconds: a replica whose beat stopped is gone,
+		// and another ends its refresh and webhook leases at once instead of
+		// waiting for them to expire.
+		`CREATE TABLE replicas (
+			id TEXT PRIMARY KEY,
+			started_at {{time}} NOT NULL,
+			heartbeat_at {{time}} NOT NULL)`,
+	}},
 }

@@ -39,6 +39,9 @@ type APIKeys struct {
 	// cache spares each API request its key read, where the store allows it.
 	cache     rowCache[models.APIKey]
 	cacheable bool
+	// held keeps, where keys are not cached (PostgreSQL), each key as last read,
+	// to verify with only while the database cannot be reached.
+	held heldRows[models.APIKey]
 	// Last-used times are noted per request and written in the background, so a
 	// database that refuses writes never fails an API call.
 	touchMu sync.Mutex
@@ -104,6 +107,7 @@ func (k *APIKeys) Revoke(ctx context.Context, id, actor string) error {
 		return err
 	}
 	ctx = auditing(ctx, models.AuditAPIKeyRevoked, TargetAPIKey, id, "API key \""+key.Name+"\" ("+key.Prefix+"_…) revoked")
+	k.held.drop(key.Prefix)
 	return k.store.RevokeAPIKey(ctx, id, actor)
 }
 
@@ -181,10 +185,24 @@ func (k *APIKeys) Run(ctx context.Context) {
 	}
 }
 
-// lookup reads the key with prefix, from the cache when it is current.
+// lookup reads the key with prefix, from the cache when it is current. Where keys
+// are not cached (PostgreSQL), the key last read answers while the database
+// cannot be reached, so the token route keeps working through an outage.
 func (k *APIKeys) lookup(ctx context.Context, prefix string) (*models.APIKey, error) {
 	if !k.cacheable {
-		return k.store.APIKeyByPrefix(ctx, prefix)
+		key, err := k.store.APIKeyByPrefix(ctx, prefix)
+		switch {
+		case err == nil:
+			k.held.put(prefix, *key)
+			return key, nil
+		case errors.Is(err, models.ErrNotFound):
+			k.held.drop(prefix)
+		case models.StorageProblemOf(err) == models.ProblemUnreachable:
+			if held, ok := k.held.get(prefix); ok {
+				return &held, nil
+			}
+		}
+		return nil, err
 	}
 	now := time.Now()
 	if key, ok := k.cache.get(prefix, k.store.Changes(), now); ok {

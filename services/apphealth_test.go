@@ -40,7 +40,7 @@ func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
 				ids = append(ids, e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil).ID)
 			}
 			e.fake.FailToken(tc.failure, -1)
-			r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 1, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+			r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Concurrency: 1})
 			for range 5 {
 				r.RunOnce(context.Background())
 				e.clock.Advance(2 * time.Minute)
@@ -114,7 +114,7 @@ func TestOneBrokenAppOneAlert(t *testing.T) {
 		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
 	e.fake.FailToken(getresponsetest.TokenInvalidClient, -1)
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Batch: 200, Concurrency: 8, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Batch: 200, Concurrency: 8})
 	for range 10 {
 		r.RunOnce(context.Background())
 	}
@@ -168,7 +168,7 @@ func TestAlertsDigestCustomersToReconnect(t *testing.T) {
 		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
 	e.fake.FailToken(getresponsetest.TokenInvalidGrantRFC, -1)
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 4, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Concurrency: 4})
 	r.RunOnce(context.Background())
 	if _, err := alerts.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)

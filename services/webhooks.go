@@ -67,6 +67,11 @@ func NewWebhooks(store *models.Store, box *secrets.Box, hc *http.Client, log *sl
 	return w
 }
 
+// LeaseAs names this process in the leases of the deliveries it sends (a
+// heartbeat's name, Tokens.Process), so that a replica that sees this one gone
+// ends them at once. Call it before Run.
+func (w *Webhooks) LeaseAs(process string) { w.owner = process + "/webhooks" }
+
 // Configure sets an app's webhook URL ("" turns webhooks off). A signing secret is
 // made when the app has none or rotate is set; it is returned only then, to be
 // shown once.

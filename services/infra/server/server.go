@@ -76,6 +76,10 @@ type Server struct {
 	workCtx  context.Context
 	stopWork context.CancelFunc
 	work     sync.WaitGroup
+	// The heartbeat outlives the other work: it beats until received pairs are
+	// drained, so no replica takes this one for gone while it still holds some.
+	stopBeat context.CancelFunc
+	beat     sync.WaitGroup
 }
 
 // OutgoingGuard is the guard of every call to GetResponse (token endpoint, API,
@@ -133,14 +137,21 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Connect = services.NewConnect(store, box, s.Apps, gr, cfg.BaseURL, log)
 	policy := services.DuePolicy{Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive}
 	s.Tokens = services.NewTokens(store, box, s.Apps, gr, policy, cfg.RedirectURL(), log)
+	s.Tokens.SetRefreshRate(cfg.RefreshRate)
+	if cfg.RefreshLease > 0 {
+		s.Tokens.SetLease(cfg.RefreshLease)
+	}
 	s.Connect.AppWorks, s.Connect.AppFails = s.Tokens.AppWorks, s.Tokens.AppFails
 	s.APIKeys = services.NewAPIKeys(store, log)
 	s.Proxy = services.NewProxy(s.Tokens, store, gr)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
 	s.Webhooks.AllowPrivate = cfg.WebhookAllowPrivate
+	// Webhook leases carry this process's name too, so a replica that sees it gone
+	// ends them with its refresh leases.
+	s.Webhooks.LeaseAs(s.Tokens.Process())
 	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
-		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
+		Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
 	}, log)
 	var sender services.Sender
 	if cfg.SMTPURL != nil {
@@ -174,8 +185,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 }
 
 // Start runs the background workers (the refresher, the webhook sender, the
-// metrics reader, the hourly housekeeping and the scheduled backups) until Stop.
+// metrics reader, the hourly housekeeping, the scheduled backups and, on
+// PostgreSQL, the heartbeat) until Stop.
 func (s *Server) Start() {
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(s.workCtx))
+	s.stopBeat = stopBeat
+	s.beat.Go(func() { s.Tokens.RunHeartbeat(beatCtx) })
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunNudges(s.workCtx) })
@@ -189,7 +204,8 @@ func (s *Server) Start() {
 
 // Stop ends the background work and waits for it: refreshes already sent are
 // committed, bulk jobs end, and token pairs the database refused so far get up to
-// DrainTimeout more to be stored. Call it before closing the database.
+// DrainTimeout more to be stored (the heartbeat goes on meanwhile), and the
+// process's heartbeat row goes. Call it before closing the database.
 func (s *Server) Stop() {
 	s.stopWork()
 	s.work.Wait()
@@ -204,6 +220,13 @@ func (s *Server) Stop() {
 			s.log.Error("stopping with token pairs the database never accepted; these connections may need a reconnect", "connections", lost)
 		}
 	}
+	if s.stopBeat != nil {
+		s.stopBeat()
+		s.beat.Wait()
+	}
+	retireCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	s.Tokens.Retire(retireCtx)
+	cancel()
 	if s.Demo != nil {
 		s.Demo.Close()
 	}
