@@ -192,37 +192,71 @@ func (t *Tokens) refreshing(id string) bool {
 	return ok
 }
 
-// callAndCommit calls the token endpoint for a leased connection and commits the
-// outcome, releasing the lease in the same transaction. A new pair is stored
-// before anything else happens (and kept pending if the database refuses it).
-func (t *Tokens) callAndCommit(ctx context.Context, conn *models.Connection, owner, actor string, rules refreshRules) (*models.Connection, error) {
+// outcomeSink says where a refresh's outcome goes once GetResponse answered. A new
+// pair is always stored at once (engine_pending.go: kept in memory if the database
+// refuses it). A failure's outcome and a stored pair's events are written with it
+// (a zero sink: on demand), or handed to a committer that writes them in groups
+// (the refresher's).
+type outcomeSink struct {
+	failures chan<- models.RefreshOutcome
+	events   chan<- []*models.Event
+}
+
+// runLeased is the one path of every refresh once owner holds the connection's
+// lease, on demand or in the refresher's batch: the leased row is checked against
+// due (not due any more, or its new pair still waits to be stored: the lease is
+// given back and the row is the answer), an automatic refresh waits for its send
+// turn, the token endpoint is called (PrepareLeased) and the outcome goes to sink.
+// sent reports whether the call was made (or cut off by a fault hook).
+func (t *Tokens) runLeased(ctx context.Context, conn *models.Connection, owner, actor string, due func(*models.Connection, time.Time) bool, rules refreshRules, sink outcomeSink) (result *models.Connection, sent bool, err error) {
+	release := func() error {
+		if err := t.ReleaseLease(ctx, conn.ID, owner); err != nil {
+			t.log.Warn("could not release a refresh lease", "connection", conn.ID, "error", err)
+			return err
+		}
+		return nil
+	}
+	if pair := t.pending.get(conn.ID); pair != nil {
+		// Its newest pair waits to be stored: refreshing again would replace it.
+		return pair.connection(), false, release()
+	}
+	if due != nil && !due(conn, t.Now()) {
+		if err := release(); err != nil {
+			return nil, false, err
+		}
+		conn.LeaseOwner, conn.LeaseUntil = "", nil
+		return conn, false, nil
+	}
 	if rules.automatic {
 		if err := t.sendTurn(ctx); err != nil {
-			if rerr := t.ReleaseLease(ctx, conn.ID, owner); rerr != nil {
-				t.log.Warn("could not release a refresh lease", "connection", conn.ID, "error", rerr)
-			}
-			return nil, err
+			release()
+			return nil, false, err
 		}
 	}
 	p, err := t.PrepareLeased(ctx, conn, owner, actor)
 	if err != nil {
-		return nil, err
+		return nil, true, err // not sent (its lease is released), or cut off by a fault hook
 	}
-	saved, err := t.commit(ctx, p.Out, p.access, p.received, nil)
+	if sink.failures != nil && !p.NewTokens() {
+		sink.failures <- p.Out
+		return nil, true, p.Err
+	}
+	saved, err := t.commit(ctx, p.Out, p.access, p.received, sink.events)
 	if p.Err != nil && errors.Is(err, models.ErrSuperseded) {
 		// The refresh failed, and meanwhile another process stored a newer pair
 		// (the token this one presented was dead because of it): the failure is
 		// moot, and the stored pair is the answer.
 		t.log.Info("a failed refresh was ignored: another process stored a newer token pair meanwhile", "connection", conn.ID)
-		return t.Get(ctx, conn.ID)
+		saved, err = t.Get(ctx, conn.ID)
+		return saved, true, err
 	}
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if p.Err != nil {
-		return nil, p.Err
+		return nil, true, p.Err
 	}
-	return saved, nil
+	return saved, true, nil
 }
 
 // Prepared is a refresh call's outcome, ready to be committed.

@@ -96,14 +96,8 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 		}
 		sleep = min(sleep*2, maxPollSleep)
 	}
-	if due != nil && !due(conn, t.Now()) {
-		if err := t.store.ReleaseLease(ctx, id, owner); err != nil {
-			return nil, err
-		}
-		conn.LeaseOwner, conn.LeaseUntil = "", nil
-		return conn, nil
-	}
-	return t.callAndCommit(ctx, conn, owner, actor, rules)
+	result, _, err := t.runLeased(ctx, conn, owner, actor, due, rules, outcomeSink{})
+	return result, err
 }
 
 // LeaseOwner returns a fresh lease-owner name for this process.

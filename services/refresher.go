@@ -161,7 +161,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		for i := range rows {
 			wg.Go(func() {
 				defer func() { slots <- struct{}{} }()
-				if r.refreshLeased(ctx, &rows[i], owner, probes[rows[i].ID], failures, events) {
+				if r.refreshLeased(ctx, &rows[i], owner, probes[rows[i].ID], outcomeSink{failures: failures, events: events}) {
 					attempted.Add(1)
 				}
 			})
@@ -216,38 +216,27 @@ func (r *Refresher) claimProbes(ctx context.Context, now time.Time) (map[string]
 	return probes, nil
 }
 
-// refreshLeased refreshes one leased connection if it is still due, and stores a
-// new pair at once (a failure goes to the group committer). It reports whether a
-// request was sent.
-func (r *Refresher) refreshLeased(ctx context.Context, conn *models.Connection, owner string, probe bool, failures chan<- models.RefreshOutcome, events chan<- []*models.Event) bool {
+// refreshLeased refreshes one leased connection through the engine's one leased
+// path (runLeased) if it is still due — and, for an unhealthy app's connection,
+// only as that app's probe — with the group committer as its sink. It reports
+// whether a request was sent.
+func (r *Refresher) refreshLeased(ctx context.Context, conn *models.Connection, owner string, probe bool, sink outcomeSink) bool {
 	// Leased means sent: it runs to its commit even if shutdown begins.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.tokens.refreshDeadline())
 	defer cancel()
-	if !r.tokens.Policy().Background(conn, r.tokens.Now()) || r.tokens.pending.get(conn.ID) != nil {
-		r.release(ctx, conn.ID, owner) // refreshed a moment ago, or its new pair is pending
-		return false
-	}
-	if app, err := r.tokens.App(ctx, conn.AppID); err == nil && !app.Health.Healthy() && !probe {
-		r.release(ctx, conn.ID, owner) // its app became unhealthy meanwhile: only a probe goes
-		return false
-	}
-	if err := r.tokens.sendTurn(ctx); err != nil {
-		r.release(ctx, conn.ID, owner)
-		return false
-	}
-	p, err := r.tokens.PrepareLeased(ctx, conn, owner, "system")
-	if err != nil {
-		r.log.Error("refresh", "connection", conn.ID, "error", err)
-		return true // not sent (its lease is released), or cut off by a fault hook
-	}
-	if p.NewTokens() {
-		if _, err := r.tokens.commit(ctx, p.Out, p.access, p.received, events); err != nil && !errors.Is(err, models.ErrDisconnected) {
-			r.log.Warn("refresh not saved", "connection", conn.ID, "error", err)
+	due := func(c *models.Connection, now time.Time) bool {
+		if !r.tokens.Policy().Background(c, now) {
+			return false // refreshed a moment ago
 		}
-		return true
+		app, err := r.tokens.App(ctx, c.AppID)
+		return err != nil || app.Health.Healthy() || probe // an unhealthy app: only its probe goes
 	}
-	failures <- p.Out
-	return true
+	_, sent, err := r.tokens.runLeased(ctx, conn, owner, "system", due, refreshRules{automatic: true}, sink)
+	var rerr *RefreshError
+	if err != nil && !errors.As(err, &rerr) && !errors.Is(err, models.ErrDisconnected) {
+		r.log.Warn("refresh", "connection", conn.ID, "error", err)
+	}
+	return sent
 }
 
 // maxGroupCommit caps how many refresh outcomes share one transaction.
@@ -307,11 +296,5 @@ func (r *Refresher) commitGroups(ctx context.Context, failures <-chan models.Ref
 				r.log.Warn("refresh not saved", "connection", group[i].Prev.ID, "error", e)
 			}
 		}
-	}
-}
-
-func (r *Refresher) release(ctx context.Context, id, owner string) {
-	if err := r.tokens.ReleaseLease(ctx, id, owner); err != nil {
-		r.log.Error("release lease", "connection", id, "error", err)
 	}
 }
