@@ -31,6 +31,8 @@ const (
 	AuditAppSecretChanged AuditAction = "app.secret_changed"
 	AuditAppDeleted       AuditAction = "app.deleted"
 	AuditWebhookChanged   AuditAction = "app.webhook_changed"
+	AuditWebhookReplayed  AuditAction = "app.webhook_replayed"
+	AuditCallbacksChanged AuditAction = "app.callbacks_changed"
 
 	AuditAPIKeyCreated AuditAction = "api_key.created"
 	AuditAPIKeyRevoked AuditAction = "api_key.revoked"
@@ -41,6 +43,7 @@ const (
 	AuditRefreshed            AuditAction = "connection.refreshed"
 	AuditDisconnected         AuditAction = "connection.disconnected"
 	AuditParentLoginChanged   AuditAction = "connection.parent_login_changed"
+	AuditEventsURLRotated     AuditAction = "connection.events_url_rotated"
 
 	AuditBulkStarted AuditAction = "bulk_job.started"
 
@@ -54,9 +57,9 @@ const (
 var AuditActions = []AuditAction{
 	AuditSignedIn, AuditSignInFailed, AuditSignedOut, AuditSessionsEnded, AuditOperatorCreated, AuditOperatorRemoved,
 	AuditPasswordChanged, AuditAlertsChanged,
-	AuditAppCreated, AuditAppUpdated, AuditAppSecretChanged, AuditAppDeleted, AuditWebhookChanged,
+	AuditAppCreated, AuditAppUpdated, AuditAppSecretChanged, AuditAppDeleted, AuditWebhookChanged, AuditWebhookReplayed, AuditCallbacksChanged,
 	AuditAPIKeyCreated, AuditAPIKeyRevoked,
-	AuditLinkCreated, AuditLinkRevoked, AuditReconnectLinkCreated, AuditRefreshed, AuditDisconnected, AuditParentLoginChanged,
+	AuditLinkCreated, AuditLinkRevoked, AuditReconnectLinkCreated, AuditRefreshed, AuditDisconnected, AuditParentLoginChanged, AuditEventsURLRotated,
 	AuditBulkStarted,
 	AuditRekeyed, AuditKeyRotated, AuditBackupCreated, AuditRestored,
 }

@@ -52,6 +52,9 @@ type Config struct {
 	MetricsToken string
 	// WebhookAllowPrivate lets webhooks reach loopback and private addresses.
 	WebhookAllowPrivate bool
+	// EventsRate is how many GetResponse events per second each connection's
+	// events URL takes (0 in a Config built by hand: the default).
+	EventsRate float64
 	// BackupDir, when set, turns on scheduled backups (SQLite only): a copy every
 	// BackupEvery, the newest BackupKeep kept.
 	BackupDir   string
@@ -88,6 +91,7 @@ var settings = []setting{
 	{"GRCONNECT_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed"},
 	{"GRCONNECT_METRICS_TOKEN", "metrics-token", "", "when set, /metrics requires Authorization: Bearer <token>"},
 	{"GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "let webhooks reach loopback and private-network addresses (link-local and cloud metadata stay refused)"},
+	{"GRCONNECT_EVENTS_RATE", "events-rate", "100", "GetResponse events each connection's events URL takes per second (bursts of ten seconds' worth); more are answered 429"},
 	{"GRCONNECT_BACKUP_DIR", "backup-dir", "", "directory for scheduled backups of the SQLite database (default: none)"},
 	{"GRCONNECT_BACKUP_EVERY", "backup-every", "24h", "how often a scheduled backup is made (with GRCONNECT_BACKUP_DIR)"},
 	{"GRCONNECT_BACKUP_KEEP", "backup-keep", "7", "how many scheduled backups are kept; older ones are deleted"},
@@ -207,6 +211,11 @@ func (l *Loader) Load() (*Config, error) {
 		bad("GRCONNECT_REFRESH_RATE", "%q is not a number of calls per second above 0 and at most 80 (GetResponse's limit)", v("GRCONNECT_REFRESH_RATE"))
 	} else {
 		c.RefreshRate = r
+	}
+	if r, err := strconv.ParseFloat(v("GRCONNECT_EVENTS_RATE"), 64); err != nil || r < 1 || r > 100000 {
+		bad("GRCONNECT_EVENTS_RATE", "%q is not a number of events per second from 1 to 100000", v("GRCONNECT_EVENTS_RATE"))
+	} else {
+		c.EventsRate = r
 	}
 	if n, err := strconv.Atoi(v("GRCONNECT_REFRESH_CONCURRENCY")); err != nil || n < 1 || n > 64 {
 		bad("GRCONNECT_REFRESH_CONCURRENCY", "%q is not a whole number from 1 to 64", v("GRCONNECT_REFRESH_CONCURRENCY"))

@@ -62,6 +62,10 @@ type Server struct {
 	APIKeys   *services.APIKeys
 	Proxy     *services.Proxy
 	Webhooks  *services.Webhooks
+	// Events receives GetResponse's events at each connection's events URL and
+	// relays them; Callbacks registers those URLs as the accounts' callbacks.
+	Events    *services.Events
+	Callbacks *services.Callbacks
 	Bulk      *services.Bulk
 	Refresher *services.Refresher
 	// Housekeeping sweeps expired authorizations, throttle rows and sessions.
@@ -127,6 +131,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Proxy = services.NewProxy(s.Tokens, store, gr)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
 	s.Webhooks.AllowPrivate = cfg.WebhookAllowPrivate
+	s.Events = services.NewEvents(store, box, cfg.BaseURL, cfg.EventsRate, s.Webhooks, log)
+	// Callback registrations go out through the address guard; private addresses
+	// only for the GetResponse hosts the server's own settings name.
+	cbClient := services.GuardedAPIClient(services.CallbacksTimeout, cfg.GetResponseAPIURL, cfg.GetResponseAuthURL)
+	if s.Demo != nil {
+		cbClient.Transport = s.Demo.Transport(cbClient.Transport)
+	}
+	cbGR := getresponse.New(cbClient)
+	cbGR.Observe = s.Metrics.ObserveCall
+	s.Callbacks = services.NewCallbacks(store, box, s.Tokens, s.Apps, s.Events, cbGR, log)
 	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
 		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
@@ -145,6 +159,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
 		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
+		Events: s.Events, Callbacks: s.Callbacks,
 		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts, Audit: s.Audit, Backups: s.Backups,
 	}
 	if s.Demo != nil {
@@ -163,7 +178,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 }
 
 // Start runs the background workers (the refresher, the webhook sender, the
-// metrics reader, the hourly housekeeping and the scheduled backups) until Stop.
+// relay of GetResponse's events, the callback registrations, the metrics reader,
+// the hourly housekeeping and the scheduled backups) until Stop.
 func (s *Server) Start() {
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
@@ -171,6 +187,8 @@ func (s *Server) Start() {
 	s.work.Go(func() { s.APIKeys.Run(s.workCtx) })
 	s.work.Go(func() { s.Alerts.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
+	s.work.Go(func() { s.Events.RunRelay(s.workCtx) })
+	s.work.Go(func() { s.Callbacks.Run(s.workCtx) })
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
 	s.work.Go(func() { s.Housekeeping.Run(s.workCtx) })
 	s.work.Go(func() { s.Backups.Run(s.workCtx) })
