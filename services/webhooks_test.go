@@ -77,13 +77,13 @@ func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
 	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: "ftp://nope"}); err == nil {
 		t.Fatal("an ftp webhook URL was accepted")
 	}
-	secret, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL+"/hooks"})
+	secret, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL + "/hooks"})
 	if err != nil || !strings.HasPrefix(secret, "whsec_") {
 		t.Fatalf("Configure = %q, %v", secret, err)
 	}
 	rc.secret = secret
 	e.app, _ = e.store.AppByID(context.Background(), e.app.ID)
-	if again, _ := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL+"/hooks2"}); again != "" {
+	if again, _ := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL + "/hooks2"}); again != "" {
 		t.Fatal("the secret was shown again without a rotation")
 	}
 
