@@ -2,9 +2,7 @@ package models
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,17 +45,13 @@ type EventsTarget struct {
 // (hex): one read through the unique index, never more. No connection:
 // ErrNotFound.
 func (s *Store) EventsTargetByHash(ctx context.Context, hash string) (*EventsTarget, error) {
-	st, err := s.prepared(ctx, "SELECT id, app_id, customer_ref, account_id, status FROM connections WHERE events_token_hash = ?")
-	if err != nil {
-		return nil, storeError(err, "prepare the events URL lookup")
-	}
 	var t EventsTarget
-	err = st.QueryRowContext(ctx, hash).Scan(&t.ID, &t.AppID, &t.CustomerRef, &t.AccountID, &t.Status)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+	res := s.db.WithContext(ctx).Raw("SELECT id, app_id, customer_ref, account_id, status FROM connections WHERE events_token_hash = ?", hash).Scan(&t)
+	if res.Error != nil {
+		return nil, storeError(res.Error, "look up an events URL")
 	}
-	if err != nil {
-		return nil, storeError(err, "look up an events URL")
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
 	}
 	return &t, nil
 }

@@ -154,3 +154,14 @@ func absoluteHTTPURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
+
+// CallbackAccounts returns the accounts whose callbacks are on, in no order.
+func (f *Fake) CallbackAccounts() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.callbacks))
+	for id := range f.callbacks {
+		out = append(out, id)
+	}
+	return out
+}

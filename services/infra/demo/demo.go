@@ -53,7 +53,9 @@ func Setup(ctx context.Context, store *models.Store, apps *services.Apps, box *s
 		if err != nil {
 			return nil, err
 		}
-		app.Demo = true
+		// Its connections register GetResponse callbacks at the simulator, which
+		// then sends them events (Run).
+		app.Demo, app.CallbackActions = true, strings.Join(services.CallbackActions, ",")
 		if err := store.UpdateApp(ctx, app); err != nil {
 			return nil, err
 		}

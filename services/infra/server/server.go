@@ -174,6 +174,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	s.Handler = handlers.New(deps)
+	if s.Demo != nil {
+		s.Demo.DeliverTo(s.Handler)
+	}
 	return s, nil
 }
 
@@ -192,6 +195,9 @@ func (s *Server) Start() {
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
 	s.work.Go(func() { s.Housekeeping.Run(s.workCtx) })
 	s.work.Go(func() { s.Backups.Run(s.workCtx) })
+	if s.Demo != nil {
+		s.work.Go(func() { s.Demo.Run(s.workCtx) })
+	}
 }
 
 // Stop ends the background work and waits for it: refreshes already sent are
