@@ -14,9 +14,10 @@ import (
 const changeCounterName = "grconnect:changes"
 
 // changeCounter counts every write statement this process runs (create, update,
-// delete, raw), from a GORM callback that runs inside the statement's transaction,
-// before it commits. It lets caches of rows notice any write at all, whoever made it:
-// the token engine, the OAuth callback, a disconnect, an app deletion.
+// delete, raw) but those to the log tables (logTables), from a GORM callback that
+// runs inside the statement's transaction, before it commits. It lets caches of
+// rows notice any write at all, whoever made it: the token engine, the OAuth
+// callback, a disconnect, an app deletion.
 type changeCounter struct {
 	n atomic.Uint64
 	// apps counts the writes to the apps table alone, for the app cache.
@@ -29,8 +30,19 @@ func (*changeCounter) Name() string { return changeCounterName }
 // Initialize registers the counting callbacks.
 func (c *changeCounter) Initialize(db *gorm.DB) error {
 	count := func(db *gorm.DB) {
+		if db.Statement == nil {
+			c.n.Add(1)
+			return
+		}
+		table := db.Statement.Table
+		if table == "" {
+			table = rawWriteTable(db.Statement.SQL.String())
+		}
+		if logTables[table] {
+			return // no cached row lives there
+		}
 		c.n.Add(1)
-		if db.Statement != nil && (db.Statement.Table == "apps" || rawWritesApps(db.Statement.SQL.String())) {
+		if table == "apps" {
 			c.apps.Add(1)
 		}
 	}
@@ -53,16 +65,25 @@ func (s *Store) Changes() uint64 {
 	return c.n.Load()
 }
 
-// rawWritesApps reports whether a raw SQL statement writes the apps table.
-func rawWritesApps(sql string) bool {
-	head := strings.ToLower(strings.TrimSpace(sql[:min(len(sql), 40)]))
+// logTables are the tables whose writes leave every cached row (connections,
+// API keys, apps) as it was: timelines, the webhook outbox and GetResponse's
+// inbound events, written by the thousand when events flow. A statement that
+// also changes a cached row writes that row's table itself, and counts.
+var logTables = map[string]bool{"events": true, "webhook_deliveries": true, "inbound_events": true}
+
+// rawWriteTable returns the table a raw SQL write names ("" for anything else).
+func rawWriteTable(sql string) string {
+	head := strings.ToLower(strings.TrimSpace(sql[:min(len(sql), 60)]))
 	for _, verb := range []string{"update ", "insert into ", "delete from "} {
 		if rest, ok := strings.CutPrefix(head, verb); ok {
 			rest = strings.TrimLeft(rest, ` "`)
-			return strings.HasPrefix(rest, "apps ") || strings.HasPrefix(rest, `apps"`)
+			if end := strings.IndexAny(rest, ` "(`); end >= 0 {
+				return rest[:end]
+			}
+			return rest
 		}
 	}
-	return false
+	return ""
 }
 
 // AppWrites returns how many writes to the apps table this process has made,

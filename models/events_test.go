@@ -41,11 +41,12 @@ func TestInboundEventsKeptOnceUnderParallelDuplicates(t *testing.T) {
 			other := openRaw(t, dsn) // as several processes would
 			wg.Go(func() {
 				e := &models.InboundEvent{ConnectionID: conn.ID, AppID: app.ID, Source: "webhook", Type: "t", DedupKey: c.key, Payload: "{}", ReceivedAt: now}
-				ok, err := other.StoreInboundEvent(context.Background(), e, c.previous, time.Minute)
+				kept, err := other.StoreInboundEvents(context.Background(), []models.NewInbound{{Event: e, Previous: c.previous, Window: time.Minute}})
 				if err != nil {
 					t.Error(err)
+					return
 				}
-				if ok {
+				if kept[0] {
 					mu.Lock()
 					stored++
 					mu.Unlock()
@@ -59,13 +60,32 @@ func TestInboundEventsKeptOnceUnderParallelDuplicates(t *testing.T) {
 	}
 	// The previous window's twin, received within the window, counts as the same
 	// event; received earlier, not.
+	keep := func(es ...models.NewInbound) []bool {
+		t.Helper()
+		kept, err := store.StoreInboundEvents(context.Background(), es)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kept
+	}
 	e := &models.InboundEvent{ConnectionID: conn.ID, AppID: app.ID, Source: "callback", Type: "open", DedupKey: "ct:hash:102", Payload: "{}", ReceivedAt: now.Add(30 * time.Second)}
-	if ok, _ := store.StoreInboundEvent(context.Background(), e, "ct:hash:101", time.Minute); ok {
+	if keep(models.NewInbound{Event: e, Previous: "ct:hash:101", Window: time.Minute})[0] {
 		t.Fatal("a duplicate across the window's edge was kept")
 	}
 	e.ReceivedAt = now.Add(2 * time.Minute)
-	if ok, _ := store.StoreInboundEvent(context.Background(), e, "ct:hash:101", time.Minute); !ok {
+	if !keep(models.NewInbound{Event: e, Previous: "ct:hash:101", Window: time.Minute})[0] {
 		t.Fatal("the same content a window later was not kept")
+	}
+	// In one batch (a group commit): a twin, and the next window's twin, are
+	// duplicates of the first; another event is kept; the IDs come back.
+	ev := func(key string) *models.InboundEvent {
+		return &models.InboundEvent{ConnectionID: conn.ID, AppID: app.ID, Source: "webhook", Type: "t", DedupKey: key, Payload: "{}", ReceivedAt: now}
+	}
+	batch := []models.NewInbound{{Event: ev("wh:b1")}, {Event: ev("wh:b1")}, {Event: ev("ct:x:5"), Window: time.Minute},
+		{Event: ev("ct:x:6"), Previous: "ct:x:5", Window: time.Minute}, {Event: ev("wh:b2")}, {Event: ev("wh:abc")}}
+	got := keep(batch...)
+	if fmt.Sprint(got) != "[true false true false true false]" || batch[0].Event.ID == 0 || batch[4].Event.ID <= batch[0].Event.ID {
+		t.Fatalf("kept %v, IDs %d %d", got, batch[0].Event.ID, batch[4].Event.ID)
 	}
 }
 

@@ -2,7 +2,9 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,16 +47,24 @@ type EventsTarget struct {
 // (hex): one read through the unique index, never more. No connection:
 // ErrNotFound.
 func (s *Store) EventsTargetByHash(ctx context.Context, hash string) (*EventsTarget, error) {
-	var t EventsTarget
-	res := s.db.WithContext(ctx).Raw("SELECT id, app_id, customer_ref, account_id, status FROM connections WHERE events_token_hash = ?", hash).Scan(&t)
-	if res.Error != nil {
-		return nil, storeError(res.Error, "look up an events URL")
+	// A prepared statement, past GORM: every event (and every wrong token) pays it.
+	st, err := s.prepared(ctx, EventsTargetQuery)
+	if err != nil {
+		return nil, storeError(err, "prepare the events URL lookup")
 	}
-	if res.RowsAffected == 0 {
+	var t EventsTarget
+	err = st.QueryRowContext(ctx, hash).Scan(&t.ID, &t.AppID, &t.CustomerRef, &t.AccountID, &t.Status)
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, storeError(err, "look up an events URL")
 	}
 	return &t, nil
 }
+
+// EventsTargetQuery is the one read an events URL costs (tests explain its plan).
+const EventsTargetQuery = "SELECT id, app_id, customer_ref, account_id, status FROM connections WHERE events_token_hash = ?"
 
 // SetEventsToken gives connection id the events token with SHA-256 hash and
 // sealed value enc. Without replace it does so only when the connection has
@@ -113,24 +123,111 @@ func (s *Store) EventsTokenOf(ctx context.Context, id string) (string, error) {
 	return enc[0], nil
 }
 
-// StoreInboundEvent keeps e unless the connection already has an event with the
-// same DedupKey, or (window > 0, events without an ID) had one with the key of
-// the previous window received within window: then it reports false. e.ID is set
-// when stored.
-func (s *Store) StoreInboundEvent(ctx context.Context, e *InboundEvent, previousKey string, window time.Duration) (bool, error) {
-	// One statement: the previous window's twin and the unique index both decide,
-	// so parallel duplicates store one row.
-	res := s.db.WithContext(ctx).Exec(`INSERT INTO inbound_events
-		(connection_id, app_id, source, type, dedup_key, webhook_id, account_id, payload, received_at)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS
-			(SELECT 1 FROM inbound_events WHERE connection_id = ? AND dedup_key = ? AND received_at > ?)
-		ON CONFLICT (connection_id, dedup_key) DO NOTHING`,
-		e.ConnectionID, e.AppID, e.Source, e.Type, e.DedupKey, e.WebhookID, e.AccountID, e.Payload, e.ReceivedAt,
-		e.ConnectionID, previousKey, e.ReceivedAt.Add(-window))
-	if res.Error != nil {
-		return false, storeError(res.Error, "store an inbound event of connection %s", e.ConnectionID)
+// NewInbound is an event to keep, with how it is deduplicated: DedupKey once per
+// connection, and, for an event without an ID (Window > 0), not when the
+// connection has an event keyed Previous (the previous time window's key of the
+// same content) received within Window.
+type NewInbound struct {
+	Event    *InboundEvent
+	Previous string
+	Window   time.Duration
+}
+
+// maxInboundBatch bounds the rows of one INSERT (SQLite's bound parameters).
+const maxInboundBatch = 400
+
+// StoreInboundEvents keeps a batch of events received together (a group commit)
+// in one statement, each unless it is a duplicate (see NewInbound), also of
+// another in the batch. It reports, per event, whether it was kept; a kept
+// event's ID is set.
+func (s *Store) StoreInboundEvents(ctx context.Context, batch []NewInbound) ([]bool, error) {
+	kept := make([]bool, len(batch))
+	// No transaction: one INSERT per part is atomic by itself, and SQLite runs a
+	// lone statement without the statement journal a transaction's would need.
+	for from := 0; from < len(batch); from += maxInboundBatch {
+		part := batch[from:min(from+maxInboundBatch, len(batch))]
+		if err := storeInboundPart(s.db.WithContext(ctx), part, kept[from:from+len(part)]); err != nil {
+			return nil, storeError(err, "store %d inbound events", len(batch))
+		}
 	}
-	return res.RowsAffected == 1, nil
+	return kept, nil
+}
+
+type dedupKey struct{ conn, key string }
+
+func storeInboundPart(tx *gorm.DB, part []NewInbound, kept []bool) error {
+	// The previous window's twins: one read for the batch, through the unique index
+	// (a twin stored between this read and the INSERT is an event a minute old
+	// arriving in the same millisecond as its copy: not worth a transaction).
+	twins := map[dedupKey]time.Time{}
+	var conns, prevs []string
+	for _, n := range part {
+		if n.Window > 0 && n.Previous != "" {
+			conns, prevs = append(conns, n.Event.ConnectionID), append(prevs, n.Previous)
+		}
+	}
+	if len(prevs) > 0 {
+		var rows []InboundEvent
+		if err := tx.Select("connection_id, dedup_key, received_at").Where("connection_id IN ? AND dedup_key IN ?", conns, prevs).Find(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			twins[dedupKey{r.ConnectionID, r.DedupKey}] = r.ReceivedAt
+		}
+	}
+	sql := "INSERT INTO inbound_events (connection_id, app_id, source, type, dedup_key, webhook_id, account_id, payload, received_at) VALUES "
+	args := make([]any, 0, 9*len(part))
+	inBatch := map[dedupKey]bool{}
+	rows := 0
+	for _, n := range part {
+		e := n.Event
+		k := dedupKey{e.ConnectionID, e.DedupKey}
+		if inBatch[k] {
+			continue
+		}
+		if n.Window > 0 {
+			prev := dedupKey{e.ConnectionID, n.Previous}
+			if at, ok := twins[prev]; (ok && at.After(e.ReceivedAt.Add(-n.Window))) || inBatch[prev] {
+				continue
+			}
+		}
+		inBatch[k] = true
+		if rows > 0 {
+			sql += ", "
+		}
+		sql += "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		args = append(args, e.ConnectionID, e.AppID, e.Source, e.Type, e.DedupKey, e.WebhookID, e.AccountID, e.Payload, e.ReceivedAt)
+		rows++
+	}
+	if rows == 0 {
+		return nil
+	}
+	// The unique index decides against events stored before (or by another
+	// process at the same time); RETURNING names the rows it took.
+	res, err := tx.Raw(sql+" ON CONFLICT (connection_id, dedup_key) DO NOTHING RETURNING id, connection_id, dedup_key", args...).Rows()
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	ids := map[dedupKey]int64{}
+	for res.Next() {
+		var id int64
+		var k dedupKey
+		if err := res.Scan(&id, &k.conn, &k.key); err != nil {
+			return err
+		}
+		ids[k] = id
+	}
+	if err := res.Err(); err != nil {
+		return err
+	}
+	for i, n := range part {
+		if id, ok := ids[dedupKey{n.Event.ConnectionID, n.Event.DedupKey}]; ok {
+			kept[i], n.Event.ID = true, id
+			delete(ids, dedupKey{n.Event.ConnectionID, n.Event.DedupKey}) // a twin in the batch is not kept twice
+		}
+	}
+	return nil
 }
 
 // UnrelayedInbound counts the inbound events the relay has not handled yet.
@@ -189,10 +286,11 @@ type GetResponseEvent struct {
 // inboundMessageID is the webhook-id of the delivery relaying inbound event id.
 func inboundMessageID(id int64) string { return fmt.Sprintf("gre_%d", id) }
 
-// RelayInbound records events leased to owner in one transaction: an entry on
-// each connection's timeline (message from describe) and, for an app whose
-// webhook takes getresponse.event, a delivery. Events whose lease another worker
-// took over meanwhile are left to it: ErrLeaseLost, nothing written.
+// RelayInbound records events leased to owner: an entry on each connection's
+// timeline (message from describe) and, for an app whose webhook takes
+// getresponse.event, a delivery — all in one short transaction that also marks
+// them relayed. Events whose lease another worker took over meanwhile are left to
+// it: ErrLeaseLost, nothing written.
 func (s *Store) RelayInbound(ctx context.Context, owner string, events []InboundEvent, now time.Time, describe func(*InboundEvent) string) error {
 	if len(events) == 0 {
 		return nil
@@ -203,6 +301,57 @@ func (s *Store) RelayInbound(ctx context.Context, owner string, events []Inbound
 		ids[i] = e.ID
 		connIDs[e.ConnectionID] = true
 	}
+	// Everything is read and built before the transaction, which holds SQLite's
+	// one writer only for the writes.
+	var conns []Connection
+	if err := s.db.WithContext(ctx).Select("id, app_id, customer_ref, account_id, max_domain, account_email, status, expires_at").
+		Where("id IN ?", keys(connIDs)).Find(&conns).Error; err != nil {
+		return storeError(err, "read the connections of %d inbound events", len(events))
+	}
+	byID := map[string]*Connection{}
+	appIDs := map[string]bool{}
+	for i := range conns {
+		byID[conns[i].ID] = &conns[i]
+		appIDs[conns[i].AppID] = true
+	}
+	var apps []App
+	if err := s.db.WithContext(ctx).Select("id, webhook_url, webhook_events").Where("id IN ? AND deleted_at IS NULL", keys(appIDs)).Find(&apps).Error; err != nil {
+		return storeError(err, "read the apps of %d inbound events", len(events))
+	}
+	hooked := map[string]bool{}
+	for i := range apps {
+		hooked[apps[i].ID] = apps[i].WebhookURL != "" && apps[i].WebhookSubscribed(WebhookGetResponseEvent)
+	}
+	timeline := make([]*Event, 0, len(events))
+	var deliveries []WebhookDelivery
+	for i := range events {
+		e := &events[i]
+		c := byID[e.ConnectionID]
+		if c == nil {
+			continue
+		}
+		msg := describe(e)
+		timeline = append(timeline, &Event{ConnectionID: &c.ID, AppID: &c.AppID, Type: EventGetResponse, Message: msg, Actor: "getresponse", CreatedAt: e.ReceivedAt})
+		if !hooked[c.AppID] {
+			continue
+		}
+		body, err := json.Marshal(GetResponseEventPayload{
+			ID: inboundMessageID(e.ID), Type: WebhookGetResponseEvent, CreatedAt: e.ReceivedAt,
+			ConnectionID: c.ID, CustomerRef: c.CustomerRef, AccountID: c.AccountID,
+			Connection: &WebhookConnection{ID: c.ID, AppID: c.AppID, CustomerRef: c.CustomerRef, AccountID: c.AccountID,
+				MaxDomain: c.MaxDomain, AccountEmail: c.AccountEmail, Status: c.Status, ExpiresAt: c.ExpiresAt},
+			Event: GetResponseEvent{Source: e.Source, Type: e.Type, WebhookID: e.WebhookID, AccountID: e.AccountID,
+				ReceivedAt: e.ReceivedAt, Payload: json.RawMessage(e.Payload)},
+			Message: msg,
+		})
+		if err != nil {
+			return err
+		}
+		connID := c.ID
+		deliveries = append(deliveries, WebhookDelivery{AppID: c.AppID, ConnectionID: &connID, EventID: e.ID,
+			EventType: WebhookGetResponseEvent, Payload: string(body), MessageID: inboundMessageID(e.ID),
+			Status: DeliveryPending, NextAttemptAt: now, CreatedAt: now})
+	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&InboundEvent{}).Where("id IN ? AND relay_owner = ? AND relayed_at IS NULL", ids, owner).
 			Updates(map[string]any{"relayed_at": now, "relay_owner": "", "relay_until": nil})
@@ -212,64 +361,30 @@ func (s *Store) RelayInbound(ctx context.Context, owner string, events []Inbound
 		if res.RowsAffected != int64(len(events)) {
 			return ErrLeaseLost
 		}
-		var conns []Connection
-		if err := tx.Select("id, app_id, customer_ref, account_id, max_domain, account_email, status, expires_at").
-			Where("id IN ?", keys(connIDs)).Find(&conns).Error; err != nil {
-			return err
-		}
-		byID := map[string]*Connection{}
-		appIDs := map[string]bool{}
-		for i := range conns {
-			byID[conns[i].ID] = &conns[i]
-			appIDs[conns[i].AppID] = true
-		}
-		var apps []App
-		if err := tx.Select("id, webhook_url, webhook_events").Where("id IN ? AND deleted_at IS NULL", keys(appIDs)).Find(&apps).Error; err != nil {
-			return err
-		}
-		hooked := map[string]bool{}
-		for i := range apps {
-			hooked[apps[i].ID] = apps[i].WebhookURL != "" && apps[i].WebhookSubscribed(WebhookGetResponseEvent)
-		}
-		timeline := make([]*Event, 0, len(events))
-		var deliveries []WebhookDelivery
-		for i := range events {
-			e := &events[i]
-			c := byID[e.ConnectionID]
-			if c == nil {
-				continue
-			}
-			msg := describe(e)
-			timeline = append(timeline, &Event{ConnectionID: &c.ID, AppID: &c.AppID, Type: EventGetResponse, Message: msg, Actor: "getresponse", CreatedAt: e.ReceivedAt})
-			if !hooked[c.AppID] {
-				continue
-			}
-			body, err := json.Marshal(GetResponseEventPayload{
-				ID: inboundMessageID(e.ID), Type: WebhookGetResponseEvent, CreatedAt: e.ReceivedAt,
-				ConnectionID: c.ID, CustomerRef: c.CustomerRef, AccountID: c.AccountID,
-				Connection: &WebhookConnection{ID: c.ID, AppID: c.AppID, CustomerRef: c.CustomerRef, AccountID: c.AccountID,
-					MaxDomain: c.MaxDomain, AccountEmail: c.AccountEmail, Status: c.Status, ExpiresAt: c.ExpiresAt},
-				Event: GetResponseEvent{Source: e.Source, Type: e.Type, WebhookID: e.WebhookID, AccountID: e.AccountID,
-					ReceivedAt: e.ReceivedAt, Payload: json.RawMessage(e.Payload)},
-				Message: msg,
-			})
-			if err != nil {
-				return err
-			}
-			connID := c.ID
-			deliveries = append(deliveries, WebhookDelivery{AppID: c.AppID, ConnectionID: &connID, EventID: e.ID,
-				EventType: WebhookGetResponseEvent, Payload: string(body), MessageID: inboundMessageID(e.ID),
-				Status: DeliveryPending, NextAttemptAt: now, CreatedAt: now})
-		}
 		if err := insertPlainEvents(tx, timeline); err != nil {
 			return err
 		}
-		if len(deliveries) == 0 {
-			return nil
-		}
-		return tx.CreateInBatches(deliveries, 100).Error
+		return insertDeliveries(tx, deliveries)
 	})
 	return storeError(err, "relay %d inbound events", len(events))
+}
+
+// insertDeliveries queues deliveries in one multi-row INSERT (their IDs are not
+// read back: their message IDs are set already).
+func insertDeliveries(tx *gorm.DB, ds []WebhookDelivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	sql := "INSERT INTO webhook_deliveries (app_id, connection_id, event_id, event_type, payload, message_id, status, next_attempt_at, created_at) VALUES "
+	args := make([]any, 0, 9*len(ds))
+	for i, d := range ds {
+		if i > 0 {
+			sql += ", "
+		}
+		sql += "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		args = append(args, d.AppID, d.ConnectionID, d.EventID, d.EventType, d.Payload, d.MessageID, d.Status, d.NextAttemptAt, d.CreatedAt)
+	}
+	return tx.Exec(sql, args...).Error
 }
 
 // DeleteRelayedInboundBefore deletes inbound events relayed before cutoff (their

@@ -242,15 +242,34 @@ type DeliveryOutcome struct {
 	Event      *Event // the timeline entry for the attempt, if any
 }
 
-// SaveDeliveries records attempts' outcomes in one transaction, releasing
-// owner's leases. An outcome whose lease another worker took over meanwhile is
-// left out (that worker records its own); it reports how many were recorded.
+// SaveDeliveries records attempts' outcomes, releasing owner's leases: the
+// deliveries that went through without a timeline entry (relayed GetResponse
+// events) in one statement, the others with their timeline entries in one
+// transaction. An outcome whose lease another worker took over meanwhile is left
+// out (that worker records its own); it reports how many were recorded.
 func (s *Store) SaveDeliveries(ctx context.Context, owner string, outcomes []DeliveryOutcome) (int, error) {
+	var plain, rest []DeliveryOutcome
+	for _, o := range outcomes {
+		if o.Delivered && o.Event == nil {
+			plain = append(plain, o)
+		} else {
+			rest = append(rest, o)
+		}
+	}
 	saved := 0
+	if len(plain) > 0 {
+		n, err := saveDelivered(s.db.WithContext(ctx), owner, plain)
+		if err != nil {
+			return 0, storeError(err, "save %d webhook deliveries", len(plain))
+		}
+		saved = n
+	}
+	if len(rest) == 0 {
+		return saved, nil
+	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		saved = 0
 		var events []*Event
-		for _, o := range outcomes {
+		for _, o := range rest {
 			updates := map[string]any{"attempts": gorm.Expr("attempts + 1"), "last_status_code": o.StatusCode,
 				"last_error": o.Error, "last_duration_ms": o.Duration.Milliseconds(), "lease_owner": "", "lease_until": nil}
 			switch {
@@ -275,7 +294,35 @@ func (s *Store) SaveDeliveries(ctx context.Context, owner string, outcomes []Del
 		}
 		return addEvents(tx, events)
 	})
-	return saved, storeError(err, "save %d webhook delivery outcomes", len(outcomes))
+	return saved, storeError(err, "save %d webhook delivery outcomes", len(rest))
+}
+
+// saveDelivered marks deliveries delivered in one UPDATE, each with its own
+// answer, duration and time.
+func saveDelivered(db *gorm.DB, owner string, os []DeliveryOutcome) (int, error) {
+	ids := make([]int64, len(os))
+	var code, ms, at strings.Builder
+	args := make([]any, 0, 6*len(os)+2)
+	for i, o := range os {
+		ids[i] = o.ID
+		code.WriteString(" WHEN ? THEN ?")
+		ms.WriteString(" WHEN ? THEN ?")
+		at.WriteString(" WHEN ? THEN ?")
+	}
+	for _, o := range os {
+		args = append(args, o.ID, o.StatusCode)
+	}
+	for _, o := range os {
+		args = append(args, o.ID, o.Duration.Milliseconds())
+	}
+	for _, o := range os {
+		args = append(args, o.ID, o.At)
+	}
+	args = append(args, DeliveryDelivered, ids, owner)
+	res := db.Exec(`UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = '', lease_owner = '', lease_until = NULL,
+		last_status_code = CASE id`+code.String()+` END, last_duration_ms = CASE id`+ms.String()+` END,
+		delivered_at = CASE id`+at.String()+` END, status = ? WHERE id IN ? AND lease_owner = ?`, args...)
+	return int(res.RowsAffected), res.Error
 }
 
 // DeliveryFilter picks deliveries for the delivery log, newest first.

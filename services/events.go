@@ -27,6 +27,9 @@ const (
 	eventsBurstSeconds = 10
 	relayBatch         = 200
 	relayLease         = 60 * time.Second
+	// relayGather is the least time between two partial passes of the relay, so
+	// that events arriving one by one are relayed a few hundred at a time.
+	relayGather = 100 * time.Millisecond
 	// InboundRetention is how long relayed inbound events are kept (deduplication
 	// of GetResponse's retries needs minutes; their timeline entries and
 	// deliveries stay).
@@ -55,6 +58,7 @@ type Events struct {
 	log      *slog.Logger
 	webhooks *Webhooks
 	limiter  *eventLimiter
+	commits  *groupCommit
 	owner    string
 	pass     atomic.Uint64
 	kick     chan struct{}
@@ -72,8 +76,8 @@ func NewEvents(store *models.Store, box *secrets.Box, baseURL string, ratePerSec
 		ratePerSecond = DefaultEventsRate
 	}
 	return &Events{store: store, box: box, baseURL: baseURL, log: log, webhooks: webhooks,
-		limiter: newEventLimiter(ratePerSecond, ratePerSecond*eventsBurstSeconds),
-		owner:   "relay/" + models.RandomToken(6), kick: make(chan struct{}, 1), Interval: time.Second, Now: models.Now}
+		limiter: newEventLimiter(ratePerSecond, ratePerSecond*eventsBurstSeconds), commits: &groupCommit{store: store},
+		owner: "relay/" + models.RandomToken(6), kick: make(chan struct{}, 1), Interval: time.Second, Now: models.Now}
 }
 
 // eventsTokenAAD binds a sealed events token to its connection.
@@ -213,7 +217,7 @@ func (e *Events) Receive(ctx context.Context, target *models.EventsTarget, in In
 		ev.DedupKey = "ct:" + p.contentHash + ":" + strconv.FormatInt(bucket, 10)
 		previous, window = "ct:"+p.contentHash+":"+strconv.FormatInt(bucket-1, 10), eventsDedupWindow
 	}
-	stored, err := e.store.StoreInboundEvent(ctx, ev, previous, window)
+	stored, err := e.commits.commit(ctx, models.NewInbound{Event: ev, Previous: previous, Window: window})
 	if err != nil {
 		return false, err
 	}
@@ -247,6 +251,11 @@ func (e *Events) RunRelay(ctx context.Context) {
 			return
 		case <-e.kick:
 		case <-time.After(wait):
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(relayGather):
 		}
 	}
 }

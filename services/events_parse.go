@@ -74,7 +74,7 @@ func parseWebhook(in InboundRequest, body []byte) (*parsedEvent, error) {
 			AccountID any `json:"accountId"`
 		} `json:"account"`
 	}
-	if !json.Valid(body) || json.Unmarshal(body, &fields) != nil {
+	if json.Unmarshal(body, &fields) != nil { // checks the whole body
 		return nil, &BadEventError{Reason: "The body is not a JSON object."}
 	}
 	p := &parsedEvent{source: models.InboundWebhook, payload: string(body)}

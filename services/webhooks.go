@@ -28,8 +28,11 @@ const (
 	webhookTimeout  = 10 * time.Second
 	webhookLease    = 60 * time.Second
 	webhookLifetime = 24 * time.Hour // retried for this long, then given up
-	webhookBatch    = 100            // deliveries leased per pass
+	webhookBatch    = 200            // deliveries leased per pass
 	webhookParallel = 16             // deliveries in flight at once
+	// webhookGather is the least time between two partial passes, so that
+	// deliveries queued one by one go out (and are recorded) many at a time.
+	webhookGather = 50 * time.Millisecond
 	// webhookOverlap is how long a replaced signing secret keeps signing beside
 	// the new one, so receivers can switch without losing a delivery.
 	webhookOverlap = 24 * time.Hour
@@ -231,6 +234,11 @@ func (w *Webhooks) Run(ctx context.Context) {
 			return
 		case <-w.kick:
 		case <-time.After(wait):
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(webhookGather):
 		}
 	}
 }
