@@ -13,9 +13,9 @@ import (
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 )
 
-// eventEvery is how often the simulator sends a GetResponse event to one of the
-// demo connections whose callbacks it holds.
-const eventEvery = 20 * time.Second
+// DefaultEventEvery is how often the simulator sends a GetResponse event to one
+// of the demo connections whose callbacks it holds.
+const DefaultEventEvery = 20 * time.Second
 
 // DeliverTo lets the simulated GetResponse send its webhooks and callbacks to
 // grconnect's own handler in-process (the base URL may not be reachable from the
@@ -44,7 +44,7 @@ func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// Run is the simulator's own activity until ctx ends: every eventEvery one demo
+// Run is the simulator's own activity until ctx ends: every EventEvery one demo
 // account whose callbacks grconnect registered gets an event, as a callback
 // (subscribe, open, click) or, every third time, as a webhook from GetResponse's
 // panel posted to the same events URL, so the demo's timelines show events
@@ -54,7 +54,7 @@ func (d *Mode) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(eventEvery):
+		case <-time.After(d.EventEvery):
 		}
 		d.fireOne(ctx, n)
 	}
