@@ -258,7 +258,7 @@ func (s *Store) SaveDeliveries(ctx context.Context, owner string, outcomes []Del
 	}
 	saved := 0
 	if len(plain) > 0 {
-		n, err := saveDelivered(s.db.WithContext(ctx), owner, plain)
+		n, err := s.saveDelivered(ctx, owner, plain)
 		if err != nil {
 			return 0, storeError(err, "save %d webhook deliveries", len(plain))
 		}
@@ -299,15 +299,20 @@ func (s *Store) SaveDeliveries(ctx context.Context, owner string, outcomes []Del
 
 // saveDelivered marks deliveries delivered in one UPDATE, each with its own
 // answer, duration and time.
-func saveDelivered(db *gorm.DB, owner string, os []DeliveryOutcome) (int, error) {
+func (s *Store) saveDelivered(ctx context.Context, owner string, os []DeliveryOutcome) (int, error) {
+	// PostgreSQL types a CASE's parameters as text unless told.
+	num, at := "?", "?"
+	if s.postgres {
+		num, at = "CAST(? AS INTEGER)", "CAST(? AS TIMESTAMPTZ)"
+	}
 	ids := make([]int64, len(os))
-	var code, ms, at strings.Builder
-	args := make([]any, 0, 6*len(os)+2)
+	var code, ms, when strings.Builder
+	args := make([]any, 0, 6*len(os)+3)
 	for i, o := range os {
 		ids[i] = o.ID
-		code.WriteString(" WHEN ? THEN ?")
-		ms.WriteString(" WHEN ? THEN ?")
-		at.WriteString(" WHEN ? THEN ?")
+		code.WriteString(" WHEN ? THEN " + num)
+		ms.WriteString(" WHEN ? THEN " + num)
+		when.WriteString(" WHEN ? THEN " + at)
 	}
 	for _, o := range os {
 		args = append(args, o.ID, o.StatusCode)
@@ -319,9 +324,9 @@ func saveDelivered(db *gorm.DB, owner string, os []DeliveryOutcome) (int, error)
 		args = append(args, o.ID, o.At)
 	}
 	args = append(args, DeliveryDelivered, ids, owner)
-	res := db.Exec(`UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = '', lease_owner = '', lease_until = NULL,
+	res := s.db.WithContext(ctx).Exec(`UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = '', lease_owner = '', lease_until = NULL,
 		last_status_code = CASE id`+code.String()+` END, last_duration_ms = CASE id`+ms.String()+` END,
-		delivered_at = CASE id`+at.String()+` END, status = ? WHERE id IN ? AND lease_owner = ?`, args...)
+		delivered_at = CASE id`+when.String()+` END, status = ? WHERE id IN ? AND lease_owner = ?`, args...)
 	return int(res.RowsAffected), res.Error
 }
 

@@ -37,6 +37,9 @@ func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	in := r.Clone(r.Context())
 	in.RemoteAddr, in.RequestURI = "127.0.0.1:0", r.URL.RequestURI()
+	if in.Body == nil {
+		in.Body = http.NoBody // a server's request always has one
+	}
 	rec := httptest.NewRecorder()
 	t.handler.ServeHTTP(rec, in)
 	resp := rec.Result()
