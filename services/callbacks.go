@@ -337,17 +337,24 @@ var errNoKeptToken = errors.New("no access token was kept for this disconnected 
 // clientFor is the app's client for this connection (its X-Domain and X-Parent-Login).
 func (c *Callbacks) clientFor(ctx context.Context, conn *models.Connection) (getresponse.App, error) {
 	app, err := c.store.AppByID(ctx, conn.AppID)
+	if errors.Is(err, models.ErrNotFound) {
+		return getresponse.App{}, errAppGone
+	}
 	if err != nil {
 		return getresponse.App{}, err
 	}
 	return c.apps.ClientFor(app, conn.Identity(), "")
 }
 
+var errAppGone = errors.New("the connection's app was deleted")
+
 // failure says who must act on err and whether waiting helps.
 func (c *Callbacks) failure(err error) *callbackFailure {
 	var refresh *RefreshError
 	var ae *getresponse.APIError
 	switch {
+	case errors.Is(err, errAppGone):
+		return &callbackFailure{msg: "the app was deleted, so its connections' callbacks could not be removed; the customer can turn them off in GetResponse", actor: ClassOperator}
 	case errors.Is(err, errNoKeptToken):
 		return &callbackFailure{msg: "no access token of the connection was left to remove them with; the customer can turn them off in GetResponse", actor: ClassCustomer}
 	case errors.Is(err, models.ErrDisconnected), errors.Is(err, models.ErrNotFound):
