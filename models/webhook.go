@@ -194,7 +194,7 @@ func (s *Store) SetWebhook(ctx context.Context, appID string, w WebhookSetting) 
 }
 
 // DueDeliveries leases up to limit pending deliveries whose time has come, the
-// oldest first, to owner (unique to this call: SaveDeliveries checks it). Events
+// longest due first (the order of the due index: no sort), to owner (unique to this call: SaveDeliveries checks it). Events
 // about a connection go out in order: at most one per connection (its oldest
 // pending one), and an app's own events (no connection) are ordered among
 // themselves the same way. Relayed GetResponse events (getresponse.event) are
@@ -207,7 +207,7 @@ func (s *Store) DueDeliveries(ctx context.Context, owner string, now time.Time, 
 		AND (d.event_type = ? OR NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = ? AND p.id < d.id AND p.event_type <> ? AND
 			((d.connection_id IS NOT NULL AND p.connection_id = d.connection_id) OR
 			 (d.connection_id IS NULL AND p.connection_id IS NULL AND p.app_id = d.app_id))))
-		ORDER BY d.id LIMIT ?`, DeliveryPending, now, now, WebhookGetResponseEvent, DeliveryPending, WebhookGetResponseEvent, limit).Scan(&ids).Error
+		ORDER BY d.next_attempt_at LIMIT ?`, DeliveryPending, now, now, WebhookGetResponseEvent, DeliveryPending, WebhookGetResponseEvent, limit).Scan(&ids).Error
 	if err != nil {
 		return nil, storeError(err, "list due webhook deliveries")
 	}
