@@ -81,6 +81,7 @@ func BenchmarkInboundEvents(b *testing.B) {
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	interval := time.Second / rate
+	cpuBefore := cpuTime()
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
@@ -110,6 +111,8 @@ func BenchmarkInboundEvents(b *testing.B) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	drain := time.Since(start) - sent
+	used := cpuTime() - cpuBefore
+	cores := used.Seconds() / time.Since(start).Seconds()
 	b.StopTimer()
 	close(sampling)
 	sampler.Wait()
@@ -126,5 +129,9 @@ func BenchmarkInboundEvents(b *testing.B) {
 	b.ReportMetric(pct(1), "max_ms")
 	b.ReportMetric(float64(maxBacklog.Load()), "max_backlog")
 	b.ReportMetric(float64(drain.Milliseconds()), "drain_ms")
+	// The CPU this process got (grconnect, the load and the receiver together), in
+	// cores: on a shared machine, how much of its two it had.
+	b.ReportMetric(cores, "cpu_cores")
+	b.ReportMetric(float64(used.Microseconds())/1000/float64(b.N), "cpu_ms/event")
 	b.ReportMetric(0, "ns/op")
 }
