@@ -122,6 +122,11 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 	case errors.Is(err, services.ErrLinkUsed):
 		return http.StatusConflict, apiErrorBody{Code: "link_used",
 			Message: "This connect session was already used: it connected an account, so there is nothing to revoke."}
+	case errors.Is(err, models.ErrDeliveryPending):
+		return http.StatusConflict, apiErrorBody{Code: "delivery_pending",
+			Message: "This delivery is still being sent; replay it once it is delivered or given up."}
+	case errors.Is(err, models.ErrWebhookOff):
+		return http.StatusConflict, apiErrorBody{Code: "webhook_off", Message: "The app has no webhook URL: set one first."}
 	case errors.Is(err, models.ErrDisconnected):
 		return http.StatusConflict, apiErrorBody{Code: "disconnected",
 			Message: "This connection is disconnected: its tokens were erased. Create a connect session for the customer to connect again."}

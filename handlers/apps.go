@@ -101,11 +101,24 @@ func (s *Server) createApp(c echo.Context) error {
 }
 
 func (s *Server) showApp(c echo.Context) error {
-	return s.renderApp(c, http.StatusOK, c.Param("id"), views.LinkForm{}, views.WebhookForm{})
+	return s.renderAppWith(c, http.StatusOK, c.Param("id"), appForms{})
 }
 
-// renderApp renders an app's page with its connect-link and webhook forms in the given state.
-func (s *Server) renderApp(c echo.Context, status int, id string, form views.LinkForm, hook views.WebhookForm) error {
+// appForms are the app page's forms as submitted, to show again with their errors.
+type appForms struct {
+	link      views.LinkForm
+	hook      *webhookSubmission
+	callbacks *views.CallbacksView
+}
+
+// renderApp renders an app's page with its connect-link form in the given state.
+func (s *Server) renderApp(c echo.Context, status int, id string, form views.LinkForm) error {
+	return s.renderAppWith(c, status, id, appForms{link: form})
+}
+
+// renderAppWith renders an app's page with its forms in the given state.
+func (s *Server) renderAppWith(c echo.Context, status int, id string, forms appForms) error {
+	form := forms.link
 	ctx := c.Request().Context()
 	app, err := s.apps.Get(ctx, id)
 	if err != nil {
@@ -132,9 +145,10 @@ func (s *Server) renderApp(c echo.Context, status int, id string, form views.Lin
 	for _, l := range links {
 		v.Links = append(v.Links, linkRow(l, k))
 	}
-	if v.Webhook, err = s.webhookView(ctx, k, app, hook); err != nil {
+	if v.Webhook, err = s.webhookView(c, k, app, forms.hook); err != nil {
 		return err
 	}
+	v.Callbacks = s.callbacksView(app, forms.callbacks)
 	return render(c, status, views.AppPage(s.page(c, app.Name, "apps"), v))
 }
 

@@ -26,7 +26,7 @@ func auditLog(t testing.TB, a *testApp) []models.AuditEntry {
 }
 
 var (
-	secretShownRe  = regexp.MustCompile(`id="webhook-secret" type="text" readonly value="(whsec_[a-z0-9]+)"`)
+	secretShownRe  = regexp.MustCompile(`id="webhook-secret" type="text" readonly value="(whsec_[A-Za-z0-9+/=]+)"`)
 	linkTokenRe    = regexp.MustCompile(`/connect/([a-z0-9]+)`)
 	operatorLinkRe = regexp.MustCompile(`href="/operators/(op_[a-z0-9]+)/remove"`)
 )
@@ -195,6 +195,42 @@ func TestAuditRecordsEveryActionOnce(t *testing.T) {
 		t.Fatalf("parent login = %d", r.status)
 	}
 	expect(models.AuditParentLoginChanged, annEmail)
+
+	// Events: the URL replaced on the dashboard and through the API (its tokens are
+	// secrets), the app's callbacks, and a delivery replayed from both.
+	eventsTokenRe := regexp.MustCompile(`/events/([a-z2-7]{52})`)
+	if m := eventsTokenRe.FindStringSubmatch(ann.get("/connections/" + conn.ID).body); m != nil {
+		keep(m[1])
+	} else {
+		t.Fatal("no events URL on the connection's page")
+	}
+	if r := ann.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/events-url/rotate", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("rotate events URL = %d", r.status)
+	}
+	expect(models.AuditEventsURLRotated, annEmail)
+	if r := f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/events-url/rotate", nil); r.status != http.StatusOK {
+		t.Fatalf("API rotate events URL = %d %s", r.status, r.body)
+	} else {
+		keep(eventsTokenRe.FindStringSubmatch(r.body)[1])
+	}
+	expect(models.AuditEventsURLRotated, apiActor)
+	if r := ann.submit("/apps/"+f.appID, "/apps/"+f.appID+"/callbacks", url.Values{"callbacks": {"on"}, "actions": {"open", "click"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("callbacks = %d", r.status)
+	}
+	expect(models.AuditCallbacksChanged, annEmail)
+	var delivery models.WebhookDelivery
+	if err := f.store.DB().Where("app_id = ?", f.appID).First(&delivery).Error; err != nil {
+		t.Fatal(err)
+	}
+	f.store.DB().Model(&delivery).Update("status", models.DeliveryFailed) // given up: it may be replayed
+	if r := ann.submit("/apps/"+f.appID, fmt.Sprintf("/apps/%s/webhook-deliveries/%d/replay", f.appID, delivery.ID), nil); r.status != http.StatusSeeOther {
+		t.Fatalf("replay = %d", r.status)
+	}
+	expect(models.AuditWebhookReplayed, annEmail)
+	if r := f.call(http.MethodPost, fmt.Sprintf("/api/v1/webhook-deliveries/%d/replay", delivery.ID), nil); r.status != http.StatusAccepted {
+		t.Fatalf("API replay = %d %s", r.status, r.body)
+	}
+	expect(models.AuditWebhookReplayed, apiActor)
 
 	// The API: a link (revoked), a reconnect link, a token (not a change), a refresh.
 	r = f.call(http.MethodPost, "/api/v1/connect-sessions", map[string]any{"app_id": f.appID, "customer_ref": "customer-2"})

@@ -244,6 +244,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	if app != nil {
 		v.Budget = budgetText(s.tokens, app.APIURL, conn.MaxDomain, conn.AccountID, k.now)
 	}
+	v.GetResponse = s.eventsView(ctx, k, conn, app)
 	page := s.page(c, title, "connections")
 	page.CauseAppID = conn.AppID
 	return render(c, status, views.ConnectionPage(page, v))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -57,7 +58,18 @@ func (s *Server) uncleanBody(c echo.Context) (string, error) {
 	r := c.Request()
 	mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 	switch {
-	case mt == echo.MIMEApplicationForm || mt == echo.MIMEMultipartForm:
+	case mt == echo.MIMEApplicationForm:
+		// Read and put back, so a handler that wants the body itself (GetResponse's
+		// callbacks at an events URL) still has it; FormValue parses it again.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return "", err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if form, err := url.ParseQuery(string(body)); err == nil && !cleanValues(form) {
+			return "A form field", nil
+		}
+	case mt == echo.MIMEMultipartForm:
 		form, err := c.FormParams()
 		if err != nil {
 			var tooBig *http.MaxBytesError

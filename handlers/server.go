@@ -32,6 +32,10 @@ type Deps struct {
 	Connect   *services.Connect
 	Tokens    *services.Tokens
 	Webhooks  *services.Webhooks
+	// Events receives GetResponse's events at each connection's events URL;
+	// Callbacks registers those URLs at GetResponse.
+	Events    *services.Events
+	Callbacks *services.Callbacks
 	Bulk      *services.Bulk
 	Alerts    *services.Alerts
 	// APIKeys and Proxy serve the JSON API under /api/v1 (with Tokens).
@@ -57,6 +61,8 @@ type Server struct {
 	connect    connectService
 	tokens     tokenService
 	webhooks   webhookService
+	events     eventService
+	callbacks  callbackService
 	bulk       bulkService
 	alerts     *services.Alerts
 	queries    connectionQueries
@@ -99,6 +105,8 @@ func New(d Deps) *echo.Echo {
 		connect:    d.Connect,
 		tokens:     d.Tokens,
 		webhooks:   d.Webhooks,
+		events:     d.Events,
+		callbacks:  d.Callbacks,
 		bulk:       d.Bulk,
 		alerts:     d.Alerts,
 		queries:    d.Store,
@@ -130,9 +138,10 @@ func New(d Deps) *echo.Echo {
 	e.Use(s.requestID)
 	e.Use(s.requestLog())
 	e.Use(securityHeaders(d.Config.IsHTTPS()))
-	// The proxy streams bodies up to services.ProxyMaxBody and enforces that itself.
+	// The proxy streams bodies up to services.ProxyMaxBody and the events URL takes
+	// up to services.EventsMaxBody: each enforces its own limit.
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute },
+		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute || c.Path() == eventsRoute },
 	}))
 	e.Use(s.cleanInput) // before the session's lookup and the CSRF check read the request
 	e.Use(s.loadSession)
@@ -163,6 +172,11 @@ func New(d Deps) *echo.Echo {
 	e.POST("/connect/:token", s.startConnect)
 	e.GET("/oauth/callback", s.oauthCallback)
 
+	// GetResponse's side: each connection's events URL (webhooks POST, callbacks
+	// GET or POST). The token in the path is the only credential.
+	e.POST(eventsRoute, s.receiveEvent)
+	e.GET(eventsRoute, s.receiveEvent)
+
 	// Signing in.
 	e.GET("/setup", s.setupForm)
 	e.POST("/setup", s.setup)
@@ -185,6 +199,9 @@ func New(d Deps) *echo.Echo {
 	op.POST("/apps/:id/delete", s.deleteApp)
 	op.POST("/apps/:id/links", s.createLink)
 	op.POST("/apps/:id/webhook", s.configureWebhook)
+	op.GET("/apps/:id/webhook-deliveries/:delivery", s.showDelivery)
+	op.POST("/apps/:id/webhook-deliveries/:delivery/replay", s.replayDelivery)
+	op.POST("/apps/:id/callbacks", s.setCallbacks)
 	op.POST("/apps/:id/check", s.checkApp)
 	op.GET("/apps/:id/links/:link", s.showLink)
 	op.POST("/apps/:id/links/:link/revoke", s.revokeLink)
@@ -196,6 +213,7 @@ func New(d Deps) *echo.Echo {
 	op.POST("/connections/:id/test", s.testConnection)
 	op.POST("/connections/:id/reconnect", s.reconnectConnection)
 	op.POST("/connections/:id/parent-login", s.setParentLogin)
+	op.POST("/connections/:id/events-url/rotate", s.rotateEventsURL)
 	op.GET("/connections/:id/disconnect", s.confirmDisconnect)
 	op.POST("/connections/:id/disconnect", s.disconnectConnection)
 	op.GET("/operators", s.listOperators)
@@ -232,6 +250,10 @@ func New(d Deps) *echo.Echo {
 	api.DELETE("/connections/:id", s.apiDisconnect)
 	api.POST("/connections/:id/token", s.apiToken)
 	api.POST("/connections/:id/refresh", s.apiRefresh)
+	api.POST("/connections/:id/events-url/rotate", s.apiRotateEventsURL)
+	api.GET("/webhook-deliveries", s.apiListDeliveries)
+	api.GET("/webhook-deliveries/:id", s.apiGetDelivery)
+	api.POST("/webhook-deliveries/:id/replay", s.apiReplayDelivery)
 	api.Match(proxyMethods, strings.TrimPrefix(proxyRoute, "/api/v1"), s.apiProxy)
 	api.GET("/audit", s.apiListAudit)
 	// A known path with another method answers 405 with Allow (after the key check).
@@ -241,10 +263,11 @@ func New(d Deps) *echo.Echo {
 }
 
 // skipCSRF exempts what is not a browser form of ours: probes, assets, the JSON API
-// (bearer keys, no cookies) and the simulated GetResponse's own consent form.
+// (bearer keys, no cookies), the events URLs (GetResponse posts there; the token
+// in the path is the credential) and the simulated GetResponse's own consent form.
 func skipCSRF(c echo.Context) bool {
 	p := c.Request().URL.Path
-	for _, prefix := range []string{"/api/", "/static/", "/demo-getresponse/", "/healthz", "/readyz", "/metrics"} {
+	for _, prefix := range []string{"/api/", "/static/", "/demo-getresponse/", "/events/", "/healthz", "/readyz", "/metrics"} {
 		if strings.HasPrefix(p, prefix) {
 			return true
 		}
@@ -300,8 +323,9 @@ func (s *Server) requestLog() echo.MiddlewareFunc {
 			if route == "" {
 				route = "(no route)"
 			}
-			if strings.HasPrefix(route, "/static/") || route == "/healthz" || route == "/readyz" || route == "/metrics" {
-				level = slog.LevelDebug
+			if strings.HasPrefix(route, "/static/") || route == "/healthz" || route == "/readyz" || route == "/metrics" ||
+				(route == eventsRoute && v.Status < 400) {
+				level = slog.LevelDebug // busy and uneventful: GetResponse's events may come by the thousand
 			}
 			if route == proxyRoute {
 				s.metrics.ObserveProxy(v.Status)

@@ -38,6 +38,8 @@ const (
 	AuditAppSecretChanged AuditAction = "app.secret_changed"
 	AuditAppDeleted       AuditAction = "app.deleted"
 	AuditWebhookChanged   AuditAction = "app.webhook_changed"
+	AuditWebhookReplayed  AuditAction = "app.webhook_replayed"
+	AuditCallbacksChanged AuditAction = "app.callbacks_changed"
 
 	AuditAPIKeyCreated AuditAction = "api_key.created"
 	AuditAPIKeyRevoked AuditAction = "api_key.revoked"
@@ -48,6 +50,7 @@ const (
 	AuditRefreshed            AuditAction = "connection.refreshed"
 	AuditDisconnected         AuditAction = "connection.disconnected"
 	AuditParentLoginChanged   AuditAction = "connection.parent_login_changed"
+	AuditEventsURLRotated     AuditAction = "connection.events_url_rotated"
 
 	AuditBulkStarted AuditAction = "bulk_job.started"
 
@@ -61,9 +64,9 @@ const (
 var AuditActions = []AuditAction{
 	AuditSignedIn, AuditSignInFailed, AuditSignedOut, AuditSessionsEnded, AuditOperatorCreated, AuditOperatorRemoved,
 	AuditPasswordChanged, AuditAlertsChanged, AuditReauthenticated, AuditReauthFailed, AuditResetLinkCreated, AuditResetLinkUsed,
-	AuditAppCreated, AuditAppUpdated, AuditAppSecretChanged, AuditAppDeleted, AuditWebhookChanged,
+	AuditAppCreated, AuditAppUpdated, AuditAppSecretChanged, AuditAppDeleted, AuditWebhookChanged, AuditWebhookReplayed, AuditCallbacksChanged,
 	AuditAPIKeyCreated, AuditAPIKeyRevoked,
-	AuditLinkCreated, AuditLinkRevoked, AuditReconnectLinkCreated, AuditRefreshed, AuditDisconnected, AuditParentLoginChanged,
+	AuditLinkCreated, AuditLinkRevoked, AuditReconnectLinkCreated, AuditRefreshed, AuditDisconnected, AuditParentLoginChanged, AuditEventsURLRotated,
 	AuditBulkStarted,
 	AuditRekeyed, AuditKeyRotated, AuditBackupCreated, AuditRestored,
 }

@@ -15,6 +15,7 @@ var copyTables = []string{
 	"schema_migrations", "operators", "apps", "connections", "connect_links", "auth_states", "events",
 	"login_throttles", "api_keys", "webhook_deliveries", "daily_refresh_stats", "bulk_jobs", "demo_states",
 	"operator_sessions", "install_secrets", "password_resets", "audit_log", "alert_cursor",
+	"inbound_events", "connection_callbacks",
 }
 
 // seededTables hold rows their migration inserts, which the source's replace.
@@ -28,7 +29,7 @@ var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "store_probe", "ba
 
 // serialTables have an autoincrement ID whose PostgreSQL sequence must continue after
 // the copied rows.
-var serialTables = []string{"events", "webhook_deliveries", "audit_log"}
+var serialTables = []string{"events", "webhook_deliveries", "audit_log", "inbound_events"}
 
 // TableCount is how many rows one table holds in the source and in the target.
 type TableCount struct {

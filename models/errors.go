@@ -30,8 +30,13 @@ var (
 	// ErrSuperseded is returned for a refresh outcome that was not written because a
 	// newer token pair had been stored meanwhile.
 	ErrSuperseded = errors.New("a newer token pair was stored meanwhile")
-	// ErrDeliveryLeaseLost is returned when another worker took a webhook delivery over.
-	ErrDeliveryLeaseLost = errors.New("webhook delivery lease lost")
+	// ErrLeaseLost is returned when another worker took over rows leased to this one
+	// (its lease had expired): that worker records them.
+	ErrLeaseLost = errors.New("the lease was taken over by another worker")
+	// ErrDeliveryPending is returned for a replay of a delivery still being sent.
+	ErrDeliveryPending = errors.New("the webhook delivery is still pending")
+	// ErrWebhookOff is returned for a replay when the app has no webhook URL.
+	ErrWebhookOff = errors.New("the app has no webhook URL")
 	// ErrTooMany is returned when a bounded set (a link's pending authorizations) is full.
 	ErrTooMany = errors.New("too many pending")
 	// ErrBadCursor is returned for a page cursor this package did not make.

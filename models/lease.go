@@ -166,7 +166,9 @@ func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error
 // died without releasing them (SIGKILL, a power cut), so instead of waiting for
 // them to expire, the next lease takes them now — a refresh lease's connection is
 // then marked interrupted as usual (its owner may have sent the refresh), and a
-// webhook delivery is sent again. It returns how many of each it ended.
+// webhook delivery is sent again. It returns how many of each it ended (webhooks
+// counts every outbox lease: deliveries, the relay of inbound events, callback
+// registrations).
 func (s *Store) ExpireOrphanLeases(ctx context.Context, now time.Time) (refreshes, webhooks int64, err error) {
 	past := now.Add(-time.Second)
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -176,8 +178,21 @@ func (s *Store) ExpireOrphanLeases(ctx context.Context, now time.Time) (refreshe
 		}
 		refreshes = res.RowsAffected
 		res = tx.Exec("UPDATE webhook_deliveries SET lease_until = ? WHERE lease_owner <> '' AND lease_until >= ?", past, past)
+		if res.Error != nil {
+			return res.Error
+		}
 		webhooks = res.RowsAffected
-		return res.Error
+		// The relay's and the callback worker's leases are outbox leases too.
+		for _, stmt := range []string{
+			"UPDATE inbound_events SET relay_until = ? WHERE relay_owner <> '' AND relayed_at IS NULL AND relay_until >= ?",
+			"UPDATE connection_callbacks SET lease_until = ? WHERE lease_owner <> '' AND lease_until >= ?",
+		} {
+			if res = tx.Exec(stmt, past, past); res.Error != nil {
+				return res.Error
+			}
+			webhooks += res.RowsAffected
+		}
+		return nil
 	})
 	return refreshes, webhooks, storeError(err, "end the leases of a stopped process")
 }

@@ -357,4 +357,72 @@ var migrations = []migration{
 			started_at {{time}} NOT NULL,
 			heartbeat_at {{time}} NOT NULL)`,
 	}},
+	{version: 17, name: "events: Standard Webhooks, delivery log, GetResponse events in, callbacks", statements: []string{
+		// Which webhook event types an app's webhook gets ('' = every type, also
+		// those added later; else a comma-separated list); the signing secret a
+		// rotation replaced, still signing beside the new one until
+		// webhook_previous_until; the GetResponse callback actions registered for
+		// each new connection ('' = none).
+		`ALTER TABLE apps ADD COLUMN webhook_events TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE apps ADD COLUMN webhook_previous_secret_enc TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE apps ADD COLUMN webhook_previous_until {{time}}`,
+		`ALTER TABLE apps ADD COLUMN callback_actions TEXT NOT NULL DEFAULT ''`,
+		// A connection's events URL: only the SHA-256 of its token finds the row
+		// (one indexed read per inbound event), the token itself is sealed so the
+		// page and the API can show the URL again. Made when first needed.
+		`ALTER TABLE connections ADD COLUMN events_token_hash TEXT`,
+		`ALTER TABLE connections ADD COLUMN events_token_enc TEXT NOT NULL DEFAULT ''`,
+		`CREATE UNIQUE INDEX connections_events_token ON connections (events_token_hash)`,
+		// The delivery log: the Standard Webhooks message ID (webhook-id; '' for
+		// deliveries queued before: whd_<id>), the delivery a replay repeats, and
+		// how long the last attempt took.
+		`ALTER TABLE webhook_deliveries ADD COLUMN message_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE webhook_deliveries ADD COLUMN replay_of BIGINT`,
+		`ALTER TABLE webhook_deliveries ADD COLUMN last_duration_ms INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at)`,
+		// GetResponse's own events, kept once per connection and dedup_key (the
+		// X-Webhook-ID, or a callback's content hash in its time window) until the
+		// relay has turned them into timeline entries and webhook deliveries.
+		`CREATE TABLE inbound_events (
+			id {{autoinc}},
+			connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+			app_id TEXT NOT NULL,
+			source TEXT NOT NULL,
+			type TEXT NOT NULL,
+			dedup_key TEXT NOT NULL,
+			webhook_id TEXT NOT NULL DEFAULT '',
+			account_id TEXT NOT NULL DEFAULT '',
+			payload TEXT NOT NULL,
+			received_at {{time}} NOT NULL,
+			relay_owner TEXT NOT NULL DEFAULT '',
+			relay_until {{time}},
+			relayed_at {{time}})`,
+		`CREATE UNIQUE INDEX inbound_events_dedup ON inbound_events (connection_id, dedup_key)`,
+		// The relay reads the unrelayed ones in order (relayed_at IS NULL), the
+		// retention sweep the old relayed ones.
+		`CREATE INDEX inbound_events_relay ON inbound_events (relayed_at, id)`,
+		// Each connection's GetResponse callback registration: what grconnect wants
+		// at GetResponse (registered or removed), retried with backoff until done.
+		// access_token_enc keeps a copy of the access token of a disconnected
+		// connection (sealed for it) until its callbacks are removed.
+		`CREATE TABLE connection_callbacks (
+			connection_id TEXT PRIMARY KEY REFERENCES connections (id) ON DELETE CASCADE,
+			app_id TEXT NOT NULL,
+			want TEXT NOT NULL,
+			actions TEXT NOT NULL DEFAULT '',
+			state TEXT NOT NULL,
+			version INTEGER NOT NULL DEFAULT 1,
+			attempts INTEGER NOT NULL DEFAULT 0,
+			next_attempt_at {{time}} NOT NULL,
+			lease_owner TEXT NOT NULL DEFAULT '',
+			lease_until {{time}},
+			last_error TEXT NOT NULL DEFAULT '',
+			actor TEXT NOT NULL DEFAULT '',
+			note TEXT NOT NULL DEFAULT '',
+			access_token_enc TEXT NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL,
+			updated_at {{time}} NOT NULL,
+			done_at {{time}})`,
+		`CREATE INDEX connection_callbacks_due ON connection_callbacks (state, next_attempt_at)`,
+	}},
 }

@@ -98,7 +98,7 @@ func TestOneBrokenAppOneAlert(t *testing.T) {
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
 	var err error
-	if rc.secret, err = wh.Configure(context.Background(), e.app, hookURL, false); err != nil {
+	if rc.secret, err = wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL}); err != nil {
 		t.Fatal(err)
 	}
 	smtp := mailertest.NewServer()
@@ -222,7 +222,7 @@ func TestRepeatedFailureAddsNoSecondAlert(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
-	if _, err := wh.Configure(context.Background(), e.app, hookURL, false); err != nil {
+	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL}); err != nil {
 		t.Fatal(err)
 	}
 	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)

@@ -53,6 +53,9 @@ type Config struct {
 	MetricsToken string
 	// WebhookAllowPrivate lets webhooks reach loopback and private addresses.
 	WebhookAllowPrivate bool
+	// EventsRate is how many GetResponse events per second each connection's
+	// events URL takes (0 in a Config built by hand: the default).
+	EventsRate float64
 	// GetResponseAllowPrivate lets calls to apps' GetResponse URLs reach loopback
 	// and private addresses (the hosts of GetResponseAuthURL and GetResponseAPIURL
 	// may be private without it).
@@ -209,6 +212,14 @@ var settings = []setting{
 	}},
 	{env: "GRCONNECT_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "let webhooks reach loopback and private-network addresses (link-local and cloud metadata stay refused)",
 		apply: boolean(func(c *Config) *bool { return &c.WebhookAllowPrivate })},
+	{env: "GRCONNECT_EVENTS_RATE", flag: "events-rate", def: "100", usage: "GetResponse events each connection's events URL takes per second (bursts of ten seconds' worth); more are answered 429", apply: func(c *Config, v string) error {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 1 || r > 100000 {
+			return fmt.Errorf("%q is not a number of events per second from 1 to 100000", v)
+		}
+		c.EventsRate = r
+		return nil
+	}},
 	{env: "GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", flag: "getresponse-allow-private", def: "false", usage: "let apps' GetResponse URLs reach loopback and private-network addresses (the hosts of the two GETRESPONSE URL settings may be private anyway; link-local and cloud metadata stay refused)",
 		apply: boolean(func(c *Config) *bool { return &c.GetResponseAllowPrivate })},
 	{env: "GRCONNECT_BACKUP_DIR", flag: "backup-dir", usage: "directory for scheduled backups of the SQLite database (default: none)", apply: func(c *Config, v string) error {

@@ -60,6 +60,10 @@ type Server struct {
 	APIKeys   *services.APIKeys
 	Proxy     *services.Proxy
 	Webhooks  *services.Webhooks
+	// Events receives GetResponse's events at each connection's events URL and
+	// relays them; Callbacks registers those URLs as the accounts' callbacks.
+	Events    *services.Events
+	Callbacks *services.Callbacks
 	Bulk      *services.Bulk
 	Refresher *services.Refresher
 	// Housekeeping sweeps expired authorizations, throttle rows and sessions.
@@ -149,6 +153,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	// Webhook leases carry this process's name too, so a replica that sees it gone
 	// ends them with its refresh leases.
 	s.Webhooks.LeaseAs(s.Tokens.Process())
+	s.Events = services.NewEvents(store, box, cfg.BaseURL, cfg.EventsRate, s.Webhooks, log)
+	// Callback registrations are GetResponse calls like the others: the same
+	// guarded transport, with a timeout of their own.
+	cbGR := getresponse.New(&http.Client{Transport: transport, Timeout: services.CallbacksTimeout})
+	cbGR.Observe = s.Metrics.ObserveCall
+	s.Callbacks = services.NewCallbacks(store, box, s.Tokens, s.Apps, s.Events, cbGR, log)
 	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
 		Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
@@ -167,6 +177,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
 		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
+		Events: s.Events, Callbacks: s.Callbacks,
 		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts, Audit: s.Audit, Backups: s.Backups,
 	}
 	if s.Demo != nil {
@@ -181,12 +192,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	s.Handler = handlers.New(deps)
+	if s.Demo != nil {
+		s.Demo.DeliverTo(s.Handler)
+	}
 	return s, nil
 }
 
 // Start runs the background workers (the refresher, the webhook sender, the
-// metrics reader, the hourly housekeeping, the scheduled backups and, on
-// PostgreSQL, the heartbeat) until Stop.
+// relay of GetResponse's events, the callback registrations, the metrics reader,
+// the hourly housekeeping, the scheduled backups and, on PostgreSQL, the
+// heartbeat) until Stop.
 func (s *Server) Start() {
 	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(s.workCtx))
 	s.stopBeat = stopBeat
@@ -197,9 +212,14 @@ func (s *Server) Start() {
 	s.work.Go(func() { s.APIKeys.Run(s.workCtx) })
 	s.work.Go(func() { s.Alerts.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
+	s.work.Go(func() { s.Events.RunRelay(s.workCtx) })
+	s.work.Go(func() { s.Callbacks.Run(s.workCtx) })
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
 	s.work.Go(func() { s.Housekeeping.Run(s.workCtx) })
 	s.work.Go(func() { s.Backups.Run(s.workCtx) })
+	if s.Demo != nil {
+		s.work.Go(func() { s.Demo.Run(s.workCtx) })
+	}
 }
 
 // Stop ends the background work and waits for it: refreshes already sent are
