@@ -635,7 +635,7 @@ func TestAPIKeyCreate(t *testing.T) {
 		t.Fatalf("stored %+v", k)
 	}
 	// The printed key is the stored one.
-	if _, err := services.NewAPIKeys(store, slog.New(slog.DiscardHandler)).Verify(context.Background(), key); err != nil {
+	if _, err := services.NewAPIKeys(store, slog.New(slog.DiscardHandler)).Verify(context.Background(), key, "127.0.0.1"); err != nil {
 		t.Fatalf("the printed key does not verify: %v", err)
 	}
 	second := runCmd(t, env, "", "apikey", "create", "--name", "other")

@@ -69,6 +69,9 @@ type Server struct {
 	// Audit reads the audit log; Backups makes the scheduled backups.
 	Audit   *services.Audit
 	Backups *services.Backups
+	// Invitations adds operators through single-use links (e-mailed when a mail
+	// server is set).
+	Invitations *services.Invitations
 	// Demo is demo mode, when Config.Demo is set.
 	Demo *demo.Mode
 
@@ -147,6 +150,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		sender = mailer.New(cfg.SMTPURL)
 	}
 	s.Alerts = services.NewAlerts(store, sender, cfg.MailFrom, cfg.BaseURL, log)
+	s.Invitations = services.NewInvitations(store, s.Operators, sender, cfg.MailFrom, cfg.BaseURL, log)
 	s.Housekeeping = services.NewHousekeeping(store, log)
 	s.Housekeeping.AuditRetention = cfg.AuditRetention
 	s.Tokens.Observer = s.Metrics
@@ -157,6 +161,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
 		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
 		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts, Audit: s.Audit, Backups: s.Backups,
+		Invitations: s.Invitations,
 	}
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake
