@@ -177,7 +177,7 @@ func (s *Server) auditRows(c echo.Context, entries []models.AuditEntry) ([]views
 				r.TargetDeleted = true
 			}
 		} else if e.TargetType == services.TargetInstall {
-			r.TargetName = "this install"
+			r.TargetKind, r.TargetName = "", "The install"
 		}
 		rows = append(rows, r)
 	}

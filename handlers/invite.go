@@ -18,7 +18,7 @@ func (s *Server) invitePage(c echo.Context) error {
 		return s.inviteProblem(err)
 	}
 	return render(c, http.StatusOK, views.InvitationPage(s.publicPage(c, "Join grconnect"), views.InvitationForm{
-		Email: inv.Email, Role: inv.Role.Label(), Can: inv.Role.Can(), InvitedBy: inv.CreatedBy, Token: c.Param("token"),
+		Email: inv.Email, Role: inv.Role.Label(), Can: inv.Role.YouCan(), InvitedBy: inv.CreatedBy, Token: c.Param("token"),
 		Expires: s.clock(c).view(inv.ExpiresAt)}))
 }
 
@@ -34,7 +34,7 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 			return s.inviteProblem(oerr)
 		}
 		return render(c, http.StatusUnprocessableEntity, views.InvitationPage(s.publicPage(c, "Join grconnect"), views.InvitationForm{
-			Email: inv.Email, Role: inv.Role.Label(), Can: inv.Role.Can(), InvitedBy: inv.CreatedBy, Token: token,
+			Email: inv.Email, Role: inv.Role.Label(), Can: inv.Role.YouCan(), InvitedBy: inv.CreatedBy, Token: token,
 			Expires: s.clock(c).view(inv.ExpiresAt), EmailError: fe["email"], PasswordError: fe["password"], ConfirmError: fe["password_confirm"]}))
 	}
 	if err != nil {
@@ -44,7 +44,7 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 	if err := s.signIn(c, op, ""); err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/", "success", "Welcome to grconnect. You joined as "+op.Role.Label()+": you "+op.Role.Can()+".")
+	return s.redirectWithFlash(c, "/", "success", "Welcome to grconnect. You joined as "+op.Role.Label()+": you "+op.Role.YouCan()+".")
 }
 
 func (s *Server) inviteProblem(err error) error {

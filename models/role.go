@@ -17,17 +17,23 @@ const (
 // Roles lists the roles, in the order forms offer them.
 var Roles = []Role{RoleAdmin, RoleViewer}
 
-// roleInfo describes each role for people.
-var roleInfo = map[Role]struct{ label, can string }{
-	RoleAdmin:  {"Admin", "sees and changes everything: apps, connections, links, API keys, operators, backups"},
-	RoleViewer: {"Viewer", "sees every page and changes nothing but their own password, time zone, alert e-mails and sessions"},
+// roleInfo describes each role for people: its name, and what it allows said of
+// an operator and to them.
+var roleInfo = map[Role]struct{ label, can, youCan string }{
+	RoleAdmin: {"Admin", "sees and changes everything: apps, connections, links, API keys, operators, backups",
+		"see and change everything: apps, connections, links, API keys, operators, backups"},
+	RoleViewer: {"Viewer", "sees every page and changes nothing but their own password, time zone, alert e-mails and sessions",
+		"see every page and change nothing but your own password, time zone, alert e-mails and sessions"},
 }
 
 // Label is the role's name for people ("Admin").
 func (r Role) Label() string { return roleInfo[r].label }
 
-// Can says what an operator with the role may do, in words.
+// Can says what an operator with the role may do ("sees and changes everything").
 func (r Role) Can() string { return roleInfo[r].can }
+
+// YouCan says it to the operator ("see and change everything").
+func (r Role) YouCan() string { return roleInfo[r].youCan }
 
 // Known reports whether r is one of Roles.
 func (r Role) Known() bool { return slices.Contains(Roles, r) }

@@ -98,7 +98,7 @@ func (i *Invitations) Create(ctx context.Context, email string, role models.Role
 
 func (i *Invitations) mail(inv *models.Invitation, url string, by *models.Operator) mailer.Message {
 	body := by.Email + " invites you to grconnect, the dashboard that keeps your company's GetResponse connections alive, as " +
-		inv.Role.Label() + " (" + inv.Role.Can() + ").\n\n" +
+		inv.Role.Label() + ": you will " + inv.Role.YouCan() + ".\n\n" +
 		"Choose your password here to join:\n\n" + url + "\n\n" +
 		"The link works once, until " + inv.ExpiresAt.UTC().Format("Monday 2 January 2006, 15:04 UTC") + ".\n" +
 		"If you did not expect it, ignore this e-mail: without the link nobody joins in your name.\n"

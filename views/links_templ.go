@@ -62,60 +62,11 @@ func LinkFormCard(p Page, appID string, origins []string, f LinkForm) templ.Comp
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"card\" aria-labelledby=\"link-title\" id=\"new-link\"><h2 id=\"link-title\">Connect a customer</h2><p class=\"muted\">Make a link for one customer. They open it, click \"Connect GetResponse\" and approve access; their account then appears under Connections.</p><form method=\"post\" action=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"card\" aria-labelledby=\"link-title\" id=\"new-link\"><h2 id=\"link-title\">Connect a customer</h2><p class=\"muted\">Make a link for one customer. They open it, click \"Connect GetResponse\" and approve access; their account then appears under Connections.</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var2 string
-		templ_7745c5c3_Var2, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL("/apps/" + appID + "/links")).ResolveURL(ctx)
-		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/links.templ`, Line: 43, Col: 73}
-		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var2)
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\" novalidate class=\"grid-form\">")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = CSRFField(p.CSRF).Render(ctx, templ_7745c5c3_Buffer)
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = Input(Field{Name: "customer_ref", Label: "Customer reference", Value: f.CustomerRef, Error: f.Errors["customer_ref"], Placeholder: "customer-42", Hint: "Your own ID for this customer; the API filters on it.", Required: true}).Render(ctx, templ_7745c5c3_Buffer)
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = Input(Field{Name: "return_url", Label: "Return URL", Type: "url", Value: f.ReturnURL, Error: f.Errors["return_url"], Placeholder: firstOrigin(origins), Hint: returnHint(origins)}).Render(ctx, templ_7745c5c3_Buffer)
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Err = Input(Field{Name: "ttl_days", Label: "Valid for (days)", Type: "number", Value: f.TTLDays, Error: f.Errors["ttl_days"], Placeholder: "7", Attrs: templ.Attributes{"min": "0.01", "max": "90", "step": "any"}}).Render(ctx, templ_7745c5c3_Buffer)
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		if f.IsMax {
-			templ_7745c5c3_Err = Input(Field{Name: "max_domain", Label: "GetResponse MAX address", Value: f.MaxDomain, Error: f.Errors["max_domain"], Placeholder: "mycompany.getresponse360.com", Hint: maxDomainHint(f.DefaultDomain)}).Render(ctx, templ_7745c5c3_Buffer)
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"field check\"><input type=\"checkbox\" id=\"allow_transfer\" name=\"allow_transfer\" value=\"yes\"")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		if f.AllowTransfer {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, " checked")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, " aria-describedby=\"allow_transfer-hint\" data-testid=\"allow-transfer\"> <label for=\"allow_transfer\">Allow moving an account already connected for another customer</label><p class=\"hint\" id=\"allow_transfer-hint\">Off: if the customer approves a GetResponse account that is connected for someone else, nothing moves and you see the attempt on that connection. On: the connection moves to this customer (recorded as connection.transferred).</p></div>")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		templ_7745c5c3_Var3 := templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
+		templ_7745c5c3_Var2 := templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 			templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 			templ_7745c5c3_Buffer, templ_7745c5c3_IsBuffer := templruntime.GetBuffer(templ_7745c5c3_W)
 			if !templ_7745c5c3_IsBuffer {
@@ -127,17 +78,66 @@ func LinkFormCard(p Page, appID string, origins []string, f LinkForm) templ.Comp
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<div class=\"actions\"><button type=\"submit\" class=\"primary\" data-testid=\"create-link\">Create connect link</button></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<form method=\"post\" action=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var3 string
+			templ_7745c5c3_Var3, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL("/apps/" + appID + "/links")).ResolveURL(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/links.templ`, Line: 44, Col: 74}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var3)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" novalidate class=\"grid-form\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = CSRFField(p.CSRF).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = Input(Field{Name: "customer_ref", Label: "Customer reference", Value: f.CustomerRef, Error: f.Errors["customer_ref"], Placeholder: "customer-42", Hint: "Your own ID for this customer; the API filters on it.", Required: true}).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = Input(Field{Name: "return_url", Label: "Return URL", Type: "url", Value: f.ReturnURL, Error: f.Errors["return_url"], Placeholder: firstOrigin(origins), Hint: returnHint(origins)}).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = Input(Field{Name: "ttl_days", Label: "Valid for (days)", Type: "number", Value: f.TTLDays, Error: f.Errors["ttl_days"], Placeholder: "7", Attrs: templ.Attributes{"min": "0.01", "max": "90", "step": "any"}}).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			if f.IsMax {
+				templ_7745c5c3_Err = Input(Field{Name: "max_domain", Label: "GetResponse MAX address", Value: f.MaxDomain, Error: f.Errors["max_domain"], Placeholder: "mycompany.getresponse360.com", Hint: maxDomainHint(f.DefaultDomain)}).Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<div class=\"field check\"><input type=\"checkbox\" id=\"allow_transfer\" name=\"allow_transfer\" value=\"yes\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			if f.AllowTransfer {
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, " checked")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, " aria-describedby=\"allow_transfer-hint\" data-testid=\"allow-transfer\"> <label for=\"allow_transfer\">Allow moving an account already connected for another customer</label><p class=\"hint\" id=\"allow_transfer-hint\">Off: if the customer approves a GetResponse account that is connected for someone else, nothing moves and you see the attempt on that connection. On: the connection moves to this customer (recorded as connection.transferred).</p></div><div class=\"actions\"><button type=\"submit\" class=\"primary\" data-testid=\"create-link\">Create connect link</button></div></form>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = AdminOnly(p, "Viewers cannot make connect links.").Render(templ.WithChildren(ctx, templ_7745c5c3_Var3), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = AdminOnly(p, "Viewers cannot make connect links.").Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</form></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
