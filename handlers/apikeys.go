@@ -26,11 +26,14 @@ type apiKeyForm struct {
 	Scopes               []string
 }
 
-// apiKeyLifetimes are the expiries the create form offers.
-var apiKeyLifetimes = []struct {
+// apiKeyLifetime is one expiry the create form offers.
+type apiKeyLifetime struct {
 	value, label string
 	d            time.Duration
-}{
+}
+
+// apiKeyLifetimes are the expiries the create form offers.
+var apiKeyLifetimes = []apiKeyLifetime{
 	{"never", "Never: until revoked", 0},
 	{"7d", "In 7 days", 7 * 24 * time.Hour},
 	{"30d", "In 30 days", 30 * 24 * time.Hour},
@@ -166,21 +169,16 @@ func (s *Server) createAPIKey(c echo.Context) error {
 		return s.renderAPIKeys(c, r.refuse(c), form, nil)
 	}
 	in := services.APIKeyInput{Name: form.Name, Scopes: form.Scopes, AppID: form.AppID, CreatedBy: currentOperator(c).Email}
-	known := false
-	for _, l := range apiKeyLifetimes {
-		if l.value == form.Expires || form.Expires == "" && l.d == 0 {
-			in.ExpiresIn, known = l.d, true
-		}
+	if form.Expires == "" {
+		form.Expires = "never"
 	}
+	i := slices.IndexFunc(apiKeyLifetimes, func(l apiKeyLifetime) bool { return l.value == form.Expires })
+	if i < 0 {
+		return s.renderAPIKeys(c, http.StatusUnprocessableEntity, form, services.FieldErrors{"expires": "Choose when the key stops working."})
+	}
+	in.ExpiresIn = apiKeyLifetimes[i].d
 	key, plain, err := s.apiKeys.Create(c.Request().Context(), in)
-	fe, ok := services.AsFieldErrors(err)
-	if !known {
-		if fe == nil {
-			fe = services.FieldErrors{}
-		}
-		fe["expires"], ok = "Choose when the key stops working.", true
-	}
-	if ok {
+	if fe, ok := services.AsFieldErrors(err); ok {
 		return s.renderAPIKeys(c, http.StatusUnprocessableEntity, form, fe)
 	}
 	if err != nil {
