@@ -50,10 +50,18 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 	if req.TTLSeconds < 0 || req.TTLSeconds > int64(services.MaxLinkTTL/time.Second) {
 		return services.FieldErrors{"ttl_seconds": "A link lives between 600 seconds and 90 days."}
 	}
+	// A key limited to one app sees no other: its app is the default, others do not exist.
+	only := keyApp(c)
+	if only != "" && in.AppID != "" && in.AppID != only {
+		return errNoSuchApp
+	}
 	if req.ConnectionID != "" {
 		conn, err := s.tokens.Get(ctx, req.ConnectionID)
 		if err != nil {
 			return err
+		}
+		if only != "" && conn.AppID != only {
+			return models.ErrNotFound
 		}
 		if in.AppID == "" {
 			in.AppID = conn.AppID
@@ -61,6 +69,8 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 			return services.FieldErrors{"app_id": "The connection belongs to another app; leave app_id out."}
 		}
 		in.ConnectionID = conn.ID
+	} else if in.AppID == "" && only != "" {
+		in.AppID = only
 	} else if in.AppID == "" {
 		return services.FieldErrors{"app_id": "Give the ID of the app the customer connects to."}
 	}
@@ -100,6 +110,12 @@ func (s *Server) apiListConnections(c echo.Context) error {
 	f := models.APIConnectionFilter{
 		Status: models.Status(c.QueryParam("status")), AppID: c.QueryParam("app_id"), CustomerRef: c.QueryParam("customer_ref"),
 		After: c.QueryParam("cursor"), Limit: 50,
+	}
+	if only := keyApp(c); only != "" {
+		if f.AppID != "" && f.AppID != only {
+			return errNoSuchApp
+		}
+		f.AppID = only
 	}
 	if f.Status != "" && !slices.Contains(models.Statuses, f.Status) {
 		return services.FieldErrors{"status": "Use one of active, refresh_failing, needs_reconnect or disconnected."}

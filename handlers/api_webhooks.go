@@ -56,6 +56,12 @@ type deliveryListJSON struct {
 func (s *Server) apiListDeliveries(c echo.Context) error {
 	f := models.DeliveryFilter{AppID: c.QueryParam("app_id"), ConnectionID: c.QueryParam("connection_id"),
 		Status: c.QueryParam("status"), EventType: c.QueryParam("event_type"), Limit: 50}
+	if only := keyApp(c); only != "" {
+		if f.AppID != "" && f.AppID != only {
+			return errNoSuchApp
+		}
+		f.AppID = only // a key limited to one app reads only that app's deliveries
+	}
 	if l := c.QueryParam("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {

@@ -67,16 +67,40 @@ func TestAuditRecordsEveryActionOnce(t *testing.T) {
 	ann := f.signIn(annEmail, annPass)
 	expect(models.AuditSignedIn, annEmail)
 
-	// Operators: add Bob, Bob signs in, Ann changes her password, turns alerts on, removes Bob.
+	// Operators: Ann invites Carol and revokes it, invites Bob, who joins and signs
+	// in; she makes him a viewer and an admin again, changes her password, turns
+	// alerts on, removes Bob.
 	const bobEmail, bobPass = "bob@example.com", "bobs long password 7"
 	keep(bobPass)
-	if r := ann.submit("/operators", "/operators", url.Values{"email": {bobEmail}, "password": {bobPass}, "password_confirm": {bobPass}}); r.status != http.StatusSeeOther {
-		t.Fatalf("add operator = %d\n%s", r.status, r.body)
-	}
+	carolPath := f.invite(ann, "carol@example.com", models.RoleViewer)
+	keep(strings.TrimPrefix(carolPath, "/invite/"))
 	expect(models.AuditReauthenticated, annEmail) // the form asked for her password: good for ten minutes
-	expect(models.AuditOperatorCreated, annEmail)
+	expect(models.AuditInvitationCreated, annEmail)
+	var carolInv models.Invitation
+	if err := f.store.DB().Where("email = ?", "carol@example.com").First(&carolInv).Error; err != nil {
+		t.Fatal(err)
+	}
+	if r := ann.submit("/operators", "/operators/invitations/"+carolInv.ID+"/revoke", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("revoke invitation = %d", r.status)
+	}
+	expect(models.AuditInvitationRevoked, annEmail)
+	bobPath := f.invite(ann, bobEmail, models.RoleAdmin)
+	keep(strings.TrimPrefix(bobPath, "/invite/"))
+	expect(models.AuditInvitationCreated, annEmail)
+	f.accept(bobPath, bobPass)
+	expect(models.AuditInvitationAccepted, bobEmail)
 	f.signIn(bobEmail, bobPass)
 	expect(models.AuditSignedIn, bobEmail)
+	bobOp, err := f.store.OperatorByEmail(t.Context(), bobEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []models.Role{models.RoleViewer, models.RoleAdmin} {
+		if r := ann.submit("/operators/"+bobOp.ID+"/role", "/operators/"+bobOp.ID+"/role", url.Values{"role": {string(role)}}); r.status != http.StatusSeeOther {
+			t.Fatalf("make Bob %s = %d\n%s", role, r.status, r.body)
+		}
+		expect(models.AuditRoleChanged, annEmail)
+	}
 	const annNewPass = "anns brand new password 3"
 	keep(annNewPass)
 	if r := ann.submit("/account/password", "/account/password", url.Values{"current": {annPass}, "password": {annNewPass}, "password_confirm": {annNewPass}}); r.status != http.StatusSeeOther {
@@ -154,6 +178,13 @@ func TestAuditRecordsEveryActionOnce(t *testing.T) {
 	if err := f.store.DB().Where("name = ?", "reporting").First(&key).Error; err != nil {
 		t.Fatal(err)
 	}
+	r = ann.submit("/api-keys/"+key.ID+"/roll", "/api-keys/"+key.ID+"/roll", url.Values{"overlap": {"1h"}})
+	km = shownKeyRe.FindStringSubmatch(r.body)
+	if km == nil {
+		t.Fatalf("roll key = %d", r.status)
+	}
+	keep(km[1], strings.SplitN(km[1], "_", 3)[2])
+	expect(models.AuditAPIKeyRolled, annEmail)
 	if r := ann.submit("/api-keys/"+key.ID+"/revoke", "/api-keys/"+key.ID+"/revoke", nil); r.status != http.StatusSeeOther {
 		t.Fatalf("revoke key = %d", r.status)
 	}

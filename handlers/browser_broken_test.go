@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -216,7 +215,7 @@ func TestBrowserAccountPages(t *testing.T) {
 	app := newDemoApp(t)
 	shots := newScreenshots(t, "account")
 	ann := app.setup(annEmail, annPass)
-	ann.submit("/operators", "/operators", url.Values{"email": {"bob@example.com"}, "password": {"bob password 1"}, "password_confirm": {"bob password 1"}})
+	app.setupSecondOperator(ann, "bob@example.com", "bob password 1")
 	var bobID string
 	app.store.DB().Table("operators").Where("email = ?", "bob@example.com").Pluck("id", &bobID)
 

@@ -54,7 +54,7 @@ func newLongFixture(t *testing.T, shots *screenshots) *longFixture {
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	f := &longFixture{app: app, op: app.setup(longEmail, annPass), appID: demoAppID(t, app)}
-	f.op.submit("/operators", "/operators", url.Values{"email": {"bob." + strings.Repeat("b", 40) + "@example.com"}, "password": {"bob password 1"}, "password_confirm": {"bob password 1"}})
+	app.setupSecondOperator(f.op, "bob."+strings.Repeat("b", 40)+"@example.com", "bob password 1")
 	var bob models.Operator
 	if err := app.store.DB().Where("email LIKE ?", "bob.%").First(&bob).Error; err != nil {
 		t.Fatalf("second operator: %v", err)

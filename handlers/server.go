@@ -50,6 +50,8 @@ type Deps struct {
 	// the scheduled backups (the backups page).
 	Audit   *services.Audit
 	Backups *services.Backups
+	// Invitations adds operators through single-use links.
+	Invitations *services.Invitations
 }
 
 // Server holds the handlers' dependencies.
@@ -83,6 +85,9 @@ type Server struct {
 	audit      auditService
 	backups    backupService
 	untrusted  *untrustedForwarders
+	// apiScopes is the scope each API route needs ("METHOD /api/v1/route").
+	apiScopes   map[string]models.APIScope
+	invitations invitationService
 	// sessionStore is gorilla's Store of operator sessions (rows in the database);
 	// stateCookies holds the OAuth state cookie.
 	sessionStore *dbSessionStore
@@ -98,34 +103,36 @@ type readiness interface {
 // New builds the Echo router with every route and middleware.
 func New(d Deps) *echo.Echo {
 	s := &Server{
-		cfg:        d.Config,
-		ready:      d.Store,
-		operators:  d.Operators,
-		apps:       d.Apps,
-		connect:    d.Connect,
-		tokens:     d.Tokens,
-		webhooks:   d.Webhooks,
-		events:     d.Events,
-		callbacks:  d.Callbacks,
-		bulk:       d.Bulk,
-		alerts:     d.Alerts,
-		queries:    d.Store,
-		apiKeys:    d.APIKeys,
-		apiTokens:  d.Tokens,
-		proxy:      d.Proxy,
-		apiQueries: d.Store,
-		accounts:   d.Operators,
-		resets:     d.Operators,
-		reauth:     d.Operators,
-		assets:     d.Assets,
-		log:        d.Log,
-		sessions:   d.Sessions,
-		cookies:    newCookieNames(d.Config.IsHTTPS()),
-		metrics:    d.Metrics,
-		demo:       d.DemoGetResponse != nil,
-		audit:      d.Audit,
-		backups:    d.Backups,
-		untrusted:  &untrustedForwarders{log: d.Log, seen: map[string]bool{}},
+		cfg:         d.Config,
+		ready:       d.Store,
+		operators:   d.Operators,
+		apps:        d.Apps,
+		connect:     d.Connect,
+		tokens:      d.Tokens,
+		webhooks:    d.Webhooks,
+		events:      d.Events,
+		callbacks:   d.Callbacks,
+		bulk:        d.Bulk,
+		alerts:      d.Alerts,
+		queries:     d.Store,
+		apiKeys:     d.APIKeys,
+		apiTokens:   d.Tokens,
+		proxy:       d.Proxy,
+		apiQueries:  d.Store,
+		accounts:    d.Operators,
+		resets:      d.Operators,
+		reauth:      d.Operators,
+		assets:      d.Assets,
+		log:         d.Log,
+		sessions:    d.Sessions,
+		cookies:     newCookieNames(d.Config.IsHTTPS()),
+		metrics:     d.Metrics,
+		demo:        d.DemoGetResponse != nil,
+		audit:       d.Audit,
+		backups:     d.Backups,
+		untrusted:   &untrustedForwarders{log: d.Log, seen: map[string]bool{}},
+		apiScopes:   map[string]models.APIScope{},
+		invitations: d.Invitations,
 	}
 	s.sessionStore = newSessionStore(d.Sessions, d.Box, s.cookies)
 	s.stateCookies = newStateCookieStore(d.Box, s.cookies, oauthStateAge)
@@ -185,9 +192,12 @@ func New(d Deps) *echo.Echo {
 	e.POST("/logout", s.logout)
 	e.GET("/reset-password/:token", s.resetForm)
 	e.POST("/reset-password/:token", s.resetPassword)
+	e.GET("/invite/:token", s.invitePage)
+	e.POST("/invite/:token", s.acceptInvitation)
 
 	// The operator's dashboard: every route needs a signed-in operator.
-	op := e.Group("", s.requireOperator)
+	// Viewers see every page and change nothing but their own account (roles.go).
+	op := e.Group("", s.requireOperator, s.requireAdminToChange)
 	op.GET("/", s.overview)
 	op.GET("/apps", s.listApps)
 	op.GET("/apps/new", s.newApp)
@@ -217,7 +227,10 @@ func New(d Deps) *echo.Echo {
 	op.GET("/connections/:id/disconnect", s.confirmDisconnect)
 	op.POST("/connections/:id/disconnect", s.disconnectConnection)
 	op.GET("/operators", s.listOperators)
-	op.POST("/operators", s.createOperator)
+	op.POST("/operators", s.createOperator) // an invitation
+	op.POST("/operators/invitations/:id/revoke", s.revokeInvitation)
+	op.GET("/operators/:id/role", s.roleForm)
+	op.POST("/operators/:id/role", s.setRole)
 	op.GET("/operators/:id/remove", s.confirmRemoveOperator)
 	op.POST("/operators/:id/remove", s.removeOperator)
 	op.POST("/account/alerts", s.setAlerts)
@@ -234,30 +247,35 @@ func New(d Deps) *echo.Echo {
 	op.POST("/api-keys", s.createAPIKey)
 	op.GET("/api-keys/:id/revoke", s.confirmRevokeAPIKey)
 	op.POST("/api-keys/:id/revoke", s.revokeAPIKey)
+	op.GET("/api-keys/:id/roll", s.confirmRollAPIKey)
+	op.POST("/api-keys/:id/roll", s.rollAPIKey)
 	op.GET("/api-keys/openapi.json", s.downloadOpenAPI)
 	op.GET("/audit", s.listAudit)
+	op.GET("/audit/export", s.exportAudit)
 	op.GET("/backups", s.showBackups)
 	op.POST("/backups", s.runBackup)
 
 	// The JSON API for the operator's backend: every route needs an API key, and
 	// unknown paths under it answer a JSON 404 (after the key check).
-	api := e.Group("/api/v1", s.requireAPIKey)
-	api.GET("/openapi.json", s.openAPI)
-	api.POST("/connect-sessions", s.apiCreateConnectSession)
-	api.DELETE("/connect-sessions/:id", s.apiRevokeConnectSession)
-	api.GET("/connections", s.apiListConnections)
-	api.GET("/connections/:id", s.apiGetConnection)
-	api.DELETE("/connections/:id", s.apiDisconnect)
-	api.POST("/connections/:id/token", s.apiToken)
-	api.POST("/connections/:id/refresh", s.apiRefresh)
-	api.POST("/connections/:id/events-url/rotate", s.apiRotateEventsURL)
-	api.GET("/webhook-deliveries", s.apiListDeliveries)
-	api.GET("/webhook-deliveries/:id", s.apiGetDelivery)
-	api.POST("/webhook-deliveries/:id/replay", s.apiReplayDelivery)
-	api.Match(proxyMethods, strings.TrimPrefix(proxyRoute, "/api/v1"), s.apiProxy)
-	api.GET("/audit", s.apiListAudit)
+	// Each route names the one scope a key needs for it (requireScope).
+	apiGroup := e.Group("/api/v1", s.requireAPIKey, s.requireScope)
+	api := apiRoutes{g: apiGroup, prefix: "/api/v1", scopes: s.apiScopes}
+	api.add(anyScope, http.MethodGet, "/openapi.json", s.openAPI)
+	api.add(models.ScopeConnectSessionsWrite, http.MethodPost, "/connect-sessions", s.apiCreateConnectSession)
+	api.add(models.ScopeConnectSessionsWrite, http.MethodDelete, "/connect-sessions/:id", s.apiRevokeConnectSession)
+	api.add(models.ScopeConnectionsRead, http.MethodGet, "/connections", s.apiListConnections)
+	api.add(models.ScopeConnectionsRead, http.MethodGet, "/connections/:id", s.apiGetConnection)
+	api.add(models.ScopeConnectionsWrite, http.MethodDelete, "/connections/:id", s.apiDisconnect)
+	api.add(models.ScopeTokensRead, http.MethodPost, "/connections/:id/token", s.apiToken)
+	api.add(models.ScopeConnectionsWrite, http.MethodPost, "/connections/:id/refresh", s.apiRefresh)
+	api.add(models.ScopeConnectionsWrite, http.MethodPost, "/connections/:id/events-url/rotate", s.apiRotateEventsURL)
+	api.add(models.ScopeWebhooksWrite, http.MethodGet, "/webhook-deliveries", s.apiListDeliveries)
+	api.add(models.ScopeWebhooksWrite, http.MethodGet, "/webhook-deliveries/:id", s.apiGetDelivery)
+	api.add(models.ScopeWebhooksWrite, http.MethodPost, "/webhook-deliveries/:id/replay", s.apiReplayDelivery)
+	api.match(models.ScopeProxy, proxyMethods, strings.TrimPrefix(proxyRoute, "/api/v1"), s.apiProxy)
+	api.add(models.ScopeAuditRead, http.MethodGet, "/audit", s.apiListAudit)
 	// A known path with another method answers 405 with Allow (after the key check).
-	api.RouteNotFound("/*", func(c echo.Context) error { return apiMethodNotAllowed(e, c) })
+	apiGroup.RouteNotFound("/*", func(c echo.Context) error { return apiMethodNotAllowed(e, c) })
 	e.RouteNotFound("/api/*", func(echo.Context) error { return echo.ErrNotFound })
 	return e
 }

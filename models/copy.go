@@ -14,7 +14,7 @@ import (
 var copyTables = []string{
 	"schema_migrations", "operators", "apps", "connections", "connect_links", "auth_states", "events",
 	"login_throttles", "api_keys", "webhook_deliveries", "daily_refresh_stats", "bulk_jobs", "demo_states",
-	"operator_sessions", "install_secrets", "password_resets", "audit_log", "alert_cursor",
+	"operator_sessions", "install_secrets", "password_resets", "audit_log", "alert_cursor", "operator_invitations",
 	"inbound_events", "connection_callbacks",
 }
 

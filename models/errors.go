@@ -23,6 +23,8 @@ var (
 	ErrTransferRefused = errors.New("the GetResponse account is already connected for another customer")
 	// ErrLastOperator is returned when removing the only operator.
 	ErrLastOperator = errors.New("the last operator cannot be removed")
+	// ErrLastAdmin is returned when removing or demoting the only admin.
+	ErrLastAdmin = errors.New("the last admin cannot be removed or made a viewer")
 	// ErrDisconnected is returned when acting on a disconnected connection's tokens.
 	ErrDisconnected = errors.New("the connection is disconnected")
 	// ErrAccountMismatch is returned when a reconnect signs in to another account.

@@ -357,6 +357,49 @@ var migrations = []migration{
 			started_at {{time}} NOT NULL,
 			heartbeat_at {{time}} NOT NULL)`,
 	}},
+	{version: 16, name: "least privilege: key scopes, operator roles, invitations, audit target names", statements: []string{
+		// What a key may do (space-separated models.APIScope; '' is every scope, so
+		// the keys made before keep working), the one app it is limited to ('' for
+		// all), when it stops working, where it was last used from, and the secret
+		// it had before it was rolled, which works until previous_until.
+		`ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE api_keys ADD COLUMN app_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE api_keys ADD COLUMN expires_at {{time}}`,
+		`ALTER TABLE api_keys ADD COLUMN last_used_ip TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE api_keys ADD COLUMN previous_hash TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE api_keys ADD COLUMN previous_until {{time}}`,
+		`ALTER TABLE api_keys ADD COLUMN rolled_at {{time}}`,
+		// Every operator so far could change everything: they stay admins.
+		`ALTER TABLE operators ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('admin', 'viewer'))`,
+		// Single-use invitations: the invitee chooses their own password. Only a hash
+		// of the link's token is kept; used and revoked ones stay as history.
+		`CREATE TABLE operator_invitations (
+			id TEXT PRIMARY KEY,
+			email TEXT NOT NULL,
+			role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+			token_hash TEXT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			created_by_id TEXT NOT NULL DEFAULT '',
+			expires_at {{time}} NOT NULL,
+			used_at {{time}},
+			operator_id TEXT NOT NULL DEFAULT '',
+			revoked_at {{time}},
+			revoked_by TEXT NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL)`,
+		`CREATE UNIQUE INDEX operator_invitations_token ON operator_invitations (token_hash)`,
+		// One open invitation per address: a new one replaces it in the same transaction.
+		`CREATE UNIQUE INDEX operator_invitations_open ON operator_invitations (email) WHERE used_at IS NULL AND revoked_at IS NULL`,
+		`CREATE INDEX operator_invitations_created_by ON operator_invitations (created_by_id)`,
+		// The target's name as it was when the entry was written, so an entry about a
+		// deleted app or a removed operator still says whom it was about.
+		`ALTER TABLE audit_log ADD COLUMN target_name TEXT NOT NULL DEFAULT ''`,
+		// Entries written before: the names their targets have now, where they still exist.
+		`UPDATE audit_log SET target_name = COALESCE((SELECT name FROM apps WHERE apps.id = audit_log.target_id), '') WHERE target_type = 'app'`,
+		`UPDATE audit_log SET target_name = COALESCE((SELECT email FROM operators WHERE operators.id = audit_log.target_id), '') WHERE target_type = 'operator'`,
+		`UPDATE audit_log SET target_name = COALESCE((SELECT name FROM api_keys WHERE api_keys.id = audit_log.target_id), '') WHERE target_type = 'api_key'`,
+		`UPDATE audit_log SET target_name = COALESCE((SELECT customer_ref FROM connect_links WHERE connect_links.id = audit_log.target_id), '') WHERE target_type = 'link'`,
+		`UPDATE audit_log SET target_name = COALESCE((SELECT ` + connectionNameSQL + ` FROM connections WHERE connections.id = audit_log.target_id), '') WHERE target_type = 'connection'`,
+	}},
 	{version: 17, name: "events: Standard Webhooks, delivery log, GetResponse events in, callbacks", statements: []string{
 		// Which webhook event types an app's webhook gets ('' = every type, also
 		// those added later; else a comma-separated list); the signing secret a

@@ -538,7 +538,7 @@ func TestHeldRowsServeWhilePostgresUnreachable(t *testing.T) {
 	storeCut := modelstest.NewAt(t, u.String())
 	tokens := e.newTokens(storeCut)
 	keys := services.NewAPIKeys(storeCut, discard())
-	_, plain, err := services.NewAPIKeys(e.store, discard()).Create(ctx, "backend", "ann@example.com")
+	_, plain, err := services.NewAPIKeys(e.store, discard()).Create(ctx, services.APIKeyInput{Name: "backend", CreatedBy: "ann@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -548,7 +548,7 @@ func TestHeldRowsServeWhilePostgresUnreachable(t *testing.T) {
 	soonExpired := e.seed(models.StatusActive, now.Add(90*time.Minute), nil)
 	nudged := e.seed(models.StatusActive, now.Add(5*time.Minute), nil)
 	unseen := e.seed(models.StatusActive, now.Add(3*time.Hour), nil)
-	if _, err := keys.Verify(ctx, plain); err != nil {
+	if _, err := keys.Verify(ctx, plain, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*models.Connection{replaced, soonExpired, nudged} {
@@ -576,10 +576,10 @@ func TestHeldRowsServeWhilePostgresUnreachable(t *testing.T) {
 
 	cut.Cut()
 	e.clock.Advance(2 * time.Hour) // soonExpired has expired meanwhile
-	if _, err := keys.Verify(ctx, plain); err != nil {
+	if _, err := keys.Verify(ctx, plain, "192.0.2.1"); err != nil {
 		t.Fatalf("the API key while PostgreSQL is unreachable: %v", err)
 	}
-	if _, err := keys.Verify(ctx, plain[:len(plain)-1]+"x"); !errors.Is(err, services.ErrInvalidAPIKey) {
+	if _, err := keys.Verify(ctx, plain[:len(plain)-1]+"x", "192.0.2.1"); !errors.Is(err, services.ErrInvalidAPIKey) {
 		t.Fatalf("a wrong key while PostgreSQL is unreachable: %v", err)
 	}
 	for range 3 {

@@ -201,8 +201,3 @@ func (t *Tokens) leasedExplicit(ctx context.Context, id, actor string) (*models.
 		sleep = min(sleep*2, maxPollSleep)
 	}
 }
-
-// cooling reports whether an active connection was refreshed within the cooldown.
-func cooling(c *models.Connection, now time.Time) bool {
-	return c.Status == models.StatusActive && c.LastRefreshAt != nil && now.Sub(*c.LastRefreshAt) < refreshCooldown
-}

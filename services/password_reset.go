@@ -89,9 +89,9 @@ func (o *Operators) ResetPassword(ctx context.Context, token, password, confirm 
 }
 
 // RetireResetLinks retires every outstanding reset link of operator id and every
-// one they made. Password changes, "sign out everywhere" and removals do it in
-// their own transaction; a change of an operator's access made elsewhere (a new
-// role) calls this.
+// one they made. Password changes, "sign out everywhere", removals and role
+// changes (SetRole) do it in their own transaction; a change of an operator's
+// access made elsewhere calls this.
 func (o *Operators) RetireResetLinks(ctx context.Context, id string) (int64, error) {
 	return o.store.RetirePasswordResets(ctx, id)
 }

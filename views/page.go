@@ -32,6 +32,9 @@ type Page struct {
 	// Reauth is the signed-in operator's confirmation for sensitive actions, for
 	// ReauthField.
 	Reauth Reauth
+	// Viewer is set when the signed-in operator is a viewer: AdminOnly shows them
+	// why an action is not there instead of the action.
+	Viewer bool
 }
 
 // Reauth is whether the signed-in operator confirmed their password recently
@@ -70,6 +73,12 @@ type Field struct {
 // Option is one choice of a select field.
 type Option struct {
 	Value, Label string
+}
+
+// OptionGroup is a labelled group of a select's choices (<optgroup>).
+type OptionGroup struct {
+	Label   string
+	Options []Option
 }
 
 // attrs returns the control's attributes, leaving out the empty ones.

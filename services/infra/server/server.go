@@ -73,6 +73,9 @@ type Server struct {
 	// Audit reads the audit log; Backups makes the scheduled backups.
 	Audit   *services.Audit
 	Backups *services.Backups
+	// Invitations adds operators through single-use links (e-mailed when a mail
+	// server is set).
+	Invitations *services.Invitations
 	// Demo is demo mode, when Config.Demo is set.
 	Demo *demo.Mode
 
@@ -168,6 +171,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		sender = mailer.New(cfg.SMTPURL)
 	}
 	s.Alerts = services.NewAlerts(store, sender, cfg.MailFrom, cfg.BaseURL, log)
+	s.Invitations = services.NewInvitations(store, s.Operators, sender, cfg.MailFrom, cfg.BaseURL, log)
 	s.Housekeeping = services.NewHousekeeping(store, log)
 	s.Housekeeping.AuditRetention = cfg.AuditRetention
 	s.Tokens.Observer = s.Metrics
@@ -179,6 +183,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
 		Events: s.Events, Callbacks: s.Callbacks,
 		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts, Audit: s.Audit, Backups: s.Backups,
+		Invitations: s.Invitations,
 	}
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake
