@@ -7,7 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/views"
 )
 
@@ -48,7 +48,7 @@ func (s *Server) setTimeZone(c echo.Context) error {
 		set = s.accounts.ReportTimeZone
 	}
 	err := set(c.Request().Context(), op.ID, zone)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		if auto {
 			return c.NoContent(http.StatusUnprocessableEntity)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // apiKeyService is what the API key pages and the API's authentication need.
@@ -27,12 +28,12 @@ type apiKeyService interface {
 
 // apiTokenService hands out access tokens to the API.
 type apiTokenService interface {
-	AccessToken(ctx context.Context, id, actor string) (*services.Grant, error)
+	AccessToken(ctx context.Context, id, actor string) (*tokens.Grant, error)
 }
 
 // proxyService relays GetResponse calls.
 type proxyService interface {
-	Do(ctx context.Context, in services.ProxyRequest) (*services.ProxyResponse, error)
+	Do(ctx context.Context, in tokens.ProxyRequest) (*tokens.ProxyResponse, error)
 }
 
 // apiConnectionQueries are the API's list query, and the reads that keep a key

@@ -48,7 +48,7 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 		TTL: time.Duration(req.TTLSeconds) * time.Second, CreatedBy: apiActor(c),
 		AllowTransfer: req.AllowTransfer, MaxDomain: req.MaxDomain}
 	if req.TTLSeconds < 0 || req.TTLSeconds > int64(services.MaxLinkTTL/time.Second) {
-		return services.FieldErrors{"ttl_seconds": "A link lives between 600 seconds and 90 days."}
+		return models.FieldErrors{"ttl_seconds": "A link lives between 600 seconds and 90 days."}
 	}
 	// A key limited to one app sees no other: its app is the default, others do not exist.
 	only := keyApp(c)
@@ -66,16 +66,16 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 		if in.AppID == "" {
 			in.AppID = conn.AppID
 		} else if in.AppID != conn.AppID {
-			return services.FieldErrors{"app_id": "The connection belongs to another app; leave app_id out."}
+			return models.FieldErrors{"app_id": "The connection belongs to another app; leave app_id out."}
 		}
 		in.ConnectionID = conn.ID
 	} else if in.AppID == "" && only != "" {
 		in.AppID = only
 	} else if in.AppID == "" {
-		return services.FieldErrors{"app_id": "Give the ID of the app the customer connects to."}
+		return models.FieldErrors{"app_id": "Give the ID of the app the customer connects to."}
 	}
 	link, err := s.connect.CreateLink(ctx, in)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		if msg, ok := fe["ttl"]; ok {
 			delete(fe, "ttl")
 			fe["ttl_seconds"] = msg
@@ -118,12 +118,12 @@ func (s *Server) apiListConnections(c echo.Context) error {
 		f.AppID = only
 	}
 	if f.Status != "" && !slices.Contains(models.Statuses, f.Status) {
-		return services.FieldErrors{"status": "Use one of active, refresh_failing, needs_reconnect or disconnected."}
+		return models.FieldErrors{"status": "Use one of active, refresh_failing, needs_reconnect or disconnected."}
 	}
 	if l := c.QueryParam("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {
-			return services.FieldErrors{"limit": "Use a whole number from 1 to 500."}
+			return models.FieldErrors{"limit": "Use a whole number from 1 to 500."}
 		}
 		f.Limit = n
 	}

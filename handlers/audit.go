@@ -115,9 +115,9 @@ func auditActionGroups() []views.OptionGroup {
 // its name, the command line, or someone who was not signed in.
 func auditActor(actor string) string {
 	switch {
-	case actor == services.CLIActor:
+	case actor == models.CLIActor:
 		return "Command line"
-	case actor == services.AnonymousActor:
+	case actor == models.AnonymousActor:
 		return "Someone not signed in"
 	case strings.HasPrefix(actor, "api:"):
 		return "API key “" + strings.TrimPrefix(actor, "api:") + "”"
@@ -322,7 +322,7 @@ func (s *Server) apiListAudit(c echo.Context) error {
 	q := c.QueryParams()
 	f, field, problem := auditFilter(q, "until")
 	if problem != "" {
-		return services.FieldErrors{field: problem}
+		return models.FieldErrors{field: problem}
 	}
 	f.AppID = keyApp(c) // a key limited to one app reads only the entries about it
 	f.Before = q.Get("cursor")
@@ -333,7 +333,7 @@ func (s *Server) apiListAudit(c echo.Context) error {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {
-			return services.FieldErrors{"limit": "Use a whole number from 1 to 500."}
+			return models.FieldErrors{"limit": "Use a whole number from 1 to 500."}
 		}
 		f.Limit = n
 	}

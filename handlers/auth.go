@@ -46,7 +46,7 @@ func (s *Server) setup(c echo.Context) error {
 	}
 	email, token := c.FormValue("email"), c.FormValue("setup_token")
 	op, err := s.operators.Setup(c.Request().Context(), token, email, c.FormValue("password"), c.FormValue("password_confirm"))
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return render(c, http.StatusUnprocessableEntity, views.SetupPage(s.page(c, "Set up grconnect", ""),
 			views.SetupForm{Token: token, Email: email, EmailError: fe["email"], PasswordError: fe["password"], ConfirmError: fe["password_confirm"]}))
 	}
@@ -146,7 +146,7 @@ func (s *Server) changePassword(c echo.Context) error {
 		return render(c, http.StatusTooManyRequests, views.PasswordPage(s.page(c, "Change password", ""),
 			views.PasswordForm{CurrentError: throttled.Error()}))
 	}
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return render(c, http.StatusUnprocessableEntity, views.PasswordPage(s.page(c, "Change password", ""),
 			views.PasswordForm{CurrentError: fe["current"], PasswordError: fe["password"], ConfirmError: fe["password_confirm"]}))
 	}

@@ -144,7 +144,7 @@ func (s *Server) startConnect(c echo.Context) error {
 	ctx := c.Request().Context()
 	in := services.StartInput{Token: c.Param("token"), BrowserNonce: nonce, MaxDomain: c.FormValue("max_domain"), PopupOrigin: c.FormValue("popup")}
 	target, err := s.connect.Start(ctx, in)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		link, lerr := s.connect.OpenLink(ctx, in.Token)
 		if lerr != nil {
 			return s.linkProblem(c, link, lerr)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/views"
 )
 
@@ -20,7 +20,7 @@ func (s *Server) setParentLogin(c echo.Context) error {
 	}
 	login := c.FormValue("parent_login")
 	err = s.connect.SetParentLogin(ctx, conn.ID, login, currentOperator(c).Email)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		c.Set(ctxIdentityForm, views.IdentityView{ParentLogin: login, Error: fe["parent_login"]})
 		return s.renderConnection(c, http.StatusUnprocessableEntity, nil, "")
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/views"
 )
 
@@ -22,12 +23,12 @@ import (
 type tokenService interface {
 	Get(ctx context.Context, id string) (*models.Connection, error)
 	Refresh(ctx context.Context, id, actor string) (*models.Connection, error)
-	CheckApp(ctx context.Context, app *models.App, actor string) (services.CheckResult, error)
-	TryCredentials(ctx context.Context, candidate *models.App) (services.CheckResult, error)
+	CheckApp(ctx context.Context, app *models.App, actor string) (tokens.CheckResult, error)
+	TryCredentials(ctx context.Context, candidate *models.App) (tokens.CheckResult, error)
 	AppWorks(ctx context.Context, app *models.App, what, actor string)
 	CredentialsReplaced(ctx context.Context, app *models.App, actor string)
-	AccountBudget(apiURL, maxDomain, accountID string) (services.Budget, bool)
-	TestCall(ctx context.Context, id, path, actor string) (*services.TestCallResult, error)
+	AccountBudget(apiURL, maxDomain, accountID string) (tokens.Budget, bool)
+	TestCall(ctx context.Context, id, path, actor string) (*tokens.TestCallResult, error)
 	Disconnect(ctx context.Context, id, actor string) error
 }
 
@@ -59,7 +60,7 @@ func (s *Server) appAlerts(c echo.Context) []views.AppAlert {
 	k := s.clock(c)
 	var out []views.AppAlert
 	for _, a := range apps {
-		al := views.AppAlert{AppID: a.ID, AppName: a.Name, Operator: a.Health.OperatorMustAct(), Advice: services.AppHealthAdvice(a.Health, a.HealthReason)}
+		al := views.AppAlert{AppID: a.ID, AppName: a.Name, Operator: a.Health.OperatorMustAct(), Advice: tokens.AppHealthAdvice(a.Health, a.HealthReason)}
 		if a.HealthSince != nil {
 			al.Since = k.view(*a.HealthSince)
 		}
@@ -159,7 +160,7 @@ func (s *Server) showConnection(c echo.Context) error {
 }
 
 // renderConnection renders a connection's page, with a test call's result when there is one.
-func (s *Server) renderConnection(c echo.Context, status int, result *services.TestCallResult, testEndpoint string) error {
+func (s *Server) renderConnection(c echo.Context, status int, result *tokens.TestCallResult, testEndpoint string) error {
 	ctx := c.Request().Context()
 	conn, err := s.tokens.Get(ctx, c.Param("id"))
 	if err != nil {
@@ -198,7 +199,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 		Connected:    k.view(conn.ConnectedAt),
 		Created:      k.view(conn.CreatedAt),
 		HasRefresh:   conn.RefreshTokenEnc != "",
-		Endpoints:    services.TestEndpoints,
+		Endpoints:    tokens.TestEndpoints,
 		TestEndpoint: testEndpoint,
 		Test:         testView(result),
 		ServerNow:    k.now.UTC().Format(time.RFC3339),
@@ -250,7 +251,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	return render(c, status, views.ConnectionPage(page, v))
 }
 
-func testView(r *services.TestCallResult) *views.TestCallView {
+func testView(r *tokens.TestCallResult) *views.TestCallView {
 	if r == nil {
 		return nil
 	}
@@ -278,7 +279,7 @@ func (s *Server) refreshConnection(c echo.Context) error {
 	id := c.Param("id")
 	conn, err := s.tokens.Refresh(c.Request().Context(), id, currentOperator(c).Email)
 	to := "/connections/" + id
-	var tooSoon *services.TooSoonError
+	var tooSoon *tokens.TooSoonError
 	switch {
 	case errors.As(err, &tooSoon):
 		return s.redirectWithFlash(c, to, "error", "Not refreshed: "+tooSoon.Reason+". Try again in "+strconv.Itoa(seconds(tooSoon.RetryAfter))+" s.")
@@ -287,11 +288,11 @@ func (s *Server) refreshConnection(c echo.Context) error {
 	case errors.Is(err, models.ErrDisconnected):
 		return s.redirectWithFlash(c, to, "error", "This connection is disconnected: it has no tokens to refresh. Send a reconnect link instead.")
 	// The banner on the page says why, once: the flash only says what happened.
-	case errors.Is(err, services.ErrNeedsReconnect):
+	case errors.Is(err, tokens.ErrNeedsReconnect):
 		return s.redirectWithFlash(c, to, "error", "Refresh failed: the customer must reconnect.")
-	case errors.Is(err, services.ErrAppUnhealthy):
+	case errors.Is(err, tokens.ErrAppUnhealthy):
 		return s.redirectWithFlash(c, to, "error", "Refresh failed because of the app, not this connection: "+err.Error())
-	case errors.Is(err, services.ErrTransient):
+	case errors.Is(err, tokens.ErrTransient):
 		return s.redirectWithFlash(c, to, "error", "Refresh failed for now; grconnect keeps trying.")
 	case err != nil:
 		return err
@@ -305,7 +306,7 @@ func (s *Server) testConnection(c echo.Context) error {
 		endpoint = "/from-fields"
 	}
 	res, err := s.tokens.TestCall(c.Request().Context(), c.Param("id"), endpoint, currentOperator(c).Email)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return echo.NewHTTPError(http.StatusBadRequest, fe["endpoint"])
 	}
 	if errors.Is(err, models.ErrNotFound) {
@@ -318,10 +319,10 @@ func (s *Server) testConnection(c echo.Context) error {
 	if err != nil {
 		msg := "The test call could not run: " + services.CallFailure(err) + "."
 		switch {
-		case errors.Is(err, services.ErrNeedsReconnect):
+		case errors.Is(err, tokens.ErrNeedsReconnect):
 			msg = "The test call could not run: the customer must reconnect first."
 		}
-		res = &services.TestCallResult{Path: endpoint, Error: msg}
+		res = &tokens.TestCallResult{Path: endpoint, Error: msg}
 	}
 	return s.renderConnection(c, http.StatusOK, res, endpoint)
 }
@@ -333,7 +334,7 @@ func (s *Server) reconnectConnection(c echo.Context) error {
 		return err
 	}
 	_, err = s.connect.CreateLink(ctx, services.LinkInput{AppID: conn.AppID, ConnectionID: conn.ID, CreatedBy: currentOperator(c).Email})
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		if _, gone := fe["app_id"]; gone {
 			return s.redirectWithFlash(c, "/connections/"+conn.ID, "error", "This connection's app was deleted, so it cannot be reconnected.")
 		}

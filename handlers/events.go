@@ -12,6 +12,7 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/views"
 )
 
@@ -150,9 +151,9 @@ var callbackStateLabels = map[[2]string]string{
 
 // whoActs says who must act on a registration's failure, as the refresh banner does.
 var whoActs = map[string]string{
-	services.ClassCustomer: "The customer: they must reconnect (or change their GetResponse user's rights); their account is the one GetResponse refused.",
-	services.ClassOperator: "You: the app's configuration (or grconnect's base URL) was refused; fix it, then save the app's callbacks again.",
-	services.ClassWait:     "Nobody: GetResponse refuses calls for now; grconnect tries again by itself.",
+	tokens.ClassCustomer: "The customer: they must reconnect (or change their GetResponse user's rights); their account is the one GetResponse refused.",
+	tokens.ClassOperator: "You: the app's configuration (or grconnect's base URL) was refused; fix it, then save the app's callbacks again.",
+	tokens.ClassWait:     "Nobody: GetResponse refuses calls for now; grconnect tries again by itself.",
 }
 
 func callbacksState(cb *models.ConnectionCallback, k clock) *views.CallbacksState {
@@ -198,7 +199,7 @@ func (s *Server) setCallbacks(c echo.Context) error {
 			Error: "Choose at least one action, or turn callbacks off."}})
 	}
 	actions, err := services.ParseCallbackActions(chosen)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return s.renderAppWith(c, http.StatusUnprocessableEntity, app.ID, appForms{callbacks: &views.CallbacksView{On: true, Error: fe["actions"]}})
 	}
 	n, err := s.callbacks.SetActions(ctx, app, actions)

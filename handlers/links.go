@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/static"
 	"github.com/grconnect/grconnect/views"
@@ -63,7 +64,7 @@ func (s *Server) createLink(c echo.Context) error {
 		}
 	}
 	link, err := s.connect.CreateLink(ctx, in)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		if msg, ok := fe["ttl"]; ok {
 			fe["ttl_days"] = msg
 		}

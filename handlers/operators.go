@@ -112,7 +112,7 @@ func (s *Server) createOperator(c echo.Context) error {
 	}
 	me := currentOperator(c)
 	inv, err := s.invitations.Create(c.Request().Context(), form.Email, models.Role(form.Role), me)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		form.Errors = fe
 		return s.renderOperators(c, http.StatusUnprocessableEntity, form)
 	}
@@ -174,7 +174,7 @@ func (s *Server) setRole(c echo.Context) error {
 	}
 	role := models.Role(c.FormValue("role"))
 	changed, err := s.operators.SetRole(ctx, me.ID, op.ID, role)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return s.renderRoleForm(c, http.StatusUnprocessableEntity, op, fe["role"])
 	}
 	switch {

@@ -77,7 +77,7 @@ func (s *Server) resetPassword(c echo.Context) error {
 	ctx := c.Request().Context()
 	token := c.Param("token")
 	op, err := s.resets.ResetPassword(ctx, token, c.FormValue("password"), c.FormValue("password_confirm"))
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		who, oerr := s.resets.OpenPasswordReset(ctx, token)
 		if oerr != nil {
 			return s.resetProblem(c, oerr)

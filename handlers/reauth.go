@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
@@ -74,7 +75,7 @@ func (s *Server) reauthenticate(c echo.Context) (reauth, error) {
 		s.log.Warn("re-authentication throttled", "operator", rs.op.ID, "ip", c.RealIP())
 		return reauth{typed: true, problem: throttled.Error(), status: http.StatusTooManyRequests}, nil
 	case err != nil:
-		if fe, ok := services.AsFieldErrors(err); ok {
+		if fe, ok := models.AsFieldErrors(err); ok {
 			s.log.Info("re-authentication failed", "operator", rs.op.ID, "ip", c.RealIP())
 			return reauth{typed: true, problem: fe[reauthField], status: http.StatusForbidden}, nil
 		}

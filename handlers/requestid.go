@@ -7,7 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/services"
 )
 
 // RequestIDHeader carries a request's ID in the answer (and, from a trusted reverse
@@ -38,7 +37,7 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(ctxRequestID, id)
 		c.Response().Header().Set(RequestIDHeader, id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		ctx = services.WithActor(ctx, services.Actor{IP: c.RealIP()})
+		ctx = models.WithActor(ctx, models.Actor{IP: c.RealIP()})
 		c.SetRequest(r.WithContext(ctx))
 		return next(c)
 	}
@@ -85,5 +84,5 @@ func (s *Server) fromTrustedProxy(remoteAddr string) bool {
 // actAs records who acts in the request's context: an operator or an API key.
 func actAs(c echo.Context, name string) {
 	r := c.Request()
-	c.SetRequest(r.WithContext(services.WithActor(r.Context(), services.Actor{Name: name, IP: c.RealIP()})))
+	c.SetRequest(r.WithContext(models.WithActor(r.Context(), models.Actor{Name: name, IP: c.RealIP()})))
 }

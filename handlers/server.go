@@ -18,6 +18,7 @@ import (
 	"github.com/grconnect/grconnect/services/infra/config"
 	"github.com/grconnect/grconnect/services/infra/metrics"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/static"
 )
 
@@ -30,17 +31,17 @@ type Deps struct {
 	Sessions  *services.Sessions
 	Apps      *services.Apps
 	Connect   *services.Connect
-	Tokens    *services.Tokens
+	Tokens    *tokens.Tokens
 	Webhooks  *services.Webhooks
 	// Events receives GetResponse's events at each connection's events URL;
 	// Callbacks registers those URLs at GetResponse.
 	Events    *services.Events
 	Callbacks *services.Callbacks
-	Bulk      *services.Bulk
+	Bulk      *tokens.Bulk
 	Alerts    *services.Alerts
 	// APIKeys and Proxy serve the JSON API under /api/v1 (with Tokens).
 	APIKeys *services.APIKeys
-	Proxy   *services.Proxy
+	Proxy   *tokens.Proxy
 	Assets  *static.Assets
 	Metrics *metrics.Registry
 	Log     *slog.Logger
@@ -145,7 +146,7 @@ func New(d Deps) *echo.Echo {
 	e.Use(s.requestID)
 	e.Use(s.requestLog())
 	e.Use(securityHeaders(d.Config.IsHTTPS()))
-	// The proxy streams bodies up to services.ProxyMaxBody and the events URL takes
+	// The proxy streams bodies up to tokens.ProxyMaxBody and the events URL takes
 	// up to services.EventsMaxBody: each enforces its own limit.
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute || c.Path() == eventsRoute },

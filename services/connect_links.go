@@ -66,12 +66,12 @@ func hashToken(s string) string {
 func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	app, err := c.apps.Get(ctx, in.AppID)
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, FieldErrors{"app_id": "No such app."}
+		return nil, models.FieldErrors{"app_id": "No such app."}
 	}
 	if err != nil {
 		return nil, err
 	}
-	fe := FieldErrors{}
+	fe := models.FieldErrors{}
 	ref := strings.TrimSpace(in.CustomerRef)
 	var connID *string
 	domain := ""
@@ -134,14 +134,14 @@ func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	if connID != nil {
 		events = append(events, &models.Event{ConnectionID: connID, AppID: &app.ID, Type: models.EventReconnectLinkCreated,
 			Message: "Reconnect link created, valid until " + valid, Actor: in.CreatedBy})
-		ctx = auditing(ctx, models.AuditReconnectLinkCreated, TargetConnection, *connID,
+		ctx = models.Auditing(ctx, models.AuditReconnectLinkCreated, TargetConnection, *connID,
 			fmt.Sprintf("Reconnect link %s created for customer %q (app %q), valid until %s", link.ID, ref, app.Name, valid))
 	} else {
 		details := fmt.Sprintf("Connect link for customer %q (app %q), valid until %s", ref, app.Name, valid)
 		if in.AllowTransfer {
 			details += "; it may move the account's connection from another customer"
 		}
-		ctx = auditing(ctx, models.AuditLinkCreated, TargetLink, link.ID, details)
+		ctx = models.Auditing(ctx, models.AuditLinkCreated, TargetLink, link.ID, details)
 	}
 	if err := c.store.CreateConnectLink(ctx, &link, events...); err != nil {
 		return nil, err
@@ -253,7 +253,7 @@ func (c *Connect) OpenLink(ctx context.Context, token string) (*Link, error) {
 // from it cannot complete). A used link gives ErrLinkUsed; an unknown one
 // models.ErrNotFound; revoking twice is harmless.
 func (c *Connect) RevokeLink(ctx context.Context, id, actor string) (*models.ConnectLink, error) {
-	ctx = auditing(ctx, models.AuditLinkRevoked, TargetLink, id, "Connect link revoked")
+	ctx = models.Auditing(ctx, models.AuditLinkRevoked, TargetLink, id, "Connect link revoked")
 	l, err := c.store.RevokeConnectLink(ctx, id, actor)
 	if errors.Is(err, models.ErrAlreadyUsed) {
 		return nil, ErrLinkUsed

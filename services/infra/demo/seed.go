@@ -9,6 +9,7 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // seedPeople are the demo customers' account holders: first names, last names and
@@ -42,7 +43,7 @@ func seedPlan(i int) (outcome getresponsetest.Outcome, then models.Status) {
 // so its tokens are the simulator's own and refresh, test calls and the proxy
 // work on it. A demo app that already has connections is left alone. It reports
 // how many connections it made.
-func (d *Mode) Seed(ctx context.Context, store *models.Store, connect *services.Connect, tokens *services.Tokens) (int, error) {
+func (d *Mode) Seed(ctx context.Context, store *models.Store, connect *services.Connect, tokens *tokens.Tokens) (int, error) {
 	first, err := store.ClaimDemoSeeding(ctx, d.App.ID)
 	if err != nil || !first {
 		return 0, err
