@@ -56,7 +56,7 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 		return errNoSuchApp
 	}
 	if req.ConnectionID != "" {
-		conn, err := s.tokens.Get(ctx, req.ConnectionID)
+		conn, err := s.connections.Get(ctx, req.ConnectionID)
 		if err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func (s *Server) apiListConnections(c echo.Context) error {
 		}
 		f.Limit = n
 	}
-	rows, next, err := s.apiQueries.ListAPIConnections(c.Request().Context(), f)
+	rows, next, err := s.store.ListAPIConnections(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (s *Server) connectionDetail(ctx context.Context, conn *models.Connection) 
 
 func (s *Server) apiGetConnection(c echo.Context) error {
 	ctx := c.Request().Context()
-	conn, err := s.tokens.Get(ctx, c.Param("id"))
+	conn, err := s.connections.Get(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (s *Server) apiRotateEventsURL(c echo.Context) error {
 	if _, err := s.events.Rotate(ctx, id, apiActor(c)); err != nil {
 		return err
 	}
-	conn, err := s.tokens.Get(ctx, id)
+	conn, err := s.connections.Get(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ type tokenJSON struct {
 }
 
 func (s *Server) apiToken(c echo.Context) error {
-	g, err := s.apiTokens.AccessToken(c.Request().Context(), c.Param("id"), apiActor(c))
+	g, err := s.tokens.AccessToken(c.Request().Context(), c.Param("id"), apiActor(c))
 	if err != nil {
 		return err
 	}
@@ -251,10 +251,10 @@ func (s *Server) apiRefresh(c echo.Context) error {
 func (s *Server) apiDisconnect(c echo.Context) error {
 	ctx := c.Request().Context()
 	id := c.Param("id")
-	if err := s.tokens.Disconnect(ctx, id, apiActor(c)); err != nil {
+	if err := s.connections.Disconnect(ctx, id, apiActor(c)); err != nil {
 		return err
 	}
-	conn, err := s.tokens.Get(ctx, id)
+	conn, err := s.connections.Get(ctx, id)
 	if err != nil {
 		return err
 	}

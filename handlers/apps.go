@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -14,19 +13,6 @@ import (
 	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/views"
 )
-
-// appService is what the app pages need.
-type appService interface {
-	Create(ctx context.Context, in services.AppInput) (*models.App, error)
-	Update(ctx context.Context, id, actor string, in services.AppInput) (*models.App, error)
-	Candidate(ctx context.Context, id string, in services.AppInput) (*models.App, error)
-	Get(ctx context.Context, id string) (*models.App, error)
-	List(ctx context.Context) ([]models.AppSummary, error)
-	LiveConnections(ctx context.Context, id string) (int64, error)
-	Delete(ctx context.Context, id, actor string, disconnect bool) (int64, error)
-	Defaults(edition, domain string) (authURL, apiURL string)
-	EditionDefaults(domain string) map[string][2]string
-}
 
 var editionLabels = map[string]string{
 	"standard": "Standard (getresponse.com)",

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -16,13 +15,6 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
-
-// auditService reads the audit log.
-type auditService interface {
-	List(ctx context.Context, f models.AuditFilter) (*models.AuditPage, error)
-	Each(ctx context.Context, f models.AuditFilter, fn func(models.AuditEntry) error) error
-	LiveTargets(ctx context.Context, refs []models.AuditTargetRef) (map[models.AuditTargetRef]string, error)
-}
 
 // auditPageSize is how many entries one screen of the audit page shows: one line
 // each at 1280 px.

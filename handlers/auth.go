@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -12,20 +11,6 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
-
-// operatorService is what the sign-in and operator pages need.
-type operatorService interface {
-	NeedsSetup(ctx context.Context) (bool, error)
-	ValidSetupToken(token string) bool
-	Setup(ctx context.Context, token, email, password, confirm string) (*models.Operator, error)
-	SetRole(ctx context.Context, actorID, id string, role models.Role) (bool, error)
-	Authenticate(ctx context.Context, in services.SignIn) (*models.Operator, string, error)
-	ChangePassword(ctx context.Context, in services.PasswordChange) error
-	Remove(ctx context.Context, actorID, id string) error
-	List(ctx context.Context) ([]models.Operator, error)
-	Get(ctx context.Context, id string) (*models.Operator, error)
-	SetAlertEmail(ctx context.Context, id string, on bool) error
-}
 
 // setupForm shows the first-run form to whoever brings the setup URL that
 // grconnect printed in its log; once an operator exists the page is gone.

@@ -14,13 +14,6 @@ import (
 	"github.com/grconnect/grconnect/views"
 )
 
-// bulkService runs "refresh all …" jobs in the background.
-type bulkService interface {
-	Start(ctx context.Context, scope, actor string) (*models.BulkJob, error)
-	Get(ctx context.Context, id string) (*models.BulkJob, error)
-	Preview(ctx context.Context) (tokens.BulkPreview, error)
-}
-
 var scopeLabels = map[string]string{
 	models.ScopeFailing:  "failing connections",
 	models.ScopeExpiring: "connections expiring soon",

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -13,19 +12,6 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
-
-// connectService is what the customer's connect flow and the link pages need.
-type connectService interface {
-	CreateLink(ctx context.Context, in services.LinkInput) (*services.Link, error)
-	OpenLink(ctx context.Context, token string) (*services.Link, error)
-	RecentLinks(ctx context.Context, appID, connectionID string, limit int) ([]services.Link, error)
-	GetLink(ctx context.Context, id string) (*services.Link, error)
-	Start(ctx context.Context, in services.StartInput) (string, error)
-	Callback(ctx context.Context, in services.CallbackInput) (*services.CallbackResult, error)
-	RevokeLink(ctx context.Context, id, actor string) (*models.ConnectLink, error)
-	SetParentLogin(ctx context.Context, id, login, actor string) error
-	RedirectURL() string
-}
 
 // The OAuth browser cookie (cookieNames.oauth) binds an authorization to the
 // browser that started it. It is HttpOnly and SameSite=Lax: GetResponse's redirect

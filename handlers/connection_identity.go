@@ -14,7 +14,7 @@ const ctxIdentityForm = "grconnect.identity_form"
 
 func (s *Server) setParentLogin(c echo.Context) error {
 	ctx := c.Request().Context()
-	conn, err := s.tokens.Get(ctx, c.Param("id"))
+	conn, err := s.connections.Get(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,40 +18,10 @@ import (
 	"github.com/grconnect/grconnect/views"
 )
 
-// tokenService is what the connection pages need of the token engine.
-type tokenService interface {
-	Get(ctx context.Context, id string) (*models.Connection, error)
-	Refresh(ctx context.Context, id, actor string) (*models.Connection, error)
-	CheckApp(ctx context.Context, app *models.App, actor string) (tokens.CheckResult, error)
-	TryCredentials(ctx context.Context, candidate *models.App) (tokens.CheckResult, error)
-	AppWorks(ctx context.Context, app *models.App, what, actor string)
-	CredentialsReplaced(ctx context.Context, app *models.App, actor string)
-	AccountBudget(apiURL, maxDomain, accountID string) (tokens.Budget, bool)
-	TestCall(ctx context.Context, id, path, actor string) (*tokens.TestCallResult, error)
-	Disconnect(ctx context.Context, id, actor string) error
-}
-
-// connectionQueries are the dashboard's read-only queries.
-type connectionQueries interface {
-	ListConnections(ctx context.Context, f models.ConnectionFilter) (*models.ConnectionPage, error)
-	CountConnections(ctx context.Context, f models.ConnectionFilter, limit int) (int64, bool, error)
-	AppNames(ctx context.Context) ([]models.App, error)
-	ConnectionEvents(ctx context.Context, connectionID string, beforeID int64, limit int) ([]models.Event, bool, error)
-	ConnectionsBy(ctx context.Context, statuses []models.Status, limit int) ([]models.ConnectionRow, error)
-	ExpiryHistogram(ctx context.Context, now time.Time, span, width time.Duration) ([]models.ExpiryBucket, error)
-	RefreshStats(ctx context.Context, now time.Time, days int) ([]models.DailyRefreshStat, error)
-	RefreshEvents(ctx context.Context, connectionID string, limit int) ([]models.Event, error)
-	RecentEvents(ctx context.Context, limit int) ([]models.EventRow, error)
-	AppByID(ctx context.Context, id string) (*models.App, error)
-	CountByStatus(ctx context.Context) (map[models.Status]int64, error)
-	TokenHorizon(ctx context.Context) (models.TokenHorizon, error)
-	UnhealthyApps(ctx context.Context) ([]models.App, error)
-}
-
 // appAlerts lists the unhealthy apps for the page's banner (nothing when the list
 // cannot be read: a page never fails for its banner).
 func (s *Server) appAlerts(c echo.Context) []views.AppAlert {
-	apps, err := s.queries.UnhealthyApps(c.Request().Context())
+	apps, err := s.store.UnhealthyApps(c.Request().Context())
 	if err != nil {
 		s.log.Warn("list unhealthy apps", "error", err)
 		return nil
@@ -94,18 +63,18 @@ func (s *Server) listConnections(c echo.Context) error {
 	if len(f.Query) > 200 {
 		return echo.NewHTTPError(http.StatusBadRequest, "The search is too long.")
 	}
-	page, err := s.queries.ListConnections(ctx, f)
+	page, err := s.store.ListConnections(ctx, f)
 	if errors.Is(err, models.ErrBadCursor) {
 		return echo.NewHTTPError(http.StatusBadRequest, "That page link is not valid. Start again from the first page.")
 	}
 	if err != nil {
 		return err
 	}
-	total, more, err := s.queries.CountConnections(ctx, f, countLimit)
+	total, more, err := s.store.CountConnections(ctx, f, countLimit)
 	if err != nil {
 		return err
 	}
-	apps, err := s.queries.AppNames(ctx)
+	apps, err := s.store.AppNames(ctx)
 	if err != nil {
 		return err
 	}
@@ -119,7 +88,7 @@ func (s *Server) listConnections(c echo.Context) error {
 	}
 	if len(v.Rows) == 0 && statusParam == "live" && f.Query == "" && f.AppID == "" {
 		// An empty default list may only be hiding disconnected connections: say so.
-		if v.Hidden, _, err = s.queries.CountConnections(ctx, models.ConnectionFilter{Status: string(models.StatusDisconnected)}, countLimit); err != nil {
+		if v.Hidden, _, err = s.store.CountConnections(ctx, models.ConnectionFilter{Status: string(models.StatusDisconnected)}, countLimit); err != nil {
 			return err
 		}
 	}
@@ -162,11 +131,11 @@ func (s *Server) showConnection(c echo.Context) error {
 // renderConnection renders a connection's page, with a test call's result when there is one.
 func (s *Server) renderConnection(c echo.Context, status int, result *tokens.TestCallResult, testEndpoint string) error {
 	ctx := c.Request().Context()
-	conn, err := s.tokens.Get(ctx, c.Param("id"))
+	conn, err := s.connections.Get(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	app, err := s.queries.AppByID(ctx, conn.AppID)
+	app, err := s.store.AppByID(ctx, conn.AppID)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		return err
 	}
@@ -176,7 +145,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *tokens.Tes
 			return echo.NewHTTPError(http.StatusBadRequest, "That timeline page link is not valid.")
 		}
 	}
-	events, more, err := s.queries.ConnectionEvents(ctx, conn.ID, before, pageSize)
+	events, more, err := s.store.ConnectionEvents(ctx, conn.ID, before, pageSize)
 	if err != nil {
 		return err
 	}
@@ -184,7 +153,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *tokens.Tes
 	if err != nil {
 		return err
 	}
-	refreshes, err := s.queries.RefreshEvents(ctx, conn.ID, 30)
+	refreshes, err := s.store.RefreshEvents(ctx, conn.ID, 30)
 	if err != nil {
 		return err
 	}
@@ -329,7 +298,7 @@ func (s *Server) testConnection(c echo.Context) error {
 
 func (s *Server) reconnectConnection(c echo.Context) error {
 	ctx := c.Request().Context()
-	conn, err := s.tokens.Get(ctx, c.Param("id"))
+	conn, err := s.connections.Get(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -351,7 +320,7 @@ func (s *Server) reconnectConnection(c echo.Context) error {
 }
 
 func (s *Server) confirmDisconnect(c echo.Context) error {
-	conn, err := s.tokens.Get(c.Request().Context(), c.Param("id"))
+	conn, err := s.connections.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -361,7 +330,7 @@ func (s *Server) confirmDisconnect(c echo.Context) error {
 
 func (s *Server) disconnectConnection(c echo.Context) error {
 	id := c.Param("id")
-	if err := s.tokens.Disconnect(c.Request().Context(), id, currentOperator(c).Email); err != nil {
+	if err := s.connections.Disconnect(c.Request().Context(), id, currentOperator(c).Email); err != nil {
 		return err
 	}
 	s.log.Info("connection disconnected", "connection", id, "by", currentOperator(c).ID)

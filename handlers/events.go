@@ -20,21 +20,6 @@ import (
 // arrive here. The request log names the route, never the path (the token).
 const eventsRoute = "/events/:token"
 
-// eventService is what the events URL and the connection pages need of the
-// events service.
-type eventService interface {
-	Target(ctx context.Context, token string) (*models.EventsTarget, error)
-	Receive(ctx context.Context, target *models.EventsTarget, in services.InboundRequest) (bool, error)
-	URL(ctx context.Context, conn *models.Connection) (string, error)
-	Rotate(ctx context.Context, id, actor string) (string, error)
-}
-
-// callbackService is what the pages and the API need of the callback registrations.
-type callbackService interface {
-	SetActions(ctx context.Context, app *models.App, actions string) (int64, error)
-	Status(ctx context.Context, id string) (*models.ConnectionCallback, error)
-}
-
 // eventAnswer is what an events URL answers: {"status":"OK"} when the event is
 // kept (GetResponse retries until it reads that), else an error GetResponse
 // shows in its panel.

@@ -15,7 +15,7 @@ func (s *Server) overview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	counts, err := s.queries.CountByStatus(ctx)
+	counts, err := s.store.CountByStatus(ctx)
 	if err != nil {
 		return err
 	}
@@ -26,29 +26,29 @@ func (s *Server) overview(c echo.Context) error {
 	}
 	k := s.clock(c)
 	now := k.now
-	expiring, err := s.queries.ConnectionsBy(ctx, []models.Status{models.StatusActive, models.StatusRefreshFailing}, 5)
+	expiring, err := s.store.ConnectionsBy(ctx, []models.Status{models.StatusActive, models.StatusRefreshFailing}, 5)
 	if err != nil {
 		return err
 	}
-	attention, err := s.queries.ConnectionsBy(ctx, []models.Status{models.StatusRefreshFailing, models.StatusNeedsReconnect}, 10)
+	attention, err := s.store.ConnectionsBy(ctx, []models.Status{models.StatusRefreshFailing, models.StatusNeedsReconnect}, 10)
 	if err != nil {
 		return err
 	}
-	events, err := s.queries.RecentEvents(ctx, 10)
+	events, err := s.store.RecentEvents(ctx, 10)
 	if err != nil {
 		return err
 	}
 	if v.Total > 0 {
-		horizon, err := s.queries.TokenHorizon(ctx)
+		horizon, err := s.store.TokenHorizon(ctx)
 		if err != nil {
 			return err
 		}
 		r := pickExpiryRange(now, horizon.LatestExpiry)
-		buckets, err := s.queries.ExpiryHistogram(ctx, now.UTC().Truncate(r.Width), r.Span, r.Width)
+		buckets, err := s.store.ExpiryHistogram(ctx, now.UTC().Truncate(r.Width), r.Span, r.Width)
 		if err != nil {
 			return err
 		}
-		stats, err := s.queries.RefreshStats(ctx, now, 7)
+		stats, err := s.store.RefreshStats(ctx, now, 7)
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,15 +16,6 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
-
-// webhookService is what the app page and the API need of the webhook sender.
-type webhookService interface {
-	Configure(ctx context.Context, app *models.App, in services.WebhookInput) (string, error)
-	Deliveries(ctx context.Context, f models.DeliveryFilter) ([]models.WebhookDelivery, bool, error)
-	Delivery(ctx context.Context, id int64) (*models.WebhookDelivery, error)
-	Replay(ctx context.Context, id int64, appID string) (*models.WebhookDelivery, error)
-	LegacySecret(app *models.App) bool
-}
 
 // webhookSubmission is the webhook form as posted, shown again with its errors.
 type webhookSubmission struct {

@@ -118,10 +118,6 @@ func (t *Tokens) Process() string { return t.owner }
 // Policy returns the rule of when a connection is due.
 func (t *Tokens) Policy() DuePolicy { return t.policy }
 
-// Get returns one connection, or models.ErrNotFound.
-func (t *Tokens) Get(ctx context.Context, id string) (*models.Connection, error) {
-	return t.store.ConnectionByID(ctx, id)
-}
 
 // auditRefresh records an explicit refresh in the audit log when the context names
 // who asked. The refresh commits in steps of its own (the pair first, then its
@@ -246,7 +242,7 @@ func (t *Tokens) runLeased(ctx context.Context, conn *models.Connection, owner, 
 		// (the token this one presented was dead because of it): the failure is
 		// moot, and the stored pair is the answer.
 		t.log.Info("a failed refresh was ignored: another process stored a newer token pair meanwhile", "connection", conn.ID)
-		saved, err = t.Get(ctx, conn.ID)
+		saved, err = t.store.ConnectionByID(ctx, conn.ID)
 		return saved, true, err
 	}
 	if err != nil {
@@ -374,9 +370,8 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 	return p, nil
 }
 
-// Disconnect erases a connection's tokens and marks it disconnected.
-func (t *Tokens) Disconnect(ctx context.Context, id, actor string) error {
-	ctx = models.Auditing(ctx, models.AuditDisconnected, models.AuditTargetConnection, id, "Disconnected; tokens erased")
+// Forget drops what this process holds of connection id for outages (its last
+// token row): the connection is being disconnected or deleted.
+func (t *Tokens) Forget(id string) {
 	t.held.Drop(id)
-	return t.store.Disconnect(ctx, id, actor)
 }

@@ -94,7 +94,7 @@ func (t *Tokens) Refresh(ctx context.Context, id, actor string) (*models.Connect
 }
 
 func (t *Tokens) refreshExplicit(ctx context.Context, id, actor string) (*models.Connection, error) {
-	conn, err := t.Get(ctx, id)
+	conn, err := t.store.ConnectionByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}

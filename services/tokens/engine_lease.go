@@ -74,7 +74,7 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 		if !rules.wait {
 			return nil, errLeaseBusy
 		}
-		current, err := t.Get(ctx, id)
+		current, err := t.store.ConnectionByID(ctx, id)
 		if err != nil {
 			return nil, err
 		}

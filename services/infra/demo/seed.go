@@ -43,7 +43,7 @@ func seedPlan(i int) (outcome getresponsetest.Outcome, then models.Status) {
 // so its tokens are the simulator's own and refresh, test calls and the proxy
 // work on it. A demo app that already has connections is left alone. It reports
 // how many connections it made.
-func (d *Mode) Seed(ctx context.Context, store *models.Store, connect *services.Connect, tokens *tokens.Tokens) (int, error) {
+func (d *Mode) Seed(ctx context.Context, store *models.Store, connect *services.Connect, connections *services.Connections, tokens *tokens.Tokens) (int, error) {
 	first, err := store.ClaimDemoSeeding(ctx, d.App.ID)
 	if err != nil || !first {
 		return 0, err
@@ -67,7 +67,7 @@ func (d *Mode) Seed(ctx context.Context, store *models.Store, connect *services.
 			// The refresh fails as planned (invalid_grant, or 503): that is the state.
 			_, _ = tokens.Refresh(ctx, conn.ID, "system")
 		case models.StatusDisconnected:
-			if err := tokens.Disconnect(ctx, conn.ID, "system"); err != nil {
+			if err := connections.Disconnect(ctx, conn.ID, "system"); err != nil {
 				return made, err
 			}
 		default:

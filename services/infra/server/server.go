@@ -58,9 +58,11 @@ type Server struct {
 	Apps      *services.Apps
 	Connect   *services.Connect
 	Tokens    *tokens.Tokens
-	APIKeys   *services.APIKeys
-	Proxy     *tokens.Proxy
-	Webhooks  *services.Webhooks
+	// Connections reads connections and disconnects them.
+	Connections *services.Connections
+	APIKeys     *services.APIKeys
+	Proxy       *tokens.Proxy
+	Webhooks    *services.Webhooks
 	// Events receives GetResponse's events at each connection's events URL and
 	// relays them; Callbacks registers those URLs as the accounts' callbacks.
 	Events    *services.Events
@@ -145,6 +147,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Connect = services.NewConnect(store, box, s.Apps, gr, cfg.BaseURL, log)
 	policy := tokens.DuePolicy{Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive}
 	s.Tokens = tokens.NewTokens(store, box, gr, policy, cfg.RedirectURL(), log)
+	s.Connections = services.NewConnections(store, s.Tokens)
 	s.Tokens.SetRefreshRate(cfg.RefreshRate)
 	if cfg.RefreshLease > 0 {
 		s.Tokens.SetLease(cfg.RefreshLease)
@@ -181,7 +184,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Backups.Observer = s.Metrics
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
-		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
+		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Connections: s.Connections, Tokens: s.Tokens, Webhooks: s.Webhooks,
 		Events: s.Events, Callbacks: s.Callbacks,
 		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts, Audit: s.Audit, Backups: s.Backups,
 		Invitations: s.Invitations,
@@ -189,7 +192,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake
 		if !o.NoDemoSeed {
-			n, err := s.Demo.Seed(ctx, store, s.Connect, s.Tokens)
+			n, err := s.Demo.Seed(ctx, store, s.Connect, s.Connections, s.Tokens)
 			if err != nil {
 				log.Warn("demo mode: seeding demo connections failed", "seeded", n, "error", err)
 			} else if n > 0 {
