@@ -118,7 +118,6 @@ func (t *Tokens) Process() string { return t.owner }
 // Policy returns the rule of when a connection is due.
 func (t *Tokens) Policy() DuePolicy { return t.policy }
 
-
 // auditRefresh records an explicit refresh in the audit log when the context names
 // who asked. The refresh commits in steps of its own (the pair first, then its
 // events), so its entry follows them. A refusal that sent nothing is not recorded:
