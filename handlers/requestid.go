@@ -3,10 +3,12 @@ package handlers
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // RequestIDHeader carries a request's ID in the answer (and, from a trusted reverse
@@ -23,7 +25,8 @@ type requestIDKey struct{}
 // customer's screenshot leads to the log line. A trusted reverse proxy's
 // X-Request-Id is kept (nginx's $request_id, say), so one ID follows the request
 // through both logs; anyone else's is replaced. It also says who acts for the
-// audit log: the client's address here, the operator or API key further on.
+// audit log: the client's address here, the operator or API key further on; and
+// when the request arrived, so that refreshes asked for at once share one call.
 func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -38,6 +41,7 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Response().Header().Set(RequestIDHeader, id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 		ctx = models.WithActor(ctx, models.Actor{IP: c.RealIP()})
+		ctx = tokens.WithAskedAt(ctx, time.Now())
 		c.SetRequest(r.WithContext(ctx))
 		return next(c)
 	}

@@ -41,10 +41,60 @@ func (e *TooSoonError) Error() string {
 	return fmt.Sprintf("not refreshed: %s; try again in %d s", e.Reason, max(1, int((e.RetryAfter+time.Second-1)/time.Second)))
 }
 
-// explicitCalls remembers, per connection, when explicit requests started token calls.
+// explicitCalls remembers, per connection, when explicit requests started token
+// calls, and the outcome of the last one.
 type explicitCalls struct {
 	mu   sync.Mutex
 	byID map[string][]time.Time
+	last map[string]explicitOutcome
+}
+
+type askedKey struct{}
+
+// WithAskedAt returns ctx saying when the request it serves arrived. An explicit
+// refresh shares the call of a refresh that ended after its request arrived (the
+// two ran at once), though the request reached the engine later.
+func WithAskedAt(ctx context.Context, at time.Time) context.Context {
+	return context.WithValue(ctx, askedKey{}, at)
+}
+
+// askedAt is when ctx's request arrived (WithAskedAt), or now.
+func askedAt(ctx context.Context) time.Time {
+	if at, ok := ctx.Value(askedKey{}).(time.Time); ok {
+		return at
+	}
+	return time.Now()
+}
+
+// explicitOutcome is what an explicit refresh's call came to, and when (the
+// process's clock, monotonic: it orders requests, it is not shown).
+type explicitOutcome struct {
+	done time.Time
+	id   string // the connection refreshed
+	conn *models.Connection
+	err  error
+}
+
+// finished remembers the outcome of key's call (a connection's ID, or an app's
+// probe, "probe\x00" and its ID) that refreshed connection id.
+func (e *explicitCalls) finished(key, id string, conn *models.Connection, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.last == nil {
+		e.last = map[string]explicitOutcome{}
+	}
+	e.last[key] = explicitOutcome{done: time.Now(), id: id, conn: conn, err: err}
+}
+
+// sharedSince returns the outcome of key's last call when that call ended after
+// asked, the moment a request was made: the call ran while the request did, so
+// the request shares it as it would have shared the call in flight. A request
+// made after the call ended gets a call of its own.
+func (e *explicitCalls) sharedSince(key string, asked time.Time) (explicitOutcome, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out, ok := e.last[key]
+	return out, ok && !out.done.Before(asked)
 }
 
 // take counts one call for id at now, or refuses it with the wait until the
@@ -78,6 +128,11 @@ func (e *explicitCalls) prune(now time.Time) {
 		}
 	}
 	e.byID = kept
+	for id, out := range e.last {
+		if time.Since(out.done) >= explicitWindow {
+			delete(e.last, id)
+		}
+	}
 }
 
 // Refresh refreshes a connection's tokens now, whatever its state: an explicit
@@ -88,12 +143,13 @@ func (e *explicitCalls) prune(now time.Time) {
 // makes the app healthy, its failure names the cause. Errors: models.ErrNotFound,
 // models.ErrDisconnected, a *TooSoonError (the explicit limit), a *RefreshError.
 func (t *Tokens) Refresh(ctx context.Context, id, actor string) (*models.Connection, error) {
-	conn, err := t.refreshExplicit(ctx, id, actor)
+	conn, err := t.refreshExplicit(ctx, id, actor, askedAt(ctx))
 	t.auditRefresh(ctx, id, conn, err)
 	return conn, err
 }
 
-func (t *Tokens) refreshExplicit(ctx context.Context, id, actor string) (*models.Connection, error) {
+// refreshExplicit is Refresh of a request made at asked.
+func (t *Tokens) refreshExplicit(ctx context.Context, id, actor string, asked time.Time) (*models.Connection, error) {
 	conn, err := t.store.ConnectionByID(ctx, id)
 	if err != nil {
 		return nil, err
@@ -102,15 +158,9 @@ func (t *Tokens) refreshExplicit(ctx context.Context, id, actor string) (*models
 		return nil, models.ErrDisconnected
 	}
 	if app, err := t.App(ctx, conn.AppID); err == nil && !app.Health.Healthy() {
-		return t.probe(ctx, app, conn, actor)
+		return t.probe(ctx, app, conn, actor, asked)
 	}
-	return t.explicitCall(ctx, conn, actor)
-}
-
-// probeOutcome is an app probe's result and the connection it refreshed.
-type probeOutcome struct {
-	id   string
-	conn *models.Connection
+	return t.explicitCall(ctx, conn, actor, asked)
 }
 
 // probe runs an explicit refresh of conn, of the unhealthy app, as the app's
@@ -118,15 +168,23 @@ type probeOutcome struct {
 // another connection's refresh probes the app waits for it: if the app works
 // again it refreshes its own connection; if the app (or GetResponse) still fails,
 // that answer is its own; if the probe failed for its connection's own reason
-// (a dead refresh token), this one asks for itself.
-func (t *Tokens) probe(ctx context.Context, app *models.App, conn *models.Connection, actor string) (*models.Connection, error) {
+// (a dead refresh token), this one asks for itself. A probe that ended after the
+// request was made counts as one it waited for.
+func (t *Tokens) probe(ctx context.Context, app *models.App, conn *models.Connection, actor string, asked time.Time) (*models.Connection, error) {
 	led := false
-	v, err, _ := t.flight.Do("probe\x00"+app.ID, func() (any, error) {
-		led = true
-		c, err := t.explicitCall(ctx, conn, actor)
-		return probeOutcome{id: conn.ID, conn: c}, err
-	})
-	out, _ := v.(probeOutcome)
+	key := "probe\x00" + app.ID
+	out, shared := t.explicit.sharedSince(key, asked)
+	err := out.err
+	if !shared {
+		var v any
+		v, err, _ = t.flight.Do(key, func() (any, error) {
+			led = true
+			c, err := t.explicitCall(ctx, conn, actor, asked)
+			t.explicit.finished(key, conn.ID, c, err)
+			return explicitOutcome{id: conn.ID, conn: c}, err
+		})
+		out, _ = v.(explicitOutcome)
+	}
 	var rerr *RefreshError
 	if errors.As(err, &rerr) && rerr.App == nil && rerr.Class == ClassWait && app.Health == models.AppRefused {
 		// GetResponse still refuses the app's calls: the app is the cause to name.
@@ -139,7 +197,7 @@ func (t *Tokens) probe(ctx context.Context, app *models.App, conn *models.Connec
 		return out.conn, err
 	}
 	if err == nil || rerr == nil || (rerr.App == nil && rerr.Class != ClassWait) {
-		return t.explicitCall(ctx, conn, actor)
+		return t.explicitCall(ctx, conn, actor, asked)
 	}
 	if rerr.App != nil {
 		return nil, err
@@ -148,12 +206,16 @@ func (t *Tokens) probe(ctx context.Context, app *models.App, conn *models.Connec
 		Message: "GetResponse did not answer the app's probe, a refresh of another of its connections a moment ago (" + DescribeGRError(rerr.Err) + "); this connection was not refreshed"}
 }
 
-// explicitCall makes the token call of an explicit refresh of conn, shared by the
-// requests that arrive while it runs. Another worker's refresh in flight is
-// waited out, then this one calls GetResponse itself.
-func (t *Tokens) explicitCall(ctx context.Context, conn *models.Connection, actor string) (*models.Connection, error) {
+// explicitCall makes the token call of an explicit refresh of conn asked for at
+// asked, shared by the requests made while it runs (those that reach it in flight,
+// and those made before it ended that reach it a moment later). Another worker's
+// refresh in flight is waited out, then this one calls GetResponse itself.
+func (t *Tokens) explicitCall(ctx context.Context, conn *models.Connection, actor string, asked time.Time) (*models.Connection, error) {
 	id := conn.ID
-	v, err, _ := t.flight.Do("explicit\x00"+id, func() (any, error) {
+	if out, ok := t.explicit.sharedSince(id, asked); ok {
+		return out.conn, out.err
+	}
+	v, err, _ := t.flight.Do("explicit\x00"+id, func() (v any, err error) {
 		now := t.Now()
 		if t.pending.get(id) != nil {
 			return nil, &TooSoonError{RetryAfter: 10 * time.Second,
@@ -172,7 +234,9 @@ func (t *Tokens) explicitCall(ctx context.Context, conn *models.Connection, acto
 		defer t.active.Delete(id)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.refreshDeadline())
 		defer cancel()
-		return t.leasedExplicit(rctx, id, actor)
+		c, err := t.leasedExplicit(rctx, id, actor)
+		t.explicit.finished(id, id, c, err)
+		return c, err
 	})
 	if err != nil {
 		return nil, err

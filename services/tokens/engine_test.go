@@ -425,3 +425,24 @@ func TestRefreshEventSaysWhetherTheRefreshTokenChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestExplicitRefreshSharesACallThatRanWhileItWasAsked: a refresh asked for before
+// another's call ended shares that call's outcome though it reaches the engine
+// after it (its request waited elsewhere); one asked for after it gets a call.
+func TestExplicitRefreshSharesACallThatRanWhileItWasAsked(t *testing.T) {
+	e := newEngine(t, getresponsetest.Options{})
+	c := e.Seed(models.StatusActive, e.Clock.Now().Add(time.Hour), nil)
+	ctx := context.Background()
+	asked := time.Now()
+	first, err := e.Tokens.Refresh(ctx, c.ID, "ann@example.com")
+	if err != nil || e.Refreshes() != 1 {
+		t.Fatalf("first refresh: %v, %d calls", err, e.Refreshes())
+	}
+	late, err := e.Tokens.Refresh(tokens.WithAskedAt(ctx, asked), c.ID, "bob@example.com")
+	if err != nil || e.Refreshes() != 1 || !late.ExpiresAt.Equal(*first.ExpiresAt) {
+		t.Fatalf("a refresh asked for while the call ran: %v, %d calls", err, e.Refreshes())
+	}
+	if _, err := e.Tokens.Refresh(tokens.WithAskedAt(ctx, time.Now()), c.ID, "bob@example.com"); err != nil || e.Refreshes() != 2 {
+		t.Fatalf("a refresh asked for after the call: %v, %d calls, want 2", err, e.Refreshes())
+	}
+}
