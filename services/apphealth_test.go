@@ -24,6 +24,7 @@ import (
 // while, no connection becomes needs_reconnect; once it answers normally again the
 // app's health returns to ok and a refresh works with no reconnect.
 func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		failure getresponsetest.TokenFailure
@@ -96,6 +97,7 @@ func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
 // GetResponse rejects produces one app alert — one webhook and one e-mail — not
 // one per connection, and none of its connections is told to reconnect.
 func TestOneBrokenAppOneAlert(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
@@ -157,6 +159,7 @@ func TestOneBrokenAppOneAlert(t *testing.T) {
 // TestAlertsDigestCustomersToReconnect: many customers whose grants GetResponse
 // rejects at once are one digest e-mail, listing some and counting the rest.
 func TestAlertsDigestCustomersToReconnect(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	smtp := mailertest.NewServer()
 	defer smtp.Close()
@@ -189,6 +192,7 @@ func TestAlertsDigestCustomersToReconnect(t *testing.T) {
 // of spending a call GetResponse would refuse: an explicit one is refused as too
 // soon (the connection unchanged), an automatic one waits in refresh_failing.
 func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	c := e.Seed(models.StatusActive, e.Clock.Now().Add(30*time.Second), nil)
 	h := http.Header{"Retry-After": {"120"}, "X-Ratelimit-Limit": {"30000"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"120 seconds"}}
@@ -221,6 +225,7 @@ func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
 // (a test call's refresh after the connection already needs a reconnect), is on the
 // timeline but sends no second needs_reconnect event or webhook.
 func TestRepeatedFailureAddsNoSecondAlert(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
@@ -249,6 +254,7 @@ func TestRepeatedFailureAddsNoSecondAlert(t *testing.T) {
 // TestCheckingAnAppThirtyTimesAtOnceAsksOnce: thirty "Check credentials" at once
 // (tabs, double clicks) make one client_credentials call, and all get its answer.
 func TestCheckingAnAppThirtyTimesAtOnceAsksOnce(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	e.Fake.SetTokenLatency(200 * time.Millisecond)
 	var wg sync.WaitGroup
@@ -280,6 +286,7 @@ func TestCheckingAnAppThirtyTimesAtOnceAsksOnce(t *testing.T) {
 // app's next probe is due in 30 s, and each failed probe doubles the wait up to
 // 15 minutes — not a flat 15 minutes, so an incident at GetResponse heals fast.
 func TestOperatorProbesBackOffFrom30sTo15Min(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	c := e.Seed(models.StatusActive, e.Clock.Now().Add(time.Hour), nil)
 	e.Fake.FailToken(getresponsetest.TokenInvalidClient, -1)

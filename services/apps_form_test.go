@@ -8,6 +8,7 @@ import (
 // TestSecretHintNeverGivesAShortSecretAway: "ends in …" shows four characters of a
 // long secret, one of a middling one, none of a short one.
 func TestSecretHintNeverGivesAShortSecretAway(t *testing.T) {
+	t.Parallel()
 	for secret, want := range map[string]string{
 		"s3cr3t-9f8e7d6c5b4a3f2a": "3f2a",
 		"0123456789abcdef":        "cdef",
@@ -23,6 +24,7 @@ func TestSecretHintNeverGivesAShortSecretAway(t *testing.T) {
 
 // TestReturnOriginsNamesEveryBadLine: the form's error lists all the bad lines.
 func TestReturnOriginsNamesEveryBadLine(t *testing.T) {
+	t.Parallel()
 	_, problem := ParseReturnOrigins("https://ok.example.com\nhttps://a.example.com/path\nftp://b.example.com")
 	if !strings.Contains(problem, `"https://a.example.com/path", "ftp://b.example.com" are not`) {
 		t.Errorf("problem = %q", problem)

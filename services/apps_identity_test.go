@@ -8,6 +8,7 @@ import (
 )
 
 func TestPopupOriginIsAReturnOrigin(t *testing.T) {
+	t.Parallel()
 	app := &models.App{ReturnOrigins: "https://app.example.com\nhttp://localhost:3000"}
 	for origin, want := range map[string]string{
 		"https://app.example.com":  "https://app.example.com",

@@ -36,6 +36,7 @@ func backupEngine(t *testing.T) *tokenstest.Engine {
 // another key every sealed value is reported under the key that sealed it; a
 // value altered in one row is named as damaged, with its row.
 func TestVerifyReportsAWrongKeyAndADamagedRow(t *testing.T) {
+	t.Parallel()
 	e := backupEngine(t)
 	ctx := context.Background()
 	rep, err := services.Verify(ctx, e.Store, e.Box)
@@ -98,6 +99,7 @@ func rowsOf(rows []models.TableRows, table string) int64 {
 // which is kept beside it; the restored one is migrated, its key checked, its
 // backup info cleared, the restore recorded in its audit log.
 func TestRestoreReplacesTheDatabase(t *testing.T) {
+	t.Parallel()
 	e := backupEngine(t)
 	ctx := models.WithActor(context.Background(), models.Actor{Name: models.CLIActor})
 	dir := t.TempDir()
@@ -153,6 +155,7 @@ func TestRestoreReplacesTheDatabase(t *testing.T) {
 // TestRestoreRefusesAWrongKey: a backup that the configured key cannot open is
 // not restored, and the message names both keys; nothing is touched.
 func TestRestoreRefusesAWrongKey(t *testing.T) {
+	t.Parallel()
 	e := backupEngine(t)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -178,6 +181,7 @@ func TestRestoreRefusesAWrongKey(t *testing.T) {
 // TestScheduledBackupsKeepTheNewest: each run writes a named backup; the oldest
 // beyond Keep are deleted, other files never; Status shows the newest.
 func TestScheduledBackupsKeepTheNewest(t *testing.T) {
+	t.Parallel()
 	e := backupEngine(t)
 	dir := t.TempDir()
 	stranger := filepath.Join(dir, "my-notes.db")
@@ -223,6 +227,7 @@ func TestScheduledBackupsKeepTheNewest(t *testing.T) {
 // TestHousekeepingSweepsOldAuditEntries: entries past the retention go; the
 // others and a retention of 0 (for ever) keep theirs.
 func TestHousekeepingSweepsOldAuditEntries(t *testing.T) {
+	t.Parallel()
 	store := modelstest.New(t)
 	now := models.Now()
 	for _, age := range []time.Duration{400 * 24 * time.Hour, 366 * 24 * time.Hour, 364 * 24 * time.Hour, time.Hour} {

@@ -9,6 +9,7 @@ import (
 // TestProblemKindsTable: every kind of connect-flow problem has a page status and
 // a heading, and no kind the operator must fix offers the customer a retry.
 func TestProblemKindsTable(t *testing.T) {
+	t.Parallel()
 	kinds := []services.ProblemKind{
 		services.ProblemStateMissing, services.ProblemStateUnknown, services.ProblemStateExpired, services.ProblemStateUsed,
 		services.ProblemForeignBrowser, services.ProblemAccessDenied, services.ProblemProviderError, services.ProblemNoCode,

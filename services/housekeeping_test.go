@@ -14,6 +14,7 @@ import (
 // TestHousekeepingSweeps: the hourly pass deletes authorizations expired over an
 // hour ago, throttle rows whose window passed and ended sessions, and nothing else.
 func TestHousekeepingSweeps(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	ctx := context.Background()
 	now := models.Now()

@@ -20,6 +20,7 @@ import (
 // write is undone, nothing is left under the old key, and running it again changes
 // nothing.
 func TestRekeyWhileRefreshesWrite(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	ctx := context.Background()
 	newKey := bytes.Repeat([]byte{0x42}, secrets.KeySize)
@@ -118,6 +119,7 @@ func ok(m map[string]string, k string) bool { _, found := m[k]; return found }
 // TestCheckKey: the first check stores a sealed check value; a wrong key is
 // refused; a rotation's box (new key, old key previous) passes.
 func TestCheckKey(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	ctx := context.Background()
 	wrong, _ := secrets.New(bytes.Repeat([]byte{9}, secrets.KeySize))

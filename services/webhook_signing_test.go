@@ -77,6 +77,7 @@ func (c *capture) last(t *testing.T) (http.Header, []byte) {
 // deliveries verify with that secret plus "=" in a Standard Webhooks verifier,
 // and X-Grconnect-Signature still verifies with the secret as it was.
 func TestLegacySecretsSignTheStandardWay(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	rc := &capture{}
 	srv := httptest.NewServer(rc)

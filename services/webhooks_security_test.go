@@ -19,6 +19,7 @@ import (
 // loopback; link-local and metadata hosts are refused always, loopback and private
 // networks unless allowed.
 func TestWebhookURLCheckedAtSave(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	wh := services.NewWebhooks(e.Store, e.Box, nil, tokenstest.Discard())
 	always := []string{
@@ -58,6 +59,7 @@ func TestWebhookURLCheckedAtSave(t *testing.T) {
 // TestWebhookDialGuard: an address the URL check could not see (a stored URL, a
 // name that resolves there) is refused when the delivery connects.
 func TestWebhookDialGuard(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
@@ -88,6 +90,7 @@ func TestWebhookDialGuard(t *testing.T) {
 // TestWebhookRedirectsAreNotFollowed: a receiver answering 307 does not get its
 // Location sent the signed body: the redirect is a failed attempt.
 func TestWebhookRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	var trapped atomic.Int64
 	trap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { trapped.Add(1) }))

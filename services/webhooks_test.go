@@ -73,6 +73,7 @@ func newReceiver(t *testing.T, e *tokenstest.Engine) (*receiver, string, *servic
 }
 
 func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
 	if _, err := wh.Configure(context.Background(), e.App, services.WebhookInput{URL: "ftp://nope"}); err == nil {
@@ -183,6 +184,7 @@ func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
 }
 
 func TestWebhookGivesUpAfterADay(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.secret, _ = wh.Configure(context.Background(), e.App, services.WebhookInput{URL: hookURL})
@@ -200,6 +202,7 @@ func TestWebhookGivesUpAfterADay(t *testing.T) {
 }
 
 func TestNoWebhookWithoutURL(t *testing.T) {
+	t.Parallel()
 	e := tokenstest.New(t, getresponsetest.Options{})
 	c := e.Seed(models.StatusActive, e.Clock.Now().Add(time.Hour), nil)
 	e.Store.Disconnect(context.Background(), c.ID, "x")

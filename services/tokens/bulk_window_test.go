@@ -6,6 +6,7 @@ import (
 )
 
 func TestExpiringWindowFollowsTheTokenLifetime(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ lifetime, want time.Duration }{
 		{0, time.Hour},                                      // no tokens: the classic hour
 		{24 * time.Hour, time.Hour},                         // day-long tokens: within the hour

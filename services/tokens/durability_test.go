@@ -84,6 +84,7 @@ func (e *engine) holdPair(full *atomic.Bool) (*models.Connection, string) {
 // refreshes with the refresh token A's pair replaced; A's pair lands, and the
 // connection is active with A's tokens (no needs_reconnect, no dead-token call).
 func TestStartingReplicaLeavesAHeldPairAlone(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
 	full := failWrites(t, e.Store)
 	e.Store.SetHealthHold(0)
@@ -126,6 +127,7 @@ func TestStartingReplicaLeavesAHeldPairAlone(t *testing.T) {
 // database takes small writes, the holder renews the lease before it ends, so a
 // settled process does not take the connection over; the pair lands later.
 func TestHeldPairRenewsItsLease(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
 	e.Tokens.SetLease(9 * time.Second)
 	var refuse atomic.Bool
@@ -173,6 +175,7 @@ func TestHeldPairRenewsItsLease(t *testing.T) {
 // lands, and the connection's state is recomputed from what is stored: active,
 // with a recovery on its timeline, and its token handed out.
 func TestHeldPairLandsOverAnotherProcessFailure(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
 	full := failWrites(t, e.Store)
 	e.Store.SetHealthHold(0)
@@ -209,6 +212,7 @@ func TestHeldPairLandsOverAnotherProcessFailure(t *testing.T) {
 // version: its needs_reconnect is not written, no such event is recorded, and its
 // caller gets the pair that landed.
 func TestFailureAfterAnotherPairLandedChangesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
 	full := failWrites(t, e.Store)
 	e.Store.SetHealthHold(0)
@@ -245,6 +249,7 @@ func TestFailureAfterAnotherPairLandedChangesNothing(t *testing.T) {
 // A pair held in memory keeps the gate shut after the disk frees, until it lands.
 // An explicit refresh is not gated.
 func TestGateHoldsBackAutomaticRefreshes(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
 	full := failWrites(t, e.Store)
 	e.Store.SetHealthHold(0)
@@ -352,6 +357,7 @@ func (c *callTimes) maxInWindow(d time.Duration) int {
 // one-second window sees more than 10 refresh calls, and every request gets a
 // token.
 func TestAutomaticRefreshesShareOneRate(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationRotate})
 	rec := &callTimes{}
 	tk := e.NewTokensVia(e.Store, func(rt http.RoundTripper) http.RoundTripper { rec.next = rt; return rec })
@@ -409,6 +415,7 @@ func TestAutomaticRefreshesShareOneRate(t *testing.T) {
 // in time it gets the still-valid token, or, expired, an error that says to try
 // again — and no refresh goes out past the pace.
 func TestTokenAboutToExpireWaitsOnlyForItsTurn(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
 	e.Tokens.SetRefreshLimiter(&tokenstest.CountingLimiter{Budget: 0})
 	now := e.Clock.Now()
@@ -437,6 +444,7 @@ func TestTokenAboutToExpireWaitsOnlyForItsTurn(t *testing.T) {
 // at once and the connection is refreshed by the other, seconds later instead of
 // a whole lease later. A replica that has just started judges nobody.
 func TestGoneReplicaLeasesEnd(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationRotate})
 	ctx := context.Background()
 	c := e.Seed(models.StatusActive, e.Clock.Now().Add(30*time.Second), nil)
@@ -526,6 +534,7 @@ func (c *cutter) Cut() {
 // storage_unavailable. While the database answered, each read went to it: a token
 // another replica replaced is never served from the held copy.
 func TestHeldRowsServeWhilePostgresUnreachable(t *testing.T) {
+	t.Parallel()
 	if !modelstest.Postgres() {
 		t.Skip("PostgreSQL only (" + modelstest.EnvDatabase + "): on SQLite the row cache answers, and reads work through a full disk")
 	}

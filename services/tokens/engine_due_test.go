@@ -15,6 +15,7 @@ import (
 // Go rule (DuePolicy.Background) on every combination of the columns it reads,
 // including the edges: exactly at the margin, the keep-alive and the window.
 func TestDuePolicyMatchesSQL(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, getresponsetest.Options{})
 	policy := e.Tokens.Policy()
 	now := e.Clock.Now()
@@ -74,6 +75,7 @@ func describeDue(c *models.Connection, now time.Time) string {
 // failing connection only once its window has passed; the keep-alive is not its
 // business.
 func TestDuePolicyOnDemand(t *testing.T) {
+	t.Parallel()
 	p := tokens.DuePolicy{Margin: 10 * time.Minute, Keepalive: 24 * time.Hour}
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) *time.Time { v := now.Add(d); return &v }

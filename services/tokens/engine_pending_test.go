@@ -37,6 +37,7 @@ func failWrites(t *testing.T, store *models.Store) *atomic.Bool {
 // is kept and served, the connection is not refreshed again meanwhile, the
 // refresher pauses, and the pair lands once the database takes writes again.
 func TestReceivedPairKeptUntilStored(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, getresponsetest.Options{Rotation: getresponsetest.RotationStrict})
 	full := failWrites(t, e.Store)
 	e.Store.SetHealthHold(0) // the "disk" is freed at once below

@@ -53,6 +53,7 @@ func (r *bytesReader) Read(p []byte) (int, error) {
 // have more than ten calls in flight for one GetResponse account together, and a
 // 429 one of them meets makes the other wait too.
 func TestFleetProxyLimitsAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	if !modelstest.Postgres() {
 		t.Skip("fleet-wide proxy limits live in PostgreSQL (one SQLite process keeps them in memory); CI's PostgreSQL pass runs this test")
 	}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestCleanProxyPath(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"/from-fields":                 "/from-fields",
 		"/contacts/abc.def/activities": "/contacts/abc.def/activities",
