@@ -19,6 +19,7 @@ type connectService interface {
 	CreateLink(ctx context.Context, in services.LinkInput) (*services.Link, error)
 	OpenLink(ctx context.Context, token string) (*services.Link, error)
 	RecentLinks(ctx context.Context, appID, connectionID string, limit int) ([]services.Link, error)
+	ReconnectLinks(ctx context.Context, connectionIDs []string) (map[string]services.Link, error)
 	GetLink(ctx context.Context, id string) (*services.Link, error)
 	Start(ctx context.Context, in services.StartInput) (string, error)
 	Callback(ctx context.Context, in services.CallbackInput) (*services.CallbackResult, error)
@@ -72,11 +73,26 @@ func (s *Server) renderConnectPage(c echo.Context, status int, link *services.Li
 		targets = append(targets, "https:")
 	}
 	customerHeaders(c, link.App, targets...)
-	return render(c, status, views.ConnectPage(s.publicPage(c, "Connect GetResponse"), views.ConnectView{
+	v := views.ConnectView{
 		Brand: s.brand(link.App), AppName: link.App.Name, Token: c.Param("token"), Reconnect: link.ConnectionID != nil,
 		Demo: link.App.Demo, ExpiresAt: formatTime(link.ExpiresAt),
 		AskDomain: ask, MaxDomain: domain, DomainError: domainErr, Domain: known, Popup: popup,
-	}))
+	}
+	if link.ConnectionID != nil {
+		// A reconnect renews one account: the page names it, so the customer signs
+		// in to the right one.
+		conn, err := s.tokens.Get(c.Request().Context(), *link.ConnectionID)
+		if err != nil && !errors.Is(err, models.ErrNotFound) {
+			return err
+		}
+		if conn != nil {
+			v.Account = conn.AccountEmail
+			if v.Account == "" {
+				v.Account = "account " + conn.AccountID
+			}
+		}
+	}
+	return render(c, status, views.ConnectPage(s.publicPage(c, "Connect GetResponse"), v))
 }
 
 // linkProblem renders the page for an unknown, expired, revoked or used link.
@@ -108,6 +124,15 @@ func (s *Server) linkProblem(c echo.Context, link *services.Link, err error) err
 	v.Kind = linkProblemKind(err)
 	customerHeaders(c, app)
 	v.Brand = s.brand(app)
+	if link != nil && app != nil {
+		// Only the operator can make a new link: an operator who opened it gets the
+		// button, a customer the app's support contact.
+		v.ShowSupport = true
+		if currentSession(c) != nil {
+			row := linkRow(*link, s.clock(c))
+			v.Renew = &row
+		}
+	}
 	if popup := services.PopupOrigin(app, c.FormValue("popup")); popup != "" {
 		v.Result = views.Result{Origin: popup, Status: "error", Error: v.Kind}
 	}

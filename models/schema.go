@@ -338,4 +338,9 @@ var migrations = []migration{
 			schema_version INTEGER NOT NULL,
 			grconnect_version TEXT NOT NULL DEFAULT '')`,
 	}},
+	{version: 18, name: "denied connect links", statements: []string{
+		// When the customer last declined access on GetResponse through the link
+		// (it stays usable): the link lists read "denied" instead of "valid".
+		`ALTER TABLE connect_links ADD COLUMN denied_at {{time}}`,
+	}},
 }

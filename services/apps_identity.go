@@ -24,6 +24,26 @@ func defaultMaxAuthURL(e getresponse.Edition, domain string) string {
 	return getresponse.DefaultAuthURL(e, domain)
 }
 
+// SettingsURL is the GetResponse page where an app's registration is kept (its
+// client ID, secret and redirect URL): "authorizations" beside its authorize
+// page — on app.getresponse.com, on a MAX panel's own domain, in the demo's
+// simulator. It is "" when the authorize URL is not GetResponse's usual page or
+// names a MAX domain that is not known.
+func SettingsURL(authURL, maxDomain string) string {
+	const page = "/oauth2_authorize.html"
+	if !strings.HasSuffix(authURL, page) {
+		return ""
+	}
+	u := strings.TrimSuffix(authURL, page) + "/authorizations"
+	if strings.Contains(u, DomainPlaceholder) {
+		if maxDomain == "" {
+			return ""
+		}
+		u = strings.ReplaceAll(u, DomainPlaceholder, maxDomain)
+	}
+	return u
+}
+
 // AuthURLFor returns the authorize URL of app for a customer on MAX domain
 // (standard apps and "" return the stored URL): DomainPlaceholder is replaced,
 // and a URL on the app's default domain moves to the customer's. Any other URL

@@ -45,7 +45,9 @@
 //     the client's credentials were checked;
 //   - with RotationGrace a rotated-away refresh token keeps working for
 //     Options.RotationGrace, each use issuing a new one;
-//   - the consent decision redirects with 302 Found.
+//   - the consent decision redirects with 302 Found;
+//   - /authorizations lists every registered client with its secret, as
+//     GetResponse's panel shows an account's own applications.
 package getresponsetest
 
 import (
@@ -398,6 +400,7 @@ func (f *Fake) changed() {
 // ServeHTTP routes, under Options.Prefix:
 //
 //	GET/POST /oauth2_authorize.html  consent page and decision
+//	GET      /authorizations         the registered applications, with their secrets
 //	GET      /getresponse-fake.css   the consent page's stylesheet
 //	POST     /v3/token               token endpoint
 //	GET      /v3/accounts, /v3/from-fields, /v3/campaigns
@@ -416,6 +419,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveAuthorize(w, r)
 	case path == stylesheetPath:
 		serveStylesheet(w, r)
+	case path == applicationsPath:
+		f.serveApplications(w, r)
 	case path == "/v3/token":
 		f.serveToken(w, r)
 	case path == "/v3" || strings.HasPrefix(path, "/v3/"):

@@ -150,7 +150,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake
 		if !o.NoDemoSeed {
-			n, err := s.Demo.Seed(ctx, store, s.Connect, s.Tokens)
+			n, err := s.Demo.Seed(ctx, store, s.Apps, s.Connect)
 			if err != nil {
 				log.Warn("demo mode: seeding demo connections failed", "seeded", n, "error", err)
 			} else if n > 0 {
@@ -165,6 +165,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 // Start runs the background workers (the refresher, the webhook sender, the
 // metrics reader, the hourly housekeeping and the scheduled backups) until Stop.
 func (s *Server) Start() {
+	s.Refresher.Announce()
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunNudges(s.workCtx) })
