@@ -23,8 +23,8 @@ type orderFixture struct {
 
 type orderRow struct {
 	id, email, ref, app string
-	status             models.Status
-	expires            time.Time
+	status              models.Status
+	expires             time.Time
 }
 
 func (r orderRow) shown(apps map[string]models.AppHealth) models.Status {
