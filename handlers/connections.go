@@ -508,13 +508,12 @@ func (s *Server) testConnection(c echo.Context) error {
 		// Its page offers no test call: say why there.
 		return s.redirectWithFlash(c, "/connections/"+c.Param("id"), "error", "This connection is disconnected: there is no token to call GetResponse with.")
 	}
+	if errors.Is(err, services.ErrNeedsReconnect) {
+		// Its page offers no test call now: say why there.
+		return s.redirectWithFlash(c, "/connections/"+c.Param("id"), "error", "The test call could not run: the customer must reconnect first.")
+	}
 	if err != nil {
-		msg := "The test call could not run: " + err.Error() + "."
-		switch {
-		case errors.Is(err, services.ErrNeedsReconnect):
-			msg = "The test call could not run: the customer must reconnect first."
-		}
-		res = &services.TestCallResult{Path: endpoint, Error: msg}
+		res = &services.TestCallResult{Path: endpoint, Error: "The test call could not run: " + err.Error() + "."}
 	}
 	return s.renderConnection(c, http.StatusOK, res, endpoint)
 }
