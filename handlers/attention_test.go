@@ -74,7 +74,7 @@ func newAttentionFixture(t *testing.T) *attentionFixture {
 }
 
 var (
-	groupRowRe = regexp.MustCompile(`class="group-row group-([a-z]+)" data-testid="group-row"><th colspan="7" scope="colgroup">([^<]+?)\s*<span class="group-count">(\d+)</span>`)
+	groupRowRe = regexp.MustCompile(`class="group-row group-([a-z]+)" data-testid="group-row"><th colspan="6" scope="colgroup">([^<]+?)\s*<span class="group-count">(\d+)</span>`)
 	rowIDRe    = regexp.MustCompile(`<tr class="conn-row row-([a-z]+)"[^>]*>.*?href="/connections/(con_[a-z0-9]+)"`)
 )
 

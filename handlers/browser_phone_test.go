@@ -180,16 +180,28 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	op.open("/connections")
 	op.fits("phone-connections")
 	op.page("phone-connections-accessible")
-	order := evalIn[[]string](op, `(() => { const row = document.querySelector('[data-testid="connection-row"]');
-		return Array.from(row.children).sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top).map(td => td.dataset.label); })()`)
-	if len(order) < 3 || order[0] != "Status" || order[1] != "Token expires" {
-		op.fatalf("a connection card shows %v top to bottom, want status and expiry first", order)
+	// Each row is two lines: the state and the account, then the expiry (or
+	// why) and the action; the customer and the app on the connection's page.
+	lines := evalIn[[]string](op, `(() => { const row = document.querySelector('[data-testid="connection-row"]');
+		const shown = Array.from(row.children).filter(td => td.checkVisibility());
+		const second = Math.min(...shown.filter(td => /c-(reason|expires|action)/.test(td.className)).map(td => td.getBoundingClientRect().top));
+		return shown.map(td => (td.getBoundingClientRect().bottom > second + 2 ? "2:" : "1:") + td.className); })()`)
+	if strings.Join(lines, " ") != "1:c-status 1:c-account 2:c-expires" && strings.Join(lines, " ") != "1:c-status 1:c-account 2:c-reason 2:c-action" {
+		op.fatalf("a connection row shows %v, want status and account, then expiry or reason and action", lines)
 	}
-	abs := op.text(`[data-testid="connection-row"] .when .abs`)
-	title := evalIn[string](op, `document.querySelector('[data-testid="connection-row"] .when').title`)
-	if !strings.HasSuffix(abs, "IST") || !strings.HasSuffix(title, "UTC") {
-		op.fatalf("an expiry reads %q (hover %q), want Indian time with UTC on hover", abs, title)
+	title := evalIn[string](op, `document.querySelector('[data-testid="connection-row"] time[data-relative="expiry"]').title`)
+	if !strings.Contains(title, "IST") || !strings.HasSuffix(title, "UTC)") {
+		op.fatalf("an expiry says %q on hover, want Indian time and UTC", title)
 	}
+	// The filters wait behind a Filter button, which works without a script.
+	if evalIn[bool](op, `document.getElementById("app").checkVisibility()`) {
+		op.fatalf("on a phone the app filter shows before Filter is pressed")
+	}
+	op.do("press Filter", chromedp.Click(chromedp.CSS(`[data-testid="filter-more"] > summary`), chromedp.NodeVisible))
+	if !evalIn[bool](op, `document.getElementById("app").checkVisibility() && document.getElementById("sort").checkVisibility()`) {
+		op.fatalf("Filter shows no app filter and sort")
+	}
+	op.fits("phone-connections-filter")
 
 	// The connection with a test call: its tables stack, the raw JSON may scroll in its box.
 	op.open("/connections/" + f.connID)
@@ -205,7 +217,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	// Broken: GetResponse rejects the refresh token. The banner carries the fix.
 	f.app.built.Demo.Fake.RevokeRefreshTokens()
 	op.open("/connections/" + f.connID)
-	op.click(`[data-testid="refresh-now"]`)
+	op.fromMenu(`[data-testid="refresh-now"]`)
 	op.wantText(`[data-testid="status-banner"]`, "The customer must approve access again")
 	op.fits("phone-connection-needs-reconnect")
 	op.click(`[data-testid="make-reconnect"]`)

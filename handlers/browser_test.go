@@ -51,7 +51,8 @@ func TestBrowserWholeStory(t *testing.T) {
 	if p := op.path(); p != "/" {
 		op.fatalf("setup led to %s, want the overview", p)
 	}
-	op.wantText(`[data-testid="flash"]`, "Welcome!")
+	// No welcome flash: the first-run checklist says what comes next.
+	op.wantText(`[data-testid="setup-checklist"]`, "Get started", "Register your GetResponse app", "Create an API key")
 	op.wantText(`.who`, annEmail)
 
 	// Sign out, and back in through /login from a page that needs it.
@@ -152,7 +153,7 @@ func TestBrowserWholeStory(t *testing.T) {
 	if n := op.count(`[data-testid="connection-row"]`); n != 1 {
 		op.fatalf("%d connection rows, want 1", n)
 	}
-	row := op.wantText(`[data-testid="connection-row"]`, accountEmail, "customer-42", "Demo app", "Active")
+	row := op.wantText(`[data-testid="connection-row"]`, accountEmail, "customer-42", "Active")
 	expiry := evalIn[string](op, `document.querySelector('[data-testid="connection-row"] time[data-relative="expiry"]').getAttribute("datetime")`)
 	at, err := time.Parse(time.RFC3339, expiry)
 	if err != nil || time.Until(at) < 50*time.Minute || time.Until(at) > 61*time.Minute {
@@ -170,7 +171,7 @@ func TestBrowserWholeStory(t *testing.T) {
 	connID := op.text(`[data-testid="connection-id"]`)
 	fingerprint := op.text(`[data-testid="fingerprint"]`)
 	op.page("connection")
-	op.click(`[data-testid="refresh-now"]`)
+	op.fromMenu(`[data-testid="refresh-now"]`)
 	op.wantText(`[data-testid="flash"]`, "Refreshed.", "valid until")
 	if fp := op.text(`[data-testid="fingerprint"]`); fp == fingerprint {
 		op.fatalf("the access token fingerprint %s did not change on refresh", fp)
@@ -190,7 +191,7 @@ func TestBrowserWholeStory(t *testing.T) {
 	op.page("connection-test-call")
 
 	// Reconnect: a reconnect link, completed by the customer, renews the same connection.
-	op.click(`[data-testid="make-reconnect"]`)
+	op.fromMenu(`[data-testid="make-reconnect"]`)
 	op.wantText(`[data-testid="flash"]`, "Reconnect link created")
 	reconnect := op.value("#reconnect-url")
 	if !strings.HasPrefix(reconnect, app.srv.URL+"/connect/") || reconnect == link {
@@ -199,6 +200,7 @@ func TestBrowserWholeStory(t *testing.T) {
 	op.page("connection-reconnect-link")
 	customer.open(reconnect)
 	customer.wantText("h1", "Reconnect your GetResponse account")
+	customer.wantText(`[data-testid="reconnect-account"]`, "Sign in to GetResponse as "+accountEmail)
 	customer.page("customer-reconnect")
 	customer.click(`[data-testid="connect-button"]`)
 	customer.wantText(`[data-testid="consent-client"]`, "asks for access")
@@ -215,7 +217,7 @@ func TestBrowserWholeStory(t *testing.T) {
 
 	// Disconnect, confirmed on its own page.
 	op.open("/connections/" + connID)
-	op.click(`[data-testid="disconnect"]`)
+	op.fromMenu(`[data-testid="disconnect"]`)
 	op.wantText("h1", "Disconnect", accountEmail)
 	op.page("disconnect-confirm")
 	op.click(`[data-testid="confirm-disconnect"]`)

@@ -53,21 +53,31 @@ func rowReason(r models.ConnectionRow, k clock) (short, full string) {
 	switch r.Attention() {
 	case models.AttentionCustomer:
 		full = errorWords(r.LastError, "GetResponse rejected the refresh token")
-		return strings.Replace(full, "GetResponse rejected the refresh token", "Refresh token rejected", 1), full
+		if strings.HasPrefix(full, "GetResponse rejected the refresh token") {
+			return "Refresh token rejected", full
+		}
+		return full, full
 	case models.AttentionOperator, models.AttentionWait:
 		if !r.AppHealth.Healthy() {
 			full = appHealthWords(r.AppHealth, r.AppHealthReason)
-			return shortHealth.Replace(full), full
+			return appHealthShort[r.AppHealth], full
 		}
 		full = errorWords(r.LastError, "GetResponse did not refresh the token")
-		if r.NextAttemptAt != nil {
-			if r.NextAttemptAt.After(k.now) {
-				full += "; next try " + relative(*r.NextAttemptAt, k.now)
-			} else {
-				full += "; retrying now"
+		short = strings.TrimPrefix(full, "GetResponse answered ")
+		if m := grAnswer.FindStringSubmatch(full); m != nil {
+			short = "HTTP " + m[1] + ", code " + m[2]
+			if words, ok := grCodeWords[m[2]]; ok {
+				short = words
 			}
 		}
-		return strings.TrimPrefix(full, "GetResponse answered "), full
+		if r.NextAttemptAt != nil {
+			when := "retrying now"
+			if r.NextAttemptAt.After(k.now) {
+				when = "retry " + relative(*r.NextAttemptAt, k.now)
+			}
+			short, full = short+"; "+when, full+"; next try "+strings.TrimPrefix(when, "retry ")
+		}
+		return short, full
 	case models.AttentionOff:
 		if r.DisconnectedAt != nil {
 			full = "Disconnected " + relative(*r.DisconnectedAt, k.now)
@@ -76,32 +86,49 @@ func rowReason(r models.ConnectionRow, k clock) (short, full string) {
 	return full, full
 }
 
-// shortHealth words an app's state for a list row.
-var shortHealth = strings.NewReplacer(
-	"GetResponse rejected the app's client ID or secret", "App's client ID or secret rejected",
-	"GetResponse refused the app's settings", "App's settings refused",
-	"GetResponse refuses the app's calls for now", "GetResponse refuses the app for now",
-)
+// appHealthShort words an app's state for a list row (its tooltip says what
+// GetResponse answered).
+var appHealthShort = map[models.AppHealth]string{
+	models.AppCredentialsRejected: "Client ID or secret rejected",
+	models.AppMisconfigured:       "App settings refused",
+	models.AppRefused:             "GetResponse refuses the app for now",
+}
+
+// grAnswer finds GetResponse's status and code in a failure's words.
+var grAnswer = regexp.MustCompile(`HTTP (\d+), code (\d+)`)
+
+// grCodeWords say GetResponse's error codes as its own descriptions do, briefly.
+var grCodeWords = map[string]string{
+	"1":    "GetResponse unavailable",
+	"1014": "Token or X-Domain refused",
+	"1015": "Rate limit reached",
+	"1016": "API temporarily blocked",
+	"1017": "API permanently blocked",
+	"1018": "IP address blocked",
+	"1019": "GetResponse maintenance",
+	"1021": "Invalid headers",
+	"1024": "MAX domain not found",
+}
 
 // rowAction is a list row's one action: the reconnect link to copy (or to make),
 // the app's settings to fix, or a retry; none for a healthy connection.
 func rowAction(r models.ConnectionRow, links map[string]services.Link) *views.RowAction {
 	if r.AppHealth.OperatorMustAct() && r.Status != models.StatusDisconnected {
 		// Nothing of the connection's own helps until the app works again.
-		a := &views.RowAction{Label: "Fix app settings", URL: "/apps/" + r.AppID + "/edit", Kind: "fix"}
+		a := &views.RowAction{Label: "Fix settings", Title: "Fix the app's settings", URL: "/apps/" + r.AppID + "/edit", Kind: "fix"}
 		if r.AppHealth == models.AppCredentialsRejected {
-			a.Label, a.URL = "Fix app credentials", "/apps/"+r.AppID+"/edit#client_secret"
+			a.Label, a.Title, a.URL = "Fix credentials", "Fix the app's credentials (client ID, secret)", "/apps/"+r.AppID+"/edit#client_secret"
 		}
 		return a
 	}
 	switch r.Attention() {
 	case models.AttentionCustomer:
 		if l, ok := links[r.ID]; ok {
-			return &views.RowAction{Label: "Copy reconnect link", CopyValue: l.URL, URL: "/connections/" + r.ID + "#status-banner", Kind: "copy"}
+			return &views.RowAction{Label: "Copy link", Title: "Copy the reconnect link", CopyValue: l.URL, URL: "/connections/" + r.ID + "#status-banner", Kind: "copy"}
 		}
-		return &views.RowAction{Label: "Make reconnect link", FormAction: "/connections/" + r.ID + "/reconnect", Kind: "reconnect"}
+		return &views.RowAction{Label: "Make link", Title: "Make a reconnect link", FormAction: "/connections/" + r.ID + "/reconnect", Kind: "reconnect"}
 	case models.AttentionWait:
-		return &views.RowAction{Label: "Retry now", FormAction: "/connections/" + r.ID + "/refresh", Kind: "retry"}
+		return &views.RowAction{Label: "Retry", Title: "Retry the refresh now", FormAction: "/connections/" + r.ID + "/refresh", Kind: "retry"}
 	}
 	return nil
 }

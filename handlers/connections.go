@@ -228,7 +228,9 @@ func (s *Server) listConnections(c echo.Context) error {
 	if page.NextCursor != "" {
 		v.NextURL, v.LastURL = link(map[string]string{"after": page.NextCursor}), link(map[string]string{"last": "1"})
 	}
-	return render(c, http.StatusOK, views.ConnectionsPage(s.page(c, "Connections", "connections"), v))
+	p := s.page(c, "Connections", "connections")
+	p.Wide = true
+	return render(c, http.StatusOK, views.ConnectionsPage(p, v))
 }
 
 // sortHeads are the sortable column headings: each links to its order, the

@@ -148,10 +148,10 @@ func appNote(appID string) string {
 	return " of the chosen app"
 }
 
-// accountTitle is a list row's account in full: e-mail, name and account ID.
+// accountTitle is a list row's account in full: e-mail, name, account ID and app.
 func accountTitle(r ConnectionRow) string {
 	parts := []string{}
-	for _, p := range []string{r.AccountEmail, r.AccountName, r.AccountID} {
+	for _, p := range []string{r.AccountEmail, r.AccountName, r.AccountID, "app " + r.AppName} {
 		if p != "" {
 			parts = append(parts, p)
 		}
@@ -166,3 +166,6 @@ func reconnectFor(customerRef string) string {
 	}
 	return "Reconnect link for " + customerRef + ": send it to the customer"
 }
+
+// accountOf names a row's account: its e-mail, else its account ID.
+func accountOf(r ConnectionRow) string { return orText(r.AccountEmail, r.AccountID) }

@@ -29,6 +29,8 @@ type Page struct {
 	DetectZone bool
 	// Version is grconnect's version for the footer ("" on public pages).
 	Version string
+	// Wide lets the page use the window's whole width (a wide table).
+	Wide bool
 }
 
 // Assets are the content-hashed URLs of the static files.

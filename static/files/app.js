@@ -61,9 +61,19 @@
     document.querySelectorAll("[data-max-only]").forEach(function (el) { el.hidden = !max; });
   }
 
-  // A form's error summary takes the focus (autofocus does too, where supported).
+  // A form's error summary takes the focus (autofocus does too, where supported);
+  // each of its links moves the focus to its field.
   var summary = document.querySelector("[data-error-summary]");
   if (summary && document.activeElement !== summary) summary.focus();
+  document.addEventListener("click", function (ev) {
+    var a = ev.target.closest("[data-error-summary] a[href^='#']");
+    if (!a) return;
+    var field = document.getElementById(a.getAttribute("href").slice(1));
+    if (!field) return;
+    ev.preventDefault();
+    field.scrollIntoView({block: "center"});
+    field.focus();
+  });
 
   // App form: switching edition pre-fills the URLs that still hold another edition's default.
   document.addEventListener("change", function (ev) {

@@ -17,7 +17,7 @@ import (
 var (
 	seedFirst     = []string{"Ada", "Bruno", "Chloé", "Dmitri", "Elif", "Farah", "Gustav", "Hana", "Igor", "Jana", "Kofi", "Lena"}
 	seedLast      = []string{"Novak", "Silva", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Kowalczyk", "Haddad", "Costa", "Fischer"}
-	seedCompanies = []string{"Bakery", "Bikes", "Studio", "Garden Supply", "Books", "Coffee Roasters", "Yoga", "Outdoor", "Design", "Ceramics", "Travel"}
+	seedCompanies = []string{"Bakery", "Bikes", "Studio", "Garden", "Books", "Coffee", "Yoga", "Outdoor", "Design", "Ceramics", "Travel"}
 )
 
 // SeedConnections is how many connections the first start of a demo gives the
@@ -194,7 +194,7 @@ func person(i int) (first, last, company, slug string) {
 // seedOne connects one new simulated account for the i-th demo customer.
 func (d *Mode) seedOne(ctx context.Context, connect *services.Connect, app *models.App, i int, f fate) (*models.Connection, error) {
 	first, last, company, slug := person(i)
-	email := strings.ToLower(asciiName(first) + "." + asciiName(last) + "@" + slug + ".example")
+	email := strings.ToLower(asciiName(first) + "@" + slug + ".example")
 	// Accounts a visitor may reconnect stay on the consent page; the others would
 	// only crowd it.
 	listed := f == fateNeedsReconnect || f == fateDisconnected
