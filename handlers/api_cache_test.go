@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 	"github.com/grconnect/grconnect/services/infra/secrets"
 )
@@ -182,7 +183,7 @@ func TestAPICachesSeeOtherProcessesWithinASecond(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// The token as well, with a fresh key.
-	_, key, _ := f.apiKeys.Create(t.Context(), "second", "test")
+	_, key, _ := f.apiKeys.Create(t.Context(), services.APIKeyInput{Name: "second", CreatedBy: "test"})
 	r, _ := f.send(http.MethodPost, "/api/v1/connections/"+conn.ID+"/token", key, nil, nil)
 	if !strings.Contains(r.body, "token-from-elsewhere") {
 		t.Fatalf("the other process's token is not served: %s", r.body)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 )
 
@@ -40,7 +41,7 @@ func newAPIFixture(t testing.TB, fo getresponsetest.Options) *apiFixture {
 // withAPIKey adds an API key and the leak check to a connect fixture.
 func withAPIKey(cf *connectFixture) *apiFixture {
 	cf.t.Helper()
-	_, key, err := cf.apiKeys.Create(context.Background(), "test backend", "test")
+	_, key, err := cf.apiKeys.Create(context.Background(), services.APIKeyInput{Name: "test backend", CreatedBy: "test"})
 	if err != nil {
 		cf.t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ var apiRoutes = []struct{ method, path string }{
 func TestAPIRefusesMissingWrongAndRevokedKeys(t *testing.T) {
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
-	_, revoked, err := f.apiKeys.Create(t.Context(), "old", "test")
+	_, revoked, err := f.apiKeys.Create(t.Context(), services.APIKeyInput{Name: "old", CreatedBy: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

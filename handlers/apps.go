@@ -104,12 +104,15 @@ func appFormInput(c echo.Context) services.AppInput {
 	}
 }
 
-// appForm fills the form's view model. A stored client secret is never shown; one
-// typed into the form comes back with the form's errors, so it need not be typed
-// again (the page is never cached).
+// appForm fills the form's view model. No client secret is ever written into the
+// page, not even one typed into the form just sent: after an error the form asks
+// for it again.
 func (s *Server) appForm(app *models.App, in services.AppInput, errs map[string]string) views.AppForm {
+	if len(errs) > 0 && strings.TrimSpace(in.ClientSecret) != "" && errs["client_secret"] == "" {
+		errs["client_secret"] = "Type the client secret again: grconnect never writes a secret back into a page."
+	}
 	f := views.AppForm{
-		Name: in.Name, ClientID: in.ClientID, ClientSecret: in.ClientSecret, Edition: in.Edition, MaxDomain: in.MaxDomain,
+		Name: in.Name, ClientID: in.ClientID, Edition: in.Edition, MaxDomain: in.MaxDomain,
 		AuthURL: in.AuthURL, APIURL: in.APIURL, ReturnOrigins: in.ReturnOrigins, Errors: errs,
 		LogoURL: in.LogoURL, SupportContact: in.SupportContact,
 		RedirectURL: s.cfg.RedirectURL(), Defaults: s.apps.EditionDefaults(in.MaxDomain),
@@ -148,11 +151,24 @@ func (s *Server) createApp(c echo.Context) error {
 }
 
 func (s *Server) showApp(c echo.Context) error {
-	return s.renderApp(c, http.StatusOK, c.Param("id"), views.LinkForm{}, views.WebhookForm{})
+	return s.renderAppWith(c, http.StatusOK, c.Param("id"), appForms{})
 }
 
-// renderApp renders an app's page with its connect-link and webhook forms in the given state.
-func (s *Server) renderApp(c echo.Context, status int, id string, form views.LinkForm, hook views.WebhookForm) error {
+// appForms are the app page's forms as submitted, to show again with their errors.
+type appForms struct {
+	link      views.LinkForm
+	hook      *webhookSubmission
+	callbacks *views.CallbacksView
+}
+
+// renderApp renders an app's page with its connect-link form in the given state.
+func (s *Server) renderApp(c echo.Context, status int, id string, form views.LinkForm) error {
+	return s.renderAppWith(c, status, id, appForms{link: form})
+}
+
+// renderAppWith renders an app's page with its forms in the given state.
+func (s *Server) renderAppWith(c echo.Context, status int, id string, forms appForms) error {
+	form := forms.link
 	ctx := c.Request().Context()
 	app, err := s.apps.Get(ctx, id)
 	if err != nil {
@@ -183,9 +199,10 @@ func (s *Server) renderApp(c echo.Context, status int, id string, form views.Lin
 	for _, l := range links {
 		v.Links = append(v.Links, linkRow(l, k))
 	}
-	if v.Webhook, err = s.webhookView(ctx, k, app, hook); err != nil {
+	if v.Webhook, err = s.webhookView(c, k, app, forms.hook); err != nil {
 		return err
 	}
+	v.Callbacks = s.callbacksView(app, forms.callbacks)
 	return render(c, status, views.AppPage(s.page(c, app.Name, "apps"), v))
 }
 
@@ -214,6 +231,21 @@ func (s *Server) updateApp(c echo.Context) error {
 		return err
 	}
 	in := appFormInput(c)
+	// A new client secret or a move to another host needs the operator's password,
+	// and nothing typed is shown to GetResponse before it is given.
+	r, err := s.reauthenticate(c)
+	if err != nil {
+		return err
+	}
+	if r.typed && !r.confirmed {
+		status := r.refuse(c)
+		return render(c, status, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app, in, map[string]string{})))
+	}
+	in.Reauthenticated = r.confirmed
+	needPassword := func() error {
+		r.problem = "Enter your password: a new client secret or a move to another host needs it."
+		return render(c, r.refuse(c), views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app, in, map[string]string{})))
+	}
 	replaced := strings.TrimSpace(in.ClientSecret) != "" || strings.TrimSpace(in.ClientID) != app.ClientID
 	var (
 		checked  *services.CheckResult
@@ -224,6 +256,9 @@ func (s *Server) updateApp(c echo.Context) error {
 		// ones; a rejection asks first.
 		var asked bool
 		checked, checkErr, asked, err = s.askBeforeSavingRejected(c, app, in)
+		if errors.Is(err, services.ErrReauthRequired) {
+			return needPassword()
+		}
 		if asked || err != nil {
 			return err
 		}
@@ -234,6 +269,9 @@ func (s *Server) updateApp(c echo.Context) error {
 		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), f))
 	}
 	updated, err := s.apps.Update(ctx, app.ID, currentOperator(c).Email, in)
+	if errors.Is(err, services.ErrReauthRequired) {
+		return needPassword()
+	}
 	if fe, ok := services.AsFieldErrors(err); ok {
 		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app, in, fe)))
 	}
@@ -294,9 +332,10 @@ func (s *Server) askBeforeSavingRejected(c echo.Context, app *models.App, in ser
 	return nil, nil, true, render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), f))
 }
 
-// unaskedMessage says that GetResponse could not be asked about the credentials.
+// unaskedMessage says that GetResponse could not be asked about the credentials,
+// without the dial's details (addresses, ports), which only the log keeps.
 func unaskedMessage(err error) string {
-	return "GetResponse could not be asked whether it accepts the client ID and secret (" + err.Error() + "); they will be checked by the first refresh."
+	return "GetResponse could not be asked whether it accepts the client ID and secret (" + services.CallFailure(err) + "); they will be checked by the first refresh."
 }
 
 // checkApp asks GetResponse whether an app's credentials are accepted (the
@@ -317,6 +356,7 @@ func (s *Server) checkCredentials(c echo.Context, app *models.App) (kind, msg st
 	res, err := s.tokens.CheckApp(c.Request().Context(), app, currentOperator(c).Email)
 	switch {
 	case err != nil:
+		s.log.Warn("credentials check failed", "app", app.ID, "error", err, "request_id", requestIDOf(c))
 		return "warning", unaskedMessage(err)
 	case res.Verdict == services.CheckAccepted:
 		return "success", res.Says

@@ -130,14 +130,18 @@ func TestConnectionsListLeadsWithWhoMustAct(t *testing.T) {
 
 	// Reasons in words, and one action each.
 	row := rowHTML(t, page.body, f.ids["rejected"])
-	mustContain(t, row, "Refresh token rejected (invalid_grant)", `action="/connections/`+f.ids["rejected"]+`/reconnect"`, "Make reconnect link", `name="back" value="/connections"`)
+	// The reason is short in the cell, whole in its title; the action's name says whose.
+	mustContain(t, row, `title="GetResponse rejected the refresh token (invalid_grant)" data-testid="reason">Refresh token rejected<`,
+		`action="/connections/`+f.ids["rejected"]+`/reconnect"`, `aria-label="Make a reconnect link of rejected@example.com"`, ">Make link<", `name="back" value="/connections"`)
 	row = rowHTML(t, page.body, f.ids["paused-op"])
-	mustContain(t, row, "Paused — app Rejected Shop", "client ID or secret rejected (invalid_client)", `href="/apps/`+f.rejectedApp+`/edit#client_secret"`, "Fix app credentials")
+	mustContain(t, row, "Paused — app Rejected Shop", `title="GetResponse rejected the app&#39;s client ID or secret (invalid_client)" data-testid="reason">Client ID or secret rejected<`,
+		`href="/apps/`+f.rejectedApp+`/edit#client_secret"`, ">Fix credentials<")
 	row = rowHTML(t, page.body, f.ids["failing"])
-	mustContain(t, row, "HTTP 403, code 1016: Your access to the API has been temporarily blocked; next try in 3 min", `action="/connections/`+f.ids["failing"]+`/refresh"`, "Retry now")
+	mustContain(t, row, `title="GetResponse answered HTTP 403, code 1016: Your access to the API has been temporarily blocked; next try in 3 min"`,
+		">API temporarily blocked; retry in 3 min<", `action="/connections/`+f.ids["failing"]+`/refresh"`, `aria-label="Retry the refresh now of failing@example.com"`, ">Retry<")
 	mustNotContain(t, row, "10:00:00 UTC") // the reader's own "next try in", not the stored UTC clock
 	row = rowHTML(t, page.body, f.ids["paused-wait"])
-	mustContain(t, row, "Paused — app Refused Forms", "GetResponse refuses the app for now", "Retry now")
+	mustContain(t, row, "Paused — app Refused Forms", ">GetResponse refuses the app for now<", `action="/connections/`+f.ids["paused-wait"]+`/refresh"`, ">Retry<")
 	row = rowHTML(t, page.body, f.ids["healthy-a"])
 	mustNotContain(t, row, `data-testid="row-action"`)
 	mustContain(t, row, `class="row-link"`) // the whole row opens the connection
@@ -163,7 +167,7 @@ func TestConnectionsListLeadsWithWhoMustAct(t *testing.T) {
 	page = f.op.get(r.location())
 	mustContain(t, page.body, "Reconnect link made for rejected@example.com")
 	row = rowHTML(t, page.body, f.ids["rejected"])
-	m := regexp.MustCompile(`<input type="hidden" id="rl-` + f.ids["rejected"] + `" value="([^"]+)">.*data-copy="rl-` + f.ids["rejected"] + `"[^>]*>Copy reconnect link<`).FindStringSubmatch(row)
+	m := regexp.MustCompile(`<input type="hidden" id="rl-` + f.ids["rejected"] + `" value="([^"]+)">.*data-copy="rl-` + f.ids["rejected"] + `"[^>]*>Copy link<`).FindStringSubmatch(row)
 	if m == nil || !strings.HasPrefix(html.UnescapeString(m[1]), f.srv.URL+"/connect/") {
 		t.Fatalf("the row does not copy the new link: %s", row)
 	}

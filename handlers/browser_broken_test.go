@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -203,12 +202,15 @@ func TestBrowserFormsAndCharts(t *testing.T) {
 	op.wantStatus(op.click(`[data-testid="app-submit"]`), 422, "an app without a name, with a bad domain")
 	// The summary takes the focus and leads to each field.
 	op.waitFocus(`[data-testid="error-summary"]`)
-	op.wantText(`[data-testid="error-summary"]`, "Fix 2 problems", "Name:", "Default MAX domain:")
+	// (The typed secret is one: it is never written back, so it must be typed again.)
+	op.wantText(`[data-testid="error-summary"]`, "Fix 3 problems", "Name:", "Client secret:", "Default MAX domain:")
 	op.wantText(`[data-testid="error-name"]`, "name")
 	op.wantText(`[data-testid="error-max_domain"]`, "domain")
-	if v := op.value("#client_secret"); v != "typed-secret-0123456789" {
+	// The secret is never written back into the page: the form asks for it again.
+	if v := op.value("#client_secret"); v != "" {
 		op.fatalf("the client secret field holds %q after the errors", v)
 	}
+	op.wantText(`[data-testid="error-client_secret"]`, "again")
 	op.page("app-form-errors")
 	op.do("follow the summary's link", chromedp.Click(chromedp.CSS(`[data-testid="error-summary"] a[href="#max_domain"]`), chromedp.NodeVisible))
 	op.waitFocus("#max_domain")
@@ -261,7 +263,7 @@ func TestBrowserAccountPages(t *testing.T) {
 	app := newDemoApp(t)
 	shots := newScreenshots(t, "account")
 	ann := app.setup(annEmail, annPass)
-	ann.submit("/operators", "/operators", url.Values{"email": {"bob@example.com"}, "password": {"bob password 1"}, "password_confirm": {"bob password 1"}})
+	app.setupSecondOperator(ann, "bob@example.com", "bob password 1")
 	var bobID string
 	app.store.DB().Table("operators").Where("email = ?", "bob@example.com").Pluck("id", &bobID)
 
@@ -297,6 +299,7 @@ func TestBrowserAccountPages(t *testing.T) {
 	op.click(`[data-testid="reset-operator"]`)
 	op.wantText("h1", "Reset the password of bob@example.com?")
 	op.page("operator-reset-confirm")
+	op.fill("#current_password", annPass) // a reset link needs the operator's own password
 	op.click(`[data-testid="confirm-reset"]`)
 	resetURL := op.value("#reset-url")
 	op.wantText(`[data-testid="show-once"]`, "cannot show it again")

@@ -137,7 +137,11 @@ func (s *Server) linkProblem(c echo.Context, link *services.Link, err error) err
 		v.Result = views.Result{Origin: popup, Status: "error", Error: v.Kind}
 	}
 	v.RequestID = requestIDOf(c)
-	return render(c, status, views.ProblemPage(s.publicPage(c, v.Heading), v))
+	p := s.publicPage(c, v.Heading)
+	if rs := currentSession(c); rs != nil && rs.op != nil {
+		p.Viewer = !rs.op.IsAdmin() // the new-link button is an admin's
+	}
+	return render(c, status, views.ProblemPage(p, v))
 }
 
 func linkProblemKind(err error) string {

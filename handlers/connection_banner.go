@@ -82,15 +82,15 @@ func connectionActions(st connectionState) views.ConnectionActions {
 	c := st.conn
 	base := "/connections/" + c.ID
 	refresh := func(label string) views.PageAction {
-		return views.PageAction{Label: label, FormAction: base + "/refresh", TestID: "refresh-now"}
+		return views.PageAction{Label: label, FormAction: base + "/refresh", TestID: "refresh-now", ViewerNote: "Viewers cannot refresh connections."}
 	}
-	test := views.PageAction{Label: "Run test call", FormID: "test-form", TestID: "run-test-top"}
-	makeLink := views.PageAction{Label: "Make reconnect link", FormAction: base + "/reconnect", TestID: "make-reconnect"}
+	test := views.PageAction{Label: "Run test call", FormID: "test-form", TestID: "run-test-top", ViewerNote: "Viewers cannot run test calls: one can refresh the token."}
+	makeLink := views.PageAction{Label: "Make reconnect link", FormAction: base + "/reconnect", TestID: "make-reconnect", ViewerNote: "Viewers cannot make reconnect links."}
 	if st.link != nil {
 		makeLink.Label = "Make a new reconnect link"
 	}
 	copyLink := views.PageAction{Label: "Copy reconnect link", CopyFor: "reconnect-url", TestID: "copy-reconnect"}
-	disconnect := views.PageAction{Label: "Disconnect…", URL: base + "/disconnect", Danger: true, TestID: "disconnect"}
+	disconnect := views.PageAction{Label: "Disconnect…", URL: base + "/disconnect", Danger: true, TestID: "disconnect", ViewerNote: "Viewers cannot disconnect connections."}
 	reconnect := func() (primary views.PageAction, more []views.PageAction) {
 		if st.link != nil {
 			return copyLink, []views.PageAction{makeLink}
@@ -106,7 +106,7 @@ func connectionActions(st connectionState) views.ConnectionActions {
 		}
 		return a
 	case st.appBroken():
-		fix := views.PageAction{Label: "Fix app settings", URL: "/apps/" + st.app.ID + "/edit", TestID: "fix-app"}
+		fix := views.PageAction{Label: "Fix app settings", URL: "/apps/" + st.app.ID + "/edit", TestID: "fix-app", ViewerNote: "Viewers cannot change apps: ask an admin to fix it."}
 		if st.app.Health == models.AppCredentialsRejected {
 			fix.Label, fix.URL = "Update client secret", "/apps/"+st.app.ID+"/edit#client_secret"
 		}

@@ -404,6 +404,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	if app != nil && conn.Status.Live() {
 		v.Budget = budgetText(s.tokens, app.APIURL, conn.MaxDomain, conn.AccountID, k.now)
 	}
+	v.GetResponse = s.eventsView(ctx, k, conn, app)
 	page := s.page(c, title, "connections")
 	page.CauseAppID = conn.AppID
 	return render(c, status, views.ConnectionPage(page, v))
@@ -515,7 +516,7 @@ func (s *Server) testConnection(c echo.Context) error {
 		return s.redirectWithFlash(c, "/connections/"+c.Param("id"), "error", "The test call could not run: the customer must reconnect first.")
 	}
 	if err != nil {
-		res = &services.TestCallResult{Path: endpoint, Error: "The test call could not run: " + err.Error() + "."}
+		res = &services.TestCallResult{Path: endpoint, Error: "The test call could not run: " + services.CallFailure(err) + "."}
 	}
 	return s.renderConnection(c, http.StatusOK, res, endpoint)
 }
@@ -553,7 +554,7 @@ func (s *Server) reconnectConnection(c echo.Context) error {
 	if conn.Status != models.StatusActive && conn.Status != models.StatusRefreshFailing {
 		to = page + "#status-banner" // the banner carries the link
 	}
-	return s.redirectWithFlash(c, to, "success", "Reconnect link created. Send it to the customer, or open it yourself if this is your account.")
+	return s.redirectWithFlash(c, to, "success", "Reconnect link created.") // the banner or the card shows it, with what to do
 }
 
 func (s *Server) confirmDisconnect(c echo.Context) error {

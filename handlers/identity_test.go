@@ -145,7 +145,7 @@ func webhookOf(t *testing.T, store *models.Store, eventType string) string {
 func TestAnotherCustomerCannotTakeAnAccountSilently(t *testing.T) {
 	f := withAPIKey(newConnectFixture(t, getresponsetest.Options{}))
 	ctx := context.Background()
-	if err := f.store.SetWebhook(ctx, f.appID, "https://hooks.example.com/grconnect", ""); err != nil {
+	if err := f.store.SetWebhook(ctx, f.appID, models.WebhookSetting{URL: "https://hooks.example.com/grconnect"}); err != nil {
 		t.Fatal(err)
 	}
 	a := f.connect("customer-A", "Qm7Kp")

@@ -70,7 +70,7 @@ func (s *Server) createLink(c echo.Context) error {
 	link, err := s.connect.CreateLink(ctx, in)
 	var unavailable *services.AppUnavailableError
 	if errors.As(err, &unavailable) {
-		return s.renderApp(c, http.StatusConflict, app.ID, form, views.WebhookForm{})
+		return s.renderApp(c, http.StatusConflict, app.ID, form)
 	}
 	if fe, ok := services.AsFieldErrors(err); ok {
 		if msg, ok := fe["ttl"]; ok {
@@ -80,7 +80,7 @@ func (s *Server) createLink(c echo.Context) error {
 			fe["ttl_days"] = ttlProblem
 		}
 		form.Errors = fe
-		return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form, views.WebhookForm{})
+		return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form)
 	}
 	if err != nil {
 		return err

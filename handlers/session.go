@@ -32,6 +32,7 @@ type sessionService interface {
 	EndAll(ctx context.Context, operatorID, keepID string) (int64, error)
 	List(ctx context.Context, operatorID string) ([]models.OperatorSession, error)
 	SetFlash(ctx context.Context, id, flash string) error
+	ReauthUntil(sess *models.OperatorSession) (time.Time, bool)
 }
 
 // cookieNames are the names of grconnect's cookies: on an https base URL with the

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
 	"github.com/grconnect/grconnect/services/infra/config"
 )
@@ -177,13 +178,11 @@ func TestSessionsPage(t *testing.T) {
 	}
 }
 
-// setupSecondOperator adds an operator through the operators page.
+// setupSecondOperator adds an admin: by invites them on the operators page and
+// they accept the invitation with password.
 func (a *testApp) setupSecondOperator(by *browser, email, password string) {
 	a.t.Helper()
-	r := by.submit("/operators", "/operators", url.Values{"email": {email}, "password": {password}, "password_confirm": {password}})
-	if r.status != http.StatusSeeOther {
-		a.t.Fatalf("add operator %s = %d", email, r.status)
-	}
+	a.addOperator(by, email, password, models.RoleAdmin)
 }
 
 // TestCSRFTokenIsTiedToTheSession: a CSRF cookie planted by a sibling site (with a
@@ -229,7 +228,7 @@ func TestSameSiteRequestsAreRefused(t *testing.T) {
 		}
 	}
 	token := csrfRe.FindStringSubmatch(ann.get("/api-keys").body)[1]
-	req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/api-keys", strings.NewReader(url.Values{"_csrf": {token}, "name": {"x"}}.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/api-keys", strings.NewReader(url.Values{"_csrf": {token}, "name": {"x"}, "current_password": {annPass}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	if r := ann.do(req); r.status == http.StatusForbidden {

@@ -7,8 +7,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 	"github.com/grconnect/grconnect/services/infra/config"
 	"github.com/grconnect/grconnect/services/infra/mailer/mailertest"
@@ -45,7 +47,7 @@ func TestSetupChecklistTicksFromRealState(t *testing.T) {
 	mustContain(t, body, `<details class="card setup" open data-testid="setup-checklist">`, "Get started: 2 of 6 done", `href="/api-keys"`,
 		"GetResponse refuses localhost redirect URLs")
 	f.makeLink("customer-1", "")
-	if _, _, err := f.apiKeys.Create(context.Background(), "backend", annEmail); err != nil {
+	if _, _, err := f.apiKeys.Create(context.Background(), services.APIKeyInput{Name: "backend", CreatedBy: annEmail}); err != nil {
 		t.Fatal(err)
 	}
 	body = f.op.get("/").body
@@ -62,6 +64,18 @@ func TestSetupChecklistTicksFromRealState(t *testing.T) {
 	if steps(t, f.op.get("/").body)["api-key"] {
 		t.Error("a revoked key still ticks the API key step")
 	}
+	// Nor does one that expired: a key that still works does.
+	short, _, err := f.apiKeys.Create(context.Background(), services.APIKeyInput{Name: "short-lived", CreatedBy: annEmail, ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !steps(t, f.op.get("/").body)["api-key"] {
+		t.Error("a key that works for another hour does not tick the API key step")
+	}
+	f.store.DB().Model(&models.APIKey{}).Where("id = ?", short.ID).Update("expires_at", models.Now().Add(-time.Minute))
+	if steps(t, f.op.get("/").body)["api-key"] {
+		t.Error("an expired key still ticks the API key step")
+	}
 }
 
 // TestSetupChecklistGoesWhenAllIsDone: with a public address, backups, a mail
@@ -76,7 +90,7 @@ func TestSetupChecklistGoesWhenAllIsDone(t *testing.T) {
 	})
 	mustContain(t, f.op.get("/").body, `data-testid="setup-checklist"`)
 	f.makeLink("customer-1", "")
-	f.apiKeys.Create(context.Background(), "backend", annEmail)
+	f.apiKeys.Create(context.Background(), services.APIKeyInput{Name: "backend", CreatedBy: annEmail})
 	mustNotContain(t, f.op.get("/").body, `data-testid="setup-checklist"`)
 }
 

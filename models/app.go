@@ -26,7 +26,17 @@ type App struct {
 	ReturnOrigins    string // newline-separated origins a connect flow may return to
 	Demo             bool
 	WebhookURL       string // where connection events are POSTed; "" for none
-	WebhookSecretEnc string // sealed HMAC signing secret of the webhook
+	WebhookSecretEnc string // sealed signing secret of the webhook (whsec_<base64>)
+	// WebhookEvents are the event types the webhook gets: "" for every type (also
+	// those added later), else a comma-separated list (see WebhookSubscribed).
+	WebhookEvents string
+	// WebhookPreviousSecretEnc is the signing secret a rotation replaced: deliveries
+	// carry its signature beside the new one until WebhookPreviousUntil.
+	WebhookPreviousSecretEnc string
+	WebhookPreviousUntil     *time.Time
+	// CallbackActions are the GetResponse callback actions registered for each new
+	// or reconnected connection (comma-separated; "" registers none).
+	CallbackActions string
 	// Health says who must act when the app's refreshes fail for everyone (see
 	// AppHealth); HealthReason says what GetResponse answered, in words.
 	Health         AppHealth

@@ -72,6 +72,17 @@ const (
 	// EventAppUpdated is an app-level event (no connection): an operator edited the
 	// app's registration. Its message says what changed, never a secret.
 	EventAppUpdated EventType = "app.updated"
+	// EventGetResponse is an event GetResponse sent to the connection's events URL
+	// (a webhook or a callback); it is relayed to the app's webhook.
+	EventGetResponse EventType = "getresponse.event"
+	// EventEventsURLRotated: the connection's events URL was replaced; the old one
+	// answers 404 from then on.
+	EventEventsURLRotated EventType = "events_url.rotated"
+	// The connection's GetResponse callbacks: registered, removed, or a call that
+	// failed (its message says what GetResponse answered and who must act).
+	EventCallbacksRegistered EventType = "callbacks.registered"
+	EventCallbacksRemoved    EventType = "callbacks.removed"
+	EventCallbacksFailed     EventType = "callbacks.failed"
 )
 
 // Connection is one customer's GetResponse account connected through an app.
@@ -106,11 +117,16 @@ type Connection struct {
 	TokenVersion int
 	// InterruptedBy names the owner of a refresh lease that expired unreleased (a
 	// refresh sent whose answer was never stored), until the next pair is stored.
-	InterruptedBy  string
-	ConnectedAt    time.Time
-	DisconnectedAt *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	InterruptedBy string
+	// EventsTokenHash finds the connection from its events URL (the SHA-256 of the
+	// URL's token, hex); EventsTokenEnc is the token sealed, to show the URL again.
+	// Both are empty until the URL is first needed, and erased by a disconnect.
+	EventsTokenHash *string
+	EventsTokenEnc  string
+	ConnectedAt     time.Time
+	DisconnectedAt  *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Identity is what a connection adds to its app's GetResponse calls.
@@ -211,17 +227,29 @@ func addEvent(tx *gorm.DB, e *Event) error {
 		return err
 	}
 	// The webhook delivery is queued in the same transaction as its event (it needs
-	// the event's ID): either both exist or neither does.
-	return enqueueWebhook(tx, e)
+	// the event's ID): either both exist or neither does. So is a connect's
+	// callback registration.
+	if err := enqueueWebhook(tx, e); err != nil {
+		return err
+	}
+	return registerOnConnect(tx, e)
 }
 
 // disconnect erases a connection's tokens and marks it disconnected, with an event.
+// Its events URL ends with it, and its GetResponse callbacks are queued for removal.
 func disconnect(tx *gorm.DB, id, actor, message string) (changed bool, err error) {
 	now := Now()
+	// The removal is queued first: it copies the access token about to be erased.
+	// A connection already disconnected wants its callbacks removed already, so a
+	// repeated disconnect queues nothing.
+	if err := removeOnDisconnect(tx, id, now); err != nil {
+		return false, err
+	}
 	res := tx.Model(&Connection{}).Where("id = ? AND status <> ?", id, StatusDisconnected).Updates(map[string]any{
 		"status": StatusDisconnected, "access_token_enc": "", "refresh_token_enc": "", "token_fingerprint": "",
 		"next_attempt_at": nil, "lease_owner": "", "lease_until": nil,
 		"token_version": gorm.Expr("token_version + 1"), "interrupted_by": "",
+		"events_token_hash": nil, "events_token_enc": "",
 		"disconnected_at": now, "updated_at": now,
 	})
 	if res.Error != nil || res.RowsAffected == 0 {

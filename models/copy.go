@@ -14,20 +14,22 @@ import (
 var copyTables = []string{
 	"schema_migrations", "operators", "apps", "connections", "connect_links", "auth_states", "events",
 	"login_throttles", "api_keys", "webhook_deliveries", "daily_refresh_stats", "bulk_jobs", "demo_states",
-	"operator_sessions", "install_secrets", "password_resets", "audit_log", "alert_cursor",
+	"operator_sessions", "install_secrets", "password_resets", "audit_log", "alert_cursor", "operator_invitations",
+	"inbound_events", "connection_callbacks",
 }
 
 // seededTables hold rows their migration inserts, which the source's replace.
 var seededTables = []string{"schema_migrations", "alert_cursor"}
 
 // uncopiedTables stay behind: proxy_slots and proxy_backoff only hold calls in
-// flight, store_probe is the readiness probe's scratch row, and backup_info
-// describes a backup file, not an install.
-var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "store_probe", "backup_info"}
+// flight, store_probe is the readiness probe's scratch row, backup_info
+// describes a backup file, not an install, and replicas are the heartbeats of
+// running processes.
+var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "store_probe", "backup_info", "replicas"}
 
 // serialTables have an autoincrement ID whose PostgreSQL sequence must continue after
 // the copied rows.
-var serialTables = []string{"events", "webhook_deliveries", "audit_log"}
+var serialTables = []string{"events", "webhook_deliveries", "audit_log", "inbound_events"}
 
 // TableCount is how many rows one table holds in the source and in the target.
 type TableCount struct {

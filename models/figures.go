@@ -123,7 +123,7 @@ func (s *Store) SetupFacts(ctx context.Context) (SetupFacts, error) {
 	var f SetupFacts
 	var keys, links []int
 	db := s.db.WithContext(ctx)
-	if err := db.Raw("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").Scan(&keys).Error; err != nil {
+	if err := db.Raw("SELECT 1 FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) LIMIT 1", Now()).Scan(&keys).Error; err != nil {
 		return f, storeError(err, "look for an API key")
 	}
 	if err := db.Raw("SELECT 1 FROM connect_links LIMIT 1").Scan(&links).Error; err != nil {

@@ -40,7 +40,7 @@ func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
 				ids = append(ids, e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil).ID)
 			}
 			e.fake.FailToken(tc.failure, -1)
-			r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 1, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+			r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Concurrency: 1})
 			for range 5 {
 				r.RunOnce(context.Background())
 				e.clock.Advance(2 * time.Minute)
@@ -98,7 +98,7 @@ func TestOneBrokenAppOneAlert(t *testing.T) {
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
 	var err error
-	if rc.secret, err = wh.Configure(context.Background(), e.app, hookURL, false); err != nil {
+	if rc.secret, err = wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL}); err != nil {
 		t.Fatal(err)
 	}
 	smtp := mailertest.NewServer()
@@ -114,7 +114,7 @@ func TestOneBrokenAppOneAlert(t *testing.T) {
 		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
 	e.fake.FailToken(getresponsetest.TokenInvalidClient, -1)
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Batch: 200, Concurrency: 8, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Batch: 200, Concurrency: 8})
 	for range 10 {
 		r.RunOnce(context.Background())
 	}
@@ -168,7 +168,7 @@ func TestAlertsDigestCustomersToReconnect(t *testing.T) {
 		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
 	e.fake.FailToken(getresponsetest.TokenInvalidGrantRFC, -1)
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 4, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Concurrency: 4})
 	r.RunOnce(context.Background())
 	if _, err := alerts.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
@@ -222,7 +222,7 @@ func TestRepeatedFailureAddsNoSecondAlert(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
-	if _, err := wh.Configure(context.Background(), e.app, hookURL, false); err != nil {
+	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL}); err != nil {
 		t.Fatal(err)
 	}
 	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)

@@ -10,36 +10,15 @@ import (
 	"github.com/grconnect/grconnect/models"
 )
 
-// Who started a refresh decides what may hold it back. An explicit request — an
-// operator's Refresh now (and a test call's retry, and a bulk refresh), the API's
-// POST …/refresh — always asks GetResponse and answers with what GetResponse said:
-// concurrent ones for a connection share one call, and one for a connection of a
-// paused app is that app's probe. Only the explicit limit refuses one (a backend
-// looping on refresh), as a TooSoonError. What grconnect starts by itself — a
-// token request inside the margin, a proxied call's 1014, a nudge, the refresher —
-// is held back by the cooldown and by the app's pause (heldBack).
-
-// Trigger says who started a refresh.
-type Trigger uint8
-
-// The triggers.
-const (
-	// Explicit: someone asked for this refresh now. It is never held back by a
-	// cooldown or an app's pause.
-	Explicit Trigger = iota + 1
-	// Automatic: grconnect started it by itself; guards against storms hold it back.
-	Automatic
-)
-
-func (tr Trigger) String() string {
-	switch tr {
-	case Explicit:
-		return "explicit"
-	case Automatic:
-		return "automatic"
-	}
-	return "unknown"
-}
+// Who started a refresh decides what may hold it back (refreshRules.automatic). An
+// explicit request — an operator's Refresh now (and a test call's retry, and a bulk
+// refresh), the API's POST …/refresh — always asks GetResponse and answers with
+// what GetResponse said: concurrent ones for a connection share one call, and one
+// for a connection of a paused app is that app's probe. Only the explicit limit
+// refuses one (a backend looping on refresh), as a TooSoonError. What grconnect
+// starts by itself — a token request inside the margin, a proxied call's 1014, a
+// nudge, the refresher — passes the gate of automatic refreshes (engine_gate.go),
+// the cooldown and the app's pause.
 
 // The explicit limit: at most explicitLimit token calls started by explicit
 // requests per connection within explicitWindow, in each process. Requests that
@@ -191,7 +170,7 @@ func (t *Tokens) explicitCall(ctx context.Context, conn *models.Connection, acto
 		}
 		t.active.Store(id, true)
 		defer t.active.Delete(id)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.refreshDeadline())
 		defer cancel()
 		return t.leasedExplicit(rctx, id, actor)
 	})
@@ -207,7 +186,7 @@ func (t *Tokens) explicitCall(ctx context.Context, conn *models.Connection, acto
 func (t *Tokens) leasedExplicit(ctx context.Context, id, actor string) (*models.Connection, error) {
 	sleep := leasePoll
 	for waited := time.Duration(0); ; waited += sleep {
-		conn, err := t.leasedRefresh(ctx, id, actor, nil, false)
+		conn, err := t.leasedRefresh(ctx, id, actor, nil, refreshRules{})
 		if !errors.Is(err, errLeaseBusy) {
 			return conn, err
 		}
@@ -221,61 +200,4 @@ func (t *Tokens) leasedExplicit(ctx context.Context, id, actor string) (*models.
 		}
 		sleep = min(sleep*2, maxPollSleep)
 	}
-}
-
-// errCooling: an automatic refresh held back because the connection was refreshed
-// within the cooldown; what is stored is the answer.
-var errCooling = errors.New("refreshed moments ago")
-
-// heldBack is the gate refreshes pass by trigger: nil lets one go. An explicit
-// refresh always goes (its own limit is explicitCall's). An automatic one waits
-// while the connection was refreshed within the cooldown (errCooling) or while its
-// app is unhealthy (a *RefreshError naming the app): a token GetResponse keeps
-// refusing right after a refresh, or an app it refuses, must not become a storm
-// of refreshes.
-func (t *Tokens) heldBack(tr Trigger, conn *models.Connection, app *models.App, now time.Time) error {
-	if tr == Explicit {
-		return nil
-	}
-	if cooling(conn, now) {
-		return errCooling
-	}
-	if blocked := t.appBlocks(app, now); blocked != nil {
-		return blocked
-	}
-	return nil
-}
-
-// cooling reports whether an active connection was refreshed within the cooldown.
-func cooling(c *models.Connection, now time.Time) bool {
-	return c.Status == models.StatusActive && c.LastRefreshAt != nil && now.Sub(*c.LastRefreshAt) < refreshCooldown
-}
-
-// RefreshAutomatic is a refresh grconnect starts by itself (a proxied call that
-// met 1014): a connection refreshed within the cooldown is returned as it is, and
-// an unhealthy app's connections are not sent to GetResponse (the error names
-// the app instead).
-func (t *Tokens) RefreshAutomatic(ctx context.Context, id, actor string) (*models.Connection, error) {
-	conn, err := t.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if conn.Status == models.StatusDisconnected {
-		return nil, models.ErrDisconnected
-	}
-	app, err := t.App(ctx, conn.AppID)
-	if err != nil {
-		return nil, err
-	}
-	switch err := t.heldBack(Automatic, conn, app, t.Now()); {
-	case errors.Is(err, errCooling):
-		return conn, nil
-	case err != nil:
-		return nil, err
-	}
-	// Checked again under the lease: a caller that read the row before another
-	// refresh was stored must not refresh it a second time.
-	conn, err = t.refresh(ctx, id, actor, func(c *models.Connection, now time.Time) bool { return !cooling(c, now) }, true)
-	t.auditRefresh(ctx, id, conn, err)
-	return conn, err
 }

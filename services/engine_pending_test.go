@@ -68,7 +68,7 @@ func TestReceivedPairKeptUntilStored(t *testing.T) {
 		t.Fatalf("a refresh while a pair is pending: %v, %d calls", err, e.refreshes())
 	}
 	// The refresher pauses instead of sending refreshes it could not store.
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Limiter: &countingLimiter{allow: 100}}, discard())
+	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 100}, services.RefresherConfig{})
 	if n, _ := r.RunOnce(context.Background()); n != 0 || e.refreshes() != 1 {
 		t.Fatalf("the refresher sent %d refreshes while the disk was full", n)
 	}

@@ -67,8 +67,6 @@ func derefTime(t *TimeView) TimeView {
 	return *t
 }
 
-func joinEvents(events []string) string { return strings.Join(events, ", ") }
-
 // countOf says "1 connection" or "3 connections".
 func countOf(n int64, one, many string) string {
 	if n == 1 {

@@ -309,7 +309,7 @@ func TestErrorsCarryTheAPIsFields(t *testing.T) {
 			APIError{StatusCode: 409, Code: CodeAppCredentialsRejected, RequestID: "r2", App: &AppRef{ID: "app_1", Name: "Acme", Health: "credentials_rejected"}}},
 		{503, `{"error":{"code":"getresponse_unavailable","message":"m","request_id":"r3","retry_after":30}}`, map[string]string{"Retry-After": "30"},
 			APIError{StatusCode: 503, Code: CodeGetResponseUnavailable, RequestID: "r3", RetryAfter: 30 * time.Second}},
-		{403, `{"error":{"code":"insufficient_scope","message":"m","request_id":"r4"}}`, nil,
+		{403, `{"error":{"code":"insufficient_scope","message":"m","request_id":"r4","scope":"tokens:read"}}`, nil,
 			APIError{StatusCode: 403, Code: CodeInsufficientScope, RequestID: "r4"}},
 		{429, `{"error":{"code":"refresh_too_soon","message":"m","request_id":"r5"}}`, map[string]string{"Retry-After": "12"},
 			APIError{StatusCode: 429, Code: CodeRefreshTooSoon, RequestID: "r5", RetryAfter: 12 * time.Second}},

@@ -130,7 +130,7 @@ test("errors carry the API's fields", async (t) => {
     [409, { code: "app_credentials_rejected", message: "m", request_id: "r2", app: { id: "app_1", name: "Acme", health: "credentials_rejected" } }, {},
       (e) => assert.equal(e.app.name, "Acme")],
     [503, { code: "getresponse_unavailable", message: "m", request_id: "r3", retry_after: 30 }, { "Retry-After": "30" }, (e) => assert.equal(e.retryAfterSeconds, 30)],
-    [403, { code: "insufficient_scope", message: "m", request_id: "r4" }, {}, (e) => assert.equal(e.retryAfterSeconds, undefined)],
+    [403, { code: "insufficient_scope", message: "m", request_id: "r4", scope: "tokens:read" }, {}, (e) => assert.equal(e.retryAfterSeconds, undefined)],
     [429, { code: "refresh_too_soon", message: "m", request_id: "r5" }, { "Retry-After": "12" }, (e) => assert.equal(e.retryAfterSeconds, 12)],
     [400, { code: "invalid_input", message: "m", request_id: "r6", fields: { status: "Use one of …" } }, {}, (e) => assert.deepEqual(e.fields, { status: "Use one of …" })],
     [418, { code: "brand_new_code", message: "m", request_id: "r7" }, {}, () => {}],

@@ -163,7 +163,7 @@ final class ClientTest extends TestCase
                 fn (ApiException $e) => self::assertSame('Acme', $e->app['name'] ?? null)],
             [503, ['code' => 'getresponse_unavailable', 'message' => 'm', 'request_id' => 'r3', 'retry_after' => 30], ['Retry-After' => '30'],
                 fn (ApiException $e) => self::assertSame(30, $e->retryAfter)],
-            [403, ['code' => 'insufficient_scope', 'message' => 'm', 'request_id' => 'r4'], [], fn (ApiException $e) => self::assertNull($e->retryAfter)],
+            [403, ['code' => 'insufficient_scope', 'message' => 'm', 'request_id' => 'r4', 'scope' => 'tokens:read'], [], fn (ApiException $e) => self::assertNull($e->retryAfter)],
             [429, ['code' => 'refresh_too_soon', 'message' => 'm', 'request_id' => 'r5'], ['Retry-After' => '12'], fn (ApiException $e) => self::assertSame(12, $e->retryAfter)],
             [400, ['code' => 'invalid_input', 'message' => 'm', 'request_id' => 'r6', 'fields' => ['status' => 'Use one of …']], [],
                 fn (ApiException $e) => self::assertSame(['status' => 'Use one of …'], $e->fields)],

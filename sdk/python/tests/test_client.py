@@ -181,7 +181,7 @@ class ErrorTest(FakeTestCase):
                 lambda e: self.assertEqual((e.app.id, e.app.name), ("app_1", "Acme")),
             ),
             (503, {"code": "getresponse_unavailable", "message": "m", "request_id": "r3", "retry_after": 30}, {"Retry-After": "30"}, lambda e: self.assertEqual(e.retry_after, 30)),
-            (403, {"code": "insufficient_scope", "message": "m", "request_id": "r4"}, {}, lambda e: self.assertIsNone(e.retry_after)),
+            (403, {"code": "insufficient_scope", "message": "m", "request_id": "r4", "scope": "tokens:read"}, {}, lambda e: self.assertIsNone(e.retry_after)),
             (429, {"code": "refresh_too_soon", "message": "m", "request_id": "r5"}, {"Retry-After": "12"}, lambda e: self.assertEqual(e.retry_after, 12)),
             (400, {"code": "invalid_input", "message": "m", "request_id": "r6", "fields": {"status": "Use one of …"}}, {}, lambda e: self.assertEqual(e.fields, {"status": "Use one of …"})),
             (418, {"code": "brand_new_code", "message": "m", "request_id": "r7"}, {}, lambda e: None),

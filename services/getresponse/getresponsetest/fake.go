@@ -48,6 +48,14 @@
 //   - the consent decision redirects with 302 Found;
 //   - /authorizations lists every registered client with its secret, as
 //     GetResponse's panel shows an account's own applications.
+//   - /v3/accounts/callbacks keeps one setting per account, takes the action
+//     goal beside those of the OpenAPI document, and answers GET of an account
+//     without callbacks 404, code 1013.
+//
+// The fake also sends events as GetResponse does (FireWebhook: JSON with a
+// stable X-Webhook-ID, retried 3 times until the answer is a 2xx with
+// {"status":"OK"}; FireCallback: one GET with the callback's parameters to the
+// account's registered callback URL).
 package getresponsetest
 
 import (
@@ -113,6 +121,9 @@ type Options struct {
 	// OutageLength is how long the consent outcome OutcomeApproveOutage
 	// makes the account fail; 0 means DefaultOutageLength.
 	OutageLength time.Duration
+	// WebhookRetryDelay is the wait before a webhook's first retry (FireWebhook);
+	// each further retry waits twice as long. 0 means DefaultWebhookRetryDelay.
+	WebhookRetryDelay time.Duration
 	// OnChange, when set, is called after the state that Snapshot saves
 	// changed (clients, accounts, codes, tokens, plans). It runs outside the
 	// Fake's lock, never twice at once, and calls may be coalesced: one call
@@ -146,6 +157,8 @@ const (
 	EndpointFromFields
 	// EndpointCampaigns counts GET /v3/campaigns.
 	EndpointCampaigns
+	// EndpointCallbacks counts GET, POST and DELETE /v3/accounts/callbacks.
+	EndpointCallbacks
 	// EndpointOther counts any other request under /v3 (answered 404, code 1013).
 	EndpointOther
 	// EndpointRedirectTarget counts requests to the Location of the fake's
@@ -227,7 +240,9 @@ type Fake struct {
 	codes        map[string]*authCode
 	access       map[string]*accessToken
 	refresh      map[string]*refreshToken
-	plans        map[string]*plan // by AccountID
+	plans        map[string]*plan            // by AccountID
+	callbacks    map[string]*callbackSetting // by AccountID
+	eventClient  *http.Client                // fires webhooks and callbacks (SetEventClient)
 	usage        map[string]*usage
 	domainCalls  map[DomainCall]int
 	tokenFail    failure[TokenFailure]
@@ -274,6 +289,9 @@ func New(opts Options) *Fake {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.WebhookRetryDelay <= 0 {
+		opts.WebhookRetryDelay = DefaultWebhookRetryDelay
+	}
 	f := &Fake{opts: opts, closed: make(chan struct{})}
 	f.resetStateLocked()
 	for _, a := range DemoAccounts() {
@@ -292,6 +310,7 @@ func (f *Fake) resetStateLocked() {
 	f.access = map[string]*accessToken{}
 	f.refresh = map[string]*refreshToken{}
 	f.plans = map[string]*plan{}
+	f.callbacks = map[string]*callbackSetting{}
 	if f.usage == nil {
 		f.usage = map[string]*usage{}
 		f.domainCalls = map[DomainCall]int{}
@@ -404,6 +423,7 @@ func (f *Fake) changed() {
 //	GET      /getresponse-fake.css   the consent page's stylesheet
 //	POST     /v3/token               token endpoint
 //	GET      /v3/accounts, /v3/from-fields, /v3/campaigns
+//	*        /v3/accounts/callbacks   the account's callback setting (GET, POST, DELETE)
 //	*        /moved/…                where the fake's redirects point (410)
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
