@@ -64,6 +64,14 @@ func appHealthView(a *models.App, k clock) views.AppHealthView {
 // appFix is the first action for an unhealthy app: the client secret field when
 // GetResponse rejected the credentials, the settings when it refused them; none
 // when it only refuses for now.
+// refusedPart names what GetResponse refused of an app an operator must fix.
+func refusedPart(h models.AppHealth) string {
+	if h == models.AppCredentialsRejected {
+		return "client ID and secret"
+	}
+	return "settings"
+}
+
 func appFix(appID string, h models.AppHealth) (label, url string) {
 	switch h {
 	case models.AppCredentialsRejected:
@@ -184,8 +192,8 @@ func (s *Server) renderAppWith(c echo.Context, status int, id string, forms appF
 	}
 	form.IsMax, form.DefaultDomain = services.IsMax(app), app.MaxDomain
 	if !services.Available(app) {
-		form.Unavailable = "No customer could complete a connect link while " + strings.TrimSuffix(appHealthWords(app.Health, app.HealthReason), ".") + "."
-		form.FixLabel, form.FixURL = appFix(app.ID, app.Health)
+		// The cause and its fix are the app's alert, above: said once.
+		form.Unavailable = "No customer could complete a connect link until GetResponse accepts the app's " + refusedPart(app.Health) + " again."
 	}
 	v := views.AppView{
 		ID: app.ID, Name: app.Name, Edition: app.Edition, EditionLabel: editionLabels[app.Edition], ClientID: app.ClientID,

@@ -96,9 +96,9 @@ func TestViewersSeeTheAttentionActionsGated(t *testing.T) {
 	path := "/apps/" + f.rejectedApp
 	admin, viewer = get(f.op, path), get(vera, path)
 	noChanges(path, viewer)
-	mustContain(t, admin, `data-testid="links-unavailable"`, `data-testid="links-fix"`)
-	mustContain(t, viewer, `data-testid="links-unavailable"`, "Viewers cannot make connect links.")
-	mustNotContain(t, viewer, `data-testid="links-fix"`)
+	mustContain(t, admin, `data-testid="links-unavailable"`, `data-testid="app-fix"`)
+	mustContain(t, viewer, `data-testid="links-unavailable"`, "Viewers cannot make connect links.", "Viewers cannot change apps: ask an admin to fix it.")
+	mustNotContain(t, viewer, `data-testid="app-fix"`)
 
 	// A dead link's page in the dashboard, and the page the link itself opens.
 	for _, l := range []struct {

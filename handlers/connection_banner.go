@@ -58,7 +58,11 @@ func connectionBanner(st connectionState) *views.StatusBanner {
 			Cause: sentence(errorWords(c.LastError, ""), "GetResponse did not refresh the token")}
 		if c.NextAttemptAt != nil {
 			t := st.k.view(*c.NextAttemptAt)
-			b.Detail, b.When = "The access token still works until it expires. Next automatic attempt (number "+strconv.Itoa(c.FailureCount+1)+"):", &t
+			token := "The access token still works until it expires."
+			if c.ExpiresAt != nil && !c.ExpiresAt.After(st.k.now) {
+				token = "The access token expired " + relative(*c.ExpiresAt, st.k.now) + ": calls through it fail until a refresh works."
+			}
+			b.Detail, b.When = token+" Next automatic attempt (number "+strconv.Itoa(c.FailureCount+1)+"):", &t
 		}
 		return b
 	case c.Status == models.StatusDisconnected:

@@ -72,6 +72,9 @@ func (s *Server) appAlerts(c echo.Context) []views.AppAlert {
 
 const (
 	pageSize = 50
+	// timelinePage is how many events a connection's page shows, newest first;
+	// "Older" pages on.
+	timelinePage = 25
 	// countLimit caps the "N matching" count, which otherwise scans every match.
 	countLimit = 10_000
 )
@@ -333,7 +336,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 			return echo.NewHTTPError(http.StatusBadRequest, "That timeline page link is not valid.")
 		}
 	}
-	events, more, err := s.queries.ConnectionEvents(ctx, conn.ID, before, pageSize)
+	events, more, err := s.queries.ConnectionEvents(ctx, conn.ID, before, timelinePage)
 	if err != nil {
 		return err
 	}
@@ -480,7 +483,7 @@ func (s *Server) refreshConnection(c echo.Context) error {
 		}
 		return s.redirectWithFlash(c, to, kind, "Refresh"+who+" failed because of its app, not the connection: the app's alert says why.")
 	case errors.Is(err, services.ErrTransient):
-		return s.redirectWithFlash(c, to, "warning", "Retried"+who+": GetResponse still fails; grconnect keeps trying.")
+		return s.redirectWithFlash(c, to, "warning", "Retried"+who+": GetResponse still fails.") // the banner or the row says why and when the next try is
 	case err != nil:
 		return err
 	}

@@ -390,19 +390,31 @@ func TestTimelineIsNewestFirstAndPaginated(t *testing.T) {
 	for i := range 60 {
 		f.store.AddEvent(t.Context(), &models.Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "test_call", Message: fmt.Sprintf("call number %02d", i), Actor: "x"})
 	}
-	page := f.op.get("/connections/" + conn.ID)
-	msgs := regexp.MustCompile(`call number (\d\d)`).FindAllStringSubmatch(page.body, -1)
-	if len(msgs) != 50 || msgs[0][1] != "59" || msgs[49][1] != "10" {
-		t.Fatalf("first timeline page: %d events, from %v to %v", len(msgs), msgs[0][1], msgs[len(msgs)-1][1])
-	}
-	older := regexp.MustCompile(`href="(/connections/con_[a-z0-9]+\?before=\d+#timeline)"`).FindStringSubmatch(page.body)
-	if older == nil {
-		t.Fatal("no link to older events")
-	}
-	page = f.op.get(older[1])
-	msgs = regexp.MustCompile(`call number (\d\d)`).FindAllStringSubmatch(page.body, -1)
-	if len(msgs) != 10 || msgs[0][1] != "09" || !strings.Contains(page.body, "connection.created") {
-		t.Fatalf("second timeline page: %d events", len(msgs))
+	// Pages of 25, newest first, each linking to the older ones; the last ends
+	// with the connection's creation and links no further.
+	olderRe := regexp.MustCompile(`href="(/connections/con_[a-z0-9]+\?before=\d+#timeline)"`)
+	path := "/connections/" + conn.ID
+	for _, want := range []struct {
+		n           int
+		first, last string
+		older       bool
+	}{{25, "59", "35", true}, {25, "34", "10", true}, {10, "09", "00", false}} {
+		page := f.op.get(path)
+		msgs := regexp.MustCompile(`call number (\d\d)`).FindAllStringSubmatch(page.body, -1)
+		if len(msgs) != want.n || msgs[0][1] != want.first || msgs[len(msgs)-1][1] != want.last {
+			t.Fatalf("%s: %d events, from %v to %v; want %d from %s to %s", path, len(msgs), msgs[0][1], msgs[len(msgs)-1][1], want.n, want.first, want.last)
+		}
+		older := olderRe.FindStringSubmatch(page.body)
+		if (older != nil) != want.older {
+			t.Fatalf("%s: link to older events %v, want %v", path, older, want.older)
+		}
+		if !want.older {
+			if !strings.Contains(page.body, "connection.created") {
+				t.Fatalf("the last timeline page lacks the connection's creation")
+			}
+			break
+		}
+		path = older[1]
 	}
 	if r := f.op.get("/connections/" + conn.ID + "?before=abc"); r.status != http.StatusBadRequest {
 		t.Fatalf("bad timeline cursor = %d", r.status)

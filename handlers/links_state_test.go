@@ -147,7 +147,11 @@ func TestLinksRefusedForARefusedApp(t *testing.T) {
 			f.store.DB().Model(&models.App{}).Where("id = ?", f.appID).Updates(map[string]any{"health": tc.health, "health_reason": "invalid_client"})
 			f.store.AppsWritten()
 			page := f.op.get("/apps/" + f.appID).body
-			mustContain(t, page, `data-testid="links-unavailable"`, `<fieldset class="plain" disabled>`, `data-testid="links-fix">`+tc.fix)
+			// The form says why, once; the fix is the app's alert above it.
+			mustContain(t, page, `data-testid="links-unavailable"`, `<fieldset class="plain" disabled>`, `data-testid="app-fix">`+tc.fix)
+			if n := strings.Count(page, "invalid_client"); n != 1 {
+				t.Errorf("the app's page says invalid_client %d times, want once", n)
+			}
 			r := f.call(http.MethodPost, "/api/v1/connect-sessions", map[string]any{"app_id": f.appID, "customer_ref": "c-1"})
 			var body struct {
 				Error struct {
