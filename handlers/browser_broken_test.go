@@ -14,7 +14,8 @@ import (
 // Chromium, light and dark: the status beside the title, the one action for the
 // state in the header and the rest in a menu, what is wrong said once in a
 // banner, only the cards and facts that apply; the reconnect link copied from the
-// header; a customer's reconnect page naming the account; the page much shorter
+// header; a customer's reconnect page naming the account, and so does the error
+// when they approve another account; the page much shorter
 // than it was (its heights are logged), on a phone with the fix on the first screen.
 func TestBrowserBrokenConnection(t *testing.T) {
 	ctx := browserTest(t)
@@ -130,6 +131,18 @@ func TestBrowserBrokenConnection(t *testing.T) {
 	customer.wantText(`[data-testid="reconnect-account"]`, email)
 	customer.fits("phone-customer-reconnect")
 	customer.page("customer-reconnect")
+	customer.click(`[data-testid="connect-button"]`)
+	// Another account first: the error names the one to sign in as, at both widths.
+	customer.do("choose another account", chromedp.Click(chromedp.CSS(`[data-testid="consent-account"]:not(:checked)`), chromedp.NodeVisible))
+	customer.click(`[data-testid="consent-approve"]`)
+	customer.wantText(`[data-testid="problem-message"]`, "sign in to GetResponse as "+email+" and try again")
+	customer.fits("phone-customer-wrong-account")
+	customer.page("phone-customer-wrong-account")
+	customer.phone(false)
+	customer.fits("customer-wrong-account")
+	customer.page("customer-wrong-account")
+	customer.phone(true)
+	customer.click(`[data-testid="try-again"]`) // the reconnect link again
 	customer.click(`[data-testid="connect-button"]`)
 	customer.click(`[data-testid="consent-approve"]`)
 	customer.wantText(`[data-testid="connect-success"] h1`, "Reconnected")

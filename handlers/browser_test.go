@@ -262,7 +262,8 @@ func TestBrowserWholeStory(t *testing.T) {
 }
 
 // TestBrowserConsentDenied: denying access on GetResponse gives a friendly page
-// whose Try again leads back to the (still valid) connect link.
+// whose Try again leads back to the (still valid) connect link; the operator's
+// lists then read the link "declined" (it still works), at 1280 and 390 px.
 func TestBrowserConsentDenied(t *testing.T) {
 	ctx := browserTest(t)
 	app := newDemoApp(t)
@@ -293,9 +294,28 @@ func TestBrowserConsentDenied(t *testing.T) {
 	if err := app.store.DB().Model(&models.Connection{}).Count(&n).Error; err != nil || n != 0 {
 		t.Fatalf("%d connections after a denial (%v), want none", n, err)
 	}
+
+	// The operator sees the link as declined, not as valid, at both widths.
+	operator := newSession(t, ctx, app.srv.URL, "operator", newScreenshots(t, "denied-operator"))
+	operator.open("/login")
+	operator.fill("#email", annEmail)
+	operator.fill("#password", annPass)
+	operator.click(`[data-testid="login-submit"]`)
+	operator.open("/apps/" + f.appID)
+	operator.wantText(`[data-testid="links-table"] [data-testid="link-state"]`, "declined")
+	operator.wantText(`[data-testid="links-table"] [data-testid="link-when"]`, "declined", "still valid")
+	operator.page("app-link-declined")
+	operator.phone(true)
+	operator.fits("phone-app-link-declined")
+	operator.follow("open the link", chromedp.Click(chromedp.CSS(`[data-testid="links-table"] a`), chromedp.NodeVisible))
+	operator.wantText(`[data-testid="link-denied"]`, "The customer declined access on GetResponse", "still works")
+	operator.fits("phone-link-declined")
+	operator.page("phone-link-declined")
 }
 
-// TestBrowserExpiredLink: a connect link past its expiry says so and offers no button.
+// TestBrowserExpiredLink: an expired link's page, at 1280 and 390 px, tells the
+// customer to ask the app (with its support contact) and offers nothing; the
+// operator who opens it gets "Make a new link for ‹customer›", which makes one.
 func TestBrowserExpiredLink(t *testing.T) {
 	ctx := browserTest(t)
 	app := newDemoApp(t)
@@ -314,7 +334,33 @@ func TestBrowserExpiredLink(t *testing.T) {
 	if n := customer.count(`[data-testid="connect-button"]`); n != 0 {
 		customer.fatalf("an expired link still shows Connect GetResponse")
 	}
+	customer.wantText(`[data-testid="problem-support"]`, "Demo app")
+	if n := customer.count(`[data-testid="renew-link"]`); n != 0 {
+		customer.fatalf("the customer is offered to make a link")
+	}
 	customer.page("expired")
+	customer.phone(true)
+	customer.fits("phone-expired")
+	customer.page("phone-expired")
+
+	// The operator who opens it makes a new one for the customer, from the same page.
+	operator := newSession(t, ctx, app.srv.URL, "operator", newScreenshots(t, "expired-operator"))
+	operator.open("/login")
+	operator.fill("#email", annEmail)
+	operator.fill("#password", annPass)
+	operator.click(`[data-testid="login-submit"]`)
+	operator.wantStatus(operator.open(link), 410, "an expired link, for its operator")
+	operator.wantText(`[data-testid="operator-renew"]`, "You are signed in to grconnect")
+	operator.wantText(`[data-testid="renew-link"]`, "Make a new link for customer-8")
+	operator.page("expired-operator")
+	operator.phone(true)
+	operator.fits("phone-expired-operator")
+	operator.page("phone-expired-operator")
+	operator.click(`[data-testid="renew-link"]`)
+	operator.wantText("h1", "Connect link for customer-8")
+	if fresh := operator.value("#link-url"); fresh == link || !strings.HasPrefix(fresh, app.srv.URL+"/connect/") {
+		operator.fatalf("the new link is %q (the expired one %q)", fresh, link)
+	}
 }
 
 // TestBrowserSignInFailures: wrong credentials get one message that reveals
