@@ -100,6 +100,7 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 		refresh *tokens.RefreshError
 		tooSoon *tokens.TooSoonError
 		tooBig  *http.MaxBytesError
+		noApp   *services.AppUnavailableError
 		scope   *ScopeError
 		expired *services.APIKeyExpiredError
 	)
@@ -146,6 +147,15 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 	case errors.Is(err, models.ErrStorageUnavailable):
 		return http.StatusServiceUnavailable, apiErrorBody{Code: "storage_unavailable",
 			Message: "grconnect's database is unavailable (" + models.StorageProblemOf(err).Describe() + "). Try again shortly.", RetryAfter: 10}
+	case errors.As(err, &noApp):
+		// The code of the app's health, as a refresh refused for it answers.
+		a := noApp.App
+		code := "app_misconfigured"
+		if a.Health == models.AppCredentialsRejected {
+			code = "app_credentials_rejected"
+		}
+		return http.StatusConflict, apiErrorBody{Code: code, App: &appRef{ID: a.ID, Name: a.Name, Health: string(a.Health)},
+			Message: "No connect session was made: a customer could not complete it. " + tokens.AppHealthAdvice(a.Health, a.HealthReason)}
 	case errors.As(err, &refresh) && refresh.App != nil:
 		app := &appRef{ID: refresh.App.ID, Name: refresh.App.Name, Health: string(refresh.AppHealth)}
 		msg := "The app \"" + refresh.App.Name + "\" cannot refresh tokens: " + strings.TrimSuffix(refresh.Message, ".") + "."

@@ -80,14 +80,17 @@ func TestAlertOptIn(t *testing.T) {
 }
 
 // TestConnectionPageShowsTheBudget: the account's GetResponse budget, as its last
-// answer reported it, is on the connection's page.
+// answer reported it, is on the connection's page once known, and gone once the
+// connection is disconnected (no call can spend it).
 func TestConnectionPageShowsTheBudget(t *testing.T) {
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
-	mustContain(t, f.op.get("/connections/"+conn.ID).body, "not seen yet")
+	mustNotContain(t, f.op.get("/connections/"+conn.ID).body, `data-testid="budget"`)
 	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/from-fields"}})
 	page := f.op.get("/connections/" + conn.ID)
 	mustContain(t, page.body, `data-testid="budget"`, "of 30000 calls left in this 10-minute window")
+	f.op.submit("/connections/"+conn.ID+"/disconnect", "/connections/"+conn.ID+"/disconnect", nil)
+	mustNotContain(t, f.op.get("/connections/"+conn.ID).body, `data-testid="budget"`, "calls left")
 }
 
 // TestAlertOptInWithAMailServer: with GRCONNECT_SMTP_URL set, opting in says so plainly.

@@ -20,14 +20,65 @@ var editionLabels = map[string]string{
 	"max_pl":   "GetResponse MAX (Enterprise), .pl",
 }
 
+// appHealthLabels says each app health in a word or two, with its tone: who must act.
+var appHealthLabels = map[models.AppHealth]views.AppHealthView{
+	models.AppHealthy:             {Tone: "ok", Label: "Healthy"},
+	models.AppCredentialsRejected: {Tone: "operator", Label: "Credentials rejected"},
+	models.AppMisconfigured:       {Tone: "operator", Label: "Settings refused"},
+	models.AppRefused:             {Tone: "wait", Label: "Refused for now"},
+}
+
+// appHealthView is an app's health for the apps list: the label, and for an
+// unhealthy app GetResponse's answer and since when.
+func appHealthView(a *models.App, k clock) views.AppHealthView {
+	h := a.Health
+	if h == "" {
+		h = models.AppHealthy
+	}
+	v := appHealthLabels[h]
+	if !h.Healthy() {
+		v.Detail = "GetResponse answered " + a.HealthReason
+		if a.HealthReason == "" {
+			v.Detail = "GetResponse refused it"
+		}
+		if a.HealthSince != nil {
+			v.Detail += ", " + relative(*a.HealthSince, k.now)
+		}
+	}
+	return v
+}
+
+// appFix is the first action for an unhealthy app: the client secret field when
+// GetResponse rejected the credentials, the settings when it refused them; none
+// when it only refuses for now.
+// refusedPart names what GetResponse refused of an app an operator must fix.
+func refusedPart(h models.AppHealth) string {
+	if h == models.AppCredentialsRejected {
+		return "client ID and secret"
+	}
+	return "settings"
+}
+
+func appFix(appID string, h models.AppHealth) (label, url string) {
+	switch h {
+	case models.AppCredentialsRejected:
+		return "Update client secret", "/apps/" + appID + "/edit#client_secret"
+	case models.AppMisconfigured:
+		return "Fix app settings", "/apps/" + appID + "/edit"
+	}
+	return "", ""
+}
+
 func (s *Server) listApps(c echo.Context) error {
 	apps, err := s.apps.List(c.Request().Context())
 	if err != nil {
 		return err
 	}
+	k := s.clock(c)
 	rows := make([]views.AppRow, 0, len(apps))
 	for _, a := range apps {
-		rows = append(rows, views.AppRow{ID: a.ID, Name: a.Name, Edition: editionLabels[a.Edition], ClientID: a.ClientID, Connections: a.Connections, Demo: a.Demo})
+		rows = append(rows, views.AppRow{ID: a.ID, Name: a.Name, Edition: editionLabels[a.Edition], ClientID: a.ClientID, Connections: a.Connections, Demo: a.Demo,
+			Health: appHealthView(&a.App, k)})
 	}
 	return render(c, http.StatusOK, views.AppsPage(s.page(c, "Apps", "apps"), rows))
 }
@@ -64,6 +115,13 @@ func (s *Server) appForm(app *models.App, in services.AppInput, errs map[string]
 	if app != nil {
 		f.ID, f.SecretSet, f.SecretHint = app.ID, app.ClientSecretEnc != "", hint(app.ClientSecretHint)
 	}
+	authURL := in.AuthURL
+	if authURL == "" {
+		authURL, _ = s.apps.Defaults(in.Edition, in.MaxDomain)
+	}
+	f.SettingsURL = services.SettingsURL(authURL, strings.TrimSpace(in.MaxDomain))
+	// The demo app's redirect URL goes to the built-in simulator, which takes any.
+	f.LocalhostWarning = isLocalURL(s.cfg.BaseURL) && (app == nil || !app.Demo)
 	return f
 }
 
@@ -120,12 +178,16 @@ func (s *Server) renderAppWith(c echo.Context, status int, id string, forms appF
 		return err
 	}
 	form.IsMax, form.DefaultDomain = services.IsMax(app), app.MaxDomain
+	if !services.Available(app) {
+		// The cause and its fix are the app's alert, above: said once.
+		form.Unavailable = "No customer could complete a connect link until GetResponse accepts the app's " + refusedPart(app.Health) + " again."
+	}
 	v := views.AppView{
 		ID: app.ID, Name: app.Name, Edition: app.Edition, EditionLabel: editionLabels[app.Edition], ClientID: app.ClientID,
 		SecretSet: app.ClientSecretEnc != "", SecretHint: hint(app.ClientSecretHint), MaxDomain: app.MaxDomain, AuthURL: app.AuthURL, APIURL: app.APIURL,
 		TokenURL: app.APIURL + "/token", ReturnOrigins: app.Origins(), RedirectURL: s.cfg.RedirectURL(),
 		LocalhostWarning: isLocalURL(s.cfg.BaseURL) && !app.Demo, Connections: n, Demo: app.Demo,
-		LinkForm: form, LogoURL: app.LogoURL, SupportContact: app.SupportContact,
+		LinkForm: form, LogoURL: app.LogoURL, SupportContact: app.SupportContact, SettingsURL: services.SettingsURL(app.AuthURL, app.MaxDomain),
 	}
 	k := s.clock(c)
 	v.Created, v.Updated = k.view(app.CreatedAt), k.view(app.UpdatedAt)

@@ -48,7 +48,8 @@ func (s *Server) setup(c echo.Context) error {
 	if err := s.signIn(c, op, ""); err != nil {
 		return err
 	}
-	return s.redirectWithFlash(c, "/", "success", "Welcome! Next, register your GetResponse app.")
+	// The overview's first-run checklist says what comes next.
+	return c.Redirect(http.StatusSeeOther, "/")
 }
 
 func (s *Server) requireFreshInstall(c echo.Context) error {

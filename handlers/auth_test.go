@@ -66,7 +66,9 @@ func TestSetupValidatesThenSignsIn(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("overview after setup = %d", r.status)
 	}
-	mustContain(t, r.body, "Register your GetResponse app", annEmail, "Welcome!")
+	// No welcome flash: the first-run checklist says what comes next.
+	mustContain(t, r.body, annEmail, `data-testid="setup-checklist"`, "Register your GetResponse app", `data-testid="step-app" data-done="no"`)
+	mustNotContain(t, r.body, `data-testid="flash"`)
 	// Setup is gone once an operator exists, for everyone.
 	if r := app.browser().get("/setup"); r.status != http.StatusNotFound {
 		t.Fatalf("GET /setup after setup = %d, want 404", r.status)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 )
@@ -25,6 +27,7 @@ func TestBrowserAppUnavailableOnAPhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn := f.connect("customer-1", "")
+	later := f.makeLink("customer-3", "") // made while the app works, opened after
 
 	customer := newSession(t, ctx, f.srv.URL, "customer", shots)
 	customer.phone(true)
@@ -41,7 +44,7 @@ func TestBrowserAppUnavailableOnAPhone(t *testing.T) {
 	customer.fits("phone-customer-app-unavailable")
 	customer.page("customer-app-unavailable")
 
-	customer.wantStatus(customer.open(f.makeLink("customer-3", "")), 503, "the connect page of a refused app")
+	customer.wantStatus(customer.open(later), 503, "the connect page of a refused app")
 	customer.wantText("h1", "This integration is unavailable for now")
 	if n := customer.count(`[data-testid="connect-button"]`); n != 0 {
 		customer.fatalf("the connect page of a refused app still offers the button to GetResponse")
@@ -61,8 +64,12 @@ func TestBrowserAppUnavailableOnAPhone(t *testing.T) {
 	op.fits("phone-connections-paused")
 	op.open("/connections/" + conn.ID)
 	op.wantText(`.title-row [data-testid="status"]`, label)
-	op.wantText(`[data-testid="refresh-now"]`, "Refresh now (probes the app)")
+	// The fix is the app's, first; the probe waits in the menu.
+	op.wantText(`[data-testid="action-bar"] [data-testid="fix-app"]`, "Update client secret")
 	op.fits("phone-connection-paused")
+	op.do("open the More menu", chromedp.Click(chromedp.CSS(`[data-testid="more-actions"] > summary`), chromedp.NodeVisible))
+	op.wantText(`[data-testid="more-actions"] [data-testid="refresh-now"]`, "Refresh now (probes the app)")
+	op.fits("phone-connection-paused-menu")
 	op.page("connection-paused")
 	op.open("/")
 	op.wantText(`[data-testid="count-paused"]`, "1")

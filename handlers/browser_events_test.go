@@ -88,6 +88,8 @@ func TestBrowserEventsPagesAt1280And390(t *testing.T) {
 		op.page("delivery-a11y-" + width)
 		// The connection's events card: the URL, the steps, the callbacks.
 		op.open("/connections/" + conn.ID)
+		op.wantText(`[data-testid="events-card"] > summary`, "GetResponse events", "Callbacks: Registered")
+		op.do("open the events fold", chromedp.Click(chromedp.CSS(`[data-testid="events-card"] > summary`), chromedp.NodeVisible))
 		if got := op.value("#events-url"); got != eventsURL {
 			op.fatalf("the events card shows %q, want %q", got, eventsURL)
 		}
@@ -100,6 +102,7 @@ func TestBrowserEventsPagesAt1280And390(t *testing.T) {
 		op.fits("connection-events-" + width)
 		op.page("connection-events-a11y-" + width)
 		op.open("/connections/" + restricted.ID)
+		// A failed registration needs someone: its fold is open.
 		op.wantText(`[data-testid="callbacks-label"]`, "Registration failed")
 		op.wantText(`[data-testid="callbacks-actor"]`, "The customer")
 		op.fits("connection-callbacks-failed-" + width)

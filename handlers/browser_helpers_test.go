@@ -484,3 +484,11 @@ func repoRoot(t *testing.T) string {
 		dir = parent
 	}
 }
+
+// fromMenu opens the page's More menu and presses its item sel, waiting for the
+// page it leads to.
+func (s *session) fromMenu(sel string) int64 {
+	s.t.Helper()
+	s.do("open the More menu", chromedp.Click(chromedp.CSS(`[data-testid="more-actions"] > summary`), chromedp.NodeVisible))
+	return s.click(`[data-testid="more-actions"] ` + sel)
+}

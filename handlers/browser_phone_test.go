@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,21 +181,39 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	op.open("/connections")
 	op.fits("phone-connections")
 	op.page("phone-connections-accessible")
-	order := evalIn[[]string](op, `(() => { const row = document.querySelector('[data-testid="connection-row"]');
-		return Array.from(row.children).sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top).map(td => td.dataset.label); })()`)
-	if len(order) < 3 || order[0] != "Status" || order[1] != "Token expires" {
-		op.fatalf("a connection card shows %v top to bottom, want status and expiry first", order)
+	// Each row is two lines: the state and the account, then the expiry (or
+	// why) and the action; the customer and the app on the connection's page.
+	lines := evalIn[[]string](op, `(() => { const row = document.querySelector('[data-testid="connection-row"]');
+		const shown = Array.from(row.children).filter(td => td.checkVisibility());
+		const second = Math.min(...shown.filter(td => /c-(reason|expires|action)/.test(td.className)).map(td => td.getBoundingClientRect().top));
+		return shown.map(td => (td.getBoundingClientRect().bottom > second + 2 ? "2:" : "1:") + td.className); })()`)
+	if strings.Join(lines, " ") != "1:c-status 1:c-account 2:c-expires" && strings.Join(lines, " ") != "1:c-status 1:c-account 2:c-reason 2:c-action" {
+		op.fatalf("a connection row shows %v, want status and account, then expiry or reason and action", lines)
 	}
-	abs := op.text(`[data-testid="connection-row"] .when .abs`)
-	title := evalIn[string](op, `document.querySelector('[data-testid="connection-row"] .when').title`)
-	if !strings.HasSuffix(abs, "IST") || !strings.HasSuffix(title, "UTC") {
-		op.fatalf("an expiry reads %q (hover %q), want Indian time with UTC on hover", abs, title)
+	title := evalIn[string](op, `document.querySelector('[data-testid="connection-row"] time[data-relative="expiry"]').title`)
+	if !strings.Contains(title, "IST") || !strings.HasSuffix(title, "UTC)") {
+		op.fatalf("an expiry says %q on hover, want Indian time and UTC", title)
 	}
+	// The filters wait behind a Filter button, which works without a script.
+	if evalIn[bool](op, `document.getElementById("app").checkVisibility()`) {
+		op.fatalf("on a phone the app filter shows before Filter is pressed")
+	}
+	op.do("press Filter", chromedp.Click(chromedp.CSS(`[data-testid="filter-more"] > summary`), chromedp.NodeVisible))
+	if !evalIn[bool](op, `document.getElementById("app").checkVisibility() && document.getElementById("sort").checkVisibility()`) {
+		op.fatalf("Filter shows no app filter and sort")
+	}
+	op.fits("phone-connections-filter")
 
 	// The connection with a test call: its tables stack, the raw JSON may scroll in its box.
 	op.open("/connections/" + f.connID)
 	op.wantText(`[data-testid="timeline"]`, "by API key “"+longKeyName+"”")
 	op.fits("phone-connection")
+	// Its menu and its folds, open: the events URL and the steps to give it to GetResponse.
+	op.do("open the More menu", chromedp.Click(chromedp.CSS(`[data-testid="more-actions"] > summary`), chromedp.NodeVisible))
+	op.fits("phone-connection-menu")
+	op.do("open the events fold", chromedp.Click(chromedp.CSS(`[data-testid="events-card"] > summary`), chromedp.NodeVisible),
+		chromedp.Click(chromedp.CSS(`[data-testid="events-steps"] > summary`), chromedp.NodeVisible))
+	op.fits("phone-connection-events")
 	op.click(`[data-testid="run-test"]`)
 	op.wantText(`[data-testid="test-status"]`, "HTTP 200")
 	op.do("choose /campaigns", chromedp.SetValue(chromedp.CSS("#endpoint"), "/campaigns"))
@@ -205,7 +224,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	// Broken: GetResponse rejects the refresh token. The banner carries the fix.
 	f.app.built.Demo.Fake.RevokeRefreshTokens()
 	op.open("/connections/" + f.connID)
-	op.click(`[data-testid="refresh-now"]`)
+	op.fromMenu(`[data-testid="refresh-now"]`)
 	op.wantText(`[data-testid="status-banner"]`, "The customer must approve access again")
 	op.fits("phone-connection-needs-reconnect")
 	op.click(`[data-testid="make-reconnect"]`)
@@ -235,6 +254,11 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	f.app.bulk.Wait()
 	var linkID string
 	f.app.store.DB().Model(&models.ConnectLink{}).Where("customer_ref = ? AND connection_id IS NULL", longRef).Pluck("id", &linkID)
+	var delivery models.WebhookDelivery
+	if err := f.app.store.DB().Where("app_id = ?", f.appID).First(&delivery).Error; err != nil {
+		t.Fatalf("a webhook delivery of the long app: %v", err)
+	}
+	invitation := f.app.invite(f.op, "carol."+strings.Repeat("c", 40)+"@example-company-international.com", models.RoleViewer)
 	for _, p := range []struct{ path, step string }{
 		{"/", "phone-overview-broken"},
 		{"/connections?status=all", "phone-connections-all"},
@@ -251,6 +275,12 @@ func TestBrowserPhoneWidth(t *testing.T) {
 		{"/operators/" + f.bobID + "/reset-password", "phone-operator-reset"},
 		{"/api-keys", "phone-api-keys"},
 		{"/api-keys/" + f.keyID + "/revoke", "phone-api-key-revoke"},
+		{"/api-keys/" + f.keyID + "/roll", "phone-api-key-roll"},
+		{"/operators/" + f.bobID + "/role", "phone-operator-role"},
+		{"/apps/" + f.appID + "/webhook-deliveries/" + strconv.FormatInt(delivery.ID, 10), "phone-webhook-delivery"},
+		{"/audit", "phone-audit"},
+		{"/backups", "phone-backups"},
+		{"/account/sessions", "phone-sessions"},
 		{"/account/password", "phone-password"},
 		{"/connections/con_doesnotexist", "phone-not-found"},
 	} {
@@ -287,6 +317,9 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	f.customer.fits("phone-reset-password")
 	f.customer.open("/login?signed_out=1")
 	f.customer.fits("phone-login")
+	f.customer.open(invitation)
+	f.customer.wantText("h1", "Join grconnect")
+	f.customer.fits("phone-invitation")
 	fresh := newDemoApp(t)
 	visitor := newSession(t, browserTest(t), fresh.srv.URL, "visitor", shots)
 	visitor.phone(true)
@@ -300,17 +333,19 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	for _, p := range []struct{ path, step string }{
 		{"/", "wide-overview"}, {"/connections?status=all", "wide-connections"}, {"/connections/" + f.connID, "wide-connection"},
 		{"/apps", "wide-apps"}, {"/apps/" + f.appID, "wide-app"}, {"/operators", "wide-operators"}, {"/api-keys", "wide-api-keys"},
+		{"/audit", "wide-audit"}, {"/apps/" + f.appID + "/webhook-deliveries/" + strconv.FormatInt(delivery.ID, 10), "wide-webhook-delivery"},
 	} {
 		op.open(p.path)
 		op.fits(p.step)
 	}
 
-	for _, p := range []string{"/", "/connections", "/connections/" + f.connID, "/apps", "/apps/" + f.appID, "/apps/new", "/operators", "/api-keys", "/account"} {
+	for _, p := range []string{"/", "/connections", "/connections/" + f.connID, "/apps", "/apps/" + f.appID, "/apps/new", "/operators", "/api-keys", "/account",
+		"/audit", "/backups", "/account/sessions", "/operators/" + f.bobID + "/role", "/api-keys/" + f.keyID + "/roll"} {
 		if !op.fitted[p] {
 			t.Errorf("the phone walk never checked %s", p)
 		}
 	}
-	for _, p := range []string{strings.TrimPrefix(f.link, f.app.srv.URL), "/oauth/callback", "/login"} {
+	for _, p := range []string{strings.TrimPrefix(f.link, f.app.srv.URL), "/oauth/callback", "/login", invitation} {
 		if !f.customer.fitted[p] {
 			t.Errorf("the phone walk never checked the customer's %s", p)
 		}

@@ -51,7 +51,8 @@ func TestBrowserWholeStory(t *testing.T) {
 	if p := op.path(); p != "/" {
 		op.fatalf("setup led to %s, want the overview", p)
 	}
-	op.wantText(`[data-testid="flash"]`, "Welcome!")
+	// No welcome flash: the first-run checklist says what comes next.
+	op.wantText(`[data-testid="setup-checklist"]`, "Get started", "Register your GetResponse app", "Create an API key")
 	op.wantText(`.who`, annEmail)
 
 	// Sign out, and back in through /login from a page that needs it.
@@ -152,7 +153,7 @@ func TestBrowserWholeStory(t *testing.T) {
 	if n := op.count(`[data-testid="connection-row"]`); n != 1 {
 		op.fatalf("%d connection rows, want 1", n)
 	}
-	row := op.wantText(`[data-testid="connection-row"]`, accountEmail, "customer-42", "Demo app", "Active")
+	row := op.wantText(`[data-testid="connection-row"]`, accountEmail, "customer-42", "Active")
 	expiry := evalIn[string](op, `document.querySelector('[data-testid="connection-row"] time[data-relative="expiry"]').getAttribute("datetime")`)
 	at, err := time.Parse(time.RFC3339, expiry)
 	if err != nil || time.Until(at) < 50*time.Minute || time.Until(at) > 61*time.Minute {
@@ -170,7 +171,7 @@ func TestBrowserWholeStory(t *testing.T) {
 	connID := op.text(`[data-testid="connection-id"]`)
 	fingerprint := op.text(`[data-testid="fingerprint"]`)
 	op.page("connection")
-	op.click(`[data-testid="refresh-now"]`)
+	op.fromMenu(`[data-testid="refresh-now"]`)
 	op.wantText(`[data-testid="flash"]`, "Refreshed.", "valid until")
 	if fp := op.text(`[data-testid="fingerprint"]`); fp == fingerprint {
 		op.fatalf("the access token fingerprint %s did not change on refresh", fp)
@@ -190,7 +191,7 @@ func TestBrowserWholeStory(t *testing.T) {
 	op.page("connection-test-call")
 
 	// Reconnect: a reconnect link, completed by the customer, renews the same connection.
-	op.click(`[data-testid="make-reconnect"]`)
+	op.fromMenu(`[data-testid="make-reconnect"]`)
 	op.wantText(`[data-testid="flash"]`, "Reconnect link created")
 	reconnect := op.value("#reconnect-url")
 	if !strings.HasPrefix(reconnect, app.srv.URL+"/connect/") || reconnect == link {
@@ -199,6 +200,7 @@ func TestBrowserWholeStory(t *testing.T) {
 	op.page("connection-reconnect-link")
 	customer.open(reconnect)
 	customer.wantText("h1", "Reconnect your GetResponse account")
+	customer.wantText(`[data-testid="reconnect-account"]`, "Sign in to GetResponse as "+accountEmail)
 	customer.page("customer-reconnect")
 	customer.click(`[data-testid="connect-button"]`)
 	customer.wantText(`[data-testid="consent-client"]`, "asks for access")
@@ -215,7 +217,7 @@ func TestBrowserWholeStory(t *testing.T) {
 
 	// Disconnect, confirmed on its own page.
 	op.open("/connections/" + connID)
-	op.click(`[data-testid="disconnect"]`)
+	op.fromMenu(`[data-testid="disconnect"]`)
 	op.wantText("h1", "Disconnect", accountEmail)
 	op.page("disconnect-confirm")
 	op.click(`[data-testid="confirm-disconnect"]`)
@@ -260,7 +262,8 @@ func TestBrowserWholeStory(t *testing.T) {
 }
 
 // TestBrowserConsentDenied: denying access on GetResponse gives a friendly page
-// whose Try again leads back to the (still valid) connect link.
+// whose Try again leads back to the (still valid) connect link; the operator's
+// lists then read the link "declined" (it still works), at 1280 and 390 px.
 func TestBrowserConsentDenied(t *testing.T) {
 	ctx := browserTest(t)
 	app := newDemoApp(t)
@@ -291,9 +294,28 @@ func TestBrowserConsentDenied(t *testing.T) {
 	if err := app.store.DB().Model(&models.Connection{}).Count(&n).Error; err != nil || n != 0 {
 		t.Fatalf("%d connections after a denial (%v), want none", n, err)
 	}
+
+	// The operator sees the link as declined, not as valid, at both widths.
+	operator := newSession(t, ctx, app.srv.URL, "operator", newScreenshots(t, "denied-operator"))
+	operator.open("/login")
+	operator.fill("#email", annEmail)
+	operator.fill("#password", annPass)
+	operator.click(`[data-testid="login-submit"]`)
+	operator.open("/apps/" + f.appID)
+	operator.wantText(`[data-testid="links-table"] [data-testid="link-state"]`, "declined")
+	operator.wantText(`[data-testid="links-table"] [data-testid="link-when"]`, "declined", "still valid")
+	operator.page("app-link-declined")
+	operator.phone(true)
+	operator.fits("phone-app-link-declined")
+	operator.follow("open the link", chromedp.Click(chromedp.CSS(`[data-testid="links-table"] a`), chromedp.NodeVisible))
+	operator.wantText(`[data-testid="link-denied"]`, "The customer declined access on GetResponse", "still works")
+	operator.fits("phone-link-declined")
+	operator.page("phone-link-declined")
 }
 
-// TestBrowserExpiredLink: a connect link past its expiry says so and offers no button.
+// TestBrowserExpiredLink: an expired link's page, at 1280 and 390 px, tells the
+// customer to ask the app (with its support contact) and offers nothing; the
+// operator who opens it gets "Make a new link for ‹customer›", which makes one.
 func TestBrowserExpiredLink(t *testing.T) {
 	ctx := browserTest(t)
 	app := newDemoApp(t)
@@ -312,7 +334,33 @@ func TestBrowserExpiredLink(t *testing.T) {
 	if n := customer.count(`[data-testid="connect-button"]`); n != 0 {
 		customer.fatalf("an expired link still shows Connect GetResponse")
 	}
+	customer.wantText(`[data-testid="problem-support"]`, "Demo app")
+	if n := customer.count(`[data-testid="renew-link"]`); n != 0 {
+		customer.fatalf("the customer is offered to make a link")
+	}
 	customer.page("expired")
+	customer.phone(true)
+	customer.fits("phone-expired")
+	customer.page("phone-expired")
+
+	// The operator who opens it makes a new one for the customer, from the same page.
+	operator := newSession(t, ctx, app.srv.URL, "operator", newScreenshots(t, "expired-operator"))
+	operator.open("/login")
+	operator.fill("#email", annEmail)
+	operator.fill("#password", annPass)
+	operator.click(`[data-testid="login-submit"]`)
+	operator.wantStatus(operator.open(link), 410, "an expired link, for its operator")
+	operator.wantText(`[data-testid="operator-renew"]`, "You are signed in to grconnect")
+	operator.wantText(`[data-testid="renew-link"]`, "Make a new link for customer-8")
+	operator.page("expired-operator")
+	operator.phone(true)
+	operator.fits("phone-expired-operator")
+	operator.page("phone-expired-operator")
+	operator.click(`[data-testid="renew-link"]`)
+	operator.wantText("h1", "Connect link for customer-8")
+	if fresh := operator.value("#link-url"); fresh == link || !strings.HasPrefix(fresh, app.srv.URL+"/connect/") {
+		operator.fatalf("the new link is %q (the expired one %q)", fresh, link)
+	}
 }
 
 // TestBrowserSignInFailures: wrong credentials get one message that reveals

@@ -103,19 +103,28 @@ func refreshChart(stats []models.DailyRefreshStat) views.BarChart {
 	return c
 }
 
-// historyStrip places a connection's recent refreshes (newest first) on a time line
-// with its start, middle and end labelled in the reader's zone.
-func historyStrip(events []models.Event, k clock) views.HistoryStrip {
+// refreshHistory is how many refresh outcomes a connection's page shows.
+const refreshHistory = 30
+
+// refreshFailed reports whether a refresh outcome event is a failure.
+func refreshFailed(t models.EventType) bool { return t != models.EventRefreshSucceeded }
+
+// historyStrip draws a connection's recent refresh outcomes (newest first, at most
+// limit) as dots on a time line, with a summary, and says how many failed in a row
+// — both from the same events, so the page never says one thing in one place and
+// another beside it. failures is the stored count of failures in a row, used only
+// when every event shown failed and there were more.
+func historyStrip(events []models.Event, failures int, k clock) (views.HistoryStrip, string) {
 	h := views.HistoryStrip{Summary: "No refreshes yet."}
 	if len(events) == 0 {
-		return h
+		return h, ""
 	}
 	first, last := events[len(events)-1].CreatedAt, events[0].CreatedAt
 	span := last.Sub(first)
 	var failed int
 	for i := len(events) - 1; i >= 0; i-- {
 		e := events[i]
-		ok := e.Type == models.EventRefreshSucceeded
+		ok := !refreshFailed(e.Type)
 		if !ok {
 			failed++
 		}
@@ -134,11 +143,36 @@ func historyStrip(events []models.Event, k clock) views.HistoryStrip {
 	} else {
 		h.Ticks = []string{"", tick(first), ""}
 	}
-	h.Summary = fmt.Sprintf("The last %d refreshes, from %s to %s: %d succeeded, %d failed.", len(events), k.text(first), k.text(last), len(events)-failed, failed)
-	if len(events) == 1 {
-		h.Summary = "One refresh so far, at " + k.text(first) + ": " + map[bool]string{true: "it failed.", false: "it succeeded."}[failed == 1]
+	outcome := func(n int, verb string) string { return fmt.Sprintf("%d %s", n, verb) }
+	switch {
+	case len(events) == 1 && failed == 1:
+		h.Summary = "One refresh so far, at " + k.text(first) + ": it failed."
+	case len(events) == 1:
+		h.Summary = "One refresh so far, at " + k.text(first) + ": it succeeded."
+	case len(events) < refreshHistory:
+		h.Summary = fmt.Sprintf("%d refreshes so far, from %s to %s: %s, %s.", len(events), k.text(first), k.text(last), outcome(len(events)-failed, "succeeded"), outcome(failed, "failed"))
+	default:
+		h.Summary = fmt.Sprintf("The last %d refreshes, from %s to %s: %s, %s.", len(events), k.text(first), k.text(last), outcome(len(events)-failed, "succeeded"), outcome(failed, "failed"))
 	}
-	return h
+	streak := 0
+	for _, e := range events {
+		if !refreshFailed(e.Type) {
+			break
+		}
+		streak++
+	}
+	if streak == len(events) && len(events) == refreshHistory && failures > streak {
+		streak = failures // every one shown failed, and more before them
+	}
+	switch {
+	case streak == 0:
+		return h, ""
+	case streak == 1:
+		return h, "the last refresh failed"
+	case streak == len(events) && len(events) < refreshHistory:
+		return h, fmt.Sprintf("all %d refreshes failed", streak)
+	}
+	return h, fmt.Sprintf("the last %d refreshes failed in a row", streak)
 }
 
 // plural says "1 thing is" or "3 things are".

@@ -65,11 +65,11 @@ func TestRefreshChartAndHistory(t *testing.T) {
 		t.Fatalf("chart = %q / %q", c.Bars[0].Label, c.Summary)
 	}
 	t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
-	h := historyStrip([]models.Event{ // newest first, as the store returns them
+	h, streak := historyStrip([]models.Event{ // newest first, as the store returns them
 		{Type: "refresh.succeeded", CreatedAt: t0.Add(2 * time.Hour)},
 		{Type: "refresh.failed", CreatedAt: t0.Add(time.Hour)},
 		{Type: "refresh.succeeded", CreatedAt: t0},
-	}, utcClock)
+	}, 0, utcClock)
 	if len(h.Dots) != 3 || h.Dots[0].Frac != 0 || h.Dots[1].Frac != 0.5 || h.Dots[1].OK || h.Dots[2].Frac != 1 {
 		t.Fatalf("dots = %+v", h.Dots)
 	}
@@ -80,7 +80,48 @@ func TestRefreshChartAndHistory(t *testing.T) {
 	if strings.Join(h.Ticks, " ") != "08:00 09:00 10:00" {
 		t.Fatalf("ticks = %q", h.Ticks)
 	}
-	if historyStrip(nil, utcClock).Summary != "No refreshes yet." {
+	if streak != "" {
+		t.Fatalf("the last refresh succeeded, yet the streak says %q", streak)
+	}
+	if h, streak := historyStrip(nil, 0, utcClock); h.Summary != "No refreshes yet." || streak != "" {
 		t.Fatal("empty history")
+	}
+}
+
+// TestHistoryAndStreakAgree: the refresh history's summary and the failures in a
+// row come from the same events, whatever kind of failure they record; the stored
+// count is used only past the events shown.
+func TestHistoryAndStreakAgree(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	for _, tc := range []struct {
+		name     string
+		events   []models.Event
+		failures int
+		summary  string
+		streak   string
+	}{
+		{"one failure", []models.Event{{Type: models.EventRefreshFailed, CreatedAt: at(0)}}, 1,
+			"One refresh so far, at 2026-11-28 08:00 UTC: it failed.", "the last refresh failed"},
+		// A repeated failure records refresh.failed_again: it is a refresh too.
+		{"failed again", []models.Event{{Type: models.EventRefreshFailedAgain, CreatedAt: at(5)}, {Type: models.EventRefreshFailed, CreatedAt: at(0)}}, 2,
+			"2 refreshes so far, from 2026-11-28 08:00 UTC to 2026-11-28 08:05 UTC: 0 succeeded, 2 failed.", "all 2 refreshes failed"},
+		{"recovered", []models.Event{{Type: models.EventRefreshSucceeded, CreatedAt: at(9)}, {Type: models.EventRefreshFailedAgain, CreatedAt: at(5)}, {Type: models.EventRefreshFailed, CreatedAt: at(0)}}, 0,
+			"3 refreshes so far, from 2026-11-28 08:00 UTC to 2026-11-28 08:09 UTC: 1 succeeded, 2 failed.", ""},
+		{"needs reconnect after a success", []models.Event{{Type: models.EventNeedsReconnect, CreatedAt: at(9)}, {Type: models.EventRefreshSucceeded, CreatedAt: at(0)}}, 1,
+			"2 refreshes so far, from 2026-11-28 08:00 UTC to 2026-11-28 08:09 UTC: 1 succeeded, 1 failed.", "the last refresh failed"},
+	} {
+		h, streak := historyStrip(tc.events, tc.failures, utcClock)
+		if h.Summary != tc.summary || streak != tc.streak {
+			t.Errorf("%s: summary %q, streak %q; want %q, %q", tc.name, h.Summary, streak, tc.summary, tc.streak)
+		}
+	}
+	// Every one of the 30 shown failed, and the store counts 45 in a row.
+	var many []models.Event
+	for i := range refreshHistory {
+		many = append(many, models.Event{Type: models.EventRefreshFailedAgain, CreatedAt: at(100 - i)})
+	}
+	if _, streak := historyStrip(many, 45, utcClock); streak != "the last 45 refreshes failed in a row" {
+		t.Errorf("a long streak reads %q", streak)
 	}
 }

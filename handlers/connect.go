@@ -58,11 +58,26 @@ func (s *Server) renderConnectPage(c echo.Context, status int, link *services.Li
 		targets = append(targets, "https:")
 	}
 	customerHeaders(c, link.App, targets...)
-	return render(c, status, views.ConnectPage(s.publicPage(c, "Connect GetResponse"), views.ConnectView{
+	v := views.ConnectView{
 		Brand: s.brand(link.App), AppName: link.App.Name, Token: c.Param("token"), Reconnect: link.ConnectionID != nil,
 		Demo: link.App.Demo, ExpiresAt: formatTime(link.ExpiresAt),
 		AskDomain: ask, MaxDomain: domain, DomainError: domainErr, Domain: known, Popup: popup,
-	}))
+	}
+	if link.ConnectionID != nil {
+		// A reconnect renews one account: the page names it, so the customer signs
+		// in to the right one.
+		conn, err := s.connections.Get(c.Request().Context(), *link.ConnectionID)
+		if err != nil && !errors.Is(err, models.ErrNotFound) {
+			return err
+		}
+		if conn != nil {
+			v.Account = conn.AccountEmail
+			if v.Account == "" {
+				v.Account = "account " + conn.AccountID
+			}
+		}
+	}
+	return render(c, status, views.ConnectPage(s.publicPage(c, "Connect GetResponse"), v))
 }
 
 // linkProblem renders the page for an unknown, expired, revoked or used link.
@@ -94,11 +109,24 @@ func (s *Server) linkProblem(c echo.Context, link *services.Link, err error) err
 	v.Kind = linkProblemKind(err)
 	customerHeaders(c, app)
 	v.Brand = s.brand(app)
+	if link != nil && app != nil {
+		// Only the operator can make a new link: an operator who opened it gets the
+		// button, a customer the app's support contact.
+		v.ShowSupport = true
+		if currentSession(c) != nil {
+			row := linkRow(*link, s.clock(c))
+			v.Renew = &row
+		}
+	}
 	if popup := services.PopupOrigin(app, c.FormValue("popup")); popup != "" {
 		v.Result = views.Result{Origin: popup, Status: "error", Error: v.Kind}
 	}
 	v.RequestID = requestIDOf(c)
-	return render(c, status, views.ProblemPage(s.publicPage(c, v.Heading), v))
+	p := s.publicPage(c, v.Heading)
+	if rs := currentSession(c); rs != nil && rs.op != nil {
+		p.Viewer = !rs.op.IsAdmin() // the new-link button is an admin's
+	}
+	return render(c, status, views.ProblemPage(p, v))
 }
 
 func linkProblemKind(err error) string {

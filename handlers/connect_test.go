@@ -273,8 +273,10 @@ func TestReconnectKeepsIDAndHistory(t *testing.T) {
 	state = f.startFlow(customer, m[1])
 	redirect, _ = f.fake.Approve(f.clientID, state, other)
 	r = f.callback(customer, redirect)
-	if r.status != http.StatusBadRequest || !strings.Contains(r.body, "different GetResponse account") {
-		t.Fatalf("mismatched reconnect = %d", r.status)
+	// The page names both accounts: the one signed in to and the one to use.
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, "You signed in to GetResponse as other@example.com") ||
+		!strings.Contains(r.body, "sign in to GetResponse as "+got.AccountEmail+" and try again") {
+		t.Fatalf("mismatched reconnect = %d\n%s", r.status, r.body)
 	}
 	f.store.DB().Model(&models.Connection{}).Count(&n)
 	if n != 1 {

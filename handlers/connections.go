@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,7 +30,8 @@ func (s *Server) appAlerts(c echo.Context) []views.AppAlert {
 	k := s.clock(c)
 	var out []views.AppAlert
 	for _, a := range apps {
-		al := views.AppAlert{AppID: a.ID, AppName: a.Name, Operator: a.Health.OperatorMustAct(), Advice: tokens.AppHealthAdvice(a.Health, a.HealthReason)}
+		al := views.AppAlert{AppID: a.ID, AppName: a.Name, Operator: a.Health.OperatorMustAct(), Advice: appHealthWords(a.Health, a.HealthReason)}
+		al.FixLabel, al.FixURL = appFix(a.ID, a.Health)
 		if a.HealthSince != nil {
 			al.Since = k.view(*a.HealthSince)
 		}
@@ -40,20 +42,67 @@ func (s *Server) appAlerts(c echo.Context) []views.AppAlert {
 
 const (
 	pageSize = 50
+	// timelinePage is how many events a connection's page shows, newest first;
+	// "Older" pages on.
+	timelinePage = 25
 	// countLimit caps the "N matching" count, which otherwise scans every match.
 	countLimit = 10_000
 )
 
+// listTabs are the connections list's state tabs, in order: the key (the status
+// filter) and its label.
+var listTabs = []struct {
+	key   string
+	label string
+}{
+	{"live", "All live"},
+	{string(models.StatusNeedsReconnect), statusLabels[models.StatusNeedsReconnect]},
+	{string(models.StatusPaused), statusLabels[models.StatusPaused]},
+	{string(models.StatusRefreshFailing), statusLabels[models.StatusRefreshFailing]},
+	{string(models.StatusActive), statusLabels[models.StatusActive]},
+	{string(models.StatusDisconnected), statusLabels[models.StatusDisconnected]},
+	{"all", "All"},
+}
+
+// listSorts are the list's orders as the URL names them ("-" for descending)
+// and as the Sort by menu says them.
+var listSorts = []views.Option{
+	{Value: "attention", Label: "Who must act"},
+	{Value: "expires", Label: "Token expiry, soonest first"},
+	{Value: "-expires", Label: "Token expiry, latest first"},
+	{Value: "email", Label: "E-mail, A–Z"},
+	{Value: "-email", Label: "E-mail, Z–A"},
+	{Value: "customer", Label: "Customer, A–Z"},
+	{Value: "-customer", Label: "Customer, Z–A"},
+}
+
+// parseSort reads the sort parameter: "" is the attention order.
+func parseSort(v string) (models.ConnectionSort, bool, bool) {
+	if v == "" {
+		return models.SortAttention, false, true
+	}
+	desc := strings.HasPrefix(v, "-")
+	sort := models.ConnectionSort(strings.TrimPrefix(v, "-"))
+	if !slices.Contains(models.ConnectionSorts, sort) || (desc && sort == models.SortAttention) {
+		return "", false, false
+	}
+	return sort, desc, true
+}
+
 func (s *Server) listConnections(c echo.Context) error {
 	ctx := c.Request().Context()
+	sort, desc, ok := parseSort(c.QueryParam("sort"))
+	if !ok {
+		return echo.NewHTTPError(http.StatusBadRequest, "Unknown order.")
+	}
 	f := models.ConnectionFilter{
-		Status: c.QueryParam("status"), AppID: c.QueryParam("app"), Query: strings.TrimSpace(c.QueryParam("q")),
+		Status: c.QueryParam("status"), AppID: c.QueryParam("app"), Query: strings.TrimSpace(c.QueryParam("q")), Sort: sort, Desc: desc,
 		After: c.QueryParam("after"), Before: c.QueryParam("before"), Last: c.QueryParam("last") == "1", Limit: pageSize,
 	}
-	if f.Status == "" && !c.QueryParams().Has("status") {
+	if f.Status == "" {
 		f.Status = "live"
 	}
-	if f.Status != "" && f.Status != "live" && f.Status != "all" && !slices.Contains(models.DisplayStatuses, models.Status(f.Status)) {
+	if f.Status != "live" && f.Status != "all" && !slices.Contains(models.DisplayStatuses, models.Status(f.Status)) {
 		return echo.NewHTTPError(http.StatusBadRequest, "Unknown status filter.")
 	}
 	statusParam := f.Status
@@ -70,7 +119,7 @@ func (s *Server) listConnections(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	total, more, err := s.store.CountConnections(ctx, f, countLimit)
+	counts, err := s.store.CountConnectionsShown(ctx)
 	if err != nil {
 		return err
 	}
@@ -78,52 +127,164 @@ func (s *Server) listConnections(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	k := s.clock(c)
-	v := views.ConnectionsView{Status: statusParam, AppID: f.AppID, Query: f.Query, Total: total, TotalMore: more}
+	sortParam := c.QueryParam("sort")
+	if sortParam == "" {
+		sortParam = "attention"
+	}
+	v := views.ConnectionsView{Status: statusParam, AppID: f.AppID, Query: f.Query, Sort: sortParam, Sorts: listSorts,
+		Narrowed: f.Query != "" || f.AppID != ""}
+	if v.Narrowed {
+		if v.Total, v.TotalMore, err = s.store.CountConnections(ctx, f, countLimit); err != nil {
+			return err
+		}
+	}
 	for _, a := range apps {
 		v.Apps = append(v.Apps, views.Option{Value: a.ID, Label: a.Name})
 	}
-	for _, r := range page.Rows {
-		v.Rows = append(v.Rows, connectionRow(r, k))
+	// Links keep the search and app; a tab or a heading starts at the first page.
+	link := func(set map[string]string) string {
+		q := url.Values{}
+		for k, val := range map[string]string{"status": statusParam, "app": f.AppID, "q": f.Query, "sort": c.QueryParam("sort")} {
+			if val != "" {
+				q.Set(k, val)
+			}
+		}
+		for k, val := range set {
+			if val == "" {
+				q.Del(k)
+			} else {
+				q.Set(k, val)
+			}
+		}
+		if q.Get("status") == "live" {
+			q.Del("status")
+		}
+		if len(q) == 0 {
+			return "/connections"
+		}
+		return "/connections?" + q.Encode()
+	}
+	for _, t := range listTabs {
+		n := counts.ByStatus[models.Status(t.key)]
+		switch t.key {
+		case "live":
+			n = 0
+			for _, st := range models.DisplayStatuses {
+				if st != models.StatusDisconnected {
+					n += counts.ByStatus[st]
+				}
+			}
+		case "all":
+			n = 0
+			for _, st := range models.DisplayStatuses {
+				n += counts.ByStatus[st]
+			}
+		}
+		v.Tabs = append(v.Tabs, views.ListTab{Key: t.key, Label: t.label, Count: n, URL: link(map[string]string{"status": t.key}), Current: t.key == statusParam})
+	}
+	v.Heads = sortHeads(sort, desc, link)
+	v.Back = link(map[string]string{"after": c.QueryParam("after"), "before": c.QueryParam("before"), "last": c.QueryParam("last")})
+	k := s.clock(c)
+	if v.Rows, err = s.listRows(ctx, page, f, counts, k); err != nil {
+		return err
 	}
 	if len(v.Rows) == 0 && statusParam == "live" && f.Query == "" && f.AppID == "" {
 		// An empty default list may only be hiding disconnected connections: say so.
-		if v.Hidden, _, err = s.store.CountConnections(ctx, models.ConnectionFilter{Status: string(models.StatusDisconnected)}, countLimit); err != nil {
-			return err
-		}
+		v.Hidden = counts.ByStatus[models.StatusDisconnected]
 	}
 	if v.Bulk, err = s.bulkOffer(ctx); err != nil {
 		return err
 	}
-	base := url.Values{}
-	if statusParam != "" {
-		base.Set("status", statusParam)
-	}
-	if f.AppID != "" {
-		base.Set("app", f.AppID)
-	}
-	if f.Query != "" {
-		base.Set("q", f.Query)
-	}
-	link := func(k, val string) string {
-		q := url.Values{}
-		for key, vals := range base {
-			q[key] = vals
-		}
-		if k != "" {
-			q.Set(k, val)
-		}
-		return "/connections?" + q.Encode()
-	}
 	if page.PrevCursor != "" {
-		v.FirstURL, v.PrevURL = link("", ""), link("before", page.PrevCursor)
+		v.FirstURL, v.PrevURL = link(nil), link(map[string]string{"before": page.PrevCursor})
 	}
 	if page.NextCursor != "" {
-		v.NextURL, v.LastURL = link("after", page.NextCursor), link("last", "1")
+		v.NextURL, v.LastURL = link(map[string]string{"after": page.NextCursor}), link(map[string]string{"last": "1"})
 	}
-	return render(c, http.StatusOK, views.ConnectionsPage(s.page(c, "Connections", "connections"), v))
+	p := s.page(c, "Connections", "connections")
+	p.Wide = true
+	return render(c, http.StatusOK, views.ConnectionsPage(p, v))
 }
 
+// sortHeads are the sortable column headings: each links to its order, the
+// current one to its reverse (the attention order has none).
+func sortHeads(sort models.ConnectionSort, desc bool, link func(map[string]string) string) map[string]views.SortHeader {
+	heads := map[string]views.SortHeader{}
+	for key, h := range map[string]struct {
+		label string
+		sort  models.ConnectionSort
+	}{"status": {"Status", models.SortAttention}, "account": {"Account", models.SortEmail}, "customer": {"Customer", models.SortCustomer}, "expires": {"Expires", models.SortExpiry}} {
+		head := views.SortHeader{Label: h.label}
+		next := string(h.sort)
+		if h.sort == sort {
+			head.Sort = "ascending"
+			if desc {
+				head.Sort = "descending"
+			} else if sort != models.SortAttention {
+				next = "-" + next
+			}
+		}
+		if next == string(models.SortAttention) {
+			next = ""
+		}
+		head.URL = link(map[string]string{"sort": next, "after": "", "before": "", "last": ""})
+		heads[key] = head
+	}
+	return heads
+}
+
+// attentionGroups name the attention groups for the list: a key (CSS, tests) and
+// a heading saying who must act.
+var attentionGroups = map[models.AttentionGroup]struct{ key, title string }{
+	models.AttentionCustomer: {"customer", "The customer must reconnect"},
+	models.AttentionOperator: {"operator", "You must fix the app"},
+	models.AttentionWait:     {"wait", "Waiting on GetResponse"},
+	models.AttentionHealthy:  {"healthy", "Healthy"},
+	models.AttentionOff:      {"off", "Disconnected"},
+}
+
+// listRows prepares a page of the list: each row with its reason and action, and,
+// in the attention order, a heading where a group starts.
+func (s *Server) listRows(ctx context.Context, page *models.ConnectionPage, f models.ConnectionFilter, counts models.ShownCounts, k clock) ([]views.ConnectionRow, error) {
+	rows := page.Rows
+	var broken []string
+	for _, r := range rows {
+		if r.Status == models.StatusNeedsReconnect && !r.AppHealth.OperatorMustAct() {
+			broken = append(broken, r.ID)
+		}
+	}
+	links, err := s.connect.ReconnectLinks(ctx, broken)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]views.ConnectionRow, 0, len(rows))
+	for i, r := range rows {
+		row := connectionRow(r, k)
+		g := r.Attention()
+		row.Group = attentionGroups[g].key
+		row.Reason, row.ReasonFull = rowReason(r, k)
+		row.Action = rowAction(r, links)
+		if f.Sort == models.SortAttention && (i == 0 || rows[i-1].Attention() != g) {
+			row.Head = &views.GroupHead{Title: attentionGroups[g].title}
+			if f.Query == "" && f.AppID == "" {
+				row.Head.Count = views.FormatCount(counts.ByGroup[g])
+			}
+		}
+		out = append(out, row)
+	}
+	if len(out) > 0 && out[0].Head != nil && page.PrevCursor != "" {
+		// The first row's group may have begun on an earlier page: the row just
+		// before this page (PrevCursor is this page's first row) says.
+		prev := f
+		prev.Before, prev.After, prev.Last, prev.Limit = page.PrevCursor, "", false, 1
+		p, err := s.store.ListConnections(ctx, prev)
+		if err != nil {
+			return nil, err
+		}
+		out[0].Head.Continued = len(p.Rows) == 1 && p.Rows[0].Attention() == rows[0].Attention()
+	}
+	return out, nil
+}
 func (s *Server) showConnection(c echo.Context) error {
 	return s.renderConnection(c, http.StatusOK, nil, "")
 }
@@ -145,15 +306,15 @@ func (s *Server) renderConnection(c echo.Context, status int, result *tokens.Tes
 			return echo.NewHTTPError(http.StatusBadRequest, "That timeline page link is not valid.")
 		}
 	}
-	events, more, err := s.store.ConnectionEvents(ctx, conn.ID, before, pageSize)
+	events, more, err := s.store.ConnectionEvents(ctx, conn.ID, before, timelinePage)
 	if err != nil {
 		return err
 	}
-	links, err := s.connect.RecentLinks(ctx, conn.AppID, conn.ID, 3)
+	links, err := s.connect.ReconnectLinks(ctx, []string{conn.ID})
 	if err != nil {
 		return err
 	}
-	refreshes, err := s.store.RefreshEvents(ctx, conn.ID, 30)
+	refreshes, err := s.store.RefreshEvents(ctx, conn.ID, refreshHistory)
 	if err != nil {
 		return err
 	}
@@ -164,17 +325,19 @@ func (s *Server) renderConnection(c echo.Context, status int, result *tokens.Tes
 		AppID:        conn.AppID,
 		CompanyName:  conn.CompanyName,
 		Fingerprint:  conn.TokenFingerprint,
-		FailureCount: conn.FailureCount,
 		Connected:    k.view(conn.ConnectedAt),
 		Created:      k.view(conn.CreatedAt),
-		HasRefresh:   conn.RefreshTokenEnc != "",
+		RefreshToken: refreshTokenFact(conn),
 		Endpoints:    tokens.TestEndpoints,
 		TestEndpoint: testEndpoint,
 		Test:         testView(result),
 		ServerNow:    k.now.UTC().Format(time.RFC3339),
-		History:      historyStrip(refreshes, k),
 		Identity: views.IdentityView{ConnectionID: conn.ID, Max: app != nil && services.IsMax(app),
 			MaxDomain: conn.MaxDomain, ParentLogin: conn.ParentLogin},
+	}
+	v.History, v.Streak = historyStrip(refreshes, conn.FailureCount, k)
+	if !conn.Status.Live() {
+		v.Fingerprint = "" // no usable token: its fingerprint would be a stale fact
 	}
 	if f, ok := c.Get(ctxIdentityForm).(views.IdentityView); ok {
 		v.Identity.ParentLogin, v.Identity.Error = f.ParentLogin, f.Error
@@ -186,18 +349,18 @@ func (s *Server) renderConnection(c echo.Context, status int, result *tokens.Tes
 		t := k.view(*conn.DisconnectedAt)
 		v.Disconnected = &t
 	}
-	st := connectionState{conn: conn, appGone: app == nil || app.DeletedAt != nil, appID: conn.AppID, k: k}
+	st := connectionState{conn: conn, appGone: app == nil || app.DeletedAt != nil, appID: conn.AppID, app: app, k: k}
 	if app != nil && conn.Status.Displayed(app.Health) == models.StatusPaused {
 		st.pausedBy = app
 	}
-	for _, l := range links {
+	if l, ok := links[conn.ID]; ok {
 		row := linkRow(l, k)
-		if st.link == nil && row.State == "valid" && l.UsedAt == nil {
-			st.link = &row
-		}
-		v.ReconnectLinks = append(v.ReconnectLinks, row)
+		st.link = &row
 	}
-	v.Banner, v.Actions = connectionBanner(st), connectionActions(st)
+	if st.appBroken() {
+		st.link = nil // a link no customer could complete is not offered
+	}
+	v.Banner, v.Actions, v.ReconnectLink = connectionBanner(st), connectionActions(st), st.link
 	for _, e := range events {
 		v.Events = append(v.Events, views.EventRow{Type: string(e.Type), Message: e.Message, Actor: actor(e.Actor), At: k.view(e.CreatedAt)})
 	}
@@ -211,13 +374,27 @@ func (s *Server) renderConnection(c echo.Context, status int, result *tokens.Tes
 	if title == "" {
 		title = conn.AccountID
 	}
-	if app != nil {
+	if app != nil && conn.Status.Live() {
 		v.Budget = budgetText(s.tokens, app.APIURL, conn.MaxDomain, conn.AccountID, k.now)
 	}
 	v.GetResponse = s.eventsView(ctx, k, conn, app)
 	page := s.page(c, title, "connections")
 	page.CauseAppID = conn.AppID
 	return render(c, status, views.ConnectionPage(page, v))
+}
+
+// refreshTokenFact says what is known of a connection's refresh token, as its
+// state has it: one GetResponse rejected is not "stored".
+func refreshTokenFact(c *models.Connection) string {
+	switch {
+	case c.Status == models.StatusDisconnected:
+		return "erased at the disconnect"
+	case c.Status == models.StatusNeedsReconnect:
+		return "rejected by GetResponse: only a reconnect replaces it"
+	case c.RefreshTokenEnc == "":
+		return "none"
+	}
+	return "stored, encrypted"
 }
 
 func testView(r *tokens.TestCallResult) *views.TestCallView {
@@ -244,29 +421,51 @@ func testView(r *tokens.TestCallResult) *views.TestCallView {
 	return v
 }
 
+// refreshConnection is Refresh now / Retry now, from a connection's page or from
+// a row of the list (back). The flash says what happened, not why: the page's
+// banner, the app's alert or the row's reason says that, once.
 func (s *Server) refreshConnection(c echo.Context) error {
+	ctx := c.Request().Context()
 	id := c.Param("id")
-	conn, err := s.tokens.Refresh(c.Request().Context(), id, currentOperator(c).Email)
-	to := "/connections/" + id
+	to, who := "/connections/"+id, ""
+	if back := listBack(c.FormValue("back")); back != "" {
+		to = back
+		if conn, err := s.connections.Get(ctx, id); err == nil {
+			who = " " + orEmail(conn)
+		}
+	}
+	conn, err := s.tokens.Refresh(ctx, id, currentOperator(c).Email)
 	var tooSoon *tokens.TooSoonError
+	var refused *tokens.RefreshError
 	switch {
 	case errors.As(err, &tooSoon):
-		return s.redirectWithFlash(c, to, "error", "Not refreshed: "+tooSoon.Reason+". Try again in "+strconv.Itoa(seconds(tooSoon.RetryAfter))+" s.")
+		return s.redirectWithFlash(c, to, "warning", "Not refreshed"+who+": "+tooSoon.Reason+". Try again in "+strconv.Itoa(seconds(tooSoon.RetryAfter))+" s.")
 	case errors.Is(err, models.ErrNotFound):
 		return err
 	case errors.Is(err, models.ErrDisconnected):
 		return s.redirectWithFlash(c, to, "error", "This connection is disconnected: it has no tokens to refresh. Send a reconnect link instead.")
-	// The banner on the page says why, once: the flash only says what happened.
 	case errors.Is(err, tokens.ErrNeedsReconnect):
-		return s.redirectWithFlash(c, to, "error", "Refresh failed: the customer must reconnect.")
+		return s.redirectWithFlash(c, to, "error", "Refresh"+who+" failed: GetResponse rejected the refresh token.")
 	case errors.Is(err, tokens.ErrAppUnhealthy):
-		return s.redirectWithFlash(c, to, "error", "Refresh failed because of the app, not this connection: "+err.Error())
+		kind := "warning"
+		if errors.As(err, &refused) && refused.Class == tokens.ClassOperator {
+			kind = "error"
+		}
+		return s.redirectWithFlash(c, to, kind, "Refresh"+who+" failed because of its app, not the connection: the app's alert says why.")
 	case errors.Is(err, tokens.ErrTransient):
-		return s.redirectWithFlash(c, to, "error", "Refresh failed for now; grconnect keeps trying.")
+		return s.redirectWithFlash(c, to, "warning", "Retried"+who+": GetResponse still fails.") // the banner or the row says why and when the next try is
 	case err != nil:
 		return err
 	}
-	return s.redirectWithFlash(c, to, "success", "Refreshed. The new access token is valid until "+s.clock(c).text(*conn.ExpiresAt)+".")
+	return s.redirectWithFlash(c, to, "success", "Refreshed"+who+". The new access token is valid until "+s.clock(c).text(*conn.ExpiresAt)+".")
+}
+
+// orEmail names a connection by its e-mail, else its account ID.
+func orEmail(c *models.Connection) string {
+	if c.AccountEmail != "" {
+		return c.AccountEmail
+	}
+	return c.AccountID
 }
 
 func (s *Server) testConnection(c echo.Context) error {
@@ -285,13 +484,12 @@ func (s *Server) testConnection(c echo.Context) error {
 		// Its page offers no test call: say why there.
 		return s.redirectWithFlash(c, "/connections/"+c.Param("id"), "error", "This connection is disconnected: there is no token to call GetResponse with.")
 	}
+	if errors.Is(err, tokens.ErrNeedsReconnect) {
+		// Its page offers no test call now: say why there.
+		return s.redirectWithFlash(c, "/connections/"+c.Param("id"), "error", "The test call could not run: the customer must reconnect first.")
+	}
 	if err != nil {
-		msg := "The test call could not run: " + services.CallFailure(err) + "."
-		switch {
-		case errors.Is(err, tokens.ErrNeedsReconnect):
-			msg = "The test call could not run: the customer must reconnect first."
-		}
-		res = &tokens.TestCallResult{Path: endpoint, Error: msg}
+		res = &tokens.TestCallResult{Path: endpoint, Error: "The test call could not run: " + services.CallFailure(err) + "."}
 	}
 	return s.renderConnection(c, http.StatusOK, res, endpoint)
 }
@@ -302,21 +500,34 @@ func (s *Server) reconnectConnection(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	page := "/connections/" + conn.ID
+	back := listBack(c.FormValue("back"))
+	fail := page
+	if back != "" {
+		fail = back
+	}
 	_, err = s.connect.CreateLink(ctx, services.LinkInput{AppID: conn.AppID, ConnectionID: conn.ID, CreatedBy: currentOperator(c).Email})
+	var unavailable *services.AppUnavailableError
 	if fe, ok := models.AsFieldErrors(err); ok {
 		if _, gone := fe["app_id"]; gone {
-			return s.redirectWithFlash(c, "/connections/"+conn.ID, "error", "This connection's app was deleted, so it cannot be reconnected.")
+			return s.redirectWithFlash(c, fail, "error", "This connection's app was deleted, so it cannot be reconnected.")
 		}
-		return s.redirectWithFlash(c, "/connections/"+conn.ID, "error", fe.Error())
+		return s.redirectWithFlash(c, fail, "error", fe.Error())
+	}
+	if errors.As(err, &unavailable) {
+		return s.redirectWithFlash(c, fail, "error", "No reconnect link was made: no customer could complete it while GetResponse refuses the app. Fix the app first.")
 	}
 	if err != nil {
 		return err
 	}
-	to := "/connections/" + conn.ID + "#reconnect"
-	if conn.Status != models.StatusActive && conn.Status != models.StatusRefreshFailing {
-		to = "/connections/" + conn.ID + "#status-banner" // the banner carries the link
+	if back != "" {
+		return s.redirectWithFlash(c, back, "success", "Reconnect link made for "+orEmail(conn)+": copy it from its row and send it to the customer.")
 	}
-	return s.redirectWithFlash(c, to, "success", "Reconnect link created. Send it to the customer, or open it yourself if this is your account.")
+	to := page + "#reconnect"
+	if conn.Status != models.StatusActive && conn.Status != models.StatusRefreshFailing {
+		to = page + "#status-banner" // the banner carries the link
+	}
+	return s.redirectWithFlash(c, to, "success", "Reconnect link created.") // the banner or the card shows it, with what to do
 }
 
 func (s *Server) confirmDisconnect(c echo.Context) error {

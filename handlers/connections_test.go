@@ -54,7 +54,7 @@ func TestRefreshNowWithAndWithoutRotation(t *testing.T) {
 				t.Errorf("fake saw %d refreshes, want 2", n)
 			}
 			mustContain(t, f.op.get("/").body, "2 refreshes in 7 days: 2 succeeded, 0 failed.")
-			mustContain(t, f.op.get("/connections/"+conn.ID).body, `data-testid="refresh-history"`, "The last 2 refreshes")
+			mustContain(t, f.op.get("/connections/"+conn.ID).body, `data-testid="refresh-history"`, "2 refreshes so far", "2 succeeded, 0 failed")
 			for _, p := range f.pages {
 				mustNotContain(t, p, access1, access2, refresh1, refresh2)
 			}
@@ -69,14 +69,15 @@ func TestRefreshFailuresAreClassified(t *testing.T) {
 		wantStatus models.Status
 		wantFlash  string
 	}{
-		{"invalid_grant RFC body", getresponsetest.TokenInvalidGrantRFC, models.StatusNeedsReconnect, "reconnect"},
-		{"invalid_grant envelope", getresponsetest.TokenInvalidGrantEnvelope, models.StatusNeedsReconnect, "reconnect"},
-		{"server error", getresponsetest.TokenServerError, models.StatusRefreshFailing, "failed for now"},
+		// The customer's: a red flash; what GetResponse waits out: a yellow one.
+		{"invalid_grant RFC body", getresponsetest.TokenInvalidGrantRFC, models.StatusNeedsReconnect, `flash-error" role="status" data-testid="flash">Refresh failed: GetResponse rejected the refresh token.`},
+		{"invalid_grant envelope", getresponsetest.TokenInvalidGrantEnvelope, models.StatusNeedsReconnect, `flash-error" role="status" data-testid="flash">Refresh failed: GetResponse rejected the refresh token.`},
+		{"server error", getresponsetest.TokenServerError, models.StatusRefreshFailing, `flash-warning" role="status" data-testid="flash">Retried: GetResponse still fails`},
 		// GetResponse blocking grconnect's IP is waited out, never the customer's.
-		{"IP blocked", getresponsetest.TokenIPBlocked, models.StatusRefreshFailing, "failed for now"},
-		{"rate limited", getresponsetest.TokenRateLimited, models.StatusRefreshFailing, "failed for now"},
-		{"malformed JSON", getresponsetest.TokenMalformedJSON, models.StatusRefreshFailing, "failed for now"},
-		{"hang", getresponsetest.TokenHang, models.StatusRefreshFailing, "failed for now"},
+		{"IP blocked", getresponsetest.TokenIPBlocked, models.StatusRefreshFailing, `flash-warning" role="status" data-testid="flash">Retried: GetResponse still fails`},
+		{"rate limited", getresponsetest.TokenRateLimited, models.StatusRefreshFailing, `flash-warning" role="status" data-testid="flash">Retried: GetResponse still fails`},
+		{"malformed JSON", getresponsetest.TokenMalformedJSON, models.StatusRefreshFailing, `flash-warning" role="status" data-testid="flash">Retried: GetResponse still fails`},
+		{"hang", getresponsetest.TokenHang, models.StatusRefreshFailing, `flash-warning" role="status" data-testid="flash">Retried: GetResponse still fails`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newConnectFixture(t, getresponsetest.Options{})
@@ -123,10 +124,17 @@ func TestOperatorFailureIsTheApps(t *testing.T) {
 	f.fake.FailToken(getresponsetest.TokenInvalidClient, 1)
 	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
 	page := f.op.get("/connections/" + conn.ID)
-	mustContain(t, page.body, "because of the app", "client ID or secret", "customers need not reconnect",
-		`data-testid="app-health-banner"`, "is the cause — not the connection", "The operator must act", `data-testid="check-credentials"`)
+	// Said once: the flash says what happened, the app's alert why and the fix.
+	mustContain(t, page.body, "failed because of its app, not the connection", "client ID or secret", "customers need not reconnect",
+		`data-testid="app-health-banner"`, "is the cause — not the connection", "You must act", `data-testid="check-credentials"`,
+		`href="/apps/`+f.appID+`/edit#client_secret" data-testid="app-fix">Update client secret`)
+	// (The history's hover titles and the timeline keep the record.)
+	above := page.body[strings.Index(page.body, "<main"):strings.Index(page.body, `data-testid="refresh-history"`)]
+	if n := strings.Count(above, "client ID or secret"); n != 1 {
+		t.Errorf("the page says the credentials were rejected %d times above the history, want once", n)
+	}
 	for _, path := range []string{"/", "/apps", "/apps/" + f.appID} {
-		mustContain(t, f.op.get(path).body, `data-testid="app-health-banner"`, "Acme Templates", "The operator must act")
+		mustContain(t, f.op.get(path).body, `data-testid="app-health-banner"`, "Acme Templates", "You must act", `data-testid="app-fix">Update client secret`)
 	}
 	got, _ := f.store.ConnectionByID(t.Context(), conn.ID)
 	if got.Status != models.StatusActive || got.FailureCount != 0 || got.LastError == "" {
@@ -285,9 +293,9 @@ func TestConnectionsListPagesFiltersAndSearch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Walk forward through every page.
+	// Walk forward through every page, in expiry order.
 	var seen []string
-	path := "/connections?status=all"
+	path := "/connections?status=all&sort=expires"
 	for pages := 0; path != ""; pages++ {
 		if pages > 5 {
 			t.Fatal("too many pages")
@@ -316,7 +324,7 @@ func TestConnectionsListPagesFiltersAndSearch(t *testing.T) {
 		}
 	}
 	// The last page, then Previous, gives the rows just before it.
-	last := f.op.get("/connections?status=all&last=1")
+	last := f.op.get("/connections?status=all&sort=expires&last=1")
 	lastRows := rowLinkRe.FindAllStringSubmatch(last.body, -1)
 	if len(lastRows) != 50 || lastRows[49][1] != seen[119] {
 		t.Fatalf("last page has %d rows ending %v", len(lastRows), lastRows[len(lastRows)-1])
@@ -351,7 +359,11 @@ func TestConnectionsListPagesFiltersAndSearch(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("%s = %d", tc.query, r.status)
 		}
-		total := regexp.MustCompile(`data-testid="total">(\d+) matching`).FindStringSubmatch(r.body)
+		// A search or an app filter says how many match; a state alone, its tab.
+		total := regexp.MustCompile(`data-testid="total">\s*(\d+)\s+matching`).FindStringSubmatch(r.body)
+		if !strings.Contains(tc.query, "q=") && !strings.Contains(tc.query, "app=") {
+			total = regexp.MustCompile(`aria-current="page">[^<]+<span class="tab-count">(\d+)</span>`).FindStringSubmatch(r.body)
+		}
 		if total == nil || total[1] != fmt.Sprint(tc.want) {
 			t.Errorf("%s: total %v, want %d", tc.query, total, tc.want)
 		}
@@ -378,19 +390,31 @@ func TestTimelineIsNewestFirstAndPaginated(t *testing.T) {
 	for i := range 60 {
 		f.store.AddEvent(t.Context(), &models.Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "test_call", Message: fmt.Sprintf("call number %02d", i), Actor: "x"})
 	}
-	page := f.op.get("/connections/" + conn.ID)
-	msgs := regexp.MustCompile(`call number (\d\d)`).FindAllStringSubmatch(page.body, -1)
-	if len(msgs) != 50 || msgs[0][1] != "59" || msgs[49][1] != "10" {
-		t.Fatalf("first timeline page: %d events, from %v to %v", len(msgs), msgs[0][1], msgs[len(msgs)-1][1])
-	}
-	older := regexp.MustCompile(`href="(/connections/con_[a-z0-9]+\?before=\d+#timeline)"`).FindStringSubmatch(page.body)
-	if older == nil {
-		t.Fatal("no link to older events")
-	}
-	page = f.op.get(older[1])
-	msgs = regexp.MustCompile(`call number (\d\d)`).FindAllStringSubmatch(page.body, -1)
-	if len(msgs) != 10 || msgs[0][1] != "09" || !strings.Contains(page.body, "connection.created") {
-		t.Fatalf("second timeline page: %d events", len(msgs))
+	// Pages of 25, newest first, each linking to the older ones; the last ends
+	// with the connection's creation and links no further.
+	olderRe := regexp.MustCompile(`href="(/connections/con_[a-z0-9]+\?before=\d+#timeline)"`)
+	path := "/connections/" + conn.ID
+	for _, want := range []struct {
+		n           int
+		first, last string
+		older       bool
+	}{{25, "59", "35", true}, {25, "34", "10", true}, {10, "09", "00", false}} {
+		page := f.op.get(path)
+		msgs := regexp.MustCompile(`call number (\d\d)`).FindAllStringSubmatch(page.body, -1)
+		if len(msgs) != want.n || msgs[0][1] != want.first || msgs[len(msgs)-1][1] != want.last {
+			t.Fatalf("%s: %d events, from %v to %v; want %d from %s to %s", path, len(msgs), msgs[0][1], msgs[len(msgs)-1][1], want.n, want.first, want.last)
+		}
+		older := olderRe.FindStringSubmatch(page.body)
+		if (older != nil) != want.older {
+			t.Fatalf("%s: link to older events %v, want %v", path, older, want.older)
+		}
+		if !want.older {
+			if !strings.Contains(page.body, "connection.created") {
+				t.Fatalf("the last timeline page lacks the connection's creation")
+			}
+			break
+		}
+		path = older[1]
 	}
 	if r := f.op.get("/connections/" + conn.ID + "?before=abc"); r.status != http.StatusBadRequest {
 		t.Fatalf("bad timeline cursor = %d", r.status)

@@ -49,9 +49,10 @@ func TestCustomerIsNeverAskedToRetryAnOperatorProblem(t *testing.T) {
 				t.Fatalf("a 500 in the exchange = %d, want 502 with Try again", r.status)
 			}
 
-			// A second customer has the connect page open.
+			// A second customer has the connect page open; a third has a link.
 			other := f.browser()
 			otherPath := strings.TrimPrefix(f.makeLink("customer-2", ""), f.srv.URL)
+			freshPath := strings.TrimPrefix(f.makeLink("customer-3", ""), f.srv.URL)
 			page := other.get(otherPath)
 			csrf := csrfRe.FindStringSubmatch(page.body)
 			if csrf == nil {
@@ -80,9 +81,14 @@ func TestCustomerIsNeverAskedToRetryAnOperatorProblem(t *testing.T) {
 				t.Fatalf("alert e-mails: %+v", msgs)
 			}
 
+			// No new link is made: no customer could complete it.
+			refused := f.op.submit("/apps/"+f.appID, "/apps/"+f.appID+"/links", url.Values{"customer_ref": {"customer-4"}})
+			if refused.status != http.StatusConflict {
+				t.Fatalf("a link for a refused app = %d, want 409", refused.status)
+			}
+			mustContain(t, refused.body, `data-testid="links-unavailable"`, "No customer could complete a connect link")
 			// A connect page opened now says so instead of offering GetResponse.
 			fresh := f.browser()
-			freshPath := strings.TrimPrefix(f.makeLink("customer-3", ""), f.srv.URL)
 			page = fresh.get(freshPath)
 			if page.status != http.StatusServiceUnavailable {
 				t.Fatalf("connect page of a refused app = %d", page.status)

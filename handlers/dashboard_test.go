@@ -12,66 +12,106 @@ import (
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 )
 
-// TestConnectionPageSaysWhatToDo: each broken state has one banner with its cause
-// and the action that fixes it, and the page offers no action that cannot work.
+// actionBar is the connection page's header actions: the primary one and the menu.
+func actionBar(t *testing.T, page string) (primary, menu string) {
+	t.Helper()
+	i := strings.Index(page, `data-testid="action-bar"`)
+	if i < 0 {
+		t.Fatal("the page has no action bar")
+	}
+	bar := page[i:]
+	bar = bar[:strings.Index(bar, `</details>`)+len("</details>")]
+	if j := strings.Index(bar, `data-testid="more-actions"`); j >= 0 {
+		return bar[:j], bar[j:]
+	}
+	return bar, ""
+}
+
+// TestConnectionPageSaysWhatToDo: a connection's page puts the one action for its
+// state in the header and the rest in a menu, says once what is wrong, and shows
+// only the cards and facts that apply to its state.
 func TestConnectionPageSaysWhatToDo(t *testing.T) {
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	page := f.op.get("/connections/" + conn.ID).body
 	mustNotContain(t, page, `data-testid="status-banner"`)
-	mustContain(t, page, `class="primary" data-testid="refresh-now"`, `data-testid="run-test"`, `data-testid="make-reconnect"`, `data-testid="disconnect"`, "badge-lg")
+	primary, menu := actionBar(t, page)
+	mustContain(t, primary, `form="test-form" class="primary" data-testid="run-test-top"`)
+	mustContain(t, menu, `data-testid="refresh-now"`, `data-testid="make-reconnect"`, `data-testid="disconnect"`)
+	mustContain(t, page, `id="test-form"`, `data-testid="run-test"`, "badge-lg", "stored, encrypted", `data-testid="fingerprint"`, `data-testid="api-card"`)
+	mustNotContain(t, page, `data-testid="streak"`, "GetResponse headers")
 
-	// Transient failure: retried, with the next attempt; "Retry now" in the banner.
+	// Transient failure: retried, with the next attempt; Retry now is the action.
 	f.fake.FailToken(getresponsetest.TokenServerError, 1)
 	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
 	page = f.op.get("/connections/" + conn.ID).body
-	mustContain(t, page, "banner-warn", "grconnect keeps trying", `data-testid="next-attempt"`, "Retry now", `data-testid="run-test"`)
+	mustContain(t, page, "banner-warn", "grconnect keeps trying", `data-testid="next-attempt"`, `data-testid="run-test"`)
+	primary, _ = actionBar(t, page)
+	mustContain(t, primary, "Retry now", `class="primary" data-testid="refresh-now"`)
 	if strings.Count(page, `data-testid="refresh-now"`) != 1 {
 		t.Error("a failing connection offers its refresh more than once")
 	}
+	// The history and the failures in a row say the same thing.
+	mustContain(t, page, "One refresh so far", "it failed.", `data-testid="streak">the last refresh failed<`)
+	f.fake.FailToken(getresponsetest.TokenServerError, 1)
+	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
+	page = f.op.get("/connections/" + conn.ID).body
+	mustContain(t, page, "2 refreshes so far", "0 succeeded, 2 failed", `data-testid="streak">all 2 refreshes failed<`)
+	mustNotContain(t, page, "One refresh so far")
 	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil) // recovers
+	mustNotContain(t, f.op.get("/connections/"+conn.ID).body, `data-testid="streak"`)
 
-	// The refresh token is rejected: the customer must reconnect.
+	// The refresh token is rejected: the customer must reconnect. Nothing that
+	// needs a token is offered, and no fact says the token is stored.
 	f.fake.RevokeRefreshTokens()
 	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/refresh", nil)
 	got, _ := f.store.ConnectionByID(t.Context(), conn.ID)
 	page = f.op.get("/connections/" + conn.ID).body
-	mustContain(t, page, "banner-bad", "The customer must approve access again", `data-testid="make-reconnect"`,
-		`disabled aria-describedby="refresh-blocked"`, `data-testid="refresh-blocked"`, `disabled aria-describedby="test-blocked"`,
-		"unusable: needs a reconnect", `data-testid="disconnect"`)
-	mustNotContain(t, page, `id="reconnect"`) // the banner carries the reconnect link, not a card further down
-	// Above the timeline, and outside the history strip's hover titles.
-	main := page[strings.Index(page, "<main"):strings.Index(page, `data-testid="refresh-history"`)] + page[strings.Index(page, `id="test"`):strings.Index(page, `id="timeline"`)]
-	if n := strings.Count(main, got.LastError); n != 1 {
-		t.Errorf("the error %q shows %d times above the timeline, want once", got.LastError, n)
+	mustContain(t, page, "banner-bad", "The customer must approve access again", "rejected by GetResponse", "unusable: needs a reconnect")
+	primary, menu = actionBar(t, page)
+	mustContain(t, primary, `class="primary" data-testid="make-reconnect"`)
+	mustContain(t, menu, `data-testid="disconnect"`)
+	mustNotContain(t, page, `data-testid="refresh-now"`, `data-testid="run-test"`, `id="test"`, "stored, encrypted",
+		`data-testid="fingerprint"`, `data-testid="budget"`, `data-testid="api-card"`, `id="reconnect"`)
+	// The cause shows once above the timeline (outside the history's hover titles).
+	main := page[strings.Index(page, "<main"):strings.Index(page, `data-testid="refresh-history"`)]
+	cause := strings.TrimSuffix(got.LastError, "; the customer must reconnect")
+	if n := strings.Count(main, cause); n != 1 {
+		t.Errorf("the error %q shows %d times above the history, want once", cause, n)
 	}
 	if strings.Contains(main, `data-relative="expiry"`) {
 		t.Error("an unusable token shows an expiry")
 	}
-	// The reconnect link lands in the banner, ready to copy.
+	// The reconnect link lands in the banner; copying it becomes the action.
 	r := f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/reconnect", nil)
 	if !strings.HasSuffix(r.location(), "#status-banner") {
 		t.Errorf("a reconnect link leads to %q, want the banner", r.location())
 	}
 	page = f.op.get("/connections/" + conn.ID).body
 	banner := page[strings.Index(page, `data-testid="status-banner"`):strings.Index(page, `id="tok-title"`)]
-	mustContain(t, banner, `id="reconnect-url"`, `data-copy="reconnect-url"`, `data-testid="open-reconnect"`, "Make a new link")
+	mustContain(t, banner, `id="reconnect-url"`, `data-testid="open-reconnect"`)
+	primary, menu = actionBar(t, page)
+	mustContain(t, primary, `data-copy="reconnect-url"`, "Copy reconnect link")
+	mustContain(t, menu, "Make a new reconnect link")
 	// A test call cannot run either, and says why.
 	r = f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/from-fields"}})
-	mustContain(t, r.body, "the customer must reconnect first")
+	mustContain(t, f.op.get(r.location()).body, "the customer must reconnect first")
 
-	// Disconnected: no test call, no refresh, no disconnect; a reconnect link brings it back.
+	// Disconnected: no test call, no refresh, no disconnect, no API; a reconnect
+	// link brings it back.
 	f.op.submit("/connections/"+conn.ID+"/disconnect", "/connections/"+conn.ID+"/disconnect", nil)
 	page = f.op.get("/connections/" + conn.ID).body
-	mustContain(t, page, "banner-off", "Disconnected", "The tokens were erased", "none: disconnected")
-	mustNotContain(t, page, `data-testid="run-test"`, `data-testid="refresh-now"`, `data-testid="disconnect"`, `id="test"`)
+	mustContain(t, page, "banner-off", "Disconnected", "The tokens were erased", "none: disconnected", "erased at the disconnect")
+	mustNotContain(t, page, `data-testid="run-test"`, `data-testid="refresh-now"`, `data-testid="disconnect"`, `id="test"`,
+		`data-testid="api-card"`, `data-testid="budget"`, `data-testid="identity-card"`)
 
-	// A deleted app: the banner points to the apps, nothing can be refreshed.
+	// A deleted app: the action points to the apps, nothing can be refreshed.
 	other := f.connect("customer-2", f.fake.AddAccount(getresponsetest.Account{AccountID: "Other2", Email: "other@example.com", FirstName: "Other"}))
 	f.store.DB().Model(&models.App{}).Where("id = ?", f.appID).Update("deleted_at", models.Now())
 	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	page = f.op.get("/connections/" + other.ID).body
-	mustContain(t, page, "This connection&#39;s app was deleted", `href="/apps" data-testid="banner-action"`, `data-testid="refresh-blocked"`)
+	mustContain(t, page, "This connection&#39;s app was deleted", `href="/apps" data-testid="banner-action"`)
+	mustNotContain(t, page, `data-testid="refresh-now"`, `data-testid="make-reconnect"`)
 }
 
 // TestEmptyListSaysWhatTheFilterHides: when the only connections are disconnected,

@@ -45,32 +45,29 @@ func TestAppFormKeepsInputAndShowsEveryError(t *testing.T) {
 	}
 }
 
-// TestMaxDomainMarkedByEdition: the default MAX domain is marked "MAX only" for the
-// standard edition and "optional" for a MAX edition (each MAX customer may be asked
-// for their own); it is never required.
-func TestMaxDomainMarkedByEdition(t *testing.T) {
+// TestMaxDomainShownByEdition: the default MAX domain is a field of MAX editions
+// only: rendered hidden for the standard edition (the script shows it when the
+// edition changes), shown for a MAX edition, and never required.
+func TestMaxDomainShownByEdition(t *testing.T) {
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
-	label := regexp.MustCompile(`(?s)<label for="max_domain">(.*?)</label>`)
+	wrapper := regexp.MustCompile(`<div data-max-only( hidden)? data-testid="max-domain-field">`)
 	input := regexp.MustCompile(`<input[^>]*id="max_domain"[^>]*>`)
 
 	page := b.get("/apps/new").body
-	if l := label.FindStringSubmatch(page)[1]; !strings.Contains(l, ">MAX only<") || strings.Contains(l, ">optional<") {
-		t.Errorf("standard edition: the MAX domain label reads %q", l)
-	}
-	if in := input.FindString(page); strings.Contains(in, " required") || !strings.Contains(in, `data-edition-notes=`) {
-		t.Errorf("standard edition: %s", in)
+	if m := wrapper.FindStringSubmatch(page); m == nil || m[1] != " hidden" {
+		t.Errorf("standard edition: the MAX domain field is not hidden: %v", m)
 	}
 	// A MAX edition, re-rendered after another field's error.
 	r := b.submit("/apps/new", "/apps", url.Values{"name": {""}, "client_id": {"c"}, "client_secret": {"s3cr3t-9f8e7d6c5b4a3f2a"}, "edition": {"max_pl"}})
 	if r.status != http.StatusUnprocessableEntity {
 		t.Fatalf("status = %d, want 422", r.status)
 	}
-	if l := label.FindStringSubmatch(r.body)[1]; !strings.Contains(l, ">optional<") || strings.Contains(l, "MAX only") {
-		t.Errorf("MAX edition: the MAX domain label reads %q", l)
+	if m := wrapper.FindStringSubmatch(r.body); m == nil || m[1] != "" {
+		t.Errorf("MAX edition: the MAX domain field is hidden: %v", m)
 	}
-	if in := input.FindString(r.body); strings.Contains(in, " required") {
-		t.Errorf("MAX edition: the MAX domain is required: %s", in)
+	if in := input.FindString(r.body); in == "" || strings.Contains(in, " required") {
+		t.Errorf("MAX edition: the MAX domain field is missing or required: %s", in)
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 
 // linkRow prepares a connect link for display.
 func linkRow(l services.Link, k clock) views.LinkRow {
-	r := views.LinkRow{ID: l.ID, AppID: l.AppID, URL: l.URL, CustomerRef: l.CustomerRef, ReturnURL: l.ReturnURL, State: l.State(k.now),
+	r := views.LinkRow{ID: l.ID, AppID: l.AppID, URL: l.URL, CustomerRef: l.CustomerRef, ReturnURL: l.ReturnURL, State: l.State(k.now), Usable: l.Usable(k.now),
 		Expires: k.view(l.ExpiresAt), CreatedBy: l.CreatedBy, Reconnect: l.ConnectionID != nil,
 		MaxDomain: l.MaxDomain, AllowTransfer: l.AllowTransfer, UsedAccount: l.UsedAccount, RevokedBy: l.RevokedBy}
 	if l.UsedAt != nil {
@@ -32,6 +32,10 @@ func linkRow(l services.Link, k clock) views.LinkRow {
 	if l.RevokedAt != nil {
 		t := k.view(*l.RevokedAt)
 		r.Revoked = &t
+	}
+	if l.DeniedAt != nil && r.Usable {
+		t := k.view(*l.DeniedAt)
+		r.Denied = &t
 	}
 	return r
 }
@@ -64,6 +68,10 @@ func (s *Server) createLink(c echo.Context) error {
 		}
 	}
 	link, err := s.connect.CreateLink(ctx, in)
+	var unavailable *services.AppUnavailableError
+	if errors.As(err, &unavailable) {
+		return s.renderApp(c, http.StatusConflict, app.ID, form)
+	}
 	if fe, ok := models.AsFieldErrors(err); ok {
 		if msg, ok := fe["ttl"]; ok {
 			fe["ttl_days"] = msg
@@ -91,6 +99,39 @@ func (s *Server) showLink(c echo.Context) error {
 	v := views.LinkView{Link: linkRow(*link, s.clock(c)), AppName: link.App.Name, Snippet: buttonSnippet(link.URL),
 		PopupSnippet: s.popupSnippet(link.URL), ScriptURL: s.cfg.BaseURL + static.ConnectScriptPath}
 	return render(c, http.StatusOK, views.LinkPage(s.page(c, "Connect link", "apps"), v))
+}
+
+// renewLink makes a new link like an old one (same customer, return URL, MAX
+// domain, transfer permission, and connection for a reconnect link): the
+// "Make a new link" of a used, revoked or expired link's pages.
+func (s *Server) renewLink(c echo.Context) error {
+	ctx := c.Request().Context()
+	old, err := s.connect.GetLink(ctx, c.Param("link"))
+	if err != nil {
+		return err
+	}
+	if old.AppID != c.Param("id") {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	in := services.LinkInput{AppID: old.AppID, CustomerRef: old.CustomerRef, ReturnURL: old.ReturnURL, MaxDomain: old.MaxDomain,
+		AllowTransfer: old.AllowTransfer, CreatedBy: currentOperator(c).Email}
+	if old.ConnectionID != nil {
+		in.ConnectionID = *old.ConnectionID
+	}
+	link, err := s.connect.CreateLink(ctx, in)
+	var unavailable *services.AppUnavailableError
+	switch fe, bad := models.AsFieldErrors(err); {
+	case errors.As(err, &unavailable):
+		return s.redirectWithFlash(c, "/apps/"+old.AppID, "error", "No new link was made: no customer could complete it while GetResponse refuses the app. Fix the app first.")
+	case bad:
+		return s.redirectWithFlash(c, "/apps/"+old.AppID+"#new-link", "error", "The old link cannot be copied as it was ("+fe.Error()+"). Make a new one with the form.")
+	case errors.Is(err, models.ErrNotFound):
+		return s.redirectWithFlash(c, "/apps/"+old.AppID+"#new-link", "error", "The connection this link reconnected is gone. Make a new connect link with the form.")
+	case err != nil:
+		return err
+	}
+	s.log.Info("connect link renewed", "link", link.ID, "replaces", old.ID, "by", currentOperator(c).ID)
+	return s.redirectWithFlash(c, "/apps/"+link.AppID+"/links/"+link.ID, "success", "New connect link for "+link.CustomerRef+". Send it to the customer.")
 }
 
 func (s *Server) revokeLink(c echo.Context) error {

@@ -46,7 +46,7 @@ func TestPausedConnectionsReadPausedEverywhere(t *testing.T) {
 	const label = "Paused — app Acme Templates"
 
 	list := f.op.get("/connections").body
-	if n := strings.Count(list, `badge-paused" data-testid="status">`+label+`<`); n != 2 {
+	if n := strings.Count(list, `badge-paused" title="`+label+`" data-testid="status">`+label+`<`); n != 2 {
 		t.Fatalf("the list shows %d connections as %q, want 2", n, label)
 	}
 	rowOf := func(body string, c *models.Connection) string {
@@ -54,6 +54,7 @@ func TestPausedConnectionsReadPausedEverywhere(t *testing.T) {
 		if i < 0 {
 			t.Fatalf("%s is not listed", c.ID)
 		}
+		i = strings.LastIndex(body[:i], "<tr") // the row's state comes before its account
 		end := strings.Index(body[i:], "</tr>")
 		return body[i : i+end]
 	}
@@ -93,7 +94,11 @@ func TestPausedConnectionsReadPausedEverywhere(t *testing.T) {
 	mustContain(t, list, "Refresh failing ("+count("refresh_failing")+")")
 
 	page := f.op.get("/connections/" + pausedActive.ID).body
-	mustContain(t, page, `data-testid="status">`+label+`<`, "Refresh now (probes the app)", `data-testid="refresh-note"`, "as the app&#39;s probe")
+	// The fix is the app's; the probe is in the menu, saying what it does.
+	primary, menu := actionBar(t, page)
+	mustContain(t, page, `data-testid="status">`+label+`<`)
+	mustContain(t, primary, `data-testid="fix-app">Update client secret`)
+	mustContain(t, menu, "Refresh now (probes the app)", "as the app&#39;s probe")
 	mustNotContain(t, page, "badge-active")
 
 	// The bulk refresh of failing connections takes the one a refresh can fix.

@@ -201,6 +201,7 @@ func New(d Deps) *echo.Echo {
 	op.POST("/apps/:id/check", s.checkApp)
 	op.GET("/apps/:id/links/:link", s.showLink)
 	op.POST("/apps/:id/links/:link/revoke", s.revokeLink)
+	op.POST("/apps/:id/links/:link/renew", s.renewLink)
 	op.GET("/connections", s.listConnections)
 	op.POST("/connections/bulk-refresh", s.startBulkRefresh)
 	op.GET("/connections/bulk/:id", s.showBulk)

@@ -3,7 +3,10 @@ package models
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -35,7 +38,7 @@ func (s *Store) ListAPIConnections(ctx context.Context, f APIConnectionFilter) (
 		q = q.Where("customer_ref = ?", f.CustomerRef)
 	}
 	if f.After != "" {
-		t, id, err := decodeCursor(f.After)
+		t, id, err := decodeExpiryCursor(f.After)
 		if err != nil {
 			return nil, "", err
 		}
@@ -49,7 +52,29 @@ func (s *Store) ListAPIConnections(ctx context.Context, f APIConnectionFilter) (
 		return rows, "", nil
 	}
 	rows = rows[:f.Limit]
-	return rows, encodeCursor(&rows[len(rows)-1]), nil
+	return rows, encodeExpiryCursor(&rows[len(rows)-1]), nil
+}
+
+// encodeExpiryCursor is the API list's cursor: a row's expiry and ID.
+func encodeExpiryCursor(c *Connection) string {
+	var ns int64
+	if c.ExpiresAt != nil {
+		ns = c.ExpiresAt.UnixNano()
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ns, 10) + "|" + c.ID))
+}
+
+func decodeExpiryCursor(s string) (time.Time, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", ErrBadCursor
+	}
+	ts, id, ok := strings.Cut(string(raw), "|")
+	ns, err := strconv.ParseInt(ts, 10, 64)
+	if !ok || err != nil || id == "" {
+		return time.Time{}, "", ErrBadCursor
+	}
+	return time.Unix(0, ns).UTC(), id, nil
 }
 
 // TokenRow is what handing out a connection's access token reads of it.

@@ -127,7 +127,8 @@ func (s *Store) AppByID(ctx context.Context, id string) (*App, error) {
 // DemoApp returns the live demo app, if there is one.
 func (s *Store) DemoApp(ctx context.Context) (*App, error) {
 	var app App
-	err := s.db.WithContext(ctx).Where("demo = ? AND deleted_at IS NULL", true).First(&app).Error
+	// The demo app is demo mode's first app (its broken practice app comes later).
+	err := s.db.WithContext(ctx).Where("demo = ? AND deleted_at IS NULL", true).Order("created_at, id").First(&app).Error
 	if err != nil {
 		return nil, storeError(translate(err), "fetch the demo app")
 	}

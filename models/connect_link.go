@@ -32,7 +32,10 @@ type ConnectLink struct {
 	UsedAccount      string
 	RevokedAt        *time.Time
 	RevokedBy        string
-	CreatedAt        time.Time
+	// DeniedAt is when the customer last declined access on GetResponse through
+	// the link, which stays usable.
+	DeniedAt  *time.Time
+	CreatedAt time.Time
 }
 
 // AuthState is one pending authorization: the hashed OAuth state sent to
@@ -110,6 +113,21 @@ func (s *Store) RecentConnectLinks(ctx context.Context, appID, connectionID stri
 		return links, storeError(err, "list connect links of app %s", appID)
 	}
 	return links, nil
+}
+
+// UsableReconnectLinks returns the reconnect links of the connections that can
+// still be used at now (not used, revoked or expired), newest first.
+func (s *Store) UsableReconnectLinks(ctx context.Context, connectionIDs []string, now time.Time) ([]ConnectLink, error) {
+	var links []ConnectLink
+	err := s.db.WithContext(ctx).Where("connection_id IN ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?", connectionIDs, now).
+		Order("created_at DESC").Find(&links).Error
+	return links, storeError(err, "list the usable reconnect links of %d connections", len(connectionIDs))
+}
+
+// MarkLinkDenied notes that the customer declined access through an unused link.
+func (s *Store) MarkLinkDenied(ctx context.Context, id string, at time.Time) error {
+	err := s.db.WithContext(ctx).Model(&ConnectLink{}).Where("id = ? AND used_at IS NULL", id).Update("denied_at", at).Error
+	return storeError(err, "mark connect link %s denied", id)
 }
 
 // CreateAuthState inserts a pending authorization.

@@ -261,19 +261,37 @@ func disconnect(tx *gorm.DB, id, actor, message string) (changed bool, err error
 // CountByStatus returns how many connections are in each state the dashboard
 // shows (DisplayStatuses: paused included).
 func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
-	var rows []struct {
-		Status Status
-		N      int64
+	c, err := s.CountConnectionsShown(ctx)
+	return c.ByStatus, err
+}
+
+// ShownCounts are the connections counted as the dashboard shows them.
+type ShownCounts struct {
+	// ByStatus counts each of DisplayStatuses: a live connection of an unhealthy
+	// app counts as paused (Status.Displayed).
+	ByStatus map[Status]int64
+	// ByGroup counts each attention group (AttentionOf).
+	ByGroup map[AttentionGroup]int64
+}
+
+// CountConnectionsShown counts the connections per state shown and per attention
+// group, from the counts per app and state and the apps' health.
+func (s *Store) CountConnectionsShown(ctx context.Context) (ShownCounts, error) {
+	c := ShownCounts{ByStatus: map[Status]int64{}, ByGroup: map[AttentionGroup]int64{}}
+	totals, err := s.ConnectionTotals(ctx)
+	if err != nil {
+		return c, err
 	}
-	// Live connections of unhealthy apps count as paused (Status.Displayed).
-	err := s.db.WithContext(ctx).Raw(`SELECT shown AS status, COUNT(*) AS n FROM (
-  SELECT CASE WHEN status IN (?, ?) AND app_id IN (`+unhealthyAppIDs+`) THEN ? ELSE status END AS shown FROM connections
-) AS displayed GROUP BY shown`, StatusActive, StatusRefreshFailing, StatusPaused).Scan(&rows).Error
-	out := map[Status]int64{}
-	for _, r := range rows {
-		out[r.Status] = r.N
+	health, err := s.appHealths(ctx)
+	if err != nil {
+		return c, err
 	}
-	return out, storeError(err, "count connections by status")
+	for _, t := range totals {
+		h := health[t.AppID]
+		c.ByStatus[t.Status.Displayed(h)] += t.N
+		c.ByGroup[AttentionOf(t.Status, h)] += t.N
+	}
+	return c, nil
 }
 
 // ConnectionTotal is how many connections of one app are in one state.

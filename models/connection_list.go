@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,20 +17,51 @@ type ConnectionRow struct {
 	AppName string
 	// AppHealth is the app's health: an unhealthy app pauses its live connections.
 	AppHealth AppHealth
+	// AppHealthReason is GetResponse's answer that made the app unhealthy, in a
+	// few words ("" when healthy).
+	AppHealthReason string
+	// seg is the list segment the row was read from (its attention group's place
+	// in the order; 0 for the other orders), for its cursor.
+	seg int
 }
 
 // Displayed is the state the dashboard shows for the row (Status.Displayed).
 func (r *ConnectionRow) Displayed() Status { return r.Status.Displayed(r.AppHealth) }
 
-// ConnectionFilter selects and pages the connections list. The list is ordered by
-// access-token expiry, soonest first, then ID; pages are keyset cursors over that
-// order, so the last page of 100,000 rows costs what the first does.
+// ConnectionSort is an order of the connections list. Each is a keyset over one
+// indexed column and the ID, so a page of 100,000 rows costs what the first does
+// in every order.
+type ConnectionSort string
+
+// The list's orders.
+const (
+	// SortAttention groups the connections by who must act (AttentionGroup), most
+	// severe first, each group soonest expiry first. It has no direction.
+	SortAttention ConnectionSort = "attention"
+	// SortExpiry orders by access-token expiry.
+	SortExpiry ConnectionSort = "expires"
+	// SortEmail orders by the account's e-mail address, byte for byte.
+	SortEmail ConnectionSort = "email"
+	// SortCustomer orders by the customer reference, byte for byte.
+	SortCustomer ConnectionSort = "customer"
+)
+
+// ConnectionSorts lists the list's orders.
+var ConnectionSorts = []ConnectionSort{SortAttention, SortExpiry, SortEmail, SortCustomer}
+
+// ConnectionFilter selects, orders and pages the connections list. Pages are
+// keyset cursors over the order, so the last page of 100,000 rows costs what the
+// first does.
 type ConnectionFilter struct {
 	Status string // one of DisplayStatuses, "live" (all but disconnected) or "" (all)
 	AppID  string
 	// Query matches an account ID exactly, or the start of an email, account name
 	// or customer reference.
-	Query  string
+	Query string
+	// Sort is the order (SortAttention when empty); Desc reverses the orders that
+	// have a direction.
+	Sort   ConnectionSort
+	Desc   bool
 	After  string // cursor: rows after this one
 	Before string // cursor: rows before this one
 	Last   bool   // the last page
@@ -43,71 +75,166 @@ type ConnectionPage struct {
 	PrevCursor string // "" on the first page
 }
 
-func encodeCursor(c *Connection) string {
-	var ns int64
-	if c.ExpiresAt != nil {
-		ns = c.ExpiresAt.UnixNano()
-	}
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ns, 10) + "|" + c.ID))
+// listKey is a row's place in an order: its segment, its sort column's value (a
+// time, or text) and its ID.
+type listKey struct {
+	seg  int
+	text bool
+	ns   int64
+	str  string
+	id   string
 }
 
-func decodeCursor(s string) (time.Time, string, error) {
+func keyOf(r *ConnectionRow, sort ConnectionSort) listKey {
+	k := listKey{seg: r.seg, id: r.ID}
+	switch sort {
+	case SortEmail:
+		k.text, k.str = true, r.AccountEmail
+	case SortCustomer:
+		k.text, k.str = true, r.CustomerRef
+	default:
+		if r.ExpiresAt != nil {
+			k.ns = r.ExpiresAt.UnixNano()
+		}
+	}
+	return k
+}
+
+// before reports whether k comes before o in the ascending order of one segment.
+func (k listKey) before(o listKey) bool {
+	switch {
+	case k.text && k.str != o.str:
+		return k.str < o.str
+	case !k.text && k.ns != o.ns:
+		return k.ns < o.ns
+	}
+	return k.id < o.id
+}
+
+// value is the key's sort value as the database compares it.
+func (k listKey) value() any {
+	if k.text {
+		return k.str
+	}
+	return time.Unix(0, k.ns).UTC()
+}
+
+func (k listKey) encode() string {
+	v := "t" + strconv.FormatInt(k.ns, 10)
+	if k.text {
+		v = "s" + k.str
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(k.seg) + "|" + k.id + "|" + v))
+}
+
+func decodeCursor(s string, sort ConnectionSort) (listKey, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return time.Time{}, "", ErrBadCursor
+		return listKey{}, ErrBadCursor
 	}
-	ts, id, ok := strings.Cut(string(raw), "|")
-	ns, err := strconv.ParseInt(ts, 10, 64)
-	if !ok || err != nil || id == "" {
-		return time.Time{}, "", ErrBadCursor
+	parts := strings.SplitN(string(raw), "|", 3)
+	if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
+		return listKey{}, ErrBadCursor
 	}
-	return time.Unix(0, ns).UTC(), id, nil
+	k := listKey{id: parts[1]}
+	if k.seg, err = strconv.Atoi(parts[0]); err != nil || k.seg < 0 {
+		return listKey{}, ErrBadCursor
+	}
+	text := sort == SortEmail || sort == SortCustomer
+	switch v := parts[2]; {
+	case text && v[0] == 's':
+		k.text, k.str = true, v[1:]
+	case !text && v[0] == 't':
+		if k.ns, err = strconv.ParseInt(v[1:], 10, 64); err != nil {
+			return listKey{}, ErrBadCursor
+		}
+	default:
+		return listKey{}, ErrBadCursor // a cursor of another order
+	}
+	return k, nil
 }
 
-// ListConnections returns one page of connections.
+// listSegment is one run of the order: for SortAttention an attention group
+// (its parts read separately and merged), for the other orders the whole list.
+type listSegment struct {
+	parts []attentionPart // nil: the filter's own conditions
+}
+
+// ListConnections returns one page of connections in the filter's order.
 func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*ConnectionPage, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}
-	q := s.filtered(ctx, f)
+	if f.Sort == "" {
+		f.Sort = SortAttention
+	}
+	if !slices.Contains(ConnectionSorts, f.Sort) {
+		return nil, ErrBadCursor
+	}
+	segs := []listSegment{{}}
+	if f.Sort == SortAttention {
+		f.Desc = false
+		unhealthy, err := s.appHealths(ctx)
+		if err != nil {
+			return nil, err
+		}
+		groups := attentionParts(f.Status, unhealthy)
+		segs = make([]listSegment, len(groups))
+		for i, g := range groups {
+			segs[i] = listSegment{parts: g}
+		}
+	}
+	var from *listKey
 	backward := f.Before != "" || f.Last
-	switch {
-	case f.After != "":
-		t, id, err := decodeCursor(f.After)
+	for _, c := range []string{f.After, f.Before} {
+		if c == "" {
+			continue
+		}
+		k, err := decodeCursor(c, f.Sort)
 		if err != nil {
 			return nil, err
 		}
-		q = q.Where("(c.expires_at > ? OR (c.expires_at = ? AND c.id > ?))", t, t, id)
-	case f.Before != "":
-		t, id, err := decodeCursor(f.Before)
-		if err != nil {
-			return nil, err
+		if k.seg >= len(segs) {
+			return nil, ErrBadCursor
 		}
-		q = q.Where("(c.expires_at < ? OR (c.expires_at = ? AND c.id < ?))", t, t, id)
+		from = &k
+		break
 	}
-	if backward {
-		q = q.Order("c.expires_at DESC, c.id DESC")
-	} else {
-		q = q.Order("c.expires_at, c.id")
-	}
+	// Reading forward goes the page's way; backward (Previous, Last) the other
+	// way, and the rows are turned round at the end. down is the SQL direction.
+	down := f.Desc != backward
+	need := f.Limit + 1
 	var rows []ConnectionRow
-	if err := q.Limit(f.Limit + 1).Scan(&rows).Error; err != nil {
-		return nil, storeError(err, "list connections")
+	i, step := 0, 1
+	if backward {
+		i, step = len(segs)-1, -1
+	}
+	if from != nil {
+		i = from.seg
+	}
+	for ; i >= 0 && i < len(segs) && len(rows) < need; i += step {
+		var at *listKey
+		if from != nil && i == from.seg {
+			at = from
+		}
+		got, err := s.readSegment(ctx, f, segs[i], i, down, at, need-len(rows))
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, got...)
 	}
 	more := len(rows) > f.Limit
 	if more {
 		rows = rows[:f.Limit]
 	}
 	if backward {
-		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-			rows[i], rows[j] = rows[j], rows[i]
-		}
+		slices.Reverse(rows)
 	}
 	page := &ConnectionPage{Rows: rows}
 	if len(rows) == 0 {
 		return page, nil
 	}
-	first, last := encodeCursor(&rows[0].Connection), encodeCursor(&rows[len(rows)-1].Connection)
+	first, last := keyOf(&rows[0], f.Sort).encode(), keyOf(&rows[len(rows)-1], f.Sort).encode()
 	switch {
 	case backward:
 		if more {
@@ -127,6 +254,87 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 	return page, nil
 }
 
+// readSegment reads up to limit rows of one segment in the SQL direction down,
+// past at when it is set: each part along its index, merged.
+func (s *Store) readSegment(ctx context.Context, f ConnectionFilter, seg listSegment, index int, down bool, at *listKey, limit int) ([]ConnectionRow, error) {
+	col := s.sortColumn(f.Sort)
+	order, cmp := col+", c.id", ">"
+	if down {
+		order, cmp = col+" DESC, c.id DESC", "<"
+	}
+	read := func(q *gorm.DB) ([]ConnectionRow, error) {
+		if at != nil {
+			v := at.value()
+			q = q.Where("("+col+" "+cmp+" ? OR ("+col+" = ? AND c.id "+cmp+" ?))", v, v, at.id)
+		}
+		var rows []ConnectionRow
+		if err := q.Order(order).Limit(limit).Scan(&rows).Error; err != nil {
+			return nil, storeError(err, "list connections")
+		}
+		return rows, nil
+	}
+	var rows []ConnectionRow
+	if seg.parts == nil {
+		got, err := read(s.filtered(ctx, f))
+		if err != nil {
+			return nil, err
+		}
+		rows = got
+	} else {
+		all := f
+		all.Status = ""
+		for _, p := range seg.parts {
+			q := s.filtered(ctx, all).Where("c.status = ?", p.status)
+			switch {
+			case p.in:
+				q = q.Where("c.app_id IN ?", p.apps)
+			case len(p.apps) > 0:
+				q = q.Where("c.app_id NOT IN ?", p.apps)
+			}
+			got, err := read(q)
+			if err != nil {
+				return nil, err
+			}
+			rows = append(rows, got...)
+		}
+		if len(seg.parts) > 1 {
+			slices.SortFunc(rows, func(a, b ConnectionRow) int {
+				ka, kb := keyOf(&a, f.Sort), keyOf(&b, f.Sort)
+				if ka.before(kb) == !down {
+					return -1
+				}
+				return 1
+			})
+			if len(rows) > limit {
+				rows = rows[:limit]
+			}
+		}
+	}
+	for i := range rows {
+		rows[i].seg = index
+	}
+	return rows, nil
+}
+
+// sortColumn is the column an order sorts by. PostgreSQL compares the text ones
+// byte for byte (COLLATE "C", as SQLite does), which its indexes of migration 5
+// serve.
+func (s *Store) sortColumn(sort ConnectionSort) string {
+	col := "c.expires_at"
+	switch sort {
+	case SortEmail:
+		col = "c.account_email"
+	case SortCustomer:
+		col = "c.customer_ref"
+	default:
+		return col
+	}
+	if s.postgres {
+		col += ` COLLATE "C"`
+	}
+	return col
+}
+
 // CountConnections counts the rows a filter selects (ignoring its cursor), up to
 // limit: past it, it returns limit and more=true, so the count stays cheap however
 // many rows match.
@@ -139,9 +347,11 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 	return n, false, err
 }
 
+// listColumns are what a list row reads: the connection and what it shows of its app.
+const listColumns = "c.*, a.name AS app_name, a.health AS app_health, a.health_reason AS app_health_reason"
+
 func (s *Store) filtered(ctx context.Context, f ConnectionFilter) *gorm.DB {
-	q := s.db.WithContext(ctx).Table("connections AS c").
-		Select("c.*, a.name AS app_name, a.health AS app_health").Joins("JOIN apps a ON a.id = c.app_id")
+	q := s.db.WithContext(ctx).Table("connections AS c").Select(listColumns).Joins("JOIN apps a ON a.id = c.app_id")
 	return s.where(q, f)
 }
 
@@ -179,16 +389,6 @@ func (s *Store) where(q *gorm.DB, f ConnectionFilter) *gorm.DB {
 			query, lower, hi(lower), query, hi(query), query, hi(query))
 	}
 	return q
-}
-
-// ConnectionsBy returns up to limit live connections in a state ("" for any live
-// state), soonest expiry first, for the overview.
-func (s *Store) ConnectionsBy(ctx context.Context, statuses []Status, limit int) ([]ConnectionRow, error) {
-	var rows []ConnectionRow
-	q := s.db.WithContext(ctx).Table("connections AS c").
-		Select("c.*, a.name AS app_name, a.health AS app_health").Joins("JOIN apps a ON a.id = c.app_id").
-		Where("c.status IN ?", statuses).Order("c.expires_at, c.id").Limit(limit)
-	return rows, storeError(q.Scan(&rows).Error, "list connections by status")
 }
 
 // EventRow is an event with what the overview shows of its connection.

@@ -110,3 +110,24 @@ func (s *Store) AppStates(ctx context.Context) ([]AppState, error) {
 	err := s.db.WithContext(ctx).Raw("SELECT id, name, health FROM apps WHERE deleted_at IS NULL ORDER BY id").Scan(&out).Error
 	return out, storeError(err, "read the apps' health")
 }
+
+// SetupFacts are what the overview's first-run checklist ticks from.
+type SetupFacts struct {
+	// APIKeys says an API key that works exists; Links that a connect link was
+	// ever made.
+	APIKeys, Links bool
+}
+
+// SetupFacts reads the first-run checklist's facts (two index probes).
+func (s *Store) SetupFacts(ctx context.Context) (SetupFacts, error) {
+	var f SetupFacts
+	var keys, links []int
+	db := s.db.WithContext(ctx)
+	if err := db.Raw("SELECT 1 FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) LIMIT 1", Now()).Scan(&keys).Error; err != nil {
+		return f, storeError(err, "look for an API key")
+	}
+	if err := db.Raw("SELECT 1 FROM connect_links LIMIT 1").Scan(&links).Error; err != nil {
+		return f, storeError(err, "look for a connect link")
+	}
+	return SetupFacts{APIKeys: len(keys) > 0, Links: len(links) > 0}, nil
+}

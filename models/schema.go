@@ -468,4 +468,9 @@ var migrations = []migration{
 			done_at {{time}})`,
 		`CREATE INDEX connection_callbacks_due ON connection_callbacks (state, next_attempt_at)`,
 	}},
+	{version: 18, name: "denied connect links", statements: []string{
+		// When the customer last declined access on GetResponse through the link
+		// (it stays usable): the link lists read "denied" instead of "valid".
+		`ALTER TABLE connect_links ADD COLUMN denied_at {{time}}`,
+	}},
 }

@@ -77,11 +77,14 @@ func (s *Store) ExpiryHistogram(ctx context.Context, now time.Time, span, width 
 	return buckets, nil
 }
 
+// RefreshOutcomes are the event types that record a refresh's outcome: every
+// refresh sent to GetResponse leaves one.
+var RefreshOutcomes = []EventType{EventRefreshSucceeded, EventRefreshFailed, EventRefreshFailedAgain, EventNeedsReconnect, EventRefreshPaused}
+
 // RefreshEvents returns a connection's newest refresh outcomes, newest first.
 func (s *Store) RefreshEvents(ctx context.Context, connectionID string, limit int) ([]Event, error) {
 	var events []Event
-	err := s.db.WithContext(ctx).Where("connection_id = ? AND type IN ?", connectionID,
-		[]EventType{EventRefreshSucceeded, EventRefreshFailed, EventNeedsReconnect}).
+	err := s.db.WithContext(ctx).Where("connection_id = ? AND type IN ?", connectionID, RefreshOutcomes).
 		Order("id DESC").Limit(limit).Find(&events).Error
 	return events, storeError(err, "list refresh events of connection %s", connectionID)
 }

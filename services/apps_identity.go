@@ -19,6 +19,26 @@ func defaultMaxAuthURL(e getresponse.Edition, domain string) string {
 	return getresponse.DefaultAuthURL(e, domain)
 }
 
+// SettingsURL is the GetResponse page where an app's registration is kept (its
+// client ID, secret and redirect URL): "authorizations" beside its authorize
+// page — on app.getresponse.com, on a MAX panel's own domain, in the demo's
+// simulator. It is "" when the authorize URL is not GetResponse's usual page or
+// names a MAX domain that is not known.
+func SettingsURL(authURL, maxDomain string) string {
+	const page = "/oauth2_authorize.html"
+	if !strings.HasSuffix(authURL, page) {
+		return ""
+	}
+	u := strings.TrimSuffix(authURL, page) + "/authorizations"
+	if strings.Contains(u, models.DomainPlaceholder) {
+		if maxDomain == "" {
+			return ""
+		}
+		u = strings.ReplaceAll(u, models.DomainPlaceholder, maxDomain)
+	}
+	return u
+}
+
 // IsMax reports whether app is a GetResponse MAX (Enterprise) app, whose
 // connections each live on a MAX domain.
 func IsMax(app *models.App) bool { return getresponse.Edition(app.Edition).IsMax() }

@@ -237,6 +237,12 @@ func (c *Connect) checkState(ctx context.Context, in CallbackInput) (*models.Aut
 	}
 	switch {
 	case in.Error == "access_denied":
+		if as.LinkID != nil {
+			// The link's lists say so; the customer's page does not depend on it.
+			if err := c.store.MarkLinkDenied(ctx, *as.LinkID, c.now()); err != nil {
+				c.log.Warn("note a declined consent", "link", *as.LinkID, "error", err)
+			}
+		}
 		return nil, c.problem(ctx, as, ProblemAccessDenied, "You declined access on GetResponse, so nothing was connected. You can try again whenever you like.")
 	case in.Error != "":
 		return nil, c.problem(ctx, as, ProblemProviderError, "GetResponse did not grant access ("+truncate(in.Error, 60)+"). Please try again.")
@@ -296,7 +302,7 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 	})
 	switch {
 	case errors.Is(err, models.ErrAccountMismatch):
-		return nil, c.problem(ctx, as, ProblemAccountMismatch, "You signed in to a different GetResponse account ("+acct.Email+") than the one being reconnected. Sign in to the original account and try again.")
+		return nil, c.problem(ctx, as, ProblemAccountMismatch, c.mismatchMessage(ctx, as, acct))
 	case errors.Is(err, models.ErrTransferRefused):
 		c.log.Info("transfer refused", "app", app.ID, "connection", saved.Connection.ID)
 		p := c.problem(ctx, as, ProblemAccountTaken, "The GetResponse account "+acct.Email+" is already connected to "+app.Name+
@@ -322,6 +328,37 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 		res.ReturnURL = withQuery(as.ReturnURL, url.Values{"connection_id": {conn.ID}, "status": {status}})
 	}
 	return res, nil
+}
+
+// mismatchMessage tells a customer who approved access for another account than
+// the one a reconnect link renews which account to sign in as.
+func (c *Connect) mismatchMessage(ctx context.Context, as *models.AuthState, acct *getresponse.Account) string {
+	signed := "a different GetResponse account"
+	if acct.Email != "" {
+		signed = "GetResponse as " + acct.Email
+	}
+	msg := "You signed in to " + signed + ", not the account this link reconnects, so nothing changed."
+	if as.ConnectionID != nil {
+		if conn, err := c.store.ConnectionByID(ctx, *as.ConnectionID); err == nil {
+			if who := ReconnectAccount(conn); who != "" {
+				return msg + " Sign out of GetResponse, sign in to GetResponse as " + who + " and try again."
+			}
+		}
+	}
+	return msg + " Sign in to the original account and try again."
+}
+
+// ReconnectAccount names the GetResponse account a reconnect link renews: its
+// e-mail address, and its MAX domain for a GetResponse MAX account.
+func ReconnectAccount(conn *models.Connection) string {
+	who := conn.AccountEmail
+	if who == "" {
+		who = "account " + conn.AccountID
+	}
+	if conn.MaxDomain != "" {
+		who += " (on " + conn.MaxDomain + ")"
+	}
+	return who
 }
 
 // exchangeProblem is the page for a code GetResponse would not exchange. When its

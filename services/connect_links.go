@@ -14,6 +14,7 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/getresponse"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // LinkInput is what an operator (or the API) asks a connect link for.
@@ -42,7 +43,8 @@ type Link struct {
 // Expired reports whether the link can no longer start a connection.
 func (l *Link) Expired(now time.Time) bool { return !now.Before(l.ExpiresAt) }
 
-// State is the link's state in words: valid, used, revoked or expired.
+// State is the link's state in words: used, revoked, expired, denied (the
+// customer declined access last time; the link still works) or valid.
 func (l *Link) State(now time.Time) string {
 	switch {
 	case l.UsedAt != nil:
@@ -51,8 +53,15 @@ func (l *Link) State(now time.Time) string {
 		return "revoked"
 	case l.Expired(now):
 		return "expired"
+	case l.DeniedAt != nil:
+		return "denied"
 	}
 	return "valid"
+}
+
+// Usable reports whether the link can still start a connection.
+func (l *Link) Usable(now time.Time) bool {
+	return l.UsedAt == nil && l.RevokedAt == nil && !l.Expired(now)
 }
 
 // hashToken returns the stored form of a link token or OAuth state.
@@ -70,6 +79,9 @@ func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !Available(app) {
+		return nil, &AppUnavailableError{App: app}
 	}
 	fe := models.FieldErrors{}
 	ref := strings.TrimSpace(in.CustomerRef)
@@ -158,6 +170,44 @@ func (c *Connect) LinkURL(l *models.ConnectLink) (string, error) {
 		return "", err
 	}
 	return c.linkURL(token), nil
+}
+
+// AppUnavailableError refuses a connect link for an app whose credentials or
+// configuration GetResponse refused: no customer could complete it until the
+// operator fixes the app. It matches ErrAppUnavailable.
+type AppUnavailableError struct {
+	App *models.App
+}
+
+func (e *AppUnavailableError) Error() string {
+	return "no link was made: " + tokens.AppHealthAdvice(e.App.Health, e.App.HealthReason)
+}
+
+// Is matches ErrAppUnavailable.
+func (e *AppUnavailableError) Is(target error) bool { return target == ErrAppUnavailable }
+
+// ReconnectLinks returns, for each of the connections that has one, its newest
+// reconnect link that still works, with its URL.
+func (c *Connect) ReconnectLinks(ctx context.Context, connectionIDs []string) (map[string]Link, error) {
+	out := map[string]Link{}
+	if len(connectionIDs) == 0 {
+		return out, nil
+	}
+	rows, err := c.store.UsableReconnectLinks(ctx, connectionIDs, c.now())
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if _, seen := out[*r.ConnectionID]; seen {
+			continue // an older one
+		}
+		u, err := c.LinkURL(&r)
+		if err != nil {
+			return nil, err
+		}
+		out[*r.ConnectionID] = Link{ConnectLink: r, URL: u}
+	}
+	return out, nil
 }
 
 // RecentLinks returns the newest links of an app (or of one connection) with their URLs.

@@ -1,6 +1,7 @@
 package views
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -110,3 +111,59 @@ func orText(s, fallback string) string {
 	}
 	return s
 }
+
+// FormatCount writes a count with thousands separators: 12,345.
+func FormatCount(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// clearURL is the list with its state tab kept and the search and filters cleared.
+func clearURL(status string) string {
+	if status == "" || status == "live" {
+		return "/connections"
+	}
+	return "/connections?status=" + url.QueryEscape(status)
+}
+
+// appNote adds to an empty list's explanation that an app filter applies.
+func appNote(appID string) string {
+	if appID == "" {
+		return ""
+	}
+	return " of the chosen app"
+}
+
+// accountTitle is a list row's account in full: e-mail, name, account ID and app.
+func accountTitle(r ConnectionRow) string {
+	parts := []string{}
+	for _, p := range []string{r.AccountEmail, r.AccountName, r.AccountID, "app " + r.AppName} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, " · ")
+}
+
+// reconnectFor labels a reconnect link for a customer.
+func reconnectFor(customerRef string) string {
+	if customerRef == "" {
+		return "Reconnect link: send it to the customer"
+	}
+	return "Reconnect link for " + customerRef + ": send it to the customer"
+}
+
+// accountOf names a row's account: its e-mail, else its account ID.
+func accountOf(r ConnectionRow) string { return orText(r.AccountEmail, r.AccountID) }

@@ -29,6 +29,8 @@ type Page struct {
 	DetectZone bool
 	// Version is grconnect's version for the footer ("" on public pages).
 	Version string
+	// Wide lets the page use the window's whole width (a wide table).
+	Wide bool
 	// Reauth is the signed-in operator's confirmation for sensitive actions, for
 	// ReauthField.
 	Reauth Reauth

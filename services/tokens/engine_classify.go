@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grconnect/grconnect/models"
@@ -187,11 +190,25 @@ func DescribeGRError(err error) string {
 	var ae *getresponse.APIError
 	switch {
 	case errors.As(err, &te):
+		// GetResponse's own envelope: its status, code and message, as it words
+		// them ("HTTP 403, code 1016: Your access to the API has been temporarily
+		// blocked"); an RFC 6749 error by its code ("invalid_grant").
+		if _, numeric := strconv.Atoi(te.Code); numeric == nil && te.HTTPStatus != 0 {
+			s := fmt.Sprintf("HTTP %d, code %s", te.HTTPStatus, te.Code)
+			if te.Description != "" {
+				s += ": " + strings.TrimSuffix(te.Description, ".")
+			}
+			return s
+		}
 		if te.Code != "" {
 			return te.Code
 		}
 		if te.HTTPStatus != 0 {
-			return fmt.Sprintf("HTTP %d", te.HTTPStatus)
+			s := fmt.Sprintf("HTTP %d", te.HTTPStatus)
+			if te.Description != "" && te.Description != http.StatusText(te.HTTPStatus) {
+				s += ": " + strings.TrimSuffix(te.Description, ".")
+			}
+			return s
 		}
 		return string(te.Kind)
 	case errors.As(err, &ae):

@@ -46,11 +46,17 @@ func NewRefresher(tokens *Tokens, store *models.Store, cfg RefresherConfig, log 
 	return &Refresher{tokens: tokens, store: store, cfg: cfg, log: log}
 }
 
-// Run refreshes due connections until ctx ends. On shutdown it stops picking and
-// waits for the refreshes in flight: each either commits or never sent its request.
-func (r *Refresher) Run(ctx context.Context) {
+// Announce logs the refresher's settings as it starts (synchronously, so the log
+// says it before anything the server prints after starting its work).
+func (r *Refresher) Announce() {
 	policy := r.tokens.Policy()
 	r.log.Info("refresher started", "interval", r.cfg.Interval, "concurrency", r.cfg.Concurrency, "margin", policy.Margin, "keepalive", policy.Keepalive)
+}
+
+// Run refreshes due connections until ctx ends. On shutdown it stops picking and
+// waits for the refreshes in flight: each either commits or never sent its request.
+// Its start is logged by Announce, before it runs.
+func (r *Refresher) Run(ctx context.Context) {
 	for {
 		n, err := r.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {

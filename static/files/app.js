@@ -8,6 +8,8 @@
     if (!btn) return;
     var input = document.getElementById(btn.getAttribute("data-copy"));
     if (!input) return;
+    // A link that copies opens its page only without this script.
+    if (btn.tagName === "A") ev.preventDefault();
     var text = input.value !== undefined ? input.value : input.textContent;
     var done = function () {
       var old = btn.textContent;
@@ -53,29 +55,30 @@
   }
   setInterval(tick, 30000);
 
-  // Fields with data-edition-notes='{"edition": "note", …}' follow #edition: their
-  // label's marker says what the field means for the chosen edition ("MAX only",
-  // "optional").
-  function markRequired(edition) {
-    document.querySelectorAll("[data-edition-notes]").forEach(function (input) {
-      var notes = JSON.parse(input.getAttribute("data-edition-notes"));
-      var label = document.querySelector('label[for="' + input.id + '"]');
-      if (!label) return;
-      var note = label.querySelector("[data-optional-note]");
-      if (!note) {
-        note = document.createElement("span");
-        note.className = "optional";
-        note.setAttribute("data-optional-note", "");
-        label.appendChild(note);
-      }
-      note.textContent = notes[edition] || "optional";
-    });
+  // App form: the MAX-only fields ([data-max-only]) show for a MAX edition only.
+  function showMaxOnly(edition) {
+    var max = edition === "max_us" || edition === "max_pl";
+    document.querySelectorAll("[data-max-only]").forEach(function (el) { el.hidden = !max; });
   }
+
+  // A form's error summary takes the focus (autofocus does too, where supported);
+  // each of its links moves the focus to its field.
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary && document.activeElement !== summary) summary.focus();
+  document.addEventListener("click", function (ev) {
+    var a = ev.target.closest("[data-error-summary] a[href^='#']");
+    if (!a) return;
+    var field = document.getElementById(a.getAttribute("href").slice(1));
+    if (!field) return;
+    ev.preventDefault();
+    field.scrollIntoView({block: "center"});
+    field.focus();
+  });
 
   // App form: switching edition pre-fills the URLs that still hold another edition's default.
   document.addEventListener("change", function (ev) {
     if (ev.target.id !== "edition") return;
-    markRequired(ev.target.value);
+    showMaxOnly(ev.target.value);
     var box = document.querySelector("[data-edition-defaults]");
     if (!box) return;
     var defaults = JSON.parse(box.getAttribute("data-edition-defaults"));

@@ -46,6 +46,8 @@
 //   - with RotationGrace a rotated-away refresh token keeps working for
 //     Options.RotationGrace, each use issuing a new one;
 //   - the consent decision redirects with 302 Found;
+//   - /authorizations lists every registered client with its secret, as
+//     GetResponse's panel shows an account's own applications.
 //   - /v3/accounts/callbacks keeps one setting per account, takes the action
 //     goal beside those of the OpenAPI document, and answers GET of an account
 //     without callbacks 404, code 1013.
@@ -417,6 +419,7 @@ func (f *Fake) changed() {
 // ServeHTTP routes, under Options.Prefix:
 //
 //	GET/POST /oauth2_authorize.html  consent page and decision
+//	GET      /authorizations         the registered applications, with their secrets
 //	GET      /getresponse-fake.css   the consent page's stylesheet
 //	POST     /v3/token               token endpoint
 //	GET      /v3/accounts, /v3/from-fields, /v3/campaigns
@@ -436,6 +439,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveAuthorize(w, r)
 	case path == stylesheetPath:
 		serveStylesheet(w, r)
+	case path == applicationsPath:
+		f.serveApplications(w, r)
 	case path == "/v3/token":
 		f.serveToken(w, r)
 	case path == "/v3" || strings.HasPrefix(path, "/v3/"):

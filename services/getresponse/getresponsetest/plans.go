@@ -1,6 +1,7 @@
 package getresponsetest
 
 import (
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -14,6 +15,32 @@ type plan struct {
 	// next successful API call or its next token call.
 	outageArmed bool
 	outageUntil time.Time
+	// blocked is a GetResponse block code (1016, 1017, 1018 or 1019) every
+	// token and API call of the account is answered with, until cleared.
+	blocked int
+}
+
+// ErrNotABlock is SetBlocked's error for a code that is not one of
+// GetResponse's blocks.
+var ErrNotABlock = errors.New("getresponsetest: not a block code (1016, 1017, 1018, 1019)")
+
+// SetBlocked makes every token and API call for accountID answer GetResponse's
+// block code — 1016 (temporarily blocked), 1017 (permanently blocked), 1018
+// (IP address blocked) or 1019 (maintenance), HTTP 403 — until it is cleared
+// with code 0. Snapshot saves it: a blocked account stays blocked.
+func (f *Fake) SetBlocked(accountID string, code int) error {
+	if code != 0 && (code < 1016 || code > 1019) {
+		return ErrNotABlock
+	}
+	f.mu.Lock()
+	if _, ok := f.accountLocked(accountID); !ok {
+		f.mu.Unlock()
+		return ErrUnknownAccount
+	}
+	f.planLocked(accountID).blocked = code
+	f.mu.Unlock()
+	f.changed()
+	return nil
 }
 
 // SetOutage makes every token and API call for accountID answer 503 until
@@ -73,7 +100,8 @@ func (f *Fake) outageLocked(accountID string, now time.Time, start bool) (until 
 }
 
 // checkOutage answers 503 and returns false when accountID is in an
-// outage; start makes an armed outage begin with this call.
+// outage, or the account's block when it is blocked (SetBlocked); start makes
+// an armed outage begin with this call.
 func (f *Fake) checkOutage(w http.ResponseWriter, accountID string, start bool) bool {
 	if accountID == "" {
 		return true
@@ -81,15 +109,23 @@ func (f *Fake) checkOutage(w http.ResponseWriter, accountID string, start bool) 
 	now := f.now()
 	f.mu.Lock()
 	until, in, started := f.outageLocked(accountID, now, start)
+	blocked := 0
+	if p := f.plans[accountID]; p != nil {
+		blocked = p.blocked
+	}
 	f.mu.Unlock()
 	if started {
 		f.changed()
 	}
-	if !in {
-		return true
+	switch {
+	case in:
+		writeOutage(w, until.Sub(now))
+		return false
+	case blocked != 0:
+		writeCodeAnswer(w, blocked)
+		return false
 	}
-	writeOutage(w, until.Sub(now))
-	return false
+	return true
 }
 
 // writeOutage answers 503 with Retry-After until the outage ends.

@@ -62,6 +62,7 @@ type snapRefresh struct {
 type snapPlan struct {
 	OutageArmed bool      `json:"outage_armed,omitempty"`
 	OutageUntil time.Time `json:"outage_until,omitzero"`
+	Blocked     int       `json:"blocked,omitempty"`
 }
 
 // Snapshot returns the Fake's state as JSON: registered clients, accounts,
@@ -97,8 +98,8 @@ func (f *Fake) Snapshot() ([]byte, error) {
 		s.Refresh[k] = snapRefresh{ClientID: t.clientID, AccountID: t.accountID, Retired: t.retired, GraceUntil: t.graceUntil, RejectNext: t.rejectNext}
 	}
 	for id, p := range f.plans {
-		if p.outageArmed || !p.outageUntil.IsZero() {
-			s.Plans[id] = snapPlan{OutageArmed: p.outageArmed, OutageUntil: p.outageUntil}
+		if p.outageArmed || !p.outageUntil.IsZero() || p.blocked != 0 {
+			s.Plans[id] = snapPlan{OutageArmed: p.outageArmed, OutageUntil: p.outageUntil, Blocked: p.blocked}
 		}
 	}
 	if len(f.callbacks) > 0 {
@@ -151,7 +152,7 @@ func (f *Fake) Restore(data []byte) error {
 		f.refresh[k] = &refreshToken{clientID: t.ClientID, accountID: t.AccountID, retired: t.Retired, graceUntil: t.GraceUntil, rejectNext: t.RejectNext}
 	}
 	for id, p := range s.Plans {
-		f.plans[id] = &plan{outageArmed: p.OutageArmed, outageUntil: p.OutageUntil}
+		f.plans[id] = &plan{outageArmed: p.OutageArmed, outageUntil: p.OutageUntil, blocked: p.Blocked}
 	}
 	for id, c := range s.Callbacks {
 		f.callbacks[id] = &callbackSetting{URL: c.URL, Actions: maps.Clone(c.Actions)}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
@@ -64,6 +65,8 @@ type invocation struct {
 	// loader holds the command's settings once flags() bound them; the logger
 	// reads the log format and level from it.
 	loader *config.Loader
+	// jsonLogs is set once the logger writes JSON lines.
+	jsonLogs bool
 }
 
 // ErrHelp is returned after a command printed its -h help: not a failure.
@@ -149,6 +152,7 @@ func (inv *invocation) logger(level slog.Level) *slog.Logger {
 			}
 		}
 	}
+	inv.jsonLogs = jsonFormat
 	if jsonFormat {
 		return slog.New(slog.NewJSONHandler(inv.stderr, opts))
 	}
@@ -273,10 +277,11 @@ func serve(ctx context.Context, inv *invocation) error {
 	}
 	// A fresh install's /setup opens only with this URL, so the first operator is
 	// whoever reads this log, not whoever finds the page first.
+	setupURL := ""
 	if fresh, err := srv.Operators.NeedsSetup(ctx); err != nil {
 		return err
 	} else if fresh {
-		log.Warn("open the setup URL to create the first operator", "url", e.cfg.BaseURL+"/setup?token="+srv.Operators.SetupToken())
+		setupURL = e.cfg.BaseURL + "/setup?token=" + srv.Operators.SetupToken()
 	}
 	srv.Start()
 
@@ -294,6 +299,13 @@ func serve(ctx context.Context, inv *invocation) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("grconnect listening", "addr", ln.Addr().String(), "base_url", e.cfg.BaseURL, "demo", e.cfg.Demo)
+	if setupURL != "" {
+		// Last, where it is seen: the log line for machines, a framed block for people.
+		log.Warn("open the setup URL to create the first operator", "url", setupURL)
+		if !inv.jsonLogs {
+			fmt.Fprint(inv.stderr, setupBox(setupURL))
+		}
+	}
 
 	select {
 	case err := <-errc:
@@ -311,6 +323,23 @@ func serve(ctx context.Context, inv *invocation) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// setupBox frames a fresh install's setup URL for the terminal.
+func setupBox(url string) string {
+	lines := []string{"grconnect is ready. Create the first operator here:", "", "  " + url, "",
+		"This link works until the first operator exists. Keep it to yourself."}
+	width := 0
+	for _, l := range lines {
+		width = max(width, utf8.RuneCountInString(l))
+	}
+	var b strings.Builder
+	b.WriteString("\n┌" + strings.Repeat("─", width+2) + "┐\n")
+	for _, l := range lines {
+		b.WriteString("│ " + l + strings.Repeat(" ", width-utf8.RuneCountInString(l)) + " │\n")
+	}
+	b.WriteString("└" + strings.Repeat("─", width+2) + "┘\n\n")
+	return b.String()
 }
 
 // endOrphanLeases ends the refresh and webhook leases a killed server left in a

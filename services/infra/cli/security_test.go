@@ -2,14 +2,17 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/infra/secrets"
@@ -23,7 +26,7 @@ var setupURLLine = regexp.MustCompile(`msg="open the setup URL to create the fir
 func TestServePrintsSetupURL(t *testing.T) {
 	env, _ := dbEnv(t)
 	s := startServe(t, env)
-	m := setupURLLine.FindStringSubmatch(s.log.String())
+	m := setupURLLine.FindStringSubmatch(waitForLog(t, s, "┘"))
 	if m == nil {
 		t.Fatalf("no setup URL in the log:\n%s", s.log)
 	}
@@ -47,6 +50,70 @@ func TestServePrintsSetupURL(t *testing.T) {
 	again := startServe(t, env)
 	if setupURLLine.MatchString(again.log.String()) {
 		t.Errorf("a setup URL was printed although an operator exists:\n%s", again.log)
+	}
+}
+
+// waitForLog waits until serve's output holds want, and returns it.
+func waitForLog(t *testing.T, s *serveProc, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if out := s.log.String(); strings.Contains(out, want) || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestServeFramesTheSetupURLLast: a fresh demo prints its setup URL last, in a
+// framed block after the server listens, with no warning from the seeding before
+// it; with JSON logs only the log line says it (a frame would break the lines).
+func TestServeFramesTheSetupURLLast(t *testing.T) {
+	env, _ := dbEnv(t)
+	env["GRCONNECT_SECRET_KEY"] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, secrets.KeySize))
+	s := startServe(t, env, "--demo")
+	waitForLog(t, s, "┘")
+	time.Sleep(300 * time.Millisecond) // anything the start logs late would be after the frame
+	out := s.log.String()
+	m := setupURLLine.FindStringSubmatch(out)
+	top, bottom := strings.Index(out, "┌"), strings.LastIndex(out, "┘")
+	if m == nil || top < 0 || bottom < 0 {
+		t.Fatalf("no framed setup URL:\n%s", out)
+	}
+	frame := out[top:bottom]
+	if !strings.Contains(frame, strings.Trim(m[1], `"`)) {
+		t.Errorf("the frame lacks the setup URL %s:\n%s", m[1], frame)
+	}
+	if rest := strings.TrimSpace(out[bottom+len("┘"):]); rest != "" {
+		t.Errorf("printed after the setup URL:\n%s", rest)
+	}
+	before := out[:top]
+	if !strings.Contains(before, "seeded demo connections") || !strings.Contains(before, "grconnect listening") {
+		t.Errorf("the frame does not come after the seeding and the listening:\n%s", before)
+	}
+	for _, line := range strings.Split(before, "\n") {
+		if strings.Contains(line, "level=WARN") && !strings.Contains(line, "open the setup URL") {
+			t.Errorf("a warning before the setup URL: %s", line)
+		}
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	jsonEnv, _ := dbEnv(t)
+	jsonEnv["GRCONNECT_LOG_FORMAT"] = "json"
+	ctx, cancel := context.WithCancel(context.Background())
+	j := &serveProc{log: newListenLog(), cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		j.done <- run(ctx, []string{"grconnect", "serve", "--addr", "127.0.0.1:0"}, testEnv(jsonEnv), strings.NewReader(""), io.Discard, j.log)
+	}()
+	out = waitForLog(t, j, `"msg":"open the setup URL to create the first operator"`)
+	cancel()
+	if err := <-j.done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"msg":"open the setup URL to create the first operator"`) || strings.Contains(out, "┌") {
+		t.Errorf("JSON logs: want the setup URL's line and no frame:\n%s", out)
 	}
 }
 

@@ -65,10 +65,23 @@ func Setup(ctx context.Context, store *models.Store, apps *services.Apps, box *s
 		}
 	case err != nil:
 		return nil, err
-	case app.AuthURL != authURL || app.APIURL != apiURL:
-		app.AuthURL, app.APIURL = authURL, apiURL
-		if err := store.UpdateApp(ctx, app); err != nil {
-			return nil, err
+	}
+	// Every demo app (the demo app, the practice app the seeding breaks) follows
+	// the base URL, which may have changed since the last start.
+	demoApps, err := store.DemoApps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range demoApps {
+		a := &demoApps[i]
+		if a.AuthURL != authURL || a.APIURL != apiURL {
+			a.AuthURL, a.APIURL = authURL, apiURL
+			if err := store.UpdateApp(ctx, a); err != nil {
+				return nil, err
+			}
+			if a.ID == app.ID {
+				app.AuthURL, app.APIURL = authURL, apiURL
+			}
 		}
 	}
 	if err := sv.restore(ctx, app.ID, fake); err != nil {
@@ -81,6 +94,12 @@ func Setup(ctx context.Context, store *models.Store, apps *services.Apps, box *s
 	// After the restore, which brings back the client as it was: the base URL, and
 	// so the redirect URL, may have changed since.
 	fake.AddClient(app.ClientID, secret, baseURL+"/oauth/callback")
+	for _, a := range demoApps {
+		if a.ID != app.ID {
+			// The practice app keeps the secret the simulator holds for it.
+			_ = fake.SetRedirectURL(a.ClientID, baseURL+"/oauth/callback")
+		}
+	}
 	sv.start(app.ID, fake)
 	return &Mode{Fake: fake, App: app, EventEvery: DefaultEventEvery, baseURL: baseURL, saver: sv}, nil
 }

@@ -192,7 +192,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake
 		if !o.NoDemoSeed {
-			n, err := s.Demo.Seed(ctx, store, s.Connect, s.Connections, s.Tokens)
+			n, err := s.Demo.Seed(ctx, store, s.Apps, s.Connect)
 			if err != nil {
 				log.Warn("demo mode: seeding demo connections failed", "seeded", n, "error", err)
 			} else if n > 0 {
@@ -215,6 +215,7 @@ func (s *Server) Start() {
 	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(s.workCtx))
 	s.stopBeat = stopBeat
 	s.beat.Go(func() { s.Tokens.RunHeartbeat(beatCtx) })
+	s.Refresher.Announce()
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunNudges(s.workCtx) })
