@@ -1,21 +1,14 @@
 package handlers
 
 import (
-	"context"
 	"net/http"
 	"slices"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/views"
 )
-
-// accountService is what the account page needs of the operators.
-type accountService interface {
-	SetTimeZone(ctx context.Context, id, zone string) error
-	ReportTimeZone(ctx context.Context, id, zone string) error
-}
 
 // showAccount shows the signed-in operator's time zone and password links.
 func (s *Server) showAccount(c echo.Context) error {
@@ -43,12 +36,12 @@ func (s *Server) setTimeZone(c echo.Context) error {
 	if auto && op.TimeZone != "" {
 		return c.NoContent(http.StatusNoContent)
 	}
-	set := s.accounts.SetTimeZone
+	set := s.operators.SetTimeZone
 	if auto {
-		set = s.accounts.ReportTimeZone
+		set = s.operators.ReportTimeZone
 	}
 	err := set(c.Request().Context(), op.ID, zone)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		if auto {
 			return c.NoContent(http.StatusUnprocessableEntity)
 		}

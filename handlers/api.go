@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,35 +13,6 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 )
-
-// apiKeyService is what the API key pages and the API's authentication need.
-type apiKeyService interface {
-	Create(ctx context.Context, in services.APIKeyInput) (*models.APIKey, string, error)
-	Roll(ctx context.Context, id string, overlap time.Duration) (*models.APIKey, string, error)
-	List(ctx context.Context) ([]models.APIKey, error)
-	Get(ctx context.Context, id string) (*models.APIKey, error)
-	Revoke(ctx context.Context, id, actor string) error
-	Verify(ctx context.Context, presented, ip string) (*models.APIKey, error)
-}
-
-// apiTokenService hands out access tokens to the API.
-type apiTokenService interface {
-	AccessToken(ctx context.Context, id, actor string) (*services.Grant, error)
-}
-
-// proxyService relays GetResponse calls.
-type proxyService interface {
-	Do(ctx context.Context, in services.ProxyRequest) (*services.ProxyResponse, error)
-}
-
-// apiConnectionQueries are the API's list query, and the reads that keep a key
-// limited to one app to that app's connections and connect sessions.
-type apiConnectionQueries interface {
-	ListAPIConnections(ctx context.Context, f models.APIConnectionFilter) ([]models.Connection, string, error)
-	ConnectionAppID(ctx context.Context, id string) (string, error)
-	ConnectLinkAppID(ctx context.Context, id string) (string, error)
-	DeliveryAppID(ctx context.Context, id string) (string, error)
-}
 
 // ctxAPIKey is the echo.Context key of the request's *models.APIKey.
 const ctxAPIKey = "grconnect.apikey"

@@ -48,7 +48,7 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 		TTL: time.Duration(req.TTLSeconds) * time.Second, CreatedBy: apiActor(c),
 		AllowTransfer: req.AllowTransfer, MaxDomain: req.MaxDomain}
 	if req.TTLSeconds < 0 || req.TTLSeconds > int64(services.MaxLinkTTL/time.Second) {
-		return services.FieldErrors{"ttl_seconds": "A link lives between 600 seconds and 90 days."}
+		return models.FieldErrors{"ttl_seconds": "A link lives between 600 seconds and 90 days."}
 	}
 	// A key limited to one app sees no other: its app is the default, others do not exist.
 	only := keyApp(c)
@@ -56,7 +56,7 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 		return errNoSuchApp
 	}
 	if req.ConnectionID != "" {
-		conn, err := s.tokens.Get(ctx, req.ConnectionID)
+		conn, err := s.connections.Get(ctx, req.ConnectionID)
 		if err != nil {
 			return err
 		}
@@ -66,16 +66,16 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 		if in.AppID == "" {
 			in.AppID = conn.AppID
 		} else if in.AppID != conn.AppID {
-			return services.FieldErrors{"app_id": "The connection belongs to another app; leave app_id out."}
+			return models.FieldErrors{"app_id": "The connection belongs to another app; leave app_id out."}
 		}
 		in.ConnectionID = conn.ID
 	} else if in.AppID == "" && only != "" {
 		in.AppID = only
 	} else if in.AppID == "" {
-		return services.FieldErrors{"app_id": "Give the ID of the app the customer connects to."}
+		return models.FieldErrors{"app_id": "Give the ID of the app the customer connects to."}
 	}
 	link, err := s.connect.CreateLink(ctx, in)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		if msg, ok := fe["ttl"]; ok {
 			delete(fe, "ttl")
 			fe["ttl_seconds"] = msg
@@ -118,16 +118,16 @@ func (s *Server) apiListConnections(c echo.Context) error {
 		f.AppID = only
 	}
 	if f.Status != "" && !slices.Contains(models.Statuses, f.Status) {
-		return services.FieldErrors{"status": "Use one of active, refresh_failing, needs_reconnect or disconnected."}
+		return models.FieldErrors{"status": "Use one of active, refresh_failing, needs_reconnect or disconnected."}
 	}
 	if l := c.QueryParam("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {
-			return services.FieldErrors{"limit": "Use a whole number from 1 to 500."}
+			return models.FieldErrors{"limit": "Use a whole number from 1 to 500."}
 		}
 		f.Limit = n
 	}
-	rows, next, err := s.apiQueries.ListAPIConnections(c.Request().Context(), f)
+	rows, next, err := s.store.ListAPIConnections(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (s *Server) connectionDetail(ctx context.Context, conn *models.Connection) 
 
 func (s *Server) apiGetConnection(c echo.Context) error {
 	ctx := c.Request().Context()
-	conn, err := s.tokens.Get(ctx, c.Param("id"))
+	conn, err := s.connections.Get(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (s *Server) apiRotateEventsURL(c echo.Context) error {
 	if _, err := s.events.Rotate(ctx, id, apiActor(c)); err != nil {
 		return err
 	}
-	conn, err := s.tokens.Get(ctx, id)
+	conn, err := s.connections.Get(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ type tokenJSON struct {
 }
 
 func (s *Server) apiToken(c echo.Context) error {
-	g, err := s.apiTokens.AccessToken(c.Request().Context(), c.Param("id"), apiActor(c))
+	g, err := s.tokens.AccessToken(c.Request().Context(), c.Param("id"), apiActor(c))
 	if err != nil {
 		return err
 	}
@@ -251,10 +251,10 @@ func (s *Server) apiRefresh(c echo.Context) error {
 func (s *Server) apiDisconnect(c echo.Context) error {
 	ctx := c.Request().Context()
 	id := c.Param("id")
-	if err := s.tokens.Disconnect(ctx, id, apiActor(c)); err != nil {
+	if err := s.connections.Disconnect(ctx, id, apiActor(c)); err != nil {
 		return err
 	}
-	conn, err := s.tokens.Get(ctx, id)
+	conn, err := s.connections.Get(ctx, id)
 	if err != nil {
 		return err
 	}

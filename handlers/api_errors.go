@@ -13,6 +13,7 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // apiError is the JSON API's error envelope: {"error":{"code","message",…}}.
@@ -95,15 +96,15 @@ func (s *Server) writeAPIError(c echo.Context, err error) {
 func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBody) {
 	var (
 		he      *echo.HTTPError
-		limited *services.RateLimitedError
-		refresh *services.RefreshError
-		tooSoon *services.TooSoonError
+		limited *tokens.RateLimitedError
+		refresh *tokens.RefreshError
+		tooSoon *tokens.TooSoonError
 		tooBig  *http.MaxBytesError
 		noApp   *services.AppUnavailableError
 		scope   *ScopeError
 		expired *services.APIKeyExpiredError
 	)
-	fields, isFields := services.AsFieldErrors(err)
+	fields, isFields := models.AsFieldErrors(err)
 	switch {
 	case errors.As(err, &he):
 		msg := http.StatusText(he.Code)
@@ -127,7 +128,7 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 		return http.StatusUnauthorized, apiErrorBody{Code: "unauthorized", Message: "Send a valid API key: Authorization: Bearer <key>."}
 	case errors.Is(err, models.ErrNotFound):
 		return http.StatusNotFound, apiErrorBody{Code: "not_found", Message: "There is no such connection."}
-	case errors.Is(err, services.ErrMethodNotAllowed):
+	case errors.Is(err, tokens.ErrMethodNotAllowed):
 		return http.StatusMethodNotAllowed, apiErrorBody{Code: "method_not_allowed", Message: err.Error() + "."}
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, apiErrorBody{Code: "request_entity_too_large",
@@ -154,11 +155,11 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 			code = "app_credentials_rejected"
 		}
 		return http.StatusConflict, apiErrorBody{Code: code, App: &appRef{ID: a.ID, Name: a.Name, Health: string(a.Health)},
-			Message: "No connect session was made: a customer could not complete it. " + services.AppHealthAdvice(a.Health, a.HealthReason)}
+			Message: "No connect session was made: a customer could not complete it. " + tokens.AppHealthAdvice(a.Health, a.HealthReason)}
 	case errors.As(err, &refresh) && refresh.App != nil:
 		app := &appRef{ID: refresh.App.ID, Name: refresh.App.Name, Health: string(refresh.AppHealth)}
 		msg := "The app \"" + refresh.App.Name + "\" cannot refresh tokens: " + strings.TrimSuffix(refresh.Message, ".") + "."
-		if refresh.Class == services.ClassOperator {
+		if refresh.Class == tokens.ClassOperator {
 			code := "app_misconfigured"
 			if refresh.AppHealth == models.AppCredentialsRejected {
 				code = "app_credentials_rejected"
@@ -170,7 +171,7 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 			wait = defaultRetry
 		}
 		return http.StatusServiceUnavailable, apiErrorBody{Code: "getresponse_refusing", Message: msg, App: app, RetryAfter: seconds(wait)}
-	case errors.Is(err, services.ErrNeedsReconnect):
+	case errors.Is(err, tokens.ErrNeedsReconnect):
 		body := apiErrorBody{Code: "needs_reconnect", Message: "The customer must approve access again."}
 		if errors.As(err, &refresh) && refresh.Message != "" {
 			body.Message = strings.TrimSuffix(refresh.Message, ".") + "."
@@ -188,7 +189,7 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 			code = "too_many_concurrent_requests"
 		}
 		return http.StatusTooManyRequests, apiErrorBody{Code: code, Message: limited.Error() + ".", RetryAfter: seconds(limited.RetryAfter)}
-	case errors.Is(err, services.ErrTransient):
+	case errors.Is(err, tokens.ErrTransient):
 		wait := defaultRetry
 		if errors.As(err, &refresh) {
 			switch {

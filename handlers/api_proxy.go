@@ -5,9 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/labstack/echo/v4"
-
-	"github.com/grconnect/grconnect/services"
 )
 
 // proxyRoute is the proxy's route pattern; its own body limit replaces the global one.
@@ -26,11 +25,11 @@ func (s *Server) apiProxy(c echo.Context) error {
 	if len(parts) < 6 || !strings.HasPrefix(parts[5], "proxy/") {
 		return echo.ErrNotFound
 	}
-	if r.ContentLength > services.ProxyMaxBody {
-		return &http.MaxBytesError{Limit: services.ProxyMaxBody}
+	if r.ContentLength > tokens.ProxyMaxBody {
+		return &http.MaxBytesError{Limit: tokens.ProxyMaxBody}
 	}
-	body := http.MaxBytesReader(c.Response(), r.Body, services.ProxyMaxBody)
-	res, err := s.proxy.Do(r.Context(), services.ProxyRequest{
+	body := http.MaxBytesReader(c.Response(), r.Body, tokens.ProxyMaxBody)
+	res, err := s.proxy.Do(r.Context(), tokens.ProxyRequest{
 		ConnectionID: c.Param("id"), Method: r.Method, Path: strings.TrimPrefix(parts[5], "proxy"), RawQuery: r.URL.RawQuery,
 		Header: r.Header, Body: body, ContentLength: r.ContentLength, Actor: apiActor(c),
 	})

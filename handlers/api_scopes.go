@@ -74,7 +74,7 @@ func (s *Server) requireScope(next echo.HandlerFunc) echo.HandlerFunc {
 		if owner == nil {
 			return fmt.Errorf("API route %s names a resource whose app is unknown: refused to keys limited to one app", route)
 		}
-		app, err := owner(s.apiQueries, c.Request().Context(), c.Param("id"))
+		app, err := owner(s.store, c.Request().Context(), c.Param("id"))
 		if err != nil {
 			return err
 		}
@@ -89,14 +89,14 @@ func (s *Server) requireScope(next echo.HandlerFunc) echo.HandlerFunc {
 // route's prefix, for keys limited to one app.
 var appOwners = []struct {
 	prefix string
-	app    func(q apiConnectionQueries, ctx context.Context, id string) (string, error)
+	app    func(q *models.Store, ctx context.Context, id string) (string, error)
 }{
-	{"/api/v1/connections/:id", apiConnectionQueries.ConnectionAppID},
-	{"/api/v1/connect-sessions/:id", apiConnectionQueries.ConnectLinkAppID},
-	{"/api/v1/webhook-deliveries/:id", apiConnectionQueries.DeliveryAppID},
+	{"/api/v1/connections/:id", (*models.Store).ConnectionAppID},
+	{"/api/v1/connect-sessions/:id", (*models.Store).ConnectLinkAppID},
+	{"/api/v1/webhook-deliveries/:id", (*models.Store).DeliveryAppID},
 }
 
-func appOwnerOf(route string) func(apiConnectionQueries, context.Context, string) (string, error) {
+func appOwnerOf(route string) func(*models.Store, context.Context, string) (string, error) {
 	for _, o := range appOwners {
 		if route == o.prefix || strings.HasPrefix(route, o.prefix+"/") {
 			return o.app

@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/services"
 )
 
 // deliveryJSON is a webhook delivery as the API shows it.
@@ -65,7 +64,7 @@ func (s *Server) apiListDeliveries(c echo.Context) error {
 	if l := c.QueryParam("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {
-			return services.FieldErrors{"limit": "Use a whole number from 1 to 500."}
+			return models.FieldErrors{"limit": "Use a whole number from 1 to 500."}
 		}
 		f.Limit = n
 	}

@@ -174,11 +174,11 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	}
 	i := slices.IndexFunc(apiKeyLifetimes, func(l apiKeyLifetime) bool { return l.value == form.Expires })
 	if i < 0 {
-		return s.renderAPIKeys(c, http.StatusUnprocessableEntity, form, services.FieldErrors{"expires": "Choose when the key stops working."})
+		return s.renderAPIKeys(c, http.StatusUnprocessableEntity, form, models.FieldErrors{"expires": "Choose when the key stops working."})
 	}
 	in.ExpiresIn = apiKeyLifetimes[i].d
 	key, plain, err := s.apiKeys.Create(c.Request().Context(), in)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return s.renderAPIKeys(c, http.StatusUnprocessableEntity, form, fe)
 	}
 	if err != nil {

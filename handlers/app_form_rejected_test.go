@@ -7,6 +7,7 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // TestSavingRejectedCredentialsAsksFirst: an edit whose new client secret
@@ -39,7 +40,7 @@ func TestSavingRejectedCredentialsAsksFirst(t *testing.T) {
 	if stored.Name != "Acme Templates" || stored.SupportContact != "" || stored.Health != models.AppHealthy {
 		t.Fatalf("the question saved something: %q %q %q", stored.Name, stored.SupportContact, stored.Health)
 	}
-	ga, _ := f.built.Apps.Client(stored, "")
+	ga, _ := tokens.AppClient(f.box, stored, "")
 	if ga.ClientSecret != clientSecret {
 		t.Fatal("the rejected secret replaced the working one")
 	}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -11,21 +10,9 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/views"
 )
-
-// appService is what the app pages need.
-type appService interface {
-	Create(ctx context.Context, in services.AppInput) (*models.App, error)
-	Update(ctx context.Context, id, actor string, in services.AppInput) (*models.App, error)
-	Candidate(ctx context.Context, id string, in services.AppInput) (*models.App, error)
-	Get(ctx context.Context, id string) (*models.App, error)
-	List(ctx context.Context) ([]models.AppSummary, error)
-	LiveConnections(ctx context.Context, id string) (int64, error)
-	Delete(ctx context.Context, id, actor string, disconnect bool) (int64, error)
-	Defaults(edition, domain string) (authURL, apiURL string)
-	EditionDefaults(domain string) map[string][2]string
-}
 
 var editionLabels = map[string]string{
 	"standard": "Standard (getresponse.com)",
@@ -147,7 +134,7 @@ func (s *Server) newApp(c echo.Context) error {
 func (s *Server) createApp(c echo.Context) error {
 	in := appFormInput(c)
 	app, err := s.apps.Create(c.Request().Context(), in)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Register an app", "apps"), s.appForm(nil, in, fe)))
 	}
 	if err != nil {
@@ -256,7 +243,7 @@ func (s *Server) updateApp(c echo.Context) error {
 	}
 	replaced := strings.TrimSpace(in.ClientSecret) != "" || strings.TrimSpace(in.ClientID) != app.ClientID
 	var (
-		checked  *services.CheckResult
+		checked  *tokens.CheckResult
 		checkErr error // GetResponse could not be asked
 	)
 	if replaced && c.FormValue("save_anyway") != "yes" {
@@ -280,7 +267,7 @@ func (s *Server) updateApp(c echo.Context) error {
 	if errors.Is(err, services.ErrReauthRequired) {
 		return needPassword()
 	}
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app, in, fe)))
 	}
 	if err != nil {
@@ -289,10 +276,10 @@ func (s *Server) updateApp(c echo.Context) error {
 	s.log.Info("app updated", "app", app.ID, "by", currentOperator(c).ID)
 	kind, msg := "success", ""
 	switch {
-	case checked != nil && checked.Verdict == services.CheckAccepted:
+	case checked != nil && checked.Verdict == tokens.CheckAccepted:
 		s.tokens.AppWorks(ctx, updated, "GetResponse accepted the new client ID and secret (checked by "+currentOperator(c).Email+")", currentOperator(c).Email)
 		msg = checked.Says
-	case checked != nil && checked.Verdict == services.CheckGrantRefused:
+	case checked != nil && checked.Verdict == tokens.CheckGrantRefused:
 		s.tokens.CredentialsReplaced(ctx, updated, currentOperator(c).Email)
 		kind, msg = "warning", checked.Says
 	case checkErr != nil:
@@ -313,10 +300,10 @@ func (s *Server) updateApp(c echo.Context) error {
 // save anyway (asked is true). Otherwise it returns what GetResponse said, or why
 // it could not be asked (checkErr), and the edit goes on; both are nil when the
 // edit moves the app to another host (checked after the move is confirmed).
-func (s *Server) askBeforeSavingRejected(c echo.Context, app *models.App, in services.AppInput) (res *services.CheckResult, checkErr error, asked bool, err error) {
+func (s *Server) askBeforeSavingRejected(c echo.Context, app *models.App, in services.AppInput) (res *tokens.CheckResult, checkErr error, asked bool, err error) {
 	ctx := c.Request().Context()
 	candidate, err := s.apps.Candidate(ctx, app.ID, in)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return nil, nil, true, render(c, http.StatusUnprocessableEntity, views.AppFormPage(s.page(c, "Edit "+app.Name, "apps"), s.appForm(app, in, fe)))
 	}
 	if err != nil || candidate == nil {
@@ -326,7 +313,7 @@ func (s *Server) askBeforeSavingRejected(c echo.Context, app *models.App, in ser
 	if checkErr != nil {
 		return nil, checkErr, false, nil // saved as typed; the first refresh will tell
 	}
-	if checked.Verdict != services.CheckRejected {
+	if checked.Verdict != tokens.CheckRejected {
 		return &checked, nil, false, nil
 	}
 	secretTyped := strings.TrimSpace(in.ClientSecret) != ""
@@ -366,9 +353,9 @@ func (s *Server) checkCredentials(c echo.Context, app *models.App) (kind, msg st
 	case err != nil:
 		s.log.Warn("credentials check failed", "app", app.ID, "error", err, "request_id", requestIDOf(c))
 		return "warning", unaskedMessage(err)
-	case res.Verdict == services.CheckAccepted:
+	case res.Verdict == tokens.CheckAccepted:
 		return "success", res.Says
-	case res.Verdict == services.CheckGrantRefused:
+	case res.Verdict == tokens.CheckGrantRefused:
 		return "warning", res.Says
 	}
 	return "error", res.Advice()

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // TestMovingAnAppNeedsThePassword: pointing an app's API or authorize URL at
@@ -47,7 +48,7 @@ func TestMovingAnAppNeedsThePassword(t *testing.T) {
 			if stored.APIURL != "https://api.getresponse.com/v3" || stored.AuthURL != "https://app.getresponse.com/oauth2_authorize.html" {
 				t.Fatalf("the app moved: %q %q", stored.APIURL, stored.AuthURL)
 			}
-			if ga, _ := app.built.Apps.Client(stored, ""); ga.ClientSecret != clientSecret {
+			if ga, _ := tokens.AppClient(app.box, stored, ""); ga.ClientSecret != clientSecret {
 				t.Fatal("the client secret was replaced")
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
 	"github.com/grconnect/grconnect/services/infra/config"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 const clientSecret = "s3cr3t-9f8e7d6c5b4a3f2a"
@@ -112,8 +113,7 @@ func TestAppCreateShowEditNeverRevealsSecret(t *testing.T) {
 		t.Fatalf("edit = %d\n%s", r.status, r.body)
 	}
 	stored, _ := app.store.AppByID(t.Context(), id)
-	apps := app.built.Apps
-	ga, err := apps.Client(stored, "")
+	ga, err := tokens.AppClient(app.box, stored, "")
 	if err != nil || ga.ClientSecret != clientSecret || stored.Name != "Acme Renamed" {
 		t.Fatalf("after edit: name %q, secret kept %v (%v)", stored.Name, ga.ClientSecret == clientSecret, err)
 	}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -16,13 +15,6 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
-
-// auditService reads the audit log.
-type auditService interface {
-	List(ctx context.Context, f models.AuditFilter) (*models.AuditPage, error)
-	Each(ctx context.Context, f models.AuditFilter, fn func(models.AuditEntry) error) error
-	LiveTargets(ctx context.Context, refs []models.AuditTargetRef) (map[models.AuditTargetRef]string, error)
-}
 
 // auditPageSize is how many entries one screen of the audit page shows: one line
 // each at 1280 px.
@@ -115,9 +107,9 @@ func auditActionGroups() []views.OptionGroup {
 // its name, the command line, or someone who was not signed in.
 func auditActor(actor string) string {
 	switch {
-	case actor == services.CLIActor:
+	case actor == models.CLIActor:
 		return "Command line"
-	case actor == services.AnonymousActor:
+	case actor == models.AnonymousActor:
 		return "Someone not signed in"
 	case strings.HasPrefix(actor, "api:"):
 		return "API key “" + strings.TrimPrefix(actor, "api:") + "”"
@@ -322,7 +314,7 @@ func (s *Server) apiListAudit(c echo.Context) error {
 	q := c.QueryParams()
 	f, field, problem := auditFilter(q, "until")
 	if problem != "" {
-		return services.FieldErrors{field: problem}
+		return models.FieldErrors{field: problem}
 	}
 	f.AppID = keyApp(c) // a key limited to one app reads only the entries about it
 	f.Before = q.Get("cursor")
@@ -333,7 +325,7 @@ func (s *Server) apiListAudit(c echo.Context) error {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {
-			return services.FieldErrors{"limit": "Use a whole number from 1 to 500."}
+			return models.FieldErrors{"limit": "Use a whole number from 1 to 500."}
 		}
 		f.Limit = n
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/services"
 )
 
 // auditCSVHeader names the CSV export's columns.
@@ -60,7 +59,7 @@ func (s *Server) streamAudit(c echo.Context, format string, f models.AuditFilter
 		}
 	default:
 		if strings.HasPrefix(c.Path(), "/api/") {
-			return services.FieldErrors{"format": "Use csv or jsonl (or json, the default, for pages)."}
+			return models.FieldErrors{"format": "Use csv or jsonl (or json, the default, for pages)."}
 		}
 		return echo.NewHTTPError(http.StatusBadRequest, "Choose the export's format: csv or jsonl.")
 	}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -12,20 +11,6 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
-
-// operatorService is what the sign-in and operator pages need.
-type operatorService interface {
-	NeedsSetup(ctx context.Context) (bool, error)
-	ValidSetupToken(token string) bool
-	Setup(ctx context.Context, token, email, password, confirm string) (*models.Operator, error)
-	SetRole(ctx context.Context, actorID, id string, role models.Role) (bool, error)
-	Authenticate(ctx context.Context, in services.SignIn) (*models.Operator, string, error)
-	ChangePassword(ctx context.Context, in services.PasswordChange) error
-	Remove(ctx context.Context, actorID, id string) error
-	List(ctx context.Context) ([]models.Operator, error)
-	Get(ctx context.Context, id string) (*models.Operator, error)
-	SetAlertEmail(ctx context.Context, id string, on bool) error
-}
 
 // setupForm shows the first-run form to whoever brings the setup URL that
 // grconnect printed in its log; once an operator exists the page is gone.
@@ -46,7 +31,7 @@ func (s *Server) setup(c echo.Context) error {
 	}
 	email, token := c.FormValue("email"), c.FormValue("setup_token")
 	op, err := s.operators.Setup(c.Request().Context(), token, email, c.FormValue("password"), c.FormValue("password_confirm"))
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return render(c, http.StatusUnprocessableEntity, views.SetupPage(s.page(c, "Set up grconnect", ""),
 			views.SetupForm{Token: token, Email: email, EmailError: fe["email"], PasswordError: fe["password"], ConfirmError: fe["password_confirm"]}))
 	}
@@ -147,7 +132,7 @@ func (s *Server) changePassword(c echo.Context) error {
 		return render(c, http.StatusTooManyRequests, views.PasswordPage(s.page(c, "Change password", ""),
 			views.PasswordForm{CurrentError: throttled.Error()}))
 	}
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return render(c, http.StatusUnprocessableEntity, views.PasswordPage(s.page(c, "Change password", ""),
 			views.PasswordForm{CurrentError: fe["current"], PasswordError: fe["password"], ConfirmError: fe["password_confirm"]}))
 	}

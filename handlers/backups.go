@@ -13,12 +13,6 @@ import (
 	"github.com/grconnect/grconnect/views"
 )
 
-// backupService is the scheduled backups, as the backups page sees them.
-type backupService interface {
-	Status() services.BackupStatus
-	RunManual(ctx context.Context) (*services.BackupFile, error)
-}
-
 func (s *Server) showBackups(c echo.Context) error {
 	st := s.backups.Status()
 	k := s.clock(c)

@@ -10,16 +10,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/views"
 )
-
-// bulkService runs "refresh all …" jobs in the background.
-type bulkService interface {
-	Start(ctx context.Context, scope, actor string) (*models.BulkJob, error)
-	Get(ctx context.Context, id string) (*models.BulkJob, error)
-	Preview(ctx context.Context) (services.BulkPreview, error)
-}
 
 var scopeLabels = map[string]string{
 	models.ScopeFailing:  "failing connections",
@@ -42,10 +35,10 @@ func (s *Server) bulkOffer(ctx context.Context) (views.BulkOffer, error) {
 func (s *Server) startBulkRefresh(c echo.Context) error {
 	job, err := s.bulk.Start(c.Request().Context(), c.FormValue("scope"), currentOperator(c).Email)
 	switch {
-	case errors.Is(err, services.ErrNothingToDo):
+	case errors.Is(err, tokens.ErrNothingToDo):
 		return s.redirectWithFlash(c, "/connections", "success", "Nothing to do: no "+scopeLabels[c.FormValue("scope")]+".")
 	case err != nil:
-		if fe, ok := services.AsFieldErrors(err); ok {
+		if fe, ok := models.AsFieldErrors(err); ok {
 			return echo.NewHTTPError(http.StatusBadRequest, fe["scope"])
 		}
 		return err

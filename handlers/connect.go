@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -13,20 +12,6 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
-
-// connectService is what the customer's connect flow and the link pages need.
-type connectService interface {
-	CreateLink(ctx context.Context, in services.LinkInput) (*services.Link, error)
-	OpenLink(ctx context.Context, token string) (*services.Link, error)
-	RecentLinks(ctx context.Context, appID, connectionID string, limit int) ([]services.Link, error)
-	ReconnectLinks(ctx context.Context, connectionIDs []string) (map[string]services.Link, error)
-	GetLink(ctx context.Context, id string) (*services.Link, error)
-	Start(ctx context.Context, in services.StartInput) (string, error)
-	Callback(ctx context.Context, in services.CallbackInput) (*services.CallbackResult, error)
-	RevokeLink(ctx context.Context, id, actor string) (*models.ConnectLink, error)
-	SetParentLogin(ctx context.Context, id, login, actor string) error
-	RedirectURL() string
-}
 
 // The OAuth browser cookie (cookieNames.oauth) binds an authorization to the
 // browser that started it. It is HttpOnly and SameSite=Lax: GetResponse's redirect
@@ -81,7 +66,7 @@ func (s *Server) renderConnectPage(c echo.Context, status int, link *services.Li
 	if link.ConnectionID != nil {
 		// A reconnect renews one account: the page names it, so the customer signs
 		// in to the right one.
-		conn, err := s.tokens.Get(c.Request().Context(), *link.ConnectionID)
+		conn, err := s.connections.Get(c.Request().Context(), *link.ConnectionID)
 		if err != nil && !errors.Is(err, models.ErrNotFound) {
 			return err
 		}
@@ -173,7 +158,7 @@ func (s *Server) startConnect(c echo.Context) error {
 	ctx := c.Request().Context()
 	in := services.StartInput{Token: c.Param("token"), BrowserNonce: nonce, MaxDomain: c.FormValue("max_domain"), PopupOrigin: c.FormValue("popup")}
 	target, err := s.connect.Start(ctx, in)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		link, lerr := s.connect.OpenLink(ctx, in.Token)
 		if lerr != nil {
 			return s.linkProblem(c, link, lerr)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/views"
 )
 
@@ -14,13 +14,13 @@ const ctxIdentityForm = "grconnect.identity_form"
 
 func (s *Server) setParentLogin(c echo.Context) error {
 	ctx := c.Request().Context()
-	conn, err := s.tokens.Get(ctx, c.Param("id"))
+	conn, err := s.connections.Get(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
 	login := c.FormValue("parent_login")
 	err = s.connect.SetParentLogin(ctx, conn.ID, login, currentOperator(c).Email)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		c.Set(ctxIdentityForm, views.IdentityView{ParentLogin: login, Error: fe["parent_login"]})
 		return s.renderConnection(c, http.StatusUnprocessableEntity, nil, "")
 	}

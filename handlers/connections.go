@@ -15,44 +15,14 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/views"
 )
-
-// tokenService is what the connection pages need of the token engine.
-type tokenService interface {
-	Get(ctx context.Context, id string) (*models.Connection, error)
-	Refresh(ctx context.Context, id, actor string) (*models.Connection, error)
-	CheckApp(ctx context.Context, app *models.App, actor string) (services.CheckResult, error)
-	TryCredentials(ctx context.Context, candidate *models.App) (services.CheckResult, error)
-	AppWorks(ctx context.Context, app *models.App, what, actor string)
-	CredentialsReplaced(ctx context.Context, app *models.App, actor string)
-	AccountBudget(apiURL, maxDomain, accountID string) (services.Budget, bool)
-	TestCall(ctx context.Context, id, path, actor string) (*services.TestCallResult, error)
-	Disconnect(ctx context.Context, id, actor string) error
-}
-
-// connectionQueries are the dashboard's read-only queries.
-type connectionQueries interface {
-	ListConnections(ctx context.Context, f models.ConnectionFilter) (*models.ConnectionPage, error)
-	CountConnections(ctx context.Context, f models.ConnectionFilter, limit int) (int64, bool, error)
-	AppNames(ctx context.Context) ([]models.App, error)
-	ConnectionEvents(ctx context.Context, connectionID string, beforeID int64, limit int) ([]models.Event, bool, error)
-	ExpiryHistogram(ctx context.Context, now time.Time, span, width time.Duration) ([]models.ExpiryBucket, error)
-	RefreshStats(ctx context.Context, now time.Time, days int) ([]models.DailyRefreshStat, error)
-	RefreshEvents(ctx context.Context, connectionID string, limit int) ([]models.Event, error)
-	RecentEvents(ctx context.Context, limit int) ([]models.EventRow, error)
-	AppByID(ctx context.Context, id string) (*models.App, error)
-	CountByStatus(ctx context.Context) (map[models.Status]int64, error)
-	CountConnectionsShown(ctx context.Context) (models.ShownCounts, error)
-	SetupFacts(ctx context.Context) (models.SetupFacts, error)
-	TokenHorizon(ctx context.Context) (models.TokenHorizon, error)
-	UnhealthyApps(ctx context.Context) ([]models.App, error)
-}
 
 // appAlerts lists the unhealthy apps for the page's banner (nothing when the list
 // cannot be read: a page never fails for its banner).
 func (s *Server) appAlerts(c echo.Context) []views.AppAlert {
-	apps, err := s.queries.UnhealthyApps(c.Request().Context())
+	apps, err := s.store.UnhealthyApps(c.Request().Context())
 	if err != nil {
 		s.log.Warn("list unhealthy apps", "error", err)
 		return nil
@@ -142,18 +112,18 @@ func (s *Server) listConnections(c echo.Context) error {
 	if len(f.Query) > 200 {
 		return echo.NewHTTPError(http.StatusBadRequest, "The search is too long.")
 	}
-	page, err := s.queries.ListConnections(ctx, f)
+	page, err := s.store.ListConnections(ctx, f)
 	if errors.Is(err, models.ErrBadCursor) {
 		return echo.NewHTTPError(http.StatusBadRequest, "That page link is not valid. Start again from the first page.")
 	}
 	if err != nil {
 		return err
 	}
-	counts, err := s.queries.CountConnectionsShown(ctx)
+	counts, err := s.store.CountConnectionsShown(ctx)
 	if err != nil {
 		return err
 	}
-	apps, err := s.queries.AppNames(ctx)
+	apps, err := s.store.AppNames(ctx)
 	if err != nil {
 		return err
 	}
@@ -164,7 +134,7 @@ func (s *Server) listConnections(c echo.Context) error {
 	v := views.ConnectionsView{Status: statusParam, AppID: f.AppID, Query: f.Query, Sort: sortParam, Sorts: listSorts,
 		Narrowed: f.Query != "" || f.AppID != ""}
 	if v.Narrowed {
-		if v.Total, v.TotalMore, err = s.queries.CountConnections(ctx, f, countLimit); err != nil {
+		if v.Total, v.TotalMore, err = s.store.CountConnections(ctx, f, countLimit); err != nil {
 			return err
 		}
 	}
@@ -307,7 +277,7 @@ func (s *Server) listRows(ctx context.Context, page *models.ConnectionPage, f mo
 		// before this page (PrevCursor is this page's first row) says.
 		prev := f
 		prev.Before, prev.After, prev.Last, prev.Limit = page.PrevCursor, "", false, 1
-		p, err := s.queries.ListConnections(ctx, prev)
+		p, err := s.store.ListConnections(ctx, prev)
 		if err != nil {
 			return nil, err
 		}
@@ -320,13 +290,13 @@ func (s *Server) showConnection(c echo.Context) error {
 }
 
 // renderConnection renders a connection's page, with a test call's result when there is one.
-func (s *Server) renderConnection(c echo.Context, status int, result *services.TestCallResult, testEndpoint string) error {
+func (s *Server) renderConnection(c echo.Context, status int, result *tokens.TestCallResult, testEndpoint string) error {
 	ctx := c.Request().Context()
-	conn, err := s.tokens.Get(ctx, c.Param("id"))
+	conn, err := s.connections.Get(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	app, err := s.queries.AppByID(ctx, conn.AppID)
+	app, err := s.store.AppByID(ctx, conn.AppID)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		return err
 	}
@@ -336,7 +306,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 			return echo.NewHTTPError(http.StatusBadRequest, "That timeline page link is not valid.")
 		}
 	}
-	events, more, err := s.queries.ConnectionEvents(ctx, conn.ID, before, timelinePage)
+	events, more, err := s.store.ConnectionEvents(ctx, conn.ID, before, timelinePage)
 	if err != nil {
 		return err
 	}
@@ -344,7 +314,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	if err != nil {
 		return err
 	}
-	refreshes, err := s.queries.RefreshEvents(ctx, conn.ID, refreshHistory)
+	refreshes, err := s.store.RefreshEvents(ctx, conn.ID, refreshHistory)
 	if err != nil {
 		return err
 	}
@@ -358,7 +328,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 		Connected:    k.view(conn.ConnectedAt),
 		Created:      k.view(conn.CreatedAt),
 		RefreshToken: refreshTokenFact(conn),
-		Endpoints:    services.TestEndpoints,
+		Endpoints:    tokens.TestEndpoints,
 		TestEndpoint: testEndpoint,
 		Test:         testView(result),
 		ServerNow:    k.now.UTC().Format(time.RFC3339),
@@ -427,7 +397,7 @@ func refreshTokenFact(c *models.Connection) string {
 	return "stored, encrypted"
 }
 
-func testView(r *services.TestCallResult) *views.TestCallView {
+func testView(r *tokens.TestCallResult) *views.TestCallView {
 	if r == nil {
 		return nil
 	}
@@ -460,13 +430,13 @@ func (s *Server) refreshConnection(c echo.Context) error {
 	to, who := "/connections/"+id, ""
 	if back := listBack(c.FormValue("back")); back != "" {
 		to = back
-		if conn, err := s.tokens.Get(ctx, id); err == nil {
+		if conn, err := s.connections.Get(ctx, id); err == nil {
 			who = " " + orEmail(conn)
 		}
 	}
 	conn, err := s.tokens.Refresh(ctx, id, currentOperator(c).Email)
-	var tooSoon *services.TooSoonError
-	var refused *services.RefreshError
+	var tooSoon *tokens.TooSoonError
+	var refused *tokens.RefreshError
 	switch {
 	case errors.As(err, &tooSoon):
 		return s.redirectWithFlash(c, to, "warning", "Not refreshed"+who+": "+tooSoon.Reason+". Try again in "+strconv.Itoa(seconds(tooSoon.RetryAfter))+" s.")
@@ -474,15 +444,15 @@ func (s *Server) refreshConnection(c echo.Context) error {
 		return err
 	case errors.Is(err, models.ErrDisconnected):
 		return s.redirectWithFlash(c, to, "error", "This connection is disconnected: it has no tokens to refresh. Send a reconnect link instead.")
-	case errors.Is(err, services.ErrNeedsReconnect):
+	case errors.Is(err, tokens.ErrNeedsReconnect):
 		return s.redirectWithFlash(c, to, "error", "Refresh"+who+" failed: GetResponse rejected the refresh token.")
-	case errors.Is(err, services.ErrAppUnhealthy):
+	case errors.Is(err, tokens.ErrAppUnhealthy):
 		kind := "warning"
-		if errors.As(err, &refused) && refused.Class == services.ClassOperator {
+		if errors.As(err, &refused) && refused.Class == tokens.ClassOperator {
 			kind = "error"
 		}
 		return s.redirectWithFlash(c, to, kind, "Refresh"+who+" failed because of its app, not the connection: the app's alert says why.")
-	case errors.Is(err, services.ErrTransient):
+	case errors.Is(err, tokens.ErrTransient):
 		return s.redirectWithFlash(c, to, "warning", "Retried"+who+": GetResponse still fails.") // the banner or the row says why and when the next try is
 	case err != nil:
 		return err
@@ -504,7 +474,7 @@ func (s *Server) testConnection(c echo.Context) error {
 		endpoint = "/from-fields"
 	}
 	res, err := s.tokens.TestCall(c.Request().Context(), c.Param("id"), endpoint, currentOperator(c).Email)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return echo.NewHTTPError(http.StatusBadRequest, fe["endpoint"])
 	}
 	if errors.Is(err, models.ErrNotFound) {
@@ -514,19 +484,19 @@ func (s *Server) testConnection(c echo.Context) error {
 		// Its page offers no test call: say why there.
 		return s.redirectWithFlash(c, "/connections/"+c.Param("id"), "error", "This connection is disconnected: there is no token to call GetResponse with.")
 	}
-	if errors.Is(err, services.ErrNeedsReconnect) {
+	if errors.Is(err, tokens.ErrNeedsReconnect) {
 		// Its page offers no test call now: say why there.
 		return s.redirectWithFlash(c, "/connections/"+c.Param("id"), "error", "The test call could not run: the customer must reconnect first.")
 	}
 	if err != nil {
-		res = &services.TestCallResult{Path: endpoint, Error: "The test call could not run: " + services.CallFailure(err) + "."}
+		res = &tokens.TestCallResult{Path: endpoint, Error: "The test call could not run: " + services.CallFailure(err) + "."}
 	}
 	return s.renderConnection(c, http.StatusOK, res, endpoint)
 }
 
 func (s *Server) reconnectConnection(c echo.Context) error {
 	ctx := c.Request().Context()
-	conn, err := s.tokens.Get(ctx, c.Param("id"))
+	conn, err := s.connections.Get(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -538,7 +508,7 @@ func (s *Server) reconnectConnection(c echo.Context) error {
 	}
 	_, err = s.connect.CreateLink(ctx, services.LinkInput{AppID: conn.AppID, ConnectionID: conn.ID, CreatedBy: currentOperator(c).Email})
 	var unavailable *services.AppUnavailableError
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		if _, gone := fe["app_id"]; gone {
 			return s.redirectWithFlash(c, fail, "error", "This connection's app was deleted, so it cannot be reconnected.")
 		}
@@ -561,7 +531,7 @@ func (s *Server) reconnectConnection(c echo.Context) error {
 }
 
 func (s *Server) confirmDisconnect(c echo.Context) error {
-	conn, err := s.tokens.Get(c.Request().Context(), c.Param("id"))
+	conn, err := s.connections.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -571,7 +541,7 @@ func (s *Server) confirmDisconnect(c echo.Context) error {
 
 func (s *Server) disconnectConnection(c echo.Context) error {
 	id := c.Param("id")
-	if err := s.tokens.Disconnect(c.Request().Context(), id, currentOperator(c).Email); err != nil {
+	if err := s.connections.Disconnect(c.Request().Context(), id, currentOperator(c).Email); err != nil {
 		return err
 	}
 	s.log.Info("connection disconnected", "connection", id, "by", currentOperator(c).ID)

@@ -22,6 +22,7 @@ import (
 	"github.com/grconnect/grconnect/services/infra/demo"
 	"github.com/grconnect/grconnect/services/infra/secrets"
 	"github.com/grconnect/grconnect/services/infra/server"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // demoRun is one start of `serve --demo` on a database.
@@ -172,7 +173,7 @@ func TestDemoSeedsABelievablePastOnceAndSurvivesARestart(t *testing.T) {
 		t.Fatalf("the failing connections: %+v %+v", blocked, outage)
 	}
 	for range 2 {
-		if _, err := first.built.Tokens.Refresh(ctx, blocked.ID, "test"); !errors.Is(err, services.ErrTransient) || !strings.Contains(err.Error(), "code 1016") {
+		if _, err := first.built.Tokens.Refresh(ctx, blocked.ID, "test"); !errors.Is(err, tokens.ErrTransient) || !strings.Contains(err.Error(), "code 1016") {
 			t.Fatalf("refreshing the blocked connection: %v, want it to keep failing", err)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -237,7 +238,7 @@ func TestDemoSeedsABelievablePastOnceAndSurvivesARestart(t *testing.T) {
 		t.Fatalf("after the refresh: %v (same token: %v)", err, err == nil && after.Token == before.Token)
 	}
 	// The blocked account is still blocked: it does not heal on its own.
-	if _, err := second.built.Tokens.Refresh(ctx, blocked.ID, "test"); !errors.Is(err, services.ErrTransient) {
+	if _, err := second.built.Tokens.Refresh(ctx, blocked.ID, "test"); !errors.Is(err, tokens.ErrTransient) {
 		t.Fatalf("the blocked connection after the restart: %v", err)
 	}
 	// The practice app is still broken, until the secret the simulator shows is saved.
@@ -245,7 +246,7 @@ func TestDemoSeedsABelievablePastOnceAndSurvivesARestart(t *testing.T) {
 	if err != nil || app.Health != models.AppCredentialsRejected {
 		t.Fatalf("the practice app after the restart: %+v %v", app, err)
 	}
-	if res, err := second.built.Tokens.CheckApp(ctx, app, "test"); err != nil || res.Verdict != services.CheckRejected {
+	if res, err := second.built.Tokens.CheckApp(ctx, app, "test"); err != nil || res.Verdict != tokens.CheckRejected {
 		t.Fatalf("checking the practice app as seeded: %+v %v", res, err)
 	}
 	in := services.AppInput{Name: app.Name, ClientID: app.ClientID, ClientSecret: string(m[1]), Edition: app.Edition, AuthURL: app.AuthURL, APIURL: app.APIURL, Reauthenticated: true}
@@ -253,7 +254,7 @@ func TestDemoSeedsABelievablePastOnceAndSurvivesARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := second.built.Tokens.CheckApp(ctx, fixed, "test"); err != nil || res.Verdict != services.CheckAccepted {
+	if res, err := second.built.Tokens.CheckApp(ctx, fixed, "test"); err != nil || res.Verdict != tokens.CheckAccepted {
 		t.Fatalf("checking the practice app with the simulator's secret: %+v %v", res, err)
 	}
 	if got := second.counts(t); got[models.StatusPaused] != 0 || got[models.StatusActive] != 27+demo.SeedBrokenConnections {

@@ -12,27 +12,13 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/views"
 )
 
 // eventsRoute is a connection's events URL: GetResponse's webhooks and callbacks
 // arrive here. The request log names the route, never the path (the token).
 const eventsRoute = "/events/:token"
-
-// eventService is what the events URL and the connection pages need of the
-// events service.
-type eventService interface {
-	Target(ctx context.Context, token string) (*models.EventsTarget, error)
-	Receive(ctx context.Context, target *models.EventsTarget, in services.InboundRequest) (bool, error)
-	URL(ctx context.Context, conn *models.Connection) (string, error)
-	Rotate(ctx context.Context, id, actor string) (string, error)
-}
-
-// callbackService is what the pages and the API need of the callback registrations.
-type callbackService interface {
-	SetActions(ctx context.Context, app *models.App, actions string) (int64, error)
-	Status(ctx context.Context, id string) (*models.ConnectionCallback, error)
-}
 
 // eventAnswer is what an events URL answers: {"status":"OK"} when the event is
 // kept (GetResponse retries until it reads that), else an error GetResponse
@@ -150,9 +136,9 @@ var callbackStateLabels = map[[2]string]string{
 
 // whoActs says who must act on a registration's failure, as the refresh banner does.
 var whoActs = map[string]string{
-	services.ClassCustomer: "The customer: they must reconnect (or change their GetResponse user's rights); their account is the one GetResponse refused.",
-	services.ClassOperator: "You: the app's configuration (or grconnect's base URL) was refused; fix it, then save the app's callbacks again.",
-	services.ClassWait:     "Nobody: GetResponse refuses calls for now; grconnect tries again by itself.",
+	tokens.ClassCustomer: "The customer: they must reconnect (or change their GetResponse user's rights); their account is the one GetResponse refused.",
+	tokens.ClassOperator: "You: the app's configuration (or grconnect's base URL) was refused; fix it, then save the app's callbacks again.",
+	tokens.ClassWait:     "Nobody: GetResponse refuses calls for now; grconnect tries again by itself.",
 }
 
 func callbacksState(cb *models.ConnectionCallback, k clock) *views.CallbacksState {
@@ -198,7 +184,7 @@ func (s *Server) setCallbacks(c echo.Context) error {
 			Error: "Choose at least one action, or turn callbacks off."}})
 	}
 	actions, err := services.ParseCallbackActions(chosen)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return s.renderAppWith(c, http.StatusUnprocessableEntity, app.ID, appForms{callbacks: &views.CallbacksView{On: true, Error: fe["actions"]}})
 	}
 	n, err := s.callbacks.SetActions(ctx, app, actions)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/views"
 )
 
@@ -153,7 +154,7 @@ func appName(app *models.App) string {
 
 // budgetText says what GetResponse last reported of an account's rate limit.
 func budgetText(t interface {
-	AccountBudget(apiURL, maxDomain, accountID string) (services.Budget, bool)
+	AccountBudget(apiURL, maxDomain, accountID string) (tokens.Budget, bool)
 }, apiURL, maxDomain, accountID string, now time.Time) string {
 	b, ok := t.AccountBudget(apiURL, maxDomain, accountID)
 	if !ok {

@@ -25,6 +25,7 @@ import (
 	"github.com/grconnect/grconnect/services/infra/config"
 	"github.com/grconnect/grconnect/services/infra/secrets"
 	"github.com/grconnect/grconnect/services/infra/server"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // syncBuffer collects log output from concurrent handlers.
@@ -66,8 +67,8 @@ type testApp struct {
 	logs    *syncBuffer
 	dbPath  string
 	fake    *getresponsetest.Server
-	bulk    *services.Bulk
-	tokens  *services.Tokens
+	bulk    *tokens.Bulk
+	tokens  *tokens.Tokens
 	apiKeys *services.APIKeys
 	built   *server.Server
 	// pages holds every response body any browser received, for "never shown" checks.

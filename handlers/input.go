@@ -11,9 +11,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/grconnect/grconnect/models"
 	"github.com/labstack/echo/v4"
-
-	"github.com/grconnect/grconnect/services"
 )
 
 // cleanInput refuses, with 400 and before any handler or query sees it, a request
@@ -46,7 +45,7 @@ func (s *Server) cleanInput(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		msg := what + " holds a NUL byte or bytes that are not UTF-8."
 		if strings.HasPrefix(r.URL.Path, "/api/") {
-			return services.FieldErrors{field: msg} // the API's 400 invalid_input, naming the part
+			return models.FieldErrors{field: msg} // the API's 400 invalid_input, naming the part
 		}
 		return echo.NewHTTPError(http.StatusBadRequest, msg)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
@@ -28,7 +29,7 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 	ctx := c.Request().Context()
 	token := c.Param("token")
 	op, err := s.invitations.Accept(ctx, token, c.FormValue("password"), c.FormValue("password_confirm"))
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		inv, oerr := s.invitations.Open(ctx, token)
 		if oerr != nil {
 			return s.inviteProblem(oerr)

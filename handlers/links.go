@@ -72,7 +72,7 @@ func (s *Server) createLink(c echo.Context) error {
 	if errors.As(err, &unavailable) {
 		return s.renderApp(c, http.StatusConflict, app.ID, form)
 	}
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		if msg, ok := fe["ttl"]; ok {
 			fe["ttl_days"] = msg
 		}
@@ -120,7 +120,7 @@ func (s *Server) renewLink(c echo.Context) error {
 	}
 	link, err := s.connect.CreateLink(ctx, in)
 	var unavailable *services.AppUnavailableError
-	switch fe, bad := services.AsFieldErrors(err); {
+	switch fe, bad := models.AsFieldErrors(err); {
 	case errors.As(err, &unavailable):
 		return s.redirectWithFlash(c, "/apps/"+old.AppID, "error", "No new link was made: no customer could complete it while GetResponse refuses the app. Fix the app first.")
 	case bad:

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -11,16 +10,6 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
-
-// invitationService is what the operators page and the invitation page need.
-type invitationService interface {
-	Create(ctx context.Context, email string, role models.Role, by *models.Operator) (*services.NewInvitation, error)
-	Pending(ctx context.Context) ([]models.Invitation, error)
-	Revoke(ctx context.Context, id, by string) (*models.Invitation, error)
-	Open(ctx context.Context, token string) (*models.Invitation, error)
-	Accept(ctx context.Context, token, password, confirm string) (*models.Operator, error)
-	MailEnabled() bool
-}
 
 func (s *Server) listOperators(c echo.Context) error {
 	return s.renderOperators(c, http.StatusOK, inviteForm{Role: string(models.RoleViewer)})
@@ -112,7 +101,7 @@ func (s *Server) createOperator(c echo.Context) error {
 	}
 	me := currentOperator(c)
 	inv, err := s.invitations.Create(c.Request().Context(), form.Email, models.Role(form.Role), me)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		form.Errors = fe
 		return s.renderOperators(c, http.StatusUnprocessableEntity, form)
 	}
@@ -174,7 +163,7 @@ func (s *Server) setRole(c echo.Context) error {
 	}
 	role := models.Role(c.FormValue("role"))
 	changed, err := s.operators.SetRole(ctx, me.ID, op.ID, role)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return s.renderRoleForm(c, http.StatusUnprocessableEntity, op, fe["role"])
 	}
 	switch {

@@ -16,7 +16,7 @@ func (s *Server) overview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	counts, err := s.queries.CountByStatus(ctx)
+	counts, err := s.store.CountByStatus(ctx)
 	if err != nil {
 		return err
 	}
@@ -28,30 +28,30 @@ func (s *Server) overview(c echo.Context) error {
 	k := s.clock(c)
 	now := k.now
 	// The healthy connections whose tokens expire next (the others are above).
-	expiring, err := s.queries.ListConnections(ctx, models.ConnectionFilter{Status: string(models.StatusActive), Sort: models.SortExpiry, Limit: 5})
+	expiring, err := s.store.ListConnections(ctx, models.ConnectionFilter{Status: string(models.StatusActive), Sort: models.SortExpiry, Limit: 5})
 	if err != nil {
 		return err
 	}
 	// Who must act first, as the connections list orders them.
-	attention, err := s.queries.ListConnections(ctx, models.ConnectionFilter{Status: "live", Sort: models.SortAttention, Limit: 10})
+	attention, err := s.store.ListConnections(ctx, models.ConnectionFilter{Status: "live", Sort: models.SortAttention, Limit: 10})
 	if err != nil {
 		return err
 	}
-	events, err := s.queries.RecentEvents(ctx, 10)
+	events, err := s.store.RecentEvents(ctx, 10)
 	if err != nil {
 		return err
 	}
 	if v.Total > 0 {
-		horizon, err := s.queries.TokenHorizon(ctx)
+		horizon, err := s.store.TokenHorizon(ctx)
 		if err != nil {
 			return err
 		}
 		r := pickExpiryRange(now, horizon.LatestExpiry)
-		buckets, err := s.queries.ExpiryHistogram(ctx, now.UTC().Truncate(r.Width), r.Span, r.Width)
+		buckets, err := s.store.ExpiryHistogram(ctx, now.UTC().Truncate(r.Width), r.Span, r.Width)
 		if err != nil {
 			return err
 		}
-		stats, err := s.queries.RefreshStats(ctx, now, 7)
+		stats, err := s.store.RefreshStats(ctx, now, 7)
 		if err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func (s *Server) overview(c echo.Context) error {
 // state (nil once every step is done), and whether it is unfolded: while the first
 // three steps are to do. In demo mode the demo app counts as registered.
 func (s *Server) setupSteps(ctx context.Context, apps []models.AppSummary) ([]views.SetupStep, bool, error) {
-	facts, err := s.queries.SetupFacts(ctx)
+	facts, err := s.store.SetupFacts(ctx)
 	if err != nil {
 		return nil, false, err
 	}

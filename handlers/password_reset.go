@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -11,13 +10,6 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
-
-// passwordResets is what the password reset pages need of the operators.
-type passwordResets interface {
-	CreatePasswordReset(ctx context.Context, email string, by *models.Operator) (*services.PasswordResetLink, error)
-	OpenPasswordReset(ctx context.Context, token string) (*models.Operator, error)
-	ResetPassword(ctx context.Context, token, password, confirm string) (*models.Operator, error)
-}
 
 // resetTTLText says how long a reset link works, in words.
 var resetTTLText = everyText(services.PasswordResetTTL)
@@ -54,7 +46,7 @@ func (s *Server) resetOperator(c echo.Context) error {
 	} else if !r.confirmed {
 		return render(c, r.refuse(c), views.OperatorResetPage(s.page(c, "Reset a password", "operators"), operatorRow(*op, me, s.clock(c))))
 	}
-	link, err := s.resets.CreatePasswordReset(ctx, op.Email, me)
+	link, err := s.operators.CreatePasswordReset(ctx, op.Email, me)
 	if err != nil {
 		return err
 	}
@@ -65,7 +57,7 @@ func (s *Server) resetOperator(c echo.Context) error {
 
 // resetForm is the public page a reset link opens.
 func (s *Server) resetForm(c echo.Context) error {
-	op, err := s.resets.OpenPasswordReset(c.Request().Context(), c.Param("token"))
+	op, err := s.operators.OpenPasswordReset(c.Request().Context(), c.Param("token"))
 	if err != nil {
 		return s.resetProblem(c, err)
 	}
@@ -76,9 +68,9 @@ func (s *Server) resetForm(c echo.Context) error {
 func (s *Server) resetPassword(c echo.Context) error {
 	ctx := c.Request().Context()
 	token := c.Param("token")
-	op, err := s.resets.ResetPassword(ctx, token, c.FormValue("password"), c.FormValue("password_confirm"))
-	if fe, ok := services.AsFieldErrors(err); ok {
-		who, oerr := s.resets.OpenPasswordReset(ctx, token)
+	op, err := s.operators.ResetPassword(ctx, token, c.FormValue("password"), c.FormValue("password_confirm"))
+	if fe, ok := models.AsFieldErrors(err); ok {
+		who, oerr := s.operators.OpenPasswordReset(ctx, token)
 		if oerr != nil {
 			return s.resetProblem(c, oerr)
 		}

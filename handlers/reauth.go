@@ -1,22 +1,16 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/views"
 )
-
-// reauthService checks a signed-in operator's own password for sensitive actions.
-type reauthService interface {
-	Reauthenticate(ctx context.Context, in services.Reauth) (time.Time, error)
-}
 
 // reauthField is the form field that carries the operator's password on the same
 // POST as the sensitive change (PRODUCT.md: one POST carries both).
@@ -64,7 +58,7 @@ func (s *Server) reauthenticate(c echo.Context) (reauth, error) {
 		}
 		return reauth{problem: "Enter your password to confirm this change.", status: http.StatusForbidden}, nil
 	}
-	at, err := s.reauth.Reauthenticate(c.Request().Context(), services.Reauth{
+	at, err := s.operators.Reauthenticate(c.Request().Context(), services.Reauth{
 		OperatorID: rs.op.ID, SessionID: rs.sess.ID, Password: password, IP: c.RealIP(),
 	})
 	var throttled *services.ThrottledError
@@ -74,7 +68,7 @@ func (s *Server) reauthenticate(c echo.Context) (reauth, error) {
 		s.log.Warn("re-authentication throttled", "operator", rs.op.ID, "ip", c.RealIP())
 		return reauth{typed: true, problem: throttled.Error(), status: http.StatusTooManyRequests}, nil
 	case err != nil:
-		if fe, ok := services.AsFieldErrors(err); ok {
+		if fe, ok := models.AsFieldErrors(err); ok {
 			s.log.Info("re-authentication failed", "operator", rs.op.ID, "ip", c.RealIP())
 			return reauth{typed: true, problem: fe[reauthField], status: http.StatusForbidden}, nil
 		}

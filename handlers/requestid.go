@@ -3,11 +3,12 @@ package handlers
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // RequestIDHeader carries a request's ID in the answer (and, from a trusted reverse
@@ -24,7 +25,8 @@ type requestIDKey struct{}
 // customer's screenshot leads to the log line. A trusted reverse proxy's
 // X-Request-Id is kept (nginx's $request_id, say), so one ID follows the request
 // through both logs; anyone else's is replaced. It also says who acts for the
-// audit log: the client's address here, the operator or API key further on.
+// audit log: the client's address here, the operator or API key further on; and
+// when the request arrived, so that refreshes asked for at once share one call.
 func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -38,7 +40,8 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(ctxRequestID, id)
 		c.Response().Header().Set(RequestIDHeader, id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		ctx = services.WithActor(ctx, services.Actor{IP: c.RealIP()})
+		ctx = models.WithActor(ctx, models.Actor{IP: c.RealIP()})
+		ctx = tokens.WithAskedAt(ctx, time.Now())
 		c.SetRequest(r.WithContext(ctx))
 		return next(c)
 	}
@@ -85,5 +88,5 @@ func (s *Server) fromTrustedProxy(remoteAddr string) bool {
 // actAs records who acts in the request's context: an operator or an API key.
 func actAs(c echo.Context, name string) {
 	r := c.Request()
-	c.SetRequest(r.WithContext(services.WithActor(r.Context(), services.Actor{Name: name, IP: c.RealIP()})))
+	c.SetRequest(r.WithContext(models.WithActor(r.Context(), models.Actor{Name: name, IP: c.RealIP()})))
 }

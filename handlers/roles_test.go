@@ -380,14 +380,22 @@ func TestTwoAdminsDemotingEachOtherAtOnceLeaveOne(t *testing.T) {
 			by     *browser
 			target string
 		}
-		var wg sync.WaitGroup
-		for _, a := range []attempt{{ann, bobOp.ID}, {bob, annOp.ID}} {
+		// Load both pages (and their CSRF tokens) first, then fire together: a
+		// removal that went first would end the other's session.
+		attempts := []attempt{{ann, bobOp.ID}, {bob, annOp.ID}}
+		forms := make([]url.Values, len(attempts))
+		for i, a := range attempts {
 			page := "/operators/" + a.target + "/" + action
-			form := url.Values{"role": {"viewer"}}
-			// Load the page (and its CSRF token) first, then fire together.
-			token := csrfRe.FindStringSubmatch(a.by.get(page).body)[1]
-			form.Set("_csrf", token)
-			wg.Go(func() { a.by.post(page, form) })
+			r := a.by.get(page)
+			m := csrfRe.FindStringSubmatch(r.body)
+			if m == nil {
+				t.Fatalf("%s = %d (to %q) without a form:\n%s", page, r.status, r.location(), r.body)
+			}
+			forms[i] = url.Values{"role": {"viewer"}, "_csrf": {m[1]}}
+		}
+		var wg sync.WaitGroup
+		for i, a := range attempts {
+			wg.Go(func() { a.by.post("/operators/"+a.target+"/"+action, forms[i]) })
 		}
 		wg.Wait()
 		if n, _ := app.store.CountAdmins(t.Context()); n != 1 {

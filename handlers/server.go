@@ -3,7 +3,6 @@
 package handlers
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/grconnect/grconnect/services/infra/config"
 	"github.com/grconnect/grconnect/services/infra/metrics"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/static"
 )
 
@@ -30,17 +30,19 @@ type Deps struct {
 	Sessions  *services.Sessions
 	Apps      *services.Apps
 	Connect   *services.Connect
-	Tokens    *services.Tokens
-	Webhooks  *services.Webhooks
+	// Connections reads connections and disconnects them; Tokens is the engine.
+	Connections *services.Connections
+	Tokens      *tokens.Tokens
+	Webhooks    *services.Webhooks
 	// Events receives GetResponse's events at each connection's events URL;
 	// Callbacks registers those URLs at GetResponse.
 	Events    *services.Events
 	Callbacks *services.Callbacks
-	Bulk      *services.Bulk
+	Bulk      *tokens.Bulk
 	Alerts    *services.Alerts
 	// APIKeys and Proxy serve the JSON API under /api/v1 (with Tokens).
 	APIKeys *services.APIKeys
-	Proxy   *services.Proxy
+	Proxy   *tokens.Proxy
 	Assets  *static.Assets
 	Metrics *metrics.Registry
 	Log     *slog.Logger
@@ -56,83 +58,67 @@ type Deps struct {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	cfg        *config.Config
-	ready      readiness
-	operators  operatorService
-	apps       appService
-	connect    connectService
-	tokens     tokenService
-	webhooks   webhookService
-	events     eventService
-	callbacks  callbackService
-	bulk       bulkService
-	alerts     *services.Alerts
-	queries    connectionQueries
-	apiKeys    apiKeyService
-	apiTokens  apiTokenService
-	proxy      proxyService
-	apiQueries apiConnectionQueries
-	accounts   accountService
-	resets     passwordResets
-	reauth     reauthService
-	zones      zoneCache
-	assets     *static.Assets
-	log        *slog.Logger
-	sessions   sessionService
-	cookies    cookieNames
-	metrics    *metrics.Registry
-	demo       bool
-	audit      auditService
-	backups    backupService
-	untrusted  *untrustedForwarders
+	cfg         *config.Config
+	store       *models.Store // readiness, and the read-only list queries
+	operators   *services.Operators
+	sessions    *services.Sessions
+	apps        *services.Apps
+	connect     *services.Connect
+	connections *services.Connections
+	tokens      *tokens.Tokens
+	bulk        *tokens.Bulk
+	proxy       *tokens.Proxy
+	webhooks    *services.Webhooks
+	events      *services.Events
+	callbacks   *services.Callbacks
+	alerts      *services.Alerts
+	apiKeys     *services.APIKeys
+	audit       *services.Audit
+	backups     *services.Backups
+	invitations *services.Invitations
+	zones       zoneCache
+	assets      *static.Assets
+	log         *slog.Logger
+	cookies     cookieNames
+	metrics     *metrics.Registry
+	demo        bool
+	untrusted   *untrustedForwarders
 	// apiScopes is the scope each API route needs ("METHOD /api/v1/route").
-	apiScopes   map[string]models.APIScope
-	invitations invitationService
+	apiScopes map[string]models.APIScope
 	// sessionStore is gorilla's Store of operator sessions (rows in the database);
 	// stateCookies holds the OAuth state cookie.
 	sessionStore *dbSessionStore
 	stateCookies *gsessions.CookieStore
 }
 
-// readiness reports whether the database can serve.
-type readiness interface {
-	CheckReady(ctx context.Context) error
-	Health() models.Health
-}
-
 // New builds the Echo router with every route and middleware.
 func New(d Deps) *echo.Echo {
 	s := &Server{
 		cfg:         d.Config,
-		ready:       d.Store,
+		store:       d.Store,
 		operators:   d.Operators,
+		sessions:    d.Sessions,
 		apps:        d.Apps,
 		connect:     d.Connect,
+		connections: d.Connections,
 		tokens:      d.Tokens,
+		bulk:        d.Bulk,
+		proxy:       d.Proxy,
 		webhooks:    d.Webhooks,
 		events:      d.Events,
 		callbacks:   d.Callbacks,
-		bulk:        d.Bulk,
 		alerts:      d.Alerts,
-		queries:     d.Store,
 		apiKeys:     d.APIKeys,
-		apiTokens:   d.Tokens,
-		proxy:       d.Proxy,
-		apiQueries:  d.Store,
-		accounts:    d.Operators,
-		resets:      d.Operators,
-		reauth:      d.Operators,
+		audit:       d.Audit,
+		backups:     d.Backups,
+		invitations: d.Invitations,
 		assets:      d.Assets,
 		log:         d.Log,
-		sessions:    d.Sessions,
 		cookies:     newCookieNames(d.Config.IsHTTPS()),
 		metrics:     d.Metrics,
 		demo:        d.DemoGetResponse != nil,
-		audit:       d.Audit,
-		backups:     d.Backups,
 		untrusted:   &untrustedForwarders{log: d.Log, seen: map[string]bool{}},
 		apiScopes:   map[string]models.APIScope{},
-		invitations: d.Invitations,
 	}
 	s.sessionStore = newSessionStore(d.Sessions, d.Box, s.cookies)
 	s.stateCookies = newStateCookieStore(d.Box, s.cookies, oauthStateAge)
@@ -145,7 +131,7 @@ func New(d Deps) *echo.Echo {
 	e.Use(s.requestID)
 	e.Use(s.requestLog())
 	e.Use(securityHeaders(d.Config.IsHTTPS()))
-	// The proxy streams bodies up to services.ProxyMaxBody and the events URL takes
+	// The proxy streams bodies up to tokens.ProxyMaxBody and the events URL takes
 	// up to services.EventsMaxBody: each enforces its own limit.
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute || c.Path() == eventsRoute },
@@ -366,7 +352,7 @@ func (s *Server) healthz(c echo.Context) error {
 // schema this build expects, and accepts a write. The reason is generic (the log
 // has the details, which may name the database host).
 func (s *Server) readyz(c echo.Context) error {
-	if err := s.ready.CheckReady(c.Request().Context()); err != nil {
+	if err := s.store.CheckReady(c.Request().Context()); err != nil {
 		s.log.Warn("not ready", "error", err)
 		reason := "database not ready"
 		if p := models.StorageProblemOf(err); p != "" {
@@ -381,7 +367,7 @@ func (s *Server) readyz(c echo.Context) error {
 // storageWarning says, for the dashboard's banner, what is wrong with the database
 // ("" while it accepts writes).
 func (s *Server) storageWarning() string {
-	h := s.ready.Health()
+	h := s.store.Health()
 	if h.OK() {
 		return ""
 	}

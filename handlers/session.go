@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -22,18 +21,6 @@ const (
 	ctxSession  = "grconnect.session"
 	ctxOperator = "grconnect.operator"
 )
-
-// sessionService is what the handlers need of the server-side sessions.
-type sessionService interface {
-	Start(ctx context.Context, op *models.Operator, userAgent, ip string) (string, *models.OperatorSession, error)
-	Resume(ctx context.Context, token string) (*models.OperatorSession, *models.Operator, error)
-	End(ctx context.Context, operatorID, id string) error
-	SignOut(ctx context.Context, operatorID, id string) error
-	EndAll(ctx context.Context, operatorID, keepID string) (int64, error)
-	List(ctx context.Context, operatorID string) ([]models.OperatorSession, error)
-	SetFlash(ctx context.Context, id, flash string) error
-	ReauthUntil(sess *models.OperatorSession) (time.Time, bool)
-}
 
 // cookieNames are the names of grconnect's cookies: on an https base URL with the
 // __Host- prefix, which browsers accept only from this host, Secure, for path /, so

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,20 +17,11 @@ import (
 	"github.com/grconnect/grconnect/views"
 )
 
-// webhookService is what the app page and the API need of the webhook sender.
-type webhookService interface {
-	Configure(ctx context.Context, app *models.App, in services.WebhookInput) (string, error)
-	Deliveries(ctx context.Context, f models.DeliveryFilter) ([]models.WebhookDelivery, bool, error)
-	Delivery(ctx context.Context, id int64) (*models.WebhookDelivery, error)
-	Replay(ctx context.Context, id int64, appID string) (*models.WebhookDelivery, error)
-	LegacySecret(app *models.App) bool
-}
-
 // webhookSubmission is the webhook form as posted, shown again with its errors.
 type webhookSubmission struct {
 	url    string
 	events []string
-	errors services.FieldErrors
+	errors models.FieldErrors
 }
 
 // deliveryLogPage is how many deliveries the app page shows at once.
@@ -97,10 +87,10 @@ func (s *Server) webhookView(c echo.Context, k clock, app *models.App, sub *webh
 // checkDeliveryFilter validates a delivery log filter (and its page cursor, before).
 func checkDeliveryFilter(f *models.DeliveryFilter, before string) error {
 	if f.Status != "" && f.Status != models.DeliveryPending && f.Status != models.DeliveryDelivered && f.Status != models.DeliveryFailed {
-		return services.FieldErrors{"status": "Use pending, delivered or failed."}
+		return models.FieldErrors{"status": "Use pending, delivered or failed."}
 	}
 	if f.EventType != "" && !slices.Contains(models.WebhookEventTypes(), f.EventType) {
-		return services.FieldErrors{"event_type": "Use one of the webhook event types."}
+		return models.FieldErrors{"event_type": "Use one of the webhook event types."}
 	}
 	if before != "" {
 		n, err := strconv.ParseInt(before, 10, 64)
@@ -143,11 +133,11 @@ func (s *Server) configureWebhook(c echo.Context) error {
 	// The form's checkboxes come with events_shown; a post without it (an older
 	// form, a script) subscribes the webhook to every event type.
 	if len(in.Events) == 0 && in.URL != "" && c.FormValue("events_shown") == "1" {
-		fe := services.FieldErrors{"events": "Choose at least one event type, or clear the URL to turn webhooks off."}
+		fe := models.FieldErrors{"events": "Choose at least one event type, or clear the URL to turn webhooks off."}
 		return s.renderAppWith(c, http.StatusUnprocessableEntity, app.ID, appForms{hook: &webhookSubmission{url: in.URL, errors: fe}})
 	}
 	secret, err := s.webhooks.Configure(ctx, app, in)
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		return s.renderAppWith(c, http.StatusUnprocessableEntity, app.ID, appForms{hook: &webhookSubmission{url: in.URL, events: in.Events, errors: fe}})
 	}
 	if err != nil {

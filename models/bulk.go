@@ -15,7 +15,7 @@ const (
 	// its app healthy): the ones the overview counts as "Refresh failing".
 	ScopeFailing = "failing"
 	// ScopeExpiring is every active connection of a healthy app whose token
-	// expires soon (see services.Bulk.ExpiringWindow).
+	// expires soon (see tokens.Bulk.ExpiringWindow).
 	ScopeExpiring = "expiring"
 )
 

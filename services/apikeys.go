@@ -59,11 +59,11 @@ type APIKeys struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// cache spares each API request its key read, where the store allows it.
-	cache     rowCache[models.APIKey]
+	cache     models.RowCache[models.APIKey]
 	cacheable bool
 	// held keeps, where keys are not cached (PostgreSQL), each key as last read,
 	// to verify with only while the database cannot be reached.
-	held heldRows[models.APIKey]
+	held models.HeldRows[models.APIKey]
 	// Last uses are noted per request and written in the background, so a
 	// database that refuses writes never fails an API call.
 	touchMu sync.Mutex
@@ -98,7 +98,7 @@ type APIKeyInput struct {
 // never again. Problems come back as FieldErrors on "name", "scopes", "app_id"
 // and "expires".
 func (k *APIKeys) Create(ctx context.Context, in APIKeyInput) (*models.APIKey, string, error) {
-	fe := FieldErrors{}
+	fe := models.FieldErrors{}
 	name := strings.TrimSpace(in.Name)
 	switch {
 	case name == "":
@@ -147,7 +147,7 @@ func (k *APIKeys) Create(ctx context.Context, in APIKeyInput) (*models.APIKey, s
 		at := now.Add(in.ExpiresIn)
 		key.ExpiresAt = &at
 	}
-	ctx = auditing(ctx, models.AuditAPIKeyCreated, TargetAPIKey, key.ID, "API key \""+name+"\" ("+prefix+"_…) created: "+DescribeKeyAccess(key, app))
+	ctx = models.Auditing(ctx, models.AuditAPIKeyCreated, TargetAPIKey, key.ID, "API key \""+name+"\" ("+prefix+"_…) created: "+DescribeKeyAccess(key, app))
 	if err := k.store.CreateAPIKey(ctx, key); err != nil {
 		return nil, "", err
 	}
@@ -202,7 +202,7 @@ func strconvQuote(s string) string { return strconv.Quote(truncate(s, 60)) }
 // unknown key gives models.ErrNotFound; an overlap out of range, FieldErrors.
 func (k *APIKeys) Roll(ctx context.Context, id string, overlap time.Duration) (*models.APIKey, string, error) {
 	if overlap < 0 || overlap > MaxRollOverlap {
-		return nil, "", FieldErrors{"overlap": "Keep the old secret working for up to 30 days, or not at all."}
+		return nil, "", models.FieldErrors{"overlap": "Keep the old secret working for up to 30 days, or not at all."}
 	}
 	key, err := k.store.APIKeyByID(ctx, id)
 	if err != nil {
@@ -218,7 +218,7 @@ func (k *APIKeys) Roll(ctx context.Context, id string, overlap time.Duration) (*
 	if overlap > 0 {
 		details = "API key \"" + key.Name + "\" (" + key.Prefix + "_…) rolled: the old secret works until " + until.UTC().Format("2006-01-02 15:04 UTC")
 	}
-	ctx = auditing(ctx, models.AuditAPIKeyRolled, TargetAPIKey, key.ID, details)
+	ctx = models.Auditing(ctx, models.AuditAPIKeyRolled, TargetAPIKey, key.ID, details)
 	if err := k.store.RollAPIKey(ctx, key.ID, hashAPIKey(plain), until, now); err != nil {
 		return nil, "", err
 	}
@@ -254,8 +254,8 @@ func (k *APIKeys) Revoke(ctx context.Context, id, actor string) error {
 	if err != nil {
 		return err
 	}
-	ctx = auditing(ctx, models.AuditAPIKeyRevoked, TargetAPIKey, id, "API key \""+key.Name+"\" ("+key.Prefix+"_…) revoked")
-	k.held.drop(key.Prefix)
+	ctx = models.Auditing(ctx, models.AuditAPIKeyRevoked, TargetAPIKey, id, "API key \""+key.Name+"\" ("+key.Prefix+"_…) revoked")
+	k.held.Drop(key.Prefix)
 	return k.store.RevokeAPIKey(ctx, id, actor)
 }
 
@@ -350,26 +350,26 @@ func (k *APIKeys) lookup(ctx context.Context, prefix string) (*models.APIKey, er
 		key, err := k.store.APIKeyByPrefix(ctx, prefix)
 		switch {
 		case err == nil:
-			k.held.put(prefix, *key)
+			k.held.Put(prefix, *key)
 			return key, nil
 		case errors.Is(err, models.ErrNotFound):
-			k.held.drop(prefix)
+			k.held.Drop(prefix)
 		case models.StorageProblemOf(err) == models.ProblemUnreachable:
-			if held, ok := k.held.get(prefix); ok {
+			if held, ok := k.held.Get(prefix); ok {
 				return &held, nil
 			}
 		}
 		return nil, err
 	}
 	now := time.Now()
-	if key, ok := k.cache.get(prefix, k.store.Changes(), now); ok {
+	if key, ok := k.cache.Get(prefix, k.store.Changes(), now); ok {
 		return &key, nil
 	}
 	key, changes, err := k.store.FreshAPIKey(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
-	k.cache.put(prefix, *key, changes, now)
+	k.cache.Put(prefix, *key, changes, now)
 	return key, nil
 }
 

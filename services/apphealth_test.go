@@ -15,6 +15,8 @@ import (
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 	"github.com/grconnect/grconnect/services/infra/mailer"
 	"github.com/grconnect/grconnect/services/infra/mailer/mailertest"
+	"github.com/grconnect/grconnect/services/tokens"
+	"github.com/grconnect/grconnect/services/tokens/tokenstest"
 )
 
 // TestAppFailuresNeverMakeCustomersReconnect: with the token endpoint answering
@@ -34,56 +36,56 @@ func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
 		{"1016 temporary block", getresponsetest.TokenTemporarilyBlocked, models.AppRefused, 2 * time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEngine(t, getresponsetest.Options{})
+			e := tokenstest.New(t, getresponsetest.Options{})
 			var ids []string
 			for range 10 {
-				ids = append(ids, e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil).ID)
+				ids = append(ids, e.Seed(models.StatusActive, e.Clock.Now().Add(time.Minute), nil).ID)
 			}
-			e.fake.FailToken(tc.failure, -1)
-			r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Concurrency: 1})
+			e.Fake.FailToken(tc.failure, -1)
+			r := tokenstest.NewRefresher(e.Tokens, e.Store, &tokenstest.CountingLimiter{Budget: 1 << 40}, tokens.RefresherConfig{Concurrency: 1})
 			for range 5 {
 				r.RunOnce(context.Background())
-				e.clock.Advance(2 * time.Minute)
+				e.Clock.Advance(2 * time.Minute)
 			}
-			app, _ := e.store.AppByID(context.Background(), e.app.ID)
+			app, _ := e.Store.AppByID(context.Background(), e.App.ID)
 			if app.Health != tc.health {
 				t.Fatalf("app health = %q, want %q", app.Health, tc.health)
 			}
 			for _, id := range ids {
-				if c := e.get(id); c.Status == models.StatusNeedsReconnect {
+				if c := e.Get(id); c.Status == models.StatusNeedsReconnect {
 					t.Fatalf("%s became needs_reconnect: %s", id, c.LastError)
 				}
 			}
-			if n := e.refreshes(); n > 2*5 {
+			if n := e.Refreshes(); n > 2*5 {
 				t.Fatalf("%d refresh calls while the app was unhealthy: refreshes did not pause", n)
 			}
 			// A connection whose token expired meanwhile is refused with the app as the
 			// cause, without a call to GetResponse.
-			before := e.refreshes()
-			_, err := e.tokens.AccessToken(context.Background(), ids[9], "api")
-			var rerr *services.RefreshError
-			if !errors.As(err, &rerr) || rerr.App == nil || !errors.Is(err, services.ErrAppUnhealthy) || errors.Is(err, services.ErrNeedsReconnect) || e.refreshes() != before {
-				t.Fatalf("an expired token of the unhealthy app: %v (%d calls)", err, e.refreshes()-before)
+			before := e.Refreshes()
+			_, err := e.Tokens.AccessToken(context.Background(), ids[9], "api")
+			var rerr *tokens.RefreshError
+			if !errors.As(err, &rerr) || rerr.App == nil || !errors.Is(err, tokens.ErrAppUnhealthy) || errors.Is(err, tokens.ErrNeedsReconnect) || e.Refreshes() != before {
+				t.Fatalf("an expired token of the unhealthy app: %v (%d calls)", err, e.Refreshes()-before)
 			}
 
 			// GetResponse answers normally again: the next probe finds out, the app is
 			// healthy, and every connection refreshes with no customer action.
-			e.fake.FailToken(getresponsetest.TokenOK, 0)
-			e.clock.Advance(tc.wait)
+			e.Fake.FailToken(getresponsetest.TokenOK, 0)
+			e.Clock.Advance(tc.wait)
 			for range 4 {
 				r.RunOnce(context.Background())
 			}
-			app, _ = e.store.AppByID(context.Background(), e.app.ID)
+			app, _ = e.Store.AppByID(context.Background(), e.App.ID)
 			if app.Health != models.AppHealthy {
 				t.Fatalf("after the fix: app health %q (%s)", app.Health, app.HealthReason)
 			}
 			for _, id := range ids {
-				if c := e.get(id); c.Status != models.StatusActive || c.LastError != "" {
+				if c := e.Get(id); c.Status != models.StatusActive || c.LastError != "" {
 					t.Fatalf("%s after the fix: %s %q", id, c.Status, c.LastError)
 				}
 			}
-			e.clock.Advance(time.Minute)
-			if _, err := e.tokens.Refresh(context.Background(), ids[0], "api"); err != nil {
+			e.Clock.Advance(time.Minute)
+			if _, err := e.Tokens.Refresh(context.Background(), ids[0], "api"); err != nil {
 				t.Fatalf("POST …/refresh after the fix: %v", err)
 			}
 		})
@@ -94,31 +96,31 @@ func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
 // GetResponse rejects produces one app alert — one webhook and one e-mail — not
 // one per connection, and none of its connections is told to reconnect.
 func TestOneBrokenAppOneAlert(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
+	e := tokenstest.New(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
 	var err error
-	if rc.secret, err = wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL}); err != nil {
+	if rc.secret, err = wh.Configure(context.Background(), e.App, services.WebhookInput{URL: hookURL}); err != nil {
 		t.Fatal(err)
 	}
 	smtp := mailertest.NewServer()
 	defer smtp.Close()
-	alerts := services.NewAlerts(e.store, mailer.New(smtp.URL("", "")), "grconnect@example.com", "https://grconnect.example", slog.New(slog.DiscardHandler))
+	alerts := services.NewAlerts(e.Store, mailer.New(smtp.URL("", "")), "grconnect@example.com", "https://grconnect.example", slog.New(slog.DiscardHandler))
 	op := &models.Operator{Email: "ann@example.com", PasswordHash: "x", AlertEmail: true}
-	if err := e.store.CreateOperator(context.Background(), op); err != nil {
+	if err := e.Store.CreateOperator(context.Background(), op); err != nil {
 		t.Fatal(err)
 	}
 
 	const n = 1000
 	for range n {
-		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
+		e.Seed(models.StatusActive, e.Clock.Now().Add(time.Minute), nil)
 	}
-	e.fake.FailToken(getresponsetest.TokenInvalidClient, -1)
-	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Batch: 200, Concurrency: 8})
+	e.Fake.FailToken(getresponsetest.TokenInvalidClient, -1)
+	r := tokenstest.NewRefresher(e.Tokens, e.Store, &tokenstest.CountingLimiter{Budget: 1 << 40}, tokens.RefresherConfig{Batch: 200, Concurrency: 8})
 	for range 10 {
 		r.RunOnce(context.Background())
 	}
-	calls := e.refreshes()
+	calls := e.Refreshes()
 	for range 3 {
 		wh.RunOnce(context.Background())
 	}
@@ -129,8 +131,8 @@ func TestOneBrokenAppOneAlert(t *testing.T) {
 	again, _ := alerts.RunOnce(context.Background())
 
 	var needsReconnect, deliveries int64
-	e.store.DB().Model(&models.Connection{}).Where("status = ?", models.StatusNeedsReconnect).Count(&needsReconnect)
-	e.store.DB().Model(&models.WebhookDelivery{}).Count(&deliveries)
+	e.Store.DB().Model(&models.Connection{}).Where("status = ?", models.StatusNeedsReconnect).Count(&needsReconnect)
+	e.Store.DB().Model(&models.WebhookDelivery{}).Count(&deliveries)
 	mails := smtp.Messages()
 	t.Logf("%d connections, %d refresh calls before the pause; %d webhook deliveries (%v); %d alert e-mail(s) covering %d alert(s)",
 		n, calls, deliveries, rc.accepted, len(mails), sent)
@@ -155,20 +157,20 @@ func TestOneBrokenAppOneAlert(t *testing.T) {
 // TestAlertsDigestCustomersToReconnect: many customers whose grants GetResponse
 // rejects at once are one digest e-mail, listing some and counting the rest.
 func TestAlertsDigestCustomersToReconnect(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
+	e := tokenstest.New(t, getresponsetest.Options{})
 	smtp := mailertest.NewServer()
 	defer smtp.Close()
-	alerts := services.NewAlerts(e.store, mailer.New(smtp.URL("", "")), "grconnect@example.com", "https://grconnect.example", slog.New(slog.DiscardHandler))
+	alerts := services.NewAlerts(e.Store, mailer.New(smtp.URL("", "")), "grconnect@example.com", "https://grconnect.example", slog.New(slog.DiscardHandler))
 	for _, email := range []string{"ann@example.com", "bob@example.com"} {
-		if err := e.store.CreateOperator(context.Background(), &models.Operator{Email: email, PasswordHash: "x", AlertEmail: email == "ann@example.com"}); err != nil {
+		if err := e.Store.CreateOperator(context.Background(), &models.Operator{Email: email, PasswordHash: "x", AlertEmail: email == "ann@example.com"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for range 30 {
-		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
+		e.Seed(models.StatusActive, e.Clock.Now().Add(time.Minute), nil)
 	}
-	e.fake.FailToken(getresponsetest.TokenInvalidGrantRFC, -1)
-	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Concurrency: 4})
+	e.Fake.FailToken(getresponsetest.TokenInvalidGrantRFC, -1)
+	r := tokenstest.NewRefresher(e.Tokens, e.Store, &tokenstest.CountingLimiter{Budget: 1 << 40}, tokens.RefresherConfig{Concurrency: 4})
 	r.RunOnce(context.Background())
 	if _, err := alerts.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
@@ -187,30 +189,30 @@ func TestAlertsDigestCustomersToReconnect(t *testing.T) {
 // of spending a call GetResponse would refuse: an explicit one is refused as too
 // soon (the connection unchanged), an automatic one waits in refresh_failing.
 func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
-	c := e.seed(models.StatusActive, e.clock.Now().Add(30*time.Second), nil)
+	e := tokenstest.New(t, getresponsetest.Options{})
+	c := e.Seed(models.StatusActive, e.Clock.Now().Add(30*time.Second), nil)
 	h := http.Header{"Retry-After": {"120"}, "X-Ratelimit-Limit": {"30000"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"120 seconds"}}
-	e.tokens.ObserveAnswer(e.app.APIURL, c.MaxDomain, c.AccountID, http.StatusTooManyRequests, h)
-	var tooSoon *services.TooSoonError
-	if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.As(err, &tooSoon) || tooSoon.RetryAfter < 100*time.Second || e.refreshes() != 0 {
-		t.Fatalf("explicit refresh of a rate-limited account: %v, %d calls", err, e.refreshes())
+	e.Tokens.ObserveAnswer(e.App.APIURL, c.MaxDomain, c.AccountID, http.StatusTooManyRequests, h)
+	var tooSoon *tokens.TooSoonError
+	if _, err := e.Tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.As(err, &tooSoon) || tooSoon.RetryAfter < 100*time.Second || e.Refreshes() != 0 {
+		t.Fatalf("explicit refresh of a rate-limited account: %v, %d calls", err, e.Refreshes())
 	}
-	if got := e.get(c.ID); got.Status != models.StatusActive || got.LastError != "" {
+	if got := e.Get(c.ID); got.Status != models.StatusActive || got.LastError != "" {
 		t.Fatalf("a refused explicit refresh changed the connection: %s %q", got.Status, got.LastError)
 	}
-	if _, err := e.tokens.RefreshIfDue(context.Background(), c.ID, "system", e.tokens.Policy().Background); !errors.Is(err, services.ErrTransient) || e.refreshes() != 0 {
-		t.Fatalf("automatic refresh of a rate-limited account: %v, %d calls", err, e.refreshes())
+	if _, err := e.Tokens.RefreshIfDue(context.Background(), c.ID, "system", e.Tokens.Policy().Background); !errors.Is(err, tokens.ErrTransient) || e.Refreshes() != 0 {
+		t.Fatalf("automatic refresh of a rate-limited account: %v, %d calls", err, e.Refreshes())
 	}
-	got := e.get(c.ID)
-	if got.Status != models.StatusRefreshFailing || got.NextAttemptAt == nil || got.NextAttemptAt.Sub(e.clock.Now()) < 100*time.Second {
+	got := e.Get(c.ID)
+	if got.Status != models.StatusRefreshFailing || got.NextAttemptAt == nil || got.NextAttemptAt.Sub(e.Clock.Now()) < 100*time.Second {
 		t.Fatalf("after: %s, next attempt %v", got.Status, got.NextAttemptAt)
 	}
-	b, ok := e.tokens.AccountBudget(e.app.APIURL, c.MaxDomain, c.AccountID)
+	b, ok := e.Tokens.AccountBudget(e.App.APIURL, c.MaxDomain, c.AccountID)
 	if !ok || b.RateLimit.Limit != 30000 || b.RateLimit.Remaining != 0 {
 		t.Fatalf("budget = %+v", b)
 	}
 	// The same account ID behind another MAX domain is another account: its own budget.
-	if _, ok := e.tokens.AccountBudget(e.app.APIURL, "other.example.com", c.AccountID); ok {
+	if _, ok := e.Tokens.AccountBudget(e.App.APIURL, "other.example.com", c.AccountID); ok {
 		t.Fatal("a 429 for one MAX domain's account was charged to the same ID on another domain")
 	}
 }
@@ -219,26 +221,26 @@ func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
 // (a test call's refresh after the connection already needs a reconnect), is on the
 // timeline but sends no second needs_reconnect event or webhook.
 func TestRepeatedFailureAddsNoSecondAlert(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
+	e := tokenstest.New(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
-	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL}); err != nil {
+	if _, err := wh.Configure(context.Background(), e.App, services.WebhookInput{URL: hookURL}); err != nil {
 		t.Fatal(err)
 	}
-	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
-	e.fake.FailToken(getresponsetest.TokenInvalidGrantRFC, -1)
+	c := e.Seed(models.StatusActive, e.Clock.Now().Add(time.Minute), nil)
+	e.Fake.FailToken(getresponsetest.TokenInvalidGrantRFC, -1)
 	for range 3 {
-		if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.Is(err, services.ErrNeedsReconnect) {
+		if _, err := e.Tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.Is(err, tokens.ErrNeedsReconnect) {
 			t.Fatalf("refresh = %v", err)
 		}
 	}
 	var types []string
-	e.store.DB().Model(&models.Event{}).Where("connection_id = ?", c.ID).Order("id").Pluck("type", &types)
+	e.Store.DB().Model(&models.Event{}).Where("connection_id = ?", c.ID).Order("id").Pluck("type", &types)
 	if strings.Join(types, ",") != "connection.needs_reconnect,refresh.failed_again,refresh.failed_again" {
 		t.Fatalf("events = %v", types)
 	}
 	var deliveries int64
-	e.store.DB().Model(&models.WebhookDelivery{}).Where("connection_id = ?", c.ID).Count(&deliveries)
+	e.Store.DB().Model(&models.WebhookDelivery{}).Where("connection_id = ?", c.ID).Count(&deliveries)
 	if deliveries != 1 {
 		t.Fatalf("%d webhook deliveries for one episode, want 1", deliveries)
 	}
@@ -247,15 +249,15 @@ func TestRepeatedFailureAddsNoSecondAlert(t *testing.T) {
 // TestCheckingAnAppThirtyTimesAtOnceAsksOnce: thirty "Check credentials" at once
 // (tabs, double clicks) make one client_credentials call, and all get its answer.
 func TestCheckingAnAppThirtyTimesAtOnceAsksOnce(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
-	e.fake.SetTokenLatency(200 * time.Millisecond)
+	e := tokenstest.New(t, getresponsetest.Options{})
+	e.Fake.SetTokenLatency(200 * time.Millisecond)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	healths := make([]models.AppHealth, 30)
 	for i := range healths {
 		wg.Go(func() {
 			<-start
-			res, err := e.tokens.CheckApp(context.Background(), e.app, "ann@example.com")
+			res, err := e.Tokens.CheckApp(context.Background(), e.App, "ann@example.com")
 			if err != nil {
 				t.Error(err)
 			}
@@ -264,7 +266,7 @@ func TestCheckingAnAppThirtyTimesAtOnceAsksOnce(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if n := e.fake.Count(getresponsetest.EndpointTokenClientCredentials); n != 1 {
+	if n := e.Fake.Count(getresponsetest.EndpointTokenClientCredentials); n != 1 {
 		t.Fatalf("30 checks at once made %d client_credentials calls, want 1", n)
 	}
 	for i, h := range healths {
@@ -278,26 +280,26 @@ func TestCheckingAnAppThirtyTimesAtOnceAsksOnce(t *testing.T) {
 // app's next probe is due in 30 s, and each failed probe doubles the wait up to
 // 15 minutes — not a flat 15 minutes, so an incident at GetResponse heals fast.
 func TestOperatorProbesBackOffFrom30sTo15Min(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
-	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Hour), nil)
-	e.fake.FailToken(getresponsetest.TokenInvalidClient, -1)
+	e := tokenstest.New(t, getresponsetest.Options{})
+	c := e.Seed(models.StatusActive, e.Clock.Now().Add(time.Hour), nil)
+	e.Fake.FailToken(getresponsetest.TokenInvalidClient, -1)
 	want := 30 * time.Second
 	for probe := 1; probe <= 8; probe++ {
-		if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.Is(err, services.ErrAppUnhealthy) {
+		if _, err := e.Tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.Is(err, tokens.ErrAppUnhealthy) {
 			t.Fatalf("probe %d: %v", probe, err)
 		}
-		app, _ := e.store.AppByID(context.Background(), e.app.ID)
+		app, _ := e.Store.AppByID(context.Background(), e.App.ID)
 		if app.Health != models.AppCredentialsRejected || app.HealthRetryAt == nil {
 			t.Fatalf("probe %d: app %q, retry %v", probe, app.Health, app.HealthRetryAt)
 		}
-		wait := app.HealthRetryAt.Sub(e.clock.Now())
+		wait := app.HealthRetryAt.Sub(e.Clock.Now())
 		if lo, hi := time.Duration(float64(want)*0.8), min(time.Duration(float64(want)*1.2), 15*time.Minute); wait < lo || wait > hi {
 			t.Fatalf("after %d failures the next probe waits %v, want %v (±20 %%, at most 15 min)", probe, wait, want)
 		}
-		e.clock.Advance(wait)
+		e.Clock.Advance(wait)
 		want = min(2*want, 15*time.Minute)
 	}
-	if n := e.refreshes(); n != 8 {
+	if n := e.Refreshes(); n != 8 {
 		t.Fatalf("%d token calls for 8 probes", n)
 	}
 }

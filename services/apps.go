@@ -72,10 +72,10 @@ func (a *Apps) Create(ctx context.Context, in AppInput) (*models.App, error) {
 	if err := a.apply(app, in, true); err != nil {
 		return nil, err
 	}
-	ctx = auditing(ctx, models.AuditAppCreated, TargetApp, app.ID,
+	ctx = models.Auditing(ctx, models.AuditAppCreated, TargetApp, app.ID,
 		fmt.Sprintf("App %q registered: client ID %q, edition %s, API URL %s", app.Name, app.ClientID, app.Edition, app.APIURL))
 	if err := a.store.CreateApp(ctx, app); errors.Is(err, models.ErrDuplicate) {
-		return nil, FieldErrors{"name": "Another app already has this name."}
+		return nil, models.FieldErrors{"name": "Another app already has this name."}
 	} else if err != nil {
 		return nil, err
 	}
@@ -111,9 +111,9 @@ func (a *Apps) Update(ctx context.Context, id, actor string, in AppInput) (*mode
 	if before.ClientSecretEnc != app.ClientSecretEnc {
 		action = models.AuditAppSecretChanged // one entry, named after the change that matters most
 	}
-	ctx = auditing(ctx, action, TargetApp, app.ID, fmt.Sprintf("App %q edited: %s", app.Name, strings.TrimPrefix(ev.Message, "App edited: ")))
+	ctx = models.Auditing(ctx, action, TargetApp, app.ID, fmt.Sprintf("App %q edited: %s", app.Name, strings.TrimPrefix(ev.Message, "App edited: ")))
 	if err := a.store.UpdateAppAudited(ctx, app, ev); errors.Is(err, models.ErrDuplicate) {
-		return nil, FieldErrors{"name": "Another app already has this name."}
+		return nil, models.FieldErrors{"name": "Another app already has this name."}
 	} else if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func describeAppChanges(before, after *models.App, secretReplaced bool) string {
 
 // apply validates in and copies it onto app.
 func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
-	fe := FieldErrors{}
+	fe := models.FieldErrors{}
 	name := strings.TrimSpace(in.Name)
 	switch {
 	case name == "":
@@ -202,16 +202,16 @@ func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
 	}
 	defAuth, defAPI := a.Defaults(string(edition), domain)
 	authURL := a.editionURL(in.AuthURL, defAuth, app.MaxDomain, domain, 0)
-	if !validHTTPURL(strings.ReplaceAll(authURL, DomainPlaceholder, "example.com")) {
-		fe.Add("auth_url", "Enter an absolute http(s) URL without credentials, a query or a fragment ("+DomainPlaceholder+" stands for the customer's MAX domain).")
-	} else if !edition.IsMax() && strings.Contains(authURL, DomainPlaceholder) {
-		fe.Add("auth_url", "Only GetResponse MAX (Enterprise) apps authorize on the customer's domain ("+DomainPlaceholder+").")
+	if !validHTTPURL(strings.ReplaceAll(authURL, models.DomainPlaceholder, "example.com")) {
+		fe.Add("auth_url", "Enter an absolute http(s) URL without credentials, a query or a fragment ("+models.DomainPlaceholder+" stands for the customer's MAX domain).")
+	} else if !edition.IsMax() && strings.Contains(authURL, models.DomainPlaceholder) {
+		fe.Add("auth_url", "Only GetResponse MAX (Enterprise) apps authorize on the customer's domain ("+models.DomainPlaceholder+").")
 	}
 	apiURL := strings.TrimRight(a.editionURL(in.APIURL, defAPI, app.MaxDomain, domain, 1), "/")
 	if !validHTTPURL(apiURL) {
 		fe.Add("api_url", "Enter an absolute http(s) URL without credentials, a query or a fragment.")
 	}
-	if p := a.addressProblem(strings.ReplaceAll(authURL, DomainPlaceholder, "example.com")); p != "" {
+	if p := a.addressProblem(strings.ReplaceAll(authURL, models.DomainPlaceholder, "example.com")); p != "" {
 		fe.Add("auth_url", p)
 	}
 	if p := a.addressProblem(apiURL); p != "" {
@@ -381,7 +381,7 @@ func (a *Apps) LiveConnections(ctx context.Context, id string) (int64, error) {
 // Delete removes app id. With live connections it returns models.ErrInUse unless
 // disconnect is set, in which case those connections are disconnected.
 func (a *Apps) Delete(ctx context.Context, id, actor string, disconnect bool) (int64, error) {
-	if _, ok := ActorOf(ctx); ok {
+	if _, ok := models.ActorOf(ctx); ok {
 		app, err := a.Get(ctx, id)
 		if err != nil {
 			return 0, err
@@ -394,22 +394,10 @@ func (a *Apps) Delete(ctx context.Context, id, actor string, disconnect bool) (i
 		if live > 0 {
 			details += fmt.Sprintf("; its %d live connections were disconnected", live)
 		}
-		ctx = auditing(ctx, models.AuditAppDeleted, TargetApp, id, details)
+		ctx = models.Auditing(ctx, models.AuditAppDeleted, TargetApp, id, details)
 	}
 	n, err := a.store.DeleteApp(ctx, id, actor, disconnect)
 	return n, err
-}
-
-// Client returns what the GetResponse client needs of app, with its secret opened.
-func (a *Apps) Client(app *models.App, redirectURL string) (getresponse.App, error) {
-	secret, err := a.box.Open(app.ClientSecretEnc, secrets.AAD("app", app.ID, "client_secret"))
-	if err != nil {
-		return getresponse.App{}, err
-	}
-	return getresponse.App{
-		ClientID: app.ClientID, ClientSecret: secret, AuthURL: app.AuthURL, APIURL: app.APIURL,
-		XDomain: app.MaxDomain, RedirectURL: redirectURL,
-	}, nil
 }
 
 // Candidate returns app id as an edit with in would save it — validated, its new

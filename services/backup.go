@@ -34,7 +34,7 @@ func Backup(ctx context.Context, store *models.Store, box *secrets.Box, path str
 		return b, took, nil // an older install, backed up before an upgrade: it has no audit log yet
 	}
 	details := fmt.Sprintf("Backup written to %s (%s, sealed with key ID %s, took %s)", b.Path, FormatBytes(b.Size), b.Info.KeyID, took.Round(time.Millisecond))
-	if err := RecordAudit(ctx, store, models.AuditBackupCreated, TargetInstall, "", details); err != nil {
+	if err := store.RecordAction(ctx, models.AuditBackupCreated, TargetInstall, "", details); err != nil {
 		return b, took, fmt.Errorf("the backup is complete, but the audit log refused its entry: %w", err)
 	}
 	return b, took, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/grconnect/grconnect/models/modelstest"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens/tokenstest"
 )
 
 // BenchmarkBackup100k backs up an install of 100,000 connections (two sealed
@@ -24,7 +25,7 @@ func BenchmarkBackup100k(b *testing.B) {
 	const n, eventsEach = 100_000, 5
 	dir := b.TempDir()
 	store := modelstest.NewAt(b, filepath.Join(dir, "grconnect.db"))
-	box, _ := secrets.New(testKey)
+	box, _ := secrets.New(tokenstest.Key)
 	ctx := context.Background()
 	now := models.Now()
 	if err := store.DB().Exec(`INSERT INTO apps (id, name, client_id, client_secret_enc, edition, auth_url, api_url, created_at, updated_at)
@@ -80,7 +81,7 @@ func BenchmarkBackup100k(b *testing.B) {
 }
 
 func mustOpenReadOnly(b *testing.B, path string) *models.Store {
-	s, err := models.OpenReadOnly(path, discard())
+	s, err := models.OpenReadOnly(path, tokenstest.Discard())
 	if err != nil {
 		b.Fatal(err)
 	}

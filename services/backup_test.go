@@ -15,17 +15,18 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens/tokenstest"
 )
 
 // backupEngine is an engine with sealed data in every kind of place, on SQLite.
-func backupEngine(t *testing.T) *engine {
+func backupEngine(t *testing.T) *tokenstest.Engine {
 	t.Helper()
 	modelstest.SkipOnPostgres(t, "grconnect backup copies SQLite; PostgreSQL uses pg_dump")
-	e := newEngine(t, getresponsetest.Options{})
+	e := tokenstest.New(t, getresponsetest.Options{})
 	for range 5 {
-		e.seed(models.StatusActive, e.clock.Now().Add(time.Hour), nil)
+		e.Seed(models.StatusActive, e.Clock.Now().Add(time.Hour), nil)
 	}
-	if err := services.CheckKey(context.Background(), e.store, e.box); err != nil {
+	if err := services.CheckKey(context.Background(), e.Store, e.Box); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -37,11 +38,11 @@ func backupEngine(t *testing.T) *engine {
 func TestVerifyReportsAWrongKeyAndADamagedRow(t *testing.T) {
 	e := backupEngine(t)
 	ctx := context.Background()
-	rep, err := services.Verify(ctx, e.store, e.box)
+	rep, err := services.Verify(ctx, e.Store, e.Box)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Problems) > 0 || !rep.IntegrityChecked || rep.KeyID != e.box.KeyID() {
+	if len(rep.Problems) > 0 || !rep.IntegrityChecked || rep.KeyID != e.Box.KeyID() {
 		t.Fatalf("a sound database: %+v", rep)
 	}
 	opened := 0
@@ -56,22 +57,22 @@ func TestVerifyReportsAWrongKeyAndADamagedRow(t *testing.T) {
 	}
 
 	wrong, _ := secrets.New(bytes.Repeat([]byte{7}, secrets.KeySize))
-	rep, err = services.Verify(ctx, e.store, wrong)
+	rep, err = services.Verify(ctx, e.Store, wrong)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "12 sealed values were sealed with a key that is not configured (12 with key ID "+e.box.KeyID()+")") ||
+	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "12 sealed values were sealed with a key that is not configured (12 with key ID "+e.Box.KeyID()+")") ||
 		!strings.Contains(rep.Problems[0], "the configured key is "+wrong.KeyID()) {
 		t.Errorf("with a wrong key: %q", rep.Problems)
 	}
 
 	var victim models.Connection
-	e.store.DB().Order("id").First(&victim)
+	e.Store.DB().Order("id").First(&victim)
 	tampered := victim.AccessTokenEnc[:len(victim.AccessTokenEnc)-4] + "AAAA"
-	if err := e.store.DB().Exec("UPDATE connections SET access_token_enc = ? WHERE id = ?", tampered, victim.ID).Error; err != nil {
+	if err := e.Store.DB().Exec("UPDATE connections SET access_token_enc = ? WHERE id = ?", tampered, victim.ID).Error; err != nil {
 		t.Fatal(err)
 	}
-	rep, err = services.Verify(ctx, e.store, e.box)
+	rep, err = services.Verify(ctx, e.Store, e.Box)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestVerifyReportsAWrongKeyAndADamagedRow(t *testing.T) {
 		!strings.HasSuffix(rep.Problems[0], victim.ID) {
 		t.Errorf("with a damaged row: %q", rep.Problems)
 	}
-	if rep, _ := services.Verify(ctx, e.store, nil); len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "no secret key is configured") {
+	if rep, _ := services.Verify(ctx, e.Store, nil); len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "no secret key is configured") {
 		t.Errorf("without a key: %q", rep.Problems)
 	}
 }
@@ -98,15 +99,15 @@ func rowsOf(rows []models.TableRows, table string) int64 {
 // backup info cleared, the restore recorded in its audit log.
 func TestRestoreReplacesTheDatabase(t *testing.T) {
 	e := backupEngine(t)
-	ctx := services.WithActor(context.Background(), services.Actor{Name: services.CLIActor})
+	ctx := models.WithActor(context.Background(), models.Actor{Name: models.CLIActor})
 	dir := t.TempDir()
 	backup := filepath.Join(dir, "backup.db")
-	b, _, err := services.Backup(ctx, e.store, e.box, backup)
+	b, _, err := services.Backup(ctx, e.Store, e.Box, backup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Info.KeyID != e.box.KeyID() {
-		t.Fatalf("backup sealed with %q, want %q", b.Info.KeyID, e.box.KeyID())
+	if b.Info.KeyID != e.Box.KeyID() {
+		t.Fatalf("backup sealed with %q, want %q", b.Info.KeyID, e.Box.KeyID())
 	}
 	// The place to restore into holds another install (with a -wal file).
 	target := filepath.Join(dir, "data", "grconnect.db")
@@ -115,7 +116,7 @@ func TestRestoreReplacesTheDatabase(t *testing.T) {
 	other.DB().Exec("INSERT INTO operators (id, email, password_hash, created_at, updated_at) VALUES ('op_old', 'old@example.com', 'h', ?, ?)", models.Now(), models.Now())
 	other.Close()
 
-	rep, err := services.Restore(ctx, backup, target, e.box, discard())
+	rep, err := services.Restore(ctx, backup, target, e.Box, tokenstest.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestRestoreReplacesTheDatabase(t *testing.T) {
 	if _, err := restored.ReadBackupInfo(ctx); !errors.Is(err, models.ErrNotFound) {
 		t.Errorf("the restored database still says it is a backup: %v", err)
 	}
-	if err := services.CheckKey(ctx, restored, e.box); err != nil {
+	if err := services.CheckKey(ctx, restored, e.Box); err != nil {
 		t.Errorf("the key does not open the restored database: %v", err)
 	}
 	var entry models.AuditEntry
@@ -156,20 +157,20 @@ func TestRestoreRefusesAWrongKey(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	backup := filepath.Join(dir, "backup.db")
-	if _, _, err := services.Backup(ctx, e.store, e.box, backup); err != nil {
+	if _, _, err := services.Backup(ctx, e.Store, e.Box, backup); err != nil {
 		t.Fatal(err)
 	}
 	wrong, _ := secrets.New(bytes.Repeat([]byte{9}, secrets.KeySize))
 	target := filepath.Join(dir, "grconnect.db")
-	_, err := services.Restore(ctx, backup, target, wrong, discard())
-	if err == nil || !strings.Contains(err.Error(), "it was taken with key ID "+e.box.KeyID()) || !strings.Contains(err.Error(), "the configured key (key ID "+wrong.KeyID()) ||
+	_, err := services.Restore(ctx, backup, target, wrong, tokenstest.Discard())
+	if err == nil || !strings.Contains(err.Error(), "it was taken with key ID "+e.Box.KeyID()) || !strings.Contains(err.Error(), "the configured key (key ID "+wrong.KeyID()) ||
 		!strings.Contains(err.Error(), "GRCONNECT_SECRET_KEY") {
 		t.Fatalf("restore with a wrong key = %v", err)
 	}
 	if _, err := os.Stat(target); err == nil {
 		t.Error("a refused restore wrote the database")
 	}
-	if _, err := services.Restore(ctx, backup, backup, e.box, discard()); err == nil {
+	if _, err := services.Restore(ctx, backup, backup, e.Box, tokenstest.Discard()); err == nil {
 		t.Error("restoring a file over itself was accepted")
 	}
 }
@@ -181,7 +182,7 @@ func TestScheduledBackupsKeepTheNewest(t *testing.T) {
 	dir := t.TempDir()
 	stranger := filepath.Join(dir, "my-notes.db")
 	os.WriteFile(stranger, []byte("mine"), 0o600)
-	b := services.NewBackups(e.store, e.box, dir, time.Hour, 3, discard())
+	b := services.NewBackups(e.Store, e.Box, dir, time.Hour, 3, tokenstest.Discard())
 	clock := modelstest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	b.Now = clock.Now
 	var names []string
@@ -227,7 +228,7 @@ func TestHousekeepingSweepsOldAuditEntries(t *testing.T) {
 	for _, age := range []time.Duration{400 * 24 * time.Hour, 366 * 24 * time.Hour, 364 * 24 * time.Hour, time.Hour} {
 		store.RecordAudit(context.Background(), models.AuditEntry{CreatedAt: now.Add(-age), Actor: "cli", Action: models.AuditRekeyed, Details: "x"})
 	}
-	h := services.NewHousekeeping(store, discard())
+	h := services.NewHousekeeping(store, tokenstest.Discard())
 	h.Now = func() time.Time { return now }
 	if s, err := h.RunOnce(context.Background()); err != nil || s.AuditEntries != 0 {
 		t.Fatalf("retention 0 swept %d, %v", s.AuditEntries, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/grconnect/grconnect/services/getresponse"
 	"github.com/grconnect/grconnect/services/infra/netguard"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // CallbackActions are GetResponse's callback actions, in its order.
@@ -47,7 +48,7 @@ const (
 type Callbacks struct {
 	store  *models.Store
 	box    *secrets.Box
-	tokens *Tokens
+	tokens *tokens.Tokens
 	apps   *Apps
 	events *Events
 	gr     *getresponse.Client
@@ -63,8 +64,8 @@ type Callbacks struct {
 
 // NewCallbacks returns the callback registration worker; gr carries its calls
 // (through the outgoing-call guard, as every GetResponse call).
-func NewCallbacks(store *models.Store, box *secrets.Box, tokens *Tokens, apps *Apps, events *Events, gr *getresponse.Client, log *slog.Logger) *Callbacks {
-	return &Callbacks{store: store, box: box, tokens: tokens, apps: apps, events: events, gr: gr, log: log,
+func NewCallbacks(store *models.Store, box *secrets.Box, engine *tokens.Tokens, apps *Apps, events *Events, gr *getresponse.Client, log *slog.Logger) *Callbacks {
+	return &Callbacks{store: store, box: box, tokens: engine, apps: apps, events: events, gr: gr, log: log,
 		owner: "cb/" + models.RandomToken(6), kick: make(chan struct{}, 1), Interval: 5 * time.Second, Now: models.Now}
 }
 
@@ -79,7 +80,7 @@ func ParseCallbackActions(chosen []string) (string, error) {
 	}
 	for _, a := range chosen {
 		if !slices.Contains(CallbackActions, a) {
-			return "", FieldErrors{"actions": "Choose among open, click, goal, subscribe, unsubscribe and survey."}
+			return "", models.FieldErrors{"actions": "Choose among open, click, goal, subscribe, unsubscribe and survey."}
 		}
 	}
 	return strings.Join(picked, ","), nil
@@ -93,7 +94,7 @@ func (c *Callbacks) SetActions(ctx context.Context, app *models.App, actions str
 	if actions != "" {
 		what = strings.ReplaceAll(actions, ",", ", ")
 	}
-	ctx = auditing(ctx, models.AuditCallbacksChanged, TargetApp, app.ID, fmt.Sprintf("GetResponse callbacks of app %q: %s", app.Name, what))
+	ctx = models.Auditing(ctx, models.AuditCallbacksChanged, TargetApp, app.ID, fmt.Sprintf("GetResponse callbacks of app %q: %s", app.Name, what))
 	n, err := c.store.SetAppCallbacks(ctx, app.ID, actions)
 	if err == nil {
 		c.Kick()
@@ -207,7 +208,7 @@ func (c *Callbacks) failed(cb *models.ConnectionCallback, conn *models.Connectio
 	o := models.CallbackOutcome{State: models.CallbacksFailed, Error: f.msg, Actor: f.actor}
 	if f.retry && cb.Attempts+1 < callbacksMaxAttempts {
 		o.State = models.CallbacksPending
-		o.NextAt = c.Now().Add(max(Backoff(cb.Attempts+1), f.retryWait))
+		o.NextAt = c.Now().Add(max(tokens.Backoff(cb.Attempts+1), f.retryWait))
 		return o
 	}
 	if conn != nil {
@@ -224,7 +225,7 @@ func (c *Callbacks) failed(cb *models.ConnectionCallback, conn *models.Connectio
 // register sets the connection's events URL as its account's callback URL.
 func (c *Callbacks) register(ctx context.Context, conn *models.Connection, cb *models.ConnectionCallback) (string, *callbackFailure) {
 	if conn.Status == models.StatusDisconnected {
-		return "", &callbackFailure{msg: "the connection is disconnected", actor: ClassCustomer}
+		return "", &callbackFailure{msg: "the connection is disconnected", actor: tokens.ClassCustomer}
 	}
 	eventsURL, err := c.events.URL(ctx, conn)
 	if err != nil {
@@ -344,32 +345,32 @@ func (c *Callbacks) clientFor(ctx context.Context, conn *models.Connection) (get
 	if err != nil {
 		return getresponse.App{}, err
 	}
-	return c.apps.ClientFor(app, conn.Identity(), "")
+	return tokens.ClientFor(c.box, app, conn.Identity(), "")
 }
 
 var errAppGone = errors.New("the connection's app was deleted")
 
 // failure says who must act on err and whether waiting helps.
 func (c *Callbacks) failure(err error) *callbackFailure {
-	var refresh *RefreshError
+	var refresh *tokens.RefreshError
 	var ae *getresponse.APIError
 	switch {
 	case errors.Is(err, errAppGone):
-		return &callbackFailure{msg: "the app was deleted, so its connections' callbacks could not be removed; the customer can turn them off in GetResponse", actor: ClassOperator}
+		return &callbackFailure{msg: "the app was deleted, so its connections' callbacks could not be removed; the customer can turn them off in GetResponse", actor: tokens.ClassOperator}
 	case errors.Is(err, errNoKeptToken):
-		return &callbackFailure{msg: "no access token of the connection was left to remove them with; the customer can turn them off in GetResponse", actor: ClassCustomer}
+		return &callbackFailure{msg: "no access token of the connection was left to remove them with; the customer can turn them off in GetResponse", actor: tokens.ClassCustomer}
 	case errors.Is(err, models.ErrDisconnected), errors.Is(err, models.ErrNotFound):
-		return &callbackFailure{msg: "the connection is disconnected", actor: ClassCustomer}
+		return &callbackFailure{msg: "the connection is disconnected", actor: tokens.ClassCustomer}
 	case errors.As(err, &refresh):
-		return &callbackFailure{msg: refresh.Message, actor: refresh.Class, retry: refresh.Class != ClassCustomer, retryWait: refresh.RetryAfter}
+		return &callbackFailure{msg: refresh.Message, actor: refresh.Class, retry: refresh.Class != tokens.ClassCustomer, retryWait: refresh.RetryAfter}
 	}
 	if b, ok := netguard.Blocked(err); ok {
-		return &callbackFailure{msg: "grconnect refused to connect: the app's API URL leads to " + b.Public(), actor: ClassOperator}
+		return &callbackFailure{msg: "grconnect refused to connect: the app's API URL leads to " + b.Public(), actor: tokens.ClassOperator}
 	}
 	if models.StorageProblemOf(err) != "" {
-		return &callbackFailure{msg: "grconnect's database: " + models.StorageProblemOf(err).Describe(), actor: ClassWait, retry: true}
+		return &callbackFailure{msg: "grconnect's database: " + models.StorageProblemOf(err).Describe(), actor: tokens.ClassWait, retry: true}
 	}
-	what := "GetResponse answered " + describeGRError(err)
+	what := "GetResponse answered " + tokens.DescribeGRError(err)
 	if errors.As(err, &ae) && ae.Message != "" {
 		what += ": " + strings.TrimSuffix(ae.Message, ".")
 	}
@@ -378,18 +379,18 @@ func (c *Callbacks) failure(err error) *callbackFailure {
 		if errors.Is(err, getresponse.ErrTokenExpired) {
 			what += " (the connection's access token is no longer valid)"
 		}
-		return &callbackFailure{msg: what, actor: ClassCustomer}
+		return &callbackFailure{msg: what, actor: tokens.ClassCustomer}
 	case getresponse.ActorOperator, getresponse.ActorCaller:
-		return &callbackFailure{msg: what, actor: ClassOperator, retry: getresponse.ActorOf(err) == getresponse.ActorOperator}
+		return &callbackFailure{msg: what, actor: tokens.ClassOperator, retry: getresponse.ActorOf(err) == getresponse.ActorOperator}
 	case getresponse.ActorWait:
 		wait := time.Duration(0)
 		if ae != nil {
 			wait = ae.RetryAfter
 		}
-		return &callbackFailure{msg: what, actor: ClassWait, retry: true, retryWait: wait}
+		return &callbackFailure{msg: what, actor: tokens.ClassWait, retry: true, retryWait: wait}
 	}
 	c.log.Error("GetResponse callback registration failed", "error", err)
-	return &callbackFailure{msg: "an unexpected error (logged)", actor: ClassWait, retry: true}
+	return &callbackFailure{msg: "an unexpected error (logged)", actor: tokens.ClassWait, retry: true}
 }
 
 // callbackConfig is GetResponse's callback setting (OpenAPI: UpdateCallbacks, Callback).

@@ -11,6 +11,7 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/getresponse"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // Connect-flow timings.
@@ -92,7 +93,7 @@ func (c *Connect) Start(ctx context.Context, in StartInput) (string, error) {
 	if ask {
 		d, err := getresponse.NormalizeDomain(in.MaxDomain)
 		if err != nil {
-			return "", FieldErrors{"max_domain": "Enter your GetResponse MAX address, like mycompany.getresponse360.com."}
+			return "", models.FieldErrors{"max_domain": "Enter your GetResponse MAX address, like mycompany.getresponse360.com."}
 		}
 		domain = d
 	}
@@ -112,7 +113,7 @@ func (c *Connect) Start(ctx context.Context, in StartInput) (string, error) {
 	} else if err != nil {
 		return "", err
 	}
-	ga, err := c.apps.ClientFor(link.App, models.Identity{MaxDomain: domain}, c.RedirectURL())
+	ga, err := tokens.ClientFor(c.box, link.App, models.Identity{MaxDomain: domain}, c.RedirectURL())
 	if err != nil {
 		return "", err
 	}
@@ -259,7 +260,7 @@ func (c *Connect) exchange(ctx context.Context, as *models.AuthState, in Callbac
 	} else if err != nil {
 		return nil, nil, nil, err
 	}
-	ga, err := c.apps.ClientFor(app, models.Identity{MaxDomain: as.MaxDomain}, c.RedirectURL())
+	ga, err := tokens.ClientFor(c.box, app, models.Identity{MaxDomain: as.MaxDomain}, c.RedirectURL())
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -276,7 +277,7 @@ func (c *Connect) exchange(ctx context.Context, as *models.AuthState, in Callbac
 	acct, _, err := c.gr.Account(ctx, ga, tok.AccessToken)
 	if err != nil {
 		c.log.Warn("account lookup failed", "app", app.ID, "error", err)
-		return nil, nil, nil, c.problem(ctx, as, ProblemAccountFailed, "Connected, but GetResponse did not tell us which account this is ("+describeGRError(err)+"). Please try again.")
+		return nil, nil, nil, c.problem(ctx, as, ProblemAccountFailed, "Connected, but GetResponse did not tell us which account this is ("+tokens.DescribeGRError(err)+"). Please try again.")
 	}
 	return app, tok, acct, nil
 }
@@ -297,7 +298,7 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 	saved, err := c.store.SaveAuthorization(ctx, models.Authorization{
 		AppID: app.ID, LinkID: linkID, ConnectionID: connID, CustomerRef: as.CustomerRef, MaxDomain: as.MaxDomain,
 		AccountID: acct.AccountID, AccountEmail: models.NormalizeEmail(acct.Email), AccountName: name, CompanyName: acct.CompanyName,
-		Seal: func(id string) (models.SealedTokens, error) { return sealTokens(c.box, id, tok, c.now()) },
+		Seal: func(id string) (models.SealedTokens, error) { return tokens.SealTokens(c.box, id, tok, c.now()) },
 	})
 	switch {
 	case errors.Is(err, models.ErrAccountMismatch):
@@ -372,17 +373,17 @@ func (c *Connect) exchangeProblem(ctx context.Context, as *models.AuthState, app
 	switch {
 	case typedDomain && errors.As(err, &te) && te.Kind == getresponse.KindMisconfigured:
 		return c.problem(ctx, as, ProblemExchangeFailed, "GetResponse did not accept the MAX address "+as.MaxDomain+
-			" ("+describeGRError(err)+"). Check the address you use for GetResponse, then try again.")
+			" ("+tokens.DescribeGRError(err)+"). Check the address you use for GetResponse, then try again.")
 	case getresponse.ActorOf(err) == getresponse.ActorOperator:
 		if c.AppFails != nil {
 			c.AppFails(ctx, app, err, "customer")
 		}
 		p := c.problem(ctx, as, ProblemAppUnavailable, "")
 		p.Message = "Connecting your GetResponse account to " + p.who() + " is unavailable for now: GetResponse refused the integration's settings (" +
-			describeGRError(err) + "), which is nothing you did. " + p.who() + " has been told; trying again will not help until they have fixed it. Nothing was connected and your GetResponse account was not changed."
+			tokens.DescribeGRError(err) + "), which is nothing you did. " + p.who() + " has been told; trying again will not help until they have fixed it. Nothing was connected and your GetResponse account was not changed."
 		return p
 	}
-	return c.problem(ctx, as, ProblemExchangeFailed, "GetResponse did not accept the authorization ("+describeGRError(err)+"). Please try again.")
+	return c.problem(ctx, as, ProblemExchangeFailed, "GetResponse did not accept the authorization ("+tokens.DescribeGRError(err)+"). Please try again.")
 }
 
 // linkNamesDomain reports whether the flow's MAX domain came from its link (the

@@ -13,12 +13,12 @@ import (
 func (c *Connect) SetParentLogin(ctx context.Context, id, login, actor string) error {
 	login = strings.TrimSpace(login)
 	if len(login) > 100 || strings.IndexFunc(login, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
-		return FieldErrors{"parent_login": "A GetResponse login is at most 100 letters, digits and signs, without spaces."}
+		return models.FieldErrors{"parent_login": "A GetResponse login is at most 100 letters, digits and signs, without spaces."}
 	}
 	details := "X-Parent-Login set to " + login
 	if login == "" {
 		details = "X-Parent-Login removed"
 	}
-	ctx = auditing(ctx, models.AuditParentLoginChanged, TargetConnection, id, details)
+	ctx = models.Auditing(ctx, models.AuditParentLoginChanged, TargetConnection, id, details)
 	return c.store.SetParentLogin(ctx, id, login, actor)
 }

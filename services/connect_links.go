@@ -14,6 +14,7 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/getresponse"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // LinkInput is what an operator (or the API) asks a connect link for.
@@ -74,7 +75,7 @@ func hashToken(s string) string {
 func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	app, err := c.apps.Get(ctx, in.AppID)
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, FieldErrors{"app_id": "No such app."}
+		return nil, models.FieldErrors{"app_id": "No such app."}
 	}
 	if err != nil {
 		return nil, err
@@ -82,7 +83,7 @@ func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	if !Available(app) {
 		return nil, &AppUnavailableError{App: app}
 	}
-	fe := FieldErrors{}
+	fe := models.FieldErrors{}
 	ref := strings.TrimSpace(in.CustomerRef)
 	var connID *string
 	domain := ""
@@ -145,14 +146,14 @@ func (c *Connect) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	if connID != nil {
 		events = append(events, &models.Event{ConnectionID: connID, AppID: &app.ID, Type: models.EventReconnectLinkCreated,
 			Message: "Reconnect link created, valid until " + valid, Actor: in.CreatedBy})
-		ctx = auditing(ctx, models.AuditReconnectLinkCreated, TargetConnection, *connID,
+		ctx = models.Auditing(ctx, models.AuditReconnectLinkCreated, TargetConnection, *connID,
 			fmt.Sprintf("Reconnect link %s created for customer %q (app %q), valid until %s", link.ID, ref, app.Name, valid))
 	} else {
 		details := fmt.Sprintf("Connect link for customer %q (app %q), valid until %s", ref, app.Name, valid)
 		if in.AllowTransfer {
 			details += "; it may move the account's connection from another customer"
 		}
-		ctx = auditing(ctx, models.AuditLinkCreated, TargetLink, link.ID, details)
+		ctx = models.Auditing(ctx, models.AuditLinkCreated, TargetLink, link.ID, details)
 	}
 	if err := c.store.CreateConnectLink(ctx, &link, events...); err != nil {
 		return nil, err
@@ -179,7 +180,7 @@ type AppUnavailableError struct {
 }
 
 func (e *AppUnavailableError) Error() string {
-	return "no link was made: " + AppHealthAdvice(e.App.Health, e.App.HealthReason)
+	return "no link was made: " + tokens.AppHealthAdvice(e.App.Health, e.App.HealthReason)
 }
 
 // Is matches ErrAppUnavailable.
@@ -302,7 +303,7 @@ func (c *Connect) OpenLink(ctx context.Context, token string) (*Link, error) {
 // from it cannot complete). A used link gives ErrLinkUsed; an unknown one
 // models.ErrNotFound; revoking twice is harmless.
 func (c *Connect) RevokeLink(ctx context.Context, id, actor string) (*models.ConnectLink, error) {
-	ctx = auditing(ctx, models.AuditLinkRevoked, TargetLink, id, "Connect link revoked")
+	ctx = models.Auditing(ctx, models.AuditLinkRevoked, TargetLink, id, "Connect link revoked")
 	l, err := c.store.RevokeConnectLink(ctx, id, actor)
 	if errors.Is(err, models.ErrAlreadyUsed) {
 		return nil, ErrLinkUsed

@@ -143,7 +143,7 @@ func (e *Events) Rotate(ctx context.Context, id, actor string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ctx = auditing(ctx, models.AuditEventsURLRotated, TargetConnection, id,
+	ctx = models.Auditing(ctx, models.AuditEventsURLRotated, TargetConnection, id,
 		fmt.Sprintf("Events URL of connection %s (account %s) replaced; the old URL answers 404", id, conn.AccountID))
 	ev := &models.Event{ConnectionID: &id, AppID: &conn.AppID, Type: models.EventEventsURLRotated, Actor: actor,
 		Message: "Events URL replaced: the old URL answers 404 from now on. Update it in GetResponse's webhook settings; registered callbacks move by themselves."}

@@ -8,18 +8,19 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/tokens/tokenstest"
 )
 
 // TestHousekeepingSweeps: the hourly pass deletes authorizations expired over an
 // hour ago, throttle rows whose window passed and ended sessions, and nothing else.
 func TestHousekeepingSweeps(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
+	e := tokenstest.New(t, getresponsetest.Options{})
 	ctx := context.Background()
 	now := models.Now()
-	db := e.store.DB()
+	db := e.Store.DB()
 	for i, exp := range []time.Time{now.Add(-2 * time.Hour), now.Add(-10 * time.Minute), now.Add(5 * time.Minute)} {
-		if err := e.store.CreateAuthState(ctx, &models.AuthState{ID: models.NewID("ast"), StateHash: "s" + string(rune('a'+i)), BrowserHash: "b",
-			AppID: e.app.ID, ExpiresAt: exp, CreatedAt: exp.Add(-10 * time.Minute)}); err != nil {
+		if err := e.Store.CreateAuthState(ctx, &models.AuthState{ID: models.NewID("ast"), StateHash: "s" + string(rune('a'+i)), BrowserHash: "b",
+			AppID: e.App.ID, ExpiresAt: exp, CreatedAt: exp.Add(-10 * time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -28,7 +29,7 @@ func TestHousekeepingSweeps(t *testing.T) {
 		t.Fatal(err)
 	}
 	op := &models.Operator{Email: "ann@example.com", PasswordHash: "h"}
-	if err := e.store.CreateOperator(ctx, op); err != nil {
+	if err := e.Store.CreateOperator(ctx, op); err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range []models.OperatorSession{
@@ -37,11 +38,11 @@ func TestHousekeepingSweeps(t *testing.T) {
 		{CreatedAt: now.Add(-time.Hour), LastSeenAt: now.Add(-time.Minute), ExpiresAt: now.Add(6 * 24 * time.Hour)},         // live
 	} {
 		s.TokenHash, s.OperatorID = "t"+string(rune('a'+i)), op.ID
-		if err := e.store.CreateSession(ctx, &s); err != nil {
+		if err := e.Store.CreateSession(ctx, &s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	h := services.NewHousekeeping(e.store, discard())
+	h := services.NewHousekeeping(e.Store, tokenstest.Discard())
 	swept, err := h.RunOnce(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ type NewInvitation struct {
 // server is set; a failure to send is reported, never lost: the link is returned
 // to be shown either way.
 func (i *Invitations) Create(ctx context.Context, email string, role models.Role, by *models.Operator) (*NewInvitation, error) {
-	fe := FieldErrors{}
+	fe := models.FieldErrors{}
 	addr, problem := ValidateEmail(email)
 	if problem != "" {
 		fe.Add("email", problem)
@@ -75,11 +75,11 @@ func (i *Invitations) Create(ctx context.Context, email string, role models.Role
 	now := i.Now()
 	inv := &models.Invitation{ID: models.NewID("inv"), Email: addr, Role: role, TokenHash: hashToken(token),
 		CreatedBy: by.Email, CreatedByID: by.ID, ExpiresAt: now.Add(InvitationTTL), CreatedAt: now}
-	ctx = auditingNamed(ctx, models.AuditInvitationCreated, TargetInvitation, inv.ID, addr,
+	ctx = models.AuditingNamed(ctx, models.AuditInvitationCreated, TargetInvitation, inv.ID, addr,
 		"Invited "+addr+" to join as "+role.Label()+", valid until "+inv.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")+"; an open invitation to the address is replaced")
 	err := i.store.CreateInvitation(ctx, inv)
 	if errors.Is(err, models.ErrDuplicate) {
-		return nil, FieldErrors{"email": "An operator with this email already exists."}
+		return nil, models.FieldErrors{"email": "An operator with this email already exists."}
 	}
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func (i *Invitations) Revoke(ctx context.Context, id, by string) (*models.Invita
 	if err != nil {
 		return nil, err
 	}
-	ctx = auditingNamed(ctx, models.AuditInvitationRevoked, TargetInvitation, inv.ID, inv.Email,
+	ctx = models.AuditingNamed(ctx, models.AuditInvitationRevoked, TargetInvitation, inv.ID, inv.Email,
 		"Invitation of "+inv.Email+" as "+inv.Role.Label()+" revoked")
 	return inv, i.store.RevokeInvitation(ctx, id, by, i.Now())
 }
@@ -145,22 +145,22 @@ func (i *Invitations) Accept(ctx context.Context, token, password, confirm strin
 	if err != nil {
 		return nil, err
 	}
-	hash, err := i.operators.passwordHash(FieldErrors{}, password, confirm)
+	hash, err := i.operators.passwordHash(models.FieldErrors{}, password, confirm)
 	if err != nil {
 		return nil, err
 	}
 	op := &models.Operator{ID: models.NewID("op"), PasswordHash: hash}
-	if a, ok := ActorOf(ctx); ok {
-		ctx = WithActor(ctx, Actor{Name: inv.Email, IP: a.IP})
+	if a, ok := models.ActorOf(ctx); ok {
+		ctx = models.WithActor(ctx, models.Actor{Name: inv.Email, IP: a.IP})
 	}
-	ctx = auditingNamed(ctx, models.AuditInvitationAccepted, TargetOperator, op.ID, inv.Email,
+	ctx = models.AuditingNamed(ctx, models.AuditInvitationAccepted, TargetOperator, op.ID, inv.Email,
 		"Invitation "+inv.ID+" accepted: "+inv.Email+" joined as "+inv.Role.Label()+", invited by "+inv.CreatedBy)
 	_, err = i.store.AcceptInvitation(ctx, hashToken(token), op, i.Now())
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		return nil, ErrInvitationInvalid
 	case errors.Is(err, models.ErrDuplicate):
-		return nil, FieldErrors{"email": "An operator with this email already exists: sign in instead."}
+		return nil, models.FieldErrors{"email": "An operator with this email already exists: sign in instead."}
 	case err != nil:
 		return nil, err
 	}

@@ -116,11 +116,11 @@ func (o *Operators) Setup(ctx context.Context, token, email, password, confirm s
 		return nil, err
 	}
 	// The first operator acts for themself.
-	if a, ok := ActorOf(ctx); ok {
-		ctx = WithActor(ctx, Actor{Name: op.Email, IP: a.IP})
+	if a, ok := models.ActorOf(ctx); ok {
+		ctx = models.WithActor(ctx, models.Actor{Name: op.Email, IP: a.IP})
 	}
 	op.ID = models.NewID("op")
-	ctx = auditingNamed(ctx, models.AuditOperatorCreated, TargetOperator, op.ID, op.Email, "First operator "+op.Email+" (Admin) created through the setup page")
+	ctx = models.AuditingNamed(ctx, models.AuditOperatorCreated, TargetOperator, op.ID, op.Email, "First operator "+op.Email+" (Admin) created through the setup page")
 	if err := o.store.CreateFirstOperator(ctx, op); errors.Is(err, models.ErrDuplicate) {
 		return nil, ErrSetupDone
 	} else if err != nil {
@@ -137,16 +137,16 @@ func (o *Operators) Create(ctx context.Context, email, password, confirm string,
 		role = models.RoleAdmin
 	}
 	if !role.Known() {
-		return nil, FieldErrors{"role": "Choose admin or viewer."}
+		return nil, models.FieldErrors{"role": "Choose admin or viewer."}
 	}
 	op, err := o.newOperator(email, password, confirm)
 	if err != nil {
 		return nil, err
 	}
 	op.ID, op.Role = models.NewID("op"), role
-	ctx = auditingNamed(ctx, models.AuditOperatorCreated, TargetOperator, op.ID, op.Email, "Operator "+op.Email+" added as "+role.Label())
+	ctx = models.AuditingNamed(ctx, models.AuditOperatorCreated, TargetOperator, op.ID, op.Email, "Operator "+op.Email+" added as "+role.Label())
 	if err := o.store.CreateOperator(ctx, op); errors.Is(err, models.ErrDuplicate) {
-		return nil, FieldErrors{"email": "An operator with this email already exists."}
+		return nil, models.FieldErrors{"email": "An operator with this email already exists."}
 	} else if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (o *Operators) Create(ctx context.Context, email, password, confirm string,
 }
 
 func (o *Operators) newOperator(email, password, confirm string) (*models.Operator, error) {
-	fe := FieldErrors{}
+	fe := models.FieldErrors{}
 	addr, problem := ValidateEmail(email)
 	if problem != "" {
 		fe.Add("email", problem)
@@ -168,7 +168,7 @@ func (o *Operators) newOperator(email, password, confirm string) (*models.Operat
 
 // passwordHash checks a new password and its confirmation (adding to fe) and
 // returns its bcrypt hash; fe's problems, if any, are the error.
-func (o *Operators) passwordHash(fe FieldErrors, password, confirm string) (string, error) {
+func (o *Operators) passwordHash(fe models.FieldErrors, password, confirm string) (string, error) {
 	checkPassword(fe, "password", password, confirm)
 	if err := fe.OrNil(); err != nil {
 		return "", err
@@ -191,7 +191,7 @@ func ValidateEmail(s string) (addr, problem string) {
 	return s, ""
 }
 
-func checkPassword(fe FieldErrors, field, password, confirm string) {
+func checkPassword(fe models.FieldErrors, field, password, confirm string) {
 	switch {
 	case utf8.RuneCountInString(password) < minPasswordLength:
 		fe.Add(field, fmt.Sprintf("Use at least %d characters.", minPasswordLength))
@@ -261,7 +261,7 @@ func (o *Operators) Authenticate(ctx context.Context, in SignIn) (*models.Operat
 		cookie = o.newKnownBrowser(op.ID)
 		details = "Signed in from a browser not used for this account before"
 	}
-	ctx = auditing(WithActor(ctx, Actor{Name: op.Email, IP: in.IP}), models.AuditSignedIn, TargetOperator, op.ID, details)
+	ctx = models.Auditing(models.WithActor(ctx, models.Actor{Name: op.Email, IP: in.IP}), models.AuditSignedIn, TargetOperator, op.ID, details)
 	if err := o.store.TouchOperatorLogin(ctx, op.ID); err != nil {
 		return nil, "", err
 	}
@@ -272,8 +272,8 @@ func (o *Operators) Authenticate(ctx context.Context, in SignIn) (*models.Operat
 // whether or not the audit log takes it). Throttled attempts are not recorded:
 // they never reach the password check, and a flood of them would flood the log.
 func (o *Operators) recordFailure(ctx context.Context, ip, operatorID, details string) {
-	ctx = WithActor(ctx, Actor{Name: AnonymousActor, IP: ip})
-	_ = RecordAudit(ctx, o.store, models.AuditSignInFailed, TargetOperator, operatorID, details)
+	ctx = models.WithActor(ctx, models.Actor{Name: models.AnonymousActor, IP: ip})
+	_ = o.store.RecordAction(ctx, models.AuditSignInFailed, TargetOperator, operatorID, details)
 }
 
 // reserve counts an attempt for key and refuses it past limit.
@@ -375,7 +375,7 @@ func (o *Operators) ChangePassword(ctx context.Context, in PasswordChange) error
 	if err := o.reserve(ctx, opKey, accountAttemptLimit, false); err != nil {
 		return err
 	}
-	fe := FieldErrors{}
+	fe := models.FieldErrors{}
 	if !o.compare([]byte(op.PasswordHash), in.Current) {
 		fe.Add("current", "This is not your current password.")
 		checkPassword(fe, "password", in.Password, in.Confirm)
@@ -396,7 +396,7 @@ func (o *Operators) ChangePassword(ctx context.Context, in PasswordChange) error
 	if err != nil {
 		return err
 	}
-	ctx = auditing(ctx, models.AuditPasswordChanged, TargetOperator, op.ID, "Password of "+op.Email+" changed; their other sessions ended")
+	ctx = models.Auditing(ctx, models.AuditPasswordChanged, TargetOperator, op.ID, "Password of "+op.Email+" changed; their other sessions ended")
 	return o.store.SetOperatorPassword(ctx, op.ID, string(hash), in.KeepSessionID)
 }
 
@@ -409,7 +409,7 @@ func (o *Operators) Remove(ctx context.Context, actorID, id string) error {
 	if err != nil {
 		return err
 	}
-	ctx = auditingNamed(ctx, models.AuditOperatorRemoved, TargetOperator, id, op.Email, "Operator "+op.Email+" ("+op.Role.Label()+") removed; their sessions ended")
+	ctx = models.AuditingNamed(ctx, models.AuditOperatorRemoved, TargetOperator, id, op.Email, "Operator "+op.Email+" ("+op.Role.Label()+") removed; their sessions ended")
 	return o.store.DeleteOperator(ctx, id)
 }
 
@@ -424,7 +424,7 @@ var ErrCannotChangeOwnRole = errors.New("you cannot change your own role")
 // changes nothing and reports false.
 func (o *Operators) SetRole(ctx context.Context, actorID, id string, role models.Role) (bool, error) {
 	if !role.Known() {
-		return false, FieldErrors{"role": "Choose admin or viewer."}
+		return false, models.FieldErrors{"role": "Choose admin or viewer."}
 	}
 	if actorID == id {
 		return false, ErrCannotChangeOwnRole
@@ -433,7 +433,7 @@ func (o *Operators) SetRole(ctx context.Context, actorID, id string, role models
 	if err != nil {
 		return false, err
 	}
-	ctx = auditingNamed(ctx, models.AuditRoleChanged, TargetOperator, id, op.Email,
+	ctx = models.AuditingNamed(ctx, models.AuditRoleChanged, TargetOperator, id, op.Email,
 		"Role of "+op.Email+" changed from "+op.Role.Label()+" to "+role.Label()+"; their outstanding password reset links retired")
 	return o.store.SetOperatorRole(ctx, id, role)
 }
@@ -455,6 +455,6 @@ func (o *Operators) SetAlertEmail(ctx context.Context, id string, on bool) error
 	if on {
 		details = "Alert e-mails turned on"
 	}
-	ctx = auditing(ctx, models.AuditAlertsChanged, TargetOperator, id, details)
+	ctx = models.Auditing(ctx, models.AuditAlertsChanged, TargetOperator, id, details)
 	return o.store.SetAlertEmail(ctx, id, on)
 }

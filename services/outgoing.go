@@ -7,6 +7,7 @@ import (
 
 	"github.com/grconnect/grconnect/services/getresponse"
 	"github.com/grconnect/grconnect/services/infra/netguard"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // CallFailure says why a call to GetResponse got no answer, in words fit for an
@@ -38,8 +39,8 @@ func CallFailure(err error) string {
 // address), or CallFailure's words.
 func FailureMessage(err error) string {
 	var (
-		re *RefreshError
-		ue *UnavailableError
+		re *tokens.RefreshError
+		ue *tokens.UnavailableError
 	)
 	switch {
 	case errors.As(err, &re):

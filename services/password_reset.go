@@ -36,11 +36,11 @@ func (o *Operators) CreatePasswordReset(ctx context.Context, email string, by *m
 	}
 	token := models.RandomToken(32) // 256 bits
 	now := models.Now()
-	r := &models.PasswordReset{OperatorID: op.ID, TokenHash: hashToken(token), CreatedBy: CLIActor, ExpiresAt: now.Add(PasswordResetTTL), CreatedAt: now}
+	r := &models.PasswordReset{OperatorID: op.ID, TokenHash: hashToken(token), CreatedBy: models.CLIActor, ExpiresAt: now.Add(PasswordResetTTL), CreatedAt: now}
 	if by != nil {
 		r.CreatedBy, r.CreatedByID = by.Email, by.ID
 	}
-	ctx = auditing(ctx, models.AuditResetLinkCreated, TargetOperator, op.ID,
+	ctx = models.Auditing(ctx, models.AuditResetLinkCreated, TargetOperator, op.ID,
 		"Password reset link made for "+op.Email+", valid until "+r.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")+"; older unused links of theirs retired")
 	if err := o.store.CreatePasswordReset(ctx, r); err != nil {
 		return nil, err
@@ -71,15 +71,15 @@ func (o *Operators) ResetPassword(ctx context.Context, token, password, confirm 
 	if err != nil {
 		return nil, err
 	}
-	fe := FieldErrors{}
+	fe := models.FieldErrors{}
 	hash, err := o.passwordHash(fe, password, confirm)
 	if err != nil {
 		return nil, err
 	}
-	if a, ok := ActorOf(ctx); ok {
-		ctx = WithActor(ctx, Actor{Name: op.Email, IP: a.IP})
+	if a, ok := models.ActorOf(ctx); ok {
+		ctx = models.WithActor(ctx, models.Actor{Name: op.Email, IP: a.IP})
 	}
-	ctx = auditing(ctx, models.AuditResetLinkUsed, TargetOperator, op.ID,
+	ctx = models.Auditing(ctx, models.AuditResetLinkUsed, TargetOperator, op.ID,
 		"Password of "+op.Email+" set through a reset link; their sessions ended and other links retired")
 	used, err := o.store.UsePasswordReset(ctx, hashToken(token), hash, models.Now())
 	if errors.Is(err, models.ErrNotFound) {

@@ -43,8 +43,8 @@ func (o *Operators) Reauthenticate(ctx context.Context, in Reauth) (time.Time, e
 		return time.Time{}, err
 	}
 	if len(in.Password) > 1024 || !o.compare([]byte(op.PasswordHash), in.Password) {
-		_ = RecordAudit(ctx, o.store, models.AuditReauthFailed, TargetOperator, op.ID, "Wrong password given to confirm a sensitive change")
-		return time.Time{}, FieldErrors{"current_password": "This is not your password."}
+		_ = o.store.RecordAction(ctx, models.AuditReauthFailed, TargetOperator, op.ID, "Wrong password given to confirm a sensitive change")
+		return time.Time{}, models.FieldErrors{"current_password": "This is not your password."}
 	}
 	if err := o.store.ClearLoginFailures(ctx, opKey); err != nil {
 		return time.Time{}, err
@@ -56,7 +56,7 @@ func (o *Operators) Reauthenticate(ctx context.Context, in Reauth) (time.Time, e
 	if err := o.store.SetSessionReauth(ctx, in.SessionID, now); err != nil {
 		return time.Time{}, err
 	}
-	_ = RecordAudit(ctx, o.store, models.AuditReauthenticated, TargetOperator, op.ID,
+	_ = o.store.RecordAction(ctx, models.AuditReauthenticated, TargetOperator, op.ID,
 		"Password confirmed for sensitive changes until "+now.Add(ReauthWindow).UTC().Format("15:04:05 UTC"))
 	return now.Add(ReauthWindow), nil
 }

@@ -103,7 +103,7 @@ func Rekey(ctx context.Context, store *models.Store, box *secrets.Box, batch int
 		unreadable += c.Unreadable
 	}
 	details := fmt.Sprintf("Stored secrets re-sealed with key ID %s: %d re-sealed, %d unreadable", box.KeyID(), resealed, unreadable)
-	return out, RecordAudit(ctx, store, models.AuditRekeyed, TargetInstall, "", details)
+	return out, store.RecordAction(ctx, models.AuditRekeyed, TargetInstall, "", details)
 }
 
 // valueState is what a rekey found in one sealed field.

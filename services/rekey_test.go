@@ -12,6 +12,7 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens/tokenstest"
 )
 
 // TestRekeyWhileRefreshesWrite: a rotation re-seals every stored secret with the new
@@ -19,22 +20,22 @@ import (
 // write is undone, nothing is left under the old key, and running it again changes
 // nothing.
 func TestRekeyWhileRefreshesWrite(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
+	e := tokenstest.New(t, getresponsetest.Options{})
 	ctx := context.Background()
 	newKey := bytes.Repeat([]byte{0x42}, secrets.KeySize)
-	rotating, _ := secrets.New(newKey, testKey) // the new key, reading with the old one
+	rotating, _ := secrets.New(newKey, tokenstest.Key) // the new key, reading with the old one
 	onlyNew, _ := secrets.New(newKey)
 
 	var conns []*models.Connection
 	for range 120 {
-		conns = append(conns, e.seed(models.StatusActive, e.clock.Now().Add(time.Hour), nil))
+		conns = append(conns, e.Seed(models.StatusActive, e.Clock.Now().Add(time.Hour), nil))
 	}
-	wh := services.NewWebhooks(e.store, e.box, nil, discard())
+	wh := services.NewWebhooks(e.Store, e.Box, nil, tokenstest.Discard())
 	wh.AllowPrivate = true
-	if _, err := wh.Configure(ctx, e.app, services.WebhookInput{URL: "https://hooks.example.com/x"}); err != nil {
+	if _, err := wh.Configure(ctx, e.App, services.WebhookInput{URL: "https://hooks.example.com/x"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := services.CheckKey(ctx, e.store, e.box); err != nil {
+	if err := services.CheckKey(ctx, e.Store, e.Box); err != nil {
 		t.Fatal(err)
 	}
 
@@ -48,7 +49,7 @@ func TestRekeyWhileRefreshesWrite(t *testing.T) {
 			access := "v2-access-" + id
 			a, _ := rotating.Seal(access, secrets.AAD("connection", id, "access_token"))
 			r, _ := rotating.Seal("v2-refresh-"+id, secrets.AAD("connection", id, "refresh_token"))
-			if err := e.store.DB().Exec("UPDATE connections SET access_token_enc = ?, refresh_token_enc = ? WHERE id = ?", a, r, id).Error; err != nil {
+			if err := e.Store.DB().Exec("UPDATE connections SET access_token_enc = ?, refresh_token_enc = ? WHERE id = ?", a, r, id).Error; err != nil {
 				t.Error(err)
 			}
 			mu.Lock()
@@ -56,7 +57,7 @@ func TestRekeyWhileRefreshesWrite(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	counts, err := services.Rekey(ctx, e.store, rotating, 7)
+	counts, err := services.Rekey(ctx, e.Store, rotating, 7)
 	wg.Wait()
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,7 @@ func TestRekeyWhileRefreshesWrite(t *testing.T) {
 	}
 	// Everything opens with the new key alone, and no rewrite was undone.
 	for _, c := range conns {
-		got := e.get(c.ID)
+		got := e.Get(c.ID)
 		access, err := onlyNew.Open(got.AccessTokenEnc, secrets.AAD("connection", c.ID, "access_token"))
 		if err != nil {
 			t.Fatalf("%s: the access token does not open with the new key: %v", c.ID, err)
@@ -94,14 +95,14 @@ func TestRekeyWhileRefreshesWrite(t *testing.T) {
 			t.Fatalf("%s: fingerprint not recomputed with the new key", c.ID)
 		}
 	}
-	if err := services.CheckKey(ctx, e.store, onlyNew); err != nil {
+	if err := services.CheckKey(ctx, e.Store, onlyNew); err != nil {
 		t.Fatalf("after the rotation the new key alone fails the key check: %v", err)
 	}
-	if n, err := services.RemainingUnderPreviousKeys(ctx, e.store, rotating); err != nil || n != 0 {
+	if n, err := services.RemainingUnderPreviousKeys(ctx, e.Store, rotating); err != nil || n != 0 {
 		t.Fatalf("%d values left under previous keys (%v)", n, err)
 	}
 	// Again: nothing to do.
-	again, err := services.Rekey(ctx, e.store, rotating, 50)
+	again, err := services.Rekey(ctx, e.Store, rotating, 50)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,27 +118,27 @@ func ok(m map[string]string, k string) bool { _, found := m[k]; return found }
 // TestCheckKey: the first check stores a sealed check value; a wrong key is
 // refused; a rotation's box (new key, old key previous) passes.
 func TestCheckKey(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
+	e := tokenstest.New(t, getresponsetest.Options{})
 	ctx := context.Background()
 	wrong, _ := secrets.New(bytes.Repeat([]byte{9}, secrets.KeySize))
 	// Before any check value: the app's sealed client secret tells the wrong key.
-	if err := services.CheckKey(ctx, e.store, wrong); err != services.ErrWrongKey {
+	if err := services.CheckKey(ctx, e.Store, wrong); err != services.ErrWrongKey {
 		t.Fatalf("wrong key without a check value = %v, want ErrWrongKey", err)
 	}
-	if err := services.CheckKey(ctx, e.store, e.box); err != nil {
+	if err := services.CheckKey(ctx, e.Store, e.Box); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.InstallSecret(ctx, "key_check"); err != nil {
+	if _, err := e.Store.InstallSecret(ctx, "key_check"); err != nil {
 		t.Fatalf("no check value stored: %v", err)
 	}
-	if err := services.CheckKey(ctx, e.store, wrong); err != services.ErrWrongKey {
+	if err := services.CheckKey(ctx, e.Store, wrong); err != services.ErrWrongKey {
 		t.Fatalf("wrong key = %v, want ErrWrongKey", err)
 	}
-	rotating, _ := secrets.New(bytes.Repeat([]byte{9}, secrets.KeySize), testKey)
-	if err := services.CheckKey(ctx, e.store, rotating); err != nil {
+	rotating, _ := secrets.New(bytes.Repeat([]byte{9}, secrets.KeySize), tokenstest.Key)
+	if err := services.CheckKey(ctx, e.Store, rotating); err != nil {
 		t.Fatalf("the new key with the old one as previous = %v", err)
 	}
-	if held, err := services.HoldsSealedData(ctx, e.store); err != nil || !held {
+	if held, err := services.HoldsSealedData(ctx, e.Store); err != nil || !held {
 		t.Fatalf("HoldsSealedData = %v, %v", held, err)
 	}
 }

@@ -159,7 +159,7 @@ func Restore(ctx context.Context, from, to string, box *secrets.Box, log *slog.L
 	if len(rep.MovedAside) > 0 {
 		details += "; the previous database was kept as " + rep.MovedAside[0]
 	}
-	if err := RecordAudit(ctx, store, models.AuditRestored, TargetInstall, "", details); err != nil {
+	if err := store.RecordAction(ctx, models.AuditRestored, TargetInstall, "", details); err != nil {
 		return rep, err
 	}
 	rep.Rows, err = store.CountRows(ctx)

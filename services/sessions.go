@@ -90,13 +90,13 @@ func (s *Sessions) Resume(ctx context.Context, token string) (*models.OperatorSe
 
 // End ends one session of an operator (models.ErrNotFound when it is not theirs).
 func (s *Sessions) End(ctx context.Context, operatorID, id string) error {
-	ctx = auditing(ctx, models.AuditSessionsEnded, TargetOperator, operatorID, "One session signed out from the sessions page")
+	ctx = models.Auditing(ctx, models.AuditSessionsEnded, TargetOperator, operatorID, "One session signed out from the sessions page")
 	return s.store.DeleteSession(ctx, operatorID, id)
 }
 
 // SignOut ends the session an operator signs out of.
 func (s *Sessions) SignOut(ctx context.Context, operatorID, id string) error {
-	ctx = auditing(ctx, models.AuditSignedOut, TargetOperator, operatorID, "Signed out")
+	ctx = models.Auditing(ctx, models.AuditSignedOut, TargetOperator, operatorID, "Signed out")
 	return s.store.DeleteSession(ctx, operatorID, id)
 }
 
@@ -107,7 +107,7 @@ func (s *Sessions) EndAll(ctx context.Context, operatorID, keepID string) (int64
 	if keepID != "" {
 		details = "Every other session signed out"
 	}
-	ctx = auditing(ctx, models.AuditSessionsEnded, TargetOperator, operatorID, details)
+	ctx = models.Auditing(ctx, models.AuditSessionsEnded, TargetOperator, operatorID, details)
 	return s.store.DeleteOperatorSessions(ctx, operatorID, keepID)
 }
 

@@ -5,13 +5,15 @@ import (
 	"errors"
 	"time"
 	_ "time/tzdata" // the zone database, for hosts and containers without /usr/share/zoneinfo
+
+	"github.com/grconnect/grconnect/models"
 )
 
 // SetTimeZone stores the IANA zone (such as "Europe/Warsaw") the dashboard shows
 // operator id's times in. An unknown zone comes back as a FieldErrors on "time_zone".
 func (o *Operators) SetTimeZone(ctx context.Context, id, zone string) error {
 	if _, err := LoadTimeZone(zone); err != nil {
-		return FieldErrors{"time_zone": "Choose a time zone from the list, such as Europe/Warsaw or UTC."}
+		return models.FieldErrors{"time_zone": "Choose a time zone from the list, such as Europe/Warsaw or UTC."}
 	}
 	return o.store.SetOperatorTimeZone(ctx, id, zone)
 }
@@ -20,7 +22,7 @@ func (o *Operators) SetTimeZone(ctx context.Context, id, zone string) error {
 // operator has one already (chosen by hand, perhaps a moment ago).
 func (o *Operators) ReportTimeZone(ctx context.Context, id, zone string) error {
 	if _, err := LoadTimeZone(zone); err != nil {
-		return FieldErrors{"time_zone": "Choose a time zone from the list, such as Europe/Warsaw or UTC."}
+		return models.FieldErrors{"time_zone": "Choose a time zone from the list, such as Europe/Warsaw or UTC."}
 	}
 	return o.store.SetOperatorTimeZoneIfUnset(ctx, id, zone)
 }

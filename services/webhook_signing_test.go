@@ -17,6 +17,7 @@ import (
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens/tokenstest"
 )
 
 // specVerify checks a delivery as the Standard Webhooks specification describes
@@ -76,26 +77,26 @@ func (c *capture) last(t *testing.T) (http.Header, []byte) {
 // deliveries verify with that secret plus "=" in a Standard Webhooks verifier,
 // and X-Grconnect-Signature still verifies with the secret as it was.
 func TestLegacySecretsSignTheStandardWay(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
+	e := tokenstest.New(t, getresponsetest.Options{})
 	rc := &capture{}
 	srv := httptest.NewServer(rc)
 	t.Cleanup(srv.Close)
-	wh := services.NewWebhooks(e.store, e.box, nil, discard())
+	wh := services.NewWebhooks(e.Store, e.Box, nil, tokenstest.Discard())
 	wh.AllowPrivate = true
 	legacy := "whsec_" + models.RandomToken(24) // as grconnect made them before
-	sealed, err := e.box.Seal(legacy, secrets.AAD("app", e.app.ID, "webhook_secret"))
+	sealed, err := e.Box.Seal(legacy, secrets.AAD("app", e.App.ID, "webhook_secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.SetWebhook(context.Background(), e.app.ID, models.WebhookSetting{URL: srv.URL, SecretEnc: sealed}); err != nil {
+	if err := e.Store.SetWebhook(context.Background(), e.App.ID, models.WebhookSetting{URL: srv.URL, SecretEnc: sealed}); err != nil {
 		t.Fatal(err)
 	}
-	app, _ := e.store.AppByID(context.Background(), e.app.ID)
+	app, _ := e.Store.AppByID(context.Background(), e.App.ID)
 	if !wh.LegacySecret(app) {
 		t.Fatal("the legacy secret is not recognised as one")
 	}
-	c := e.seed(models.StatusActive, time.Now().Add(time.Hour), nil)
-	e.store.Disconnect(context.Background(), c.ID, "x")
+	c := e.Seed(models.StatusActive, time.Now().Add(time.Hour), nil)
+	e.Store.Disconnect(context.Background(), c.ID, "x")
 	if n, err := wh.RunOnce(context.Background()); n != 1 || err != nil {
 		t.Fatalf("RunOnce = %d, %v", n, err)
 	}
@@ -118,12 +119,12 @@ func TestLegacySecretsSignTheStandardWay(t *testing.T) {
 	if err != nil || len(secret) != len("whsec_")+44 {
 		t.Fatalf("rotated secret %q, %v", secret, err)
 	}
-	app, _ = e.store.AppByID(context.Background(), e.app.ID)
+	app, _ = e.Store.AppByID(context.Background(), e.App.ID)
 	if wh.LegacySecret(app) {
 		t.Fatal("a new secret is called legacy")
 	}
-	c2 := e.seed(models.StatusActive, time.Now().Add(time.Hour), nil)
-	e.store.Disconnect(context.Background(), c2.ID, "x")
+	c2 := e.Seed(models.StatusActive, time.Now().Add(time.Hour), nil)
+	e.Store.Disconnect(context.Background(), c2.ID, "x")
 	wh.RunOnce(context.Background())
 	h, body = rc.last(t)
 	if !specVerify(secret, h, body) || !specVerify(legacy+"=", h, body) || len(strings.Fields(h.Get("webhook-signature"))) != 2 {
@@ -131,9 +132,9 @@ func TestLegacySecretsSignTheStandardWay(t *testing.T) {
 	}
 	// After the overlap only the new one signs.
 	wh.Now = func() time.Time { return time.Now().UTC().Add(25 * time.Hour) }
-	c3 := e.seed(models.StatusActive, time.Now().Add(time.Hour), nil)
-	e.store.Disconnect(context.Background(), c3.ID, "x")
-	e.store.DB().Model(&models.WebhookDelivery{}).Where("status = ?", models.DeliveryPending).Update("created_at", time.Now().UTC().Add(24*time.Hour))
+	c3 := e.Seed(models.StatusActive, time.Now().Add(time.Hour), nil)
+	e.Store.Disconnect(context.Background(), c3.ID, "x")
+	e.Store.DB().Model(&models.WebhookDelivery{}).Where("status = ?", models.DeliveryPending).Update("created_at", time.Now().UTC().Add(24*time.Hour))
 	wh.RunOnce(context.Background())
 	h, body = rc.last(t)
 	if !specVerify(secret, h, body) || specVerify(legacy+"=", h, body) {

@@ -22,6 +22,7 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/infra/netguard"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // Webhook delivery timing.
@@ -106,7 +107,7 @@ type WebhookInput struct {
 // or in.Rotate is set; it is returned only then, to be shown once.
 func (w *Webhooks) Configure(ctx context.Context, app *models.App, in WebhookInput) (secret string, err error) {
 	rawURL := strings.TrimSpace(in.URL)
-	fe := FieldErrors{}
+	fe := models.FieldErrors{}
 	if rawURL != "" {
 		if problem := w.checkURL(rawURL); problem != "" {
 			fe["webhook_url"] = problem
@@ -137,7 +138,7 @@ func (w *Webhooks) Configure(ctx context.Context, app *models.App, in WebhookInp
 			}
 		}
 	}
-	ctx = auditing(ctx, models.AuditWebhookChanged, TargetApp, app.ID, describeWebhookChange(app, rawURL, events, setting.SecretEnc != ""))
+	ctx = models.Auditing(ctx, models.AuditWebhookChanged, TargetApp, app.ID, describeWebhookChange(app, rawURL, events, setting.SecretEnc != ""))
 	if err := w.store.SetWebhook(ctx, app.ID, setting); err != nil {
 		return "", err
 	}
@@ -338,7 +339,7 @@ func (w *Webhooks) deliver(ctx context.Context, d models.WebhookDelivery, k *app
 		if now.Sub(d.CreatedAt) >= webhookLifetime {
 			o.Failed = true
 		} else {
-			o.NextAt = now.Add(Backoff(d.Attempts + 1))
+			o.NextAt = now.Add(tokens.Backoff(d.Attempts + 1))
 		}
 	}
 	o.Event = deliveryEvent(d, o)
@@ -431,7 +432,7 @@ func (w *Webhooks) Replay(ctx context.Context, id int64, appID string) (*models.
 	if appID != "" && d.AppID != appID {
 		return nil, models.ErrNotFound
 	}
-	ctx = auditing(ctx, models.AuditWebhookReplayed, TargetApp, d.AppID,
+	ctx = models.Auditing(ctx, models.AuditWebhookReplayed, TargetApp, d.AppID,
 		fmt.Sprintf("Webhook delivery %d (%s, %s) queued again", d.ID, d.EventType, d.WebhookID()))
 	replay, err := w.store.ReplayDelivery(ctx, id, w.Now())
 	if err != nil {

@@ -12,14 +12,15 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/tokens/tokenstest"
 )
 
 // TestWebhookURLCheckedAtSave: a name that merely starts with "127." is not
 // loopback; link-local and metadata hosts are refused always, loopback and private
 // networks unless allowed.
 func TestWebhookURLCheckedAtSave(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
-	wh := services.NewWebhooks(e.store, e.box, nil, discard())
+	e := tokenstest.New(t, getresponsetest.Options{})
+	wh := services.NewWebhooks(e.Store, e.Box, nil, tokenstest.Discard())
 	always := []string{
 		"http://127.evil.example/hook",       // not loopback: http refused
 		"https://169.254.169.254/latest",     // link-local: cloud metadata
@@ -32,23 +33,23 @@ func TestWebhookURLCheckedAtSave(t *testing.T) {
 	}
 	private := []string{"http://127.0.0.1:9/hook", "https://10.1.2.3/hook", "https://192.168.1.10/hook", "http://localhost:9/hook", "https://[::1]/hook", "https://100.64.0.1/hook"}
 	for _, u := range append(always, private...) {
-		if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: u}); err == nil {
+		if _, err := wh.Configure(context.Background(), e.App, services.WebhookInput{URL: u}); err == nil {
 			t.Errorf("%s was accepted", u)
-		} else if _, ok := services.AsFieldErrors(err); !ok {
+		} else if _, ok := models.AsFieldErrors(err); !ok {
 			t.Errorf("%s: %v, want a field error", u, err)
 		}
 	}
-	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: "https://hooks.example.com/grconnect"}); err != nil {
+	if _, err := wh.Configure(context.Background(), e.App, services.WebhookInput{URL: "https://hooks.example.com/grconnect"}); err != nil {
 		t.Fatalf("a public https URL was refused: %v", err)
 	}
 	wh.AllowPrivate = true
 	for _, u := range private {
-		if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: u}); err != nil {
+		if _, err := wh.Configure(context.Background(), e.App, services.WebhookInput{URL: u}); err != nil {
 			t.Errorf("with private networks allowed, %s was refused: %v", u, err)
 		}
 	}
 	for _, u := range always {
-		if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: u}); err == nil {
+		if _, err := wh.Configure(context.Background(), e.App, services.WebhookInput{URL: u}); err == nil {
 			t.Errorf("with private networks allowed, %s was accepted", u)
 		}
 	}
@@ -57,20 +58,20 @@ func TestWebhookURLCheckedAtSave(t *testing.T) {
 // TestWebhookDialGuard: an address the URL check could not see (a stored URL, a
 // name that resolves there) is refused when the delivery connects.
 func TestWebhookDialGuard(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
+	e := tokenstest.New(t, getresponsetest.Options{})
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	wh := services.NewWebhooks(e.store, e.box, nil, discard())
-	wh.Now = e.clock.Now
+	wh := services.NewWebhooks(e.Store, e.Box, nil, tokenstest.Discard())
+	wh.Now = e.Clock.Now
 	wh.AllowPrivate = true
-	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: srv.URL}); err != nil {
+	if _, err := wh.Configure(context.Background(), e.App, services.WebhookInput{URL: srv.URL}); err != nil {
 		t.Fatal(err)
 	}
 	wh.AllowPrivate = false // as if the URL had been saved before, or resolved to loopback only now
-	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Hour), nil)
-	e.store.Disconnect(context.Background(), c.ID, "x")
-	e.clock.Advance(time.Minute)
+	c := e.Seed(models.StatusActive, e.Clock.Now().Add(time.Hour), nil)
+	e.Store.Disconnect(context.Background(), c.ID, "x")
+	e.Clock.Advance(time.Minute)
 	if n, err := wh.RunOnce(context.Background()); n != 1 || err != nil {
 		t.Fatalf("RunOnce = %d, %v", n, err)
 	}
@@ -78,7 +79,7 @@ func TestWebhookDialGuard(t *testing.T) {
 		t.Fatal("the delivery reached a loopback address")
 	}
 	var d models.WebhookDelivery
-	e.store.DB().First(&d)
+	e.Store.DB().First(&d)
 	if d.Status == models.DeliveryDelivered || !strings.Contains(d.LastError, "refused to connect") {
 		t.Fatalf("delivery = %s %q, want refused", d.Status, d.LastError)
 	}
@@ -87,7 +88,7 @@ func TestWebhookDialGuard(t *testing.T) {
 // TestWebhookRedirectsAreNotFollowed: a receiver answering 307 does not get its
 // Location sent the signed body: the redirect is a failed attempt.
 func TestWebhookRedirectsAreNotFollowed(t *testing.T) {
-	e := newEngine(t, getresponsetest.Options{})
+	e := tokenstest.New(t, getresponsetest.Options{})
 	var trapped atomic.Int64
 	trap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { trapped.Add(1) }))
 	defer trap.Close()
@@ -95,28 +96,28 @@ func TestWebhookRedirectsAreNotFollowed(t *testing.T) {
 		http.Redirect(w, r, trap.URL+"/steal", http.StatusTemporaryRedirect)
 	}))
 	defer redirector.Close()
-	wh := services.NewWebhooks(e.store, e.box, nil, discard())
-	wh.Now = e.clock.Now
+	wh := services.NewWebhooks(e.Store, e.Box, nil, tokenstest.Discard())
+	wh.Now = e.Clock.Now
 	wh.AllowPrivate = true
-	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: redirector.URL}); err != nil {
+	if _, err := wh.Configure(context.Background(), e.App, services.WebhookInput{URL: redirector.URL}); err != nil {
 		t.Fatal(err)
 	}
-	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Hour), nil)
-	e.store.Disconnect(context.Background(), c.ID, "x")
-	e.clock.Advance(time.Minute)
+	c := e.Seed(models.StatusActive, e.Clock.Now().Add(time.Hour), nil)
+	e.Store.Disconnect(context.Background(), c.ID, "x")
+	e.Clock.Advance(time.Minute)
 	wh.RunOnce(context.Background())
 	if trapped.Load() != 0 {
 		t.Fatal("the webhook followed the redirect")
 	}
 	var d models.WebhookDelivery
-	e.store.DB().First(&d)
+	e.Store.DB().First(&d)
 	if d.Status == models.DeliveryDelivered || d.LastStatusCode != http.StatusTemporaryRedirect || !strings.Contains(d.LastError, "redirect") {
 		t.Fatalf("delivery = %s %d %q", d.Status, d.LastStatusCode, d.LastError)
 	}
 	// A client passed in is made not to follow redirects either.
-	wh2 := services.NewWebhooks(e.store, e.box, &http.Client{Timeout: time.Second}, discard())
-	wh2.Now = e.clock.Now
-	e.clock.Advance(2 * time.Hour)
+	wh2 := services.NewWebhooks(e.Store, e.Box, &http.Client{Timeout: time.Second}, tokenstest.Discard())
+	wh2.Now = e.Clock.Now
+	e.Clock.Advance(2 * time.Hour)
 	wh2.RunOnce(context.Background())
 	if trapped.Load() != 0 {
 		t.Fatal("a webhook client passed in followed the redirect")

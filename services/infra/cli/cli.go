@@ -26,6 +26,7 @@ import (
 	demopkg "github.com/grconnect/grconnect/services/infra/demo"
 	"github.com/grconnect/grconnect/services/infra/secrets"
 	"github.com/grconnect/grconnect/services/infra/server"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // commands is the command line: each verb, its usage line and what runs it.
@@ -104,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if len(rest) >= len(words) && slices.Equal(rest[:len(words)], words) {
 			if c.name != "serve" {
 				// Changes made on the command line are the audit log's "cli".
-				ctx = services.WithActor(ctx, services.Actor{Name: services.CLIActor})
+				ctx = models.WithActor(ctx, models.Actor{Name: models.CLIActor})
 			}
 			return c.run(ctx, &invocation{name: "grconnect " + c.name, args: rest[len(words):], getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
 		}
@@ -400,7 +401,7 @@ func createOperator(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	op, err := services.NewOperators(e.store, e.box).Create(ctx, *email, password, password, models.Role(*role))
-	if fe, ok := services.AsFieldErrors(err); ok && len(fe) == 1 && fe["email"] != "" {
+	if fe, ok := models.AsFieldErrors(err); ok && len(fe) == 1 && fe["email"] != "" {
 		return fmt.Errorf("--email: %s", strings.TrimSuffix(fe["email"], "."))
 	}
 	if err != nil {
@@ -500,9 +501,9 @@ func createApp(ctx context.Context, inv *invocation) error {
 	switch {
 	case err != nil:
 		fmt.Fprintf(inv.stderr, "grconnect: warning: the app is saved, but GetResponse could not be asked whether it accepts the client ID and secret (%v); the first refresh will tell\n", err)
-	case res.Verdict == services.CheckRejected:
+	case res.Verdict == tokens.CheckRejected:
 		fmt.Fprintln(inv.stderr, "grconnect: warning: the app is saved, but "+res.Advice())
-	case res.Verdict == services.CheckGrantRefused:
+	case res.Verdict == tokens.CheckGrantRefused:
 		fmt.Fprintln(inv.stderr, "grconnect: note: the app is saved. "+res.Says)
 	}
 	return nil
@@ -537,7 +538,7 @@ func createAPIKey(ctx context.Context, inv *invocation) error {
 	defer e.store.Close()
 	key, plain, err := services.NewAPIKeys(e.store, e.log).Create(ctx, services.APIKeyInput{
 		Name: *name, Scopes: scopes, AppID: *app, ExpiresIn: lifetime, CreatedBy: "command line"})
-	if fe, ok := services.AsFieldErrors(err); ok {
+	if fe, ok := models.AsFieldErrors(err); ok {
 		flags := map[string]string{"name": "--name", "scopes": "--scope", "app_id": "--app", "expires": "--expires"}
 		for _, field := range []string{"name", "scopes", "app_id", "expires"} {
 			if msg, bad := fe[field]; bad {
@@ -736,7 +737,7 @@ func rotateKeyFile(ctx context.Context, e *env, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("invalid GRCONNECT_SECRET_KEY (--secret-key): rotate the key file: %v", err)
 	}
-	if err := services.RecordAudit(ctx, e.store, models.AuditKeyRotated, services.TargetInstall, "",
+	if err := e.store.RecordAction(ctx, models.AuditKeyRotated, services.TargetInstall, "",
 		fmt.Sprintf("Key file rotated: new key ID %s, previous key ID %s kept in %s", secrets.KeyID(newKey), secrets.KeyID(oldKey), e.cfg.PreviousKeyFile())); err != nil {
 		return err
 	}

@@ -389,12 +389,12 @@ func TestOperatorResetPassword(t *testing.T) {
 	if err := store.DB().Where("action = ?", models.AuditResetLinkCreated).First(&made).Error; err != nil {
 		t.Fatalf("no audit entry for the link: %v", err)
 	}
-	if made.Actor != services.CLIActor || !strings.Contains(made.Details, "ann@example.com") {
+	if made.Actor != models.CLIActor || !strings.Contains(made.Details, "ann@example.com") {
 		t.Errorf("audit entry = %+v", made)
 	}
 	var link models.PasswordReset
 	store.DB().First(&link)
-	if link.ExpiresAt.Sub(link.CreatedAt) > time.Hour || link.CreatedBy != services.CLIActor {
+	if link.ExpiresAt.Sub(link.CreatedAt) > time.Hour || link.CreatedBy != models.CLIActor {
 		t.Errorf("link made by %q lives %s", link.CreatedBy, link.ExpiresAt.Sub(link.CreatedAt))
 	}
 	box, err := secrets.New(make([]byte, secrets.KeySize))

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
-	"github.com/grconnect/grconnect/services"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // history is the made-up past of a seeded connection: when it connected (spread
@@ -80,7 +80,7 @@ func history(s seeded, total int, now time.Time) (models.DemoPast, []models.Even
 	case fatePaused:
 		at := now.Add(-brokenSince + time.Duration(i%SeedConnections)*7*time.Minute)
 		last = at.Add(-refreshEvery)
-		msg := "Refreshes of this app are paused: " + services.AppHealthAdvice(models.AppCredentialsRejected, "invalid_client")
+		msg := "Refreshes of this app are paused: " + tokens.AppHealthAdvice(models.AppCredentialsRejected, "invalid_client")
 		fail(at, models.EventRefreshPaused, msg)
 		past.LastError = msg
 	}

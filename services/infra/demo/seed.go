@@ -10,6 +10,7 @@ import (
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // The demo's customers: first names, last names and companies combine into
@@ -156,7 +157,7 @@ func (d *Mode) Seed(ctx context.Context, store *models.Store, apps *services.App
 	since := now.Add(-brokenSince)
 	h.Apps = []models.DemoAppHealth{{AppID: broken.ID, Health: models.AppCredentialsRejected, Reason: reason, Since: since, RetryAt: now.Add(5 * time.Minute)}}
 	h.Events = append(h.Events, models.Event{AppID: &broken.ID, Type: models.EventAppUnhealthy, Actor: "system", CreatedAt: since,
-		Message: "App unhealthy: " + services.AppHealthAdvice(models.AppCredentialsRejected, reason)})
+		Message: "App unhealthy: " + tokens.AppHealthAdvice(models.AppCredentialsRejected, reason)})
 	if err := store.WriteDemoHistory(ctx, h); err != nil {
 		return len(made), err
 	}

@@ -15,10 +15,11 @@ import (
 const root = "../../.."
 
 // TestLayering holds the imports to the house rules (docs/architecture.md): main →
-// services/infra/cli → services/infra/server → handlers → services → models;
-// handlers → views; services → services/getresponse; the infrastructure packages
-// under services/infra are leaves or sit beside the domain; the test fake
-// (getresponsetest) is imported only by demo mode and tests.
+// services/infra/cli → services/infra/server → handlers → services →
+// services/tokens → models; handlers → views; services and services/tokens →
+// services/getresponse; the infrastructure packages under services/infra are
+// leaves or sit beside the domain; the test fake (getresponsetest) is imported
+// only by demo mode and tests, the test engine (tokenstest) only by tests.
 //
 // A rule "x" forbids the package x itself; "x/..." forbids x and everything under it.
 func TestLayering(t *testing.T) {
@@ -39,10 +40,11 @@ func TestLayering(t *testing.T) {
 	}
 	forbidden := map[string][]string{
 		"models":                               {"services/...", "handlers/...", "views/..."},
-		"services":                             all([]string{"handlers/...", "views/...", "services/getresponse/getresponsetest", "services/infra/mailer/mailertest"}, infra("server", "demo", "config", "cli")),
+		"services":                             all([]string{"handlers/...", "views/...", "services/getresponse/getresponsetest", "services/infra/mailer/mailertest", "services/tokens/tokenstest"}, infra("server", "demo", "config", "cli")),
+		"services/tokens":                      all([]string{"services", "handlers/...", "views/...", "services/getresponse/getresponsetest", "services/infra/mailer/...", "services/tokens/tokenstest"}, infra("server", "demo", "config", "cli", "metrics")),
 		"services/getresponse":                 {"models/...", "services", "services/infra/...", "handlers/...", "views/..."},
 		"services/getresponse/getresponsetest": {"models/...", "services", "services/infra/...", "handlers/...", "views/..."},
-		"handlers":                             all([]string{"services/getresponse/getresponsetest"}, infra("server", "demo", "cli")),
+		"handlers":                             all([]string{"services/getresponse/getresponsetest", "services/tokens/tokenstest"}, infra("server", "demo", "cli")),
 		"views":                                {"models/...", "services/...", "handlers/..."},
 		"services/infra/config":                all([]string{"models/...", "services", "handlers/...", "views/..."}, infra("server", "demo", "cli", "metrics", "mailer")),
 		"services/infra/secrets":               all([]string{"models/...", "services", "handlers/...", "views/..."}, infra("server", "demo", "cli", "config", "metrics", "mailer")),
@@ -50,7 +52,7 @@ func TestLayering(t *testing.T) {
 		"services/infra/mailer":                all([]string{"models/...", "services", "handlers/...", "views/..."}, infra("server", "demo", "cli", "config", "secrets", "metrics")),
 		"services/infra/buildinfo":             {"models/...", "services/...", "handlers/...", "views/..."},
 		"services/infra/netguard":              {"models/...", "services", "services/getresponse/...", "handlers/...", "views/...", "services/infra/server", "services/infra/demo", "services/infra/cli", "services/infra/config", "services/infra/secrets", "services/infra/metrics", "services/infra/mailer", "services/infra/buildinfo"},
-		"services/infra/demo":                  all([]string{"handlers/..."}, infra("server", "cli")),
+		"services/infra/demo":                  all([]string{"handlers/...", "services/tokens/tokenstest"}, infra("server", "cli")),
 		"services/infra/server":                infra("cli"),
 	}
 	for pkg, bad := range forbidden {

@@ -24,6 +24,7 @@ import (
 	"github.com/grconnect/grconnect/services/infra/metrics"
 	"github.com/grconnect/grconnect/services/infra/netguard"
 	"github.com/grconnect/grconnect/services/infra/secrets"
+	"github.com/grconnect/grconnect/services/tokens"
 	"github.com/grconnect/grconnect/static"
 )
 
@@ -56,16 +57,18 @@ type Server struct {
 	Sessions  *services.Sessions
 	Apps      *services.Apps
 	Connect   *services.Connect
-	Tokens    *services.Tokens
-	APIKeys   *services.APIKeys
-	Proxy     *services.Proxy
-	Webhooks  *services.Webhooks
+	Tokens    *tokens.Tokens
+	// Connections reads connections and disconnects them.
+	Connections *services.Connections
+	APIKeys     *services.APIKeys
+	Proxy       *tokens.Proxy
+	Webhooks    *services.Webhooks
 	// Events receives GetResponse's events at each connection's events URL and
 	// relays them; Callbacks registers those URLs as the accounts' callbacks.
 	Events    *services.Events
 	Callbacks *services.Callbacks
-	Bulk      *services.Bulk
-	Refresher *services.Refresher
+	Bulk      *tokens.Bulk
+	Refresher *tokens.Refresher
 	// Housekeeping sweeps expired authorizations, throttle rows and sessions.
 	Housekeeping *services.Housekeeping
 	Metrics      *metrics.Registry
@@ -142,15 +145,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	s.workCtx, s.stopWork = workCtx, stopWork
 	s.Connect = services.NewConnect(store, box, s.Apps, gr, cfg.BaseURL, log)
-	policy := services.DuePolicy{Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive}
-	s.Tokens = services.NewTokens(store, box, s.Apps, gr, policy, cfg.RedirectURL(), log)
+	policy := tokens.DuePolicy{Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive}
+	s.Tokens = tokens.NewTokens(store, box, gr, policy, cfg.RedirectURL(), log)
+	s.Connections = services.NewConnections(store, s.Tokens)
 	s.Tokens.SetRefreshRate(cfg.RefreshRate)
 	if cfg.RefreshLease > 0 {
 		s.Tokens.SetLease(cfg.RefreshLease)
 	}
 	s.Connect.AppWorks, s.Connect.AppFails = s.Tokens.AppWorks, s.Tokens.AppFails
 	s.APIKeys = services.NewAPIKeys(store, log)
-	s.Proxy = services.NewProxy(s.Tokens, store, gr)
+	s.Proxy = tokens.NewProxy(s.Tokens, store, gr)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
 	s.Webhooks.AllowPrivate = cfg.WebhookAllowPrivate
 	// Webhook leases carry this process's name too, so a replica that sees it gone
@@ -162,8 +166,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	cbGR := getresponse.New(&http.Client{Transport: transport, Timeout: services.CallbacksTimeout})
 	cbGR.Observe = s.Metrics.ObserveCall
 	s.Callbacks = services.NewCallbacks(store, box, s.Tokens, s.Apps, s.Events, cbGR, log)
-	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
-	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
+	s.Bulk = tokens.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
+	s.Refresher = tokens.NewRefresher(s.Tokens, store, tokens.RefresherConfig{
 		Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
 	}, log)
 	var sender services.Sender
@@ -180,7 +184,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Backups.Observer = s.Metrics
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
-		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
+		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Connections: s.Connections, Tokens: s.Tokens, Webhooks: s.Webhooks,
 		Events: s.Events, Callbacks: s.Callbacks,
 		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts, Audit: s.Audit, Backups: s.Backups,
 		Invitations: s.Invitations,
