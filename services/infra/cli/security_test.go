@@ -72,9 +72,9 @@ func TestServeFramesTheSetupURLLast(t *testing.T) {
 	env, _ := dbEnv(t)
 	env["GRCONNECT_SECRET_KEY"] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, secrets.KeySize))
 	s := startServe(t, env, "--demo")
-	out := waitForLog(t, s, "┘")
+	waitForLog(t, s, "┘")
 	time.Sleep(300 * time.Millisecond) // anything the start logs late would be after the frame
-	out = s.log.String()
+	out := s.log.String()
 	m := setupURLLine.FindStringSubmatch(out)
 	top, bottom := strings.Index(out, "┌"), strings.LastIndex(out, "┘")
 	if m == nil || top < 0 || bottom < 0 {
@@ -88,7 +88,7 @@ func TestServeFramesTheSetupURLLast(t *testing.T) {
 		t.Errorf("printed after the setup URL:\n%s", rest)
 	}
 	before := out[:top]
-	if !strings.Contains(before, "seeded demo connections") || strings.Index(before, "grconnect listening") < 0 {
+	if !strings.Contains(before, "seeded demo connections") || !strings.Contains(before, "grconnect listening") {
 		t.Errorf("the frame does not come after the seeding and the listening:\n%s", before)
 	}
 	for _, line := range strings.Split(before, "\n") {
