@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -38,13 +39,21 @@ func TestSetupChecklistTicksFromRealState(t *testing.T) {
 	f := newConnectFixture(t, getresponsetest.Options{}, func(cfg *config.Config) { cfg.SMTPURL = smtp.URL("", "") })
 	body := f.op.get("/").body
 	got := steps(t, body)
-	want := map[string]bool{"app": true, "api-key": false, "link": false, "base-url": false, "backups": false, "mail": true}
+	// On PostgreSQL the database's own backups keep the data: that step is done.
+	pg := f.store.IsPostgres()
+	done := func(n int) string {
+		if pg {
+			n++
+		}
+		return fmt.Sprintf("Get started: %d of 6 done", n)
+	}
+	want := map[string]bool{"app": true, "api-key": false, "link": false, "base-url": false, "backups": pg, "mail": true}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("step %s done = %v, want %v (all: %v)", k, got[k], v, got)
 		}
 	}
-	mustContain(t, body, `<details class="card setup" open data-testid="setup-checklist">`, "Get started: 2 of 6 done", `href="/api-keys"`,
+	mustContain(t, body, `<details class="card setup" open data-testid="setup-checklist">`, done(2), `href="/api-keys"`,
 		"GetResponse refuses localhost redirect URLs")
 	f.makeLink("customer-1", "")
 	if _, _, err := f.apiKeys.Create(context.Background(), services.APIKeyInput{Name: "backend", CreatedBy: annEmail}); err != nil {
@@ -56,7 +65,7 @@ func TestSetupChecklistTicksFromRealState(t *testing.T) {
 		t.Fatalf("after a link and a key: %v", got)
 	}
 	// The first steps done, the rest folds away.
-	mustContain(t, body, `<details class="card setup" data-testid="setup-checklist">`, "Get started: 4 of 6 done")
+	mustContain(t, body, `<details class="card setup" data-testid="setup-checklist">`, done(4))
 	// A revoked key does not count.
 	var key models.APIKey
 	f.store.DB().First(&key)
