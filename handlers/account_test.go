@@ -14,6 +14,7 @@ import (
 // the browser's; the script's report is stored once and never replaces a choice;
 // times then show in that zone with UTC on hover.
 func TestTimesInTheOperatorsZone(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	page := f.op.get("/connections/" + conn.ID).body
@@ -58,6 +59,7 @@ func TestTimesInTheOperatorsZone(t *testing.T) {
 // a new password, signs the operator in, ends their other sessions and then stops
 // working. Only its hash is stored.
 func TestPasswordResetLink(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
 	app.setupSecondOperator(ann, "bob@example.com", "bob password 1")

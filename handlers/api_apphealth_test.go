@@ -18,6 +18,7 @@ import (
 // while an explicit refresh is the app's probe: one call, and its failure names
 // the app again.
 func TestAPIErrorsNameTheCausingApp(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		failure getresponsetest.TokenFailure
 		status  int
@@ -71,6 +72,7 @@ func TestAPIErrorsNameTheCausingApp(t *testing.T) {
 // succeed, and the timeline, the webhook outbox and the audit log hold one
 // disconnect.
 func TestThirtyDisconnectsAtOnceRecordOnce(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	var wg sync.WaitGroup

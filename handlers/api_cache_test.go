@@ -31,6 +31,7 @@ func (f *apiFixture) token(id string) (string, int) {
 // TestAPINeverServesAReplacedToken warms the API's caches, then changes the
 // connection every way the rest of grconnect can: the next answer is always current.
 func TestAPINeverServesAReplacedToken(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	// On PostgreSQL nothing is cached and the answers must be current all the same.
 	if !f.store.IsPostgres() && !f.store.CanCacheRows() {
@@ -93,6 +94,7 @@ func TestAPINeverServesAReplacedToken(t *testing.T) {
 // refreshes: no answer to a request that started after a refresh returned may carry
 // the token that refresh replaced.
 func TestAPITokenCacheUnderConcurrentRefreshes(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{Rotation: getresponsetest.RotationRotate})
 	conn := f.connect("customer-1", "")
 	type answer struct {
@@ -154,6 +156,7 @@ func TestAPITokenCacheUnderConcurrentRefreshes(t *testing.T) {
 // same file, as another grconnect process would: its writes are not counted here,
 // and show within the caches' one-second bound.
 func TestAPICachesSeeOtherProcessesWithinASecond(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	f.token(conn.ID)

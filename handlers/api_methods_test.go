@@ -11,6 +11,7 @@ import (
 // TestAPIWrongMethodIs405: a known API path called with another method answers 405
 // method_not_allowed with Allow; an unknown path stays 404; both after the key check.
 func TestAPIWrongMethodIs405(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	for _, tc := range []struct {

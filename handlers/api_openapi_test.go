@@ -14,6 +14,7 @@ import (
 // TestOpenAPIDocumentMatchesTheRouter keeps the OpenAPI document true: every /api/v1
 // route of the router is in it, and everything in it is a route.
 func TestOpenAPIDocumentMatchesTheRouter(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	r := f.call(http.MethodGet, "/api/v1/openapi.json", nil)
 	if r.status != http.StatusOK {

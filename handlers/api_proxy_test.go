@@ -92,6 +92,7 @@ func expiredAnswer(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestAPIProxyForwardsAndStreamsBack(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	access, _ := f.plaintextTokens(conn.ID)
@@ -186,6 +187,7 @@ func TestAPIProxyForwardsAndStreamsBack(t *testing.T) {
 }
 
 func TestAPIProxyStreamsLargeBodies(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	rec := f.recordGetResponse()
@@ -226,6 +228,7 @@ func (zeros) Read(p []byte) (int, error) {
 }
 
 func TestAPIProxyRefreshesOnceAndRetriesOnce(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	f.age(conn.ID, time.Hour)
@@ -311,6 +314,7 @@ func TestAPIProxyRefreshesOnceAndRetriesOnce(t *testing.T) {
 }
 
 func TestAPIProxyRefusesPathEscapes(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	rec := f.recordGetResponse()
@@ -380,6 +384,7 @@ func TestAPIProxyRefusesPathEscapes(t *testing.T) {
 }
 
 func TestAPIProxyPassesThrough429AndBacksOff(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	other := f.fake.AddAccount(getresponsetest.Account{AccountID: "Other1", Email: "other@example.com", FirstName: "Other"})
@@ -414,6 +419,7 @@ func TestAPIProxyPassesThrough429AndBacksOff(t *testing.T) {
 }
 
 func TestAPIProxyBackOffEndsAtTheReset(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	clock := modelstest.NewClock(time.Now())
 	f.built.Proxy.Now = clock.Now
@@ -469,6 +475,7 @@ func TestAPIProxyBackOffEndsAtTheReset(t *testing.T) {
 }
 
 func TestAPIProxyRunsAtMostTenCallsPerAccount(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	rec := f.recordGetResponse()
@@ -492,6 +499,7 @@ func TestAPIProxyRunsAtMostTenCallsPerAccount(t *testing.T) {
 }
 
 func TestAPIProxySendsXDomainForMax(t *testing.T) {
+	t.Parallel()
 	app := newTestAppWith(t, getresponsetest.Options{MaxDomain: "example.com"})
 	op := app.setup(annEmail, annPass)
 	form := appForm("Acme MAX")
@@ -523,6 +531,7 @@ func TestAPIProxySendsXDomainForMax(t *testing.T) {
 }
 
 func TestAPIProxyWhenGetResponseDoesNotAnswer(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	rec := f.recordGetResponse()
@@ -543,6 +552,7 @@ func TestAPIProxyWhenGetResponseDoesNotAnswer(t *testing.T) {
 // refreshes: 30 calls at once cause one refresh call (the issue asked for at most 3
 // for 20), and 30 parallel POST …/refresh right after it at most the explicit limit.
 func TestAPIProxyNoRefreshStorm(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	f.age(conn.ID, time.Hour)
@@ -596,6 +606,7 @@ func TestAPIProxyNoRefreshStorm(t *testing.T) {
 // TestAPIProxyReturnsRedirectsAsIs: a 3xx from GetResponse comes back to the
 // caller as it is; grconnect never follows it (the bearer token would go along).
 func TestAPIProxyReturnsRedirectsAsIs(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	rec := f.recordGetResponse()

@@ -217,6 +217,7 @@ var apiRoutes = []struct{ method, path string }{
 }
 
 func TestAPIRefusesMissingWrongAndRevokedKeys(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	_, revoked, err := f.apiKeys.Create(t.Context(), services.APIKeyInput{Name: "old", CreatedBy: "test"})
@@ -287,6 +288,7 @@ func TestAPIRefusesMissingWrongAndRevokedKeys(t *testing.T) {
 }
 
 func TestAPIConnectSessions(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	r := f.call(http.MethodPost, "/api/v1/connect-sessions", map[string]any{
 		"app_id": f.appID, "customer_ref": "customer-7", "return_url": "https://app.example.com/done",
@@ -363,6 +365,7 @@ func TestAPIConnectSessions(t *testing.T) {
 }
 
 func TestAPIListsConnectionsWithFiltersAndCursors(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	real := f.connect("customer-1", "")
 	seedConnections(t, f.store, f.appID, 120)
@@ -424,6 +427,7 @@ func TestAPIListsConnectionsWithFiltersAndCursors(t *testing.T) {
 }
 
 func TestAPIConnectionTokenRefreshAndDisconnect(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	access, _ := f.plaintextTokens(conn.ID)
@@ -516,6 +520,7 @@ func TestAPIConnectionTokenRefreshAndDisconnect(t *testing.T) {
 // about to expire (inside the 60 s floor, so every caller waits for it), and that
 // concurrent callers share one refresh.
 func TestAPITokenRefreshesInsideTheMarginOnce(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	old, _ := f.plaintextTokens(conn.ID)
@@ -549,6 +554,7 @@ func TestAPITokenRefreshesInsideTheMarginOnce(t *testing.T) {
 }
 
 func TestAPIKeyFormatAndStorage(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	var key models.APIKey
 	if err := f.store.DB().Where("name = ?", "test backend").First(&key).Error; err != nil {

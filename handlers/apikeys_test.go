@@ -15,6 +15,7 @@ var resetLinkRe = regexp.MustCompile(`/reset-password/([a-z2-7]{40,})`)
 var shownKeyRe = regexp.MustCompile(`id="api-key" type="text" readonly value="(grc_[a-z0-9]{8}_[a-z0-9]{52})"`)
 
 func TestAPIKeysPageCreatesListsAndRevokes(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	// Without a session, no key page.
@@ -97,6 +98,7 @@ func (f *apiFixture) send2(method, path, key string) response {
 }
 
 func TestConnectionPageShowsAPIUsage(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	page := f.op.get("/connections/" + conn.ID)

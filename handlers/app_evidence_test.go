@@ -35,6 +35,7 @@ func countEvents(t testing.TB, store *models.Store, appID, connID string, typ mo
 // works, concurrent forced refreshes heal the app with one app.recovered, and each
 // connection whose refresh was paused gets one refresh.resumed.
 func TestForcedRefreshIsThePausedAppsProbe(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	var ids []string
 	for i := range 3 {
@@ -154,6 +155,7 @@ func TestForcedRefreshIsThePausedAppsProbe(t *testing.T) {
 // with this grant, and nothing changes: the working app keeps refreshing, on
 // request and in the background.
 func TestRefusedClientCredentialsGrantChangesNoHealth(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		refusal getresponsetest.GrantRefusal
 		code    string

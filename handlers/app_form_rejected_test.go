@@ -16,6 +16,7 @@ import (
 // written back and must be typed again. Keeping changes nothing; saving anyway
 // stores it and marks the app.
 func TestSavingRejectedCredentialsAsksFirst(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	const wrong = "a-mistyped-secret-0123456789"

@@ -16,6 +16,7 @@ import (
 // at once; a rejected check marks the app before any customer connects; saving the
 // right secret, or pressing Check credentials, makes it healthy again.
 func TestCheckCredentialsAtRegistration(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	op := app.setup(annEmail, annPass)
 	app.fake.AddClient("client-abc", "the-right-secret-0123456789", app.cfg.RedirectURL())
@@ -55,6 +56,7 @@ func TestCheckCredentialsAtRegistration(t *testing.T) {
 // the page tells the truth when no mail server is set: the choice is kept, but
 // nothing is sent until GRCONNECT_SMTP_URL is set.
 func TestAlertOptIn(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	op := app.setup(annEmail, annPass)
 	page := op.get("/operators")
@@ -83,6 +85,7 @@ func TestAlertOptIn(t *testing.T) {
 // answer reported it, is on the connection's page once known, and gone once the
 // connection is disconnected (no call can spend it).
 func TestConnectionPageShowsTheBudget(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	mustNotContain(t, f.op.get("/connections/"+conn.ID).body, `data-testid="budget"`)
@@ -95,6 +98,7 @@ func TestConnectionPageShowsTheBudget(t *testing.T) {
 
 // TestAlertOptInWithAMailServer: with GRCONNECT_SMTP_URL set, opting in says so plainly.
 func TestAlertOptInWithAMailServer(t *testing.T) {
+	t.Parallel()
 	smtp := mailertest.NewServer()
 	t.Cleanup(smtp.Close)
 	app := newTestApp(t, func(cfg *config.Config) { cfg.SMTPURL = smtp.URL("", "") })

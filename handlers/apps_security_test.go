@@ -16,6 +16,7 @@ import (
 // attacker's choosing could be set first); the edit is recorded as an app event
 // naming who changed what.
 func TestMovingAnAppNeedsThePassword(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	form := appForm("Acme")
@@ -99,6 +100,7 @@ func TestMovingAnAppNeedsThePassword(t *testing.T) {
 // credentials or another scheme is refused (a "#" at the end of the API URL would
 // cut off the path of every call and send the bearer token to the bare host).
 func TestAppURLsRefuseQueryFragmentAndCredentials(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	for _, bad := range []string{

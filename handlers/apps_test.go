@@ -36,6 +36,7 @@ func createApp(t testing.TB, b *browser, form url.Values) string {
 }
 
 func TestAppValidation(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	cases := []struct {
@@ -90,6 +91,7 @@ func realDefaults(c *config.Config) {
 }
 
 func TestAppCreateShowEditNeverRevealsSecret(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, realDefaults)
 	b := app.setup(annEmail, annPass)
 	mustContain(t, b.get("/apps").body, "Register your GetResponse app")
@@ -158,6 +160,7 @@ func assertNotInDatabaseFiles(t *testing.T, app *testApp, secrets ...string) {
 }
 
 func TestMaxAppGetsEditionURLs(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, realDefaults)
 	b := app.setup(annEmail, annPass)
 	form := appForm("Max PL")
@@ -197,6 +200,7 @@ func TestMaxAppGetsEditionURLs(t *testing.T) {
 }
 
 func TestNoLocalhostWarningOnPublicBaseURL(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, func(c *config.Config) { c.BaseURL = "https://connect.example.com" })
 	b := app.setup(annEmail, annPass)
 	id := createApp(t, b, appForm("Acme"))
@@ -206,6 +210,7 @@ func TestNoLocalhostWarningOnPublicBaseURL(t *testing.T) {
 }
 
 func TestDeleteAppWithConnectionsNeedsConfirmation(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	id := createApp(t, b, appForm("Acme"))

@@ -17,6 +17,7 @@ import (
 // gets, without a form that changes anything: the actions that copy stay, the
 // others are left out or shown disabled, each with why. An admin still gets them.
 func TestViewersSeeTheAttentionActionsGated(t *testing.T) {
+	t.Parallel()
 	f := newAttentionFixture(t)
 	vera := f.addOperator(f.op, veraEmail, veraPass, models.RoleViewer)
 	// A reconnect link for the customer's row, which copies it; two dead links.

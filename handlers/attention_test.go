@@ -104,6 +104,7 @@ func rowHTML(t *testing.T, body, id string) string {
 // the healthy — each group headed with its count, each row with its reason and
 // its one action; the tabs count the states as the overview does.
 func TestConnectionsListLeadsWithWhoMustAct(t *testing.T) {
+	t.Parallel()
 	f := newAttentionFixture(t)
 	page := f.op.get("/connections")
 	if page.status != http.StatusOK {
@@ -192,6 +193,7 @@ func TestConnectionsListLeadsWithWhoMustAct(t *testing.T) {
 // says so (aria-sort) and links to its reverse; every order pages to the end and
 // back by its own keyset.
 func TestConnectionsListSortsByEachColumn(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	base := models.Now().Truncate(time.Second)
 	var emails []string
@@ -256,6 +258,7 @@ func TestConnectionsListSortsByEachColumn(t *testing.T) {
 // TestSearchSaysWhatItSearches: the search box and an empty result name the
 // fields the search looks in, and the empty result names the search.
 func TestSearchSaysWhatItSearches(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	f.connect("customer-1", "")
 	page := f.op.get("/connections").body

@@ -36,6 +36,7 @@ var (
 // once per change with the right actor and address, and no password, token, key,
 // link token, session cookie or secret appears anywhere in it.
 func TestAuditRecordsEveryActionOnce(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	const apiActor = "api:test backend"
 	want := map[string]int{} // "action actor" → entries
@@ -400,6 +401,7 @@ func TestAuditRecordsEveryActionOnce(t *testing.T) {
 
 // TestAuditTargetsAndDetails: entries name their target and say what changed.
 func TestAuditTargetsAndDetails(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	edit := appForm("Renamed")
 	edit.Set("client_id", "acme-client")
@@ -428,6 +430,7 @@ func TestAuditTargetsAndDetails(t *testing.T) {
 // TestAuditPage filters by who, action, target and day, and pages backwards
 // through the entries with keyset links.
 func TestAuditPage(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	// 60 link creations: more than one page of 50.
 	for i := range 60 {
@@ -491,6 +494,7 @@ func TestAuditPage(t *testing.T) {
 
 // TestAuditAPI pages through GET /api/v1/audit with its cursor and filters.
 func TestAuditAPI(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	for i := range 7 {
 		if r := f.call(http.MethodPost, "/api/v1/connect-sessions", map[string]any{"app_id": f.appID, "customer_ref": fmt.Sprintf("c-%d", i)}); r.status != http.StatusCreated {
@@ -555,6 +559,7 @@ func TestAuditAPI(t *testing.T) {
 // TestOpenAPIAuditActionsMatchTheModel keeps the documented action list equal to
 // the code's.
 func TestOpenAPIAuditActionsMatchTheModel(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	var doc struct {
 		Components struct {

@@ -15,6 +15,7 @@ const (
 )
 
 func TestFreshInstallGoesToSetup(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.browser()
 	for _, path := range []string{"/", "/login", "/apps"} {
@@ -37,6 +38,7 @@ func TestFreshInstallGoesToSetup(t *testing.T) {
 }
 
 func TestSetupValidatesThenSignsIn(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.browser()
 	cases := []struct {
@@ -79,6 +81,7 @@ func TestSetupValidatesThenSignsIn(t *testing.T) {
 }
 
 func TestPostWithoutCSRFIsForbidden(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	for _, path := range []string{"/logout", "/apps", "/operators", "/account/password", "/login"} {
@@ -98,6 +101,7 @@ func TestPostWithoutCSRFIsForbidden(t *testing.T) {
 }
 
 func TestOperatorPagesNeedASession(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	app.setup(annEmail, annPass)
 	anon := app.browser()
@@ -121,6 +125,7 @@ func TestOperatorPagesNeedASession(t *testing.T) {
 }
 
 func TestLoginLogoutAndNext(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	app.setup(annEmail, annPass)
 	b := app.browser()
@@ -167,6 +172,7 @@ func TestLoginLogoutAndNext(t *testing.T) {
 }
 
 func TestSecureCookiesOnHTTPS(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, func(c *config.Config) { c.BaseURL = "https://connect.example.com" })
 	b := app.browser()
 	r := b.get("/setup")
@@ -178,6 +184,7 @@ func TestSecureCookiesOnHTTPS(t *testing.T) {
 }
 
 func TestFailedSignInsAreThrottled(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	app.setup(annEmail, annPass)
 	b := app.browser()
@@ -208,6 +215,7 @@ func TestFailedSignInsAreThrottled(t *testing.T) {
 }
 
 func TestOperatorsAddRemoveAndPassword(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
 	// Validation shows next to the field.

@@ -19,6 +19,7 @@ import (
 // <name>", and Refresh now says it probes the app. Every page fits the width and
 // passes the accessibility check.
 func TestBrowserAppUnavailableOnAPhone(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	shots := newScreenshots(t, "apphealth")
 	f := newConnectFixture(t, getresponsetest.Options{})

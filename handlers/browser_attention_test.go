@@ -29,6 +29,7 @@ import (
 //   - a revoked link's page makes a new link for its customer, and the app's
 //     recent links show each link's real state.
 func TestBrowserAttentionInTheDemo(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	dir, dsn, store, key, _ := newStorage(t)
 	store.Close()

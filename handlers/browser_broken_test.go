@@ -18,6 +18,7 @@ import (
 // when they approve another account; the page much shorter
 // than it was (its heights are logged), on a phone with the fix on the first screen.
 func TestBrowserBrokenConnection(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	shots := newScreenshots(t, "broken")
@@ -181,6 +182,7 @@ func TestBrowserBrokenConnection(t *testing.T) {
 // focus and leads to each field, and keeps the typed secret; chart labels are
 // readable at both widths.
 func TestBrowserFormsAndCharts(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	shots := newScreenshots(t, "forms")
@@ -272,6 +274,7 @@ func TestBrowserFormsAndCharts(t *testing.T) {
 // and dark): the account page, a password reset from link to new password, a new
 // API key, a bulk refresh's progress.
 func TestBrowserAccountPages(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	shots := newScreenshots(t, "account")

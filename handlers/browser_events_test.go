@@ -21,6 +21,7 @@ import (
 // light and dark mode, and pass the accessibility check; Replay and the log's
 // filter work from the browser.
 func TestBrowserEventsPagesAt1280And390(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	f := newEventsFixture(t)
 	// A receiver down for maintenance, so the log shows a failing delivery.

@@ -15,6 +15,7 @@ import (
 // the audit filter works without JavaScript's help, and "Back up now" makes a
 // backup the page then shows.
 func TestBrowserOpsPagesOnAPhone(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	dir := filepath.Join(t.TempDir(), "backups")
 	app := newTestApp(t, func(c *config.Config) {

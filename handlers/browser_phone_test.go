@@ -142,6 +142,7 @@ func (f *longFixture) signIn(email string) {
 // phone's 390 px, with long unbroken names, refs, e-mails and IDs everywhere:
 // nothing may widen the page, nor sit past its right edge, in light and dark mode.
 func TestBrowserPhoneWidth(t *testing.T) {
+	t.Parallel()
 	shots := newScreenshots(t, "phone")
 	f := newLongFixture(t, shots)
 	op := f.browser
@@ -355,6 +356,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 // TestBrowserFitsWidthCheck proves the phone-width check catches each way a page
 // can be too wide, and passes a page that wraps.
 func TestBrowserFitsWidthCheck(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	long := strings.Repeat("W", 150)
 	srv := newStaticServer(t, map[string]string{

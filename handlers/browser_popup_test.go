@@ -55,6 +55,7 @@ func operatorSite(t *testing.T, grconnect string, link *string) *httptest.Server
 // {status: "connected", connection_id} to the opener with postMessage and closes. A
 // blocked popup falls back to the whole page going through the flow.
 func TestBrowserConnectPopup(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	var link string
 	f := newConnectFixture(t, getresponsetest.Options{})
@@ -158,6 +159,7 @@ func mobile(width int64) chromedp.Action[chromedp.Void] {
 // pages fit a 390 px screen without horizontal scrolling, with a long app name,
 // customer reference and account e-mail, and pass the accessibility check.
 func TestBrowserCustomerPagesOnAPhone(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	f := newConnectFixture(t, getresponsetest.Options{})
 	long := "Acme-Templates-International-Holdings-With-A-Very-Long-Unbreakable-Name-For-Testing"

@@ -16,6 +16,7 @@ import (
 // table, one line per entry at 1280 px. Each page passes the accessibility check
 // and the fits-width check at 1280 px and at 390 px, light and dark.
 func TestBrowserLeastPrivilegePages(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newTestApp(t)
 	shots := newScreenshots(t, "roles")

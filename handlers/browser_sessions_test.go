@@ -10,6 +10,7 @@ import (
 // horizontal scroll, passes the accessibility check, and "Sign out everywhere"
 // ends this browser's session and the other one's.
 func TestBrowserSessionsPageOnAPhone(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newTestApp(t)
 	app.setup(annEmail, annPass)

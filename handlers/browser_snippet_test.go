@@ -15,6 +15,7 @@ var snippetRe = regexp.MustCompile(`(?s)<textarea id="link-snippet"[^>]*>(.*?)</
 // button into a plain page on another origin, checks it renders as a button, and
 // clicks it through to the customer's connect page.
 func TestBrowserSnippetOnAThirdPartyPage(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	op := app.setup(annEmail, annPass)

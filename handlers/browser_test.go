@@ -22,6 +22,7 @@ import (
 // in two browser contexts, checking every page for accessibility and taking a
 // screenshot of each step.
 func TestBrowserWholeStory(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	shots := newScreenshots(t, "story")
@@ -265,6 +266,7 @@ func TestBrowserWholeStory(t *testing.T) {
 // whose Try again leads back to the (still valid) connect link; the operator's
 // lists then read the link "declined" (it still works), at 1280 and 390 px.
 func TestBrowserConsentDenied(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	op := app.setup(annEmail, annPass)
@@ -317,6 +319,7 @@ func TestBrowserConsentDenied(t *testing.T) {
 // customer to ask the app (with its support contact) and offers nothing; the
 // operator who opens it gets "Make a new link for ‹customer›", which makes one.
 func TestBrowserExpiredLink(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	op := app.setup(annEmail, annPass)
@@ -366,6 +369,7 @@ func TestBrowserExpiredLink(t *testing.T) {
 // TestBrowserSignInFailures: wrong credentials get one message that reveals
 // nothing, keep the email, and too many failures block sign-in for a while.
 func TestBrowserSignInFailures(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	app.setup(annEmail, annPass)
@@ -416,6 +420,7 @@ func TestBrowserSignInFailures(t *testing.T) {
 // TestBrowserKeyboardOnly signs in and makes a connect link with the keyboard
 // alone: Tab moves the focus in order and visibly, Enter follows and submits.
 func TestBrowserKeyboardOnly(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	app.setup(annEmail, annPass)
@@ -484,6 +489,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 // TestBrowserAccessibilityCheck proves the accessibility check fails on each
 // kind of violation and passes a clean page.
 func TestBrowserAccessibilityCheck(t *testing.T) {
+	t.Parallel()
 	ctx := browserTest(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

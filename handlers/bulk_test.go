@@ -11,6 +11,7 @@ import (
 )
 
 func TestBulkRefreshShowsProgress(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	var ids []string
 	for i, acct := range []string{"B1", "B2", "B3"} {

@@ -52,6 +52,7 @@ func (f *eventsFixture) callbacksOf(id string) *models.ConnectionCallback {
 // callbacks then arrive and are relayed; a disconnect removes them at GetResponse
 // (with the token kept for that, then erased) and ends the URL.
 func TestCallbacksRegisteredOnConnectAndRemovedOnDisconnect(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	f.turnCallbacksOn("open", "click", "subscribe")
 	conn := f.connect("customer-7", "")
@@ -131,6 +132,7 @@ func TestCallbacksRegisteredOnConnectAndRemovedOnDisconnect(t *testing.T) {
 // registers again; callbacks the customer pointed elsewhere meanwhile are noted
 // when replaced, and a removal leaves callbacks that no longer go to grconnect.
 func TestCallbacksReconnectRegistersAgainAndForeignURLsAreLeftAlone(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	f.turnCallbacksOn("open")
 	conn := f.connect("customer-1", "")
@@ -175,6 +177,7 @@ func TestCallbacksReconnectRegistersAgainAndForeignURLsAreLeftAlone(t *testing.T
 // once and the connection's page says so; the registration is kept across a
 // restart of the worker (it is a row, not memory).
 func TestCallbacksFailuresSayWhoMustAct(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	f.turnCallbacksOn("open", "click")
 	conn := f.connect("customer-1", "")
@@ -211,6 +214,7 @@ func TestCallbacksFailuresSayWhoMustAct(t *testing.T) {
 // TestCallbacksSettingAppliesToExistingConnections: turning the app's callbacks
 // on queues every live connection; turning them off removes them again.
 func TestCallbacksSettingAppliesToExistingConnections(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	a := f.connect("customer-1", "")
 	f.fake.AddAccount(getresponsetest.Account{AccountID: "B2", Email: "b2@example.com"})

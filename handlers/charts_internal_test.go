@@ -11,6 +11,7 @@ import (
 var utcClock = clock{loc: time.UTC, now: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}
 
 func TestExpiryChartData(t *testing.T) {
+	t.Parallel()
 	now := utcClock.now
 	buckets := []models.ExpiryBucket{
 		{From: now, To: now.Add(time.Hour), ByStatus: map[models.Status]int64{"active": 3, "needs_reconnect": 2}},
@@ -37,6 +38,7 @@ func TestExpiryChartData(t *testing.T) {
 // TestExpiryRangeFollowsTheData: hour-long tokens get an hour of five-minute bars,
 // day-long ones 24 hourly bars, and the range never cuts off the latest expiry.
 func TestExpiryRangeFollowsTheData(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 28, 10, 7, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		latest time.Duration
@@ -60,6 +62,7 @@ func TestExpiryRangeFollowsTheData(t *testing.T) {
 }
 
 func TestRefreshChartAndHistory(t *testing.T) {
+	t.Parallel()
 	c := refreshChart([]models.DailyRefreshStat{{Day: "2026-11-27", Succeeded: 10, Failed: 2}, {Day: "2026-11-28", Succeeded: 4}})
 	if c.Bars[0].Label != "Fri 27" || c.Summary != "16 refreshes in 7 days: 14 succeeded, 2 failed." {
 		t.Fatalf("chart = %q / %q", c.Bars[0].Label, c.Summary)
@@ -92,6 +95,7 @@ func TestRefreshChartAndHistory(t *testing.T) {
 // row come from the same events, whatever kind of failure they record; the stored
 // count is used only past the events shown.
 func TestHistoryAndStreakAgree(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
 	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
 	for _, tc := range []struct {

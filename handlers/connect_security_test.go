@@ -15,6 +15,7 @@ import (
 // Referer, a shared screenshot) does not reveal the connect link: a refused
 // callback offers the retry link only to the browser that started it.
 func TestRetryLinkOnlyForTheStatesBrowser(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	customer := f.browser()
 	link := f.makeLink("customer-1", "")
@@ -52,6 +53,7 @@ func TestRetryLinkOnlyForTheStatesBrowser(t *testing.T) {
 // TestPendingAuthorizationsPerLinkAreCapped: one link cannot fill the table with
 // pending authorizations; the twenty-first start within their lifetime is refused.
 func TestPendingAuthorizationsPerLinkAreCapped(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	link := f.makeLink("customer-1", "")
 	path := strings.TrimPrefix(link, f.srv.URL)

@@ -153,6 +153,7 @@ func (f *connectFixture) plaintextTokens(id string) (access, refresh string) {
 }
 
 func TestConnectFlowCreatesConnection(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-42", "")
 	if conn.Status != models.StatusActive || conn.CustomerRef != "customer-42" || conn.AccountEmail == "" || conn.AccountID != getresponsetest.DefaultAccountID {
@@ -197,6 +198,7 @@ func TestConnectFlowCreatesConnection(t *testing.T) {
 }
 
 func TestConnectReturnURL(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	// Only the app's origins are allowed.
 	for _, bad := range []string{"https://evil.example/cb", "javascript:alert(1)", "//app.example.com/x", "https://app.example.com.evil.example/"} {
@@ -222,6 +224,7 @@ func TestConnectReturnURL(t *testing.T) {
 }
 
 func TestReconnectKeepsIDAndHistory(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-42", "")
 	f.fake.RevokeRefreshTokens()
@@ -285,6 +288,7 @@ func TestReconnectKeepsIDAndHistory(t *testing.T) {
 }
 
 func TestDenyShowsFriendlyPage(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	customer := f.browser()
 	link := f.makeLink("customer-7", "https://app.example.com/back")
@@ -318,6 +322,7 @@ func TestDenyShowsFriendlyPage(t *testing.T) {
 }
 
 func TestBadStatesAreRefused(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	count := func() int64 {
 		var n int64
@@ -379,6 +384,7 @@ func TestBadStatesAreRefused(t *testing.T) {
 }
 
 func TestLinkPagesForUnknownAndExpiredLinks(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	anon := f.browser()
 	for _, path := range []string{"/connect/doesnotexist0000000000000000", "/connect/x", "/connect/" + strings.Repeat("a", 80)} {

@@ -14,6 +14,7 @@ import (
 )
 
 func TestRefreshNowWithAndWithoutRotation(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name        string
 		rotation    getresponsetest.Rotation
@@ -63,6 +64,7 @@ func TestRefreshNowWithAndWithoutRotation(t *testing.T) {
 }
 
 func TestRefreshFailuresAreClassified(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		failure    getresponsetest.TokenFailure
@@ -118,6 +120,7 @@ func TestRefreshFailuresAreClassified(t *testing.T) {
 // connection keeps its state and tokens, the app's health says what to do, and
 // once GetResponse accepts the app again the refresh works with no reconnect.
 func TestOperatorFailureIsTheApps(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	access1, _ := f.plaintextTokens(conn.ID)
@@ -159,6 +162,7 @@ func TestOperatorFailureIsTheApps(t *testing.T) {
 }
 
 func TestTestCallRefreshesOnceOnExpiredToken(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	r := f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/from-fields"}})
@@ -204,6 +208,7 @@ func TestTestCallRefreshesOnceOnExpiredToken(t *testing.T) {
 }
 
 func TestDisconnect(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	mustContain(t, f.op.get("/connections/"+conn.ID+"/disconnect").body, "Disconnect "+conn.AccountEmail+"?")
@@ -237,6 +242,7 @@ func TestDisconnect(t *testing.T) {
 }
 
 func TestXSSPayloadsAreEscaped(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	payload := `<script>alert("x")</script><img src=x onerror=alert(1)>`
 	id := f.fake.AddAccount(getresponsetest.Account{
@@ -268,6 +274,7 @@ var rowLinkRe = regexp.MustCompile(`href="/connections/(con_[a-z0-9]+)"`)
 var pagerRe = regexp.MustCompile(`<a class="button" href="([^"]+)">([^<]+)</a>`)
 
 func TestConnectionsListPagesFiltersAndSearch(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	ctx := t.Context()
 	app, _ := f.store.AppByID(ctx, f.appID)
@@ -385,6 +392,7 @@ func expiryOf(t *testing.T, f *connectFixture, id string) time.Time {
 }
 
 func TestTimelineIsNewestFirstAndPaginated(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	for i := range 60 {
@@ -427,6 +435,7 @@ func TestTimelineIsNewestFirstAndPaginated(t *testing.T) {
 // before the app was marked: a connect page opened after it says the integration
 // is unavailable instead.)
 func TestCustomerConsentHealsTheApp(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	first := f.connect("customer-1", "")
 	account := f.fake.AddAccount(getresponsetest.Account{AccountID: "A2", Email: "a2@example.com"})

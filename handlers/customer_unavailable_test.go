@@ -21,6 +21,7 @@ import (
 // gone. Causes that are the customer's (declining access) or nobody's
 // (GetResponse failing for now) keep their retry.
 func TestCustomerIsNeverAskedToRetryAnOperatorProblem(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		failure getresponsetest.TokenFailure
@@ -109,6 +110,7 @@ func TestCustomerIsNeverAskedToRetryAnOperatorProblem(t *testing.T) {
 // to check it and may try again, and the app is not marked: the address was not
 // the operator's configuration.
 func TestATypedMaxAddressIsTheCustomersToCorrect(t *testing.T) {
+	t.Parallel()
 	app := newTestAppWith(t, getresponsetest.Options{})
 	op := app.setup(annEmail, annPass)
 	form := appForm("Max Templates")

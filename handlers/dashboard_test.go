@@ -31,6 +31,7 @@ func actionBar(t *testing.T, page string) (primary, menu string) {
 // state in the header and the rest in a menu, says once what is wrong, and shows
 // only the cards and facts that apply to its state.
 func TestConnectionPageSaysWhatToDo(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	page := f.op.get("/connections/" + conn.ID).body
@@ -117,6 +118,7 @@ func TestConnectionPageSaysWhatToDo(t *testing.T) {
 // TestEmptyListSaysWhatTheFilterHides: when the only connections are disconnected,
 // the default list says so and offers to show them.
 func TestEmptyListSaysWhatTheFilterHides(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	mustContain(t, f.op.get("/connections").body, "No connections yet")
 	conn := f.connect("customer-1", "")
@@ -132,6 +134,7 @@ func TestEmptyListSaysWhatTheFilterHides(t *testing.T) {
 // lifetime (hour-long tokens: a quarter hour, not every connection); a finished job
 // says it is done.
 func TestBulkOffersOnlyWhatHasWork(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	a := f.connect("customer-1", "")
 	page := f.op.get("/connections").body
@@ -160,6 +163,7 @@ func TestBulkOffersOnlyWhatHasWork(t *testing.T) {
 // TestErrorPageNamesItOnce: the error page's title and heading agree, and the status
 // is a small note.
 func TestErrorPageNamesItOnce(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	r := b.get("/connections/con_nope")
@@ -170,6 +174,7 @@ func TestErrorPageNamesItOnce(t *testing.T) {
 // TestOpenAPIDownloadWithSession: the API keys page links the OpenAPI document as a
 // download a signed-in browser can fetch.
 func TestOpenAPIDownloadWithSession(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	mustContain(t, b.get("/api-keys").body, `href="/api-keys/openapi.json" download="grconnect-openapi.json"`)
@@ -188,6 +193,7 @@ func TestOpenAPIDownloadWithSession(t *testing.T) {
 
 // TestShowOnceNoticesMatch: the new API key and the webhook secret use one notice.
 func TestShowOnceNoticesMatch(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	key := f.op.submit("/api-keys", "/api-keys", url.Values{"name": {"k"}}).body
 	hook := f.op.submit("/apps/"+f.appID, "/apps/"+f.appID+"/webhook", url.Values{"webhook_url": {"https://hooks.example.com/x"}}).body

@@ -27,6 +27,7 @@ func newDemoApp(t *testing.T) *testApp {
 var hiddenRe = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
 
 func TestDemoModeWholeFlow(t *testing.T) {
+	t.Parallel()
 	app := newDemoApp(t)
 	op := app.setup(annEmail, annPass)
 	apps := op.get("/apps")

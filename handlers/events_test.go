@@ -48,6 +48,7 @@ type relayedEvent struct {
 // the original payload — signed so that a verifier written from the Standard
 // Webhooks specification accepts it. The old signature header still comes along.
 func TestEventsRelayedOnceSignedAsStandardWebhooks(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	conn := f.connect("customer-42", "")
 	eventsURL := f.eventsURL(conn.ID)
@@ -180,6 +181,7 @@ func countStatements(t *testing.T, db *gorm.DB, fn func()) (n int, sqls []string
 // it is answered exactly as the URL of a disconnected connection and a rotated-
 // away URL are: nothing tells whether a token ever existed.
 func TestEventsURLWrongTokenIs404WithOneIndexedRead(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	conn := f.connect("customer-1", "")
 	eventsURL := f.eventsURL(conn.ID)
@@ -259,6 +261,7 @@ func sameExceptID(body string) string {
 // its Content-Length or while it is read), and a request that is no GetResponse
 // event is a 400, stored nowhere.
 func TestEventsBodiesAreCappedAndChecked(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	conn := f.connect("customer-1", "")
 	eventsURL := f.eventsURL(conn.ID)
@@ -302,6 +305,7 @@ func TestEventsBodiesAreCappedAndChecked(t *testing.T) {
 // Retry-After (GetResponse sends those again), and another connection is not
 // affected.
 func TestEventsRateLimitHoldsUnderParallelRequests(t *testing.T) {
+	t.Parallel()
 	const rate = 2 // per second: bursts of 20
 	f := newEventsFixture(t, func(c *config.Config) { c.EventsRate = rate })
 	conn := f.connect("customer-1", "")
@@ -362,6 +366,7 @@ func TestEventsRateLimitHoldsUnderParallelRequests(t *testing.T) {
 // GET with parameters, or a form POST) carry no ID; the same content twice within
 // a minute is kept once, and relayed with the parameters as its payload.
 func TestCallbackEventsAreKeptOncePerContentInAWindow(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	conn := f.connect("customer-1", "")
 	eventsURL := f.eventsURL(conn.ID)
@@ -414,6 +419,7 @@ func TestCallbackEventsAreKeptOncePerContentInAWindow(t *testing.T) {
 // the database before the answer; a relay that died holding its lease leaves it
 // to the next one, which relays it once.
 func TestEventsStoredBeforeAnsweredSurviveARelayCrash(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	conn := f.connect("customer-1", "")
 	if r := f.post(f.eventsURL(conn.ID), "application/json", []byte(`{"type":"contact_subscribed"}`), http.Header{"X-Webhook-Id": {"k1"}}); r.status != http.StatusOK {

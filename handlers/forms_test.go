@@ -13,6 +13,7 @@ import (
 // TestAppFormKeepsInputAndShowsEveryError: a form with several problems says all of
 // them at once and comes back with everything typed, the client secret too.
 func TestAppFormKeepsInputAndShowsEveryError(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	form := url.Values{
@@ -49,6 +50,7 @@ func TestAppFormKeepsInputAndShowsEveryError(t *testing.T) {
 // only: rendered hidden for the standard edition (the script shows it when the
 // edition changes), shown for a MAX edition, and never required.
 func TestMaxDomainShownByEdition(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	wrapper := regexp.MustCompile(`<div data-max-only( hidden)? data-testid="max-domain-field">`)
@@ -73,6 +75,7 @@ func TestMaxDomainShownByEdition(t *testing.T) {
 
 // TestLinkFormShowsEveryError: a bad validity no longer hides the other fields' problems.
 func TestLinkFormShowsEveryError(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	r := f.op.submit("/apps/"+f.appID, "/apps/"+f.appID+"/links", url.Values{
 		"customer_ref": {""}, "return_url": {"https://elsewhere.example.com/x"}, "ttl_days": {"500"},

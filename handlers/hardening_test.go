@@ -58,6 +58,7 @@ func expireReauth(t *testing.T, a *testApp) {
 // error, as the webhook form does, and GRCONNECT_GETRESPONSE_ALLOW_PRIVATE lets
 // private ones (never metadata) through.
 func TestAppURLsRefuseInternalAddresses(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	internal, _ := internalService(t)
 	edit := func(field, value string) response {
@@ -103,6 +104,7 @@ func TestAppURLsRefuseInternalAddresses(t *testing.T) {
 // name resolving there) gets nothing through the proxy, the token route or the
 // dashboard — the dial is refused — and no answer carries the address or port.
 func TestProxyCannotReachInternalAddresses(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("cust-1", "")
 	internal, hits := internalService(t)
@@ -136,6 +138,7 @@ func TestProxyCannotReachInternalAddresses(t *testing.T) {
 // allowed host answers 503 without the address, the port or the system's words,
 // so the proxy is no port scanner; the log keeps them.
 func TestProxyErrorsCarryNoDialDetails(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("cust-1", "")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -163,6 +166,7 @@ func TestProxyErrorsCarryNoDialDetails(t *testing.T) {
 // another host; with the password (asked once on the same form, good for ten
 // minutes) the operator can.
 func TestStolenSessionCannotRedirectRefreshTokens(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("cust-1", "")
 	// Another host, on an address the guard allows (so that only re-authentication
@@ -254,6 +258,7 @@ func TestStolenSessionCannotRedirectRefreshTokens(t *testing.T) {
 // keys or add, remove or reset operators; each form asks for the password, and
 // the check is throttled like a sign-in.
 func TestSensitiveActionsNeedThePassword(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
 	app.setupSecondOperator(ann, "bob@example.com", "bob password 1")
@@ -313,6 +318,7 @@ func makeResetLink(t *testing.T, b *browser, id string) string {
 // is removed, and when the operator who made it signs out everywhere or changes
 // their password; its use is audited too; it lives at most an hour.
 func TestResetLinksDieWithAccessChanges(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
 	const bobPass, carolPass = "bob password 1", "carol password 1"
@@ -402,6 +408,7 @@ func TestResetLinksDieWithAccessChanges(t *testing.T) {
 // header or a JSON value is refused with 400 before any query — never a 500, never
 // an ERROR line — and names refuse control and format characters.
 func TestBadBytesNeverReachAQuery(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	raw := func(method, path, contentType, body string, header map[string]string) response {
 		t.Helper()
@@ -497,6 +504,7 @@ func TestBadBytesNeverReachAQuery(t *testing.T) {
 // peer not in GRCONNECT_TRUSTED_PROXIES is ignored and said once in the log (per
 // peer), naming the setting; from a trusted proxy it is believed and not logged.
 func TestUntrustedForwarderLoggedOnce(t *testing.T) {
+	t.Parallel()
 	send := func(a *testApp) {
 		for range 3 {
 			req, _ := http.NewRequest(http.MethodGet, a.srv.URL+"/login", nil)

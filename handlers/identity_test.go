@@ -35,6 +35,7 @@ func (f *connectFixture) addAccount(id, domain string) string {
 // gets a page saying the link was used, and never reaches GetResponse's token
 // endpoint. The operator's link page then says when and by which account it was used.
 func TestTwoFlowsOfOneLinkMakeOneConnection(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	link := f.makeLink("customer-7", "")
 	first, second := f.browser(), f.browser()
@@ -78,6 +79,7 @@ func TestTwoFlowsOfOneLinkMakeOneConnection(t *testing.T) {
 // exchange their codes at the same time; the link's claim in the saving
 // transaction lets exactly one complete.
 func TestConcurrentCallbacksOfOneLink(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	link := f.makeLink("customer-8", "")
 	a, b := f.addAccount("racerA", ""), f.addAccount("racerB", "")
@@ -143,6 +145,7 @@ func webhookOf(t *testing.T, store *models.Store, eventType string) string {
 // connection.transfer_refused webhook goes out; with allow_transfer the connection
 // moves, recorded as connection.transferred.
 func TestAnotherCustomerCannotTakeAnAccountSilently(t *testing.T) {
+	t.Parallel()
 	f := withAPIKey(newConnectFixture(t, getresponsetest.Options{}))
 	ctx := context.Background()
 	if err := f.store.SetWebhook(ctx, f.appID, models.WebhookSetting{URL: "https://hooks.example.com/grconnect"}); err != nil {
@@ -211,6 +214,7 @@ func TestAnotherCustomerCannotTakeAnAccountSilently(t *testing.T) {
 // dashboard; its page then says so, a flow started before cannot complete, and a
 // used link cannot be revoked.
 func TestRevokeConnectLinks(t *testing.T) {
+	t.Parallel()
 	f := withAPIKey(newConnectFixture(t, getresponsetest.Options{}))
 	created := decode[struct {
 		ID  string `json:"id"`
@@ -267,6 +271,7 @@ func TestRevokeConnectLinks(t *testing.T) {
 // and API call of each connection carries its own X-Domain (the fake refuses any
 // other and counts calls per client, account and domain).
 func TestTwoMaxCustomersOnOneApp(t *testing.T) {
+	t.Parallel()
 	app := newTestAppWith(t, getresponsetest.Options{})
 	op := app.setup(annEmail, annPass)
 	form := appForm("Max Templates")
@@ -386,6 +391,7 @@ func TestTwoMaxCustomersOnOneApp(t *testing.T) {
 // operator's app — its name, logo and support contact — and no grconnect wording,
 // and the logo's origin is allowed by the page's CSP.
 func TestCustomerPagesCarryTheApp(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	app, err := f.store.AppByID(context.Background(), f.appID)
 	if err != nil {

@@ -30,6 +30,7 @@ func (f *connectFixture) linkIDOf(customerRef string) (id, link string) {
 // each — used (by which account), revoked, expired, declined by the customer (and
 // still valid), valid — never "expires in 7 d" for a dead one.
 func TestRecentLinksShowTheirRealState(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("used-customer", "")
 	revoked, _ := f.linkIDOf("revoked-customer")
@@ -72,6 +73,7 @@ func TestRecentLinksShowTheirRealState(t *testing.T) {
 // link for the same customer: a button that makes one for a signed-in operator,
 // the app's support contact for a customer.
 func TestDeadLinksOfferANewOne(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	f.op.submit("/apps/"+f.appID+"/edit", "/apps/"+f.appID+"/edit", url.Values{"name": {"Acme Templates"}, "client_id": {"acme-client"},
 		"edition": {"standard"}, "auth_url": {f.fake.AuthURL()}, "api_url": {f.fake.APIURL()}, "return_origins": {"https://app.example.com"},
@@ -134,6 +136,7 @@ func TestDeadLinksOfferANewOne(t *testing.T) {
 // with the reason and the fix, the API answers 409 with the app's error code — and
 // once the app works again links are made.
 func TestLinksRefusedForARefusedApp(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		health models.AppHealth
 		code   string
@@ -181,6 +184,7 @@ func TestLinksRefusedForARefusedApp(t *testing.T) {
 // TestReconnectPageNamesTheAccount: the customer's reconnect page says which
 // account to sign in as (and on which MAX domain).
 func TestReconnectPageNamesTheAccount(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/reconnect", nil)

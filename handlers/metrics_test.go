@@ -23,6 +23,7 @@ func scrape(t testing.TB, a *testApp) string {
 // TestMetricsServedFromMemory: a scrape formats the figures read in the background
 // and never counts connections itself; the next read shows the change.
 func TestMetricsServedFromMemory(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	seedConnections(t, f.store, f.appID, 12) // 6 active, 2 of each other state
 	body := scrape(t, f.testApp)

@@ -24,6 +24,7 @@ import (
 // TestRequestIDLeadsToTheLogLine: every answer names its request in X-Request-Id;
 // the request's log line, an error page and an API error body carry the same ID.
 func TestRequestIDLeadsToTheLogLine(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 
 	page := f.op.get("/connections/con_nosuchthing")
@@ -70,6 +71,7 @@ func TestRequestIDLeadsToTheLogLine(t *testing.T) {
 // GRCONNECT_TRUSTED_PROXIES may name the request (one ID through both logs);
 // anyone else's X-Request-Id is replaced, and so is a malformed one.
 func TestRequestIDFromATrustedProxyOnly(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		trusted bool
@@ -103,6 +105,7 @@ func TestRequestIDFromATrustedProxyOnly(t *testing.T) {
 // happened: GetResponse calls by kind and class, proxy answers by status, the
 // webhook outbox, the refresher's backlog and the apps' health.
 func TestMetricsSeries(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	if r := f.call(http.MethodGet, "/api/v1/connections/"+conn.ID+"/proxy/from-fields", nil); r.status != http.StatusOK {
@@ -167,6 +170,7 @@ func TestMetricsSeries(t *testing.T) {
 
 // TestMetricsCountNetworkErrors: a call GetResponse never answered is class "error".
 func TestMetricsCountNetworkErrors(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	f.fake.Close() // GetResponse is gone: the proxy's call gets no answer
@@ -179,6 +183,7 @@ func TestMetricsCountNetworkErrors(t *testing.T) {
 
 // TestVersionInTheFooter: operators see grconnect's version; customers do not.
 func TestVersionInTheFooter(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	mustContain(t, f.op.get("/").body, `data-testid="version"`)
 	link := f.makeLink("customer-1", "")
@@ -192,6 +197,7 @@ func TestVersionInTheFooter(t *testing.T) {
 // prune the scheduled history (finding 4 of issue 21: seven clicks deleted the
 // seven scheduled backups).
 func TestBackupsPage(t *testing.T) {
+	t.Parallel()
 	modelstest.SkipOnPostgres(t, "backups copy SQLite databases")
 	off := newConnectFixture(t, getresponsetest.Options{})
 	page := off.op.get("/backups")
@@ -259,6 +265,7 @@ func TestBackupsPage(t *testing.T) {
 // TestBackUpNowOnceAMinute: parallel clicks make one backup; the others are told
 // why not and when to try again; a minute later another click works.
 func TestBackUpNowOnceAMinute(t *testing.T) {
+	t.Parallel()
 	modelstest.SkipOnPostgres(t, "backups copy SQLite databases")
 	dir := filepath.Join(t.TempDir(), "backups")
 	app := newTestApp(t, func(c *config.Config) { c.BackupDir, c.BackupEvery, c.BackupKeep = dir, time.Hour, 5 })

@@ -18,6 +18,7 @@ import (
 // refresh offers only what a refresh can fix (refresh_failing of healthy apps),
 // and its count is the overview's "Refresh failing".
 func TestPausedConnectionsReadPausedEverywhere(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	f.fake.AddClient("beta-client", clientSecret, f.cfg.RedirectURL())
 	beta := appForm("Beta Forms")

@@ -17,6 +17,7 @@ import (
 // with a new token; a 500 is not a 2xx; invalid_grant is not a 2xx and ends in
 // needs_reconnect.
 func TestForcedRefreshAlwaysAsksGetResponse(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	seen := map[string]bool{}
@@ -60,6 +61,7 @@ func TestForcedRefreshAlwaysAsksGetResponse(t *testing.T) {
 // connection at once, while GetResponse takes its time, make one token call and
 // all answer its outcome.
 func TestConcurrentForcedRefreshesShareOneCall(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	f.fake.SetTokenLatency(300 * time.Millisecond)
@@ -95,6 +97,7 @@ func TestConcurrentForcedRefreshesShareOneCall(t *testing.T) {
 // 429 refresh_too_soon with Retry-After, never a 2xx without a call. The
 // dashboard's Refresh now says the same.
 func TestForcedRefreshLimit(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	f.fake.SetTokenLatency(20 * time.Millisecond)

@@ -14,6 +14,7 @@ import (
 // TestNextNeverLeavesTheSite: a next parameter with a tab, NUL, vertical tab,
 // backslash or a second slash is not followed, signed in or signing in.
 func TestNextNeverLeavesTheSite(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	signedIn := app.setup(annEmail, annPass)
 	bad := []string{
@@ -49,6 +50,7 @@ func TestNextNeverLeavesTheSite(t *testing.T) {
 // TestSecurityHeaders: a Permissions-Policy and form-action 'self' everywhere, and
 // HSTS only when the base URL is https.
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	plain := newTestApp(t)
 	r := plain.browser().get("/login")
 	csp := r.header.Get("Content-Security-Policy")
@@ -70,6 +72,7 @@ func TestSecurityHeaders(t *testing.T) {
 // TestRequestLogShowsRoutesNotTokens: the request log names the route pattern, so a
 // connect link's token never reaches the log.
 func TestRequestLogShowsRoutesNotTokens(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	const token = "sEcReTlInKtOkEn0123456789abcdefghij"
 	app.browser().get("/connect/" + token)
@@ -85,6 +88,7 @@ func TestRequestLogShowsRoutesNotTokens(t *testing.T) {
 
 // TestMetricsToken: with GRCONNECT_METRICS_TOKEN set, /metrics needs it as a bearer token.
 func TestMetricsToken(t *testing.T) {
+	t.Parallel()
 	const token = "scrape-token-0123456789"
 	app := newTestApp(t, func(c *config.Config) { c.MetricsToken = token })
 	for _, auth := range []string{"", "Bearer wrong-token-0123456789", "Basic " + token, token} {
@@ -112,6 +116,7 @@ func TestMetricsToken(t *testing.T) {
 // TestConnectPageFormActionAllowsTheAuthorizeOrigin: the connect page's form
 // redirects to the app's authorize URL, so its form-action names that origin too.
 func TestConnectPageFormActionAllowsTheAuthorizeOrigin(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	link := f.makeLink("customer-1", "")
 	r := f.browser().get(strings.TrimPrefix(link, f.srv.URL))

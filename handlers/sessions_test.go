@@ -35,6 +35,7 @@ func (a *testApp) withCookie(name, value string) *browser {
 // TestSignOutEndsACopiedSession: a session cookie copied before sign-out no
 // longer works after it (the session lives on the server, not in the cookie).
 func TestSignOutEndsACopiedSession(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
 	stolen := ann.cookieOf("grconnect_session")
@@ -65,6 +66,7 @@ func TestSignOutEndsACopiedSession(t *testing.T) {
 // the install's key: a cookie altered by one character, or made for another install,
 // opens no session, and the browser is told to forget it.
 func TestSessionCookieIsSigned(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
 	good := ann.cookieOf("grconnect_session")
@@ -92,6 +94,7 @@ func TestSessionCookieIsSigned(t *testing.T) {
 // TestSessionLifetimeIsAbsolute: activity (even requests that set a flash) never
 // extends a session past 7 days; 12 idle hours end it sooner.
 func TestSessionLifetimeIsAbsolute(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	clock := modelstest.NewClock(time.Now().UTC())
 	app.built.Sessions.Now = clock.Now
@@ -124,6 +127,7 @@ func TestSessionLifetimeIsAbsolute(t *testing.T) {
 // TestSessionsPage lists the operator's own sessions and signs out one of them,
 // or all of them.
 func TestSessionsPage(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
 	laptop := app.signIn(annEmail, annPass)
@@ -188,6 +192,7 @@ func (a *testApp) setupSecondOperator(by *browser, email, password string) {
 // TestCSRFTokenIsTiedToTheSession: a CSRF cookie planted by a sibling site (with a
 // form carrying the same value), or another session's token, is refused.
 func TestCSRFTokenIsTiedToTheSession(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
 	// A sibling subdomain plants its own CSRF cookie and posts a matching token.
@@ -216,6 +221,7 @@ func TestCSRFTokenIsTiedToTheSession(t *testing.T) {
 // TestSameSiteRequestsAreRefused: a state-changing request the browser marks as
 // coming from another site, even a sibling subdomain, is refused whatever its token.
 func TestSameSiteRequestsAreRefused(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
 	for _, site := range []string{"same-site", "cross-site"} {
@@ -239,6 +245,7 @@ func TestSameSiteRequestsAreRefused(t *testing.T) {
 // TestHostPrefixedCookiesOnHTTPS: on an https base URL grconnect's cookies carry
 // the __Host- prefix (Secure, path /, no Domain), which a sibling subdomain cannot set.
 func TestHostPrefixedCookiesOnHTTPS(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, func(c *config.Config) { c.BaseURL = "https://connect.example.com" })
 	r := app.browser().get(app.setupURL())
 	var names []string

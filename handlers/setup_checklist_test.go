@@ -34,6 +34,7 @@ func steps(t *testing.T, body string) map[string]bool {
 // a public base URL, backups, a mail server — unfolded while the first three are
 // to do, and gone once everything is done.
 func TestSetupChecklistTicksFromRealState(t *testing.T) {
+	t.Parallel()
 	smtp := mailertest.NewServer()
 	t.Cleanup(smtp.Close)
 	f := newConnectFixture(t, getresponsetest.Options{}, func(cfg *config.Config) { cfg.SMTPURL = smtp.URL("", "") })
@@ -90,6 +91,7 @@ func TestSetupChecklistTicksFromRealState(t *testing.T) {
 // TestSetupChecklistGoesWhenAllIsDone: with a public address, backups, a mail
 // server, an app, a key and a link, the overview shows no checklist.
 func TestSetupChecklistGoesWhenAllIsDone(t *testing.T) {
+	t.Parallel()
 	smtp := mailertest.NewServer()
 	t.Cleanup(smtp.Close)
 	f := newConnectFixture(t, getresponsetest.Options{}, func(cfg *config.Config) {
@@ -107,6 +109,7 @@ func TestSetupChecklistGoesWhenAllIsDone(t *testing.T) {
 // takes the focus, each error a link to its field; the redirect URL stands where
 // it is copied, with GetResponse's settings page and the localhost warning.
 func TestAppFormSummarizesItsErrors(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	page := b.get("/apps/new").body
@@ -140,6 +143,7 @@ func TestAppFormSummarizesItsErrors(t *testing.T) {
 
 // TestAppsListShowsHealth: the apps list says each app's health in words and colour.
 func TestAppsListShowsHealth(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	body := f.op.get("/apps").body
 	mustContain(t, body, `<th scope="col">Health</th>`, `health-ok">Healthy<`)

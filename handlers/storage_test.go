@@ -42,6 +42,7 @@ func refuseWrites(t *testing.T, a *testApp) *atomic.Bool {
 // without details, still-valid tokens are still handed out, a change answers 503
 // storage_unavailable (not a bare 500), and the dashboard says what is wrong.
 func TestStorageRefusingWrites(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
 	full := refuseWrites(t, f.testApp)

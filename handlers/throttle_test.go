@@ -44,6 +44,7 @@ func (b *browser) loginToken() string {
 // TestParallelWrongPasswordsAreThrottled: forty wrong passwords at once are not all
 // judged: each attempt is reserved before its password is checked.
 func TestParallelWrongPasswordsAreThrottled(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	app.setup(annEmail, annPass)
 	b := app.browser()
@@ -74,6 +75,7 @@ func TestParallelWrongPasswordsAreThrottled(t *testing.T) {
 // TestLockoutSparesKnownBrowsers: a stranger's wrong passwords lock the account
 // for new browsers only; the operator's usual browser still signs in.
 func TestLockoutSparesKnownBrowsers(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, func(c *config.Config) { c.TrustedProxies = []*net.IPNet{mustCIDR("127.0.0.1/32")} })
 	app.setup(annEmail, annPass)
 	usual := app.signIn(annEmail, annPass) // now a known browser of Ann's
@@ -105,6 +107,7 @@ func TestLockoutSparesKnownBrowsers(t *testing.T) {
 // address limit; without the setting X-Forwarded-For is ignored, so rotating it
 // does not escape the limit.
 func TestTrustedProxiesSeparateClients(t *testing.T) {
+	t.Parallel()
 	behind := newTestApp(t, func(c *config.Config) { c.TrustedProxies = []*net.IPNet{mustCIDR("127.0.0.0/8")} })
 	behind.setup(annEmail, annPass)
 	attacker := behind.browser()
@@ -135,6 +138,7 @@ func TestTrustedProxiesSeparateClients(t *testing.T) {
 // TestOverlongEmailIsNotStored: an e-mail longer than any address is refused before
 // it could become a throttle row of its own.
 func TestOverlongEmailIsNotStored(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	app.setup(annEmail, annPass)
 	b := app.browser()
@@ -154,6 +158,7 @@ func TestOverlongEmailIsNotStored(t *testing.T) {
 // TestChangePasswordIsThrottled: guessing the current password on the change-password
 // form (a stolen session, say) is limited like a sign-in.
 func TestChangePasswordIsThrottled(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
 	form := func(current string) url.Values {
@@ -185,6 +190,7 @@ func mustCIDR(s string) *net.IPNet {
 // TestThrottleDoesNotRevealAccounts: an address that is no operator's is throttled
 // with the same words as an operator's, so the limit cannot tell who has an account.
 func TestThrottleDoesNotRevealAccounts(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, func(c *config.Config) { c.TrustedProxies = []*net.IPNet{mustCIDR("127.0.0.1/32")} })
 	app.setup(annEmail, annPass)
 	answer := func(email, xff string) string {

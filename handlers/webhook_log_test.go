@@ -37,6 +37,7 @@ type deliveryPage struct {
 // that one delivery — the same webhook-id and body, signed afresh; a pending
 // delivery cannot be replayed. The app page shows the log with Replay.
 func TestWebhookDeliveryLogAndReplay(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	conn := f.connect("customer-1", "")
 	eventsURL := f.eventsURL(conn.ID)
@@ -155,6 +156,7 @@ func TestWebhookDeliveryLogAndReplay(t *testing.T) {
 // types; without getresponse.event its connections' events stay on their
 // timelines and are not delivered; choosing none is refused.
 func TestWebhookEventSubscriptions(t *testing.T) {
+	t.Parallel()
 	f := newEventsFixture(t)
 	r := f.op.submit("/apps/"+f.appID, "/apps/"+f.appID+"/webhook", url.Values{"webhook_url": {f.hook.srv.URL + "/hooks"}, "events_shown": {"1"}})
 	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `data-testid="error-events"`) {

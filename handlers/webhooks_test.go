@@ -17,6 +17,7 @@ import (
 )
 
 func TestWebhookSettingsAndDeliveries(t *testing.T) {
+	t.Parallel()
 	f := newConnectFixture(t, getresponsetest.Options{})
 	f.built.Webhooks.AllowPrivate = true // the receiver listens on loopback (GRCONNECT_WEBHOOK_ALLOW_PRIVATE)
 	got := make(chan string, 10)

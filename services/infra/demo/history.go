@@ -22,9 +22,13 @@ func history(s seeded, total int, now time.Time) (models.DemoPast, []models.Even
 	ev := func(at time.Time, typ models.EventType, msg, actor string) models.Event {
 		return models.Event{ConnectionID: &id, AppID: &appID, Type: typ, Message: msg, Actor: actor, CreatedAt: at}
 	}
-	// The people connected over the last 29 days, in an order unrelated to their fate.
+	// The people connected since the start of the UTC day 29 days ago (so that each
+	// of the 30 days the chart counts has a whole day of refreshes), in an order
+	// unrelated to their fate.
+	y, m, d := now.Add(-29 * 24 * time.Hour).UTC().Date()
+	span := now.Sub(time.Date(y, m, d, 0, 0, 0, 0, time.UTC))
 	slot := (i * 17) % total
-	connected := now.Add(-time.Duration(float64(29*24*time.Hour) * (1 - float64(slot)/float64(total)))).Add(-time.Duration(mix(i, 1)%170) * time.Minute)
+	connected := now.Add(-time.Duration(float64(span) * (1 - float64(slot)/float64(total)))).Add(-time.Duration(mix(i, 1)%170) * time.Minute)
 	past := models.DemoPast{ID: id, Status: models.StatusActive}
 	var events []models.Event
 	var outcomes []outcome
