@@ -226,6 +226,13 @@ func (t *Tokens) runLeased(ctx context.Context, conn *models.Connection, owner, 
 			release()
 			return nil, false, err
 		}
+		// The database may have stopped taking writes since the admission (the
+		// lease itself can still fit a full disk's last pages): a pair GetResponse
+		// sent now could not be stored.
+		if t.gateShut() {
+			release()
+			return nil, false, &pausedError{reason: "the database stopped taking writes"}
+		}
 	}
 	p, err := t.PrepareLeased(ctx, conn, owner, actor)
 	if err != nil {
