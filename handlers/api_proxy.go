@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -18,6 +20,10 @@ var proxyMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, ht
 
 // tokenRefreshHeader tells the caller what the proxy did about an expired token.
 const tokenRefreshHeader = "X-Grconnect-Token-Refresh"
+
+// queuedHeader tells the caller how long, in milliseconds, the call waited in its
+// GetResponse account's queue (on every answer, GetResponse's or grconnect's 429).
+const queuedHeader = "X-Grconnect-Queued-Ms"
 
 func (s *Server) apiProxy(c echo.Context) error {
 	r := c.Request()
@@ -35,6 +41,10 @@ func (s *Server) apiProxy(c echo.Context) error {
 		Header: r.Header, Body: body, ContentLength: r.ContentLength, Actor: apiActor(c),
 	})
 	if err != nil {
+		var limited *services.RateLimitedError
+		if errors.As(err, &limited) {
+			c.Response().Header().Set(queuedHeader, strconv.FormatInt(limited.Queued.Milliseconds(), 10))
+		}
 		return err
 	}
 	defer res.Body.Close()
@@ -42,6 +52,7 @@ func (s *Server) apiProxy(c echo.Context) error {
 	for k, v := range res.Header {
 		h[k] = v
 	}
+	h.Set(queuedHeader, strconv.FormatInt(res.Queued.Milliseconds(), 10))
 	switch {
 	case res.Retried:
 		h.Set(tokenRefreshHeader, "retried")

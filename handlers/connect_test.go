@@ -22,9 +22,9 @@ type connectFixture struct {
 	clientID string
 }
 
-func newConnectFixture(t testing.TB, fo getresponsetest.Options) *connectFixture {
+func newConnectFixture(t testing.TB, fo getresponsetest.Options, opts ...option) *connectFixture {
 	t.Helper()
-	app := newTestAppWith(t, fo)
+	app := newTestAppWith(t, fo, opts...)
 	op := app.setup(annEmail, annPass)
 	// Registered at GetResponse first, as an operator would: saving the app checks
 	// its credentials.

@@ -22,8 +22,9 @@ type ConnectionRow struct {
 type ConnectionFilter struct {
 	Status string // one of Statuses, "live" (all but disconnected) or "" (all)
 	AppID  string
-	// Query matches an account ID exactly, or the start of an email, account name
-	// or customer reference.
+	// Query finds any part of an e-mail, account name, customer reference, account
+	// ID or MAX domain, ignoring case (search.go); shorter than SearchMinLength, an
+	// exact account ID or the start of an e-mail, name or reference.
 	Query  string
 	After  string // cursor: rows after this one
 	Before string // cursor: rows before this one
@@ -64,7 +65,11 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}
-	q := s.filtered(ctx, f)
+	plan, err := s.planSearch(ctx, f.Query)
+	if err != nil {
+		return nil, err
+	}
+	q := s.filtered(ctx, f, plan)
 	backward := f.Before != "" || f.Last
 	switch {
 	case f.After != "":
@@ -126,7 +131,11 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 // limit: past it, it returns limit and more=true, so the count stays cheap however
 // many rows match.
 func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit int) (n int64, more bool, err error) {
-	sub := s.where(s.db.WithContext(ctx).Table("connections AS c").Select("1"), f).Limit(limit + 1)
+	plan, err := s.planSearch(ctx, f.Query)
+	if err != nil {
+		return 0, false, err
+	}
+	sub := s.where(s.from(s.db.WithContext(ctx), plan).Select("1"), f, plan).Limit(limit + 1)
 	err = storeError(s.db.WithContext(ctx).Table("(?) AS matched", sub).Count(&n).Error, "count connections")
 	if n > int64(limit) {
 		return int64(limit), true, err
@@ -134,14 +143,13 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 	return n, false, err
 }
 
-func (s *Store) filtered(ctx context.Context, f ConnectionFilter) *gorm.DB {
-	q := s.db.WithContext(ctx).Table("connections AS c").
-		Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id")
-	return s.where(q, f)
+func (s *Store) filtered(ctx context.Context, f ConnectionFilter, plan searchPlan) *gorm.DB {
+	q := s.from(s.db.WithContext(ctx), plan).Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id")
+	return s.where(q, f, plan)
 }
 
 // where applies a filter's conditions to a query on "connections AS c".
-func (s *Store) where(q *gorm.DB, f ConnectionFilter) *gorm.DB {
+func (s *Store) where(q *gorm.DB, f ConnectionFilter, plan searchPlan) *gorm.DB {
 	switch f.Status {
 	case "":
 	case "live":
@@ -152,23 +160,7 @@ func (s *Store) where(q *gorm.DB, f ConnectionFilter) *gorm.DB {
 	if f.AppID != "" {
 		q = q.Where("c.app_id = ?", f.AppID)
 	}
-	if query := strings.TrimSpace(f.Query); query != "" {
-		// Prefix ranges keep every term on an index; "\U0010FFFF" sorts after any text
-		// in byte order. SQLite compares bytes; PostgreSQL compares by the database's
-		// collation (en_US would put "apple" and "Äpfel" between "A" and "A\U0010FFFF"),
-		// so there the ranges say COLLATE "C" and use the C-collated indexes of
-		// migration 5.
-		hi := func(p string) string { return p + "\U0010FFFF" }
-		lower := strings.ToLower(query)
-		col := func(name string) string { return name }
-		if s.postgres {
-			col = func(name string) string { return name + ` COLLATE "C"` }
-		}
-		email, name, ref := col("c.account_email"), col("c.account_name"), col("c.customer_ref")
-		q = q.Where("(c.account_id = ? OR ("+email+" >= ? AND "+email+" < ?) OR ("+name+" >= ? AND "+name+" < ?) OR ("+ref+" >= ? AND "+ref+" < ?))",
-			query, lower, hi(lower), query, hi(query), query, hi(query))
-	}
-	return q
+	return s.searchWhere(q, plan)
 }
 
 // ConnectionsBy returns up to limit live connections in a state ("" for any live

@@ -62,6 +62,7 @@ func Open(database string, log *slog.Logger) (*Store, error) {
 		if err := createPrivate(database); err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
 		}
+		registerSearchFunc()
 		dialector = sqlite.Open(SQLiteDSN(database))
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{

@@ -17,8 +17,9 @@ type migration struct {
 	version    int
 	name       string
 	statements []string
-	// postgres runs after statements, on PostgreSQL only.
+	// postgres runs after statements, on PostgreSQL only; sqlite on SQLite only.
 	postgres []string
+	sqlite   []string
 }
 
 // SchemaVersion is the schema version this build of grconnect expects.
@@ -41,6 +42,19 @@ func (s *Store) dialect(stmt string) string {
 // transaction, lets one apply each migration while the others wait and then skip it.
 func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 	return s.migrate(ctx, migrations)
+}
+
+// MigrateSkipping applies every pending migration except version skip: an install
+// that has yet to meet that migration. The scale benchmark seeds such an install
+// and times grconnect migrate applying the newest migration to it.
+func (s *Store) MigrateSkipping(ctx context.Context, skip int) (applied int, err error) {
+	list := make([]migration, 0, len(migrations))
+	for _, m := range migrations {
+		if m.version != skip {
+			list = append(list, m)
+		}
+	}
+	return s.migrate(ctx, list)
 }
 
 // migrate applies the pending migrations of list (a prefix of migrations in the
@@ -83,6 +97,8 @@ func (s *Store) migrate(ctx context.Context, list []migration) (applied int, err
 			stmts := m.statements
 			if s.postgres {
 				stmts = append(slices.Clip(stmts), m.postgres...)
+			} else {
+				stmts = append(slices.Clip(stmts), m.sqlite...)
 			}
 			for _, stmt := range stmts {
 				if err := tx.Exec(s.dialect(stmt)).Error; err != nil {

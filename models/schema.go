@@ -338,4 +338,55 @@ var migrations = []migration{
 			schema_version INTEGER NOT NULL,
 			grconnect_version TEXT NOT NULL DEFAULT '')`,
 	}},
+	{version: 19, name: "search anywhere, proxy shares", postgres: []string{
+		// The connection list's search finds any part of an e-mail, account name,
+		// customer reference, account ID or MAX domain, ignoring case: a trigram
+		// index over the five (separated by a character no search holds), read
+		// through LIKE (models/search.go).
+		`CREATE EXTENSION IF NOT EXISTS pg_trgm`,
+		`CREATE INDEX connections_search ON connections USING gin ((lower(account_email || E'\x1f' || account_name || E'\x1f' || customer_ref || E'\x1f' || account_id || E'\x1f' || max_domain)) gin_trgm_ops)`,
+		// Each replica's share of a GetResponse account's proxy limits, agreed a
+		// few times a second by the replicas using the account (services/proxy_fleet.go).
+		// proxy_slots (migration 6) is no longer used; replicas of the release
+		// before still read it during a rolling upgrade.
+		`CREATE TABLE proxy_shares (
+			account_key TEXT NOT NULL,
+			replica TEXT NOT NULL,
+			want INTEGER NOT NULL,
+			held INTEGER NOT NULL,
+			expires_at TIMESTAMPTZ NOT NULL,
+			PRIMARY KEY (account_key, replica))`,
+		`CREATE INDEX proxy_shares_replica ON proxy_shares (replica)`,
+	}, sqlite: []string{
+		// The same search on SQLite: an FTS5 trigram index (case-folded) over the
+		// five fields. Its rows are numbered by connection_search, whose INTEGER
+		// PRIMARY KEY is kept by VACUUM and backups (a table's implicit rowid may
+		// not be), and triggers keep both in step with every write.
+		`CREATE TABLE connection_search (
+			id INTEGER PRIMARY KEY,
+			connection_id TEXT NOT NULL UNIQUE)`,
+		`CREATE VIRTUAL TABLE connection_search_index USING fts5(
+			account_email, account_name, customer_ref, account_id, max_domain,
+			content = '', contentless_delete = 1, tokenize = 'trigram')`,
+		`INSERT INTO connection_search (connection_id) SELECT id FROM connections ORDER BY id`,
+		`INSERT INTO connection_search_index (rowid, account_email, account_name, customer_ref, account_id, max_domain)
+			SELECT s.id, c.account_email, c.account_name, c.customer_ref, c.account_id, c.max_domain
+			FROM connection_search s JOIN connections c ON c.id = s.connection_id`,
+		`CREATE TRIGGER connections_search_insert AFTER INSERT ON connections BEGIN
+			INSERT INTO connection_search (connection_id) VALUES (new.id);
+			INSERT INTO connection_search_index (rowid, account_email, account_name, customer_ref, account_id, max_domain)
+				VALUES (last_insert_rowid(), new.account_email, new.account_name, new.customer_ref, new.account_id, new.max_domain);
+		END`,
+		`CREATE TRIGGER connections_search_update AFTER UPDATE OF account_email, account_name, customer_ref, account_id, max_domain ON connections
+			WHEN old.account_email IS NOT new.account_email OR old.account_name IS NOT new.account_name OR old.customer_ref IS NOT new.customer_ref
+				OR old.account_id IS NOT new.account_id OR old.max_domain IS NOT new.max_domain BEGIN
+			INSERT OR REPLACE INTO connection_search_index (rowid, account_email, account_name, customer_ref, account_id, max_domain)
+				SELECT id, new.account_email, new.account_name, new.customer_ref, new.account_id, new.max_domain
+				FROM connection_search WHERE connection_id = new.id;
+		END`,
+		`CREATE TRIGGER connections_search_delete AFTER DELETE ON connections BEGIN
+			DELETE FROM connection_search_index WHERE rowid = (SELECT id FROM connection_search WHERE connection_id = old.id);
+			DELETE FROM connection_search WHERE connection_id = old.id;
+		END`,
+	}},
 }

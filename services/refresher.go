@@ -24,7 +24,7 @@ type RefresherConfig struct {
 	Interval    time.Duration // how often it wakes (±20 % jitter); default 15 s
 	Batch       int           // connections picked per query; default 50
 	Concurrency int           // refreshes in flight at once; default 4
-	// Limiter paces token calls; nil means RatePerSecond (default 10/s), spread evenly.
+	// Limiter paces token calls; nil means RatePerSecond (default 20/s), spread evenly.
 	Limiter       Limiter
 	RatePerSecond float64
 }
@@ -54,7 +54,7 @@ func NewRefresher(tokens *Tokens, store *models.Store, cfg RefresherConfig, log 
 	if cfg.Limiter == nil {
 		r := cfg.RatePerSecond
 		if r <= 0 {
-			r = 10
+			r = 20
 		}
 		// A burst of one spreads the calls evenly: no waves of simultaneous
 		// refreshes, so a crash catches as few in flight as the rate allows.

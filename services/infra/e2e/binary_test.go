@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 // grconnectBinary builds grconnect once per test run.
-func grconnectBinary(t *testing.T) string {
+func grconnectBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "grconnect-bin-")
@@ -62,7 +62,7 @@ type result struct {
 
 // runCmd runs the command line args (without the program name) in the test process
 // with exactly the environment env.
-func runCmd(t *testing.T, env map[string]string, stdin string, args ...string) result {
+func runCmd(t testing.TB, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	getenv := func(k string) string { return env[k] }

@@ -124,7 +124,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Tokens = services.NewTokens(store, box, s.Apps, gr, policy, cfg.RedirectURL(), log)
 	s.Connect.AppWorks = s.Tokens.AppWorks
 	s.APIKeys = services.NewAPIKeys(store, log)
-	s.Proxy = services.NewProxy(s.Tokens, store, gr)
+	s.Proxy = services.NewProxy(s.Tokens, store, gr, cfg.ProxyMaxWait)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
 	s.Webhooks.AllowPrivate = cfg.WebhookAllowPrivate
 	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
@@ -163,7 +163,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 }
 
 // Start runs the background workers (the refresher, the webhook sender, the
-// metrics reader, the hourly housekeeping and the scheduled backups) until Stop.
+// proxy's sharing of rate limits with other replicas, the metrics reader, the
+// hourly housekeeping and the scheduled backups) until Stop.
 func (s *Server) Start() {
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
@@ -171,6 +172,7 @@ func (s *Server) Start() {
 	s.work.Go(func() { s.APIKeys.Run(s.workCtx) })
 	s.work.Go(func() { s.Alerts.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
+	s.work.Go(func() { s.Proxy.Run(s.workCtx) })
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
 	s.work.Go(func() { s.Housekeeping.Run(s.workCtx) })
 	s.work.Go(func() { s.Backups.Run(s.workCtx) })
