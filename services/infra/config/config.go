@@ -39,7 +39,7 @@ type Config struct {
 	// ProxyMaxWait is how long a proxied call waits in its GetResponse account's
 	// queue for the account's limits before it is answered 429 (0: not at all).
 	ProxyMaxWait time.Duration
-	Demo               bool
+	Demo         bool
 	// SMTPURL is the mail server for operator alerts ("" for none): smtp:// uses
 	// STARTTLS when the server offers it, smtps:// implicit TLS.
 	SMTPURL  *url.URL
