@@ -60,7 +60,14 @@ func (s *Store) MigrateSkipping(ctx context.Context, skip int) (applied int, err
 // migrate applies the pending migrations of list (a prefix of migrations in the
 // upgrade tests, which build an older schema first).
 func (s *Store) migrate(ctx context.Context, list []migration) (applied int, err error) {
-	db := s.db.WithContext(ctx)
+	// Straight to the write pool: every statement runs once, so GORM's cache of
+	// prepared statements would only hold them (and their memory) for ever.
+	pool, err := s.db.DB()
+	if err != nil {
+		return 0, storeError(err, "migrate")
+	}
+	db := s.db.Session(&gorm.Session{Context: ctx})
+	db.Statement.ConnPool = pool
 	// Concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL (a
 	// duplicate pg_type row), so the lock covers it too.
 	err = db.Transaction(func(tx *gorm.DB) error {
@@ -116,6 +123,11 @@ func (s *Store) migrate(ctx context.Context, list []migration) (applied int, err
 		if err != nil {
 			return applied, storeError(err, "migrate to schema version %d (%s)", m.version, m.name)
 		}
+	}
+	if applied > 0 && !s.postgres {
+		// A fresh install's schema went through this connection's caches; let
+		// SQLite give back what the DDL left there.
+		_ = db.Exec("PRAGMA shrink_memory").Error
 	}
 	return applied, nil
 }

@@ -276,12 +276,15 @@ func serve(ctx context.Context, inv *invocation) error {
 	} else if fresh {
 		log.Warn("open the setup URL to create the first operator", "url", e.cfg.BaseURL+"/setup?token="+srv.Operators.SetupToken())
 	}
-	srv.Start()
 
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("invalid GRCONNECT_ADDR (--addr): %v", err)
 	}
+	// The background work starts once the server can answer: its first passes
+	// (due refreshes, the metrics' figures, the webhook outbox) do not hold up the
+	// first request or a readiness probe.
+	srv.Start()
 	hs := &http.Server{
 		Handler:           srv.Handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -27,8 +27,10 @@ var (
 // TestMain removes the binary the replica tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBin != "" {
-		os.RemoveAll(filepath.Dir(builtBin))
+	for _, bin := range []string{builtBin, shippedBin} {
+		if bin != "" {
+			os.RemoveAll(filepath.Dir(bin))
+		}
 	}
 	os.Exit(code)
 }

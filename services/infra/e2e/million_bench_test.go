@@ -244,19 +244,7 @@ func (s *millionServer) waitMetrics(b *testing.B, op *agent) {
 }
 
 // rss returns the process's resident set size in bytes.
-func (s *millionServer) rss() int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
+func (s *millionServer) rss(b *testing.B) int64 { return 1024 * statusKB(b, s.cmd.Process.Pid, "VmRSS") }
 
 // load has four clients fetch the pages round-robin for d and returns the peak
 // RSS seen (sampled every 20 ms) and how many pages were served.
@@ -288,11 +276,11 @@ func (s *millionServer) load(b *testing.B, op *agent, pages []millionPage, d tim
 		})
 	}
 	for time.Now().Before(stop) {
-		peak = max(peak, s.rss())
+		peak = max(peak, s.rss(b))
 		time.Sleep(20 * time.Millisecond)
 	}
 	wg.Wait()
-	return max(peak, s.rss()), n.Load()
+	return max(peak, s.rss(b)), n.Load()
 }
 
 // timePage fetches u twice to warm up, then n times, and returns the median and
