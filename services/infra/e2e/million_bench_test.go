@@ -244,7 +244,9 @@ func (s *millionServer) waitMetrics(b *testing.B, op *agent) {
 }
 
 // rss returns the process's resident set size in bytes.
-func (s *millionServer) rss(b *testing.B) int64 { return 1024 * statusKB(b, s.cmd.Process.Pid, "VmRSS") }
+func (s *millionServer) rss(b *testing.B) int64 {
+	return 1024 * statusKB(b, s.cmd.Process.Pid, "VmRSS")
+}
 
 // load has four clients fetch the pages round-robin for d and returns the peak
 // RSS seen (sampled every 20 ms) and how many pages were served.
