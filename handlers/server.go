@@ -67,6 +67,7 @@ type Server struct {
 	accounts   accountService
 	resets     passwordResets
 	zones      zoneCache
+	expiry     expiryCache
 	assets     *static.Assets
 	log        *slog.Logger
 	sessions   sessionService

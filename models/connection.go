@@ -205,16 +205,12 @@ func disconnect(tx *gorm.DB, id, actor, message string) (changed bool, err error
 	return true, addEvent(tx, &Event{ConnectionID: &id, Type: EventDisconnected, Message: message, Actor: actor, CreatedAt: now})
 }
 
-// CountByStatus returns how many connections are in each state.
+// CountByStatus returns how many connections are in each state (counts.go).
 func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
-	var rows []struct {
-		Status Status
-		N      int64
-	}
-	err := s.db.WithContext(ctx).Model(&Connection{}).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error
+	rows, err := s.connectionCounts(ctx)
 	out := map[Status]int64{}
 	for _, r := range rows {
-		out[r.Status] = r.N
+		out[r.Status] += r.N
 	}
 	return out, storeError(err, "count connections by status")
 }
@@ -227,9 +223,12 @@ type ConnectionTotal struct {
 }
 
 // ConnectionTotals counts the connections per app and state (the metrics read it
-// in the background, never per scrape).
+// in the background, never per scrape; counts.go keeps it a few rows).
 func (s *Store) ConnectionTotals(ctx context.Context) ([]ConnectionTotal, error) {
-	var rows []ConnectionTotal
-	err := s.db.WithContext(ctx).Model(&Connection{}).Select("app_id, status, COUNT(*) AS n").Group("app_id, status").Scan(&rows).Error
-	return rows, storeError(err, "count connections by app and status")
+	rows, err := s.connectionCounts(ctx)
+	out := make([]ConnectionTotal, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, ConnectionTotal(r))
+	}
+	return out, storeError(err, "count connections by app and status")
 }

@@ -1,8 +1,10 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -135,6 +137,9 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 	if err != nil {
 		return 0, false, err
 	}
+	if plan.kind == searchDenseKind {
+		return s.countDense(ctx, f, plan, limit)
+	}
 	sub := s.where(s.from(s.db.WithContext(ctx), plan).Select("1"), f, plan).Limit(limit + 1)
 	err = storeError(s.db.WithContext(ctx).Table("(?) AS matched", sub).Count(&n).Error, "count connections")
 	if n > int64(limit) {
@@ -164,13 +169,29 @@ func (s *Store) where(q *gorm.DB, f ConnectionFilter, plan searchPlan) *gorm.DB 
 }
 
 // ConnectionsBy returns up to limit live connections in a state ("" for any live
-// state), soonest expiry first, for the overview.
+// state), soonest expiry first, for the overview. Each state is read in its own
+// index order and the lists merged: one query over several states would sort
+// every row they hold.
 func (s *Store) ConnectionsBy(ctx context.Context, statuses []Status, limit int) ([]ConnectionRow, error) {
 	var rows []ConnectionRow
-	q := s.db.WithContext(ctx).Table("connections AS c").
-		Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id").
-		Where("c.status IN ?", statuses).Order("c.expires_at, c.id").Limit(limit)
-	return rows, storeError(q.Scan(&rows).Error, "list connections by status")
+	for _, st := range statuses {
+		var part []ConnectionRow
+		q := s.db.WithContext(ctx).Table("connections AS c").
+			Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id").
+			Where("c.status = ?", st).Order("c.expires_at, c.id").Limit(limit)
+		if err := q.Scan(&part).Error; err != nil {
+			return nil, storeError(err, "list connections by status")
+		}
+		rows = append(rows, part...)
+	}
+	at := func(r ConnectionRow) time.Time {
+		if r.ExpiresAt == nil {
+			return time.Time{}
+		}
+		return *r.ExpiresAt
+	}
+	slices.SortFunc(rows, func(a, b ConnectionRow) int { return cmp.Or(at(a).Compare(at(b)), cmp.Compare(a.ID, b.ID)) })
+	return rows[:min(limit, len(rows))], nil
 }
 
 // EventRow is an event with what the overview shows of its connection.

@@ -22,10 +22,11 @@ var seededTables = []string{"schema_migrations", "alert_cursor"}
 
 // uncopiedTables stay behind: proxy_slots, proxy_backoff and proxy_shares only
 // hold calls in flight, store_probe is the readiness probe's scratch row,
-// backup_info describes a backup file, not an install, and connection_search with
-// its FTS5 index (and the index's own tables) is SQLite's search index, which
-// PostgreSQL keeps as an index of its own.
-var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "proxy_shares", "store_probe", "backup_info",
+// backup_info describes a backup file, not an install, connection_counts is
+// rebuilt by the target's triggers as the connections arrive, and
+// connection_search with its FTS5 index (and the index's own tables) is SQLite's
+// search index, which PostgreSQL keeps as an index of its own.
+var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "proxy_shares", "store_probe", "backup_info", "connection_counts",
 	"connection_search", "connection_search_index", "connection_search_index_data", "connection_search_index_idx",
 	"connection_search_index_docsize", "connection_search_index_config"}
 

@@ -338,7 +338,41 @@ var migrations = []migration{
 			schema_version INTEGER NOT NULL,
 			grconnect_version TEXT NOT NULL DEFAULT '')`,
 	}},
-	{version: 19, name: "search anywhere, proxy shares", postgres: []string{
+	{version: 19, name: "a million connections: search anywhere, counts, due picks, proxy shares", statements: []string{
+		// Connections per app and state, for the overview, the apps page and the
+		// metrics (models/counts.go): triggers append +1/-1 rows, housekeeping
+		// folds them.
+		`CREATE TABLE connection_counts (
+			id {{autoinc}},
+			app_id TEXT NOT NULL,
+			status TEXT NOT NULL,
+			n BIGINT NOT NULL)`,
+		`INSERT INTO connection_counts (app_id, status, n) SELECT app_id, status, COUNT(*) FROM connections GROUP BY app_id, status`,
+		// The refresher's picks of connections past the keep-alive and of failing
+		// ones whose retry is due walk these instead of every active row
+		// (models.DueConnections).
+		`CREATE INDEX connections_status_refreshed ON connections (status, last_refresh_at)`,
+		`CREATE INDEX connections_status_retry ON connections (status, next_attempt_at)`,
+		// Leases still held are few: a start that ends a killed server's leases
+		// finds them without reading every row.
+		`CREATE INDEX connections_leased ON connections (lease_until) WHERE lease_owner <> ''`,
+		`CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (lease_until) WHERE lease_owner <> ''`,
+	}, postgres: []string{
+		`CREATE FUNCTION connection_counts_change() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF TG_OP <> 'INSERT' THEN
+				INSERT INTO connection_counts (app_id, status, n) VALUES (OLD.app_id, OLD.status, -1);
+			END IF;
+			IF TG_OP <> 'DELETE' THEN
+				INSERT INTO connection_counts (app_id, status, n) VALUES (NEW.app_id, NEW.status, 1);
+			END IF;
+			RETURN NULL;
+		END $$`,
+		`CREATE TRIGGER connections_count_insert_delete AFTER INSERT OR DELETE ON connections
+			FOR EACH ROW EXECUTE FUNCTION connection_counts_change()`,
+		`CREATE TRIGGER connections_count_update AFTER UPDATE OF app_id, status ON connections
+			FOR EACH ROW WHEN (OLD.app_id IS DISTINCT FROM NEW.app_id OR OLD.status IS DISTINCT FROM NEW.status)
+			EXECUTE FUNCTION connection_counts_change()`,
 		// The connection list's search finds any part of an e-mail, account name,
 		// customer reference, account ID or MAX domain, ignoring case: a trigram
 		// index over the five (separated by a character no search holds), read
@@ -358,10 +392,29 @@ var migrations = []migration{
 			PRIMARY KEY (account_key, replica))`,
 		`CREATE INDEX proxy_shares_replica ON proxy_shares (replica)`,
 	}, sqlite: []string{
-		// The same search on SQLite: an FTS5 trigram index (case-folded) over the
-		// five fields. Its rows are numbered by connection_search, whose INTEGER
-		// PRIMARY KEY is kept by VACUUM and backups (a table's implicit rowid may
-		// not be), and triggers keep both in step with every write.
+		`CREATE TRIGGER connections_count_insert AFTER INSERT ON connections BEGIN
+			INSERT INTO connection_counts (app_id, status, n) VALUES (new.app_id, new.status, 1);
+		END`,
+		`CREATE TRIGGER connections_count_update AFTER UPDATE OF app_id, status ON connections
+			WHEN old.app_id IS NOT new.app_id OR old.status IS NOT new.status BEGIN
+			INSERT INTO connection_counts (app_id, status, n) VALUES (old.app_id, old.status, -1), (new.app_id, new.status, 1);
+		END`,
+		`CREATE TRIGGER connections_count_delete AFTER DELETE ON connections BEGIN
+			INSERT INTO connection_counts (app_id, status, n) VALUES (old.app_id, old.status, -1);
+		END`,
+		// The list's two orders carry what its filters and a search read, so that
+		// walking them never fetches a row that is not shown (a row holds two sealed
+		// tokens: a million of them do not stay in memory).
+		`DROP INDEX connections_expires`,
+		`CREATE INDEX connections_expires ON connections
+			(expires_at, id, status, app_id, account_email, account_name, customer_ref, account_id, max_domain)`,
+		`DROP INDEX connections_status_expires`,
+		`CREATE INDEX connections_status_expires ON connections
+			(status, expires_at, id, app_id, account_email, account_name, customer_ref, account_id, max_domain)`,
+		// The search on SQLite: an FTS5 trigram index (case-folded) over the five
+		// fields. Its rows are numbered by connection_search, whose INTEGER PRIMARY
+		// KEY is kept by VACUUM and backups (a table's implicit rowid may not be),
+		// and triggers keep both in step with every write.
 		`CREATE TABLE connection_search (
 			id INTEGER PRIMARY KEY,
 			connection_id TEXT NOT NULL UNIQUE)`,

@@ -28,8 +28,13 @@ import (
 const SearchMinLength = 3
 
 // searchSparse is the most matches a search may have to be read from the index;
-// with more, the list is walked instead.
-var searchSparse = 2000
+// with more, the list is walked instead (at least one row in searchSparse of
+// a million matches, so a page of 50 is found within some 50,000 rows).
+var searchSparse = 1000
+
+// searchCountWalk bounds the rows a count of a search with many matches reads:
+// past it, the count found so far is a lower bound ("at least").
+const searchCountWalk = 20_000
 
 // searchFields are the fields a search looks in.
 var searchFields = []string{"account_email", "account_name", "customer_ref", "account_id", "max_domain"}
@@ -193,10 +198,54 @@ func (s *Store) searchWhere(q *gorm.DB, p searchPlan) *gorm.DB {
 		return q.Where("(c.account_id = ? OR ("+email+" >= ? AND "+email+" < ?) OR ("+name+" >= ? AND "+name+" < ?) OR ("+ref+" >= ? AND "+ref+" < ?))",
 			p.query, p.needle, hi(p.needle), p.query, hi(p.query), p.query, hi(p.query))
 	case searchDenseKind:
-		if s.postgres {
-			return q.Where("strpos("+searchExprPG("c.")+", ?) > 0", p.needle)
-		}
-		return q.Where(searchFunc+"(?, c.account_email, c.account_name, c.customer_ref, c.account_id, c.max_domain)", p.needle)
+		cond, args := s.denseCondition(p)
+		return q.Where(cond, args...)
 	}
 	return q // none, or sparse: the FROM clause holds only matches
+}
+
+// denseCondition is a search's check of one row of connections c, as the list is
+// walked. On SQLite the list's indexes carry the five fields, so the check reads
+// no row: SQLite's LIKE ignores the case of ASCII letters, which is exactly the
+// search's folding when the search has no other letters; otherwise the check is
+// searchFunc, which folds as Go does.
+func (s *Store) denseCondition(p searchPlan) (string, []any) {
+	if s.postgres {
+		return "strpos(" + searchExprPG("c.") + ", ?) > 0", []any{p.needle}
+	}
+	for i := 0; i < len(p.needle); i++ {
+		if p.needle[i] >= utf8.RuneSelf {
+			return searchFunc + "(?, c.account_email, c.account_name, c.customer_ref, c.account_id, c.max_domain) = 1", []any{p.needle}
+		}
+	}
+	pattern := likePattern(p.needle)
+	var conds []string
+	var args []any
+	for _, f := range searchFields {
+		conds = append(conds, "c."+f+` LIKE ? ESCAPE '\'`)
+		args = append(args, pattern)
+	}
+	return "(" + strings.Join(conds, " OR ") + ")", args
+}
+
+// countDense counts the connections a filter with a search that many connections
+// match selects: the rows the filter selects are read in the list's order, at
+// most searchCountWalk of them, and those the search matches counted, up to limit.
+// When the walk stops short, the count is a lower bound (more is true).
+func (s *Store) countDense(ctx context.Context, f ConnectionFilter, p searchPlan, limit int) (int64, bool, error) {
+	cond, args := s.denseCondition(p)
+	walk := s.where(s.db.WithContext(ctx).Table("connections AS c"), f, searchPlan{}).
+		Select("CASE WHEN "+cond+" THEN 1 ELSE 0 END AS hit", args...).
+		Order("c.expires_at, c.id").Limit(searchCountWalk)
+	var r struct{ Read, Hits int64 }
+	if err := s.db.WithContext(ctx).Table("(?) AS w", walk).Select("COUNT(*) AS read, COALESCE(SUM(hit), 0) AS hits").Scan(&r).Error; err != nil {
+		return 0, false, storeError(err, "count the connections a search matches")
+	}
+	switch {
+	case r.Hits > int64(limit):
+		return int64(limit), true, nil
+	case r.Read >= searchCountWalk:
+		return r.Hits, true, nil
+	}
+	return r.Hits, false, nil
 }
