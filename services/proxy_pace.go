@@ -149,7 +149,7 @@ func (p *pacer) acquire(ctx context.Context, key string) (*paceTicket, time.Dura
 	select {
 	case <-w.ready:
 		if w.err != nil {
-			return nil, 0, w.err
+			return nil, 0, queuedFor(w.err, p.now().Sub(start))
 		}
 		return &paceTicket{p: p, account: a}, p.now().Sub(start), nil
 	case <-ctx.Done():
@@ -163,7 +163,7 @@ func (p *pacer) acquire(ctx context.Context, key string) (*paceTicket, time.Dura
 	case w.granted: // let through as the wait ran out: it goes
 		return &paceTicket{p: p, account: a}, p.now().Sub(start), nil
 	case w.err != nil:
-		return nil, 0, w.err
+		return nil, 0, queuedFor(w.err, p.now().Sub(start))
 	}
 	for i, q := range a.queue {
 		if q == w {
@@ -179,6 +179,14 @@ func (p *pacer) acquire(ctx context.Context, key string) (*paceTicket, time.Dura
 	}
 	p.forgetIfIdle(a, p.now())
 	return nil, 0, err
+}
+
+// queuedFor notes on a refusal how long the call waited.
+func queuedFor(err error, d time.Duration) error {
+	if rl, ok := err.(*RateLimitedError); ok {
+		rl.Queued = d
+	}
+	return err
 }
 
 // queueCap is the most calls an account's queue holds: what its share of the
@@ -221,6 +229,9 @@ func (a *pacedAccount) windowSpent(p *pacer, now time.Time) bool {
 	}
 	if !a.windowKnown && !a.localStart.IsZero() && !now.Before(a.localStart.Add(p.limits.WindowLen)) {
 		a.localStart, a.localUsed = time.Time{}, 0
+	}
+	if a.share.slots == 0 {
+		return false // no share yet: nothing of the window is this process's to spend
 	}
 	part := func(n int) int { return n * a.share.slots / p.limits.InFlight }
 	if a.windowKnown {

@@ -238,3 +238,47 @@ func TestFleetGrant(t *testing.T) {
 		t.Fatalf("the fair parts add up to %d", sum)
 	}
 }
+
+// TestPacerWaitsForItsShare: on a fleet an account starts with no share; a call
+// asks for one at once and goes when the fleet grants it, and what GetResponse
+// said of the window before does not count against a process without a share.
+func TestPacerWaitsForItsShare(t *testing.T) {
+	t.Parallel()
+	p := newPacer(getResponseLimits, time.Now, 2*time.Second)
+	p.shared = true
+	poked := make(chan struct{}, 10)
+	p.poke = func() { poked <- struct{}{} }
+	// The account is known, with a window far from spent, then loses its share.
+	p.setShares(map[string]int{}, nil)
+	p.mu.Lock()
+	a := p.account("a")
+	a.windowKnown, a.windowLeft, a.windowReset = true, 100, time.Now().Add(time.Minute)
+	p.mu.Unlock()
+	got := make(chan error, 1)
+	go func() {
+		tk, _, err := p.acquire(context.Background(), "a")
+		if err == nil {
+			tk.end()
+		}
+		got <- err
+	}()
+	select {
+	case <-poked:
+	case <-time.After(time.Second):
+		t.Fatal("the call did not ask the fleet for a share")
+	}
+	select {
+	case err := <-got:
+		t.Fatalf("the call went without a share: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.setShares(map[string]int{"a": 3}, nil)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the call still waits after its share came")
+	}
+}
