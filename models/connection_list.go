@@ -140,7 +140,7 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 	if plan.kind == searchDenseKind {
 		return s.countDense(ctx, f, plan, limit)
 	}
-	sub := s.where(s.from(s.db.WithContext(ctx), plan).Select("1"), f, plan).Limit(limit + 1)
+	sub := s.where(s.from(s.db.WithContext(ctx), f, plan).Select("1"), f, plan).Limit(limit + 1)
 	err = storeError(s.db.WithContext(ctx).Table("(?) AS matched", sub).Count(&n).Error, "count connections")
 	if n > int64(limit) {
 		return int64(limit), true, err
@@ -149,7 +149,7 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 }
 
 func (s *Store) filtered(ctx context.Context, f ConnectionFilter, plan searchPlan) *gorm.DB {
-	q := s.from(s.db.WithContext(ctx), plan).Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id")
+	q := s.from(s.db.WithContext(ctx), f, plan).Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id")
 	return s.where(q, f, plan)
 }
 

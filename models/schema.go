@@ -355,6 +355,10 @@ var migrations = []migration{
 		`CREATE INDEX connections_status_retry ON connections (status, next_attempt_at)`,
 		// Leases still held are few: a start that ends a killed server's leases
 		// finds them without reading every row.
+		// An app's list in expiry order, its state read from the index (the
+		// per-app counts that (app_id, status) served are connection_counts now).
+		`DROP INDEX connections_app_status`,
+		`CREATE INDEX connections_app_expires ON connections (app_id, expires_at, id, status)`,
 		`CREATE INDEX connections_leased ON connections (lease_until) WHERE lease_owner <> ''`,
 		`CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (lease_until) WHERE lease_owner <> ''`,
 	}, postgres: []string{
@@ -451,8 +455,5 @@ var migrations = []migration{
 			DELETE FROM connection_search_index WHERE rowid = (SELECT id FROM connection_search WHERE connection_id = old.id);
 			DELETE FROM connection_search WHERE connection_id = old.id;
 		END`,
-		// The planner's figures for the new indexes (a sample of each: quick at any size).
-		`PRAGMA analysis_limit = 1000`,
-		`ANALYZE connections`,
 	}},
 }

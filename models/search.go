@@ -34,7 +34,7 @@ var searchSparse = 1000
 
 // searchCountWalk bounds the rows a count of a search with many matches reads:
 // past it, the count found so far is a lower bound ("at least").
-const searchCountWalk = 20_000
+const searchCountWalk = 10_000
 
 // searchFields are the fields a search looks in.
 var searchFields = []string{"account_email", "account_name", "customer_ref", "account_id", "max_domain"}
@@ -165,9 +165,12 @@ func likePattern(needle string) string {
 // from is the list's FROM clause for a search: the connections a sparse search
 // matches, read from the index first (the join keeps that order of work), else the
 // whole table. Both name the connections c.
-func (s *Store) from(db *gorm.DB, p searchPlan) *gorm.DB {
-	if p.kind != searchSparseKind {
-		return db.Table("connections AS c")
+func (s *Store) from(db *gorm.DB, f ConnectionFilter, p searchPlan) *gorm.DB {
+	switch p.kind {
+	case searchPrefix:
+		return db.Table("connections AS c") // the prefixes' own indexes
+	case searchNone, searchDenseKind:
+		return db.Table("connections AS c" + s.listIndex(f))
 	}
 	if s.postgres {
 		// OFFSET 0 keeps the planner from merging the match list into the walk.
@@ -178,6 +181,22 @@ func (s *Store) from(db *gorm.DB, p searchPlan) *gorm.DB {
 	matches := s.db.Raw(`SELECT s.connection_id AS id FROM connection_search s WHERE s.id IN
 		(SELECT rowid FROM connection_search_index WHERE connection_search_index MATCH ?)`, ftsPhrase(p.needle))
 	return db.Table("(?) AS m", matches).Joins("CROSS JOIN connections c ON c.id = m.id")
+}
+
+// listIndex names, on SQLite, the index a walk of the list reads in its order:
+// without statistics (grconnect gathers none) SQLite may prefer an index that
+// matches the filter and then sort every row it holds, which at a million rows
+// takes seconds.
+func (s *Store) listIndex(f ConnectionFilter) string {
+	switch {
+	case s.postgres:
+		return ""
+	case f.AppID != "":
+		return " INDEXED BY connections_app_expires"
+	case f.Status != "" && f.Status != "live":
+		return " INDEXED BY connections_status_expires"
+	}
+	return " INDEXED BY connections_expires"
 }
 
 // searchWhere adds a search's condition to a query on connections c.
@@ -234,7 +253,7 @@ func (s *Store) denseCondition(p searchPlan) (string, []any) {
 // When the walk stops short, the count is a lower bound (more is true).
 func (s *Store) countDense(ctx context.Context, f ConnectionFilter, p searchPlan, limit int) (int64, bool, error) {
 	cond, args := s.denseCondition(p)
-	walk := s.where(s.db.WithContext(ctx).Table("connections AS c"), f, searchPlan{}).
+	walk := s.where(s.db.WithContext(ctx).Table("connections AS c"+s.listIndex(f)), f, searchPlan{}).
 		Select("CASE WHEN "+cond+" THEN 1 ELSE 0 END AS hit", args...).
 		Order("c.expires_at, c.id").Limit(searchCountWalk)
 	var r struct{ Read, Hits int64 }
