@@ -11,8 +11,8 @@ import (
 
 // The proxy paces calls per GetResponse account (per API base, MAX domain and
 // account ID, budgetKey) so that GetResponse's own limits are never hit: at most
-// 10 calls in flight, at most 80 sent in any second, and the 30,000 of its
-// 10-minute window. A call that would break a limit waits in its account's queue,
+// 10 calls in flight, at most 78 sent in any second (GetResponse allows 80; two
+// are left to grconnect's own calls), and the 30,000 of its 10-minute window. A call that would break a limit waits in its account's queue,
 // first come first served, up to the proxy's maximum wait; accounts never wait for
 // one another. A wait known to be longer (GetResponse asked to be left alone after
 // a 429, or the window's calls are spent) is answered at once with a 429 that says
@@ -30,20 +30,26 @@ type paceLimits struct {
 	WindowLen time.Duration
 }
 
-// getResponseLimits are GetResponse's documented limits per account.
+// ownCallsReserve is the calls a second of each account the proxy leaves to
+// grconnect's own calls (a refresh, a test call, a new connection's first look at
+// the account), which GetResponse counts in the same second.
+const ownCallsReserve = 2
+
+// getResponseLimits are GetResponse's documented limits per account, less the
+// reserve for grconnect's own calls.
 var getResponseLimits = paceLimits{
-	InFlight: getresponse.LimitParallel, PerSecond: getresponse.LimitPerSecond,
+	InFlight: getresponse.LimitParallel, PerSecond: getresponse.LimitPerSecond - ownCallsReserve,
 	Window: getresponse.LimitPerWindow, WindowLen: getresponse.LimitWindow,
 }
 
 // paceShare is the part of an account's limits this process may use: all of them
 // on one process; across replicas on PostgreSQL, what the fleet granted it
-// (proxy_fleet.go). One slot is one call in flight and a tenth of the calls per
+// (proxy_fleet.go). One slot is one call in flight and a tenth of the calls a
 // second and of the window.
 type paceShare struct{ slots int }
 
-// perSlot is how many calls per second one slot carries (80 / 10).
-func (l paceLimits) perSlot() int { return l.PerSecond / l.InFlight }
+// perSecond is how many calls a second slots carry (78 for all ten).
+func (l paceLimits) perSecond(slots int) int { return slots * l.PerSecond / l.InFlight }
 
 // pacer holds every account's queue and counts.
 type pacer struct {
@@ -255,7 +261,7 @@ func (a *pacedAccount) busySeconds(now time.Time) int {
 // canSend reports whether a call may go now.
 func (a *pacedAccount) canSend(p *pacer, now time.Time) bool {
 	return a.inFlight < a.share.slots &&
-		a.busySeconds(now) < a.share.slots*p.limits.perSlot() &&
+		a.busySeconds(now) < p.limits.perSecond(a.share.slots) &&
 		!now.Before(a.blockedUntil) && !a.windowSpent(p, now)
 }
 
@@ -310,7 +316,7 @@ func (p *pacer) schedule(a *pacedAccount, now time.Time) {
 		if a.windowSpent(p, now) {
 			at = later(at, a.windowEnd(p))
 		}
-		if a.inFlight < a.share.slots && a.busySeconds(now) >= a.share.slots*p.limits.perSlot() && len(a.recent) > 0 {
+		if a.inFlight < a.share.slots && a.busySeconds(now) >= p.limits.perSecond(a.share.slots) && len(a.recent) > 0 {
 			at = later(at, a.recent[0])
 		}
 		if !at.After(now) {
@@ -399,7 +405,7 @@ type paceDemand struct {
 	// want is the slots it could use now (queued and in-flight calls, at most the limit).
 	want int
 	// held is the slots it still occupies: its calls in flight, and those of its
-	// last second (one slot per perSlot calls).
+	// last second (a slot carries a tenth of the calls a second).
 	held int
 }
 
@@ -409,12 +415,13 @@ func (p *pacer) demand() []paceDemand {
 	defer p.mu.Unlock()
 	now := p.now()
 	out := make([]paceDemand, 0, len(p.accounts))
-	per := p.limits.perSlot()
 	for key, a := range p.accounts {
 		busy := a.busySeconds(now)
+		// The slots whose calls a second its busy calls need.
+		secondSlots := (busy*p.limits.InFlight + p.limits.PerSecond - 1) / p.limits.PerSecond
 		out = append(out, paceDemand{key: key,
 			want: min(len(a.queue)+a.inFlight, p.limits.InFlight),
-			held: max(a.inFlight, (busy+per-1)/per)})
+			held: max(a.inFlight, secondSlots)})
 	}
 	return out
 }
