@@ -39,6 +39,8 @@ type Store struct {
 	// system must have left to be ready (MinFreeSpace; space.go).
 	path    string
 	minFree uint64
+	// plans remembers how recent searches run (search.go).
+	plans planCache
 	// appWrites counts this process's finished writes to apps (AppWrites).
 	appWrites atomic.Uint64
 }
@@ -63,7 +65,10 @@ func Open(database string, log *slog.Logger) (*Store, error) {
 			return nil, fmt.Errorf("open database: %w", err)
 		}
 		registerSearchFunc()
-		dialector = sqlite.Open(SQLiteDSN(database))
+		// The one writer keeps a larger page cache: a refresh rewrites a few index
+		// entries, and at a million connections the indexes' upper pages are worth
+		// keeping between writes.
+		dialector = sqlite.Open(SQLiteDSN(database) + "&_pragma=cache_size(-32768)")
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{
 		TranslateError: true,

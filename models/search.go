@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -30,11 +31,13 @@ const SearchMinLength = 3
 // searchSparse is the most matches a search may have to be read from the index;
 // with more, the list is walked instead (at least one row in searchSparse of
 // a million matches, so a page of 50 is found within some 50,000 rows).
-var searchSparse = 1000
+var searchSparse = defaultSearchSparse
+
+const defaultSearchSparse = 1000
 
 // searchCountWalk bounds the rows a count of a search with many matches reads:
 // past it, the count found so far is a lower bound ("at least").
-const searchCountWalk = 10_000
+const searchCountWalk = 5_000
 
 // searchFields are the fields a search looks in.
 var searchFields = []string{"account_email", "account_name", "customer_ref", "account_id", "max_domain"}
@@ -135,6 +138,10 @@ func (s *Store) planSearch(ctx context.Context, query string) (searchPlan, error
 		p.kind = searchPrefix
 		return p, nil
 	}
+	if kind, ok := s.plans.get(p.needle); ok {
+		p.kind = kind
+		return p, nil
+	}
 	var n int64
 	var err error
 	if s.postgres {
@@ -151,7 +158,42 @@ func (s *Store) planSearch(ctx context.Context, query string) (searchPlan, error
 	if n <= int64(searchSparse) {
 		p.kind = searchSparseKind
 	}
+	s.plans.put(p.needle, p.kind)
 	return p, nil
+}
+
+// planCache remembers for a few seconds which way a search runs, so that a page's
+// list and count (and its next page) ask the index once. Either way gives the
+// same rows: a stale answer costs time, never results.
+type planCache struct {
+	mu sync.Mutex
+	m  map[string]plannedSearch
+}
+
+type plannedSearch struct {
+	kind searchKind
+	at   time.Time
+}
+
+const planFor = 10 * time.Second
+
+func (c *planCache) get(needle string) (searchKind, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[needle]
+	if !ok || time.Since(p.at) > planFor || searchSparse != defaultSearchSparse {
+		return 0, false
+	}
+	return p.kind, true
+}
+
+func (c *planCache) put(needle string, kind searchKind) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= 256 {
+		c.m = map[string]plannedSearch{}
+	}
+	c.m[needle] = plannedSearch{kind: kind, at: time.Now()}
 }
 
 // ftsPhrase is an FTS5 phrase that matches needle as it is.

@@ -363,21 +363,27 @@ func millionRefresher(b *testing.B, in *millionInstall, fake *getresponsetest.Se
 	tokens := services.NewTokens(store, box, apps, gr, policy, "http://grconnect.test/oauth/callback", quiet)
 	tokens.Now = now
 
-	// Sustained: the defaults, while tokens enter the margin as a million daily ones do.
-	setClock(enter)
+	// At the defaults: tokens keep entering the margin as a million daily ones do
+	// (11.6 a second), after a backlog of a minute's worth (694) built up while the
+	// refresher was away. Working the backlog off shows the rate the default
+	// allows with the due query running at a million rows; the backlog at the end,
+	// that it keeps up.
+	setClock(enter.Add(time.Minute))
 	before := fake.Count(getresponsetest.EndpointTokenRefresh)
 	refresher := services.NewRefresher(tokens, store, services.RefresherConfig{
 		RatePerSecond: defaults.RefreshRate, Concurrency: defaults.RefreshConcurrency, Interval: defaults.RefreshInterval,
 	}, quiet)
-	const sustain = 90 * time.Second
+	const sustain, backlogPhase = 120 * time.Second, 30 * time.Second
 	rctx, cancel := context.WithTimeout(ctx, sustain)
 	start := time.Now()
-	var maxBacklog int64
+	startDue := dueCount(b, store, policy, now())
+	var inBacklog int
 	var watch sync.WaitGroup
 	watch.Go(func() {
-		for rctx.Err() == nil {
-			maxBacklog = max(maxBacklog, dueCount(b, store, policy, now()))
-			time.Sleep(time.Second)
+		select {
+		case <-time.After(backlogPhase):
+			inBacklog = fake.Count(getresponsetest.EndpointTokenRefresh) - before
+		case <-rctx.Done():
 		}
 	})
 	refresher.Run(rctx)
@@ -387,12 +393,17 @@ func millionRefresher(b *testing.B, in *millionInstall, fake *getresponsetest.Se
 	done := fake.Count(getresponsetest.EndpointTokenRefresh) - before
 	entered := int(now().Sub(enter) / expirySpacing)
 	left := dueCount(b, store, policy, now())
-	r.addText(fmt.Sprintf("refresher: sustained, defaults (%g/s, %d workers, every %s)", defaults.RefreshRate, defaults.RefreshConcurrency, defaults.RefreshInterval),
-		fmt.Sprintf("%.1f/s", float64(done)/elapsed.Seconds()), float64(done)/elapsed.Seconds() >= 11.5 && left <= int64(12*defaults.RefreshInterval.Seconds()*1.5),
-		fmt.Sprintf("≥ 11.6/s; %d entered the margin in %s, %d refreshed, %d still due at the end (most %d)", entered, elapsed.Round(time.Second), done, left, maxBacklog))
+	rate := float64(inBacklog) / backlogPhase.Seconds()
+	r.addText(fmt.Sprintf("refresher: defaults (%g/s, %d workers, every %s), backlog", defaults.RefreshRate, defaults.RefreshConcurrency, defaults.RefreshInterval),
+		fmt.Sprintf("%.1f/s", rate), rate >= 12,
+		fmt.Sprintf("≥ 12/s; %d refreshed in the first %s, %d due at the start", inBacklog, backlogPhase, startDue))
+	passWorth := int64(12 * defaults.RefreshInterval.Seconds() * 2)
+	r.addText("refresher: defaults, due at the end", strconv.FormatInt(left, 10), left <= passWorth,
+		fmt.Sprintf("≤ %d (two passes' worth); %d due in all over %s, %d refreshed: every token refreshed well inside its %s margin",
+			passWorth, entered, elapsed.Round(time.Second), done, policy.Margin))
 
 	// Capacity: 20,000 due at once, the rate lifted.
-	setClock(enter.Add(time.Duration(capacity) * expirySpacing))
+	setClock(now().Add(time.Duration(capacity) * expirySpacing))
 	due := dueCount(b, store, policy, now())
 	before = fake.Count(getresponsetest.EndpointTokenRefresh)
 	refresher = services.NewRefresher(tokens, store, services.RefresherConfig{RatePerSecond: 1e9, Concurrency: 32, Batch: 1000}, quiet)
@@ -408,7 +419,7 @@ func millionRefresher(b *testing.B, in *millionInstall, fake *getresponsetest.Se
 	}
 	elapsed = time.Since(start)
 	done = fake.Count(getresponsetest.EndpointTokenRefresh) - before
-	rate := float64(done) / elapsed.Seconds()
+	rate = float64(done) / elapsed.Seconds()
 	r.addText("refresher: capacity, rate lifted (32 workers)", fmt.Sprintf("%.0f/s", rate), rate >= 1000,
 		fmt.Sprintf("≥ 1,000/s; %d due, %d refreshed in %s", due, done, elapsed.Round(time.Millisecond)))
 	if left := dueCount(b, store, policy, now()); left != 0 {
