@@ -29,7 +29,8 @@ func (s *Server) renderAccount(c echo.Context, status int, zone, problem string)
 		zones = append([]string{zone}, zones...) // a zone the browser reported that zone.tab lacks
 	}
 	k := clock{loc: s.zones.location(zone), now: s.clock(c).now}
-	v := views.AccountView{Email: op.Email, TimeZone: zone, Zones: zones, Error: problem, Now: k.text(k.now)}
+	v := views.AccountView{Email: op.Email, Role: string(op.Role), RoleLabel: op.Role.Label(), RoleCan: op.Role.YouCan(),
+		TimeZone: zone, Zones: zones, Error: problem, Now: k.text(k.now)}
 	return render(c, status, views.AccountPage(s.page(c, "Your account", ""), v))
 }
 

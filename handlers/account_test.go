@@ -60,7 +60,7 @@ func TestTimesInTheOperatorsZone(t *testing.T) {
 func TestPasswordResetLink(t *testing.T) {
 	app := newTestApp(t)
 	ann := app.setup(annEmail, annPass)
-	ann.submit("/operators", "/operators", url.Values{"email": {"bob@example.com"}, "password": {"bob password 1"}, "password_confirm": {"bob password 1"}})
+	app.setupSecondOperator(ann, "bob@example.com", "bob password 1")
 	bobSession := app.signIn("bob@example.com", "bob password 1")
 	var bobID string
 	app.store.DB().Table("operators").Where("email = ?", "bob@example.com").Pluck("id", &bobID)

@@ -17,11 +17,12 @@ import (
 
 // apiKeyService is what the API key pages and the API's authentication need.
 type apiKeyService interface {
-	Create(ctx context.Context, name, createdBy string) (*models.APIKey, string, error)
+	Create(ctx context.Context, in services.APIKeyInput) (*models.APIKey, string, error)
+	Roll(ctx context.Context, id string, overlap time.Duration) (*models.APIKey, string, error)
 	List(ctx context.Context) ([]models.APIKey, error)
 	Get(ctx context.Context, id string) (*models.APIKey, error)
 	Revoke(ctx context.Context, id, actor string) error
-	Verify(ctx context.Context, presented string) (*models.APIKey, error)
+	Verify(ctx context.Context, presented, ip string) (*models.APIKey, error)
 }
 
 // apiTokenService hands out access tokens to the API.
@@ -34,9 +35,13 @@ type proxyService interface {
 	Do(ctx context.Context, in services.ProxyRequest) (*services.ProxyResponse, error)
 }
 
-// apiConnectionQueries are the API's list query.
+// apiConnectionQueries are the API's list query, and the reads that keep a key
+// limited to one app to that app's connections and connect sessions.
 type apiConnectionQueries interface {
 	ListAPIConnections(ctx context.Context, f models.APIConnectionFilter) ([]models.Connection, string, error)
+	ConnectionAppID(ctx context.Context, id string) (string, error)
+	ConnectLinkAppID(ctx context.Context, id string) (string, error)
+	DeliveryAppID(ctx context.Context, id string) (string, error)
 }
 
 // ctxAPIKey is the echo.Context key of the request's *models.APIKey.
@@ -52,7 +57,7 @@ func (s *Server) requireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 		if !strings.EqualFold(scheme, "Bearer") || presented == "" {
 			return services.ErrInvalidAPIKey
 		}
-		key, err := s.apiKeys.Verify(c.Request().Context(), presented)
+		key, err := s.apiKeys.Verify(c.Request().Context(), presented, c.RealIP())
 		if err != nil {
 			return err
 		}

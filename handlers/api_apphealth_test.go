@@ -13,8 +13,10 @@ import (
 
 // TestAPIErrorsNameTheCausingApp: when the app, not the customer, is why a token
 // cannot be refreshed, the API's refresh and token answers say so with a code of
-// their own and the app — from the failing refresh itself and, afterwards, from
-// the app's health without another call to GetResponse.
+// their own and the app — from the failing refresh itself; afterwards a token
+// request answers from the app's health without another call to GetResponse,
+// while an explicit refresh is the app's probe: one call, and its failure names
+// the app again.
 func TestAPIErrorsNameTheCausingApp(t *testing.T) {
 	for _, tc := range []struct {
 		failure getresponsetest.TokenFailure
@@ -54,9 +56,12 @@ func TestAPIErrorsNameTheCausingApp(t *testing.T) {
 			calls := f.fake.Count(getresponsetest.EndpointTokenRefresh)
 			f.expireIn(ids[0], -time.Minute) // expired: a token request cannot hand out the old one
 			check("a token request afterwards", f.call(http.MethodPost, "/api/v1/connections/"+ids[0]+"/token", nil))
-			check("a refresh afterwards", f.call(http.MethodPost, "/api/v1/connections/"+ids[0]+"/refresh", nil))
 			if n := f.fake.Count(getresponsetest.EndpointTokenRefresh) - calls; n != 0 {
-				t.Fatalf("%d refresh calls while the app is known to be the cause", n)
+				t.Fatalf("%d refresh calls for a token request while the app is known to be the cause", n)
+			}
+			check("a refresh afterwards (the app's probe)", f.call(http.MethodPost, "/api/v1/connections/"+ids[0]+"/refresh", nil))
+			if n := f.fake.Count(getresponsetest.EndpointTokenRefresh) - calls; n != 1 {
+				t.Fatalf("an explicit refresh of a paused app's connection made %d refresh calls, want 1 (the probe)", n)
 			}
 		})
 	}

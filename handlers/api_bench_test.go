@@ -63,6 +63,7 @@ func BenchmarkProxyRoute(b *testing.B) {
 	if err := f.store.DB().Model(&models.App{}).Where("id = ?", f.appID).Update("api_url", upstream.URL+"/v3").Error; err != nil {
 		b.Fatal(err)
 	}
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	target, _ := url.Parse(upstream.URL)
 	bareSrv := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
 	defer bareSrv.Close()

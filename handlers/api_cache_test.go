@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 	"github.com/grconnect/grconnect/services/infra/secrets"
 )
@@ -61,14 +62,14 @@ func TestAPINeverServesAReplacedToken(t *testing.T) {
 	same("a dashboard refresh")
 
 	warm()
-	if _, err := f.tokens.Refresh(t.Context(), conn.ID, "system"); err != nil { // as the refresher does
+	if _, err := f.tokens.RefreshIfDue(t.Context(), conn.ID, "system", alwaysDue); err != nil { // as the refresher does
 		t.Fatal(err)
 	}
 	same("an engine refresh")
 
 	warm()
 	f.fake.RevokeRefreshTokens()
-	f.tokens.Refresh(t.Context(), conn.ID, "system")
+	f.tokens.RefreshIfDue(t.Context(), conn.ID, "system", alwaysDue)
 	if _, status := f.token(conn.ID); status != http.StatusConflict {
 		t.Fatalf("needs_reconnect served a token: %d", status)
 	}
@@ -129,7 +130,7 @@ func TestAPITokenCacheUnderConcurrentRefreshes(t *testing.T) {
 	}
 	for range 15 {
 		before, _ := f.plaintextTokens(conn.ID)
-		if _, err := f.tokens.Refresh(t.Context(), conn.ID, "system"); err != nil {
+		if _, err := f.tokens.RefreshIfDue(t.Context(), conn.ID, "system", alwaysDue); err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
@@ -182,9 +183,13 @@ func TestAPICachesSeeOtherProcessesWithinASecond(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// The token as well, with a fresh key.
-	_, key, _ := f.apiKeys.Create(t.Context(), "second", "test")
+	_, key, _ := f.apiKeys.Create(t.Context(), services.APIKeyInput{Name: "second", CreatedBy: "test"})
 	r, _ := f.send(http.MethodPost, "/api/v1/connections/"+conn.ID+"/token", key, nil, nil)
 	if !strings.Contains(r.body, "token-from-elsewhere") {
 		t.Fatalf("the other process's token is not served: %s", r.body)
 	}
 }
+
+// alwaysDue makes RefreshIfDue refresh whatever the connection's state: an
+// automatic refresh, as the refresher's, which the explicit limit does not count.
+func alwaysDue(*models.Connection, time.Time) bool { return true }

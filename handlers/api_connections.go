@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -48,10 +50,18 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 	if req.TTLSeconds < 0 || req.TTLSeconds > int64(services.MaxLinkTTL/time.Second) {
 		return services.FieldErrors{"ttl_seconds": "A link lives between 600 seconds and 90 days."}
 	}
+	// A key limited to one app sees no other: its app is the default, others do not exist.
+	only := keyApp(c)
+	if only != "" && in.AppID != "" && in.AppID != only {
+		return errNoSuchApp
+	}
 	if req.ConnectionID != "" {
 		conn, err := s.tokens.Get(ctx, req.ConnectionID)
 		if err != nil {
 			return err
+		}
+		if only != "" && conn.AppID != only {
+			return models.ErrNotFound
 		}
 		if in.AppID == "" {
 			in.AppID = conn.AppID
@@ -59,6 +69,8 @@ func (s *Server) apiCreateConnectSession(c echo.Context) error {
 			return services.FieldErrors{"app_id": "The connection belongs to another app; leave app_id out."}
 		}
 		in.ConnectionID = conn.ID
+	} else if in.AppID == "" && only != "" {
+		in.AppID = only
 	} else if in.AppID == "" {
 		return services.FieldErrors{"app_id": "Give the ID of the app the customer connects to."}
 	}
@@ -99,6 +111,12 @@ func (s *Server) apiListConnections(c echo.Context) error {
 		Status: models.Status(c.QueryParam("status")), AppID: c.QueryParam("app_id"), CustomerRef: c.QueryParam("customer_ref"),
 		After: c.QueryParam("cursor"), Limit: 50,
 	}
+	if only := keyApp(c); only != "" {
+		if f.AppID != "" && f.AppID != only {
+			return errNoSuchApp
+		}
+		f.AppID = only
+	}
 	if f.Status != "" && !slices.Contains(models.Statuses, f.Status) {
 		return services.FieldErrors{"status": "Use one of active, refresh_failing, needs_reconnect or disconnected."}
 	}
@@ -123,12 +141,87 @@ func (s *Server) apiListConnections(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// connectionDetailJSON is one connection with its events URL and callbacks.
+type connectionDetailJSON struct {
+	connectionJSON
+	// EventsURL is where GetResponse posts this account's events (null once
+	// disconnected). It is a secret: it is the only credential of those posts.
+	EventsURL *string        `json:"events_url"`
+	Callbacks *callbacksJSON `json:"callbacks"`
+}
+
+// callbacksJSON is where a connection's GetResponse callback registration stands.
+type callbacksJSON struct {
+	Want          string     `json:"want"`  // register or remove
+	State         string     `json:"state"` // pending, done or failed
+	Actions       []string   `json:"actions"`
+	LastError     string     `json:"last_error"`
+	WhoMustAct    *string    `json:"who_must_act"` // customer, operator or wait; null without an error
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// connectionDetail is the single-connection answer of the API.
+func (s *Server) connectionDetail(ctx context.Context, conn *models.Connection) (connectionDetailJSON, error) {
+	v := connectionDetailJSON{connectionJSON: toConnectionJSON(conn)}
+	u, err := s.events.URL(ctx, conn)
+	if err != nil {
+		return v, err
+	}
+	if u != "" {
+		v.EventsURL = &u
+	}
+	cb, err := s.callbacks.Status(ctx, conn.ID)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return v, nil
+	case err != nil:
+		return v, err
+	}
+	v.Callbacks = &callbacksJSON{Want: cb.Want, State: cb.State, Actions: []string{}, LastError: cb.LastError, UpdatedAt: cb.UpdatedAt.UTC()}
+	if cb.Actions != "" {
+		v.Callbacks.Actions = strings.Split(cb.Actions, ",")
+	}
+	if cb.LastError != "" && cb.Actor != "" {
+		actor := cb.Actor
+		v.Callbacks.WhoMustAct = &actor
+	}
+	if cb.State == models.CallbacksPending {
+		v.Callbacks.NextAttemptAt = utc(&cb.NextAttemptAt)
+	}
+	return v, nil
+}
+
 func (s *Server) apiGetConnection(c echo.Context) error {
-	conn, err := s.tokens.Get(c.Request().Context(), c.Param("id"))
+	ctx := c.Request().Context()
+	conn, err := s.tokens.Get(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toConnectionJSON(conn))
+	v, err := s.connectionDetail(ctx, conn)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// apiRotateEventsURL replaces a connection's events URL: the old one answers 404
+// from then on. It answers the connection with its new events_url.
+func (s *Server) apiRotateEventsURL(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	if _, err := s.events.Rotate(ctx, id, apiActor(c)); err != nil {
+		return err
+	}
+	conn, err := s.tokens.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	v, err := s.connectionDetail(ctx, conn)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 // tokenJSON is the answer of the token route: the access token only, never the
@@ -148,7 +241,7 @@ func (s *Server) apiToken(c echo.Context) error {
 }
 
 func (s *Server) apiRefresh(c echo.Context) error {
-	conn, err := s.tokens.RefreshFromAPI(c.Request().Context(), c.Param("id"), apiActor(c))
+	conn, err := s.tokens.Refresh(c.Request().Context(), c.Param("id"), apiActor(c))
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,8 @@ type apiErrorBody struct {
 	// App names the app that is the cause (app_credentials_rejected,
 	// app_misconfigured, getresponse_refusing).
 	App *appRef `json:"app,omitempty"`
+	// Scope is the scope the API key lacks (403 insufficient_scope).
+	Scope string `json:"scope,omitempty"`
 	// RequestID is the request's ID (also X-Request-Id), which its log line carries.
 	RequestID string `json:"request_id,omitempty"`
 }
@@ -74,8 +76,11 @@ func (s *Server) writeAPIError(c echo.Context, err error) {
 	if body.Code == "rate_limited" {
 		h.Set("X-RateLimit-Reset", strconv.Itoa(body.RetryAfter)+" seconds") // GetResponse's own form
 	}
-	if status == http.StatusUnauthorized {
+	switch {
+	case status == http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="grconnect"`)
+	case body.Code == "insufficient_scope": // RFC 6750, section 3
+		h.Set("WWW-Authenticate", `Bearer realm="grconnect", error="insufficient_scope", scope="`+body.Scope+`"`)
 	}
 	h.Set("Cache-Control", "no-store")
 	if c.Request().Method == http.MethodHead {
@@ -92,7 +97,10 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 		he      *echo.HTTPError
 		limited *services.RateLimitedError
 		refresh *services.RefreshError
+		tooSoon *services.TooSoonError
 		tooBig  *http.MaxBytesError
+		scope   *ScopeError
+		expired *services.APIKeyExpiredError
 	)
 	fields, isFields := services.AsFieldErrors(err)
 	switch {
@@ -109,6 +117,11 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 		return http.StatusBadRequest, apiErrorBody{Code: "invalid_input", Message: fields.Error(), Fields: fields}
 	case errors.Is(err, models.ErrBadCursor):
 		return http.StatusBadRequest, apiErrorBody{Code: "invalid_cursor", Message: "The cursor is not one this API gave out. Start again without it."}
+	case errors.As(err, &scope):
+		return http.StatusForbidden, apiErrorBody{Code: "insufficient_scope", Message: scope.Error(), Scope: string(scope.Scope)}
+	case errors.As(err, &expired):
+		return http.StatusUnauthorized, apiErrorBody{Code: "unauthorized",
+			Message: "This API key expired at " + expired.At.UTC().Format(time.RFC3339) + ". Make a new one on the dashboard's API keys page."}
 	case errors.Is(err, services.ErrInvalidAPIKey):
 		return http.StatusUnauthorized, apiErrorBody{Code: "unauthorized", Message: "Send a valid API key: Authorization: Bearer <key>."}
 	case errors.Is(err, models.ErrNotFound):
@@ -121,6 +134,11 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 	case errors.Is(err, services.ErrLinkUsed):
 		return http.StatusConflict, apiErrorBody{Code: "link_used",
 			Message: "This connect session was already used: it connected an account, so there is nothing to revoke."}
+	case errors.Is(err, models.ErrDeliveryPending):
+		return http.StatusConflict, apiErrorBody{Code: "delivery_pending",
+			Message: "This delivery is still being sent; replay it once it is delivered or given up."}
+	case errors.Is(err, models.ErrWebhookOff):
+		return http.StatusConflict, apiErrorBody{Code: "webhook_off", Message: "The app has no webhook URL: set one first."}
 	case errors.Is(err, models.ErrDisconnected):
 		return http.StatusConflict, apiErrorBody{Code: "disconnected",
 			Message: "This connection is disconnected: its tokens were erased. Create a connect session for the customer to connect again."}
@@ -152,6 +170,8 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 			body.Reconnect = &reconnectHint{Method: http.MethodPost, Path: "/api/v1/connect-sessions", Body: map[string]string{"connection_id": connectionID}}
 		}
 		return http.StatusConflict, body
+	case errors.As(err, &tooSoon):
+		return http.StatusTooManyRequests, apiErrorBody{Code: "refresh_too_soon", Message: "Not refreshed: " + tooSoon.Reason + ".", RetryAfter: seconds(tooSoon.RetryAfter)}
 	case errors.As(err, &limited):
 		code := "rate_limited"
 		if limited.Busy {
@@ -170,7 +190,8 @@ func apiErrorFor(err error, connectionID string, now time.Time) (int, apiErrorBo
 		} else {
 			wait = time.Second
 		}
-		return http.StatusServiceUnavailable, apiErrorBody{Code: "getresponse_unavailable", Message: strings.TrimSuffix(err.Error(), ".") + ".", RetryAfter: seconds(wait)}
+		// Never err.Error(): a network error names the address and port dialled (the log keeps it).
+		return http.StatusServiceUnavailable, apiErrorBody{Code: "getresponse_unavailable", Message: strings.TrimSuffix(services.FailureMessage(err), ".") + ".", RetryAfter: seconds(wait)}
 	}
 	return http.StatusInternalServerError, apiErrorBody{Code: "internal_error", Message: "Something went wrong on our side. It has been logged; please try again."}
 }

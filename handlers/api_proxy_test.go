@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,6 +77,7 @@ func (f *apiFixture) recordGetResponse() *grRecorder {
 	if err := f.store.UpdateApp(context.Background(), app); err != nil {
 		f.t.Fatal(err)
 	}
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	return rec
 }
 
@@ -665,6 +667,7 @@ func TestAPIProxySendsXDomainForMax(t *testing.T) {
 	if err := app.store.DB().Exec("UPDATE apps SET auth_url = ?, api_url = ? WHERE id = ?", app.fake.AuthURL(), app.fake.APIURL(), id).Error; err != nil {
 		t.Fatal(err)
 	}
+	app.store.AppsWritten() // a raw write: the app cache must hear of it
 	app.fake.AddClient("acme-client", clientSecret, app.cfg.RedirectURL())
 	f := withAPIKey(&connectFixture{testApp: app, op: op, appID: id, clientID: "acme-client"})
 	conn := f.connect("customer-1", "")
@@ -700,7 +703,7 @@ func TestAPIProxyWhenGetResponseDoesNotAnswer(t *testing.T) {
 // TestAPIProxyNoRefreshStorm: GetResponse answering every call with 1014 (a token
 // it keeps refusing) does not turn a burst of proxied calls into a burst of
 // refreshes: 30 calls at once cause one refresh call (the issue asked for at most 3
-// for 20), and 30 parallel POST …/refresh right after it none.
+// for 20), and 30 parallel POST …/refresh right after it at most the explicit limit.
 func TestAPIProxyNoRefreshStorm(t *testing.T) {
 	f := newAPIFixture(t, getresponsetest.Options{})
 	conn := f.connect("customer-1", "")
@@ -731,17 +734,24 @@ func TestAPIProxyNoRefreshStorm(t *testing.T) {
 	if n := f.fake.Count(getresponsetest.EndpointTokenRefresh) - before; n != 0 {
 		t.Fatalf("20 more calls caused %d refreshes", n)
 	}
-	// The API's own "refresh now", 30 at once within the cooldown: none.
+	// The API's own "refresh now" is explicit: the cooldown does not hold it back,
+	// but 30 at once share calls and the explicit limit bounds them.
+	var ok atomic.Int64
 	for range 30 {
 		wg.Go(func() {
-			if st := f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/refresh", nil).status; st != http.StatusOK {
-				t.Errorf("POST …/refresh within the cooldown = %d, want 200", st)
+			switch r := f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/refresh", nil); r.status {
+			case http.StatusOK:
+				ok.Add(1)
+			case http.StatusTooManyRequests:
+				wantError(t, r, http.StatusTooManyRequests, "refresh_too_soon")
+			default:
+				t.Errorf("POST …/refresh = %d %s", r.status, r.body)
 			}
 		})
 	}
 	wg.Wait()
-	if n := f.fake.Count(getresponsetest.EndpointTokenRefresh) - before; n != 0 {
-		t.Fatalf("30 parallel POST …/refresh within the cooldown caused %d refreshes", n)
+	if n := f.fake.Count(getresponsetest.EndpointTokenRefresh) - before; n < 1 || n > 5 || ok.Load() == 0 {
+		t.Fatalf("30 parallel POST …/refresh caused %d refreshes (%d answered 200), want 1 to 5", n, ok.Load())
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
 )
 
+var resetLinkRe = regexp.MustCompile(`/reset-password/([a-z2-7]{40,})`)
+
 var shownKeyRe = regexp.MustCompile(`id="api-key" type="text" readonly value="(grc_[a-z0-9]{8}_[a-z0-9]{52})"`)
 
 func TestAPIKeysPageCreatesListsAndRevokes(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/config"
+	"github.com/grconnect/grconnect/services/infra/mailer/mailertest"
 )
 
 // TestCheckCredentialsAtRegistration: saving an app asks GetResponse (a
@@ -49,20 +51,25 @@ func TestCheckCredentialsAtRegistration(t *testing.T) {
 	}
 }
 
-// TestAlertOptIn: each operator chooses alert e-mails on the operators page.
+// TestAlertOptIn: each operator chooses alert e-mails on the operators page, and
+// the page tells the truth when no mail server is set: the choice is kept, but
+// nothing is sent until GRCONNECT_SMTP_URL is set.
 func TestAlertOptIn(t *testing.T) {
 	app := newTestApp(t)
 	op := app.setup(annEmail, annPass)
 	page := op.get("/operators")
-	mustContain(t, page.body, `data-testid="mail-disabled"`, "E-mail me alerts", `data-testid="operator-alerts">`)
-	if r := op.submit("/operators", "/account/alerts", url.Values{"alerts": {"on"}}); r.status != http.StatusSeeOther {
+	mustContain(t, page.body, `data-testid="mail-disabled"`, "E-mail me alerts once a mail server is set", `data-testid="operator-alerts">`)
+	r := op.submit("/operators", "/account/alerts", url.Values{"alerts": {"on"}})
+	if r.status != http.StatusSeeOther {
 		t.Fatalf("opt in = %d", r.status)
 	}
 	emails, err := app.store.AlertRecipients(t.Context())
 	if err != nil || len(emails) != 1 || emails[0] != annEmail {
 		t.Fatalf("recipients = %v, %v", emails, err)
 	}
-	mustContain(t, op.get("/operators").body, "Stop my alert e-mails")
+	page = op.get(r.location())
+	mustContain(t, page.body, "no alert e-mail is sent yet", "GRCONNECT_SMTP_URL is not set", "none are sent until a mail server is set", "Stop my alert e-mails")
+	mustNotContain(t, page.body, "You will get alert e-mails.", "You get alert e-mails.")
 	op.submit("/operators", "/account/alerts", url.Values{"alerts": {"off"}})
 	if emails, _ = app.store.AlertRecipients(t.Context()); len(emails) != 0 {
 		t.Fatalf("recipients after opting out = %v", emails)
@@ -81,4 +88,15 @@ func TestConnectionPageShowsTheBudget(t *testing.T) {
 	f.op.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/test", url.Values{"endpoint": {"/from-fields"}})
 	page := f.op.get("/connections/" + conn.ID)
 	mustContain(t, page.body, `data-testid="budget"`, "of 30000 calls left in this 10-minute window")
+}
+
+// TestAlertOptInWithAMailServer: with GRCONNECT_SMTP_URL set, opting in says so plainly.
+func TestAlertOptInWithAMailServer(t *testing.T) {
+	smtp := mailertest.NewServer()
+	t.Cleanup(smtp.Close)
+	app := newTestApp(t, func(cfg *config.Config) { cfg.SMTPURL = smtp.URL("", "") })
+	op := app.setup(annEmail, annPass)
+	mustNotContain(t, op.get("/operators").body, `data-testid="mail-disabled"`, "once a mail server is set")
+	r := op.submit("/operators", "/account/alerts", url.Values{"alerts": {"on"}})
+	mustContain(t, op.get(r.location()).body, "You will get alert e-mails.", "You get alert e-mails.")
 }

@@ -8,24 +8,29 @@ import (
 	"github.com/grconnect/grconnect/models"
 )
 
-// TestMovingAnAppNeedsItsClientSecret: pointing an app's API or authorize URL at
+// TestMovingAnAppNeedsThePassword: pointing an app's API or authorize URL at
 // another host (where the refresher would send the client secret and every refresh
-// token) needs the app's current client secret in the same form; the edit is
-// recorded as an app event naming who changed what.
-func TestMovingAnAppNeedsItsClientSecret(t *testing.T) {
+// token) needs the signed-in operator's own password on the same form — the app's
+// client secret no longer confirms anything (issue 21, finding 3: a secret of the
+// attacker's choosing could be set first); the edit is recorded as an app event
+// naming who changed what.
+func TestMovingAnAppNeedsThePassword(t *testing.T) {
 	app := newTestApp(t)
 	b := app.setup(annEmail, annPass)
 	form := appForm("Acme")
 	form.Set("api_url", "https://api.getresponse.com/v3")
 	form.Set("auth_url", "https://app.getresponse.com/oauth2_authorize.html")
 	id := createApp(t, b, form)
+	expireReauth(t, app)
+	thief := stealSession(b)
 
 	for _, tc := range []struct{ name, field, url, secret string }{
 		{"API URL, no secret", "api_url", "https://evil.example/v3", ""},
-		{"API URL, wrong secret", "api_url", "https://evil.example/v3", "attacker-chosen-secret"},
+		{"API URL, the app's own secret", "api_url", "https://evil.example/v3", clientSecret},
 		{"API URL, another port", "api_url", "https://api.getresponse.com:8443/v3", ""},
 		{"API URL, http downgrade", "api_url", "http://api.getresponse.com/v3", ""},
-		{"authorize URL, no secret", "auth_url", "https://evil.example/authorize", ""},
+		{"authorize URL", "auth_url", "https://evil.example/authorize", ""},
+		{"a new secret, no move", "client_secret", "attacker-chosen-secret", "attacker-chosen-secret"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			edit := appForm("Acme")
@@ -33,31 +38,32 @@ func TestMovingAnAppNeedsItsClientSecret(t *testing.T) {
 			edit.Set("auth_url", "https://app.getresponse.com/oauth2_authorize.html")
 			edit.Set(tc.field, tc.url)
 			edit.Set("client_secret", tc.secret)
-			r := b.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", edit)
-			if r.status != http.StatusUnprocessableEntity {
-				t.Fatalf("status = %d, want 422", r.status)
+			r := thief.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", edit)
+			if r.status != http.StatusForbidden {
+				t.Fatalf("status = %d, want 403", r.status)
 			}
-			mustContain(t, r.body, `data-testid="error-client_secret"`, "current client secret")
+			mustContain(t, r.body, `data-testid="error-current_password"`, "Enter your password")
 			stored, _ := app.store.AppByID(t.Context(), id)
 			if stored.APIURL != "https://api.getresponse.com/v3" || stored.AuthURL != "https://app.getresponse.com/oauth2_authorize.html" {
 				t.Fatalf("the app moved: %q %q", stored.APIURL, stored.AuthURL)
 			}
+			if ga, _ := app.built.Apps.Client(stored, ""); ga.ClientSecret != clientSecret {
+				t.Fatal("the client secret was replaced")
+			}
 		})
 	}
-	// Same host, another path: no secret needed.
+	// Same host, another path, the same secret typed again: no password needed.
 	edit := appForm("Acme")
 	edit.Set("api_url", "https://api.getresponse.com/v3/")
 	edit.Set("auth_url", "https://app.getresponse.com/oauth2_authorize.html")
-	edit.Set("client_secret", "")
-	if r := b.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", edit); r.status != http.StatusSeeOther {
+	before, _ := app.store.AppByID(t.Context(), id)
+	if r := thief.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", edit); r.status != http.StatusSeeOther {
 		t.Fatalf("same-host edit = %d\n%s", r.status, r.body)
 	}
-	// With the current secret the move is allowed, and recorded.
-	before, _ := app.store.AppByID(t.Context(), id)
+	// With the operator's password the move is allowed, and recorded.
 	edit.Set("api_url", "https://gr-proxy.example.com/v3")
-	edit.Set("client_secret", clientSecret)
 	if r := b.submit("/apps/"+id+"/edit", "/apps/"+id+"/edit", edit); r.status != http.StatusSeeOther {
-		t.Fatalf("move with the secret = %d\n%s", r.status, r.body)
+		t.Fatalf("move with the password = %d\n%s", r.status, r.body)
 	}
 	var events []models.Event
 	if err := app.store.DB().Where("app_id = ? AND type = ?", id, models.EventAppUpdated).Order("id").Find(&events).Error; err != nil {
@@ -68,7 +74,7 @@ func TestMovingAnAppNeedsItsClientSecret(t *testing.T) {
 	}
 	last := events[1]
 	if last.ConnectionID != nil || last.Actor != annEmail || !strings.Contains(last.Message, "gr-proxy.example.com") ||
-		!strings.Contains(last.Message, "another host") {
+		!strings.Contains(last.Message, "another host, confirmed with the operator's password") {
 		t.Fatalf("event = %+v", last)
 	}
 	for _, e := range events {
@@ -76,15 +82,15 @@ func TestMovingAnAppNeedsItsClientSecret(t *testing.T) {
 			t.Fatal("an event shows the client secret")
 		}
 	}
-	// The move confirmed the secret without replacing it: the audit log says an
-	// edit, not a new secret, and the sealed secret is the one it was.
+	// The same secret typed again replaced nothing: the audit log says an edit, not
+	// a new secret, and the sealed secret is the one it was.
 	var actions []string
 	app.store.DB().Table("audit_log").Where("target_id = ?", id).Order("id").Pluck("action", &actions)
 	if n := len(actions); n == 0 || actions[n-1] != string(models.AuditAppUpdated) {
 		t.Fatalf("audit actions for the app = %v; the move must end in %s", actions, models.AuditAppUpdated)
 	}
 	if stored, _ := app.store.AppByID(t.Context(), id); stored.ClientSecretEnc != before.ClientSecretEnc {
-		t.Fatal("confirming the current secret re-sealed it")
+		t.Fatal("typing the current secret again re-sealed it")
 	}
 }
 

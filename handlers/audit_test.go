@@ -26,7 +26,7 @@ func auditLog(t testing.TB, a *testApp) []models.AuditEntry {
 }
 
 var (
-	secretShownRe  = regexp.MustCompile(`id="webhook-secret" type="text" readonly value="(whsec_[a-z0-9]+)"`)
+	secretShownRe  = regexp.MustCompile(`id="webhook-secret" type="text" readonly value="(whsec_[A-Za-z0-9+/=]+)"`)
 	linkTokenRe    = regexp.MustCompile(`/connect/([a-z0-9]+)`)
 	operatorLinkRe = regexp.MustCompile(`href="/operators/(op_[a-z0-9]+)/remove"`)
 )
@@ -67,15 +67,40 @@ func TestAuditRecordsEveryActionOnce(t *testing.T) {
 	ann := f.signIn(annEmail, annPass)
 	expect(models.AuditSignedIn, annEmail)
 
-	// Operators: add Bob, Bob signs in, Ann changes her password, turns alerts on, removes Bob.
+	// Operators: Ann invites Carol and revokes it, invites Bob, who joins and signs
+	// in; she makes him a viewer and an admin again, changes her password, turns
+	// alerts on, removes Bob.
 	const bobEmail, bobPass = "bob@example.com", "bobs long password 7"
 	keep(bobPass)
-	if r := ann.submit("/operators", "/operators", url.Values{"email": {bobEmail}, "password": {bobPass}, "password_confirm": {bobPass}}); r.status != http.StatusSeeOther {
-		t.Fatalf("add operator = %d\n%s", r.status, r.body)
+	carolPath := f.invite(ann, "carol@example.com", models.RoleViewer)
+	keep(strings.TrimPrefix(carolPath, "/invite/"))
+	expect(models.AuditReauthenticated, annEmail) // the form asked for her password: good for ten minutes
+	expect(models.AuditInvitationCreated, annEmail)
+	var carolInv models.Invitation
+	if err := f.store.DB().Where("email = ?", "carol@example.com").First(&carolInv).Error; err != nil {
+		t.Fatal(err)
 	}
-	expect(models.AuditOperatorCreated, annEmail)
+	if r := ann.submit("/operators", "/operators/invitations/"+carolInv.ID+"/revoke", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("revoke invitation = %d", r.status)
+	}
+	expect(models.AuditInvitationRevoked, annEmail)
+	bobPath := f.invite(ann, bobEmail, models.RoleAdmin)
+	keep(strings.TrimPrefix(bobPath, "/invite/"))
+	expect(models.AuditInvitationCreated, annEmail)
+	f.accept(bobPath, bobPass)
+	expect(models.AuditInvitationAccepted, bobEmail)
 	f.signIn(bobEmail, bobPass)
 	expect(models.AuditSignedIn, bobEmail)
+	bobOp, err := f.store.OperatorByEmail(t.Context(), bobEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []models.Role{models.RoleViewer, models.RoleAdmin} {
+		if r := ann.submit("/operators/"+bobOp.ID+"/role", "/operators/"+bobOp.ID+"/role", url.Values{"role": {string(role)}}); r.status != http.StatusSeeOther {
+			t.Fatalf("make Bob %s = %d\n%s", role, r.status, r.body)
+		}
+		expect(models.AuditRoleChanged, annEmail)
+	}
 	const annNewPass = "anns brand new password 3"
 	keep(annNewPass)
 	if r := ann.submit("/account/password", "/account/password", url.Values{"current": {annPass}, "password": {annNewPass}, "password_confirm": {annNewPass}}); r.status != http.StatusSeeOther {
@@ -90,6 +115,19 @@ func TestAuditRecordsEveryActionOnce(t *testing.T) {
 	if m == nil {
 		t.Fatal("no remove link for Bob")
 	}
+	// A reset link for Bob, made and used (by whoever holds it: Bob, from his address).
+	rl := resetLinkRe.FindStringSubmatch(ann.submit("/operators/"+m[1]+"/reset-password", "/operators/"+m[1]+"/reset-password", nil).body)
+	if rl == nil {
+		t.Fatal("no reset link")
+	}
+	keep(rl[1])
+	expect(models.AuditResetLinkCreated, annEmail)
+	const bobNewPass = "bobs newer password 8"
+	keep(bobNewPass)
+	if r := f.browser().submit("/reset-password/"+rl[1], "/reset-password/"+rl[1], url.Values{"password": {bobNewPass}, "password_confirm": {bobNewPass}}); r.status != http.StatusSeeOther {
+		t.Fatalf("use the reset link = %d", r.status)
+	}
+	expect(models.AuditResetLinkUsed, bobEmail)
 	if r := ann.submit("/operators/"+m[1]+"/remove", "/operators/"+m[1]+"/remove", nil); r.status != http.StatusSeeOther {
 		t.Fatalf("remove Bob = %d", r.status)
 	}
@@ -122,7 +160,13 @@ func TestAuditRecordsEveryActionOnce(t *testing.T) {
 	keep(hm[1])
 	expect(models.AuditWebhookChanged, annEmail)
 
-	// API keys on the dashboard.
+	// API keys on the dashboard; a wrong password typed is refused even within the
+	// ten minutes, and recorded.
+	keep("not my password at all")
+	if r := ann.submit("/api-keys", "/api-keys", url.Values{"name": {"reporting"}, "current_password": {"not my password at all"}}); r.status != http.StatusForbidden {
+		t.Fatalf("create key with a wrong password = %d", r.status)
+	}
+	expect(models.AuditReauthFailed, annEmail)
 	r = ann.submit("/api-keys", "/api-keys", url.Values{"name": {"reporting"}})
 	km := shownKeyRe.FindStringSubmatch(r.body)
 	if km == nil {
@@ -134,6 +178,13 @@ func TestAuditRecordsEveryActionOnce(t *testing.T) {
 	if err := f.store.DB().Where("name = ?", "reporting").First(&key).Error; err != nil {
 		t.Fatal(err)
 	}
+	r = ann.submit("/api-keys/"+key.ID+"/roll", "/api-keys/"+key.ID+"/roll", url.Values{"overlap": {"1h"}})
+	km = shownKeyRe.FindStringSubmatch(r.body)
+	if km == nil {
+		t.Fatalf("roll key = %d", r.status)
+	}
+	keep(km[1], strings.SplitN(km[1], "_", 3)[2])
+	expect(models.AuditAPIKeyRolled, annEmail)
 	if r := ann.submit("/api-keys/"+key.ID+"/revoke", "/api-keys/"+key.ID+"/revoke", nil); r.status != http.StatusSeeOther {
 		t.Fatalf("revoke key = %d", r.status)
 	}
@@ -175,6 +226,42 @@ func TestAuditRecordsEveryActionOnce(t *testing.T) {
 		t.Fatalf("parent login = %d", r.status)
 	}
 	expect(models.AuditParentLoginChanged, annEmail)
+
+	// Events: the URL replaced on the dashboard and through the API (its tokens are
+	// secrets), the app's callbacks, and a delivery replayed from both.
+	eventsTokenRe := regexp.MustCompile(`/events/([a-z2-7]{52})`)
+	if m := eventsTokenRe.FindStringSubmatch(ann.get("/connections/" + conn.ID).body); m != nil {
+		keep(m[1])
+	} else {
+		t.Fatal("no events URL on the connection's page")
+	}
+	if r := ann.submit("/connections/"+conn.ID, "/connections/"+conn.ID+"/events-url/rotate", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("rotate events URL = %d", r.status)
+	}
+	expect(models.AuditEventsURLRotated, annEmail)
+	if r := f.call(http.MethodPost, "/api/v1/connections/"+conn.ID+"/events-url/rotate", nil); r.status != http.StatusOK {
+		t.Fatalf("API rotate events URL = %d %s", r.status, r.body)
+	} else {
+		keep(eventsTokenRe.FindStringSubmatch(r.body)[1])
+	}
+	expect(models.AuditEventsURLRotated, apiActor)
+	if r := ann.submit("/apps/"+f.appID, "/apps/"+f.appID+"/callbacks", url.Values{"callbacks": {"on"}, "actions": {"open", "click"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("callbacks = %d", r.status)
+	}
+	expect(models.AuditCallbacksChanged, annEmail)
+	var delivery models.WebhookDelivery
+	if err := f.store.DB().Where("app_id = ?", f.appID).First(&delivery).Error; err != nil {
+		t.Fatal(err)
+	}
+	f.store.DB().Model(&delivery).Update("status", models.DeliveryFailed) // given up: it may be replayed
+	if r := ann.submit("/apps/"+f.appID, fmt.Sprintf("/apps/%s/webhook-deliveries/%d/replay", f.appID, delivery.ID), nil); r.status != http.StatusSeeOther {
+		t.Fatalf("replay = %d", r.status)
+	}
+	expect(models.AuditWebhookReplayed, annEmail)
+	if r := f.call(http.MethodPost, fmt.Sprintf("/api/v1/webhook-deliveries/%d/replay", delivery.ID), nil); r.status != http.StatusAccepted {
+		t.Fatalf("API replay = %d %s", r.status, r.body)
+	}
+	expect(models.AuditWebhookReplayed, apiActor)
 
 	// The API: a link (revoked), a reconnect link, a token (not a change), a refresh.
 	r = f.call(http.MethodPost, "/api/v1/connect-sessions", map[string]any{"app_id": f.appID, "customer_ref": "customer-2"})
@@ -333,8 +420,8 @@ func TestAuditTargetsAndDetails(t *testing.T) {
 	if r := f.op.submit("/apps/"+f.appID+"/edit", "/apps/"+f.appID+"/edit", edit); r.status != http.StatusUnprocessableEntity {
 		t.Fatalf("invalid edit = %d", r.status)
 	}
-	if got := len(auditLog(t, f.testApp)); got != n {
-		t.Fatalf("a refused edit added %d entries", got-n)
+	if got := auditLog(t, f.testApp); len(got) != n {
+		t.Fatalf("a refused edit added %d entries: %+v", len(got)-n, got[n:])
 	}
 }
 

@@ -18,7 +18,7 @@ type operatorService interface {
 	NeedsSetup(ctx context.Context) (bool, error)
 	ValidSetupToken(token string) bool
 	Setup(ctx context.Context, token, email, password, confirm string) (*models.Operator, error)
-	Create(ctx context.Context, email, password, confirm string) (*models.Operator, error)
+	SetRole(ctx context.Context, actorID, id string, role models.Role) (bool, error)
 	Authenticate(ctx context.Context, in services.SignIn) (*models.Operator, string, error)
 	ChangePassword(ctx context.Context, in services.PasswordChange) error
 	Remove(ctx context.Context, actorID, id string) error

@@ -16,7 +16,7 @@ import (
 // backupService is the scheduled backups, as the backups page sees them.
 type backupService interface {
 	Status() services.BackupStatus
-	RunOnce(ctx context.Context) (*services.BackupFile, error)
+	RunManual(ctx context.Context) (*services.BackupFile, error)
 }
 
 func (s *Server) showBackups(c echo.Context) error {
@@ -41,17 +41,26 @@ func (s *Server) showBackups(c echo.Context) error {
 	for _, f := range st.Files {
 		v.Files = append(v.Files, views.BackupRow{Name: f.Name, At: k.view(f.At), Size: services.FormatBytes(f.Size)})
 	}
+	for _, f := range st.Manual {
+		v.Manual = append(v.Manual, views.BackupRow{Name: f.Name, At: k.view(f.At), Size: services.FormatBytes(f.Size)})
+	}
 	return render(c, http.StatusOK, views.BackupsPage(s.page(c, "Backups", "backups"), v))
 }
 
-// runBackup makes a backup into the scheduled backups' directory now.
+// runBackup makes a backup by hand into the scheduled backups' directory now: at
+// most one a minute, kept apart from the scheduled ones.
 func (s *Server) runBackup(c echo.Context) error {
 	if !s.backups.Status().Enabled {
 		return s.redirectWithFlash(c, "/backups", "error", "Scheduled backups are off: set GRCONNECT_BACKUP_DIR first.")
 	}
 	// A closed tab must not cut the backup short.
-	f, err := s.backups.RunOnce(context.WithoutCancel(c.Request().Context()))
+	f, err := s.backups.RunManual(context.WithoutCancel(c.Request().Context()))
+	var tooSoon *services.BackupTooSoonError
 	switch {
+	case errors.As(err, &tooSoon):
+		k := s.clock(c)
+		return s.redirectWithFlash(c, "/backups", "error", "Not made: a backup was made by hand at "+k.text(tooSoon.Last)+
+			", less than a minute ago. Backups by hand are limited to one a minute; try again from "+k.text(tooSoon.Next)+".")
 	case errors.Is(err, services.ErrBackupRunning):
 		return s.redirectWithFlash(c, "/backups", "error", "A backup is being made right now; it shows here once it is done.")
 	case f == nil && err != nil:

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -164,9 +163,11 @@ func TestBrowserFormsAndCharts(t *testing.T) {
 	op.wantStatus(op.click(`[data-testid="app-submit"]`), 422, "an app without a name, with a bad domain")
 	op.wantText(`[data-testid="error-name"]`, "name")
 	op.wantText(`[data-testid="error-max_domain"]`, "domain")
-	if v := op.value("#client_secret"); v != "typed-secret-0123456789" {
+	// The secret is never written back into the page: the form asks for it again.
+	if v := op.value("#client_secret"); v != "" {
 		op.fatalf("the client secret field holds %q after the errors", v)
 	}
+	op.wantText(`[data-testid="error-client_secret"]`, "again")
 	op.page("app-form-errors")
 
 	// Charts: axis labels at a readable size, on a wide screen and on a phone.
@@ -214,7 +215,7 @@ func TestBrowserAccountPages(t *testing.T) {
 	app := newDemoApp(t)
 	shots := newScreenshots(t, "account")
 	ann := app.setup(annEmail, annPass)
-	ann.submit("/operators", "/operators", url.Values{"email": {"bob@example.com"}, "password": {"bob password 1"}, "password_confirm": {"bob password 1"}})
+	app.setupSecondOperator(ann, "bob@example.com", "bob password 1")
 	var bobID string
 	app.store.DB().Table("operators").Where("email = ?", "bob@example.com").Pluck("id", &bobID)
 
@@ -250,6 +251,7 @@ func TestBrowserAccountPages(t *testing.T) {
 	op.click(`[data-testid="reset-operator"]`)
 	op.wantText("h1", "Reset the password of bob@example.com?")
 	op.page("operator-reset-confirm")
+	op.fill("#current_password", annPass) // a reset link needs the operator's own password
 	op.click(`[data-testid="confirm-reset"]`)
 	resetURL := op.value("#reset-url")
 	op.wantText(`[data-testid="show-once"]`, "cannot show it again")

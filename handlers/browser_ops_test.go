@@ -54,10 +54,11 @@ func TestBrowserOpsPagesOnAPhone(t *testing.T) {
 	noScroll("the backups page")
 	phone.page("backups-390px")
 	phone.click(`[data-testid="backup-now"]`)
-	phone.wantText(`[data-testid="flash"]`, "Backup grconnect-")
-	phone.wantText(`[data-testid="backup-size"]`, "KiB")
-	if n := phone.count(`[data-testid="backup-file"]`); n != 1 {
-		phone.fatalf("%d backups listed, want 1", n)
+	phone.wantText(`[data-testid="flash"]`, "Backup grconnect-manual-")
+	// Listed apart from the scheduled ones, which it never prunes.
+	phone.wantText(`[data-testid="backup-manual-file"]`, "KiB")
+	if n := phone.count(`[data-testid="backup-manual-file"]`); n != 1 {
+		phone.fatalf("%d backups by hand listed, want 1", n)
 	}
 	noScroll("the backups page with a backup")
 	phone.page("backups-after-390px")

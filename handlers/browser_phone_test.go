@@ -54,7 +54,7 @@ func newLongFixture(t *testing.T, shots *screenshots) *longFixture {
 	ctx := browserTest(t)
 	app := newDemoApp(t)
 	f := &longFixture{app: app, op: app.setup(longEmail, annPass), appID: demoAppID(t, app)}
-	f.op.submit("/operators", "/operators", url.Values{"email": {"bob." + strings.Repeat("b", 40) + "@example.com"}, "password": {"bob password 1"}, "password_confirm": {"bob password 1"}})
+	app.setupSecondOperator(f.op, "bob."+strings.Repeat("b", 40)+"@example.com", "bob password 1")
 	var bob models.Operator
 	if err := app.store.DB().Where("email LIKE ?", "bob.%").First(&bob).Error; err != nil {
 		t.Fatalf("second operator: %v", err)
@@ -273,6 +273,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	op.fits("phone-link-form-errors")
 	op.open("/api-keys")
 	op.fill("#name", longKeyName)
+	op.fill("#current_password", annPass) // then good for ten minutes: the reset below asks no more
 	op.click(`[data-testid="create-apikey"]`)
 	op.fits("phone-api-key-created")
 	op.open("/operators/" + f.bobID + "/reset-password")

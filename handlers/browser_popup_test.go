@@ -63,6 +63,7 @@ func TestBrowserConnectPopup(t *testing.T) {
 	if err := f.store.DB().Model(&models.App{}).Where("id = ?", f.appID).Update("return_origins", site.URL).Error; err != nil {
 		t.Fatal(err)
 	}
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	link = f.makeLink("customer-popup", "")
 	shots := newScreenshots(t, "popup")
 
@@ -165,6 +166,7 @@ func TestBrowserCustomerPagesOnAPhone(t *testing.T) {
 		Updates(map[string]any{"name": long, "support_contact": "support-with-a-long-address@" + strings.Repeat("sub.", 8) + "example.com"}).Error; err != nil {
 		t.Fatal(err)
 	}
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	acct := f.fake.AddAccount(getresponsetest.Account{Email: "someone.with.a." + strings.Repeat("long", 12) + ".address@example.com", FirstName: "Long"})
 	link := f.makeLink(ref, "")
 	customer := newSession(t, ctx, f.srv.URL, "customer on a phone", newScreenshots(t, "phone"))
@@ -187,6 +189,7 @@ func TestBrowserCustomerPagesOnAPhone(t *testing.T) {
 	if err := f.store.DB().Model(&models.App{}).Where("id = ?", f.appID).Updates(map[string]any{"edition": "max_us"}).Error; err != nil {
 		t.Fatal(err)
 	}
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	maxLink := f.makeLink(ref+"-max", "")
 	customer.open(maxLink)
 	customer.wantText(`label[for="max_domain"]`, "Your GetResponse MAX address")
@@ -196,6 +199,7 @@ func TestBrowserCustomerPagesOnAPhone(t *testing.T) {
 	if err := f.store.DB().Model(&models.App{}).Where("id = ?", f.appID).Updates(map[string]any{"edition": "standard"}).Error; err != nil {
 		t.Fatal(err)
 	}
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 
 	// The success page, with the long e-mail address.
 	customer.open(f.makeLink(ref+"-2", ""))

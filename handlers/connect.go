@@ -36,7 +36,28 @@ func (s *Server) connectPage(c echo.Context) error {
 	if err != nil {
 		return s.linkProblem(c, link, err)
 	}
-	return s.renderConnectPage(c, http.StatusOK, link, services.PopupOrigin(link.App, c.QueryParam("popup")), "", "")
+	popup := services.PopupOrigin(link.App, c.QueryParam("popup"))
+	if !services.Available(link.App) {
+		return s.appUnavailable(c, link.App, popup)
+	}
+	return s.renderConnectPage(c, http.StatusOK, link, popup, "", "")
+}
+
+// appUnavailable renders, instead of the button to GetResponse, the page saying
+// that the app cannot connect anyone for now: GetResponse refused its credentials
+// or configuration, the operator has been told, and the app's support contact
+// helps meanwhile. It offers no retry: only the operator can fix it.
+func (s *Server) appUnavailable(c echo.Context, app *models.App, popup string) error {
+	kind := services.ProblemAppUnavailable
+	customerHeaders(c, app)
+	v := views.ProblemView{Heading: kind.Info().Heading, Kind: string(kind), AppName: app.Name, Brand: s.brand(app), RequestID: requestIDOf(c),
+		Message: "Connecting your GetResponse account to " + app.Name + " is unavailable for now: GetResponse does not accept " + app.Name +
+			"'s integration settings at the moment, which is nothing you did. " + app.Name + " has been told; please come back to this link once they have fixed it.",
+		ShowSupport: true}
+	if popup != "" {
+		v.Result = views.Result{Origin: popup, Status: "error", Error: string(kind)}
+	}
+	return render(c, kind.Info().Status, views.ProblemPage(s.publicPage(c, v.Heading), v))
 }
 
 // renderConnectPage renders a link's connect page; domain and domainErr are what
@@ -106,13 +127,20 @@ func linkProblemKind(err error) string {
 	return "link_not_found"
 }
 
+// The OAuth state cookie (gorilla's CookieStore, newStateCookieStore) holds the
+// browser's nonce for oauthStateAge: an authorization started in one browser can be
+// completed only in that browser.
+const (
+	stateNonce    = "nonce"
+	oauthStateAge = 15 * time.Minute
+)
+
 func (s *Server) startConnect(c echo.Context) error {
-	nonce := ""
-	if ck, err := c.Cookie(s.cookies.oauth); err == nil && len(ck.Value) >= 32 {
-		nonce = ck.Value // several flows in one browser share its nonce
-	} else {
+	state, _ := s.stateCookies.Get(c.Request(), s.cookies.oauth) // a bad cookie: a new one
+	nonce, _ := state.Values[stateNonce].(string)
+	if len(nonce) < 32 {
 		nonce = models.RandomToken(20)
-	}
+	} // else several flows in one browser share its nonce
 	ctx := c.Request().Context()
 	in := services.StartInput{Token: c.Param("token"), BrowserNonce: nonce, MaxDomain: c.FormValue("max_domain"), PopupOrigin: c.FormValue("popup")}
 	target, err := s.connect.Start(ctx, in)
@@ -123,6 +151,13 @@ func (s *Server) startConnect(c echo.Context) error {
 		}
 		return s.renderConnectPage(c, http.StatusUnprocessableEntity, link, services.PopupOrigin(link.App, in.PopupOrigin), in.MaxDomain, fe["max_domain"])
 	}
+	if errors.Is(err, services.ErrAppUnavailable) {
+		link, lerr := s.connect.OpenLink(ctx, in.Token)
+		if lerr != nil {
+			return s.linkProblem(c, link, lerr)
+		}
+		return s.appUnavailable(c, link.App, services.PopupOrigin(link.App, in.PopupOrigin))
+	}
 	if errors.Is(err, services.ErrTooManyAttempts) {
 		c.Response().Header().Set("Retry-After", "600")
 		return echo.NewHTTPError(http.StatusTooManyRequests, "This link was used to start too many connections in the last 10 minutes. Wait a few minutes, then try again.")
@@ -131,10 +166,10 @@ func (s *Server) startConnect(c echo.Context) error {
 		link, _ := s.connect.OpenLink(ctx, in.Token)
 		return s.linkProblem(c, link, err)
 	}
-	c.SetCookie(&http.Cookie{
-		Name: s.cookies.oauth, Value: nonce, Path: s.cookies.oauthPath, MaxAge: int((15 * time.Minute).Seconds()),
-		HttpOnly: true, Secure: s.cfg.IsHTTPS(), SameSite: http.SameSiteLaxMode,
-	})
+	state.Values[stateNonce] = nonce
+	if err := state.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
 	customerHeaders(c, nil)
 	return c.Redirect(http.StatusSeeOther, target)
 }
@@ -145,34 +180,28 @@ func (s *Server) oauthCallback(c echo.Context) error {
 		State: c.QueryParam("state"), Code: c.QueryParam("code"),
 		Error: c.QueryParam("error"), ErrorDescription: c.QueryParam("error_description"),
 	}
-	if ck, err := c.Cookie(s.cookies.oauth); err == nil {
-		in.BrowserNonce = ck.Value
+	if state, err := s.stateCookies.Get(c.Request(), s.cookies.oauth); err == nil {
+		in.BrowserNonce, _ = state.Values[stateNonce].(string)
 	}
 	res, err := s.connect.Callback(c.Request().Context(), in)
 	var prob *services.CallbackProblem
 	if errors.As(err, &prob) {
 		s.log.Info("authorization not completed", "reason", prob.Kind)
-		status := http.StatusBadGateway
-		switch {
-		case prob.Kind == "foreign_browser":
-			status = http.StatusForbidden
-		case prob.Kind == "account_taken":
-			status = http.StatusConflict
-		case prob.Kind == "link_used" || prob.Kind == "link_revoked":
-			status = http.StatusGone
-		case prob.BadInput:
-			status = http.StatusBadRequest
-		}
+		info := prob.Kind.Info()
 		customerHeaders(c, prob.App)
-		v := views.ProblemView{Heading: problemHeading(prob.Kind), Message: prob.Message, RetryURL: prob.RetryURL, ReturnURL: prob.ReturnURL,
-			AppName: prob.AppName, Kind: prob.Kind, Brand: s.brand(prob.App), RequestID: requestIDOf(c)}
+		v := views.ProblemView{Heading: info.Heading, Message: prob.Message, RetryURL: prob.RetryURL, ReturnURL: prob.ReturnURL,
+			AppName: prob.AppName, Kind: string(prob.Kind), Brand: s.brand(prob.App), RequestID: requestIDOf(c),
+			ShowSupport: info.OperatorActs()}
+		if !info.Retry {
+			v.RetryURL = "" // trying again cannot work: never offer it
+		}
 		if prob.PopupOrigin != "" {
-			v.Result = views.Result{Origin: prob.PopupOrigin, Status: "error", Error: prob.Kind}
+			v.Result = views.Result{Origin: prob.PopupOrigin, Status: "error", Error: string(prob.Kind)}
 			if v.RetryURL != "" {
 				v.RetryURL = withPopup(v.RetryURL, prob.PopupOrigin)
 			}
 		}
-		return render(c, status, views.ProblemPage(s.publicPage(c, v.Heading), v))
+		return render(c, info.Status, views.ProblemPage(s.publicPage(c, v.Heading), v))
 	}
 	if err != nil {
 		return err
@@ -238,30 +267,6 @@ func origin(raw string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
-}
-
-func problemHeading(kind string) string {
-	switch kind {
-	case "access_denied":
-		return "Access was not granted"
-	case "state_expired":
-		return "This attempt expired"
-	case "state_used":
-		return "Already completed"
-	case "foreign_browser":
-		return "Started in another browser"
-	case "account_mismatch":
-		return "A different account"
-	case "exchange_failed", "account_failed":
-		return "GetResponse did not complete the connection"
-	case "link_used":
-		return "This link was already used"
-	case "link_revoked":
-		return "This link was withdrawn"
-	case "account_taken":
-		return "This account is already connected elsewhere"
-	}
-	return "This connection attempt is not valid"
 }
 
 // publicPage is the layout model for customer-facing pages: no navigation, no operator.

@@ -24,7 +24,12 @@ type connectFixture struct {
 
 func newConnectFixture(t testing.TB, fo getresponsetest.Options, opts ...option) *connectFixture {
 	t.Helper()
-	app := newTestAppWith(t, fo, opts...)
+	return newConnectFixtureOn(t, newTestAppWith(t, fo, opts...))
+}
+
+// newConnectFixtureOn sets up an operator and an app on a grconnect already built.
+func newConnectFixtureOn(t testing.TB, app *testApp) *connectFixture {
+	t.Helper()
 	op := app.setup(annEmail, annPass)
 	// Registered at GetResponse first, as an operator would: saving the app checks
 	// its credentials.

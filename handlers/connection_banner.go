@@ -16,7 +16,10 @@ type connectionState struct {
 	appID   string
 	// link is the newest still-valid reconnect link, if any.
 	link *views.LinkRow
-	k    clock
+	// pausedBy is the connection's app when it is unhealthy and the connection
+	// live: its refreshes pause because of the app, whose alert says why.
+	pausedBy *models.App
+	k        clock
 }
 
 // connectionBanner says what is wrong with a connection and the one action that
@@ -41,8 +44,8 @@ func connectionBanner(st connectionState) *views.StatusBanner {
 		return &views.StatusBanner{Tone: "off", Title: "This connection's app was deleted",
 			Cause:  "Without its app, grconnect can neither refresh nor reconnect this connection.",
 			Action: &views.BannerAction{Label: "Go to your apps", URL: "/apps", TestID: "banner-action"}}
-	case c.Status == models.StatusActive:
-		return nil
+	case c.Status == models.StatusActive, st.pausedBy != nil:
+		return nil // a paused connection: the app's alert above says why
 	case c.Status == models.StatusNeedsReconnect:
 		return &views.StatusBanner{Tone: "bad", Title: "The customer must approve access again",
 			Cause: sentence(c.LastError, "GetResponse rejected the refresh token"), Action: reconnect()}
@@ -74,6 +77,10 @@ func connectionActions(st connectionState) views.ConnectionActions {
 	case st.appGone:
 		return views.ConnectionActions{Refresh: "disabled", RefreshBlocked: "Unavailable: the app was deleted.",
 			Test: "disabled", TestBlocked: "Unavailable: the app was deleted.", Disconnect: c.Status != models.StatusDisconnected}
+	case st.pausedBy != nil:
+		return views.ConnectionActions{Refresh: "primary", RefreshLabel: "Refresh now (probes the app)",
+			RefreshNote: "Refreshes of this connection pause while its app, " + st.pausedBy.Name + ", is unhealthy. Refresh now asks GetResponse anyway, as the app's probe: if it works, the app is healthy again and its paused connections resume; if not, you see why.",
+			Test:        "yes", Reconnect: true, Disconnect: true}
 	case c.Status == models.StatusActive:
 		return views.ConnectionActions{Refresh: "primary", Test: "yes", Reconnect: true, Disconnect: true}
 	case c.Status == models.StatusRefreshFailing:

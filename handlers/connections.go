@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,8 +22,10 @@ import (
 type tokenService interface {
 	Get(ctx context.Context, id string) (*models.Connection, error)
 	Refresh(ctx context.Context, id, actor string) (*models.Connection, error)
-	RefreshFromAPI(ctx context.Context, id, actor string) (*models.Connection, error)
-	CheckApp(ctx context.Context, app *models.App, actor string) (models.AppHealth, string, error)
+	CheckApp(ctx context.Context, app *models.App, actor string) (services.CheckResult, error)
+	TryCredentials(ctx context.Context, candidate *models.App) (services.CheckResult, error)
+	AppWorks(ctx context.Context, app *models.App, what, actor string)
+	CredentialsReplaced(ctx context.Context, app *models.App, actor string)
 	AccountBudget(apiURL, maxDomain, accountID string) (services.Budget, bool)
 	TestCall(ctx context.Context, id, path, actor string) (*services.TestCallResult, error)
 	Disconnect(ctx context.Context, id, actor string) error
@@ -80,7 +83,7 @@ func (s *Server) listConnections(c echo.Context) error {
 	if f.Status == "" && !c.QueryParams().Has("status") {
 		f.Status = "live"
 	}
-	if f.Status != "" && f.Status != "live" && f.Status != "all" && statusLabels[models.Status(f.Status)] == "" {
+	if f.Status != "" && f.Status != "live" && f.Status != "all" && !slices.Contains(models.DisplayStatuses, models.Status(f.Status)) {
 		return echo.NewHTTPError(http.StatusBadRequest, "Unknown status filter.")
 	}
 	statusParam := f.Status
@@ -187,7 +190,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	actor := s.actorNames(ctx)
 	k := s.clock(c)
 	v := views.ConnectionView{
-		Row:          connectionRow(models.ConnectionRow{Connection: *conn, AppName: appName(app)}, k),
+		Row:          connectionRow(models.ConnectionRow{Connection: *conn, AppName: appName(app), AppHealth: appHealth(app)}, k),
 		AppID:        conn.AppID,
 		CompanyName:  conn.CompanyName,
 		Fingerprint:  conn.TokenFingerprint,
@@ -214,6 +217,9 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 		v.Disconnected = &t
 	}
 	st := connectionState{conn: conn, appGone: app == nil || app.DeletedAt != nil, appID: conn.AppID, k: k}
+	if app != nil && conn.Status.Displayed(app.Health) == models.StatusPaused {
+		st.pausedBy = app
+	}
 	for _, l := range links {
 		row := linkRow(l, k)
 		if st.link == nil && row.State == "valid" && l.UsedAt == nil {
@@ -238,6 +244,7 @@ func (s *Server) renderConnection(c echo.Context, status int, result *services.T
 	if app != nil {
 		v.Budget = budgetText(s.tokens, app.APIURL, conn.MaxDomain, conn.AccountID, k.now)
 	}
+	v.GetResponse = s.eventsView(ctx, k, conn, app)
 	page := s.page(c, title, "connections")
 	page.CauseAppID = conn.AppID
 	return render(c, status, views.ConnectionPage(page, v))
@@ -271,7 +278,10 @@ func (s *Server) refreshConnection(c echo.Context) error {
 	id := c.Param("id")
 	conn, err := s.tokens.Refresh(c.Request().Context(), id, currentOperator(c).Email)
 	to := "/connections/" + id
+	var tooSoon *services.TooSoonError
 	switch {
+	case errors.As(err, &tooSoon):
+		return s.redirectWithFlash(c, to, "error", "Not refreshed: "+tooSoon.Reason+". Try again in "+strconv.Itoa(seconds(tooSoon.RetryAfter))+" s.")
 	case errors.Is(err, models.ErrNotFound):
 		return err
 	case errors.Is(err, models.ErrDisconnected):
@@ -280,7 +290,7 @@ func (s *Server) refreshConnection(c echo.Context) error {
 	case errors.Is(err, services.ErrNeedsReconnect):
 		return s.redirectWithFlash(c, to, "error", "Refresh failed: the customer must reconnect.")
 	case errors.Is(err, services.ErrAppUnhealthy):
-		return s.redirectWithFlash(c, to, "error", "Refresh refused because of the app, not this connection: "+err.Error())
+		return s.redirectWithFlash(c, to, "error", "Refresh failed because of the app, not this connection: "+err.Error())
 	case errors.Is(err, services.ErrTransient):
 		return s.redirectWithFlash(c, to, "error", "Refresh failed for now; grconnect keeps trying.")
 	case err != nil:
@@ -306,7 +316,7 @@ func (s *Server) testConnection(c echo.Context) error {
 		return s.redirectWithFlash(c, "/connections/"+c.Param("id"), "error", "This connection is disconnected: there is no token to call GetResponse with.")
 	}
 	if err != nil {
-		msg := "The test call could not run: " + err.Error() + "."
+		msg := "The test call could not run: " + services.CallFailure(err) + "."
 		switch {
 		case errors.Is(err, services.ErrNeedsReconnect):
 			msg = "The test call could not run: the customer must reconnect first."

@@ -399,17 +399,27 @@ func TestTimelineIsNewestFirstAndPaginated(t *testing.T) {
 
 // TestCustomerConsentHealsTheApp: a customer's completed code exchange proves that
 // GetResponse accepts the app's credentials again: the app is healthy, with one
-// app.recovered event, and its paused refreshes resume.
+// app.recovered event, and its paused refreshes resume. (The customer started
+// before the app was marked: a connect page opened after it says the integration
+// is unavailable instead.)
 func TestCustomerConsentHealsTheApp(t *testing.T) {
 	f := newConnectFixture(t, getresponsetest.Options{})
 	first := f.connect("customer-1", "")
+	account := f.fake.AddAccount(getresponsetest.Account{AccountID: "A2", Email: "a2@example.com"})
+	customer := f.browser()
+	state := f.startFlow(customer, f.makeLink("customer-2", ""))
 	f.fake.FailToken(getresponsetest.TokenInvalidClient, 1)
 	f.op.submit("/connections/"+first.ID, "/connections/"+first.ID+"/refresh", nil)
 	if app, _ := f.store.AppByID(t.Context(), f.appID); app.Health != models.AppCredentialsRejected {
 		t.Fatalf("app health after invalid_client = %q", app.Health)
 	}
-	account := f.fake.AddAccount(getresponsetest.Account{AccountID: "A2", Email: "a2@example.com"})
-	f.connect("customer-2", account)
+	redirect, err := f.fake.Approve(f.clientID, state, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := f.callback(customer, redirect); r.status != http.StatusOK || !strings.Contains(r.body, `data-testid="connect-success"`) {
+		t.Fatalf("callback = %d\n%s", r.status, r.body)
+	}
 	app, _ := f.store.AppByID(t.Context(), f.appID)
 	var recovered int64
 	f.store.DB().Model(&models.Event{}).Where("app_id = ? AND type = ?", f.appID, models.EventAppRecovered).Count(&recovered)

@@ -69,6 +69,7 @@ func TestConnectionPageSaysWhatToDo(t *testing.T) {
 	// A deleted app: the banner points to the apps, nothing can be refreshed.
 	other := f.connect("customer-2", f.fake.AddAccount(getresponsetest.Account{AccountID: "Other2", Email: "other@example.com", FirstName: "Other"}))
 	f.store.DB().Model(&models.App{}).Where("id = ?", f.appID).Update("deleted_at", models.Now())
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	page = f.op.get("/connections/" + other.ID).body
 	mustContain(t, page, "This connection&#39;s app was deleted", `href="/apps" data-testid="banner-action"`, `data-testid="refresh-blocked"`)
 }
@@ -94,7 +95,7 @@ func TestBulkOffersOnlyWhatHasWork(t *testing.T) {
 	f := newConnectFixture(t, getresponsetest.Options{})
 	a := f.connect("customer-1", "")
 	page := f.op.get("/connections").body
-	mustContain(t, page, "Failing connections (none)", "Expiring within 15 min (none)")
+	mustContain(t, page, "Refresh failing (none)", "Expiring within 15 min (none)")
 	mustNotContain(t, page, "data-confirm")
 	if r := f.op.submit("/connections", "/connections/bulk-refresh", url.Values{"scope": {"expiring"}}); r.location() != "/connections" {
 		t.Fatalf("expiring with fresh hour-long tokens = %q, want nothing to do", r.location())

@@ -46,7 +46,7 @@ func startDemoRun(t *testing.T, dir, dsn string, key []byte) *demoRun {
 	logs := &syncBuffer{}
 	built, err := server.New(t.Context(), server.Options{
 		Config: cfg, Store: store, Box: box, Log: slog.New(slog.NewTextHandler(logs, nil)),
-		Transport: http.DefaultTransport, PasswordCost: bcrypt.MinCost, TokenTimeout: 2 * time.Second,
+		PasswordCost: bcrypt.MinCost, TokenTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -139,5 +139,39 @@ func TestDemoSeedsOnceAndSurvivesARestart(t *testing.T) {
 	var needsReconnect []models.Connection
 	if needsReconnect, _, err = second.store.ListAPIConnections(ctx, models.APIConnectionFilter{Status: models.StatusNeedsReconnect}); err != nil || len(needsReconnect) != 4 {
 		t.Fatalf("needs_reconnect: %d %v", len(needsReconnect), err)
+	}
+}
+
+// TestDemoShowsEventsArriving: a demo's seeded connections register GetResponse
+// callbacks at the simulator, which then sends them events now and then (here
+// every 50 ms): they arrive at the connections' events URLs and reach their
+// timelines, as a visitor of the demo sees.
+func TestDemoShowsEventsArriving(t *testing.T) {
+	dir, dsn, store, key, _ := newStorage(t)
+	store.Close()
+	run := startDemoRun(t, dir, dsn, key)
+	defer run.stop()
+	run.built.Demo.EventEvery = 50 * time.Millisecond
+	run.built.Start()
+	deadline := time.Now().Add(30 * time.Second)
+	var registered, arrived int64
+	for time.Now().Before(deadline) {
+		run.store.DB().Model(&models.ConnectionCallback{}).Where("want = ? AND state = ?", models.CallbacksRegister, models.CallbacksDone).Count(&registered)
+		run.store.DB().Model(&models.Event{}).Where("type = ?", models.EventGetResponse).Count(&arrived)
+		if registered >= demo.SeedConnections-12 && arrived >= 3 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if registered < demo.SeedConnections-12 || arrived < 3 {
+		t.Fatalf("%d callback registrations done (want every active seeded connection), %d events arrived", registered, arrived)
+	}
+	var callbacks int64 // the simulator's callbacks come in as GETs, the panel's webhooks as POSTs: both kinds arrive
+	run.store.DB().Model(&models.InboundEvent{}).Where("source = ?", models.InboundCallback).Count(&callbacks)
+	if callbacks == 0 {
+		t.Fatal("no simulated callback arrived")
+	}
+	if n := len(run.built.Demo.Fake.CallbackAccounts()); n != int(registered) {
+		t.Fatalf("the simulator holds callbacks for %d accounts, grconnect registered %d", n, registered)
 	}
 }

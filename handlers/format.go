@@ -83,17 +83,24 @@ func (k clock) view(t time.Time) views.TimeView {
 // statusLabels names each connection state in words.
 var statusLabels = map[models.Status]string{
 	models.StatusActive:         "Active",
+	models.StatusPaused:         "Paused by app",
 	models.StatusRefreshFailing: "Refresh failing",
 	models.StatusNeedsReconnect: "Needs reconnect",
 	models.StatusDisconnected:   "Disconnected",
 }
 
-// connectionRow prepares one connection for a table. A token that cannot be used
-// (the connection needs a reconnect, or was disconnected) shows no expiry.
+// connectionRow prepares one connection for a table, in the state the dashboard
+// shows (a live connection of an unhealthy app reads "Paused — app <name>"). A
+// token that cannot be used (the connection needs a reconnect, or was
+// disconnected) shows no expiry.
 func connectionRow(r models.ConnectionRow, k clock) views.ConnectionRow {
+	shown := r.Displayed()
 	row := views.ConnectionRow{
 		ID: r.ID, AccountEmail: r.AccountEmail, AccountName: r.AccountName, AccountID: r.AccountID, CustomerRef: r.CustomerRef,
-		AppName: r.AppName, Status: string(r.Status), StatusLabel: statusLabels[r.Status],
+		AppName: r.AppName, Status: string(shown), StatusLabel: statusLabels[shown],
+	}
+	if shown == models.StatusPaused {
+		row.StatusLabel = "Paused — app " + r.AppName
 	}
 	switch {
 	case r.Status == models.StatusNeedsReconnect:
@@ -163,4 +170,12 @@ func budgetText(t interface {
 		out += "GetResponse asked to wait until " + formatTime(b.BlockedUntil) + " (refreshes wait too)"
 	}
 	return out
+}
+
+// appHealth is an app's health; a deleted or unknown app pauses nothing.
+func appHealth(app *models.App) models.AppHealth {
+	if app == nil || app.DeletedAt != nil {
+		return models.AppHealthy
+	}
+	return app.Health
 }

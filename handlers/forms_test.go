@@ -27,7 +27,9 @@ func TestAppFormKeepsInputAndShowsEveryError(t *testing.T) {
 	for _, field := range []string{"name", "client_id", "max_domain", "auth_url", "api_url", "return_origins"} {
 		mustContain(t, r.body, `data-testid="error-`+field+`"`)
 	}
-	mustContain(t, r.body, `value="has spaces in it"`, `value="typed-secret-1234567890"`, `<option value="max_us" selected>`)
+	mustContain(t, r.body, `value="has spaces in it"`, `<option value="max_us" selected>`, "Type the client secret again")
+	// Never the secret typed (issue 21, finding 7): the page's HTML would hold it.
+	mustNotContain(t, r.body, "typed-secret-1234567890")
 	// The return-origins error names every bad line, not only the first.
 	m := regexp.MustCompile(`data-testid="error-return_origins">([^<]*)<`).FindStringSubmatch(r.body)
 	if m == nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -71,7 +72,8 @@ type testApp struct {
 	apiKeys *services.APIKeys
 	built   *server.Server
 	// pages holds every response body any browser received, for "never shown" checks.
-	pages []string
+	pages   []string
+	pagesMu sync.Mutex
 }
 
 type option func(*config.Config)
@@ -128,7 +130,7 @@ func startTestApp(t testing.TB, configure func(*config.Config), fake *getrespons
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	built, err := server.New(t.Context(), server.Options{
-		Config: cfg, Store: store, Box: box, Log: log, Transport: http.DefaultTransport,
+		Config: cfg, Store: store, Box: box, Log: log,
 		PasswordCost: bcrypt.MinCost, TokenTimeout: 2 * time.Second, NoDemoSeed: true,
 	})
 	if err != nil {
@@ -154,6 +156,9 @@ type browser struct {
 	t      testing.TB
 	app    *testApp
 	client *http.Client
+	// password is the signed-in operator's, typed by submit into a form that asks
+	// for it (current_password), as the operator would.
+	password string
 }
 
 func (a *testApp) browser() *browser {
@@ -181,7 +186,9 @@ func (b *browser) do(req *http.Request) response {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	b.app.pagesMu.Lock()
 	b.app.pages = append(b.app.pages, string(body))
+	b.app.pagesMu.Unlock()
 	return response{status: resp.StatusCode, header: resp.Header, body: string(body)}
 }
 
@@ -209,10 +216,14 @@ func (b *browser) submit(page, action string, form url.Values) response {
 	if m == nil {
 		b.t.Fatalf("no CSRF field on %s (status %d)", page, r.status)
 	}
+	form = maps.Clone(form) // the caller's form stays as it was for its next post
 	if form == nil {
 		form = url.Values{}
 	}
 	form.Set("_csrf", m[1])
+	if b.password != "" && !form.Has("current_password") && strings.Contains(r.body, `name="current_password"`) {
+		form.Set("current_password", b.password)
+	}
 	return b.post(action, form)
 }
 
@@ -230,6 +241,7 @@ func (a *testApp) setup(email, password string) *browser {
 	if r.status != http.StatusSeeOther || r.location() != "/" {
 		a.t.Fatalf("setup: %d %s\n%s\nlog:\n%s", r.status, r.location(), r.body, a.logs)
 	}
+	b.password = password
 	return b
 }
 
@@ -241,6 +253,7 @@ func (a *testApp) signIn(email, password string) *browser {
 	if r.status != http.StatusSeeOther {
 		a.t.Fatalf("sign in as %s: %d\n%s", email, r.status, r.body)
 	}
+	b.password = password
 	return b
 }
 

@@ -145,7 +145,7 @@ func webhookOf(t *testing.T, store *models.Store, eventType string) string {
 func TestAnotherCustomerCannotTakeAnAccountSilently(t *testing.T) {
 	f := withAPIKey(newConnectFixture(t, getresponsetest.Options{}))
 	ctx := context.Background()
-	if err := f.store.SetWebhook(ctx, f.appID, "https://hooks.example.com/grconnect", ""); err != nil {
+	if err := f.store.SetWebhook(ctx, f.appID, models.WebhookSetting{URL: "https://hooks.example.com/grconnect"}); err != nil {
 		t.Fatal(err)
 	}
 	a := f.connect("customer-A", "Qm7Kp")
@@ -278,6 +278,7 @@ func TestTwoMaxCustomersOnOneApp(t *testing.T) {
 	if err := app.store.DB().Exec("UPDATE apps SET auth_url = ?, api_url = ? WHERE id = ?", app.fake.AuthURL()+"?domain={domain}", app.fake.APIURL(), id).Error; err != nil {
 		t.Fatal(err)
 	}
+	app.store.AppsWritten() // a raw write: the app cache must hear of it
 	app.fake.AddClient("max-client", clientSecret, app.cfg.RedirectURL())
 	f := withAPIKey(&connectFixture{testApp: app, op: op, appID: id, clientID: "max-client"})
 	alpha, beta := f.addAccount("alphaAcct", "alpha.example.com"), f.addAccount("betaAcct", "beta.example.com")

@@ -71,7 +71,7 @@ func (s *Server) createLink(c echo.Context) error {
 			fe["ttl_days"] = ttlProblem
 		}
 		form.Errors = fe
-		return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form, views.WebhookForm{})
+		return s.renderApp(c, http.StatusUnprocessableEntity, app.ID, form)
 	}
 	if err != nil {
 		return err

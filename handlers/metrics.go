@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/grconnect/grconnect/services/infra/metrics"
 )
 
 // metricsHandler serves the Prometheus figures from memory. Before the background
@@ -31,5 +33,5 @@ func (s *Server) metricsHandler(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", b.Bytes())
+	return c.Blob(http.StatusOK, metrics.ContentType, b.Bytes())
 }

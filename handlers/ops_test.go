@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,19 +125,19 @@ func TestMetricsSeries(t *testing.T) {
 	}
 	body := scrape(t, f.testApp)
 	for _, want := range []string{
-		`grconnect_getresponse_requests_total{kind="token",class="2xx"} `, // the code exchange and the credentials check
-		`grconnect_getresponse_requests_total{kind="api",class="2xx"} 1`,  // the account lookup
-		`grconnect_getresponse_requests_total{kind="proxy",class="2xx"} 1`,
-		`grconnect_getresponse_requests_total{kind="proxy",class="4xx"} 1`,
+		`grconnect_getresponse_requests_total{class="2xx",kind="token"} `, // the code exchange and the credentials check
+		`grconnect_getresponse_requests_total{class="2xx",kind="api"} 1`,  // the account lookup
+		`grconnect_getresponse_requests_total{class="2xx",kind="proxy"} 1`,
+		`grconnect_getresponse_requests_total{class="4xx",kind="proxy"} 1`,
 		`grconnect_getresponse_request_duration_seconds_bucket{kind="proxy",le="+Inf"} 2`,
 		`grconnect_getresponse_request_duration_seconds_count{kind="token"} `,
 		`grconnect_proxy_requests_total{status="200"} 1`,
 		`grconnect_proxy_requests_total{status="404"} 1`,
 		"grconnect_webhook_outbox_pending 1\n",
 		"grconnect_connections_due_unrefreshed 1\n",
-		`grconnect_app_health{app="` + f.appID + `",name="Acme Templates",health="ok"} 1`,
-		`grconnect_app_health{app="` + f.appID + `",name="Acme Templates",health="credentials_rejected"} 0`,
-		`grconnect_build_info{version="`,
+		`grconnect_app_health{app="` + f.appID + `",health="ok",name="Acme Templates"} 1`,
+		`grconnect_app_health{app="` + f.appID + `",health="credentials_rejected",name="Acme Templates"} 0`,
+		`grconnect_build_info{commit="`,
 		"# TYPE grconnect_getresponse_request_duration_seconds histogram\n",
 	} {
 		if !strings.Contains(body, want) {
@@ -152,13 +155,14 @@ func TestMetricsSeries(t *testing.T) {
 	if err := f.store.DB().Exec("UPDATE apps SET health = 'credentials_rejected' WHERE id = ?", f.appID).Error; err != nil {
 		t.Fatal(err)
 	}
+	f.store.AppsWritten() // a raw write: the app cache must hear of it
 	if err := f.built.Metrics.Collect(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	body = scrape(t, f.testApp)
 	mustContain(t, body, "grconnect_connections_due_unrefreshed 0\n",
-		`grconnect_app_health{app="`+f.appID+`",name="Acme Templates",health="credentials_rejected"} 1`,
-		`grconnect_app_health{app="`+f.appID+`",name="Acme Templates",health="ok"} 0`)
+		`grconnect_app_health{app="`+f.appID+`",health="credentials_rejected",name="Acme Templates"} 1`,
+		`grconnect_app_health{app="`+f.appID+`",health="ok",name="Acme Templates"} 0`)
 }
 
 // TestMetricsCountNetworkErrors: a call GetResponse never answered is class "error".
@@ -170,7 +174,7 @@ func TestMetricsCountNetworkErrors(t *testing.T) {
 		t.Fatalf("proxy without GetResponse = %d", r.status)
 	}
 	body := scrape(t, f.testApp)
-	mustContain(t, body, `grconnect_getresponse_requests_total{kind="proxy",class="error"} 1`, `grconnect_proxy_requests_total{status="503"} 1`)
+	mustContain(t, body, `grconnect_getresponse_requests_total{class="error",kind="proxy"} 1`, `grconnect_proxy_requests_total{status="503"} 1`)
 }
 
 // TestVersionInTheFooter: operators see grconnect's version; customers do not.
@@ -184,7 +188,9 @@ func TestVersionInTheFooter(t *testing.T) {
 
 // TestBackupsPage: off, it says how to turn scheduled backups on; on, it shows the
 // last backup's time and size, and "Back up now" makes one (recorded in the
-// audit log) that the page then lists.
+// audit log) that the page then lists, apart from the scheduled ones: clicks never
+// prune the scheduled history (finding 4 of issue 21: seven clicks deleted the
+// seven scheduled backups).
 func TestBackupsPage(t *testing.T) {
 	modelstest.SkipOnPostgres(t, "backups copy SQLite databases")
 	off := newConnectFixture(t, getresponsetest.Options{})
@@ -203,35 +209,91 @@ func TestBackupsPage(t *testing.T) {
 	clock := modelstest.NewClock(time.Now().UTC().Truncate(time.Second))
 	app.built.Backups.Now = clock.Now // backups are named to the second
 	mustContain(t, op.get("/backups").body, `data-testid="backups-scheduled"`, dir, "none yet")
-	for range 3 {
+	// Two scheduled backups, as the schedule makes them.
+	for range 2 {
+		clock.Advance(time.Hour)
+		if _, err := app.built.Backups.RunOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scheduled, _ := filepath.Glob(filepath.Join(dir, "grconnect-2*.db"))
+	for range 7 {
 		clock.Advance(time.Minute)
 		r := op.submit("/backups", "/backups", nil)
 		if r.status != http.StatusSeeOther {
 			t.Fatalf("back up now = %d", r.status)
 		}
-		if page := op.get("/backups"); !strings.Contains(page.body, "Backup grconnect-") {
+		if page := op.get("/backups"); !strings.Contains(page.body, "Backup grconnect-manual-") {
 			t.Fatalf("no flash after backing up:\n%s", page.body)
 		}
 	}
 	page = op.get("/backups")
 	if n := strings.Count(page.body, `data-testid="backup-file"`); n != 2 {
-		t.Errorf("%d backups listed, want 2 (GRCONNECT_BACKUP_KEEP)", n)
+		t.Errorf("%d scheduled backups listed, want 2", n)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "grconnect-*.db"))
-	if len(files) != 2 {
-		t.Errorf("%d files in the directory, want 2", len(files))
+	if n := strings.Count(page.body, `data-testid="backup-manual-file"`); n != 2 {
+		t.Errorf("%d backups by hand listed, want 2 (GRCONNECT_BACKUP_KEEP of their own)", n)
 	}
-	st, err := os.Stat(files[len(files)-1])
+	after, _ := filepath.Glob(filepath.Join(dir, "grconnect-2*.db"))
+	if !slices.Equal(after, scheduled) {
+		t.Errorf("scheduled backups %v became %v after seven clicks", scheduled, after)
+	}
+	manual, _ := filepath.Glob(filepath.Join(dir, "grconnect-manual-*.db"))
+	if len(manual) != 2 {
+		t.Errorf("%d backups by hand in the directory, want 2", len(manual))
+	}
+	st, err := os.Stat(manual[len(manual)-1])
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("backup file: %v, mode %v", err, st.Mode())
 	}
 	mustContain(t, page.body, `data-testid="backup-size"`, "KiB")
 	var n int64
 	app.store.DB().Model(&models.AuditEntry{}).Where("action = ? AND actor = ?", models.AuditBackupCreated, annEmail).Count(&n)
-	if n != 3 {
-		t.Errorf("%d backups in the audit log, want 3", n)
+	if n != 7 {
+		t.Errorf("%d backups by hand in the audit log, want 7", n)
 	}
-	mustContain(t, scrape(t, app), "grconnect_backups_total{outcome=\"succeeded\"} 3", "grconnect_backup_last_size_bytes ")
+	// The figures are the schedule's: a click cannot hide a failing schedule.
+	mustContain(t, scrape(t, app), "grconnect_backups_total{outcome=\"succeeded\"} 2", "grconnect_backup_last_size_bytes ")
+}
+
+// TestBackUpNowOnceAMinute: parallel clicks make one backup; the others are told
+// why not and when to try again; a minute later another click works.
+func TestBackUpNowOnceAMinute(t *testing.T) {
+	modelstest.SkipOnPostgres(t, "backups copy SQLite databases")
+	dir := filepath.Join(t.TempDir(), "backups")
+	app := newTestApp(t, func(c *config.Config) { c.BackupDir, c.BackupEvery, c.BackupKeep = dir, time.Hour, 5 })
+	op := app.setup(annEmail, annPass)
+	clock := modelstest.NewClock(time.Now().UTC().Truncate(time.Second))
+	app.built.Backups.Now = clock.Now
+	token := csrfRe.FindStringSubmatch(op.get("/backups").body)[1]
+	const clicks = 8
+	var wg sync.WaitGroup
+	statuses := make([]int, clicks)
+	for i := range clicks {
+		wg.Go(func() { statuses[i] = op.post("/backups", url.Values{"_csrf": {token}}).status })
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		if st != http.StatusSeeOther {
+			t.Errorf("click %d = %d", i, st)
+		}
+	}
+	made, _ := filepath.Glob(filepath.Join(dir, "grconnect-manual-*.db"))
+	if len(made) != 1 {
+		t.Fatalf("%d backups from %d parallel clicks, want 1", len(made), clicks)
+	}
+	clock.Advance(30 * time.Second)
+	op.submit("/backups", "/backups", nil)
+	page := op.get("/backups").body
+	mustContain(t, page, "Not made: a backup was made by hand at", "one a minute")
+	if made, _ := filepath.Glob(filepath.Join(dir, "grconnect-manual-*.db")); len(made) != 1 {
+		t.Fatalf("a click 30 s later made a backup (%d)", len(made))
+	}
+	clock.Advance(31 * time.Second)
+	op.submit("/backups", "/backups", nil)
+	if made, _ := filepath.Glob(filepath.Join(dir, "grconnect-manual-*.db")); len(made) != 2 {
+		t.Fatalf("%d backups after a minute, want 2", len(made))
+	}
 }
 
 // gauge reads an unlabelled series' whole-number value from a scrape.

@@ -20,7 +20,7 @@ func (s *Server) overview(c echo.Context) error {
 		return err
 	}
 	v := views.OverviewView{Apps: len(apps)}
-	for _, st := range models.Statuses {
+	for _, st := range models.DisplayStatuses {
 		v.Statuses = append(v.Statuses, views.StatusCount{Status: string(st), Label: statusLabels[st], Count: counts[st]})
 		v.Total += counts[st]
 	}

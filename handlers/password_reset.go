@@ -14,10 +14,13 @@ import (
 
 // passwordResets is what the password reset pages need of the operators.
 type passwordResets interface {
-	CreatePasswordReset(ctx context.Context, email, createdBy string) (*services.PasswordResetLink, error)
+	CreatePasswordReset(ctx context.Context, email string, by *models.Operator) (*services.PasswordResetLink, error)
 	OpenPasswordReset(ctx context.Context, token string) (*models.Operator, error)
 	ResetPassword(ctx context.Context, token, password, confirm string) (*models.Operator, error)
 }
+
+// resetTTLText says how long a reset link works, in words.
+var resetTTLText = everyText(services.PasswordResetTTL)
 
 // resetURL is where a password reset link's token is used.
 func (s *Server) resetURL(token string) string { return s.cfg.BaseURL + "/reset-password/" + token }
@@ -46,7 +49,12 @@ func (s *Server) resetOperator(c echo.Context) error {
 	if op.ID == me.ID {
 		return c.Redirect(http.StatusSeeOther, "/account/password")
 	}
-	link, err := s.resets.CreatePasswordReset(ctx, op.Email, me.Email)
+	if r, err := s.reauthenticate(c); err != nil {
+		return err
+	} else if !r.confirmed {
+		return render(c, r.refuse(c), views.OperatorResetPage(s.page(c, "Reset a password", "operators"), operatorRow(*op, me, s.clock(c))))
+	}
+	link, err := s.resets.CreatePasswordReset(ctx, op.Email, me)
 	if err != nil {
 		return err
 	}
@@ -89,7 +97,7 @@ func (s *Server) resetPassword(c echo.Context) error {
 
 func (s *Server) resetProblem(c echo.Context, err error) error {
 	if errors.Is(err, services.ErrResetLinkInvalid) {
-		return echo.NewHTTPError(http.StatusGone, "This password reset link does not work any more: it was used, replaced by a newer one, or is older than 24 hours. Ask another operator for a new one.")
+		return echo.NewHTTPError(http.StatusGone, "This password reset link does not work any more: it was used, replaced by a newer one, retired when the account's password or sessions changed, or is older than "+resetTTLText+". Ask another operator for a new one.")
 	}
 	return err
 }

@@ -25,6 +25,8 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 		p.Storage = s.storageWarning()
 		p.AppAlerts = s.appAlerts(c)
 		p.DetectZone = op.TimeZone == "" // the script reports the browser's zone once
+		p.Reauth = s.reauthView(c)
+		p.Viewer = !op.IsAdmin()
 	}
 	if kind, msg, err := s.popFlash(c); err == nil {
 		p.FlashKind, p.Flash = kind, msg

@@ -5,11 +5,11 @@ package handlers
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	gsessions "github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -32,6 +32,10 @@ type Deps struct {
 	Connect   *services.Connect
 	Tokens    *services.Tokens
 	Webhooks  *services.Webhooks
+	// Events receives GetResponse's events at each connection's events URL;
+	// Callbacks registers those URLs at GetResponse.
+	Events    *services.Events
+	Callbacks *services.Callbacks
 	Bulk      *services.Bulk
 	Alerts    *services.Alerts
 	// APIKeys and Proxy serve the JSON API under /api/v1 (with Tokens).
@@ -46,6 +50,8 @@ type Deps struct {
 	// the scheduled backups (the backups page).
 	Audit   *services.Audit
 	Backups *services.Backups
+	// Invitations adds operators through single-use links.
+	Invitations *services.Invitations
 }
 
 // Server holds the handlers' dependencies.
@@ -57,6 +63,8 @@ type Server struct {
 	connect    connectService
 	tokens     tokenService
 	webhooks   webhookService
+	events     eventService
+	callbacks  callbackService
 	bulk       bulkService
 	alerts     *services.Alerts
 	queries    connectionQueries
@@ -66,6 +74,7 @@ type Server struct {
 	apiQueries apiConnectionQueries
 	accounts   accountService
 	resets     passwordResets
+	reauth     reauthService
 	zones      zoneCache
 	expiry     expiryCache
 	assets     *static.Assets
@@ -76,6 +85,14 @@ type Server struct {
 	demo       bool
 	audit      auditService
 	backups    backupService
+	untrusted  *untrustedForwarders
+	// apiScopes is the scope each API route needs ("METHOD /api/v1/route").
+	apiScopes   map[string]models.APIScope
+	invitations invitationService
+	// sessionStore is gorilla's Store of operator sessions (rows in the database);
+	// stateCookies holds the OAuth state cookie.
+	sessionStore *dbSessionStore
+	stateCookies *gsessions.CookieStore
 }
 
 // readiness reports whether the database can serve.
@@ -87,44 +104,54 @@ type readiness interface {
 // New builds the Echo router with every route and middleware.
 func New(d Deps) *echo.Echo {
 	s := &Server{
-		cfg:        d.Config,
-		ready:      d.Store,
-		operators:  d.Operators,
-		apps:       d.Apps,
-		connect:    d.Connect,
-		tokens:     d.Tokens,
-		webhooks:   d.Webhooks,
-		bulk:       d.Bulk,
-		alerts:     d.Alerts,
-		queries:    d.Store,
-		apiKeys:    d.APIKeys,
-		apiTokens:  d.Tokens,
-		proxy:      d.Proxy,
-		apiQueries: d.Store,
-		accounts:   d.Operators,
-		resets:     d.Operators,
-		assets:     d.Assets,
-		log:        d.Log,
-		sessions:   d.Sessions,
-		cookies:    newCookieNames(d.Config.IsHTTPS()),
-		metrics:    d.Metrics,
-		demo:       d.DemoGetResponse != nil,
-		audit:      d.Audit,
-		backups:    d.Backups,
+		cfg:         d.Config,
+		ready:       d.Store,
+		operators:   d.Operators,
+		apps:        d.Apps,
+		connect:     d.Connect,
+		tokens:      d.Tokens,
+		webhooks:    d.Webhooks,
+		events:      d.Events,
+		callbacks:   d.Callbacks,
+		bulk:        d.Bulk,
+		alerts:      d.Alerts,
+		queries:     d.Store,
+		apiKeys:     d.APIKeys,
+		apiTokens:   d.Tokens,
+		proxy:       d.Proxy,
+		apiQueries:  d.Store,
+		accounts:    d.Operators,
+		resets:      d.Operators,
+		reauth:      d.Operators,
+		assets:      d.Assets,
+		log:         d.Log,
+		sessions:    d.Sessions,
+		cookies:     newCookieNames(d.Config.IsHTTPS()),
+		metrics:     d.Metrics,
+		demo:        d.DemoGetResponse != nil,
+		audit:       d.Audit,
+		backups:     d.Backups,
+		untrusted:   &untrustedForwarders{log: d.Log, seen: map[string]bool{}},
+		apiScopes:   map[string]models.APIScope{},
+		invitations: d.Invitations,
 	}
+	s.sessionStore = newSessionStore(d.Sessions, d.Box, s.cookies)
+	s.stateCookies = newStateCookieStore(d.Box, s.cookies, oauthStateAge)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+	e.IPExtractor = s.ipExtractor(d.Config.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: true}))
 	e.Use(s.requestID)
 	e.Use(s.requestLog())
 	e.Use(securityHeaders(d.Config.IsHTTPS()))
-	// The proxy streams bodies up to services.ProxyMaxBody and enforces that itself.
+	// The proxy streams bodies up to services.ProxyMaxBody and the events URL takes
+	// up to services.EventsMaxBody: each enforces its own limit.
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute },
+		Limit: "1M", Skipper: func(c echo.Context) bool { return c.Path() == proxyRoute || c.Path() == eventsRoute },
 	}))
+	e.Use(s.cleanInput) // before the session's lookup and the CSRF check read the request
 	e.Use(s.loadSession)
 	e.Use(s.csrf)
 
@@ -153,6 +180,11 @@ func New(d Deps) *echo.Echo {
 	e.POST("/connect/:token", s.startConnect)
 	e.GET("/oauth/callback", s.oauthCallback)
 
+	// GetResponse's side: each connection's events URL (webhooks POST, callbacks
+	// GET or POST). The token in the path is the only credential.
+	e.POST(eventsRoute, s.receiveEvent)
+	e.GET(eventsRoute, s.receiveEvent)
+
 	// Signing in.
 	e.GET("/setup", s.setupForm)
 	e.POST("/setup", s.setup)
@@ -161,9 +193,12 @@ func New(d Deps) *echo.Echo {
 	e.POST("/logout", s.logout)
 	e.GET("/reset-password/:token", s.resetForm)
 	e.POST("/reset-password/:token", s.resetPassword)
+	e.GET("/invite/:token", s.invitePage)
+	e.POST("/invite/:token", s.acceptInvitation)
 
 	// The operator's dashboard: every route needs a signed-in operator.
-	op := e.Group("", s.requireOperator)
+	// Viewers see every page and change nothing but their own account (roles.go).
+	op := e.Group("", s.requireOperator, s.requireAdminToChange)
 	op.GET("/", s.overview)
 	op.GET("/apps", s.listApps)
 	op.GET("/apps/new", s.newApp)
@@ -175,6 +210,9 @@ func New(d Deps) *echo.Echo {
 	op.POST("/apps/:id/delete", s.deleteApp)
 	op.POST("/apps/:id/links", s.createLink)
 	op.POST("/apps/:id/webhook", s.configureWebhook)
+	op.GET("/apps/:id/webhook-deliveries/:delivery", s.showDelivery)
+	op.POST("/apps/:id/webhook-deliveries/:delivery/replay", s.replayDelivery)
+	op.POST("/apps/:id/callbacks", s.setCallbacks)
 	op.POST("/apps/:id/check", s.checkApp)
 	op.GET("/apps/:id/links/:link", s.showLink)
 	op.POST("/apps/:id/links/:link/revoke", s.revokeLink)
@@ -186,10 +224,14 @@ func New(d Deps) *echo.Echo {
 	op.POST("/connections/:id/test", s.testConnection)
 	op.POST("/connections/:id/reconnect", s.reconnectConnection)
 	op.POST("/connections/:id/parent-login", s.setParentLogin)
+	op.POST("/connections/:id/events-url/rotate", s.rotateEventsURL)
 	op.GET("/connections/:id/disconnect", s.confirmDisconnect)
 	op.POST("/connections/:id/disconnect", s.disconnectConnection)
 	op.GET("/operators", s.listOperators)
-	op.POST("/operators", s.createOperator)
+	op.POST("/operators", s.createOperator) // an invitation
+	op.POST("/operators/invitations/:id/revoke", s.revokeInvitation)
+	op.GET("/operators/:id/role", s.roleForm)
+	op.POST("/operators/:id/role", s.setRole)
 	op.GET("/operators/:id/remove", s.confirmRemoveOperator)
 	op.POST("/operators/:id/remove", s.removeOperator)
 	op.POST("/account/alerts", s.setAlerts)
@@ -206,35 +248,45 @@ func New(d Deps) *echo.Echo {
 	op.POST("/api-keys", s.createAPIKey)
 	op.GET("/api-keys/:id/revoke", s.confirmRevokeAPIKey)
 	op.POST("/api-keys/:id/revoke", s.revokeAPIKey)
+	op.GET("/api-keys/:id/roll", s.confirmRollAPIKey)
+	op.POST("/api-keys/:id/roll", s.rollAPIKey)
 	op.GET("/api-keys/openapi.json", s.downloadOpenAPI)
 	op.GET("/audit", s.listAudit)
+	op.GET("/audit/export", s.exportAudit)
 	op.GET("/backups", s.showBackups)
 	op.POST("/backups", s.runBackup)
 
 	// The JSON API for the operator's backend: every route needs an API key, and
 	// unknown paths under it answer a JSON 404 (after the key check).
-	api := e.Group("/api/v1", s.requireAPIKey)
-	api.GET("/openapi.json", s.openAPI)
-	api.POST("/connect-sessions", s.apiCreateConnectSession)
-	api.DELETE("/connect-sessions/:id", s.apiRevokeConnectSession)
-	api.GET("/connections", s.apiListConnections)
-	api.GET("/connections/:id", s.apiGetConnection)
-	api.DELETE("/connections/:id", s.apiDisconnect)
-	api.POST("/connections/:id/token", s.apiToken)
-	api.POST("/connections/:id/refresh", s.apiRefresh)
-	api.Match(proxyMethods, strings.TrimPrefix(proxyRoute, "/api/v1"), s.apiProxy)
-	api.GET("/audit", s.apiListAudit)
+	// Each route names the one scope a key needs for it (requireScope).
+	apiGroup := e.Group("/api/v1", s.requireAPIKey, s.requireScope)
+	api := apiRoutes{g: apiGroup, prefix: "/api/v1", scopes: s.apiScopes}
+	api.add(anyScope, http.MethodGet, "/openapi.json", s.openAPI)
+	api.add(models.ScopeConnectSessionsWrite, http.MethodPost, "/connect-sessions", s.apiCreateConnectSession)
+	api.add(models.ScopeConnectSessionsWrite, http.MethodDelete, "/connect-sessions/:id", s.apiRevokeConnectSession)
+	api.add(models.ScopeConnectionsRead, http.MethodGet, "/connections", s.apiListConnections)
+	api.add(models.ScopeConnectionsRead, http.MethodGet, "/connections/:id", s.apiGetConnection)
+	api.add(models.ScopeConnectionsWrite, http.MethodDelete, "/connections/:id", s.apiDisconnect)
+	api.add(models.ScopeTokensRead, http.MethodPost, "/connections/:id/token", s.apiToken)
+	api.add(models.ScopeConnectionsWrite, http.MethodPost, "/connections/:id/refresh", s.apiRefresh)
+	api.add(models.ScopeConnectionsWrite, http.MethodPost, "/connections/:id/events-url/rotate", s.apiRotateEventsURL)
+	api.add(models.ScopeWebhooksWrite, http.MethodGet, "/webhook-deliveries", s.apiListDeliveries)
+	api.add(models.ScopeWebhooksWrite, http.MethodGet, "/webhook-deliveries/:id", s.apiGetDelivery)
+	api.add(models.ScopeWebhooksWrite, http.MethodPost, "/webhook-deliveries/:id/replay", s.apiReplayDelivery)
+	api.match(models.ScopeProxy, proxyMethods, strings.TrimPrefix(proxyRoute, "/api/v1"), s.apiProxy)
+	api.add(models.ScopeAuditRead, http.MethodGet, "/audit", s.apiListAudit)
 	// A known path with another method answers 405 with Allow (after the key check).
-	api.RouteNotFound("/*", func(c echo.Context) error { return apiMethodNotAllowed(e, c) })
+	apiGroup.RouteNotFound("/*", func(c echo.Context) error { return apiMethodNotAllowed(e, c) })
 	e.RouteNotFound("/api/*", func(echo.Context) error { return echo.ErrNotFound })
 	return e
 }
 
 // skipCSRF exempts what is not a browser form of ours: probes, assets, the JSON API
-// (bearer keys, no cookies) and the simulated GetResponse's own consent form.
+// (bearer keys, no cookies), the events URLs (GetResponse posts there; the token
+// in the path is the credential) and the simulated GetResponse's own consent form.
 func skipCSRF(c echo.Context) bool {
 	p := c.Request().URL.Path
-	for _, prefix := range []string{"/api/", "/static/", "/demo-getresponse/", "/healthz", "/readyz", "/metrics"} {
+	for _, prefix := range []string{"/api/", "/static/", "/demo-getresponse/", "/events/", "/healthz", "/readyz", "/metrics"} {
 		if strings.HasPrefix(p, prefix) {
 			return true
 		}
@@ -273,21 +325,6 @@ func securityHeaders(https bool) echo.MiddlewareFunc {
 	}
 }
 
-// ipExtractor picks a request's client address: the peer's, unless the peer is
-// one of the trusted reverse proxies, whose X-Forwarded-For is then read from the
-// right, skipping trusted hops. Echo's own defaults (trust every private and
-// loopback peer) are turned off: only the configured proxies are believed.
-func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
-	if len(trusted) == 0 {
-		return echo.ExtractIPDirect()
-	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, n := range trusted {
-		opts = append(opts, echo.TrustIPRange(n))
-	}
-	return echo.ExtractIPFromXFFHeader(opts...)
-}
-
 // requestLog logs one line per request: method, route pattern (never the path,
 // which may carry a connect-link token, nor the query, which may carry an
 // authorization code), status, duration, client address and request ID.
@@ -305,8 +342,9 @@ func (s *Server) requestLog() echo.MiddlewareFunc {
 			if route == "" {
 				route = "(no route)"
 			}
-			if strings.HasPrefix(route, "/static/") || route == "/healthz" || route == "/readyz" || route == "/metrics" {
-				level = slog.LevelDebug
+			if strings.HasPrefix(route, "/static/") || route == "/healthz" || route == "/readyz" || route == "/metrics" ||
+				(route == eventsRoute && v.Status < 400) {
+				level = slog.LevelDebug // busy and uneventful: GetResponse's events may come by the thousand
 			}
 			if route == proxyRoute {
 				s.metrics.ObserveProxy(v.Status)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"github.com/grconnect/grconnect/models"
@@ -31,6 +32,7 @@ type sessionService interface {
 	EndAll(ctx context.Context, operatorID, keepID string) (int64, error)
 	List(ctx context.Context, operatorID string) ([]models.OperatorSession, error)
 	SetFlash(ctx context.Context, id, flash string) error
+	ReauthUntil(sess *models.OperatorSession) (time.Time, bool)
 }
 
 // cookieNames are the names of grconnect's cookies: on an https base URL with the
@@ -68,32 +70,36 @@ type requestSession struct {
 	token string // the cookie's secret token
 	sess  *models.OperatorSession
 	op    *models.Operator
+	gs    *sessions.Session // gorilla's view of it, for saving
 }
 
 // knownBrowserAge is how long a browser is remembered as one its operator signs in from.
 const knownBrowserAge = 365 * 24 * time.Hour
 
-// loadSession finds the session a request's cookie names, once per request, for
-// the CSRF check, requireOperator and the page's flash message.
+// loadSession finds the session a request's cookie names (through the
+// database-backed gorilla store), once per request, for the CSRF check,
+// requireOperator and the page's flash message.
 func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if skipCSRF(c) {
 			return next(c) // probes, assets and the API have no sessions
 		}
-		ck, err := c.Cookie(s.cookies.session)
-		if err != nil || ck.Value == "" {
-			return next(c)
-		}
-		sess, op, err := s.sessions.Resume(c.Request().Context(), ck.Value)
-		if err != nil {
-			return err
-		}
-		if sess == nil {
+		gs, err := s.sessionStore.Get(c.Request(), s.cookies.session)
+		switch {
+		case errors.Is(err, errSessionEnded):
 			c.SetCookie(s.cookies.cookie(s.cookies.session, "", -1)) // ended: forget it
 			return next(c)
+		case err != nil:
+			return err
+		case gs.IsNew:
+			return next(c)
 		}
-		c.Set(ctxSession, &requestSession{token: ck.Value, sess: sess, op: op})
-		actAs(c, op.Email)
+		rs := &requestSession{gs: gs}
+		rs.token, _ = gs.Values[valueToken].(string)
+		rs.sess, _ = gs.Values[valueRow].(*models.OperatorSession)
+		rs.op, _ = gs.Values[valueOperator].(*models.Operator)
+		c.Set(ctxSession, rs)
+		actAs(c, rs.op.Email)
 		return next(c)
 	}
 }
@@ -113,29 +119,36 @@ func (s *Server) signIn(c echo.Context, op *models.Operator, knownBrowser string
 			return err
 		}
 	}
-	token, sess, err := s.sessions.Start(ctx, op, c.Request().UserAgent(), c.RealIP())
-	if err != nil {
+	gs := sessions.NewSession(s.sessionStore, s.cookies.session)
+	opts := s.sessionStore.options
+	gs.Options = &opts
+	gs.IsNew = true
+	gs.Values[valueOperator] = op
+	gs.Values[valueClient] = sessionClient{userAgent: c.Request().UserAgent(), ip: c.RealIP()}
+	if err := gs.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}
-	// The row decides when the session ends; the cookie only lasts as long.
-	c.SetCookie(s.cookies.cookie(s.cookies.session, token, sess.ExpiresAt.Sub(sess.CreatedAt)))
 	if knownBrowser != "" {
 		c.SetCookie(s.cookies.cookie(s.cookies.browser, knownBrowser, knownBrowserAge))
 	}
-	c.Set(ctxSession, &requestSession{token: token, sess: sess, op: op})
+	rs := &requestSession{gs: gs, op: op}
+	rs.token, _ = gs.Values[valueToken].(string)
+	rs.sess, _ = gs.Values[valueRow].(*models.OperatorSession)
+	c.Set(ctxSession, rs)
 	return nil
 }
 
-// signOut ends the request's session.
+// signOut ends the request's session and forgets its cookie.
 func (s *Server) signOut(c echo.Context) error {
+	gs := sessions.NewSession(s.sessionStore, s.cookies.session)
 	if rs := currentSession(c); rs != nil {
-		if err := s.sessions.SignOut(c.Request().Context(), rs.op.ID, rs.sess.ID); err != nil && !errors.Is(err, models.ErrNotFound) {
-			return err
-		}
+		gs = rs.gs
 		c.Set(ctxSession, nil)
 	}
-	c.SetCookie(s.cookies.cookie(s.cookies.session, "", -1))
-	return nil
+	opts := s.sessionStore.options
+	gs.Options = &opts
+	gs.Options.MaxAge = -1
+	return gs.Save(c.Request(), c.Response())
 }
 
 // setFlash stores a one-time message shown on the session's next page. Without a
@@ -145,25 +158,25 @@ func (s *Server) setFlash(c echo.Context, kind, msg string) error {
 	if rs == nil {
 		return nil
 	}
-	flash := kind + ":" + msg // the kind (success, error, warning) has no colon
-	if err := s.sessions.SetFlash(c.Request().Context(), rs.sess.ID, flash); err != nil {
-		return err
-	}
-	rs.sess.Flash = flash
-	return nil
+	delete(rs.gs.Values, flashKey)   // one message a page
+	rs.gs.AddFlash(kind + ":" + msg) // the kind (success, error, warning) has no colon
+	return rs.gs.Save(c.Request(), c.Response())
 }
 
 // popFlash returns and removes the session's pending message, if any.
 func (s *Server) popFlash(c echo.Context) (kind, msg string, err error) {
 	rs := currentSession(c)
-	if rs == nil || rs.sess.Flash == "" {
+	if rs == nil {
 		return "", "", nil
 	}
-	flash := rs.sess.Flash
-	if err := s.sessions.SetFlash(c.Request().Context(), rs.sess.ID, ""); err != nil {
+	flashes := rs.gs.Flashes()
+	if len(flashes) == 0 {
+		return "", "", nil
+	}
+	if err := rs.gs.Save(c.Request(), c.Response()); err != nil {
 		return "", "", err
 	}
-	rs.sess.Flash = ""
+	flash, _ := flashes[len(flashes)-1].(string)
 	kind, msg, _ = strings.Cut(flash, ":")
 	return kind, msg, nil
 }

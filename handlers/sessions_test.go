@@ -1,6 +1,8 @@
 package handlers_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -8,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/models/modelstest"
 	"github.com/grconnect/grconnect/services/infra/config"
 )
@@ -48,9 +51,41 @@ func TestSignOutEndsACopiedSession(t *testing.T) {
 	if r := thief.get("/"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/login") {
 		t.Fatalf("the copied cookie after sign-out = %d %q, want 303 /login", r.status, r.location())
 	}
-	// The cookie holds a random token only: nothing about the operator.
-	if strings.Contains(stolen, "op_") || len(stolen) > 64 {
-		t.Errorf("session cookie %q is not a bare random token", stolen)
+	// The cookie holds a signed random token only: nothing about the operator.
+	raw, err := base64.URLEncoding.DecodeString(stolen)
+	if err != nil {
+		t.Fatalf("session cookie %q is not gorilla's signed form: %v", stolen, err)
+	}
+	if me, _ := app.store.OperatorByEmail(t.Context(), annEmail); bytes.Contains(raw, []byte(me.ID)) || bytes.Contains(raw, []byte(annEmail)) || len(stolen) > 200 {
+		t.Errorf("session cookie %q carries more than a signed token", stolen)
+	}
+}
+
+// TestSessionCookieIsSigned: the cookie's token is signed with a key derived from
+// the install's key: a cookie altered by one character, or made for another install,
+// opens no session, and the browser is told to forget it.
+func TestSessionCookieIsSigned(t *testing.T) {
+	app := newTestApp(t)
+	ann := app.setup(annEmail, annPass)
+	good := ann.cookieOf("grconnect_session")
+	if r := app.withCookie("grconnect_session", good).get("/"); r.status != http.StatusOK {
+		t.Fatalf("the cookie itself = %d, want 200", r.status)
+	}
+	i, swap := len(good)/2, "A"
+	if good[i] == 'A' {
+		swap = "B"
+	}
+	flipped := good[:i] + swap + good[i+1:]
+	other := newTestApp(t).setup(annEmail, annPass).cookieOf("grconnect_session")
+	for name, value := range map[string]string{"altered": flipped, "another install's": other} {
+		thief := app.withCookie("grconnect_session", value)
+		r := thief.get("/")
+		if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/login") {
+			t.Errorf("%s cookie = %d %q, want 303 /login", name, r.status, r.location())
+		}
+		if thief.cookieOf("grconnect_session") != "" {
+			t.Errorf("%s cookie: the browser was not told to forget it", name)
+		}
 	}
 }
 
@@ -143,13 +178,11 @@ func TestSessionsPage(t *testing.T) {
 	}
 }
 
-// setupSecondOperator adds an operator through the operators page.
+// setupSecondOperator adds an admin: by invites them on the operators page and
+// they accept the invitation with password.
 func (a *testApp) setupSecondOperator(by *browser, email, password string) {
 	a.t.Helper()
-	r := by.submit("/operators", "/operators", url.Values{"email": {email}, "password": {password}, "password_confirm": {password}})
-	if r.status != http.StatusSeeOther {
-		a.t.Fatalf("add operator %s = %d", email, r.status)
-	}
+	a.addOperator(by, email, password, models.RoleAdmin)
 }
 
 // TestCSRFTokenIsTiedToTheSession: a CSRF cookie planted by a sibling site (with a
@@ -195,7 +228,7 @@ func TestSameSiteRequestsAreRefused(t *testing.T) {
 		}
 	}
 	token := csrfRe.FindStringSubmatch(ann.get("/api-keys").body)[1]
-	req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/api-keys", strings.NewReader(url.Values{"_csrf": {token}, "name": {"x"}}.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, app.srv.URL+"/api-keys", strings.NewReader(url.Values{"_csrf": {token}, "name": {"x"}, "current_password": {annPass}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	if r := ann.do(req); r.status == http.StatusForbidden {

@@ -31,7 +31,7 @@ func TestWebhookSettingsAndDeliveries(t *testing.T) {
 		t.Fatalf("bad webhook URL = %d", r.status)
 	}
 	r = f.op.submit("/apps/"+f.appID, "/apps/"+f.appID+"/webhook", url.Values{"webhook_url": {hook.URL + "/hooks"}})
-	m := regexp.MustCompile(`id="webhook-secret" type="text" readonly value="(whsec_[a-z0-9]+)"`).FindStringSubmatch(r.body)
+	m := regexp.MustCompile(`id="webhook-secret" type="text" readonly value="(whsec_[A-Za-z0-9+/=]+)"`).FindStringSubmatch(r.body)
 	if r.status != http.StatusOK || m == nil {
 		t.Fatalf("saving the webhook did not show its secret once: %d", r.status)
 	}

@@ -82,11 +82,11 @@ const tokenRowQuery = "SELECT app_id, account_id, status, access_token_enc, expi
 func (s *Store) TokenRow(ctx context.Context, id string) (*TokenRow, error) {
 	st, err := s.prepared(ctx, tokenRowQuery)
 	if err != nil {
-		return nil, storeError(err, "prepare the token query")
+		return nil, storeError(s.noteRead(err), "prepare the token query")
 	}
 	r, err := scanTokenRow(st.QueryRowContext(ctx, id), id)
 	if err != nil {
-		return nil, storeError(err, "fetch token of connection %s", id)
+		return nil, storeError(s.noteRead(err), "fetch token of connection %s", id)
 	}
 	return r, nil
 }

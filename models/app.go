@@ -26,7 +26,17 @@ type App struct {
 	ReturnOrigins    string // newline-separated origins a connect flow may return to
 	Demo             bool
 	WebhookURL       string // where connection events are POSTed; "" for none
-	WebhookSecretEnc string // sealed HMAC signing secret of the webhook
+	WebhookSecretEnc string // sealed signing secret of the webhook (whsec_<base64>)
+	// WebhookEvents are the event types the webhook gets: "" for every type (also
+	// those added later), else a comma-separated list (see WebhookSubscribed).
+	WebhookEvents string
+	// WebhookPreviousSecretEnc is the signing secret a rotation replaced: deliveries
+	// carry its signature beside the new one until WebhookPreviousUntil.
+	WebhookPreviousSecretEnc string
+	WebhookPreviousUntil     *time.Time
+	// CallbackActions are the GetResponse callback actions registered for each new
+	// or reconnected connection (comma-separated; "" registers none).
+	CallbackActions string
 	// Health says who must act when the app's refreshes fail for everyone (see
 	// AppHealth); HealthReason says what GetResponse answered, in words.
 	Health         AppHealth
@@ -62,7 +72,7 @@ func (s *Store) CreateApp(ctx context.Context, app *App) error {
 	if app.Health == "" {
 		app.Health = AppHealthy
 	}
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) { return true, translate(tx.Create(app).Error) })
 	return storeError(err, "create app %s", app.ID)
 }
@@ -73,7 +83,7 @@ var appHealthColumns = []string{"health", "health_reason", "health_since", "heal
 
 // UpdateApp saves every field of app but its health.
 func (s *Store) UpdateApp(ctx context.Context, app *App) error {
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	res := s.db.WithContext(ctx).Where("deleted_at IS NULL").Omit(appHealthColumns...).Save(app)
 	if res.Error != nil {
 		return storeError(translate(res.Error), "update app %s", app.ID)
@@ -87,7 +97,7 @@ func (s *Store) UpdateApp(ctx context.Context, app *App) error {
 // UpdateAppAudited saves every field of app but its health and records ev (the edit, for the
 // audit trail) in the same transaction.
 func (s *Store) UpdateAppAudited(ctx context.Context, app *App, ev *Event) error {
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Where("deleted_at IS NULL").Omit(appHealthColumns...).Save(app)
 		if res.Error != nil {
@@ -153,7 +163,7 @@ func (s *Store) CountLiveConnections(ctx context.Context, appID string) (int64, 
 // history kept, an event each); without it, an app that still has live connections
 // gives ErrInUse.
 func (s *Store) DeleteApp(ctx context.Context, id, actor string, disconnectConnections bool) (disconnected int64, err error) {
-	defer s.appsWritten()
+	defer s.AppsWritten()
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var ids []string
 		if err := tx.Model(&Connection{}).Where("app_id = ? AND status <> ?", id, StatusDisconnected).Pluck("id", &ids).Error; err != nil {

@@ -106,7 +106,10 @@ func TestEveryAppWriteIsCounted(t *testing.T) {
 			_, err := store.ClaimAppProbe(ctx, app.ID, models.Now(), models.Now().Add(time.Minute))
 			return err
 		}},
-		{"SetWebhook", func() error { return store.SetWebhook(ctx, app.ID, "https://hooks.example/x", "sealed") }},
+		{"SetWebhook", func() error {
+			return store.SetWebhook(ctx, app.ID, models.WebhookSetting{URL: "https://hooks.example/x", SecretEnc: "sealed"})
+		}},
+		{"SetAppCallbacks", func() error { _, err := store.SetAppCallbacks(ctx, app.ID, "open,click"); return err }},
 		{"ResealRows", func() error {
 			_, err := store.ResealRows(ctx, models.SealedTables[0], []models.Reseal{{Key: app.ID, Old: map[string]string{"client_secret_enc": "x"}, New: map[string]string{"client_secret_enc": "y"}}})
 			return err

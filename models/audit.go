@@ -25,15 +25,35 @@ const (
 	AuditOperatorRemoved AuditAction = "operator.removed"
 	AuditPasswordChanged AuditAction = "operator.password_changed"
 	AuditAlertsChanged   AuditAction = "operator.alerts_changed"
+	// A signed-in operator confirmed their password for sensitive actions, or
+	// failed to.
+	AuditReauthenticated AuditAction = "operator.reauthenticated"
+	AuditReauthFailed    AuditAction = "operator.reauth_failed"
+	// A password reset link was made (by an operator or the command line) or used.
+	AuditResetLinkCreated AuditAction = "operator.reset_link_created"
+	AuditResetLinkUsed    AuditAction = "operator.reset_link_used"
 
 	AuditAppCreated       AuditAction = "app.created"
 	AuditAppUpdated       AuditAction = "app.updated"
 	AuditAppSecretChanged AuditAction = "app.secret_changed"
 	AuditAppDeleted       AuditAction = "app.deleted"
 	AuditWebhookChanged   AuditAction = "app.webhook_changed"
+	AuditWebhookReplayed  AuditAction = "app.webhook_replayed"
+	AuditCallbacksChanged AuditAction = "app.callbacks_changed"
+
+	// A role changed (admin or viewer).
+	AuditRoleChanged AuditAction = "operator.role_changed"
+
+	// Invitations: made (by an admin), revoked, and accepted (the invitee joins:
+	// that entry's target is the new operator).
+	AuditInvitationCreated  AuditAction = "invitation.created"
+	AuditInvitationRevoked  AuditAction = "invitation.revoked"
+	AuditInvitationAccepted AuditAction = "invitation.accepted"
 
 	AuditAPIKeyCreated AuditAction = "api_key.created"
 	AuditAPIKeyRevoked AuditAction = "api_key.revoked"
+	// A key got a new secret; the old one works for the overlap chosen.
+	AuditAPIKeyRolled AuditAction = "api_key.rolled"
 
 	AuditLinkCreated          AuditAction = "link.created"
 	AuditLinkRevoked          AuditAction = "link.revoked"
@@ -41,6 +61,7 @@ const (
 	AuditRefreshed            AuditAction = "connection.refreshed"
 	AuditDisconnected         AuditAction = "connection.disconnected"
 	AuditParentLoginChanged   AuditAction = "connection.parent_login_changed"
+	AuditEventsURLRotated     AuditAction = "connection.events_url_rotated"
 
 	AuditBulkStarted AuditAction = "bulk_job.started"
 
@@ -53,12 +74,103 @@ const (
 // AuditActions lists every action, for the audit page's filter.
 var AuditActions = []AuditAction{
 	AuditSignedIn, AuditSignInFailed, AuditSignedOut, AuditSessionsEnded, AuditOperatorCreated, AuditOperatorRemoved,
-	AuditPasswordChanged, AuditAlertsChanged,
-	AuditAppCreated, AuditAppUpdated, AuditAppSecretChanged, AuditAppDeleted, AuditWebhookChanged,
-	AuditAPIKeyCreated, AuditAPIKeyRevoked,
-	AuditLinkCreated, AuditLinkRevoked, AuditReconnectLinkCreated, AuditRefreshed, AuditDisconnected, AuditParentLoginChanged,
+	AuditPasswordChanged, AuditAlertsChanged, AuditReauthenticated, AuditReauthFailed, AuditResetLinkCreated, AuditResetLinkUsed,
+	AuditRoleChanged,
+	AuditInvitationCreated, AuditInvitationRevoked, AuditInvitationAccepted,
+	AuditAppCreated, AuditAppUpdated, AuditAppSecretChanged, AuditAppDeleted, AuditWebhookChanged, AuditWebhookReplayed, AuditCallbacksChanged,
+	AuditAPIKeyCreated, AuditAPIKeyRevoked, AuditAPIKeyRolled,
+	AuditLinkCreated, AuditLinkRevoked, AuditReconnectLinkCreated, AuditRefreshed, AuditDisconnected, AuditParentLoginChanged, AuditEventsURLRotated,
 	AuditBulkStarted,
 	AuditRekeyed, AuditKeyRotated, AuditBackupCreated, AuditRestored,
+}
+
+// auditLabels says what each action did, in words, for the audit page and its filter.
+var auditLabels = map[AuditAction]string{
+	AuditSignedIn:             "Signed in",
+	AuditSignInFailed:         "Sign-in failed",
+	AuditSignedOut:            "Signed out",
+	AuditSessionsEnded:        "Ended sessions",
+	AuditOperatorCreated:      "Added an operator",
+	AuditOperatorRemoved:      "Removed an operator",
+	AuditPasswordChanged:      "Changed their password",
+	AuditAlertsChanged:        "Changed alert e-mails",
+	AuditReauthenticated:      "Confirmed their password",
+	AuditReauthFailed:         "Gave a wrong password to confirm",
+	AuditResetLinkCreated:     "Made a password reset link",
+	AuditResetLinkUsed:        "Reset a password with a link",
+	AuditRoleChanged:          "Changed a role",
+	AuditInvitationCreated:    "Invited an operator",
+	AuditInvitationRevoked:    "Revoked an invitation",
+	AuditInvitationAccepted:   "Accepted an invitation",
+	AuditAppCreated:           "Registered an app",
+	AuditAppUpdated:           "Edited an app",
+	AuditAppSecretChanged:     "Changed an app's client secret",
+	AuditAppDeleted:           "Deleted an app",
+	AuditWebhookChanged:       "Changed an app's webhook",
+	AuditAPIKeyCreated:        "Created an API key",
+	AuditAPIKeyRevoked:        "Revoked an API key",
+	AuditAPIKeyRolled:         "Rolled an API key",
+	AuditLinkCreated:          "Made a connect link",
+	AuditLinkRevoked:          "Revoked a connect link",
+	AuditReconnectLinkCreated: "Made a reconnect link",
+	AuditRefreshed:            "Refreshed a connection",
+	AuditDisconnected:         "Disconnected a connection",
+	AuditParentLoginChanged:   "Changed a connection's parent login",
+	AuditBulkStarted:          "Started a bulk refresh",
+	AuditRekeyed:              "Re-sealed secrets with a new key",
+	AuditKeyRotated:           "Rotated the install key",
+	AuditBackupCreated:        "Made a backup",
+	AuditRestored:             "Restored a backup",
+}
+
+// Label says what the action did, in words ("Registered an app"); an action this
+// build does not know (written by a newer one) is its code.
+func (a AuditAction) Label() string {
+	if l, ok := auditLabels[a]; ok {
+		return l
+	}
+	return string(a)
+}
+
+// The audit targets: what an entry is about. An action is "<target type>.<verb>"
+// (but invitation.accepted is about the operator it made).
+const (
+	AuditTargetOperator   = "operator"
+	AuditTargetInvitation = "invitation"
+	AuditTargetApp        = "app"
+	AuditTargetAPIKey     = "api_key"
+	AuditTargetLink       = "link"
+	AuditTargetConnection = "connection"
+	AuditTargetBulkJob    = "bulk_job"
+	AuditTargetInstall    = "install"
+)
+
+// AuditTargetTypes lists the target types, in the order filters offer them.
+var AuditTargetTypes = []string{AuditTargetOperator, AuditTargetInvitation, AuditTargetApp, AuditTargetAPIKey,
+	AuditTargetLink, AuditTargetConnection, AuditTargetBulkJob, AuditTargetInstall}
+
+// auditTargetLabels names each target type for people: one, and the plural.
+var auditTargetLabels = map[string][2]string{
+	AuditTargetOperator:   {"operator", "Operators"},
+	AuditTargetInvitation: {"invitation", "Invitations"},
+	AuditTargetApp:        {"app", "Apps"},
+	AuditTargetAPIKey:     {"API key", "API keys"},
+	AuditTargetLink:       {"connect link", "Connect links"},
+	AuditTargetConnection: {"connection", "Connections"},
+	AuditTargetBulkJob:    {"bulk refresh", "Bulk refreshes"},
+	AuditTargetInstall:    {"install", "The install"},
+}
+
+// AuditTargetLabel names a target type for people ("API key"); plural for a filter ("API keys").
+func AuditTargetLabel(targetType string, plural bool) string {
+	l, ok := auditTargetLabels[targetType]
+	if !ok {
+		return targetType
+	}
+	if plural {
+		return l[1]
+	}
+	return l[0]
 }
 
 // AuditEntry is one row of the audit log.
@@ -68,8 +180,11 @@ type AuditEntry struct {
 	Actor      string // an operator's e-mail, "api:<key name>", "cli" or "anonymous"
 	IP         string // the client's address ("" for the command line)
 	Action     AuditAction
-	TargetType string // operator, app, api_key, link, connection, bulk_job, install
+	TargetType string // one of AuditTargetTypes
 	TargetID   string
+	// TargetName is the target's name when the entry was written (an app's name, an
+	// operator's e-mail), so it outlives the target.
+	TargetName string
 	Details    string // what changed, in words; never a secret
 }
 
@@ -133,9 +248,18 @@ func (s *Store) audited(ctx context.Context, fn func(tx *gorm.DB) (changed bool,
 	})
 }
 
+// insertAudit writes e. An entry without a target name gets the name its target
+// has now (see auditTargetName), read in the same transaction.
 func insertAudit(tx *gorm.DB, e *AuditEntry) error {
-	return tx.Exec("INSERT INTO audit_log (created_at, actor, ip, action, target_type, target_id, details) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		e.CreatedAt, clip(e.Actor, 200), clip(e.IP, 64), string(e.Action), e.TargetType, clip(e.TargetID, 200), clip(e.Details, 2000)).Error
+	if e.TargetName == "" && e.TargetID != "" {
+		name, err := auditTargetName(tx, e.TargetType, e.TargetID)
+		if err != nil {
+			return err
+		}
+		e.TargetName = name
+	}
+	return tx.Exec("INSERT INTO audit_log (created_at, actor, ip, action, target_type, target_id, target_name, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		e.CreatedAt, clip(e.Actor, 200), clip(e.IP, 64), string(e.Action), e.TargetType, clip(e.TargetID, 200), clip(e.TargetName, 300), clip(e.Details, 2000)).Error
 }
 
 // clip cuts s to at most n bytes on a rune boundary.
@@ -166,7 +290,10 @@ type AuditFilter struct {
 	Action string // an action, or a target type's prefix such as "app."
 	// TargetType and TargetID select one target (either may be empty).
 	TargetType, TargetID string
-	Since, Until         *time.Time // created at or after Since, before Until
+	// AppID keeps the entries about one app: the app itself, its connect links and
+	// its connections (an API key limited to the app reads only those).
+	AppID        string
+	Since, Until *time.Time // created at or after Since, before Until
 	// Before is a cursor: entries older than it (the previous page's NextCursor).
 	Before string
 	Limit  int
@@ -184,7 +311,51 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) (*AuditPage, error
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 50
 	}
-	q := s.db.WithContext(ctx).Model(&AuditEntry{})
+	q, err := auditQuery(s.db.WithContext(ctx), f)
+	if err != nil {
+		return nil, err
+	}
+	var rows []AuditEntry
+	if err := q.Order("id DESC").Limit(f.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, storeError(err, "list audit entries")
+	}
+	page := &AuditPage{Entries: rows}
+	if len(rows) > f.Limit {
+		page.Entries = rows[:f.Limit]
+		page.NextCursor = encodeAuditCursor(page.Entries[f.Limit-1].ID)
+	}
+	return page, nil
+}
+
+// auditExportBatch is how many entries EachAudit reads at a time.
+const auditExportBatch = 500
+
+// EachAudit calls fn with every entry f selects, newest first, reading them in
+// batches (keyset pages over the ID), so an export of a year of entries never
+// holds them all in memory nor one long read. f.Limit is ignored; f.Before starts
+// the walk. It stops at fn's first error, which it returns.
+func (s *Store) EachAudit(ctx context.Context, f AuditFilter, fn func(AuditEntry) error) error {
+	f.Limit = auditExportBatch
+	for {
+		page, err := s.ListAudit(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, e := range page.Entries {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if page.NextCursor == "" {
+			return nil
+		}
+		f.Before = page.NextCursor
+	}
+}
+
+// auditQuery applies f's filters (not its limit) to q.
+func auditQuery(q *gorm.DB, f AuditFilter) (*gorm.DB, error) {
+	q = q.Model(&AuditEntry{})
 	if f.Actor != "" {
 		q = q.Where("actor = ?", f.Actor)
 	}
@@ -203,6 +374,12 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) (*AuditPage, error
 	if f.Until != nil {
 		q = q.Where("created_at < ?", f.Until.UTC())
 	}
+	if f.AppID != "" {
+		q = q.Where(`((target_type = ? AND target_id = ?)
+			OR (target_type = ? AND target_id IN (SELECT id FROM connections WHERE app_id = ?))
+			OR (target_type = ? AND target_id IN (SELECT id FROM connect_links WHERE app_id = ?)))`,
+			AuditTargetApp, f.AppID, AuditTargetConnection, f.AppID, AuditTargetLink, f.AppID)
+	}
 	if f.Before != "" {
 		id, err := decodeAuditCursor(f.Before)
 		if err != nil {
@@ -210,16 +387,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) (*AuditPage, error
 		}
 		q = q.Where("id < ?", id)
 	}
-	var rows []AuditEntry
-	if err := q.Order("id DESC").Limit(f.Limit + 1).Find(&rows).Error; err != nil {
-		return nil, storeError(err, "list audit entries")
-	}
-	page := &AuditPage{Entries: rows}
-	if len(rows) > f.Limit {
-		page.Entries = rows[:f.Limit]
-		page.NextCursor = encodeAuditCursor(page.Entries[f.Limit-1].ID)
-	}
-	return page, nil
+	return q, nil
 }
 
 // actionsMatching returns the actions a filter names: one action, or every action

@@ -11,10 +11,11 @@ import (
 const (
 	BulkRunning  = "running"
 	BulkFinished = "finished"
-	// ScopeFailing is every connection whose refresh fails (transiently or for good).
+	// ScopeFailing is every connection whose refresh fails for now (refresh_failing,
+	// its app healthy): the ones the overview counts as "Refresh failing".
 	ScopeFailing = "failing"
-	// ScopeExpiring is every active connection whose token expires soon (see
-	// services.Bulk.ExpiringWindow).
+	// ScopeExpiring is every active connection of a healthy app whose token
+	// expires soon (see services.Bulk.ExpiringWindow).
 	ScopeExpiring = "expiring"
 )
 
@@ -55,9 +56,12 @@ func (s *Store) CountBulkCandidates(ctx context.Context, scope string, now time.
 
 func (s *Store) bulkScope(ctx context.Context, scope string, now time.Time, window time.Duration) (*gorm.DB, error) {
 	q := s.db.WithContext(ctx).Model(&Connection{})
+	// Only states a refresh can fix: not needs_reconnect (only the customer can),
+	// nor connections paused by their app (its probe decides).
+	q = q.Where("app_id NOT IN (" + unhealthyAppIDs + ")")
 	switch scope {
 	case ScopeFailing:
-		return q.Where("status IN ?", []Status{StatusRefreshFailing, StatusNeedsReconnect}), nil
+		return q.Where("status = ?", StatusRefreshFailing), nil
 	case ScopeExpiring:
 		return q.Where("status = ? AND expires_at < ?", StatusActive, now.Add(window)), nil
 	}

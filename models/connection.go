@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -21,8 +22,30 @@ const (
 // Statuses lists every connection state, in the order the dashboard shows them.
 var Statuses = []Status{StatusActive, StatusRefreshFailing, StatusNeedsReconnect, StatusDisconnected}
 
+// StatusPaused is never stored: it is how the dashboard shows a live connection
+// (active or refresh_failing) whose app is unhealthy — its refreshes pause
+// because of the app, whatever its own state says. DisplayStatuses are the
+// states the dashboard counts and filters by, each connection in exactly one.
+const StatusPaused Status = "paused"
+
+// DisplayStatuses lists the dashboard's states in the order it shows them.
+var DisplayStatuses = []Status{StatusActive, StatusPaused, StatusRefreshFailing, StatusNeedsReconnect, StatusDisconnected}
+
 // Live reports whether a connection in this state holds tokens.
 func (s Status) Live() bool { return s == StatusActive || s == StatusRefreshFailing }
+
+// Displayed is the state the dashboard shows for a connection in state s of an
+// app in health h: paused when the app is why a live connection does not refresh.
+func (s Status) Displayed(h AppHealth) Status {
+	if s.Live() && !h.Healthy() {
+		return StatusPaused
+	}
+	return s
+}
+
+// unhealthyAppIDs is a subquery of the IDs of the apps that are not healthy: their
+// live connections are paused.
+const unhealthyAppIDs = "SELECT id FROM apps WHERE health NOT IN ('ok', '')"
 
 // EventType names a timeline event.
 type EventType string
@@ -41,12 +64,26 @@ const (
 	// EventRefreshPaused: a refresh refused because of the app's configuration; the
 	// app's health carries the alert, the connection keeps its state.
 	EventRefreshPaused EventType = "refresh.paused"
+	// EventRefreshResumed: the app works again, so a connection whose refreshes it
+	// paused refreshes again (one per paused connection when the app heals).
+	EventRefreshResumed EventType = "refresh.resumed"
 	// EventRefreshFailedAgain: the same failure as last time, in the same state: on
 	// the timeline, but no second alert or webhook.
 	EventRefreshFailedAgain EventType = "refresh.failed_again"
 	// EventAppUpdated is an app-level event (no connection): an operator edited the
 	// app's registration. Its message says what changed, never a secret.
 	EventAppUpdated EventType = "app.updated"
+	// EventGetResponse is an event GetResponse sent to the connection's events URL
+	// (a webhook or a callback); it is relayed to the app's webhook.
+	EventGetResponse EventType = "getresponse.event"
+	// EventEventsURLRotated: the connection's events URL was replaced; the old one
+	// answers 404 from then on.
+	EventEventsURLRotated EventType = "events_url.rotated"
+	// The connection's GetResponse callbacks: registered, removed, or a call that
+	// failed (its message says what GetResponse answered and who must act).
+	EventCallbacksRegistered EventType = "callbacks.registered"
+	EventCallbacksRemoved    EventType = "callbacks.removed"
+	EventCallbacksFailed     EventType = "callbacks.failed"
 )
 
 // Connection is one customer's GetResponse account connected through an app.
@@ -81,11 +118,16 @@ type Connection struct {
 	TokenVersion int
 	// InterruptedBy names the owner of a refresh lease that expired unreleased (a
 	// refresh sent whose answer was never stored), until the next pair is stored.
-	InterruptedBy  string
-	ConnectedAt    time.Time
-	DisconnectedAt *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	InterruptedBy string
+	// EventsTokenHash finds the connection from its events URL (the SHA-256 of the
+	// URL's token, hex); EventsTokenEnc is the token sealed, to show the URL again.
+	// Both are empty until the URL is first needed, and erased by a disconnect.
+	EventsTokenHash *string
+	EventsTokenEnc  string
+	ConnectedAt     time.Time
+	DisconnectedAt  *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Identity is what a connection adds to its app's GetResponse calls.
@@ -186,17 +228,29 @@ func addEvent(tx *gorm.DB, e *Event) error {
 		return err
 	}
 	// The webhook delivery is queued in the same transaction as its event (it needs
-	// the event's ID): either both exist or neither does.
-	return enqueueWebhook(tx, e)
+	// the event's ID): either both exist or neither does. So is a connect's
+	// callback registration.
+	if err := enqueueWebhook(tx, e); err != nil {
+		return err
+	}
+	return registerOnConnect(tx, e)
 }
 
 // disconnect erases a connection's tokens and marks it disconnected, with an event.
+// Its events URL ends with it, and its GetResponse callbacks are queued for removal.
 func disconnect(tx *gorm.DB, id, actor, message string) (changed bool, err error) {
 	now := Now()
+	// The removal is queued first: it copies the access token about to be erased.
+	// A connection already disconnected wants its callbacks removed already, so a
+	// repeated disconnect queues nothing.
+	if err := removeOnDisconnect(tx, id, now); err != nil {
+		return false, err
+	}
 	res := tx.Model(&Connection{}).Where("id = ? AND status <> ?", id, StatusDisconnected).Updates(map[string]any{
 		"status": StatusDisconnected, "access_token_enc": "", "refresh_token_enc": "", "token_fingerprint": "",
 		"next_attempt_at": nil, "lease_owner": "", "lease_until": nil,
 		"token_version": gorm.Expr("token_version + 1"), "interrupted_by": "",
+		"events_token_hash": nil, "events_token_enc": "",
 		"disconnected_at": now, "updated_at": now,
 	})
 	if res.Error != nil || res.RowsAffected == 0 {
@@ -205,14 +259,28 @@ func disconnect(tx *gorm.DB, id, actor, message string) (changed bool, err error
 	return true, addEvent(tx, &Event{ConnectionID: &id, Type: EventDisconnected, Message: message, Actor: actor, CreatedAt: now})
 }
 
-// CountByStatus returns how many connections are in each state (counts.go).
+// CountByStatus returns how many connections are in each state the dashboard
+// shows (DisplayStatuses: paused included), from the kept counts (counts.go).
 func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
 	rows, err := s.connectionCounts(ctx)
+	if err != nil {
+		return nil, storeError(err, "count connections by status")
+	}
+	var unhealthy []string
+	if err := s.db.WithContext(ctx).Raw(unhealthyAppIDs).Scan(&unhealthy).Error; err != nil {
+		return nil, storeError(err, "count connections by status")
+	}
+	// Live connections of unhealthy apps count as paused (Status.Displayed).
+	for i, r := range rows {
+		if r.Status.Live() && slices.Contains(unhealthy, r.AppID) {
+			rows[i].Status = StatusPaused
+		}
+	}
 	out := map[Status]int64{}
 	for _, r := range rows {
 		out[r.Status] += r.N
 	}
-	return out, storeError(err, "count connections by status")
+	return out, nil
 }
 
 // ConnectionTotal is how many connections of one app are in one state.

@@ -16,13 +16,18 @@ import (
 type ConnectionRow struct {
 	Connection
 	AppName string
+	// AppHealth is the app's health: an unhealthy app pauses its live connections.
+	AppHealth AppHealth
 }
+
+// Displayed is the state the dashboard shows for the row (Status.Displayed).
+func (r *ConnectionRow) Displayed() Status { return r.Status.Displayed(r.AppHealth) }
 
 // ConnectionFilter selects and pages the connections list. The list is ordered by
 // access-token expiry, soonest first, then ID; pages are keyset cursors over that
 // order, so the last page of 100,000 rows costs what the first does.
 type ConnectionFilter struct {
-	Status string // one of Statuses, "live" (all but disconnected) or "" (all)
+	Status string // one of DisplayStatuses, "live" (all but disconnected) or "" (all)
 	AppID  string
 	// Query finds any part of an e-mail, account name, customer reference, account
 	// ID or MAX domain, ignoring case (search.go); shorter than SearchMinLength, an
@@ -32,6 +37,9 @@ type ConnectionFilter struct {
 	Before string // cursor: rows before this one
 	Last   bool   // the last page
 	Limit  int
+	// unhealthy holds the IDs of the apps that are not healthy, read once per
+	// query when the state filter needs them (withUnhealthy).
+	unhealthy []string
 }
 
 // ConnectionPage is one page of the list with cursors to its neighbours.
@@ -69,6 +77,9 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 	}
 	plan, err := s.planSearch(ctx, f.Query)
 	if err != nil {
+		return nil, err
+	}
+	if f, err = s.withUnhealthy(ctx, f); err != nil {
 		return nil, err
 	}
 	q := s.filtered(ctx, f, plan)
@@ -137,6 +148,9 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 	if err != nil {
 		return 0, false, err
 	}
+	if f, err = s.withUnhealthy(ctx, f); err != nil {
+		return 0, false, err
+	}
 	if plan.kind == searchDenseKind {
 		return s.countDense(ctx, f, plan, limit)
 	}
@@ -149,16 +163,42 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 }
 
 func (s *Store) filtered(ctx context.Context, f ConnectionFilter, plan searchPlan) *gorm.DB {
-	q := s.from(s.db.WithContext(ctx), f, plan).Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id")
+	q := s.from(s.db.WithContext(ctx), f, plan).Select("c.*, a.name AS app_name, a.health AS app_health").Joins("JOIN apps a ON a.id = c.app_id")
 	return s.where(q, f, plan)
+}
+
+// withUnhealthy reads the unhealthy apps' IDs into f when its state filter splits
+// paused connections from live ones. They are few, and as a list of values they
+// let the query walk one app's index range in order (a subquery would make
+// SQLite sort every paused row first).
+func (s *Store) withUnhealthy(ctx context.Context, f ConnectionFilter) (ConnectionFilter, error) {
+	switch f.Status {
+	case string(StatusPaused), string(StatusActive), string(StatusRefreshFailing):
+		f.unhealthy = nil
+		err := s.db.WithContext(ctx).Raw(unhealthyAppIDs + " ORDER BY id").Scan(&f.unhealthy).Error
+		return f, storeError(err, "read the unhealthy apps")
+	}
+	return f, nil
 }
 
 // where applies a filter's conditions to a query on "connections AS c".
 func (s *Store) where(q *gorm.DB, f ConnectionFilter, plan searchPlan) *gorm.DB {
+	live := []Status{StatusActive, StatusRefreshFailing}
 	switch f.Status {
 	case "":
 	case "live":
 		q = q.Where("c.status <> ?", StatusDisconnected)
+	case string(StatusPaused):
+		if len(f.unhealthy) == 0 {
+			return q.Where("1 = 0")
+		}
+		q = q.Where("c.app_id IN ? AND c.status IN ?", f.unhealthy, live)
+	case string(StatusActive), string(StatusRefreshFailing):
+		// Each connection in one displayed state: a paused one is not also active.
+		q = q.Where("c.status = ?", f.Status)
+		if len(f.unhealthy) > 0 {
+			q = q.Where("c.app_id NOT IN ?", f.unhealthy)
+		}
 	default:
 		q = q.Where("c.status = ?", f.Status)
 	}
@@ -177,7 +217,7 @@ func (s *Store) ConnectionsBy(ctx context.Context, statuses []Status, limit int)
 	for _, st := range statuses {
 		var part []ConnectionRow
 		q := s.db.WithContext(ctx).Table("connections AS c").
-			Select("c.*, a.name AS app_name").Joins("JOIN apps a ON a.id = c.app_id").
+			Select("c.*, a.name AS app_name, a.health AS app_health").Joins("JOIN apps a ON a.id = c.app_id").
 			Where("c.status = ?", st).Order("c.expires_at, c.id").Limit(limit)
 		if err := q.Scan(&part).Error; err != nil {
 			return nil, storeError(err, "list connections by status")

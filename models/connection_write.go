@@ -326,6 +326,11 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 	set := "updated_at = ?, lease_owner = CASE WHEN lease_owner = ? THEN '' ELSE lease_owner END, " +
 		"lease_until = CASE WHEN lease_owner = ? THEN NULL ELSE lease_until END"
 	args := []any{now, r.LeaseOwner, r.LeaseOwner}
+	// clean: prev was a healthy active row, so a new pair leaves the state columns
+	// alone. The write then also requires them to be clean still: another
+	// process's failed refresh may have written its outcome over the same pair
+	// meanwhile (a dead-token refresh while this pair waited for the database).
+	clean := r.Tokens != nil && prev.Status == StatusActive && prev.FailureCount == 0 && prev.LastError == "" && prev.NextAttemptAt == nil
 	if r.Tokens != nil {
 		set += ", token_version = token_version + 1, interrupted_by = ''"
 		conn.TokenVersion, conn.InterruptedBy = prev.TokenVersion+1, ""
@@ -338,7 +343,7 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 			set += ", refresh_token_enc = ?"
 			args = append(args, r.Tokens.RefreshEnc)
 		}
-		if prev.Status != StatusActive || prev.FailureCount != 0 || prev.LastError != "" || prev.NextAttemptAt != nil {
+		if !clean {
 			// Only a recovery touches these; status is indexed, so leave it alone otherwise.
 			set += ", status = ?, last_error = '', failure_count = 0, next_attempt_at = NULL"
 			args = append(args, StatusActive)
@@ -357,19 +362,35 @@ func applyRefresh(tx *gorm.DB, prev *Connection, r RefreshResult) (*Connection, 
 	// refresh, a reconnect) is never overwritten, and a late pair lands otherwise.
 	where := " WHERE id = ? AND status <> ? AND token_version = ?"
 	args = append(args, prev.ID, StatusDisconnected, prev.TokenVersion)
+	if clean {
+		where += " AND status = ? AND failure_count = 0 AND last_error = '' AND next_attempt_at IS NULL"
+		args = append(args, StatusActive)
+	}
 	res := tx.Exec("UPDATE connections SET "+set+where, args...)
 	if res.Error != nil {
 		return nil, nil, res.Error
 	}
 	if res.RowsAffected == 0 {
-		var status string // GORM plucks into plain strings only
-		if err := tx.Model(&Connection{}).Where("id = ?", prev.ID).Pluck("status", &status).Error; err != nil {
-			return nil, nil, err
-		}
-		if Status(status) == StatusDisconnected || status == "" {
+		var stored Connection
+		err := tx.Select("id, status, token_version, last_error, failure_count, next_attempt_at").Where("id = ?", prev.ID).Take(&stored).Error
+		switch {
+		case errors.Is(err, gorm.ErrRecordNotFound):
 			return nil, nil, ErrDisconnected
+		case err != nil:
+			return nil, nil, err
+		case stored.Status == StatusDisconnected:
+			return nil, nil, ErrDisconnected
+		case stored.TokenVersion != prev.TokenVersion || !clean:
+			return nil, nil, ErrSuperseded
 		}
-		return nil, nil, ErrSuperseded
+		// The same pair, but its state moved on (a failed refresh, a needs_reconnect
+		// written by a refresh that presented the pair's dead token): the new pair
+		// is stored with the state recomputed from what is stored, never from the
+		// stale copy.
+		moved := *prev
+		moved.Status, moved.LastError, moved.FailureCount, moved.NextAttemptAt = stored.Status, stored.LastError, stored.FailureCount, stored.NextAttemptAt
+		r.Recovered = moved.Status != StatusActive || moved.LastError != ""
+		return applyRefresh(tx, &moved, r)
 	}
 	ev := r.Event
 	ev.ConnectionID, ev.AppID, ev.CreatedAt = &conn.ID, &conn.AppID, now

@@ -14,7 +14,8 @@ import (
 var copyTables = []string{
 	"schema_migrations", "operators", "apps", "connections", "connect_links", "auth_states", "events",
 	"login_throttles", "api_keys", "webhook_deliveries", "daily_refresh_stats", "bulk_jobs", "demo_states",
-	"operator_sessions", "install_secrets", "password_resets", "audit_log", "alert_cursor",
+	"operator_sessions", "install_secrets", "password_resets", "audit_log", "alert_cursor", "operator_invitations",
+	"inbound_events", "connection_callbacks",
 }
 
 // seededTables hold rows their migration inserts, which the source's replace.
@@ -22,17 +23,18 @@ var seededTables = []string{"schema_migrations", "alert_cursor"}
 
 // uncopiedTables stay behind: proxy_slots, proxy_backoff and proxy_shares only
 // hold calls in flight, store_probe is the readiness probe's scratch row,
-// backup_info describes a backup file, not an install, connection_counts is
-// rebuilt by the target's triggers as the connections arrive, and
-// connection_search with its FTS5 index (and the index's own tables) is SQLite's
-// search index, which PostgreSQL keeps as an index of its own.
-var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "proxy_shares", "store_probe", "backup_info", "connection_counts",
-	"connection_search", "connection_search_index", "connection_search_index_data", "connection_search_index_idx",
-	"connection_search_index_docsize", "connection_search_index_config"}
+// backup_info describes a backup file, not an install, replicas are the
+// heartbeats of running processes, connection_counts is rebuilt by the target's
+// triggers as the connections arrive, and connection_search with its FTS5 index
+// (and the index's own tables) is SQLite's search index, which PostgreSQL keeps
+// as an index of its own.
+var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "proxy_shares", "store_probe", "backup_info", "replicas",
+	"connection_counts", "connection_search", "connection_search_index", "connection_search_index_data",
+	"connection_search_index_idx", "connection_search_index_docsize", "connection_search_index_config"}
 
 // serialTables have an autoincrement ID whose PostgreSQL sequence must continue after
 // the copied rows.
-var serialTables = []string{"events", "webhook_deliveries", "audit_log"}
+var serialTables = []string{"events", "webhook_deliveries", "audit_log", "inbound_events"}
 
 // TableCount is how many rows one table holds in the source and in the target.
 type TableCount struct {

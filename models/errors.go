@@ -23,6 +23,8 @@ var (
 	ErrTransferRefused = errors.New("the GetResponse account is already connected for another customer")
 	// ErrLastOperator is returned when removing the only operator.
 	ErrLastOperator = errors.New("the last operator cannot be removed")
+	// ErrLastAdmin is returned when removing or demoting the only admin.
+	ErrLastAdmin = errors.New("the last admin cannot be removed or made a viewer")
 	// ErrDisconnected is returned when acting on a disconnected connection's tokens.
 	ErrDisconnected = errors.New("the connection is disconnected")
 	// ErrAccountMismatch is returned when a reconnect signs in to another account.
@@ -30,8 +32,13 @@ var (
 	// ErrSuperseded is returned for a refresh outcome that was not written because a
 	// newer token pair had been stored meanwhile.
 	ErrSuperseded = errors.New("a newer token pair was stored meanwhile")
-	// ErrDeliveryLeaseLost is returned when another worker took a webhook delivery over.
-	ErrDeliveryLeaseLost = errors.New("webhook delivery lease lost")
+	// ErrLeaseLost is returned when another worker took over rows leased to this one
+	// (its lease had expired): that worker records them.
+	ErrLeaseLost = errors.New("the lease was taken over by another worker")
+	// ErrDeliveryPending is returned for a replay of a delivery still being sent.
+	ErrDeliveryPending = errors.New("the webhook delivery is still pending")
+	// ErrWebhookOff is returned for a replay when the app has no webhook URL.
+	ErrWebhookOff = errors.New("the app has no webhook URL")
 	// ErrTooMany is returned when a bounded set (a link's pending authorizations) is full.
 	ErrTooMany = errors.New("too many pending")
 	// ErrBadCursor is returned for a page cursor this package did not make.

@@ -98,6 +98,9 @@ type Health struct {
 	Since time.Time
 	// Err is the last failure, for the log (it may name the database host).
 	Err error
+	// LastFailure is when a statement last failed for a storage problem (zero:
+	// never), even when the problem has cleared since.
+	LastFailure time.Time
 }
 
 // OK reports whether the database accepts writes as far as the store knows.
@@ -207,11 +210,21 @@ func (p healthPlugin) Initialize(db *gorm.DB) error {
 	)
 }
 
+// noteRead records a failed read that bypassed GORM (the prepared hot-path
+// reads), so that an unreachable database shows in Health at once, and returns
+// err.
+func (s *Store) noteRead(err error) error {
+	if p := classifyStorage(err); p != "" {
+		s.health.note(p, err)
+	}
+	return err
+}
+
 // Health returns what the store has seen of the database lately.
 func (s *Store) Health() Health {
 	s.health.mu.Lock()
 	defer s.health.mu.Unlock()
-	return Health{Problem: s.health.problem, Since: s.health.since, Err: s.health.err}
+	return Health{Problem: s.health.problem, Since: s.health.since, Err: s.health.err, LastFailure: s.health.failed}
 }
 
 // HealthChanged returns a channel closed at the next change of Health.

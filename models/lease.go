@@ -29,6 +29,10 @@ func (s *Store) AcquireLeaseRow(ctx context.Context, id, owner string, now, unti
 // endpoint: a lease means "a refresh is being sent". A lease that expired
 // unreleased therefore marks a refresh whose answer was never stored (a crash), and
 // the row's InterruptedBy names its owner (the SET reads the old lease_owner).
+//
+// A lease that ended before now is taken over; a released one always is. A caller
+// that must not take over ended leases yet (see the engine's settling after an
+// outage) passes the zero time.
 func (s *Store) AcquireLeases(ctx context.Context, ids []string, owner string, now, until time.Time) ([]Connection, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -72,6 +76,17 @@ func scanConnection(rows *sql.Rows) (Connection, error) {
 	c.LeaseUntil, c.DisconnectedAt = nullTime(leaseUntil), nullTime(disconnected)
 	c.ConnectedAt, c.CreatedAt, c.UpdatedAt = c.ConnectedAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, err
+}
+
+// RenewLease extends owner's lease on a connection until until, and reports
+// whether owner still held it (false: released, or taken over by another worker
+// after it ended).
+func (s *Store) RenewLease(ctx context.Context, id, owner string, until time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec("UPDATE connections SET lease_until = ? WHERE id = ? AND lease_owner = ?", until, id, owner)
+	if res.Error != nil {
+		return false, storeError(res.Error, "renew the lease on connection %s", id)
+	}
+	return res.RowsAffected == 1, nil
 }
 
 // ReleaseLease gives up owner's lease without writing a refresh outcome.
@@ -165,7 +180,9 @@ func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error
 // died without releasing them (SIGKILL, a power cut), so instead of waiting for
 // them to expire, the next lease takes them now — a refresh lease's connection is
 // then marked interrupted as usual (its owner may have sent the refresh), and a
-// webhook delivery is sent again. It returns how many of each it ended.
+// webhook delivery is sent again. It returns how many of each it ended (webhooks
+// counts every outbox lease: deliveries, the relay of inbound events, callback
+// registrations).
 func (s *Store) ExpireOrphanLeases(ctx context.Context, now time.Time) (refreshes, webhooks int64, err error) {
 	past := now.Add(-time.Second)
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -175,8 +192,21 @@ func (s *Store) ExpireOrphanLeases(ctx context.Context, now time.Time) (refreshe
 		}
 		refreshes = res.RowsAffected
 		res = tx.Exec("UPDATE webhook_deliveries SET lease_until = ? WHERE lease_owner <> '' AND lease_until >= ?", past, past)
+		if res.Error != nil {
+			return res.Error
+		}
 		webhooks = res.RowsAffected
-		return res.Error
+		// The relay's and the callback worker's leases are outbox leases too.
+		for _, stmt := range []string{
+			"UPDATE inbound_events SET relay_until = ? WHERE relay_owner <> '' AND relayed_at IS NULL AND relay_until >= ?",
+			"UPDATE connection_callbacks SET lease_until = ? WHERE lease_owner <> '' AND lease_until >= ?",
+		} {
+			if res = tx.Exec(stmt, past, past); res.Error != nil {
+				return res.Error
+			}
+			webhooks += res.RowsAffected
+		}
+		return nil
 	})
 	return refreshes, webhooks, storeError(err, "end the leases of a stopped process")
 }

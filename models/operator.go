@@ -23,6 +23,8 @@ type Operator struct {
 
 	// TimeZone is the IANA zone the dashboard shows this operator's times in ("" is UTC).
 	TimeZone string
+	// Role is what the operator may do (admin or viewer).
+	Role Role
 }
 
 // NormalizeEmail lowercases and trims an email address for storage and lookup.
@@ -32,6 +34,9 @@ func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(
 func (s *Store) CreateOperator(ctx context.Context, op *Operator) error {
 	if op.ID == "" {
 		op.ID = NewID("op")
+	}
+	if op.Role == "" {
+		op.Role = RoleAdmin
 	}
 	op.Email = NormalizeEmail(op.Email)
 	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) { return true, translate(tx.Create(op).Error) })
@@ -57,6 +62,7 @@ func (s *Store) CreateFirstOperator(ctx context.Context, op *Operator) error {
 		if op.ID == "" {
 			op.ID = NewID("op")
 		}
+		op.Role = RoleAdmin // the first operator sets everything up
 		op.Email = NormalizeEmail(op.Email)
 		if err := translate(tx.Create(op).Error); err != nil {
 			return err
@@ -67,8 +73,9 @@ func (s *Store) CreateFirstOperator(ctx context.Context, op *Operator) error {
 }
 
 // operatorGuard serializes, for the rest of tx, the transactions that must see a
-// stable number of operators (the first one's creation, a removal): PostgreSQL's
-// READ COMMITTED would let two of them count the same rows.
+// stable number of operators and admins (the first one's creation, a removal, a
+// role change): PostgreSQL's READ COMMITTED would let two of them count the same
+// rows. On SQLite the immediate write transaction serializes them.
 func (s *Store) operatorGuard(tx *gorm.DB) error {
 	if !s.postgres {
 		return nil
@@ -111,7 +118,8 @@ func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
 }
 
 // SetOperatorPassword stores a new hash and, in the same transaction, ends every
-// session of the operator except keepSessionID (the one that changed it).
+// session of the operator except keepSessionID (the one that changed it) and
+// retires the reset links of and by the operator.
 func (s *Store) SetOperatorPassword(ctx context.Context, id, hash, keepSessionID string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&Operator{}).Where("id = ?", id).Updates(map[string]any{
@@ -128,6 +136,9 @@ func (s *Store) SetOperatorPassword(ctx context.Context, id, hash, keepSessionID
 		if err := deleteSessions(tx, id, keepSessionID).Error; err != nil {
 			return err
 		}
+		if _, err := retirePasswordResets(tx, id); err != nil {
+			return err
+		}
 		return writeAudit(ctx, tx)
 	})
 	return storeError(err, "set the password of operator %s", id)
@@ -142,9 +153,11 @@ func (s *Store) TouchOperatorLogin(ctx context.Context, id string) error {
 	return storeError(err, "record sign-in of operator %s", id)
 }
 
-// DeleteOperator removes an operator and ends their sessions, unless it is the last
-// operator (ErrLastOperator). Removals are serialized (see operatorGuard): two
-// operators removing each other at once leave one.
+// DeleteOperator removes an operator, ends their sessions and retires the reset
+// links of and by them and the invitations they made, unless it is the last
+// operator (ErrLastOperator) or the last admin (ErrLastAdmin). Removals and role
+// changes are serialized (see operatorGuard): two admins removing or demoting each
+// other at once leave one admin.
 func (s *Store) DeleteOperator(ctx context.Context, id string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := s.operatorGuard(tx); err != nil {
@@ -157,7 +170,16 @@ func (s *Store) DeleteOperator(ctx context.Context, id string) error {
 		if n <= 1 {
 			return ErrLastOperator
 		}
+		if err := lastAdminCheck(tx, id); err != nil {
+			return err
+		}
 		if err := deleteSessions(tx, id, "").Error; err != nil {
+			return err
+		}
+		if _, err := retirePasswordResets(tx, id); err != nil {
+			return err
+		}
+		if err := revokeInvitationsBy(tx, id, "their maker was removed"); err != nil {
 			return err
 		}
 		res := tx.Where("id = ?", id).Delete(&Operator{})
@@ -187,4 +209,70 @@ func (s *Store) SetOperatorTimeZone(ctx context.Context, id, zone string) error 
 		return storeError(ErrNotFound, "set the time zone of operator %s", id)
 	}
 	return storeError(res.Error, "set the time zone of operator %s", id)
+}
+
+// lastAdminCheck returns ErrLastAdmin when operator id is an admin and no other
+// operator is; call it inside the operator guard.
+func lastAdminCheck(tx *gorm.DB, id string) error {
+	var others int64
+	if err := tx.Model(&Operator{}).Where("role = ? AND id <> ?", RoleAdmin, id).Count(&others).Error; err != nil {
+		return err
+	}
+	if others > 0 {
+		return nil
+	}
+	var self int64
+	if err := tx.Model(&Operator{}).Where("role = ? AND id = ?", RoleAdmin, id).Count(&self).Error; err != nil {
+		return err
+	}
+	if self > 0 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+// SetOperatorRole gives operator id the role, unless that would leave no admin
+// (ErrLastAdmin), and reports whether it changed. In the same transaction it
+// retires the reset links of and by the operator (a link made before must not
+// outlive a change of access), revokes the invitations they made when they stop
+// being an admin, and writes ctx's audit entry. Serialized with removals (see
+// operatorGuard), so two admins demoting each other at once leave one admin.
+func (s *Store) SetOperatorRole(ctx context.Context, id string, role Role) (bool, error) {
+	changed := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.operatorGuard(tx); err != nil {
+			return err
+		}
+		var op Operator
+		if err := tx.Where("id = ?", id).First(&op).Error; err != nil {
+			return translate(err)
+		}
+		if op.Role == role {
+			return nil
+		}
+		if role != RoleAdmin {
+			if err := lastAdminCheck(tx, id); err != nil {
+				return err
+			}
+			if err := revokeInvitationsBy(tx, id, "their maker is no longer an admin"); err != nil {
+				return err
+			}
+		}
+		if err := tx.Model(&Operator{}).Where("id = ?", id).Updates(map[string]any{"role": role, "updated_at": Now()}).Error; err != nil {
+			return err
+		}
+		if _, err := retirePasswordResets(tx, id); err != nil {
+			return err
+		}
+		changed = true
+		return writeAudit(ctx, tx)
+	})
+	return changed, storeError(err, "set the role of operator %s", id)
+}
+
+// CountAdmins returns how many operators are admins.
+func (s *Store) CountAdmins(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Operator{}).Where("role = ?", RoleAdmin).Count(&n).Error
+	return n, storeError(err, "count admins")
 }

@@ -13,14 +13,16 @@ type PasswordReset struct {
 	ID         string `gorm:"primaryKey"`
 	OperatorID string
 	TokenHash  string
-	CreatedBy  string
-	ExpiresAt  time.Time
-	UsedAt     *time.Time
-	CreatedAt  time.Time
+	CreatedBy  string // who made it, in words: an operator's e-mail or "cli"
+	// CreatedByID is the operator who made it ("" for the command line).
+	CreatedByID string
+	ExpiresAt   time.Time
+	UsedAt      *time.Time
+	CreatedAt   time.Time
 }
 
 // CreatePasswordReset stores r and retires every other unused link of the same
-// operator: only the newest link works.
+// operator: only the newest link works. ctx's audit entry is written with it.
 func (s *Store) CreatePasswordReset(ctx context.Context, r *PasswordReset) error {
 	if r.ID == "" {
 		r.ID = NewID("pwr")
@@ -29,9 +31,33 @@ func (s *Store) CreatePasswordReset(ctx context.Context, r *PasswordReset) error
 		if err := tx.Where("operator_id = ? AND used_at IS NULL", r.OperatorID).Delete(&PasswordReset{}).Error; err != nil {
 			return err
 		}
-		return translate(tx.Create(r).Error)
+		if err := translate(tx.Create(r).Error); err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx)
 	})
 	return storeError(err, "create a password reset link for operator %s", r.OperatorID)
+}
+
+// RetirePasswordResets retires every unused reset link of operator id, and every
+// one they made, and returns how many. Call it whenever an operator's access
+// changes (a new password, signing out everywhere, removal, a new role): a link
+// made before must not outlive the change.
+func (s *Store) RetirePasswordResets(ctx context.Context, id string) (int64, error) {
+	var n int64
+	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) {
+		var err error
+		n, err = retirePasswordResets(tx, id)
+		return n > 0, err
+	})
+	return n, storeError(err, "retire the password reset links of operator %s", id)
+}
+
+// retirePasswordResets is RetirePasswordResets inside a transaction of the change
+// that calls for it. Used links stay as history; unused ones are deleted.
+func retirePasswordResets(tx *gorm.DB, id string) (int64, error) {
+	res := tx.Where("used_at IS NULL AND (operator_id = ? OR created_by_id = ?)", id, id).Delete(&PasswordReset{})
+	return res.RowsAffected, res.Error
 }
 
 // PasswordResetByHash returns the unused, unexpired link with that token hash, or
@@ -46,8 +72,9 @@ func (s *Store) PasswordResetByHash(ctx context.Context, hash string, now time.T
 }
 
 // UsePasswordReset consumes the link with that token hash and sets its operator's
-// password in one transaction, ending every session of the operator. A link that is unknown, used or expired gives ErrNotFound; of two
-// concurrent uses, one wins.
+// password in one transaction, ending every session of the operator and retiring
+// their other links; ctx's audit entry is written with it. A link that is unknown,
+// used or expired gives ErrNotFound; of two concurrent uses, one wins.
 func (s *Store) UsePasswordReset(ctx context.Context, hash, passwordHash string, now time.Time) (*Operator, error) {
 	var op Operator
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -77,7 +104,13 @@ func (s *Store) UsePasswordReset(ctx context.Context, hash, passwordHash string,
 		if err := deleteSessions(tx, r.OperatorID, "").Error; err != nil {
 			return err
 		}
-		return tx.Where("id = ?", r.OperatorID).First(&op).Error
+		if _, err := retirePasswordResets(tx, r.OperatorID); err != nil {
+			return err
+		}
+		if err := tx.Where("id = ?", r.OperatorID).First(&op).Error; err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx)
 	})
 	if err != nil {
 		return nil, storeError(err, "use a password reset link")

@@ -75,3 +75,41 @@ func TestPasswordResets(t *testing.T) {
 		t.Fatalf("a late browser report replaced the chosen zone: %q", got.TimeZone)
 	}
 }
+
+// TestRetirePasswordResets: retiring an operator's links (for a change of their
+// access, such as a new role) ends the unused links for them and those they made,
+// and no one else's.
+func TestRetirePasswordResets(t *testing.T) {
+	store := modelstest.New(t)
+	ctx := context.Background()
+	var ops []*models.Operator
+	for _, email := range []string{"ann@example.com", "bob@example.com", "carol@example.com"} {
+		op := &models.Operator{Email: email, PasswordHash: "x"}
+		if err := store.CreateOperator(ctx, op); err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op)
+	}
+	ann, bob, carol := ops[0], ops[1], ops[2]
+	now := models.Now()
+	for _, r := range []*models.PasswordReset{
+		{OperatorID: ann.ID, TokenHash: "for-ann", CreatedByID: carol.ID},
+		{OperatorID: bob.ID, TokenHash: "by-ann", CreatedByID: ann.ID},
+		{OperatorID: carol.ID, TokenHash: "carol", CreatedByID: bob.ID},
+	} {
+		r.ExpiresAt, r.CreatedAt = now.Add(time.Hour), now
+		if err := store.CreatePasswordReset(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := store.RetirePasswordResets(ctx, ann.ID)
+	if err != nil || n != 2 {
+		t.Fatalf("retired %d (%v), want 2", n, err)
+	}
+	for hash, alive := range map[string]bool{"for-ann": false, "by-ann": false, "carol": true} {
+		_, err := store.PasswordResetByHash(ctx, hash, now)
+		if (err == nil) != alive {
+			t.Errorf("link %s: %v, want alive %v", hash, err, alive)
+		}
+	}
+}

@@ -338,6 +338,136 @@ var migrations = []migration{
 			schema_version INTEGER NOT NULL,
 			grconnect_version TEXT NOT NULL DEFAULT '')`,
 	}},
+	{version: 14, name: "re-authentication and reset links that die", statements: []string{
+		// When the session's operator last confirmed their password: sensitive
+		// actions need one in the last 10 minutes (services.ReauthWindow).
+		`ALTER TABLE operator_sessions ADD COLUMN reauth_at {{time}}`,
+		// Who made a reset link: their password change or "sign out everywhere"
+		// retires the links they made, too.
+		`ALTER TABLE password_resets ADD COLUMN created_by_id TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX password_resets_created_by ON password_resets (created_by_id)`,
+	}},
+	{version: 15, name: "replica heartbeats", statements: []string{
+		// One row per serving process on PostgreSQL, named by the prefix of its lease
+		// owners and beaten every few seconds: a replica whose beat stopped is gone,
+		// and another ends its refresh and webhook leases at once instead of
+		// waiting for them to expire.
+		`CREATE TABLE replicas (
+			id TEXT PRIMARY KEY,
+			started_at {{time}} NOT NULL,
+			heartbeat_at {{time}} NOT NULL)`,
+	}},
+	{version: 16, name: "least privilege: key scopes, operator roles, invitations, audit target names", statements: []string{
+		// What a key may do (space-separated models.APIScope; '' is every scope, so
+		// the keys made before keep working), the one app it is limited to ('' for
+		// all), when it stops working, where it was last used from, and the secret
+		// it had before it was rolled, which works until previous_until.
+		`ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE api_keys ADD COLUMN app_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE api_keys ADD COLUMN expires_at {{time}}`,
+		`ALTER TABLE api_keys ADD COLUMN last_used_ip TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE api_keys ADD COLUMN previous_hash TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE api_keys ADD COLUMN previous_until {{time}}`,
+		`ALTER TABLE api_keys ADD COLUMN rolled_at {{time}}`,
+		// Every operator so far could change everything: they stay admins.
+		`ALTER TABLE operators ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('admin', 'viewer'))`,
+		// Single-use invitations: the invitee chooses their own password. Only a hash
+		// of the link's token is kept; used and revoked ones stay as history.
+		`CREATE TABLE operator_invitations (
+			id TEXT PRIMARY KEY,
+			email TEXT NOT NULL,
+			role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+			token_hash TEXT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			created_by_id TEXT NOT NULL DEFAULT '',
+			expires_at {{time}} NOT NULL,
+			used_at {{time}},
+			operator_id TEXT NOT NULL DEFAULT '',
+			revoked_at {{time}},
+			revoked_by TEXT NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL)`,
+		`CREATE UNIQUE INDEX operator_invitations_token ON operator_invitations (token_hash)`,
+		// One open invitation per address: a new one replaces it in the same transaction.
+		`CREATE UNIQUE INDEX operator_invitations_open ON operator_invitations (email) WHERE used_at IS NULL AND revoked_at IS NULL`,
+		`CREATE INDEX operator_invitations_created_by ON operator_invitations (created_by_id)`,
+		// The target's name as it was when the entry was written, so an entry about a
+		// deleted app or a removed operator still says whom it was about.
+		`ALTER TABLE audit_log ADD COLUMN target_name TEXT NOT NULL DEFAULT ''`,
+		// Entries written before: the names their targets have now, where they still exist.
+		`UPDATE audit_log SET target_name = COALESCE((SELECT name FROM apps WHERE apps.id = audit_log.target_id), '') WHERE target_type = 'app'`,
+		`UPDATE audit_log SET target_name = COALESCE((SELECT email FROM operators WHERE operators.id = audit_log.target_id), '') WHERE target_type = 'operator'`,
+		`UPDATE audit_log SET target_name = COALESCE((SELECT name FROM api_keys WHERE api_keys.id = audit_log.target_id), '') WHERE target_type = 'api_key'`,
+		`UPDATE audit_log SET target_name = COALESCE((SELECT customer_ref FROM connect_links WHERE connect_links.id = audit_log.target_id), '') WHERE target_type = 'link'`,
+		`UPDATE audit_log SET target_name = COALESCE((SELECT ` + connectionNameSQL + ` FROM connections WHERE connections.id = audit_log.target_id), '') WHERE target_type = 'connection'`,
+	}},
+	{version: 17, name: "events: Standard Webhooks, delivery log, GetResponse events in, callbacks", statements: []string{
+		// Which webhook event types an app's webhook gets ('' = every type, also
+		// those added later; else a comma-separated list); the signing secret a
+		// rotation replaced, still signing beside the new one until
+		// webhook_previous_until; the GetResponse callback actions registered for
+		// each new connection ('' = none).
+		`ALTER TABLE apps ADD COLUMN webhook_events TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE apps ADD COLUMN webhook_previous_secret_enc TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE apps ADD COLUMN webhook_previous_until {{time}}`,
+		`ALTER TABLE apps ADD COLUMN callback_actions TEXT NOT NULL DEFAULT ''`,
+		// A connection's events URL: only the SHA-256 of its token finds the row
+		// (one indexed read per inbound event), the token itself is sealed so the
+		// page and the API can show the URL again. Made when first needed.
+		`ALTER TABLE connections ADD COLUMN events_token_hash TEXT`,
+		`ALTER TABLE connections ADD COLUMN events_token_enc TEXT NOT NULL DEFAULT ''`,
+		`CREATE UNIQUE INDEX connections_events_token ON connections (events_token_hash)`,
+		// The delivery log: the Standard Webhooks message ID (webhook-id; '' for
+		// deliveries queued before: whd_<id>), the delivery a replay repeats, and
+		// how long the last attempt took.
+		`ALTER TABLE webhook_deliveries ADD COLUMN message_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE webhook_deliveries ADD COLUMN replay_of BIGINT`,
+		`ALTER TABLE webhook_deliveries ADD COLUMN last_duration_ms INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at)`,
+		// GetResponse's own events, kept once per connection and dedup_key (the
+		// X-Webhook-ID, or a callback's content hash in its time window) until the
+		// relay has turned them into timeline entries and webhook deliveries.
+		`CREATE TABLE inbound_events (
+			id {{autoinc}},
+			connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+			app_id TEXT NOT NULL,
+			source TEXT NOT NULL,
+			type TEXT NOT NULL,
+			dedup_key TEXT NOT NULL,
+			webhook_id TEXT NOT NULL DEFAULT '',
+			account_id TEXT NOT NULL DEFAULT '',
+			payload TEXT NOT NULL,
+			received_at {{time}} NOT NULL,
+			relay_owner TEXT NOT NULL DEFAULT '',
+			relay_until {{time}},
+			relayed_at {{time}})`,
+		`CREATE UNIQUE INDEX inbound_events_dedup ON inbound_events (connection_id, dedup_key)`,
+		// The relay reads the unrelayed ones in order (relayed_at IS NULL), the
+		// retention sweep the old relayed ones.
+		`CREATE INDEX inbound_events_relay ON inbound_events (relayed_at, id)`,
+		// Each connection's GetResponse callback registration: what grconnect wants
+		// at GetResponse (registered or removed), retried with backoff until done.
+		// access_token_enc keeps a copy of the access token of a disconnected
+		// connection (sealed for it) until its callbacks are removed.
+		`CREATE TABLE connection_callbacks (
+			connection_id TEXT PRIMARY KEY REFERENCES connections (id) ON DELETE CASCADE,
+			app_id TEXT NOT NULL,
+			want TEXT NOT NULL,
+			actions TEXT NOT NULL DEFAULT '',
+			state TEXT NOT NULL,
+			version INTEGER NOT NULL DEFAULT 1,
+			attempts INTEGER NOT NULL DEFAULT 0,
+			next_attempt_at {{time}} NOT NULL,
+			lease_owner TEXT NOT NULL DEFAULT '',
+			lease_until {{time}},
+			last_error TEXT NOT NULL DEFAULT '',
+			actor TEXT NOT NULL DEFAULT '',
+			note TEXT NOT NULL DEFAULT '',
+			access_token_enc TEXT NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL,
+			updated_at {{time}} NOT NULL,
+			done_at {{time}})`,
+		`CREATE INDEX connection_callbacks_due ON connection_callbacks (state, next_attempt_at)`,
+	}},
 	{version: 19, name: "a million connections: search anywhere, counts, due picks, proxy shares", statements: []string{
 		// Connections per app and state, for the overview, the apps page and the
 		// metrics (models/counts.go): triggers append +1/-1 rows, housekeeping

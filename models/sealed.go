@@ -27,9 +27,15 @@ type SealedField struct {
 // added here, or grconnect rekey leaves it under the old key.
 var SealedTables = []SealedTable{
 	{Table: "apps", Key: "id", Kind: "app", Fields: []SealedField{
-		{Column: "client_secret_enc", Field: "client_secret"}, {Column: "webhook_secret_enc", Field: "webhook_secret"}}},
+		{Column: "client_secret_enc", Field: "client_secret"}, {Column: "webhook_secret_enc", Field: "webhook_secret"},
+		{Column: "webhook_previous_secret_enc", Field: "webhook_previous_secret"}}},
 	{Table: "connections", Key: "id", Kind: "connection", Fields: []SealedField{
-		{Column: "access_token_enc", Field: "access_token"}, {Column: "refresh_token_enc", Field: "refresh_token"}}},
+		{Column: "access_token_enc", Field: "access_token"}, {Column: "refresh_token_enc", Field: "refresh_token"},
+		{Column: "events_token_enc", Field: "events_token"}}},
+	// A disconnected connection's access token, kept until its callbacks are
+	// removed, is sealed as the connection's own.
+	{Table: "connection_callbacks", Key: "connection_id", Kind: "connection", Fields: []SealedField{
+		{Column: "access_token_enc", Field: "access_token"}}},
 	{Table: "connect_links", Key: "id", Kind: "connect_link", Fields: []SealedField{{Column: "token_enc", Field: "token"}}},
 	{Table: "install_secrets", Key: "name", Kind: "install", Fields: []SealedField{{Column: "value_enc", Field: "value"}}},
 	{Table: "demo_states", Key: "app_id", Kind: "demo_state", Fields: []SealedField{{Column: "snapshot_enc", Field: "snapshot"}}},
@@ -95,7 +101,7 @@ func (s *Store) sealedRows(ctx context.Context, t SealedTable, q *gorm.DB) ([]Se
 // (a connection's token fingerprint). It returns the keys of the rows it wrote.
 func (s *Store) ResealRows(ctx context.Context, t SealedTable, updates []Reseal) ([]string, error) {
 	if t.Table == "apps" {
-		defer s.appsWritten()
+		defer s.AppsWritten()
 	}
 	var written []string
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

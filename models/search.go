@@ -233,7 +233,8 @@ func (s *Store) listIndex(f ConnectionFilter) string {
 	switch {
 	case s.postgres:
 		return ""
-	case f.AppID != "":
+	case f.AppID != "" || f.Status == string(StatusPaused):
+		// Paused connections are those of the few unhealthy apps.
 		return " INDEXED BY connections_app_expires"
 	case f.Status != "" && f.Status != "live":
 		return " INDEXED BY connections_status_expires"

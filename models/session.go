@@ -21,6 +21,9 @@ type OperatorSession struct {
 	LastSeenAt time.Time
 	// ExpiresAt is fixed when the session starts: activity never extends it.
 	ExpiresAt time.Time
+	// ReauthAt is when the operator last confirmed their password in this session
+	// (nil: never); sensitive actions need a recent one.
+	ReauthAt *time.Time
 }
 
 // CreateSession inserts a session (ID set when empty).
@@ -48,6 +51,15 @@ func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error
 	return storeError(err, "touch session %s", id)
 }
 
+// SetSessionReauth records that a session's operator confirmed their password at at.
+func (s *Store) SetSessionReauth(ctx context.Context, id string, at time.Time) error {
+	res := s.db.WithContext(ctx).Model(&OperatorSession{}).Where("id = ?", id).Update("reauth_at", at)
+	if res.Error == nil && res.RowsAffected == 0 {
+		return storeError(ErrNotFound, "record the re-authentication of session %s", id)
+	}
+	return storeError(res.Error, "record the re-authentication of session %s", id)
+}
+
 // SetSessionFlash stores the next page's one-time message.
 func (s *Store) SetSessionFlash(ctx context.Context, id, flash string) error {
 	err := s.db.WithContext(ctx).Model(&OperatorSession{}).Where("id = ?", id).Update("flash", flash).Error
@@ -68,13 +80,19 @@ func (s *Store) DeleteSession(ctx context.Context, operatorID, id string) error 
 }
 
 // DeleteOperatorSessions ends every session of an operator except keepID ("" ends
-// them all) and returns how many ended.
+// them all) and returns how many ended. Every outstanding reset link of the
+// operator, and every one they made, is retired with them.
 func (s *Store) DeleteOperatorSessions(ctx context.Context, operatorID, keepID string) (int64, error) {
 	var n int64
 	err := s.audited(ctx, func(tx *gorm.DB) (bool, error) {
 		res := deleteSessions(tx, operatorID, keepID)
 		n = res.RowsAffected
-		return n > 0, res.Error
+		if res.Error != nil {
+			return false, res.Error
+		}
+		// Whoever held one of those sessions may have made reset links: they die too.
+		retired, err := retirePasswordResets(tx, operatorID)
+		return n > 0 || retired > 0, err
 	})
 	return n, storeError(err, "end the sessions of operator %s", operatorID)
 }

@@ -40,7 +40,7 @@ func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
 				ids = append(ids, e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil).ID)
 			}
 			e.fake.FailToken(tc.failure, -1)
-			r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 1, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+			r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Concurrency: 1})
 			for range 5 {
 				r.RunOnce(context.Background())
 				e.clock.Advance(2 * time.Minute)
@@ -83,7 +83,7 @@ func TestAppFailuresNeverMakeCustomersReconnect(t *testing.T) {
 				}
 			}
 			e.clock.Advance(time.Minute)
-			if _, err := e.tokens.RefreshFromAPI(context.Background(), ids[0], "api"); err != nil {
+			if _, err := e.tokens.Refresh(context.Background(), ids[0], "api"); err != nil {
 				t.Fatalf("POST …/refresh after the fix: %v", err)
 			}
 		})
@@ -98,7 +98,7 @@ func TestOneBrokenAppOneAlert(t *testing.T) {
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
 	var err error
-	if rc.secret, err = wh.Configure(context.Background(), e.app, hookURL, false); err != nil {
+	if rc.secret, err = wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL}); err != nil {
 		t.Fatal(err)
 	}
 	smtp := mailertest.NewServer()
@@ -114,7 +114,7 @@ func TestOneBrokenAppOneAlert(t *testing.T) {
 		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
 	e.fake.FailToken(getresponsetest.TokenInvalidClient, -1)
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Batch: 200, Concurrency: 8, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Batch: 200, Concurrency: 8})
 	for range 10 {
 		r.RunOnce(context.Background())
 	}
@@ -168,7 +168,7 @@ func TestAlertsDigestCustomersToReconnect(t *testing.T) {
 		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
 	e.fake.FailToken(getresponsetest.TokenInvalidGrantRFC, -1)
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 4, Limiter: &countingLimiter{allow: 1 << 40}}, discard())
+	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 40}, services.RefresherConfig{Concurrency: 4})
 	r.RunOnce(context.Background())
 	if _, err := alerts.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
@@ -184,14 +184,22 @@ func TestAlertsDigestCustomersToReconnect(t *testing.T) {
 
 // TestRefreshWaitsForTheAccountsRateLimit: after GetResponse answered an account's
 // call with 429, a refresh of that account waits until the window resets instead
-// of spending a call GetResponse would refuse.
+// of spending a call GetResponse would refuse: an explicit one is refused as too
+// soon (the connection unchanged), an automatic one waits in refresh_failing.
 func TestRefreshWaitsForTheAccountsRateLimit(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
 	c := e.seed(models.StatusActive, e.clock.Now().Add(30*time.Second), nil)
 	h := http.Header{"Retry-After": {"120"}, "X-Ratelimit-Limit": {"30000"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"120 seconds"}}
 	e.tokens.ObserveAnswer(e.app.APIURL, c.MaxDomain, c.AccountID, http.StatusTooManyRequests, h)
-	if _, err := e.tokens.Refresh(context.Background(), c.ID, "system"); !errors.Is(err, services.ErrTransient) || e.refreshes() != 0 {
-		t.Fatalf("refresh of a rate-limited account: %v, %d calls", err, e.refreshes())
+	var tooSoon *services.TooSoonError
+	if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.As(err, &tooSoon) || tooSoon.RetryAfter < 100*time.Second || e.refreshes() != 0 {
+		t.Fatalf("explicit refresh of a rate-limited account: %v, %d calls", err, e.refreshes())
+	}
+	if got := e.get(c.ID); got.Status != models.StatusActive || got.LastError != "" {
+		t.Fatalf("a refused explicit refresh changed the connection: %s %q", got.Status, got.LastError)
+	}
+	if _, err := e.tokens.RefreshIfDue(context.Background(), c.ID, "system", e.tokens.Policy().Background); !errors.Is(err, services.ErrTransient) || e.refreshes() != 0 {
+		t.Fatalf("automatic refresh of a rate-limited account: %v, %d calls", err, e.refreshes())
 	}
 	got := e.get(c.ID)
 	if got.Status != models.StatusRefreshFailing || got.NextAttemptAt == nil || got.NextAttemptAt.Sub(e.clock.Now()) < 100*time.Second {
@@ -214,7 +222,7 @@ func TestRepeatedFailureAddsNoSecondAlert(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
 	rc.up.Store(true)
-	if _, err := wh.Configure(context.Background(), e.app, hookURL, false); err != nil {
+	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL}); err != nil {
 		t.Fatal(err)
 	}
 	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
@@ -247,11 +255,11 @@ func TestCheckingAnAppThirtyTimesAtOnceAsksOnce(t *testing.T) {
 	for i := range healths {
 		wg.Go(func() {
 			<-start
-			h, _, err := e.tokens.CheckApp(context.Background(), e.app, "ann@example.com")
+			res, err := e.tokens.CheckApp(context.Background(), e.app, "ann@example.com")
 			if err != nil {
 				t.Error(err)
 			}
-			healths[i] = h
+			healths[i] = res.Health
 		})
 	}
 	close(start)
@@ -263,5 +271,33 @@ func TestCheckingAnAppThirtyTimesAtOnceAsksOnce(t *testing.T) {
 		if h != models.AppHealthy {
 			t.Fatalf("check %d = %q, want ok", i, h)
 		}
+	}
+}
+
+// TestOperatorProbesBackOffFrom30sTo15Min: after an operator-class failure the
+// app's next probe is due in 30 s, and each failed probe doubles the wait up to
+// 15 minutes — not a flat 15 minutes, so an incident at GetResponse heals fast.
+func TestOperatorProbesBackOffFrom30sTo15Min(t *testing.T) {
+	e := newEngine(t, getresponsetest.Options{})
+	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Hour), nil)
+	e.fake.FailToken(getresponsetest.TokenInvalidClient, -1)
+	want := 30 * time.Second
+	for probe := 1; probe <= 8; probe++ {
+		if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.Is(err, services.ErrAppUnhealthy) {
+			t.Fatalf("probe %d: %v", probe, err)
+		}
+		app, _ := e.store.AppByID(context.Background(), e.app.ID)
+		if app.Health != models.AppCredentialsRejected || app.HealthRetryAt == nil {
+			t.Fatalf("probe %d: app %q, retry %v", probe, app.Health, app.HealthRetryAt)
+		}
+		wait := app.HealthRetryAt.Sub(e.clock.Now())
+		if lo, hi := time.Duration(float64(want)*0.8), min(time.Duration(float64(want)*1.2), 15*time.Minute); wait < lo || wait > hi {
+			t.Fatalf("after %d failures the next probe waits %v, want %v (±20 %%, at most 15 min)", probe, wait, want)
+		}
+		e.clock.Advance(wait)
+		want = min(2*want, 15*time.Minute)
+	}
+	if n := e.refreshes(); n != 8 {
+		t.Fatalf("%d token calls for 8 probes", n)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/getresponse"
+	"github.com/grconnect/grconnect/services/infra/netguard"
 	"github.com/grconnect/grconnect/services/infra/secrets"
 )
 
@@ -27,6 +28,9 @@ type AppInput struct {
 	// LogoURL and SupportContact are shown to customers on the connect pages.
 	LogoURL        string
 	SupportContact string // an e-mail address or an http(s) URL
+	// Reauthenticated says the operator confirmed their password in the last
+	// ReauthWindow: Update needs it to replace the client secret or move a URL.
+	Reauthenticated bool
 }
 
 // AppDefaults are the authorize and API URLs new standard apps start from
@@ -41,11 +45,16 @@ type Apps struct {
 	store    *models.Store
 	box      *secrets.Box
 	defaults AppDefaults
+	// Guard is the outgoing-call guard that GetResponse calls dial through: an
+	// app's authorize and API URLs must pass its address check when saved. NewApps
+	// sets one that allows private addresses for the defaults' hosts only.
+	Guard *netguard.Guard
 }
 
 // NewApps returns the app service.
 func NewApps(store *models.Store, box *secrets.Box, defaults AppDefaults) *Apps {
-	return &Apps{store: store, box: box, defaults: defaults}
+	guard := netguard.New("GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", nil, netguard.HostOf(defaults.AuthURL), netguard.HostOf(defaults.APIURL))
+	return &Apps{store: store, box: box, defaults: defaults, Guard: guard}
 }
 
 // Defaults returns the authorize and API URLs an edition starts from.
@@ -74,11 +83,12 @@ func (a *Apps) Create(ctx context.Context, in AppInput) (*models.App, error) {
 }
 
 // Update validates in and saves it over app id on behalf of actor (an operator's
-// email); an empty client secret keeps the old one. Moving the authorize or API
-// URL to another origin (scheme and host) needs the app's current client secret in
-// in.ClientSecret: grconnect sends the secret and every refresh token to the API
-// URL, so a stolen session alone must not be able to redirect them. The edit is
-// recorded as an app event (what changed, never the secret).
+// email); an empty client secret keeps the old one. Replacing the client secret or
+// moving the authorize or API URL to another origin (scheme and host) needs
+// in.Reauthenticated, else it returns ErrReauthRequired: grconnect sends the
+// secret and every refresh token to the API URL, so a stolen session alone must
+// not be able to redirect them. The edit is recorded as an app event (what
+// changed, never the secret).
 func (a *Apps) Update(ctx context.Context, id, actor string, in AppInput) (*models.App, error) {
 	app, err := a.Get(ctx, id)
 	if err != nil {
@@ -88,22 +98,11 @@ func (a *Apps) Update(ctx context.Context, id, actor string, in AppInput) (*mode
 	if err := a.apply(app, in, false); err != nil {
 		return nil, err
 	}
-	moved := urlOrigin(before.AuthURL) != urlOrigin(app.AuthURL) || urlOrigin(before.APIURL) != urlOrigin(app.APIURL)
-	entered := strings.TrimSpace(in.ClientSecret)
-	same := false // the entered secret is the current one: nothing to replace
-	if entered != "" || moved {
-		current, err := a.box.Open(before.ClientSecretEnc, secrets.AAD("app", before.ID, "client_secret"))
-		if err != nil {
-			return nil, err
-		}
-		same = entered != "" && subtle.ConstantTimeCompare([]byte(entered), []byte(current)) == 1
-		switch {
-		case moved && entered == "":
-			return nil, FieldErrors{"client_secret": "You are moving this app to another host: enter its current client secret to confirm."}
-		case moved && !same:
-			return nil, FieldErrors{"client_secret": "This is not the app's current client secret. To move the app to another host, enter its current secret (change the secret in a separate edit)."}
-		}
+	same, err := a.sensitiveEdit(&before, app, in)
+	if err != nil {
+		return nil, err
 	}
+	entered := strings.TrimSpace(in.ClientSecret)
 	if same {
 		app.ClientSecretEnc, app.ClientSecretHint = before.ClientSecretEnc, before.ClientSecretHint
 	}
@@ -148,7 +147,7 @@ func describeAppChanges(before, after *models.App, secretReplaced bool) string {
 		parts = append(parts, "return origins now "+strings.Join(after.Origins(), ", "))
 	}
 	if urlOrigin(before.AuthURL) != urlOrigin(after.AuthURL) || urlOrigin(before.APIURL) != urlOrigin(after.APIURL) {
-		parts = append(parts, "moved to another host, confirmed with the client secret")
+		parts = append(parts, "moved to another host, confirmed with the operator's password")
 	}
 	if secretReplaced && before.ClientSecretEnc != after.ClientSecretEnc {
 		parts = append(parts, "client secret replaced")
@@ -168,6 +167,8 @@ func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
 		fe.Add("name", "Give the app a name.")
 	case utf8.RuneCountInString(name) > 100:
 		fe.Add("name", "Use at most 100 characters.")
+	case hasUnprintable(name):
+		fe.Add("name", unprintableProblem)
 	}
 	clientID := strings.TrimSpace(in.ClientID)
 	switch {
@@ -210,6 +211,12 @@ func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
 	if !validHTTPURL(apiURL) {
 		fe.Add("api_url", "Enter an absolute http(s) URL without credentials, a query or a fragment.")
 	}
+	if p := a.addressProblem(strings.ReplaceAll(authURL, DomainPlaceholder, "example.com")); p != "" {
+		fe.Add("auth_url", p)
+	}
+	if p := a.addressProblem(apiURL); p != "" {
+		fe.Add("api_url", p)
+	}
 	origins, problem := ParseReturnOrigins(in.ReturnOrigins)
 	if problem != "" {
 		fe.Add("return_origins", problem)
@@ -237,6 +244,23 @@ func (a *Apps) apply(app *models.App, in AppInput, creating bool) error {
 		app.ClientSecretHint = secretHint(secret)
 	}
 	return nil
+}
+
+// addressProblem says, for the form, why the outgoing-call guard refuses a URL's
+// host, or "".
+func (a *Apps) addressProblem(rawURL string) string {
+	err := a.Guard.CheckURL(rawURL)
+	b, ok := netguard.Blocked(err)
+	switch {
+	case err == nil:
+		return ""
+	case !ok:
+		return "" // not a URL: the URL check says so
+	case b.Private:
+		return "grconnect does not call loopback or private-network addresses (" + b.Host + "): use GetResponse's public address. " +
+			"For a test server on your own network, start grconnect with GRCONNECT_GETRESPONSE_ALLOW_PRIVATE=true."
+	}
+	return "grconnect never calls link-local or cloud metadata addresses (" + b.Host + "): use GetResponse's public address."
 }
 
 // secretHint is the end of a client secret shown as "ends in …3f2a": four
@@ -386,4 +410,48 @@ func (a *Apps) Client(app *models.App, redirectURL string) (getresponse.App, err
 		ClientID: app.ClientID, ClientSecret: secret, AuthURL: app.AuthURL, APIURL: app.APIURL,
 		XDomain: app.MaxDomain, RedirectURL: redirectURL,
 	}, nil
+}
+
+// Candidate returns app id as an edit with in would save it — validated, its new
+// client secret sealed — without storing anything, so that GetResponse can be
+// asked about the new credentials before they replace the current ones. It
+// returns nil (and no error) when the edit moves the app to another host: the
+// stored secret goes nowhere new before Update has confirmed the move. Problems
+// come back as FieldErrors, as from Update.
+func (a *Apps) Candidate(ctx context.Context, id string, in AppInput) (*models.App, error) {
+	app, err := a.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	before := *app
+	if err := a.apply(app, in, false); err != nil {
+		return nil, err
+	}
+	if _, err := a.sensitiveEdit(&before, app, in); err != nil {
+		return nil, err // nothing typed goes to GetResponse before the password is given
+	}
+	if urlOrigin(before.AuthURL) != urlOrigin(app.AuthURL) || urlOrigin(before.APIURL) != urlOrigin(app.APIURL) {
+		return nil, nil
+	}
+	return app, nil
+}
+
+// sensitiveEdit holds an edit from before to after to the password rule: moving
+// the authorize or API URL to another origin, or replacing the client secret,
+// needs in.Reauthenticated, else ErrReauthRequired. same reports that the secret
+// typed is the current one (nothing to replace).
+func (a *Apps) sensitiveEdit(before, after *models.App, in AppInput) (same bool, err error) {
+	moved := urlOrigin(before.AuthURL) != urlOrigin(after.AuthURL) || urlOrigin(before.APIURL) != urlOrigin(after.APIURL)
+	entered := strings.TrimSpace(in.ClientSecret)
+	if entered != "" {
+		current, err := a.box.Open(before.ClientSecretEnc, secrets.AAD("app", before.ID, "client_secret"))
+		if err != nil {
+			return false, err
+		}
+		same = subtle.ConstantTimeCompare([]byte(entered), []byte(current)) == 1
+	}
+	if (moved || (entered != "" && !same)) && !in.Reauthenticated {
+		return same, ErrReauthRequired
+	}
+	return same, nil
 }

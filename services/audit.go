@@ -35,22 +35,23 @@ func ActorOf(ctx context.Context) (Actor, bool) {
 	return a, ok
 }
 
-// Audit target types.
+// Audit target types (models.AuditTargetTypes).
 const (
-	TargetOperator   = "operator"
-	TargetApp        = "app"
-	TargetAPIKey     = "api_key"
-	TargetLink       = "link"
-	TargetConnection = "connection"
-	TargetBulkJob    = "bulk_job"
-	TargetInstall    = "install"
+	TargetOperator   = models.AuditTargetOperator
+	TargetInvitation = models.AuditTargetInvitation
+	TargetApp        = models.AuditTargetApp
+	TargetAPIKey     = models.AuditTargetAPIKey
+	TargetLink       = models.AuditTargetLink
+	TargetConnection = models.AuditTargetConnection
+	TargetBulkJob    = models.AuditTargetBulkJob
+	TargetInstall    = models.AuditTargetInstall
 )
 
 // TargetTypes are the audit target types, in the order filters list them.
-var TargetTypes = []string{TargetOperator, TargetApp, TargetAPIKey, TargetLink, TargetConnection, TargetBulkJob, TargetInstall}
+var TargetTypes = models.AuditTargetTypes
 
 // entryFor builds the audit entry of an action by ctx's actor (ok is false when
-// ctx has none).
+// ctx has none). The store names the target as it is when the entry is written.
 func entryFor(ctx context.Context, action models.AuditAction, targetType, targetID, details string) (models.AuditEntry, bool) {
 	a, ok := ActorOf(ctx)
 	if !ok {
@@ -66,7 +67,14 @@ func entryFor(ctx context.Context, action models.AuditAction, targetType, target
 // auditing returns ctx carrying the audit entry of a change that the store writes
 // in the change's own transaction (models.WithAudit); without an actor, ctx as it is.
 func auditing(ctx context.Context, action models.AuditAction, targetType, targetID, details string) context.Context {
+	return auditingNamed(ctx, action, targetType, targetID, "", details)
+}
+
+// auditingNamed is auditing with the target's name given: for a change that
+// deletes its target (the store could not read the name afterwards) or makes it.
+func auditingNamed(ctx context.Context, action models.AuditAction, targetType, targetID, targetName, details string) context.Context {
 	if e, ok := entryFor(ctx, action, targetType, targetID, details); ok {
+		e.TargetName = targetName
 		return models.WithAudit(ctx, e)
 	}
 	return ctx
@@ -97,4 +105,14 @@ func NewAudit(store *models.Store, log *slog.Logger) *Audit {
 // List returns one page of entries, newest first.
 func (a *Audit) List(ctx context.Context, f models.AuditFilter) (*models.AuditPage, error) {
 	return a.store.ListAudit(ctx, f)
+}
+
+// Each calls fn with every entry f selects, newest first, read in batches.
+func (a *Audit) Each(ctx context.Context, f models.AuditFilter, fn func(models.AuditEntry) error) error {
+	return a.store.EachAudit(ctx, f, fn)
+}
+
+// LiveTargets returns which of refs still exist (see models.Store.LiveAuditTargets).
+func (a *Audit) LiveTargets(ctx context.Context, refs []models.AuditTargetRef) (map[models.AuditTargetRef]string, error) {
+	return a.store.LiveAuditTargets(ctx, refs)
 }

@@ -61,8 +61,28 @@ const (
 	backupTimeLayout = "20060102T150405Z"
 )
 
+// manualPrefix names the backups made by hand ("Back up now"):
+// grconnect-manual-20260102T030405Z.db. They are kept apart from the scheduled
+// ones: pruning each keeps its own newest Keep, so clicks never delete the
+// scheduled history.
+const manualPrefix = backupPrefix + "manual-"
+
+// ManualBackupEvery is the least time between two backups made by hand.
+const ManualBackupEvery = time.Minute
+
 // ErrBackupRunning is returned when a backup is asked for while one is being made.
 var ErrBackupRunning = errors.New("a backup is being made right now; try again when it is done")
+
+// BackupTooSoonError is returned for a backup by hand asked for within
+// ManualBackupEvery of the last one.
+type BackupTooSoonError struct {
+	// Last is when the last backup by hand started; another may start at Next.
+	Last, Next time.Time
+}
+
+func (e *BackupTooSoonError) Error() string {
+	return "a backup was made by hand less than a minute ago; the next one can be made from " + e.Next.UTC().Format("15:04:05 UTC")
+}
 
 // BackupObserver is told about each scheduled backup (the metrics), and at start
 // about the newest one already in the directory.
@@ -86,11 +106,12 @@ type Backups struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
-	mu      sync.Mutex
-	running bool
-	last    *BackupFile // the last backup this process made
-	failed  *BackupFailure
-	next    time.Time
+	mu         sync.Mutex
+	running    bool
+	last       *BackupFile // the last backup this process made
+	failed     *BackupFailure
+	next       time.Time
+	lastManual time.Time // when the last backup by hand started
 }
 
 // BackupFile is one backup in the directory.
@@ -100,6 +121,8 @@ type BackupFile struct {
 	At   time.Time
 	Size int64
 	Took time.Duration // 0 when not made by this process
+	// Manual: made by hand ("Back up now"), not by the schedule.
+	Manual bool
 }
 
 // BackupFailure is the last scheduled backup that failed.
@@ -153,9 +176,44 @@ func (b *Backups) setNext(t time.Time) {
 	b.mu.Unlock()
 }
 
-// RunOnce makes a backup into the directory now and deletes the ones beyond Keep.
-// Asked for by someone (ctx names an actor) it is recorded in the audit log.
+// RunOnce makes a scheduled backup into the directory now and deletes the
+// scheduled ones beyond Keep.
 func (b *Backups) RunOnce(ctx context.Context) (*BackupFile, error) {
+	return b.run(ctx, false)
+}
+
+// RunManual makes a backup by hand ("Back up now", recorded in the audit log with
+// ctx's actor): at most one every ManualBackupEvery (else *BackupTooSoonError),
+// named apart from the scheduled ones and pruned apart from them, and not counted
+// in the scheduled backups' figures.
+func (b *Backups) RunManual(ctx context.Context) (*BackupFile, error) {
+	if !b.Enabled() {
+		return nil, errors.New("scheduled backups are off: set GRCONNECT_BACKUP_DIR")
+	}
+	b.mu.Lock()
+	now := b.Now()
+	if !b.lastManual.IsZero() && now.Sub(b.lastManual) < ManualBackupEvery {
+		last := b.lastManual
+		b.mu.Unlock()
+		return nil, &BackupTooSoonError{Last: last, Next: last.Add(ManualBackupEvery)}
+	}
+	previous := b.lastManual
+	b.lastManual = now // reserved: parallel clicks see it
+	b.mu.Unlock()
+	f, err := b.run(ctx, true)
+	if f == nil {
+		// Nothing was made (a backup was running, or it failed): the click does not count.
+		b.mu.Lock()
+		if b.lastManual.Equal(now) {
+			b.lastManual = previous
+		}
+		b.mu.Unlock()
+	}
+	return f, err
+}
+
+// run makes one backup, scheduled or by hand, and prunes its kind.
+func (b *Backups) run(ctx context.Context, manual bool) (*BackupFile, error) {
 	if !b.Enabled() {
 		return nil, errors.New("scheduled backups are off: set GRCONNECT_BACKUP_DIR")
 	}
@@ -173,9 +231,13 @@ func (b *Backups) RunOnce(ctx context.Context) (*BackupFile, error) {
 	}()
 
 	at := b.Now()
-	name := backupPrefix + at.UTC().Format(backupTimeLayout) + backupSuffix
+	prefix := backupPrefix
+	if manual {
+		prefix = manualPrefix
+	}
+	name := prefix + at.UTC().Format(backupTimeLayout) + backupSuffix
 	made, took, err := Backup(ctx, b.store, b.box, filepath.Join(b.Dir, name))
-	if b.Observer != nil {
+	if b.Observer != nil && !manual {
 		var size int64
 		if made != nil {
 			size = made.Size
@@ -184,16 +246,20 @@ func (b *Backups) RunOnce(ctx context.Context) (*BackupFile, error) {
 	}
 	b.mu.Lock()
 	if err != nil && made == nil {
-		b.failed = &BackupFailure{At: at, Error: err.Error()}
+		if !manual {
+			b.failed = &BackupFailure{At: at, Error: err.Error()}
+		}
 		b.mu.Unlock()
-		b.log.Error("scheduled backup failed", "dir", b.Dir, "error", err)
+		b.log.Error("backup failed", "dir", b.Dir, "by_hand", manual, "error", err)
 		return nil, err
 	}
-	f := &BackupFile{Name: name, Path: made.Path, At: at, Size: made.Size, Took: took}
-	b.last, b.failed = f, nil
+	f := &BackupFile{Name: name, Path: made.Path, At: at, Size: made.Size, Took: took, Manual: manual}
+	if !manual {
+		b.last, b.failed = f, nil
+	}
 	b.mu.Unlock()
-	b.log.Info("backup made", "path", made.Path, "bytes", made.Size, "took", took.Round(time.Millisecond))
-	if pruned, perr := b.prune(); perr != nil {
+	b.log.Info("backup made", "path", made.Path, "bytes", made.Size, "took", took.Round(time.Millisecond), "by_hand", manual)
+	if pruned, perr := b.prune(manual); perr != nil {
 		b.log.Warn("could not delete old backups", "dir", b.Dir, "error", perr)
 	} else if len(pruned) > 0 {
 		b.log.Info("old backups deleted", "files", pruned)
@@ -202,14 +268,23 @@ func (b *Backups) RunOnce(ctx context.Context) (*BackupFile, error) {
 }
 
 // Files lists the scheduled backups in the directory, newest first.
-func (b *Backups) Files() ([]BackupFile, error) {
+func (b *Backups) Files() ([]BackupFile, error) { return b.files(false) }
+
+// ManualFiles lists the backups made by hand in the directory, newest first.
+func (b *Backups) ManualFiles() ([]BackupFile, error) { return b.files(true) }
+
+func (b *Backups) files(manual bool) ([]BackupFile, error) {
 	entries, err := os.ReadDir(b.Dir)
 	if err != nil {
 		return nil, err
 	}
+	prefix := backupPrefix
+	if manual {
+		prefix = manualPrefix
+	}
 	var out []BackupFile
 	for _, e := range entries {
-		stamp, ok := strings.CutPrefix(e.Name(), backupPrefix)
+		stamp, ok := strings.CutPrefix(e.Name(), prefix)
 		stamp, ok2 := strings.CutSuffix(stamp, backupSuffix)
 		if !ok || !ok2 || !e.Type().IsRegular() {
 			continue
@@ -222,16 +297,17 @@ func (b *Backups) Files() ([]BackupFile, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, BackupFile{Name: e.Name(), Path: filepath.Join(b.Dir, e.Name()), At: at, Size: info.Size()})
+		out = append(out, BackupFile{Name: e.Name(), Path: filepath.Join(b.Dir, e.Name()), At: at, Size: info.Size(), Manual: manual})
 	}
 	slices.SortFunc(out, func(x, y BackupFile) int { return y.At.Compare(x.At) })
 	return out, nil
 }
 
-// prune deletes the scheduled backups beyond Keep (only files named like them) and
-// partial copies an interrupted backup left over an hour ago.
-func (b *Backups) prune() ([]string, error) {
-	files, err := b.Files()
+// prune deletes the backups of one kind (scheduled, or by hand) beyond Keep (only
+// files named like them) and partial copies an interrupted backup left over an
+// hour ago.
+func (b *Backups) prune(manual bool) ([]string, error) {
+	files, err := b.files(manual)
 	if err != nil {
 		return nil, err
 	}
@@ -270,6 +346,8 @@ type BackupStatus struct {
 	Latest *BackupFile
 	Failed *BackupFailure
 	Files  []BackupFile
+	// Manual are the backups made by hand, newest first.
+	Manual []BackupFile
 	// FilesError says why the directory could not be listed.
 	FilesError string
 }
@@ -289,6 +367,7 @@ func (b *Backups) Status() BackupStatus {
 		st.FilesError = err.Error()
 	}
 	st.Files = files
+	st.Manual, _ = b.ManualFiles()
 	if len(files) > 0 {
 		latest := files[0]
 		if last != nil && last.Name == latest.Name {

@@ -36,9 +36,22 @@ type Connect struct {
 	baseURL string
 	log     *slog.Logger
 	now     func() time.Time
-	// AppWorks is told when a completed code exchange proved that GetResponse
-	// accepts an unhealthy app's credentials (the token engine's Tokens.AppWorks).
+	// AppWorks is told when a code exchange proved that GetResponse accepts an
+	// unhealthy app's credentials (the token engine's Tokens.AppWorks); AppFails
+	// when GetResponse refused the app's credentials or configuration in one
+	// (Tokens.AppFails: the app is marked and the operator alerted).
 	AppWorks func(ctx context.Context, app *models.App, what, actor string)
+	AppFails func(ctx context.Context, app *models.App, err error, actor string)
+}
+
+// ErrAppUnavailable: the link's app cannot connect anyone now — GetResponse
+// refused its credentials or configuration, and only the operator can fix that.
+var ErrAppUnavailable = errors.New("the integration is unavailable for now")
+
+// Available reports whether app can connect a customer now: not while GetResponse
+// is known to refuse its credentials or configuration (the operator must act).
+func Available(app *models.App) bool {
+	return app != nil && !app.Health.OperatorMustAct()
 }
 
 // NewConnect returns the connect-flow service. baseURL is grconnect's public URL.
@@ -71,6 +84,9 @@ func (c *Connect) Start(ctx context.Context, in StartInput) (string, error) {
 	link, err := c.OpenLink(ctx, in.Token)
 	if err != nil {
 		return "", err
+	}
+	if !Available(link.App) {
+		return "", ErrAppUnavailable
 	}
 	domain, ask := LinkDomain(link)
 	if ask {
@@ -140,9 +156,12 @@ type CallbackResult struct {
 
 // CallbackProblem says why a callback could not complete, in words for the customer.
 type CallbackProblem struct {
-	Kind    string // state_missing, state_unknown, state_expired, state_used, foreign_browser, access_denied, no_code, exchange_failed, account_failed, account_mismatch, link_used, link_revoked, account_taken
+	// Kind says what went wrong; Kind.Info() its status, heading, whether the
+	// customer may try again and who acts.
+	Kind    ProblemKind
 	Message string
-	// RetryURL restarts the flow (the connect link) when it is still usable.
+	// RetryURL restarts the flow (the connect link) when it is still usable and
+	// trying again can work (Kind.Info().Retry).
 	RetryURL string
 	// ReturnURL sends the customer back to the operator's site with the failure.
 	ReturnURL string
@@ -152,12 +171,9 @@ type CallbackProblem struct {
 	App *models.App
 	// PopupOrigin is the opener to report to when the flow ran in a popup.
 	PopupOrigin string
-	// BadInput is true when the request itself was wrong (4xx), false when
-	// GetResponse failed (a gateway error).
-	BadInput bool
 }
 
-func (p *CallbackProblem) Error() string { return p.Kind + ": " + p.Message }
+func (p *CallbackProblem) Error() string { return string(p.Kind) + ": " + p.Message }
 
 // Callback completes an authorization in three steps: check the state (known,
 // fresh, unused, same browser) and consume it, exchange the code and identify the
@@ -176,8 +192,8 @@ func (c *Connect) Callback(ctx context.Context, in CallbackInput) (*CallbackResu
 
 // problem is a CallbackProblem for an authorization that got as far as its state,
 // with the ways to try again or go back.
-func (c *Connect) problem(ctx context.Context, as *models.AuthState, kind, msg string, badInput bool) *CallbackProblem {
-	p := &CallbackProblem{Kind: kind, Message: msg, BadInput: badInput, PopupOrigin: as.PopupOrigin}
+func (c *Connect) problem(ctx context.Context, as *models.AuthState, kind ProblemKind, msg string) *CallbackProblem {
+	p := &CallbackProblem{Kind: kind, Message: msg, PopupOrigin: as.PopupOrigin}
 	c.describeRetry(ctx, as, p)
 	return p
 }
@@ -186,12 +202,12 @@ func (c *Connect) problem(ctx context.Context, as *models.AuthState, kind, msg s
 // browser's, consumes it, and turns GetResponse's own refusals into problems.
 func (c *Connect) checkState(ctx context.Context, in CallbackInput) (*models.AuthState, error) {
 	if in.State == "" {
-		return nil, &CallbackProblem{Kind: "state_missing", BadInput: true,
+		return nil, &CallbackProblem{Kind: ProblemStateMissing,
 			Message: "This page was opened without the information GetResponse sends back. Start again from your connect link."}
 	}
 	as, err := c.store.AuthStateByHash(ctx, hashToken(in.State))
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, &CallbackProblem{Kind: "state_unknown", BadInput: true,
+		return nil, &CallbackProblem{Kind: ProblemStateUnknown,
 			Message: "This authorization was not started here, or it is too old. Start again from your connect link."}
 	}
 	if err != nil {
@@ -204,27 +220,27 @@ func (c *Connect) checkState(ctx context.Context, in CallbackInput) (*models.Aut
 	case as.Superseded:
 		return nil, c.linkUsedProblem(ctx, as)
 	case as.UsedAt != nil:
-		return nil, ownerOnly(c.problem(ctx, as, "state_used", "This authorization was already completed. If you reloaded the page, your account may already be connected.", true), owner)
+		return nil, ownerOnly(c.problem(ctx, as, ProblemStateUsed, "This authorization was already completed. If you reloaded the page, your account may already be connected."), owner)
 	case !c.now().Before(as.ExpiresAt):
-		return nil, ownerOnly(c.problem(ctx, as, "state_expired", "This authorization took longer than 10 minutes and expired. Please try again.", true), owner)
+		return nil, ownerOnly(c.problem(ctx, as, ProblemStateExpired, "This authorization took longer than 10 minutes and expired. Please try again."), owner)
 	case !owner:
-		return nil, ownerOnly(c.problem(ctx, as, "foreign_browser", "This authorization was started in another browser. Open the connect link in this browser and try again.", true), false)
+		return nil, ownerOnly(c.problem(ctx, as, ProblemForeignBrowser, "This authorization was started in another browser. Open the connect link in this browser and try again."), false)
 	}
 	if err := c.store.ConsumeAuthState(ctx, as.ID); errors.Is(err, models.ErrAlreadyUsed) {
 		if again, aerr := c.store.AuthStateByHash(ctx, as.StateHash); aerr == nil && again.Superseded {
 			return nil, c.linkUsedProblem(ctx, again)
 		}
-		return nil, c.problem(ctx, as, "state_used", "This authorization was already completed.", true)
+		return nil, c.problem(ctx, as, ProblemStateUsed, "This authorization was already completed.")
 	} else if err != nil {
 		return nil, err
 	}
 	switch {
 	case in.Error == "access_denied":
-		return nil, c.problem(ctx, as, "access_denied", "You declined access on GetResponse, so nothing was connected. You can try again whenever you like.", true)
+		return nil, c.problem(ctx, as, ProblemAccessDenied, "You declined access on GetResponse, so nothing was connected. You can try again whenever you like.")
 	case in.Error != "":
-		return nil, c.problem(ctx, as, "provider_error", "GetResponse did not grant access ("+truncate(in.Error, 60)+"). Please try again.", true)
+		return nil, c.problem(ctx, as, ProblemProviderError, "GetResponse did not grant access ("+truncate(in.Error, 60)+"). Please try again.")
 	case in.Code == "":
-		return nil, c.problem(ctx, as, "no_code", "GetResponse sent you back without an authorization. Please try again.", true)
+		return nil, c.problem(ctx, as, ProblemNoCode, "GetResponse sent you back without an authorization. Please try again.")
 	}
 	return as, nil
 }
@@ -233,7 +249,7 @@ func (c *Connect) checkState(ctx context.Context, in CallbackInput) (*models.Aut
 func (c *Connect) exchange(ctx context.Context, as *models.AuthState, in CallbackInput) (*models.App, *getresponse.Token, *getresponse.Account, error) {
 	app, err := c.store.AppByID(ctx, as.AppID)
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, nil, nil, c.problem(ctx, as, "state_unknown", "The app you were connecting to was removed.", true)
+		return nil, nil, nil, c.problem(ctx, as, ProblemStateUnknown, "The app you were connecting to was removed.")
 	} else if err != nil {
 		return nil, nil, nil, err
 	}
@@ -244,13 +260,17 @@ func (c *Connect) exchange(ctx context.Context, as *models.AuthState, in Callbac
 	tok, err := c.gr.Exchange(ctx, ga, in.Code)
 	if err != nil {
 		c.log.Warn("code exchange failed", "app", app.ID, "error", err)
-		badInput := errors.Is(err, getresponse.ErrGrantRejected) || errors.Is(err, getresponse.ErrClientRejected)
-		return nil, nil, nil, c.problem(ctx, as, "exchange_failed", "GetResponse did not accept the authorization ("+describeGRError(err)+"). Please try again.", badInput)
+		return nil, nil, nil, c.exchangeProblem(ctx, as, app, err)
+	}
+	if !app.Health.Healthy() && c.AppWorks != nil {
+		// A code exchanged for tokens proves GetResponse accepts the app's credentials.
+		c.AppWorks(ctx, app, "a customer's authorization was exchanged for tokens", "customer")
+		app.Health = models.AppHealthy
 	}
 	acct, _, err := c.gr.Account(ctx, ga, tok.AccessToken)
 	if err != nil {
 		c.log.Warn("account lookup failed", "app", app.ID, "error", err)
-		return nil, nil, nil, c.problem(ctx, as, "account_failed", "Connected, but GetResponse did not tell us which account this is ("+describeGRError(err)+"). Please try again.", false)
+		return nil, nil, nil, c.problem(ctx, as, ProblemAccountFailed, "Connected, but GetResponse did not tell us which account this is ("+describeGRError(err)+"). Please try again.")
 	}
 	return app, tok, acct, nil
 }
@@ -275,11 +295,11 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 	})
 	switch {
 	case errors.Is(err, models.ErrAccountMismatch):
-		return nil, c.problem(ctx, as, "account_mismatch", "You signed in to a different GetResponse account ("+acct.Email+") than the one being reconnected. Sign in to the original account and try again.", true)
+		return nil, c.problem(ctx, as, ProblemAccountMismatch, "You signed in to a different GetResponse account ("+acct.Email+") than the one being reconnected. Sign in to the original account and try again.")
 	case errors.Is(err, models.ErrTransferRefused):
 		c.log.Info("transfer refused", "app", app.ID, "connection", saved.Connection.ID)
-		p := c.problem(ctx, as, "account_taken", "The GetResponse account "+acct.Email+" is already connected to "+app.Name+
-			" for someone else, so it was not connected again. If it should move to you, contact "+app.Name+".", true)
+		p := c.problem(ctx, as, ProblemAccountTaken, "The GetResponse account "+acct.Email+" is already connected to "+app.Name+
+			" for someone else, so it was not connected again. If it should move to you, contact "+app.Name+".")
 		return nil, p
 	case errors.Is(err, models.ErrAlreadyUsed):
 		return nil, c.linkUsedProblem(ctx, as)
@@ -296,15 +316,46 @@ func (c *Connect) save(ctx context.Context, as *models.AuthState, app *models.Ap
 	case models.AuthorizationTransferred:
 		status = "transferred"
 	}
-	if !app.Health.Healthy() && c.AppWorks != nil {
-		// A completed code exchange proves GetResponse accepts the app's credentials.
-		c.AppWorks(ctx, app, "a customer's authorization was exchanged for tokens", "customer")
-	}
 	res := &CallbackResult{Connection: conn, Created: saved.Outcome == models.AuthorizationCreated, Status: status, App: app, PopupOrigin: as.PopupOrigin}
 	if as.ReturnURL != "" {
 		res.ReturnURL = withQuery(as.ReturnURL, url.Values{"connection_id": {conn.ID}, "status": {status}})
 	}
 	return res, nil
+}
+
+// exchangeProblem is the page for a code GetResponse would not exchange. When its
+// answer is about the app's credentials or configuration, the app is marked (the
+// operator is alerted) and the customer is told the integration is unavailable
+// for now and that the operator has been told: trying again cannot help. A MAX
+// address the customer typed themselves is theirs to correct. Anything else
+// (an expired code, GetResponse failing for now) can be tried again.
+func (c *Connect) exchangeProblem(ctx context.Context, as *models.AuthState, app *models.App, err error) *CallbackProblem {
+	var te *getresponse.TokenError
+	typedDomain := as.MaxDomain != "" && as.MaxDomain != app.MaxDomain && !c.linkNamesDomain(ctx, as)
+	switch {
+	case typedDomain && errors.As(err, &te) && te.Kind == getresponse.KindMisconfigured:
+		return c.problem(ctx, as, ProblemExchangeFailed, "GetResponse did not accept the MAX address "+as.MaxDomain+
+			" ("+describeGRError(err)+"). Check the address you use for GetResponse, then try again.")
+	case getresponse.ActorOf(err) == getresponse.ActorOperator:
+		if c.AppFails != nil {
+			c.AppFails(ctx, app, err, "customer")
+		}
+		p := c.problem(ctx, as, ProblemAppUnavailable, "")
+		p.Message = "Connecting your GetResponse account to " + p.who() + " is unavailable for now: GetResponse refused the integration's settings (" +
+			describeGRError(err) + "), which is nothing you did. " + p.who() + " has been told; trying again will not help until they have fixed it. Nothing was connected and your GetResponse account was not changed."
+		return p
+	}
+	return c.problem(ctx, as, ProblemExchangeFailed, "GetResponse did not accept the authorization ("+describeGRError(err)+"). Please try again.")
+}
+
+// linkNamesDomain reports whether the flow's MAX domain came from its link (the
+// operator named it) rather than from the customer.
+func (c *Connect) linkNamesDomain(ctx context.Context, as *models.AuthState) bool {
+	if as.LinkID == nil {
+		return false
+	}
+	l, err := c.store.ConnectLinkByID(ctx, *as.LinkID)
+	return err == nil && l.MaxDomain != "" && l.MaxDomain == as.MaxDomain
 }
 
 // linkUsedProblem is the page for a flow whose link another flow completed first,
@@ -319,7 +370,7 @@ func (c *Connect) linkUsedProblem(ctx context.Context, as *models.AuthState) *Ca
 	if link != nil && link.RevokedAt != nil && link.UsedAt == nil {
 		return c.revokedProblem(ctx, as)
 	}
-	p := c.problem(ctx, as, "link_used", "", true)
+	p := c.problem(ctx, as, ProblemLinkUsed, "")
 	when := ""
 	if link != nil && link.UsedAt != nil {
 		when = " on " + link.UsedAt.UTC().Format("2006-01-02 15:04 UTC")
@@ -330,7 +381,7 @@ func (c *Connect) linkUsedProblem(ctx context.Context, as *models.AuthState) *Ca
 
 // revokedProblem is the page for a flow whose link was revoked before it completed.
 func (c *Connect) revokedProblem(ctx context.Context, as *models.AuthState) *CallbackProblem {
-	p := c.problem(ctx, as, "link_revoked", "", true)
+	p := c.problem(ctx, as, ProblemLinkRevoked, "")
 	p.Message = "This connect link was withdrawn before you finished, so nothing was connected. If you still need to connect, ask " + p.who() + " for a new link."
 	return p
 }
@@ -357,7 +408,7 @@ func (c *Connect) describeRetry(ctx context.Context, as *models.AuthState, p *Ca
 	if app, err := c.store.AppByID(ctx, as.AppID); err == nil {
 		p.AppName, p.App = app.Name, app
 	}
-	if as.LinkID != nil {
+	if as.LinkID != nil && p.Kind.Info().Retry {
 		if l, err := c.store.ConnectLinkByID(ctx, *as.LinkID); err == nil && l.UsedAt == nil && l.RevokedAt == nil && c.now().Before(l.ExpiresAt) {
 			if u, err := c.LinkURL(l); err == nil {
 				p.RetryURL = u
@@ -365,7 +416,7 @@ func (c *Connect) describeRetry(ctx context.Context, as *models.AuthState, p *Ca
 		}
 	}
 	if as.ReturnURL != "" {
-		p.ReturnURL = withQuery(as.ReturnURL, url.Values{"status": {"error"}, "error": {p.Kind}})
+		p.ReturnURL = withQuery(as.ReturnURL, url.Values{"status": {"error"}, "error": {string(p.Kind)}})
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/grconnect/grconnect/models"
@@ -184,8 +183,8 @@ func checkCustomerRef(ref string, required bool) string {
 		return "Enter who this link is for, like customer-42."
 	case utf8.RuneCountInString(ref) > 200:
 		return "Use at most 200 characters."
-	case strings.IndexFunc(ref, unicode.IsControl) >= 0:
-		return "Use printable characters only."
+	case hasUnprintable(ref):
+		return unprintableProblem
 	}
 	return ""
 }

@@ -19,8 +19,12 @@ import (
 
 // The token engine, one concern per file:
 //
-//	engine.go          Tokens: refresh now, single flight, call and commit
+//	engine.go          Tokens: single flight, call and commit
+//	engine_explicit.go explicit refreshes: they always ask GetResponse (their
+//	                   limit, app probes)
 //	engine_lease.go    the row lease that lets one worker of any process refresh
+//	engine_gate.go     the gate of automatic refreshes: paused, paced
+//	engine_replicas.go heartbeats; ending the leases of replicas that are gone
 //	engine_classify.go who must act on a failed refresh, its state and backoff
 //	engine_apphealth.go an app's health: paused refreshes, probes, one alert per episode
 //	engine_due.go      DuePolicy: when a connection is due, for every caller
@@ -59,6 +63,14 @@ type Tokens struct {
 	waits       appWaits
 	budget      budgets
 	nudged      nudges
+	explicit    explicitCalls
+
+	// held keeps the token rows last read, served only while PostgreSQL cannot
+	// be reached (engine_access.go).
+	held     heldRows[models.TokenRow]
+	gate     refreshGate // engine_gate.go
+	beat     heartbeat   // engine_replicas.go
+	leaseTTL time.Duration
 
 	// Observer, when set, is told about every refresh (the metrics).
 	Observer RefreshObserver
@@ -90,10 +102,19 @@ func (t *Tokens) observeCommit(d time.Duration) {
 // NewTokens returns the token engine. policy says when a connection is due.
 func NewTokens(store *models.Store, box *secrets.Box, apps *Apps, gr *getresponse.Client, policy DuePolicy, redirectURL string, log *slog.Logger) *Tokens {
 	host, _ := os.Hostname()
-	return &Tokens{store: store, box: box, apps: apps, gr: gr, policy: policy, redirectURL: redirectURL, log: log,
+	t := &Tokens{store: store, box: box, apps: apps, gr: gr, policy: policy, redirectURL: redirectURL, log: log,
 		Now: models.Now, owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), models.RandomToken(4)),
-		appRows: appCache{store: store}, cacheable: store.CanCacheRows()}
+		appRows: appCache{store: store}, cacheable: store.CanCacheRows(), leaseTTL: DefaultLease}
+	t.SetRefreshRate(defaultRefreshRate)
+	return t
 }
+
+// defaultRefreshRate is GRCONNECT_REFRESH_RATE's default.
+const defaultRefreshRate = 20
+
+// Process names this process: the prefix of its refresh lease owners, and of its
+// heartbeat (engine_replicas.go).
+func (t *Tokens) Process() string { return t.owner }
 
 // Policy returns the rule of when a connection is due.
 func (t *Tokens) Policy() DuePolicy { return t.policy }
@@ -103,31 +124,24 @@ func (t *Tokens) Get(ctx context.Context, id string) (*models.Connection, error)
 	return t.store.ConnectionByID(ctx, id)
 }
 
-// Refresh refreshes a connection's tokens now, whatever its state (an operator's or
-// the API's explicit request). actor is who asked (an operator's email, "system" or
-// "api").
-func (t *Tokens) Refresh(ctx context.Context, id, actor string) (*models.Connection, error) {
-	return t.refreshAudited(ctx, id, actor, nil)
-}
-
-// refreshAudited is Refresh with a due rule checked once the lease is taken, and
-// an audit entry when the context names who asked.
-func (t *Tokens) refreshAudited(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
-	conn, err := t.refresh(ctx, id, actor, due, true)
-	if _, asked := ActorOf(ctx); asked && !errors.Is(err, models.ErrNotFound) && !errors.Is(err, models.ErrDisconnected) {
-		// The refresh commits in steps of its own (the pair first, then its
-		// events), so its audit entry follows them.
-		details := "Refresh failed: " + errorText(err)
-		if err == nil && conn.ExpiresAt != nil {
-			details = "Refreshed; the new access token is valid until " + conn.ExpiresAt.UTC().Format("2006-01-02 15:04:05 UTC")
-		} else if err == nil {
-			details = "Refreshed"
-		}
-		if aerr := RecordAudit(ctx, t.store, models.AuditRefreshed, TargetConnection, id, details); aerr != nil {
-			t.log.Warn("could not record a refresh in the audit log", "connection", id, "error", aerr)
-		}
+// auditRefresh records an explicit refresh in the audit log when the context names
+// who asked. The refresh commits in steps of its own (the pair first, then its
+// events), so its entry follows them. A refusal that sent nothing is not recorded:
+// a backend looping on refresh must not flood the log.
+func (t *Tokens) auditRefresh(ctx context.Context, id string, conn *models.Connection, err error) {
+	var tooSoon *TooSoonError
+	if _, asked := ActorOf(ctx); !asked || errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrDisconnected) || errors.As(err, &tooSoon) {
+		return
 	}
-	return conn, err
+	details := "Refresh failed: " + errorText(err)
+	if err == nil && conn.ExpiresAt != nil {
+		details = "Refreshed; the new access token is valid until " + conn.ExpiresAt.UTC().Format("2006-01-02 15:04:05 UTC")
+	} else if err == nil {
+		details = "Refreshed"
+	}
+	if aerr := RecordAudit(ctx, t.store, models.AuditRefreshed, TargetConnection, id, details); aerr != nil {
+		t.log.Warn("could not record a refresh in the audit log", "connection", id, "error", aerr)
+	}
 }
 
 // errorText is an error in words for the audit log, never empty.
@@ -138,55 +152,33 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-// RefreshFromAPI is the API's "refresh now": like Refresh, but a connection
-// refreshed within the cooldown is returned as it is, and an unhealthy app's
-// connections are not sent to GetResponse (the error names the app instead).
-func (t *Tokens) RefreshFromAPI(ctx context.Context, id, actor string) (*models.Connection, error) {
-	conn, err := t.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	now := t.Now()
-	switch {
-	case conn.Status == models.StatusDisconnected:
-		return nil, models.ErrDisconnected
-	case cooling(conn, now):
-		return conn, nil
-	}
-	app, err := t.App(ctx, conn.AppID)
-	if err != nil {
-		return nil, err
-	}
-	if blocked := t.appBlocks(app, now); blocked != nil {
-		return nil, blocked
-	}
-	// Checked again under the lease: a caller that read the row before another
-	// refresh was stored must not refresh it a second time.
-	return t.refreshAudited(ctx, id, actor, func(c *models.Connection, now time.Time) bool { return !cooling(c, now) })
-}
-
-// cooling reports whether an active connection was refreshed within the cooldown.
-func cooling(c *models.Connection, now time.Time) bool {
-	return c.Status == models.StatusActive && c.LastRefreshAt != nil && now.Sub(*c.LastRefreshAt) < refreshCooldown
-}
-
 // RefreshIfDue refreshes a connection only if due still holds once its lease is
 // taken: another worker may have refreshed it a moment ago.
 func (t *Tokens) RefreshIfDue(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool) (*models.Connection, error) {
-	return t.refresh(ctx, id, actor, due, true)
+	return t.refresh(ctx, id, actor, due, explicitly)
 }
 
-// refresh runs one refresh of id. With wait unset, a lease held by another worker
-// ends it at once with errLeaseBusy instead of waiting for that worker's outcome.
-func (t *Tokens) refresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool, wait bool) (*models.Connection, error) {
+// refresh runs one refresh of id.
+func (t *Tokens) refresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool, rules refreshRules) (*models.Connection, error) {
 	// Concurrent callers in this process share one refresh; the shared work must not
-	// die with the first caller's request, and is bounded on its own.
-	v, err, _ := t.flight.Do(id, func() (any, error) {
+	// die with the first caller's request, and is bounded on its own. Automatic
+	// refreshes share theirs apart, so an explicit one never inherits the gate's
+	// refusal.
+	key := id
+	if rules.automatic {
+		key = "auto:" + id
+	}
+	v, err, _ := t.flight.Do(key, func() (any, error) {
 		t.active.Store(id, true)
 		defer t.active.Delete(id)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.refreshDeadline())
 		defer cancel()
-		return t.leasedRefresh(rctx, id, actor, due, wait)
+		if rules.automatic && t.pending.get(id) == nil {
+			if err := t.admit(rctx, rules.turnWait); err != nil {
+				return nil, err
+			}
+		}
+		return t.leasedRefresh(rctx, id, actor, due, rules)
 	})
 	if err != nil {
 		return nil, err
@@ -200,22 +192,71 @@ func (t *Tokens) refreshing(id string) bool {
 	return ok
 }
 
-// callAndCommit calls the token endpoint for a leased connection and commits the
-// outcome, releasing the lease in the same transaction. A new pair is stored
-// before anything else happens (and kept pending if the database refuses it).
-func (t *Tokens) callAndCommit(ctx context.Context, conn *models.Connection, owner, actor string) (*models.Connection, error) {
+// outcomeSink says where a refresh's outcome goes once GetResponse answered. A new
+// pair is always stored at once (engine_pending.go: kept in memory if the database
+// refuses it). A failure's outcome and a stored pair's events are written with it
+// (a zero sink: on demand), or handed to a committer that writes them in groups
+// (the refresher's).
+type outcomeSink struct {
+	failures chan<- models.RefreshOutcome
+	events   chan<- []*models.Event
+}
+
+// runLeased is the one path of every refresh once owner holds the connection's
+// lease, on demand or in the refresher's batch: the leased row is checked against
+// due (not due any more, or its new pair still waits to be stored: the lease is
+// given back and the row is the answer), an automatic refresh waits for its send
+// turn, the token endpoint is called (PrepareLeased) and the outcome goes to sink.
+// sent reports whether the call was made (or cut off by a fault hook).
+func (t *Tokens) runLeased(ctx context.Context, conn *models.Connection, owner, actor string, due func(*models.Connection, time.Time) bool, rules refreshRules, sink outcomeSink) (result *models.Connection, sent bool, err error) {
+	release := func() error {
+		if err := t.ReleaseLease(ctx, conn.ID, owner); err != nil {
+			t.log.Warn("could not release a refresh lease", "connection", conn.ID, "error", err)
+			return err
+		}
+		return nil
+	}
+	if pair := t.pending.get(conn.ID); pair != nil {
+		// Its newest pair waits to be stored: refreshing again would replace it.
+		return pair.connection(), false, release()
+	}
+	if due != nil && !due(conn, t.Now()) {
+		if err := release(); err != nil {
+			return nil, false, err
+		}
+		conn.LeaseOwner, conn.LeaseUntil = "", nil
+		return conn, false, nil
+	}
+	if rules.automatic {
+		if err := t.sendTurn(ctx); err != nil {
+			release()
+			return nil, false, err
+		}
+	}
 	p, err := t.PrepareLeased(ctx, conn, owner, actor)
 	if err != nil {
-		return nil, err
+		return nil, true, err // not sent (its lease is released), or cut off by a fault hook
 	}
-	saved, err := t.commit(ctx, p.Out, p.access, p.received, nil)
+	if sink.failures != nil && !p.NewTokens() {
+		sink.failures <- p.Out
+		return nil, true, p.Err
+	}
+	saved, err := t.commit(ctx, p.Out, p.access, p.received, sink.events)
+	if p.Err != nil && errors.Is(err, models.ErrSuperseded) {
+		// The refresh failed, and meanwhile another process stored a newer pair
+		// (the token this one presented was dead because of it): the failure is
+		// moot, and the stored pair is the answer.
+		t.log.Info("a failed refresh was ignored: another process stored a newer token pair meanwhile", "connection", conn.ID)
+		saved, err = t.Get(ctx, conn.ID)
+		return saved, true, err
+	}
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if p.Err != nil {
-		return nil, p.Err
+		return nil, true, p.Err
 	}
-	return saved, nil
+	return saved, true, nil
 }
 
 // Prepared is a refresh call's outcome, ready to be committed.
@@ -337,5 +378,6 @@ func (t *Tokens) PrepareLeased(ctx context.Context, conn *models.Connection, own
 // Disconnect erases a connection's tokens and marks it disconnected.
 func (t *Tokens) Disconnect(ctx context.Context, id, actor string) error {
 	ctx = auditing(ctx, models.AuditDisconnected, TargetConnection, id, "Disconnected; tokens erased")
+	t.held.drop(id)
 	return t.store.Disconnect(ctx, id, actor)
 }

@@ -45,12 +45,15 @@ const refreshCooldown = 30 * time.Second
 
 // AccessToken returns a usable access token for connection id. A token outside the
 // refresh margin is read (on SQLite from a cache of sealed rows that every write
-// retires) and opened — no write on that path. Inside the margin a token still
-// valid for more than waitFloor is handed out at once and refreshed in the
-// background; one about to expire is refreshed first, and still handed out when the
-// refresh fails for a reason that is not the customer's. A pair received but not yet stored
-// (the database refused it) is the one handed out. Errors: models.ErrNotFound,
-// models.ErrDisconnected, models.ErrStorageUnavailable, or a *RefreshError.
+// retires; on PostgreSQL, while it cannot be reached, from the row last read) and
+// opened — no write on that path. Inside the margin a token still valid for more
+// than waitFloor is handed out at once and refreshed in the background; one about
+// to expire is refreshed first, through the gate of automatic refreshes (its turn
+// at the refresh rate, never while storage refuses writes), and still handed out
+// when the refresh fails or waits for a reason that is not the customer's. A pair
+// received but not yet stored (the database refused it) is the one handed out.
+// Errors: models.ErrNotFound, models.ErrDisconnected, models.ErrStorageUnavailable,
+// or a *RefreshError.
 func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, error) {
 	if pair := t.pending.get(id); pair != nil {
 		prev := pair.out.Prev
@@ -106,6 +109,13 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 		}
 		return nil, &RefreshError{Class: ClassWait, Message: "GetResponse's access token expired moments after it was refreshed; try again shortly", RetryAfter: refreshCooldown}
 	}
+	if why := t.RefreshesPaused(ctx); why != "" {
+		// No refresh starts while storage refuses writes: a valid token still serves.
+		if valid {
+			return serve()
+		}
+		return nil, &pausedError{reason: why}
+	}
 	app, err := t.App(ctx, row.AppID)
 	if err != nil {
 		return nil, err
@@ -117,7 +127,13 @@ func (t *Tokens) AccessToken(ctx context.Context, id, actor string) (*Grant, err
 		}
 		return nil, blocked
 	}
-	conn, err := t.refresh(ctx, id, actor, t.policy.OnDemand, true)
+	// The caller needs this refresh, so it waits for its turn at the refresh rate,
+	// but not past the token's expiry when it is still valid.
+	turn := admitWait
+	if valid {
+		turn = min(turn, row.ExpiresAt.Sub(now))
+	}
+	conn, err := t.refresh(ctx, id, actor, t.policy.OnDemand, refreshRules{wait: true, automatic: true, turnWait: turn})
 	switch {
 	case err == nil:
 		g, err := t.grant(id, conn.AppID, conn.AccountID, conn.AccessTokenEnc, conn.ExpiresAt, conn.AccessTokenEnc != row.AccessTokenEnc, conn.Identity())
@@ -148,9 +164,23 @@ func (t *Tokens) grant(id, appID, accountID, sealed string, expires *time.Time, 
 }
 
 // tokenRow reads a connection's sealed token, from the cache when it is current.
+// Where rows are not cached (PostgreSQL), the row last read is held, and answers
+// only while the database cannot be reached and its token is still valid.
 func (t *Tokens) tokenRow(ctx context.Context, id string) (*models.TokenRow, error) {
 	if !t.cacheable {
-		return t.store.TokenRow(ctx, id)
+		row, err := t.store.TokenRow(ctx, id)
+		switch {
+		case err == nil:
+			t.held.put(id, *row)
+			return row, nil
+		case errors.Is(err, models.ErrNotFound):
+			t.held.drop(id)
+		case models.StorageProblemOf(err) == models.ProblemUnreachable:
+			if held, ok := t.held.get(id); ok && held.Status.Live() && held.ExpiresAt != nil && held.ExpiresAt.After(t.Now()) {
+				return &held, nil
+			}
+		}
+		return nil, err
 	}
 	now := time.Now()
 	if row, ok := t.tokenRows.get(id, t.store.Changes(), now); ok {
@@ -172,4 +202,33 @@ func (t *Tokens) Replaced(ctx context.Context, g *Grant) (bool, error) {
 		return false, err
 	}
 	return row.AccessTokenEnc != g.sealed, nil
+}
+
+// holdStored holds the token row of a connection this process just stored, so
+// that an outage that begins now serves the new token, not the one it replaced.
+func (t *Tokens) holdStored(c *models.Connection) {
+	if t.cacheable || c == nil {
+		return
+	}
+	t.held.put(c.ID, models.TokenRow{ID: c.ID, AppID: c.AppID, AccountID: c.AccountID, Status: c.Status,
+		AccessTokenEnc: c.AccessTokenEnc, ExpiresAt: c.ExpiresAt, NextAttemptAt: c.NextAttemptAt, LastError: c.LastError,
+		LastRefreshAt: c.LastRefreshAt, MaxDomain: c.MaxDomain, ParentLogin: c.ParentLogin})
+}
+
+// RefreshRefused refreshes the connection of g, an access token GetResponse just
+// refused as expired (a proxied call's 1014): a refresh grconnect starts by
+// itself, so it goes through the gate of automatic refreshes, waiting for its
+// turn. It refreshes only while g's token is still the stored one (another
+// refresh may have replaced it meanwhile), and never for an app that cannot
+// refresh for anyone (the error names the app).
+func (t *Tokens) RefreshRefused(ctx context.Context, g *Grant, actor string) (*models.Connection, error) {
+	app, err := t.App(ctx, g.AppID)
+	if err != nil {
+		return nil, err
+	}
+	if blocked := t.appBlocks(app, t.Now()); blocked != nil {
+		return nil, blocked
+	}
+	stillRefused := func(c *models.Connection, _ time.Time) bool { return c.AccessTokenEnc == g.sealed }
+	return t.refresh(ctx, g.ConnectionID, actor, stillRefused, refreshRules{wait: true, automatic: true, turnWait: admitWait})
 }

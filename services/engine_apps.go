@@ -43,6 +43,11 @@ func (c *appCache) get(ctx context.Context, id string) (*models.App, error) {
 		return e.app, nil
 	}
 	app, err := c.store.AppByID(ctx, id)
+	if ok && models.StorageProblemOf(err) == models.ProblemUnreachable {
+		// PostgreSQL cannot be reached: the app as last read serves the token
+		// route and the proxy meanwhile.
+		return e.app, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -21,9 +21,7 @@ func BenchmarkRefresher(b *testing.B) {
 	for range benchConnections {
 		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{
-		Batch: 1000, Concurrency: 16, Limiter: &countingLimiter{allow: 1 << 62},
-	}, discard())
+	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 62}, services.RefresherConfig{Batch: 1000, Concurrency: 16})
 	for b.Loop() {
 		// Make every connection due again.
 		b.StopTimer()

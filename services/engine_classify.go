@@ -34,9 +34,11 @@ const (
 const (
 	backoffBase = 30 * time.Second
 	backoffCap  = time.Hour
-	// appProbeEvery is how often an app whose configuration was rejected is probed
-	// anyway (the operator may have fixed it at GetResponse without touching grconnect).
-	appProbeEvery = 15 * time.Minute
+	// appProbeCap bounds the wait between probes of an app whose credentials or
+	// configuration were rejected: probed anyway (the operator may have fixed it at
+	// GetResponse without touching grconnect, or GetResponse's answer was an incident
+	// of its own), doubling from 30 s.
+	appProbeCap = 15 * time.Minute
 	// appRefusedAfter failures of the wait class, for different connections of one
 	// app within appRefusedWindow, make the whole app wait (one probe at a time).
 	appRefusedAfter  = 3
@@ -146,14 +148,29 @@ func AppHealthAdvice(h models.AppHealth, what string) string {
 
 // Backoff returns the wait before attempt n (1 = the first retry): doubling from
 // 30 s up to an hour, with ±20 % jitter so failing connections spread out.
-func Backoff(n int) time.Duration {
+func Backoff(n int) time.Duration { return backoffUpTo(n, backoffCap) }
+
+// appProbeBackoff is the wait before the n-th probe of an app the operator must
+// fix: doubling from 30 s up to 15 minutes.
+func appProbeBackoff(n int) time.Duration { return backoffUpTo(n, appProbeCap) }
+
+// backoffUpTo doubles from 30 s for each attempt, with ±20 % jitter, never past limit.
+func backoffUpTo(n int, limit time.Duration) time.Duration {
 	d := backoffBase
-	for i := 1; i < n && d < backoffCap; i++ {
+	for i := 1; i < n && d < limit; i++ {
 		d *= 2
 	}
-	d = min(d, backoffCap)
+	d = min(d, limit)
 	jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(d))
-	return d + jitter
+	return min(d+jitter, limit)
+}
+
+// grantRefused reports whether a client_credentials check was refused as a grant
+// (unsupported_grant_type, unauthorized_client): an answer about that grant, which
+// says nothing about the credentials or about the app's refreshes.
+func grantRefused(err error) bool {
+	var te *getresponse.TokenError
+	return errors.As(err, &te) && te.Op == "check" && (te.Code == "unsupported_grant_type" || te.Code == "unauthorized_client")
 }
 
 // retryAfter is how long until a failing connection's next attempt (at least 1 s).

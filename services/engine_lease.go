@@ -6,16 +6,44 @@ import (
 	"time"
 
 	"github.com/grconnect/grconnect/models"
+	"github.com/grconnect/grconnect/services/getresponse"
 )
 
 // Lease timing: a lease outlives the slowest token call, so a worker that still
-// holds one has either committed or given up.
+// holds one has either committed, given up, or holds the received pair (and
+// renews the lease while it waits to store it, engine_pending.go).
 const (
-	leaseTTL     = 60 * time.Second
+	// DefaultLease is how long a refresh holds its connection's lease
+	// (GRCONNECT_REFRESH_LEASE).
+	DefaultLease = 60 * time.Second
 	leaseWait    = 25 * time.Second
 	leasePoll    = 20 * time.Millisecond
 	maxPollSleep = 200 * time.Millisecond
 )
+
+// SetLease sets how long a refresh holds its connection's lease
+// (GRCONNECT_REFRESH_LEASE). A refresh's own deadline is at most half of it and
+// a token call's at most a third, so a lease still held means its refresh is
+// still running, holds its pair, or died. Call it before any refresh.
+func (t *Tokens) SetLease(d time.Duration) {
+	t.leaseTTL = d
+	if call := t.gr.TokenTimeout; call <= 0 && getresponse.DefaultTokenTimeout > d/3 || call > d/3 {
+		t.gr.TokenTimeout = d / 3
+	}
+}
+
+// refreshDeadline bounds one refresh, whoever waits for it.
+func (t *Tokens) refreshDeadline() time.Duration { return min(refreshDeadline, t.leaseTTL/2) }
+
+// leaseCutoff is the time before which an ended lease may be taken over: now,
+// once this process has settled (engine_replicas.go); until then the zero time,
+// so only released leases are taken.
+func (t *Tokens) leaseCutoff(now time.Time) time.Time {
+	if t.settled() {
+		return now
+	}
+	return time.Time{}
+}
 
 // errLeaseBusy: another worker holds the connection's lease, and the caller chose
 // not to wait for it.
@@ -24,7 +52,7 @@ var errLeaseBusy = errors.New("another refresh of this connection is in flight")
 // leasedRefresh takes the connection's lease (with wait, waiting while another
 // worker holds it), and refreshes the row the lease returned when due still holds
 // for it.
-func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool, wait bool) (*models.Connection, error) {
+func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*models.Connection, time.Time) bool, rules refreshRules) (*models.Connection, error) {
 	if pair := t.pending.get(id); pair != nil {
 		// Its newest pair waits to be stored: refreshing again would replace it.
 		return pair.connection(), nil
@@ -35,7 +63,7 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 	var conn *models.Connection
 	for waited := time.Duration(0); ; waited += sleep {
 		now := t.Now()
-		leased, err := t.store.AcquireLeaseRow(ctx, id, owner, now, now.Add(leaseTTL))
+		leased, err := t.store.AcquireLeaseRow(ctx, id, owner, t.leaseCutoff(now), now.Add(t.leaseTTL))
 		if err != nil {
 			return nil, err
 		}
@@ -43,7 +71,7 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 			conn = leased // the row as it is now that it is ours
 			break
 		}
-		if !wait {
+		if !rules.wait {
 			return nil, errLeaseBusy
 		}
 		current, err := t.Get(ctx, id)
@@ -68,14 +96,8 @@ func (t *Tokens) leasedRefresh(ctx context.Context, id, actor string, due func(*
 		}
 		sleep = min(sleep*2, maxPollSleep)
 	}
-	if due != nil && !due(conn, t.Now()) {
-		if err := t.store.ReleaseLease(ctx, id, owner); err != nil {
-			return nil, err
-		}
-		conn.LeaseOwner, conn.LeaseUntil = "", nil
-		return conn, nil
-	}
-	return t.callAndCommit(ctx, conn, owner, actor)
+	result, _, err := t.runLeased(ctx, conn, owner, actor, due, rules, outcomeSink{})
+	return result, err
 }
 
 // LeaseOwner returns a fresh lease-owner name for this process.

@@ -61,8 +61,13 @@ func (t *Tokens) RunNudges(ctx context.Context) {
 }
 
 // refreshNudged refreshes id if a read says it is still due (no write otherwise),
-// without waiting for another worker's lease.
+// without waiting for another worker's lease. It is an automatic refresh: while
+// the gate is shut the nudge is dropped (the refresher picks the connection up
+// once it opens), and otherwise it waits for its turn at the refresh rate.
 func (t *Tokens) refreshNudged(ctx context.Context, id string) {
+	if t.RefreshesPaused(ctx) != "" {
+		return
+	}
 	row, err := t.tokenRow(ctx, id)
 	if err != nil || !t.policy.onDemand(stateOfRow(row), t.Now()) || row.Leased(t.Now()) || t.pending.get(id) != nil {
 		return
@@ -70,7 +75,7 @@ func (t *Tokens) refreshNudged(ctx context.Context, id string) {
 	if app, err := t.App(ctx, row.AppID); err != nil || !app.Health.Healthy() {
 		return
 	}
-	if _, err := t.refresh(ctx, id, "system", t.policy.OnDemand, false); err != nil && ctx.Err() == nil {
+	if _, err := t.refresh(ctx, id, "system", t.policy.OnDemand, refreshRules{automatic: true}); err != nil && ctx.Err() == nil {
 		t.log.Debug("background refresh after a token request", "connection", id, "error", err)
 	}
 }

@@ -13,12 +13,17 @@ import (
 // issues a new pair, so a pair received and not stored is a customer who must
 // reconnect. A pair whose commit fails (disk full, read-only, database down) is
 // therefore kept here and committed again until it lands; meanwhile the connection
-// is not refreshed again and its pending access token is the one handed out.
+// is not refreshed again, its pending access token is the one handed out, and its
+// lease is renewed whenever the database takes that write, so no other process
+// refreshes it with the refresh token the pair replaced. A lease that ended
+// during an outage is not taken over by anyone until they have settled
+// (engine_replicas.go), which gives this process the time to renew it or store
+// the pair.
 
 // pendingRetry bounds the wait between attempts to store pending pairs.
 const (
 	pendingRetryMin = 200 * time.Millisecond
-	pendingRetryMax = 5 * time.Second
+	pendingRetryMax = 2 * time.Second
 )
 
 // pendingPair is a received token pair not yet stored.
@@ -28,6 +33,10 @@ type pendingPair struct {
 	expires  time.Time
 	received time.Time
 	attempts int
+	// leaseUntil is when the pair's lease ends as last written; leaseLost is set
+	// once a renewal found it released or taken over.
+	leaseUntil time.Time
+	leaseLost  bool
 }
 
 // pendingPairs holds the pairs waiting for the database.
@@ -104,6 +113,7 @@ func (t *Tokens) commit(ctx context.Context, out models.RefreshOutcome, plaintex
 	}
 	saved, evs, err := t.store.StoreRefreshTokens(ctx, out.Prev, out.Result)
 	if err == nil {
+		t.holdStored(saved)
 		t.observeCommit(time.Since(received))
 		t.recordEvents(ctx, evs, events)
 		return saved, nil
@@ -114,6 +124,9 @@ func (t *Tokens) commit(ctx context.Context, out models.RefreshOutcome, plaintex
 	t.log.Error("a new token pair could not be stored; keeping it and retrying until it is",
 		"connection", out.Prev.ID, "error", err)
 	pair := &pendingPair{out: out, access: plaintextAccess, expires: out.Result.Tokens.ExpiresAt, received: received, attempts: 1}
+	if out.Prev.LeaseUntil != nil {
+		pair.leaseUntil = *out.Prev.LeaseUntil
+	}
 	t.pending.add(out.Prev.ID, pair)
 	return pair.connection(), nil
 }
@@ -140,7 +153,8 @@ func (t *Tokens) recordEvents(ctx context.Context, evs []*models.Event, events c
 }
 
 // RunPending stores pending pairs until ctx ends, retrying with a growing pause
-// while the database refuses them.
+// while the database refuses them, and at once when the store sees the database
+// change (back after an outage).
 func (t *Tokens) RunPending(ctx context.Context) {
 	wait := pendingRetryMin
 	for {
@@ -148,6 +162,8 @@ func (t *Tokens) RunPending(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.pending.wakeChan():
+			wait = pendingRetryMin
+		case <-t.store.HealthChanged():
 			wait = pendingRetryMin
 		case <-time.After(wait):
 		}
@@ -159,14 +175,17 @@ func (t *Tokens) RunPending(ctx context.Context) {
 	}
 }
 
-// storePending tries every pending pair once and reports whether none is left.
+// storePending tries every pending pair once and reports whether none is left; a
+// pair that still cannot be stored has its lease renewed when the database takes
+// that.
 func (t *Tokens) storePending(ctx context.Context) bool {
 	left := false
 	for id, pair := range t.pending.snapshot() {
-		_, evs, err := t.store.StoreRefreshTokens(context.WithoutCancel(ctx), pair.out.Prev, pair.out.Result)
+		saved, evs, err := t.store.StoreRefreshTokens(context.WithoutCancel(ctx), pair.out.Prev, pair.out.Result)
 		switch {
 		case err == nil:
 			t.pending.remove(id, pair)
+			t.holdStored(saved)
 			t.recordEvents(ctx, evs, nil)
 			took := time.Since(pair.received)
 			t.observeCommit(took)
@@ -178,9 +197,31 @@ func (t *Tokens) storePending(ctx context.Context) bool {
 		default:
 			pair.attempts++
 			left = true
+			t.renewPending(ctx, id, pair)
 		}
 	}
 	return !left
+}
+
+// renewPending renews a pending pair's lease once a third of it is left or less
+// (or it ended during an outage), so that no other process refreshes the
+// connection with the refresh token the pair replaced.
+func (t *Tokens) renewPending(ctx context.Context, id string, pair *pendingPair) {
+	now := t.Now()
+	if pair.leaseLost || pair.leaseUntil.Sub(now) > t.leaseTTL/3 {
+		return
+	}
+	until := now.Add(t.leaseTTL)
+	held, err := t.store.RenewLease(context.WithoutCancel(ctx), id, pair.out.Result.LeaseOwner, until)
+	switch {
+	case err != nil:
+		// The database refuses this write too: the next attempt tries again.
+	case held:
+		pair.leaseUntil = until
+	default:
+		pair.leaseLost = true
+		t.log.Warn("the lease of a pending token pair was taken over; the pair is still stored unless a newer one was", "connection", id)
+	}
 }
 
 // Drain stores pending pairs until none is left or ctx ends (shutdown), and says

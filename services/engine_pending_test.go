@@ -61,11 +61,14 @@ func TestReceivedPairKeptUntilStored(t *testing.T) {
 	if err != nil || again.Token != g.Token {
 		t.Fatalf("second AccessToken = %v", err)
 	}
-	if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); err != nil || e.refreshes() != 1 {
+	// An explicit refresh is refused (429 refresh_too_soon), not answered with the
+	// pending pair as if it had asked GetResponse.
+	var tooSoon *services.TooSoonError
+	if _, err := e.tokens.Refresh(context.Background(), c.ID, "ann@example.com"); !errors.As(err, &tooSoon) || e.refreshes() != 1 {
 		t.Fatalf("a refresh while a pair is pending: %v, %d calls", err, e.refreshes())
 	}
 	// The refresher pauses instead of sending refreshes it could not store.
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Limiter: &countingLimiter{allow: 100}}, discard())
+	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 100}, services.RefresherConfig{})
 	if n, _ := r.RunOnce(context.Background()); n != 0 || e.refreshes() != 1 {
 		t.Fatalf("the refresher sent %d refreshes while the disk was full", n)
 	}

@@ -66,9 +66,19 @@ func newEngine(t testing.TB, fo getresponsetest.Options) *engine {
 
 // newTokens builds another engine instance (another "process") on store.
 func (e *engine) newTokens(store *models.Store) *services.Tokens {
+	return e.newTokensVia(store, nil)
+}
+
+// newTokensVia is newTokens whose calls to GetResponse go through wrap (nil: as
+// they are).
+func (e *engine) newTokensVia(store *models.Store, wrap func(http.RoundTripper) http.RoundTripper) *services.Tokens {
 	// As serve configures it: enough idle connections per host for the workers.
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 32
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = 32
+	var transport http.RoundTripper = base
+	if wrap != nil {
+		transport = wrap(base)
+	}
 	gr := getresponse.New(&http.Client{Transport: transport, Timeout: 10 * time.Second})
 	gr.TokenTimeout = 2 * time.Second
 	tk := services.NewTokens(store, e.box, e.apps, gr, services.DuePolicy{Margin: 10 * time.Minute, Keepalive: 24 * time.Hour}, "http://grconnect.test/oauth/callback", discard())
@@ -223,6 +233,13 @@ func TestTwoEnginesOnOneDatabaseRefreshOnce(t *testing.T) {
 }
 
 // countingLimiter lets allow calls through, then refuses; it counts every Wait.
+// newRefresher is a refresher whose gate admits what lim allows (and no cap per
+// second).
+func newRefresher(tokens *services.Tokens, store *models.Store, lim services.Limiter, cfg services.RefresherConfig) *services.Refresher {
+	tokens.SetRefreshLimiter(lim)
+	return services.NewRefresher(tokens, store, cfg, discard())
+}
+
 type countingLimiter struct {
 	waits atomic.Int64
 	allow int64
@@ -271,7 +288,7 @@ func TestRefresherPicksOnlyDueConnections(t *testing.T) {
 	add("leased by another worker", false, models.StatusActive, now.Add(time.Minute), func(c *models.Connection) { c.LeaseOwner, c.LeaseUntil = "other", &future })
 
 	lim := &countingLimiter{allow: 1000}
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Limiter: lim}, discard())
+	r := newRefresher(e.tokens, e.store, lim, services.RefresherConfig{})
 	n, err := r.RunOnce(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +322,7 @@ func TestRefresherRespectsTheRateLimit(t *testing.T) {
 		e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil)
 	}
 	lim := &countingLimiter{allow: 3}
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Limiter: lim, Concurrency: 4}, discard())
+	r := newRefresher(e.tokens, e.store, lim, services.RefresherConfig{Concurrency: 4})
 	n, _ := r.RunOnce(context.Background())
 	if n != 3 || e.refreshes() != 3 {
 		t.Fatalf("with 3 tokens in the bucket: attempted %d, fake saw %d", n, e.refreshes())
@@ -321,7 +338,7 @@ func TestBackoffNeverMoreThanOneAttemptPerWindow(t *testing.T) {
 	e.fake.FailToken(getresponsetest.TokenServerError, -1)
 	var attempts []time.Time
 	e.tokens.BeforeCommit = func(string) error { attempts = append(attempts, e.clock.Now()); return nil }
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Limiter: &countingLimiter{allow: 1 << 30}}, discard())
+	r := newRefresher(e.tokens, e.store, &countingLimiter{allow: 1 << 30}, services.RefresherConfig{})
 	start := e.clock.Now()
 	for e.clock.Now().Sub(start) < time.Hour {
 		if _, err := r.RunOnce(context.Background()); err != nil {
@@ -418,7 +435,7 @@ func TestKillBetweenTokenCallAndCommit(t *testing.T) {
 			}
 			// A restarted process: new engine, same database. Until the lease expires nobody retries.
 			restarted := e.newTokens(e.store)
-			r := services.NewRefresher(restarted, e.store, services.RefresherConfig{Limiter: &countingLimiter{allow: 100}}, discard())
+			r := newRefresher(restarted, e.store, &countingLimiter{allow: 100}, services.RefresherConfig{})
 			if n, _ := r.RunOnce(context.Background()); n != 0 {
 				t.Fatalf("retried %d while the lease was live", n)
 			}
@@ -457,7 +474,8 @@ func TestGracefulShutdownMidBatch(t *testing.T) {
 	for range 12 {
 		ids = append(ids, e.seed(models.StatusActive, e.clock.Now().Add(time.Minute), nil).ID)
 	}
-	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 3, RatePerSecond: 80}, discard())
+	e.tokens.SetRefreshRate(80)
+	r := services.NewRefresher(e.tokens, e.store, services.RefresherConfig{Concurrency: 3}, discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()

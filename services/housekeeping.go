@@ -14,9 +14,10 @@ const authStateGrace = time.Hour
 
 // Housekeeping deletes what anonymous requests leave behind once it counts for
 // nothing: expired authorizations, sign-in throttle rows whose window has passed,
-// ended sessions; and audit entries past their retention. Every minute it also
-// folds the connection counts' rows (models.CompactConnectionCounts). Every
-// replica runs it; the deletes are idempotent.
+// ended sessions; finished webhook deliveries and relayed GetResponse events past
+// their retention; and audit entries past theirs. Every minute it also folds the
+// connection counts' rows (models.CompactConnectionCounts). Every replica runs
+// it; the deletes are idempotent.
 type Housekeeping struct {
 	store *models.Store
 	log   *slog.Logger
@@ -35,7 +36,7 @@ func NewHousekeeping(store *models.Store, log *slog.Logger) *Housekeeping {
 
 // Swept counts what one pass deleted.
 type Swept struct {
-	AuthStates, Throttles, Sessions, AuditEntries int64
+	AuthStates, Throttles, Sessions, AuditEntries, Deliveries, InboundEvents int64
 }
 
 // RunOnce sweeps once.
@@ -50,6 +51,12 @@ func (h *Housekeeping) RunOnce(ctx context.Context) (Swept, error) {
 		return s, err
 	}
 	if s.Sessions, err = h.store.DeleteStaleSessions(ctx, now, now.Add(-SessionIdle)); err != nil {
+		return s, err
+	}
+	if s.Deliveries, err = h.store.DeleteFinishedDeliveriesBefore(ctx, now.Add(-DeliveryRetention)); err != nil {
+		return s, err
+	}
+	if s.InboundEvents, err = h.store.DeleteRelayedInboundBefore(ctx, now.Add(-InboundRetention)); err != nil {
 		return s, err
 	}
 	if h.AuditRetention > 0 {
@@ -83,8 +90,9 @@ func (h *Housekeeping) Run(ctx context.Context) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			h.log.Error("housekeeping failed", "error", err)
-		case s.AuthStates+s.Throttles+s.Sessions+s.AuditEntries > 0:
-			h.log.Info("housekeeping", "auth_states", s.AuthStates, "throttles", s.Throttles, "sessions", s.Sessions, "audit_entries", s.AuditEntries)
+		case s.AuthStates+s.Throttles+s.Sessions+s.AuditEntries+s.Deliveries+s.InboundEvents > 0:
+			h.log.Info("housekeeping", "auth_states", s.AuthStates, "throttles", s.Throttles, "sessions", s.Sessions, "audit_entries", s.AuditEntries,
+				"webhook_deliveries", s.Deliveries, "inbound_events", s.InboundEvents)
 		}
 	}
 }

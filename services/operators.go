@@ -119,7 +119,8 @@ func (o *Operators) Setup(ctx context.Context, token, email, password, confirm s
 	if a, ok := ActorOf(ctx); ok {
 		ctx = WithActor(ctx, Actor{Name: op.Email, IP: a.IP})
 	}
-	ctx = auditing(ctx, models.AuditOperatorCreated, TargetOperator, op.ID, "First operator "+op.Email+" created through the setup page")
+	op.ID = models.NewID("op")
+	ctx = auditingNamed(ctx, models.AuditOperatorCreated, TargetOperator, op.ID, op.Email, "First operator "+op.Email+" (Admin) created through the setup page")
 	if err := o.store.CreateFirstOperator(ctx, op); errors.Is(err, models.ErrDuplicate) {
 		return nil, ErrSetupDone
 	} else if err != nil {
@@ -128,13 +129,22 @@ func (o *Operators) Setup(ctx context.Context, token, email, password, confirm s
 	return op, nil
 }
 
-// Create adds an operator. Problems come back as FieldErrors on "email" and "password".
-func (o *Operators) Create(ctx context.Context, email, password, confirm string) (*models.Operator, error) {
+// Create adds an operator with a password chosen for them (the command line; the
+// dashboard invites instead, see Invitations) and a role ("" is admin). Problems
+// come back as FieldErrors on "email", "password" and "role".
+func (o *Operators) Create(ctx context.Context, email, password, confirm string, role models.Role) (*models.Operator, error) {
+	if role == "" {
+		role = models.RoleAdmin
+	}
+	if !role.Known() {
+		return nil, FieldErrors{"role": "Choose admin or viewer."}
+	}
 	op, err := o.newOperator(email, password, confirm)
 	if err != nil {
 		return nil, err
 	}
-	ctx = auditing(ctx, models.AuditOperatorCreated, TargetOperator, op.ID, "Operator "+op.Email+" added")
+	op.ID, op.Role = models.NewID("op"), role
+	ctx = auditingNamed(ctx, models.AuditOperatorCreated, TargetOperator, op.ID, op.Email, "Operator "+op.Email+" added as "+role.Label())
 	if err := o.store.CreateOperator(ctx, op); errors.Is(err, models.ErrDuplicate) {
 		return nil, FieldErrors{"email": "An operator with this email already exists."}
 	} else if err != nil {
@@ -175,7 +185,7 @@ func ValidateEmail(s string) (addr, problem string) {
 		return "", "Enter an email address."
 	}
 	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || len(s) > 254 {
+	if err != nil || a.Address != s || len(s) > 254 || hasUnprintable(s) {
 		return "", "Enter a valid email address, like ann@example.com."
 	}
 	return s, ""
@@ -399,8 +409,33 @@ func (o *Operators) Remove(ctx context.Context, actorID, id string) error {
 	if err != nil {
 		return err
 	}
-	ctx = auditing(ctx, models.AuditOperatorRemoved, TargetOperator, id, "Operator "+op.Email+" removed; their sessions ended")
+	ctx = auditingNamed(ctx, models.AuditOperatorRemoved, TargetOperator, id, op.Email, "Operator "+op.Email+" ("+op.Role.Label()+") removed; their sessions ended")
 	return o.store.DeleteOperator(ctx, id)
+}
+
+// ErrCannotChangeOwnRole is returned when an admin asks to change their own role:
+// another admin does it (so nobody demotes themself by mistake).
+var ErrCannotChangeOwnRole = errors.New("you cannot change your own role")
+
+// SetRole gives operator id the role on behalf of actorID: never their own, never
+// leaving no admin (models.ErrLastAdmin). Their outstanding password reset links
+// are retired, and an admin made a viewer loses the invitations they made, in the
+// same transaction as the change and its audit entry. Setting the role they have
+// changes nothing and reports false.
+func (o *Operators) SetRole(ctx context.Context, actorID, id string, role models.Role) (bool, error) {
+	if !role.Known() {
+		return false, FieldErrors{"role": "Choose admin or viewer."}
+	}
+	if actorID == id {
+		return false, ErrCannotChangeOwnRole
+	}
+	op, err := o.store.OperatorByID(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	ctx = auditingNamed(ctx, models.AuditRoleChanged, TargetOperator, id, op.Email,
+		"Role of "+op.Email+" changed from "+op.Role.Label()+" to "+role.Label()+"; their outstanding password reset links retired")
+	return o.store.SetOperatorRole(ctx, id, role)
 }
 
 // List returns every operator.

@@ -300,7 +300,7 @@ func (p *Proxy) freshToken(ctx context.Context, in ProxyRequest, used *Grant) (s
 		return "", err
 	}
 	if !replaced {
-		if _, err := p.tokens.RefreshFromAPI(ctx, in.ConnectionID, in.Actor); err != nil {
+		if _, err := p.tokens.RefreshRefused(ctx, used, in.Actor); err != nil {
 			return "", err
 		}
 	}

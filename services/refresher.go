@@ -9,30 +9,22 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/grconnect/grconnect/models"
 )
-
-// Limiter paces calls to GetResponse's token endpoint (a token bucket).
-type Limiter interface {
-	Wait(ctx context.Context) error
-}
 
 // RefresherConfig tunes the background refresher.
 type RefresherConfig struct {
 	Interval    time.Duration // how often it wakes (±20 % jitter); default 15 s
 	Batch       int           // connections picked per query; default 50
 	Concurrency int           // refreshes in flight at once; default 4
-	// Limiter paces token calls; nil means RatePerSecond (default 20/s), spread evenly.
-	Limiter       Limiter
-	RatePerSecond float64
 }
 
 // Refresher keeps connections alive: it wakes periodically, picks the connections due
 // for a refresh in small batches ordered by expiry, and refreshes them with bounded
-// concurrency under a rate limit. Every replica may run one: leases make each
-// refresh happen once.
+// concurrency through the gate of automatic refreshes (engine_gate.go: paused
+// while storage refuses writes, paced at the refresh rate it shares with every
+// other automatic refresh). Every replica may run one: leases make each refresh
+// happen once.
 type Refresher struct {
 	tokens *Tokens
 	store  *models.Store
@@ -50,15 +42,6 @@ func NewRefresher(tokens *Tokens, store *models.Store, cfg RefresherConfig, log 
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
-	}
-	if cfg.Limiter == nil {
-		r := cfg.RatePerSecond
-		if r <= 0 {
-			r = 20
-		}
-		// A burst of one spreads the calls evenly: no waves of simultaneous
-		// refreshes, so a crash catches as few in flight as the rate allows.
-		cfg.Limiter = rate.NewLimiter(rate.Limit(r), 1)
 	}
 	return &Refresher{tokens: tokens, store: store, cfg: cfg, log: log}
 }
@@ -90,25 +73,6 @@ func (r *Refresher) Run(ctx context.Context) {
 	}
 }
 
-// paused reports why automatic refreshes wait, or "": while the database refuses
-// writes, or a received pair still waits to be stored, a new refresh would only add
-// a pair that cannot be stored (under strict rotation, a customer lost if the
-// process then dies). Refresh tokens keep in the database meanwhile; access tokens
-// still valid are still handed out. A paused refresher probes the database with a
-// tiny write, so it notices the recovery on its own.
-func (r *Refresher) paused(ctx context.Context) string {
-	if n := r.tokens.PendingPairs(); n > 0 {
-		return "token pairs wait to be stored"
-	}
-	if h := r.store.Health(); !h.OK() {
-		if err := r.store.ProbeWrite(ctx); err == nil {
-			return ""
-		}
-		return h.Problem.Describe()
-	}
-	return ""
-}
-
 // RunOnce picks one batch of due connections and refreshes them, returning how many
 // it attempted. A connection is leased only once its request is about to be sent
 // (a free worker and the rate limiter's go-ahead), so a batch waiting its turn holds
@@ -117,7 +81,7 @@ func (r *Refresher) paused(ctx context.Context) string {
 // several can be sent at once (free workers, rate to spare) they are leased in one
 // statement.
 func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
-	if why := r.paused(ctx); why != "" {
+	if why := r.tokens.RefreshesPaused(ctx); why != "" {
 		r.log.Warn("automatic refreshes paused", "reason", why)
 		return 0, nil
 	}
@@ -150,10 +114,6 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 	for range r.cfg.Concurrency {
 		slots <- struct{}{}
 	}
-	allow := func() bool { return false }
-	if a, ok := r.cfg.Limiter.(interface{ Allow() bool }); ok {
-		allow = a.Allow
-	}
 	var wg sync.WaitGroup
 	var attempted atomic.Int64
 	for next := 0; next < len(ids); {
@@ -161,12 +121,12 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		case <-slots:
 		case <-ctx.Done():
 		}
-		// The limiter is the last chance to stop: past it, requests are sent and
+		// The gate is the last chance to stop: past it, requests are sent and
 		// run to their commit even if shutdown begins.
-		if ctx.Err() != nil || r.tokens.PendingPairs() > 0 || !r.store.Health().OK() {
+		if ctx.Err() != nil || r.tokens.gateShut() {
 			break // shutting down, or the database stopped taking writes
 		}
-		if err := r.cfg.Limiter.Wait(ctx); err != nil {
+		if err := r.tokens.gate.pace().Wait(ctx); err != nil {
 			slots <- struct{}{}
 			next++ // not this one now; it stays due
 			continue
@@ -180,7 +140,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 			default:
 				break more
 			}
-			if !allow() {
+			if !r.tokens.allowNow() {
 				slots <- struct{}{}
 				break
 			}
@@ -188,9 +148,9 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 			next++
 		}
 		owner := r.tokens.LeaseOwner()
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.tokens.refreshDeadline())
 		now := r.tokens.Now()
-		rows, err := r.store.AcquireLeases(lctx, group, owner, now, now.Add(leaseTTL))
+		rows, err := r.store.AcquireLeases(lctx, group, owner, r.tokens.leaseCutoff(now), now.Add(r.tokens.leaseTTL))
 		cancel()
 		if err != nil {
 			r.log.Error("lease", "connections", len(group), "error", err)
@@ -201,7 +161,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		for i := range rows {
 			wg.Go(func() {
 				defer func() { slots <- struct{}{} }()
-				if r.refreshLeased(ctx, &rows[i], owner, probes[rows[i].ID], failures, events) {
+				if r.refreshLeased(ctx, &rows[i], owner, probes[rows[i].ID], outcomeSink{failures: failures, events: events}) {
 					attempted.Add(1)
 				}
 			})
@@ -256,34 +216,27 @@ func (r *Refresher) claimProbes(ctx context.Context, now time.Time) (map[string]
 	return probes, nil
 }
 
-// refreshLeased refreshes one leased connection if it is still due, and stores a
-// new pair at once (a failure goes to the group committer). It reports whether a
-// request was sent.
-func (r *Refresher) refreshLeased(ctx context.Context, conn *models.Connection, owner string, probe bool, failures chan<- models.RefreshOutcome, events chan<- []*models.Event) bool {
+// refreshLeased refreshes one leased connection through the engine's one leased
+// path (runLeased) if it is still due — and, for an unhealthy app's connection,
+// only as that app's probe — with the group committer as its sink. It reports
+// whether a request was sent.
+func (r *Refresher) refreshLeased(ctx context.Context, conn *models.Connection, owner string, probe bool, sink outcomeSink) bool {
 	// Leased means sent: it runs to its commit even if shutdown begins.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshDeadline)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.tokens.refreshDeadline())
 	defer cancel()
-	if !r.tokens.Policy().Background(conn, r.tokens.Now()) || r.tokens.pending.get(conn.ID) != nil {
-		r.release(ctx, conn.ID, owner) // refreshed a moment ago, or its new pair is pending
-		return false
-	}
-	if app, err := r.tokens.App(ctx, conn.AppID); err == nil && !app.Health.Healthy() && !probe {
-		r.release(ctx, conn.ID, owner) // its app became unhealthy meanwhile: only a probe goes
-		return false
-	}
-	p, err := r.tokens.PrepareLeased(ctx, conn, owner, "system")
-	if err != nil {
-		r.log.Error("refresh", "connection", conn.ID, "error", err)
-		return true // not sent (its lease is released), or cut off by a fault hook
-	}
-	if p.NewTokens() {
-		if _, err := r.tokens.commit(ctx, p.Out, p.access, p.received, events); err != nil && !errors.Is(err, models.ErrDisconnected) {
-			r.log.Warn("refresh not saved", "connection", conn.ID, "error", err)
+	due := func(c *models.Connection, now time.Time) bool {
+		if !r.tokens.Policy().Background(c, now) {
+			return false // refreshed a moment ago
 		}
-		return true
+		app, err := r.tokens.App(ctx, c.AppID)
+		return err != nil || app.Health.Healthy() || probe // an unhealthy app: only its probe goes
 	}
-	failures <- p.Out
-	return true
+	_, sent, err := r.tokens.runLeased(ctx, conn, owner, "system", due, refreshRules{automatic: true}, sink)
+	var rerr *RefreshError
+	if err != nil && !errors.As(err, &rerr) && !errors.Is(err, models.ErrDisconnected) {
+		r.log.Warn("refresh", "connection", conn.ID, "error", err)
+	}
+	return sent
 }
 
 // maxGroupCommit caps how many refresh outcomes share one transaction.
@@ -343,11 +296,5 @@ func (r *Refresher) commitGroups(ctx context.Context, failures <-chan models.Ref
 				r.log.Warn("refresh not saved", "connection", group[i].Prev.ID, "error", e)
 			}
 		}
-	}
-}
-
-func (r *Refresher) release(ctx context.Context, id, owner string) {
-	if err := r.tokens.ReleaseLease(ctx, id, owner); err != nil {
-		r.log.Error("release lease", "connection", id, "error", err)
 	}
 }

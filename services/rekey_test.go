@@ -31,7 +31,7 @@ func TestRekeyWhileRefreshesWrite(t *testing.T) {
 	}
 	wh := services.NewWebhooks(e.store, e.box, nil, discard())
 	wh.AllowPrivate = true
-	if _, err := wh.Configure(ctx, e.app, "https://hooks.example.com/x", false); err != nil {
+	if _, err := wh.Configure(ctx, e.app, services.WebhookInput{URL: "https://hooks.example.com/x"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := services.CheckKey(ctx, e.store, e.box); err != nil {

@@ -53,3 +53,46 @@ func (c *rowCache[T]) put(key string, row T, changes uint64, read time.Time) {
 	}
 	c.entries[key] = rowEntry[T]{row: row, changes: changes, read: read}
 }
+
+// heldRowsMax bounds the held rows: a full set forgets one row for each new one.
+const heldRowsMax = 100_000
+
+// heldRows keep, where rows are not cached (PostgreSQL), the last row the database
+// gave for each key, for one use only: answering while the database cannot be
+// reached. While it answers, every read goes to it and replaces the held row, so
+// a row another replica changed is never served from here while it is up.
+type heldRows[T any] struct {
+	mu   sync.Mutex
+	rows map[string]T
+}
+
+// put holds row for key.
+func (h *heldRows[T]) put(key string, row T) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.rows == nil {
+		h.rows = make(map[string]T)
+	}
+	if _, ok := h.rows[key]; !ok && len(h.rows) >= heldRowsMax {
+		for k := range h.rows {
+			delete(h.rows, k)
+			break
+		}
+	}
+	h.rows[key] = row
+}
+
+// get returns key's held row.
+func (h *heldRows[T]) get(key string) (T, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	row, ok := h.rows[key]
+	return row, ok
+}
+
+// drop forgets key's row (deleted, disconnected).
+func (h *heldRows[T]) drop(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.rows, key)
+}

@@ -32,23 +32,23 @@ func TestWebhookURLCheckedAtSave(t *testing.T) {
 	}
 	private := []string{"http://127.0.0.1:9/hook", "https://10.1.2.3/hook", "https://192.168.1.10/hook", "http://localhost:9/hook", "https://[::1]/hook", "https://100.64.0.1/hook"}
 	for _, u := range append(always, private...) {
-		if _, err := wh.Configure(context.Background(), e.app, u, false); err == nil {
+		if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: u}); err == nil {
 			t.Errorf("%s was accepted", u)
 		} else if _, ok := services.AsFieldErrors(err); !ok {
 			t.Errorf("%s: %v, want a field error", u, err)
 		}
 	}
-	if _, err := wh.Configure(context.Background(), e.app, "https://hooks.example.com/grconnect", false); err != nil {
+	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: "https://hooks.example.com/grconnect"}); err != nil {
 		t.Fatalf("a public https URL was refused: %v", err)
 	}
 	wh.AllowPrivate = true
 	for _, u := range private {
-		if _, err := wh.Configure(context.Background(), e.app, u, false); err != nil {
+		if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: u}); err != nil {
 			t.Errorf("with private networks allowed, %s was refused: %v", u, err)
 		}
 	}
 	for _, u := range always {
-		if _, err := wh.Configure(context.Background(), e.app, u, false); err == nil {
+		if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: u}); err == nil {
 			t.Errorf("with private networks allowed, %s was accepted", u)
 		}
 	}
@@ -64,7 +64,7 @@ func TestWebhookDialGuard(t *testing.T) {
 	wh := services.NewWebhooks(e.store, e.box, nil, discard())
 	wh.Now = e.clock.Now
 	wh.AllowPrivate = true
-	if _, err := wh.Configure(context.Background(), e.app, srv.URL, false); err != nil {
+	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: srv.URL}); err != nil {
 		t.Fatal(err)
 	}
 	wh.AllowPrivate = false // as if the URL had been saved before, or resolved to loopback only now
@@ -98,7 +98,7 @@ func TestWebhookRedirectsAreNotFollowed(t *testing.T) {
 	wh := services.NewWebhooks(e.store, e.box, nil, discard())
 	wh.Now = e.clock.Now
 	wh.AllowPrivate = true
-	if _, err := wh.Configure(context.Background(), e.app, redirector.URL, false); err != nil {
+	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: redirector.URL}); err != nil {
 		t.Fatal(err)
 	}
 	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Hour), nil)

@@ -74,16 +74,16 @@ func newReceiver(t *testing.T, e *engine) (*receiver, string, *services.Webhooks
 func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
-	if _, err := wh.Configure(context.Background(), e.app, "ftp://nope", false); err == nil {
+	if _, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: "ftp://nope"}); err == nil {
 		t.Fatal("an ftp webhook URL was accepted")
 	}
-	secret, err := wh.Configure(context.Background(), e.app, hookURL+"/hooks", false)
+	secret, err := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL + "/hooks"})
 	if err != nil || !strings.HasPrefix(secret, "whsec_") {
 		t.Fatalf("Configure = %q, %v", secret, err)
 	}
 	rc.secret = secret
 	e.app, _ = e.store.AppByID(context.Background(), e.app.ID)
-	if again, _ := wh.Configure(context.Background(), e.app, hookURL+"/hooks2", false); again != "" {
+	if again, _ := wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL + "/hooks2"}); again != "" {
 		t.Fatal("the secret was shown again without a rotation")
 	}
 
@@ -184,7 +184,7 @@ func TestWebhooksSurviveADownReceiverAndARestart(t *testing.T) {
 func TestWebhookGivesUpAfterADay(t *testing.T) {
 	e := newEngine(t, getresponsetest.Options{})
 	rc, hookURL, wh := newReceiver(t, e)
-	rc.secret, _ = wh.Configure(context.Background(), e.app, hookURL, false)
+	rc.secret, _ = wh.Configure(context.Background(), e.app, services.WebhookInput{URL: hookURL})
 	c := e.seed(models.StatusActive, e.clock.Now().Add(time.Hour), nil)
 	e.store.Disconnect(context.Background(), c.ID, "x")
 	for range 40 {

@@ -13,8 +13,9 @@ func brandHref(p Page) string {
 }
 
 func flashKind(k string) string {
-	if k == "error" {
-		return "error"
+	switch k {
+	case "error", "warning":
+		return k
 	}
 	return "success"
 }
@@ -65,8 +66,6 @@ func derefTime(t *TimeView) TimeView {
 	return *t
 }
 
-func joinEvents(events []string) string { return strings.Join(events, ", ") }
-
 // countOf says "1 connection" or "3 connections".
 func countOf(n int64, one, many string) string {
 	if n == 1 {
@@ -102,4 +101,12 @@ func secretState(hint string) string {
 		return "Set"
 	}
 	return "Set, ends in " + hint
+}
+
+// orText is s, or fallback when s is empty.
+func orText(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
 }

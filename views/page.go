@@ -29,6 +29,23 @@ type Page struct {
 	DetectZone bool
 	// Version is grconnect's version for the footer ("" on public pages).
 	Version string
+	// Reauth is the signed-in operator's confirmation for sensitive actions, for
+	// ReauthField.
+	Reauth Reauth
+	// Viewer is set when the signed-in operator is a viewer: AdminOnly shows them
+	// why an action is not there instead of the action.
+	Viewer bool
+}
+
+// Reauth is whether the signed-in operator confirmed their password recently
+// enough for sensitive actions, and why the last request was refused, if it was.
+type Reauth struct {
+	// Until is when the confirmation stops covering sensitive actions, in words
+	// ("" when there is none: ReauthField asks for the password).
+	Until string
+	// Error says why a sensitive action was just refused (no or a wrong password,
+	// too many attempts).
+	Error string
 }
 
 // Assets are the content-hashed URLs of the static files.
@@ -48,16 +65,20 @@ type Field struct {
 	Autocomplete string
 	Required     bool
 	// Note replaces the "optional" marker of a field that is not required ("MAX only").
-	Note string
-	// KeepValue sends a password field's value back (a secret typed in this same post).
-	KeepValue bool
-	Options   []Option // for select
-	Attrs     templ.Attributes
+	Note    string
+	Options []Option // for select
+	Attrs   templ.Attributes
 }
 
 // Option is one choice of a select field.
 type Option struct {
 	Value, Label string
+}
+
+// OptionGroup is a labelled group of a select's choices (<optgroup>).
+type OptionGroup struct {
+	Label   string
+	Options []Option
 }
 
 // attrs returns the control's attributes, leaving out the empty ones.
@@ -71,7 +92,7 @@ func (f Field) attrs() templ.Attributes {
 		a["type"], a["value"] = "text", f.Value
 	default:
 		a["type"] = f.Type
-		if f.Type != "password" || (f.KeepValue && f.Value != "") {
+		if f.Type != "password" { // a password or secret is never written into a page
 			a["value"] = f.Value
 		}
 	}

@@ -98,6 +98,8 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request, path string) {
 		ep = EndpointFromFields
 	case r.Method == http.MethodGet && path == "/campaigns":
 		ep = EndpointCampaigns
+	case path == "/accounts/callbacks" && (r.Method == http.MethodGet || r.Method == http.MethodPost || r.Method == http.MethodDelete):
+		ep = EndpointCallbacks
 	default:
 		f.inc(EndpointOther)
 		setRateHeaders(w, f.peekRate(""))
@@ -201,6 +203,8 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request, path string) {
 			items[i] = campaignJSON(c, base)
 		}
 		writeList(w, items, q, "campaignId")
+	case EndpointCallbacks:
+		f.serveCallbacks(w, r, acct.AccountID)
 	}
 }
 

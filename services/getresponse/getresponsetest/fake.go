@@ -5,7 +5,8 @@
 // A Fake is an http.Handler: tests wrap it in an httptest server with
 // NewServer, and demo mode mounts it inside the app under a path prefix
 // (Options.Prefix). Failure switches (FailToken, FailTokenFor, FailAPI,
-// FailAPIFor, ExpireAccessTokens, RevokeRefreshTokens, SetOutage), the
+// FailAPIFor, ExpireAccessTokens, RevokeRefreshTokens, SetOutage,
+// RefuseClientCredentials), the
 // documented rate limits (Options.WindowCalls, PerSecond, Parallel), exact
 // counters (Count, Stat, PeakInFlight, DomainCalls) and a clock (Options.Now)
 // let tests drive the client's and the engine's error paths without sleeping.
@@ -37,11 +38,22 @@
 //     1015, no Retry-After, and the window's headers with context.timeToReset;
 //   - the 11th parallel request of an account is refused with 429, code 1015,
 //     Retry-After: 1 and the window's headers (the real answer is unknown);
-//   - client_credentials returns a token for the client's owner (SetClientOwner,
-//     else the first account), with no refresh token;
+//   - client_credentials (documented in GetResponse's "Client Credentials
+//     flow") returns a token for the client's owner (SetClientOwner, else the
+//     first account), with no refresh token; RefuseClientCredentials makes it
+//     answer 400 unsupported_grant_type or unauthorized_client instead, after
+//     the client's credentials were checked;
 //   - with RotationGrace a rotated-away refresh token keeps working for
 //     Options.RotationGrace, each use issuing a new one;
-//   - the consent decision redirects with 302 Found.
+//   - the consent decision redirects with 302 Found;
+//   - /v3/accounts/callbacks keeps one setting per account, takes the action
+//     goal beside those of the OpenAPI document, and answers GET of an account
+//     without callbacks 404, code 1013.
+//
+// The fake also sends events as GetResponse does (FireWebhook: JSON with a
+// stable X-Webhook-ID, retried 3 times until the answer is a 2xx with
+// {"status":"OK"}; FireCallback: one GET with the callback's parameters to the
+// account's registered callback URL).
 package getresponsetest
 
 import (
@@ -107,6 +119,9 @@ type Options struct {
 	// OutageLength is how long the consent outcome OutcomeApproveOutage
 	// makes the account fail; 0 means DefaultOutageLength.
 	OutageLength time.Duration
+	// WebhookRetryDelay is the wait before a webhook's first retry (FireWebhook);
+	// each further retry waits twice as long. 0 means DefaultWebhookRetryDelay.
+	WebhookRetryDelay time.Duration
 	// OnChange, when set, is called after the state that Snapshot saves
 	// changed (clients, accounts, codes, tokens, plans). It runs outside the
 	// Fake's lock, never twice at once, and calls may be coalesced: one call
@@ -140,6 +155,8 @@ const (
 	EndpointFromFields
 	// EndpointCampaigns counts GET /v3/campaigns.
 	EndpointCampaigns
+	// EndpointCallbacks counts GET, POST and DELETE /v3/accounts/callbacks.
+	EndpointCallbacks
 	// EndpointOther counts any other request under /v3 (answered 404, code 1013).
 	EndpointOther
 	// EndpointRedirectTarget counts requests to the Location of the fake's
@@ -221,7 +238,9 @@ type Fake struct {
 	codes        map[string]*authCode
 	access       map[string]*accessToken
 	refresh      map[string]*refreshToken
-	plans        map[string]*plan // by AccountID
+	plans        map[string]*plan            // by AccountID
+	callbacks    map[string]*callbackSetting // by AccountID
+	eventClient  *http.Client                // fires webhooks and callbacks (SetEventClient)
 	usage        map[string]*usage
 	domainCalls  map[DomainCall]int
 	tokenFail    failure[TokenFailure]
@@ -230,6 +249,7 @@ type Fake struct {
 	apiFailFor   map[string]*failure[APIFailure] // by AccountID
 	tokenLatency time.Duration
 	apiLatency   time.Duration
+	ccRefusal    GrantRefusal
 }
 
 // New returns a Fake offering the DemoAccounts on its consent page (the
@@ -267,6 +287,9 @@ func New(opts Options) *Fake {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.WebhookRetryDelay <= 0 {
+		opts.WebhookRetryDelay = DefaultWebhookRetryDelay
+	}
 	f := &Fake{opts: opts, closed: make(chan struct{})}
 	f.resetStateLocked()
 	for _, a := range DemoAccounts() {
@@ -285,6 +308,7 @@ func (f *Fake) resetStateLocked() {
 	f.access = map[string]*accessToken{}
 	f.refresh = map[string]*refreshToken{}
 	f.plans = map[string]*plan{}
+	f.callbacks = map[string]*callbackSetting{}
 	if f.usage == nil {
 		f.usage = map[string]*usage{}
 		f.domainCalls = map[DomainCall]int{}
@@ -396,6 +420,7 @@ func (f *Fake) changed() {
 //	GET      /getresponse-fake.css   the consent page's stylesheet
 //	POST     /v3/token               token endpoint
 //	GET      /v3/accounts, /v3/from-fields, /v3/campaigns
+//	*        /v3/accounts/callbacks   the account's callback setting (GET, POST, DELETE)
 //	*        /moved/…                where the fake's redirects point (410)
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path

@@ -2,6 +2,7 @@ package getresponsetest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -804,5 +805,43 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestClientCredentialsCanBeRefusedAsAGrant: GetResponse documents the client
+// credentials flow; RefuseClientCredentials makes the fake refuse that grant
+// (400, unsupported_grant_type or unauthorized_client) for a client whose secret
+// is right, while a wrong secret is still invalid_client and refreshes and code
+// exchanges of the same client keep working.
+func TestClientCredentialsCanBeRefusedAsAGrant(t *testing.T) {
+	for _, tc := range []struct {
+		refusal GrantRefusal
+		code    string
+	}{{GrantUnsupported, "unsupported_grant_type"}, {GrantUnauthorized, "unauthorized_client"}} {
+		t.Run(tc.code, func(t *testing.T) {
+			s := newTestServer(t, Options{})
+			_, refresh := tokens(t, s)
+			cc := url.Values{"grant_type": {"client_credentials"}}
+			if a := tokenCall(t, s, cc, nil); a.status != http.StatusOK || a.json(t)["access_token"] == nil {
+				t.Fatalf("client_credentials before the switch = %d %s", a.status, a.body)
+			}
+			s.RefuseClientCredentials(tc.refusal)
+			a := tokenCall(t, s, cc, nil)
+			if m := a.json(t); a.status != http.StatusBadRequest || m["error"] != tc.code || m["access_token"] != nil {
+				t.Fatalf("refused client_credentials = %d %s", a.status, a.body)
+			}
+			wrong := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(clientID)+":wrong"))
+			if a := tokenCall(t, s, cc, map[string]string{"Authorization": wrong}); a.status != http.StatusUnauthorized || a.json(t)["error"] != "invalid_client" {
+				t.Fatalf("a wrong secret while the grant is refused = %d %s", a.status, a.body)
+			}
+			if a := tokenCall(t, s, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, nil); a.status != http.StatusOK {
+				t.Fatalf("a refresh while client_credentials is refused = %d %s", a.status, a.body)
+			}
+			tokens(t, s) // consent and code exchange still work
+			s.RefuseClientCredentials(GrantAllowed)
+			if a := tokenCall(t, s, cc, nil); a.status != http.StatusOK {
+				t.Fatalf("client_credentials after clearing = %d %s", a.status, a.body)
+			}
+		})
 	}
 }

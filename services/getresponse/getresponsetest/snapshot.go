@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -21,6 +22,13 @@ type snapshot struct {
 	Access   map[string]snapAccess  `json:"access_tokens"`
 	Refresh  map[string]snapRefresh `json:"refresh_tokens"`
 	Plans    map[string]snapPlan    `json:"plans,omitempty"`
+	// Callbacks are the accounts' callback settings (absent in older snapshots).
+	Callbacks map[string]snapCallback `json:"callbacks,omitempty"`
+}
+
+type snapCallback struct {
+	URL     string          `json:"url"`
+	Actions map[string]bool `json:"actions"`
 }
 
 type snapClient struct {
@@ -58,7 +66,8 @@ type snapPlan struct {
 
 // Snapshot returns the Fake's state as JSON: registered clients, accounts,
 // pending codes, access and refresh tokens (the fake's own simulated
-// tokens), and per-account plans (outages, rejected refresh tokens). A Fake
+// tokens), per-account plans (outages, rejected refresh tokens) and callback
+// settings. A Fake
 // given it by Restore accepts the tokens issued before. Counters, rate-limit
 // usage, latencies and failure switches are not saved.
 func (f *Fake) Snapshot() ([]byte, error) {
@@ -90,6 +99,12 @@ func (f *Fake) Snapshot() ([]byte, error) {
 	for id, p := range f.plans {
 		if p.outageArmed || !p.outageUntil.IsZero() {
 			s.Plans[id] = snapPlan{OutageArmed: p.outageArmed, OutageUntil: p.outageUntil}
+		}
+	}
+	if len(f.callbacks) > 0 {
+		s.Callbacks = make(map[string]snapCallback, len(f.callbacks))
+		for id, c := range f.callbacks {
+			s.Callbacks[id] = snapCallback{URL: c.URL, Actions: maps.Clone(c.Actions)}
 		}
 	}
 	f.mu.Unlock()
@@ -137,6 +152,9 @@ func (f *Fake) Restore(data []byte) error {
 	}
 	for id, p := range s.Plans {
 		f.plans[id] = &plan{outageArmed: p.OutageArmed, outageUntil: p.OutageUntil}
+	}
+	for id, c := range s.Callbacks {
+		f.callbacks[id] = &callbackSetting{URL: c.URL, Actions: maps.Clone(c.Actions)}
 	}
 	return nil
 }

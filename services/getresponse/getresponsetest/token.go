@@ -65,6 +65,32 @@ const (
 	TokenSlow
 )
 
+// GrantRefusal is how the token endpoint refuses grant_type=client_credentials
+// while answering every other grant as usual: an answer about the grant, not
+// about the client's credentials (which are checked first).
+type GrantRefusal int
+
+// The client_credentials refusals.
+const (
+	// GrantAllowed answers client_credentials with a token (the default).
+	GrantAllowed GrantRefusal = iota
+	// GrantUnsupported answers 400 {"error":"unsupported_grant_type",…}.
+	GrantUnsupported
+	// GrantUnauthorized answers 400 {"error":"unauthorized_client",…}: the
+	// client authenticated but may not use this grant.
+	GrantUnauthorized
+)
+
+// RefuseClientCredentials makes grant_type=client_credentials answer refusal
+// for every client whose credentials are right (a wrong secret still gets
+// invalid_client); GrantAllowed clears it. Refreshes and code exchanges are
+// not affected.
+func (f *Fake) RefuseClientCredentials(refusal GrantRefusal) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ccRefusal = refusal
+}
+
 // FailToken makes the next n token calls fail with mode (n < 0: until
 // cleared; n == 0 or TokenOK: clear). It replaces any earlier token switch.
 func (f *Fake) FailToken(mode TokenFailure, n int) {
@@ -242,6 +268,19 @@ func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if grant == "refresh_token" && accountID != "" && !f.consume(w, accountID) {
 		return
+	}
+	if grant == "client_credentials" {
+		f.mu.Lock()
+		refusal := f.ccRefusal
+		f.mu.Unlock()
+		switch refusal {
+		case GrantUnsupported:
+			writeRFCError(w, http.StatusBadRequest, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server")
+			return
+		case GrantUnauthorized:
+			writeRFCError(w, http.StatusBadRequest, "unauthorized_client", "The client is not authorized to use this grant type")
+			return
+		}
 	}
 
 	f.mu.Lock()

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,10 +30,10 @@ import (
 // commands is the command line: each verb, its usage line and what runs it.
 var commands = []command{
 	{"serve", "grconnect [serve] [--demo] [flags]      run the server (see grconnect serve -h)", serve},
-	{"operator create", "grconnect operator create --email E --password-stdin", createOperator},
+	{"operator create", "grconnect operator create --email E --password-stdin [--role admin|viewer]", createOperator},
 	{"operator reset-password", "grconnect operator reset-password --email E   prints a one-time password reset link (24 h)", resetOperatorPassword},
 	{"app create", "grconnect app create --name N --client-id ID --client-secret-stdin [--edition E] [--auth-url U] [--api-url U] [--x-domain D] [--return-origin ORIGIN]...", createApp},
-	{"apikey create", "grconnect apikey create --name N        prints a new API key, once", createAPIKey},
+	{"apikey create", "grconnect apikey create --name N [--scope S]... [--app APP_ID] [--expires DURATION]   prints a new API key, once", createAPIKey},
 	{"migrate", "grconnect migrate                       apply pending database migrations, then exit", migrate},
 	{"rekey", "grconnect rekey [--new-key]             re-seal every stored secret with GRCONNECT_SECRET_KEY (README: Rotating the key)", rekey},
 	{"copy-db", "grconnect copy-db --to postgres://…     copy this (SQLite) install into an empty PostgreSQL database", copyDB},
@@ -347,11 +348,15 @@ func createOperator(ctx context.Context, inv *invocation) error {
 	fs, loader := inv.flags()
 	email := fs.String("email", "", "the operator's email address")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	role := fs.String("role", string(models.RoleAdmin), "admin (changes everything) or viewer (sees every page, changes nothing but their own account)")
 	if err := inv.parse(fs); err != nil {
 		return err
 	}
-	if *email == "" || !*fromStdin {
-		return errors.New("usage: grconnect operator create --email E --password-stdin")
+	if *email == "" || !*fromStdin || fs.NArg() > 0 {
+		return errors.New("usage: grconnect operator create --email E --password-stdin [--role admin|viewer]")
+	}
+	if !models.Role(*role).Known() {
+		return fmt.Errorf("--role: use admin or viewer, not %q", *role)
 	}
 	password, err := readSecret(inv.stdin, "password")
 	if err != nil {
@@ -368,7 +373,7 @@ func createOperator(ctx context.Context, inv *invocation) error {
 	} else if !errors.Is(err, models.ErrNotFound) {
 		return err
 	}
-	op, err := services.NewOperators(e.store, e.box).Create(ctx, *email, password, password)
+	op, err := services.NewOperators(e.store, e.box).Create(ctx, *email, password, password, models.Role(*role))
 	if fe, ok := services.AsFieldErrors(err); ok && len(fe) == 1 && fe["email"] != "" {
 		return fmt.Errorf("--email: %s", strings.TrimSuffix(fe["email"], "."))
 	}
@@ -395,7 +400,7 @@ func resetOperatorPassword(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer e.store.Close()
-	link, err := services.NewOperators(e.store, e.box).CreatePasswordReset(ctx, *email, "command line")
+	link, err := services.NewOperators(e.store, e.box).CreatePasswordReset(ctx, *email, nil)
 	if errors.Is(err, models.ErrNotFound) {
 		return fmt.Errorf("no operator has the e-mail %s (grconnect operator create adds one)", models.NormalizeEmail(*email))
 	}
@@ -465,12 +470,14 @@ func createApp(ctx context.Context, inv *invocation) error {
 	fmt.Fprintln(inv.stdout, app.ID)
 	// Say at once whether GetResponse accepts the credentials; an unreachable
 	// GetResponse never blocks the registration.
-	health, says, err := srv.Tokens.CheckApp(ctx, app, "command line")
+	res, err := srv.Tokens.CheckApp(ctx, app, "command line")
 	switch {
 	case err != nil:
 		fmt.Fprintf(inv.stderr, "grconnect: warning: the app is saved, but GetResponse could not be asked whether it accepts the client ID and secret (%v); the first refresh will tell\n", err)
-	case !health.Healthy():
-		fmt.Fprintln(inv.stderr, "grconnect: warning: the app is saved, but "+says)
+	case res.Verdict == services.CheckRejected:
+		fmt.Fprintln(inv.stderr, "grconnect: warning: the app is saved, but "+res.Advice())
+	case res.Verdict == services.CheckGrantRefused:
+		fmt.Fprintln(inv.stderr, "grconnect: note: the app is saved. "+res.Says)
 	}
 	return nil
 }
@@ -478,24 +485,75 @@ func createApp(ctx context.Context, inv *invocation) error {
 func createAPIKey(ctx context.Context, inv *invocation) error {
 	fs, loader := inv.flags()
 	name := fs.String("name", "", "what uses the key, like \"billing backend\"")
+	var scopes stringList
+	fs.Var(&scopes, "scope", "a scope the key has (repeatable; none: every scope): "+scopeList())
+	app := fs.String("app", "", "limit the key to this app's connections (an app ID, app_…)")
+	expires := fs.String("expires", "", "the key stops working after this long, like 90d or 720h (default: never)")
 	if err := inv.parse(fs); err != nil {
 		return err
 	}
+	const usageLine = "usage: grconnect apikey create --name N [--scope S]... [--app APP_ID] [--expires DURATION]"
 	if strings.TrimSpace(*name) == "" || fs.NArg() > 0 {
-		return errors.New("usage: grconnect apikey create --name N")
+		return errors.New(usageLine)
+	}
+	var lifetime time.Duration
+	if *expires != "" {
+		d, err := parseLifetime(*expires)
+		if err != nil {
+			return fmt.Errorf("--expires: %w", err)
+		}
+		lifetime = d
 	}
 	e, err := open(ctx, loader, inv.logger(slog.LevelWarn))
 	if err != nil {
 		return err
 	}
 	defer e.store.Close()
-	_, key, err := services.NewAPIKeys(e.store, e.log).Create(ctx, *name, "command line")
+	key, plain, err := services.NewAPIKeys(e.store, e.log).Create(ctx, services.APIKeyInput{
+		Name: *name, Scopes: scopes, AppID: *app, ExpiresIn: lifetime, CreatedBy: "command line"})
+	if fe, ok := services.AsFieldErrors(err); ok {
+		flags := map[string]string{"name": "--name", "scopes": "--scope", "app_id": "--app", "expires": "--expires"}
+		for _, field := range []string{"name", "scopes", "app_id", "expires"} {
+			if msg, bad := fe[field]; bad {
+				return fmt.Errorf("%s: %s", flags[field], strings.TrimSuffix(msg, "."))
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
 	// The only time the key is shown: grconnect keeps a hash of it.
-	fmt.Fprintln(inv.stdout, key)
+	fmt.Fprintln(inv.stdout, plain)
+	var limited *models.App
+	if key.AppID != "" {
+		limited, _ = e.store.AppByID(ctx, key.AppID)
+	}
+	fmt.Fprintln(inv.stderr, "The key has "+services.DescribeKeyAccess(key, limited)+".")
 	return nil
+}
+
+func scopeList() string {
+	names := make([]string, len(models.APIScopes))
+	for i, s := range models.APIScopes {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+// parseLifetime reads a duration like "90d", "720h" or "1h30m".
+func parseLifetime(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("use a duration like 90d or 720h, not %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("use a duration like 90d or 720h, not %q", s)
+	}
+	return d, nil
 }
 
 // openDatabase opens and migrates the configured database, without the secret key:

@@ -384,6 +384,19 @@ func TestOperatorResetPassword(t *testing.T) {
 		t.Errorf("stderr = %q, want when the link stops working", r.stderr)
 	}
 	store := openStore(t, dbPath)
+	// The command line's link is on record (issue 21): made by "cli", for Ann, valid an hour at most.
+	var made models.AuditEntry
+	if err := store.DB().Where("action = ?", models.AuditResetLinkCreated).First(&made).Error; err != nil {
+		t.Fatalf("no audit entry for the link: %v", err)
+	}
+	if made.Actor != services.CLIActor || !strings.Contains(made.Details, "ann@example.com") {
+		t.Errorf("audit entry = %+v", made)
+	}
+	var link models.PasswordReset
+	store.DB().First(&link)
+	if link.ExpiresAt.Sub(link.CreatedAt) > time.Hour || link.CreatedBy != services.CLIActor {
+		t.Errorf("link made by %q lives %s", link.CreatedBy, link.ExpiresAt.Sub(link.CreatedAt))
+	}
 	box, err := secrets.New(make([]byte, secrets.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -622,7 +635,7 @@ func TestAPIKeyCreate(t *testing.T) {
 		t.Fatalf("stored %+v", k)
 	}
 	// The printed key is the stored one.
-	if _, err := services.NewAPIKeys(store, slog.New(slog.DiscardHandler)).Verify(context.Background(), key); err != nil {
+	if _, err := services.NewAPIKeys(store, slog.New(slog.DiscardHandler)).Verify(context.Background(), key, "127.0.0.1"); err != nil {
 		t.Fatalf("the printed key does not verify: %v", err)
 	}
 	second := runCmd(t, env, "", "apikey", "create", "--name", "other")
@@ -638,5 +651,78 @@ func TestAPIKeyCreate(t *testing.T) {
 	}
 	if r := runCmd(t, env, "", "help"); !strings.Contains(r.stdout, "grconnect apikey create --name N") {
 		t.Error("usage does not list apikey create")
+	}
+}
+
+// TestAPIKeyCreateWithScopesAppAndExpiry: apikey create takes --scope (repeated),
+// --app and --expires, prints the key once and what it may do on stderr, and
+// refuses an unknown scope, an unknown app or a bad duration with one line
+// naming the flag.
+func TestAPIKeyCreateWithScopesAppAndExpiry(t *testing.T) {
+	env, dbPath := dbEnv(t)
+	if r := runCmd(t, env, "", "apikey", "create", "--name", "first"); r.err != nil { // makes the install's key
+		t.Fatal(r.err)
+	}
+	store := openStore(t, dbPath)
+	now := time.Now().UTC()
+	if err := store.DB().Exec(`INSERT INTO apps (id, name, client_id, client_secret_enc, edition, auth_url, api_url, created_at, updated_at)
+		VALUES ('app_acme', 'Acme', 'c1', 'x', 'standard', 'https://a/', 'https://b/v3', ?, ?)`, now, now).Error; err != nil {
+		t.Fatal(err)
+	}
+	r := runCmd(t, env, "", "apikey", "create", "--name", "tokens", "--scope", "tokens:read", "--scope", "proxy", "--app", "app_acme", "--expires", "90d")
+	if r.err != nil {
+		t.Fatalf("apikey create: %v\n%s", r.err, r.stderr)
+	}
+	key := strings.TrimSpace(r.stdout)
+	if !strings.Contains(r.stderr, "scopes tokens:read, proxy") || !strings.Contains(r.stderr, `only the app "Acme"`) || !strings.Contains(r.stderr, "expires") {
+		t.Fatalf("stderr = %q", r.stderr)
+	}
+	k, err := services.NewAPIKeys(store, slog.New(slog.DiscardHandler)).Verify(context.Background(), key, "127.0.0.1")
+	if err != nil || k.Scopes != "tokens:read proxy" || k.AppID != "app_acme" || k.ExpiresAt == nil ||
+		k.ExpiresAt.Sub(now) < 89*24*time.Hour || k.ExpiresAt.Sub(now) > 91*24*time.Hour {
+		t.Fatalf("the key: %+v %v", k, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--scope", "tokens:write"}, "--scope"},
+		{[]string{"--app", "app_nope"}, "--app"},
+		{[]string{"--expires", "soon"}, "--expires"},
+		{[]string{"--expires", "-3d"}, "--expires"},
+	} {
+		r := runCmd(t, env, "", append([]string{"apikey", "create", "--name", "bad"}, tc.args...)...)
+		if r.err == nil || r.stdout != "" || !strings.HasPrefix(r.err.Error(), tc.flag+":") {
+			t.Errorf("%v = %q, %v; want an error naming %s", tc.args, r.stdout, r.err, tc.flag)
+		}
+	}
+	if r := runCmd(t, env, "", "help"); !strings.Contains(r.stdout, "[--scope S]... [--app APP_ID] [--expires DURATION]") {
+		t.Error("usage does not show the key's options")
+	}
+}
+
+// TestOperatorCreateWithARole: operator create takes --role (admin by default).
+func TestOperatorCreateWithARole(t *testing.T) {
+	env, dbPath := dbEnv(t)
+	const password = "correct-horse-battery-staple"
+	if r := runCmd(t, env, password+"\n", "operator", "create", "--email", "ann@example.com", "--password-stdin"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r := runCmd(t, env, password+"\n", "operator", "create", "--email", "vera@example.com", "--password-stdin", "--role", "viewer"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r := runCmd(t, env, password+"\n", "operator", "create", "--email", "olaf@example.com", "--password-stdin", "--role", "owner"); r.err == nil ||
+		!strings.HasPrefix(r.err.Error(), "--role:") {
+		t.Fatalf("an unknown role = %v", r.err)
+	}
+	store := openStore(t, dbPath)
+	for email, want := range map[string]models.Role{"ann@example.com": models.RoleAdmin, "vera@example.com": models.RoleViewer} {
+		op, err := store.OperatorByEmail(context.Background(), email)
+		if err != nil || op.Role != want {
+			t.Errorf("%s: %+v %v, want %s", email, op, err, want)
+		}
+	}
+	if _, err := store.OperatorByEmail(context.Background(), "olaf@example.com"); !errors.Is(err, models.ErrNotFound) {
+		t.Errorf("the refused operator exists: %v", err)
 	}
 }

@@ -36,6 +36,7 @@ type Config struct {
 	RefreshRate        float64 // automatic refresh calls per second
 	RefreshConcurrency int
 	RefreshInterval    time.Duration // how often the refresher looks for due connections
+	RefreshLease       time.Duration // how long a refresh holds its connection's lease
 	// ProxyMaxWait is how long a proxied call waits in its GetResponse account's
 	// queue for the account's limits before it is answered 429 (0: not at all).
 	ProxyMaxWait time.Duration
@@ -55,6 +56,13 @@ type Config struct {
 	MetricsToken string
 	// WebhookAllowPrivate lets webhooks reach loopback and private addresses.
 	WebhookAllowPrivate bool
+	// EventsRate is how many GetResponse events per second each connection's
+	// events URL takes (0 in a Config built by hand: the default).
+	EventsRate float64
+	// GetResponseAllowPrivate lets calls to apps' GetResponse URLs reach loopback
+	// and private addresses (the hosts of GetResponseAuthURL and GetResponseAPIURL
+	// may be private without it).
+	GetResponseAllowPrivate bool
 	// BackupDir, when set, turns on scheduled backups (SQLite only): a copy every
 	// BackupEvery, the newest BackupKeep kept.
 	BackupDir   string
@@ -135,7 +143,7 @@ var settings = []setting{
 		apply: duration(func(c *Config) *time.Duration { return &c.RefreshMargin }, time.Nanosecond, 0, "%q is not a positive duration (for example 10m or 24h)")},
 	{env: "GRCONNECT_KEEPALIVE", flag: "keepalive", def: "24h", usage: "refresh a connection not refreshed for this long anyway",
 		apply: duration(func(c *Config) *time.Duration { return &c.Keepalive }, time.Nanosecond, 0, "%q is not a positive duration (for example 10m or 24h)")},
-	{env: "GRCONNECT_REFRESH_RATE", flag: "refresh-rate", def: "20", usage: "at most this many automatic refresh calls to GetResponse per second", apply: func(c *Config, v string) error {
+	{env: "GRCONNECT_REFRESH_RATE", flag: "refresh-rate", def: "20", usage: "at most this many automatic refresh calls to GetResponse in any one second", apply: func(c *Config, v string) error {
 		r, err := strconv.ParseFloat(v, 64)
 		if err != nil || r <= 0 || r > 80 {
 			return fmt.Errorf("%q is not a number of calls per second above 0 and at most 80 (GetResponse's limit)", v)
@@ -147,6 +155,8 @@ var settings = []setting{
 		apply: whole(func(c *Config) *int { return &c.RefreshConcurrency }, 1, 64)},
 	{env: "GRCONNECT_REFRESH_INTERVAL", flag: "refresh-interval", def: "15s", usage: "how often the background refresher looks for due connections",
 		apply: duration(func(c *Config) *time.Duration { return &c.RefreshInterval }, 100*time.Millisecond, time.Hour, "%q is not a duration from 100ms to 1h")},
+	{env: "GRCONNECT_REFRESH_LEASE", flag: "refresh-lease", def: "60s", usage: "how long a refresh holds its connection against other replicas (renewed while a received token pair waits for the database); a token call gets at most a third of it",
+		apply: duration(func(c *Config) *time.Duration { return &c.RefreshLease }, 5*time.Second, 10*time.Minute, "%q is not a duration from 5s to 10m")},
 	{env: "GRCONNECT_PROXY_MAX_WAIT", flag: "proxy-max-wait", def: "5s", usage: "how long a proxied call may wait for its GetResponse account's rate limits before it is answered 429 (0s: never wait)",
 		apply: duration(func(c *Config) *time.Duration { return &c.ProxyMaxWait }, 0, time.Minute, "%q is not a duration from 0s to 1m")},
 	{env: "GRCONNECT_SMTP_URL", flag: "smtp-url", usage: "smtp://user:pass@host:587 or smtps://… for operator alert e-mails (default: no e-mail)", hidden: true, apply: func(c *Config, v string) error {
@@ -189,6 +199,11 @@ var settings = []setting{
 			if err != nil {
 				return fmt.Errorf("%q is not a CIDR like 10.0.0.0/8 or an IP address", text)
 			}
+			if ones, bits := n.Mask.Size(); ones == 0 || (bits == 128 && ones <= 96 && n.IP.To4() != nil) {
+				// (::ffff:0:0/96 is every IPv4 address, written as mapped IPv6.)
+				// Every address on the internet could then name any client address it likes.
+				return fmt.Errorf("%q trusts every address; list only your reverse proxies' addresses, like 10.0.0.5 or 10.0.0.0/24", text)
+			}
 			c.TrustedProxies = append(c.TrustedProxies, n)
 		}
 		return nil
@@ -202,6 +217,16 @@ var settings = []setting{
 	}},
 	{env: "GRCONNECT_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "let webhooks reach loopback and private-network addresses (link-local and cloud metadata stay refused)",
 		apply: boolean(func(c *Config) *bool { return &c.WebhookAllowPrivate })},
+	{env: "GRCONNECT_EVENTS_RATE", flag: "events-rate", def: "100", usage: "GetResponse events each connection's events URL takes per second (bursts of ten seconds' worth); more are answered 429", apply: func(c *Config, v string) error {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 1 || r > 100000 {
+			return fmt.Errorf("%q is not a number of events per second from 1 to 100000", v)
+		}
+		c.EventsRate = r
+		return nil
+	}},
+	{env: "GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", flag: "getresponse-allow-private", def: "false", usage: "let apps' GetResponse URLs reach loopback and private-network addresses (the hosts of the two GETRESPONSE URL settings may be private anyway; link-local and cloud metadata stay refused)",
+		apply: boolean(func(c *Config) *bool { return &c.GetResponseAllowPrivate })},
 	{env: "GRCONNECT_BACKUP_DIR", flag: "backup-dir", usage: "directory for scheduled backups of the SQLite database (default: none)", apply: func(c *Config, v string) error {
 		if v != "" && c.IsPostgres() {
 			return errors.New("scheduled backups copy a SQLite database; on PostgreSQL use pg_dump (see docs/deploy.md)")

@@ -34,10 +34,12 @@ var extraSettings = []struct{ env, flag, def string }{
 	{"GRCONNECT_PROXY_MAX_WAIT", "proxy-max-wait", "5s"},
 	{"GRCONNECT_REFRESH_CONCURRENCY", "refresh-concurrency", "4"},
 	{"GRCONNECT_REFRESH_INTERVAL", "refresh-interval", "15s"},
+	{"GRCONNECT_REFRESH_LEASE", "refresh-lease", "60s"},
 	{"GRCONNECT_PREVIOUS_SECRET_KEYS", "previous-secret-keys", ""},
 	{"GRCONNECT_TRUSTED_PROXIES", "trusted-proxies", ""},
 	{"GRCONNECT_METRICS_TOKEN", "metrics-token", ""},
 	{"GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false"},
+	{"GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", "getresponse-allow-private", "false"},
 }
 
 // mapEnv returns a getenv reading from m.
@@ -248,6 +250,9 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 		{"refresh concurrency fractional", "GRCONNECT_REFRESH_CONCURRENCY", "2.5"},
 		{"refresh interval too short", "GRCONNECT_REFRESH_INTERVAL", "1ms"},
 		{"refresh interval unparsable", "GRCONNECT_REFRESH_INTERVAL", "often"},
+		{"refresh lease too short", "GRCONNECT_REFRESH_LEASE", "1s"},
+		{"refresh lease too long", "GRCONNECT_REFRESH_LEASE", "1h"},
+		{"refresh lease unparsable", "GRCONNECT_REFRESH_LEASE", "a minute"},
 		{"proxy max wait negative", "GRCONNECT_PROXY_MAX_WAIT", "-1s"},
 		{"proxy max wait over a minute", "GRCONNECT_PROXY_MAX_WAIT", "2m"},
 		{"proxy max wait bare number", "GRCONNECT_PROXY_MAX_WAIT", "5"},
@@ -261,6 +266,10 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 		{"metrics token too short", "GRCONNECT_METRICS_TOKEN", "short"},
 		{"metrics token with a space", "GRCONNECT_METRICS_TOKEN", "a token with spaces in it"},
 		{"webhook allow private not a bool", "GRCONNECT_WEBHOOK_ALLOW_PRIVATE", "sometimes"},
+		{"getresponse allow private not a bool", "GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", "sometimes"},
+		{"trusted proxies: every IPv4 address", "GRCONNECT_TRUSTED_PROXIES", "10.0.0.5, 0.0.0.0/0"},
+		{"trusted proxies: every IPv6 address", "GRCONNECT_TRUSTED_PROXIES", "::/0"},
+		{"trusted proxies: every IPv4 address, mapped", "GRCONNECT_TRUSTED_PROXIES", "::ffff:0:0/96"},
 	}
 	flagOf := map[string]string{}
 	for _, s := range append(productTable[:len(productTable):len(productTable)], extraSettings...) {
@@ -491,11 +500,11 @@ func TestProxyMaxWait(t *testing.T) {
 
 func TestRefresherSettings(t *testing.T) {
 	cfg := mustLoad(t, nil)
-	if cfg.RefreshRate != 20 || cfg.RefreshConcurrency != 4 || cfg.RefreshInterval != 15*time.Second {
-		t.Fatalf("defaults = %v/s, %d workers, every %v", cfg.RefreshRate, cfg.RefreshConcurrency, cfg.RefreshInterval)
+	if cfg.RefreshRate != 20 || cfg.RefreshConcurrency != 4 || cfg.RefreshInterval != 15*time.Second || cfg.RefreshLease != time.Minute {
+		t.Fatalf("defaults = %v/s, %d workers, every %v, lease %v", cfg.RefreshRate, cfg.RefreshConcurrency, cfg.RefreshInterval, cfg.RefreshLease)
 	}
-	cfg = mustLoad(t, map[string]string{"GRCONNECT_REFRESH_RATE": "2.5", "GRCONNECT_REFRESH_CONCURRENCY": "8"}, "--refresh-interval=500ms")
-	if cfg.RefreshRate != 2.5 || cfg.RefreshConcurrency != 8 || cfg.RefreshInterval != 500*time.Millisecond {
-		t.Fatalf("configured = %v/s, %d workers, every %v", cfg.RefreshRate, cfg.RefreshConcurrency, cfg.RefreshInterval)
+	cfg = mustLoad(t, map[string]string{"GRCONNECT_REFRESH_RATE": "2.5", "GRCONNECT_REFRESH_CONCURRENCY": "8"}, "--refresh-interval=500ms", "--refresh-lease=8s")
+	if cfg.RefreshRate != 2.5 || cfg.RefreshConcurrency != 8 || cfg.RefreshInterval != 500*time.Millisecond || cfg.RefreshLease != 8*time.Second {
+		t.Fatalf("configured = %v/s, %d workers, every %v, lease %v", cfg.RefreshRate, cfg.RefreshConcurrency, cfg.RefreshInterval, cfg.RefreshLease)
 	}
 }

@@ -43,9 +43,15 @@ func TestSecuritySettings(t *testing.T) {
 	if def.PreviousSecretKeys != nil || def.TrustedProxies != nil || def.MetricsToken != "" || def.WebhookAllowPrivate {
 		t.Errorf("defaults = %+v", def)
 	}
+	if def.GetResponseAllowPrivate {
+		t.Error("private GetResponse addresses allowed by default")
+	}
+	if !mustLoad(t, map[string]string{"GRCONNECT_GETRESPONSE_ALLOW_PRIVATE": "true"}).GetResponseAllowPrivate {
+		t.Error("GRCONNECT_GETRESPONSE_ALLOW_PRIVATE=true not applied")
+	}
 	// Flags work the same way.
-	flagged := mustLoad(t, nil, "--trusted-proxies=127.0.0.1/32", "--webhook-allow-private")
-	if len(flagged.TrustedProxies) != 1 || !flagged.WebhookAllowPrivate {
+	flagged := mustLoad(t, nil, "--trusted-proxies=127.0.0.1/32", "--webhook-allow-private", "--getresponse-allow-private")
+	if len(flagged.TrustedProxies) != 1 || !flagged.WebhookAllowPrivate || !flagged.GetResponseAllowPrivate {
 		t.Errorf("flags not applied: %+v", flagged)
 	}
 }

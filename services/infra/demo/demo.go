@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
@@ -25,10 +26,13 @@ const Prefix = "/demo-getresponse"
 
 // Mode is demo mode running: the simulated GetResponse and the app pointed at it.
 type Mode struct {
-	Fake    *getresponsetest.Fake
-	App     *models.App
-	baseURL string
-	saver   *saver
+	Fake *getresponsetest.Fake
+	App  *models.App
+	// EventEvery is how often Run sends an event (DefaultEventEvery); set it
+	// before Run.
+	EventEvery time.Duration
+	baseURL    string
+	saver      *saver
 }
 
 // Setup creates the simulated GetResponse with the state it had when the demo last
@@ -53,7 +57,9 @@ func Setup(ctx context.Context, store *models.Store, apps *services.Apps, box *s
 		if err != nil {
 			return nil, err
 		}
-		app.Demo = true
+		// Its connections register GetResponse callbacks at the simulator, which
+		// then sends them events (Run).
+		app.Demo, app.CallbackActions = true, strings.Join(services.CallbackActions, ",")
 		if err := store.UpdateApp(ctx, app); err != nil {
 			return nil, err
 		}
@@ -76,7 +82,7 @@ func Setup(ctx context.Context, store *models.Store, apps *services.Apps, box *s
 	// so the redirect URL, may have changed since.
 	fake.AddClient(app.ClientID, secret, baseURL+"/oauth/callback")
 	sv.start(app.ID, fake)
-	return &Mode{Fake: fake, App: app, baseURL: baseURL, saver: sv}, nil
+	return &Mode{Fake: fake, App: app, EventEvery: DefaultEventEvery, baseURL: baseURL, saver: sv}, nil
 }
 
 // Close saves the simulator's last state and stops it.

@@ -169,7 +169,7 @@ func TestBackupWhileServingRestoresIntoAServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, apiKey, err := services.NewAPIKeys(store, quietLog()).Create(ctx, "backend", "test")
+	_, apiKey, err := services.NewAPIKeys(store, quietLog()).Create(ctx, services.APIKeyInput{Name: "backend", CreatedBy: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

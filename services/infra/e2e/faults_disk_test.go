@@ -147,7 +147,10 @@ func fillDisk(dir string, done func() bool) (int64, error) {
 // strict rotation, fills the disk for form.diskFull (longer until writes have
 // failed for 3 s), then frees it. Meanwhile it
 // polls /readyz and asks /token for connections whose tokens stay valid past the
-// window. Goals: nothing lost, not ready while writes fail, valid tokens served.
+// window, and loads /token over every connection (each inside the margin: a
+// request nudges a refresh). Goals: nothing lost, not ready while writes fail,
+// valid tokens served, and no refresh reaches GetResponse once /readyz says the
+// storage is unhealthy (issue 28).
 func diskFullRun(h *faultRun) {
 	mnt, err := h.mountTmpfs(8 << 20)
 	if err != nil {
@@ -190,14 +193,15 @@ func diskFullRun(h *faultRun) {
 		code, ok, _ := in.token(id)
 		return code, ok
 	})
+	load := h.startTokenLoad(in, p.url, in.connectionIDs(), h.form.diskLoad)
 
-	// Full for the window; longer (up to four windows) until grconnect has failed to
-	// write for 3 s: SQLite may first reuse its WAL file's space for a while.
+	// Full for the window; longer (up to four windows) until grconnect has known
+	// the disk full for 3 s: SQLite may first reuse its WAL file's space for a while.
 	in.rec.waitInFlight(2, 15*time.Second)
 	fillStart := time.Now()
 	filled, err := fillDisk(mnt, func() bool {
 		now := time.Now()
-		failed, ok := p.log.first("disk is full")
+		failed, ok := p.log.firstOf(diskFullLines...)
 		return now.Sub(fillStart) >= window && (ok && now.Sub(failed.at) >= 3*time.Second || now.Sub(fillStart) >= 4*window)
 	})
 	freed := time.Now()
@@ -213,7 +217,7 @@ func diskFullRun(h *faultRun) {
 			break
 		}
 	}
-	readyProbes, tokenProbes := readyz.end(), tokens.end()
+	readyProbes, tokenProbes, loadAnswers := readyz.end(), tokens.end(), load.end()
 	alive := !p.exited()
 	if !alive {
 		h.logf("the process died during the fault: %v\n%s", p.err, tail(p.log.String(), 1500))
@@ -225,7 +229,7 @@ func diskFullRun(h *faultRun) {
 		h.errorf("%d connections neither refreshed after the disk was freed nor marked needs_reconnect: %s", len(pending), brief(pending))
 	}
 	failures := p.log.count("disk is full")
-	firstFailure, sawFailure := p.log.first("disk is full")
+	firstFailure, sawFailure := p.log.firstOf(diskFullLines...)
 	ls := in.countLosses(p)
 
 	failingFrom := fillStart
@@ -247,22 +251,43 @@ func diskFullRun(h *faultRun) {
 		}
 	}
 	lastTokens := between(tokenProbes, freed.Add(-5*time.Second), freed)
-	h.figure("%d connections, disk full %s; write failures logged: %d (first %s after the fill); /readyz while writes failed: %s; /token during the fill: %s (last 5 s: %s); ready again %s after freeing; process survived: %v; lost %d (needs_reconnect %d, dead stored token %d)",
+	// Storage known unhealthy: the first 503 of /readyz after the fill began.
+	unhealthy := freed
+	for _, pr := range readyProbes {
+		if pr.at.After(fillStart) && pr.code == http.StatusServiceUnavailable {
+			unhealthy = pr.at
+			break
+		}
+	}
+	calls := in.rec.snapshot()
+	afterUnhealthy := callsBetween(calls, unhealthy, freed)
+	afterFailure := len(callsBetween(calls, failingFrom, freed))
+	loadDuring := between(loadAnswers, fillStart, freed)
+	h.figure("/token load of %d/s over all %d connections: during the fill %s; refresh calls started after the process first logged the disk full %d, after /readyz first said 503 (%s after the fill) %d",
+		h.form.diskLoad, ls.total, codes(loadDuring), afterFailure, unhealthy.Sub(fillStart).Round(100*time.Millisecond), len(afterUnhealthy))
+	h.figure("%d connections, disk full %s; write failures logged: %d (disk full first logged %s after the fill); /readyz from then: %s; /token during the fill: %s (last 5 s: %s); ready again %s after freeing; process survived: %v; lost %d (needs_reconnect %d, dead stored token %d)",
 		ls.total, freed.Sub(fillStart).Round(100*time.Millisecond), failures, sinceOrNever(sawFailure, firstFailure.at, fillStart),
 		codes(duringFull), codes(tokensDuring), codes(lastTokens), readyAgainText(readyAgain), alive, len(ls.lost), len(ls.needsReconnect), len(ls.deadToken))
 
 	h.goal("no_loss", "disk full: no connection lost", len(ls.lost) == 0,
 		"%d of %d lost (needs_reconnect %d, dead stored token %d): %s", len(ls.lost), ls.total, len(ls.needsReconnect), len(ls.deadToken), brief(ls.lost))
-	h.goal("not_ready_while_writes_fail", "/readyz is not ready (503) while database writes fail",
+	h.goal("not_ready_while_writes_fail", "/readyz is not ready (503) while the disk is full (from the process's first log of it to freeing)",
 		len(duringFull) > 0 && readyWhileFull == 0 && sawFailure,
-		"/readyz answered %s over the %s from the first write failure (%s after the fill) to freeing; write failures logged: %d",
+		"/readyz answered %s over the %s from the first log of the full disk (%s after the fill) to freeing; write failures logged: %d",
 		codes(duringFull), freed.Sub(failingFrom).Round(100*time.Millisecond), sinceOrNever(sawFailure, firstFailure.at, fillStart), failures)
 	h.goal("valid_tokens_served", "while the disk is full, still-valid tokens are still served (/token 200 with a token)",
 		len(tokensDuring) > 0 && served == len(tokensDuring),
 		"%d of %d /token calls during the fill answered 200 with a token (%s); in its last 5 s: %s", served, len(tokensDuring), codes(tokensDuring), codes(lastTokens))
+	h.goal("no_refresh_after_unhealthy", fmt.Sprintf("with /token traffic (%d/s), no refresh call reaches GetResponse after storage is known unhealthy (/readyz 503)", h.form.diskLoad),
+		!unhealthy.Equal(freed) && len(afterUnhealthy) == 0, "%d refresh calls started in the %s from the first /readyz 503 to freeing (%d after the disk full was first logged)",
+		len(afterUnhealthy), freed.Sub(unhealthy).Round(100*time.Millisecond), afterFailure)
 	h.goal("ready_again", "ready again within 10 s of the disk being freed", readyAgain >= 0 && readyAgain <= 10*time.Second,
 		"ready again %s after freeing", readyAgainText(readyAgain))
 }
+
+// diskFullLines are what a process logs once it knows its disk is full: a write
+// refused, /readyz's space check, the refresher's pause.
+var diskFullLines = []string{"disk is full", "left on the file system", "the disk holding the database is full"}
 
 func sinceOrNever(seen bool, at, from time.Time) string {
 	if !seen {

@@ -40,12 +40,13 @@ func (rec *tokenRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.fake.ServeHTTP(w, r)
 		return
 	}
+	arrived := time.Now()
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	form, _ := url.ParseQuery(string(body))
 	var call *refreshCall
 	if form.Get("grant_type") == "refresh_token" {
-		call = &refreshCall{rt: form.Get("refresh_token"), start: time.Now()}
+		call = &refreshCall{rt: form.Get("refresh_token"), start: arrived}
 		rec.mu.Lock()
 		rec.calls = append(rec.calls, call)
 		rec.mu.Unlock()

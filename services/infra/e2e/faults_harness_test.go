@@ -63,18 +63,32 @@ type faultForm struct {
 	pgConns, pgReplicas      int
 	pgStop                   time.Duration
 	webhookEvents            int
-	latencyConns             int // 0: no latency scenario
-	latencyRate              int // /token requests per second
-	latencyFor               time.Duration
+	// issue 28: the outage longer than the lease (outageLease 0: the default
+	// 60 s), the killed replicas, the rate under /token traffic, and the /token
+	// load on a full disk.
+	outageConns         int
+	outageStop          time.Duration
+	outageLease         time.Duration
+	killConns           int
+	rateConns, rateLoad int
+	rateFor             time.Duration
+	diskLoad            int
+	latencyConns        int // 0: no latency scenario
+	latencyRate         int // /token requests per second
+	latencyFor          time.Duration
 }
 
 var (
 	shortFaults = faultForm{name: "short", strictConns: 50, strictKills: 3, graceConns: 40, graceKills: 3,
 		killGap: [2]time.Duration{2 * time.Second, 4 * time.Second}, diskConns: 40, diskFull: 10 * time.Second,
-		pgConns: 40, pgReplicas: 1, pgStop: 8 * time.Second, webhookEvents: 12}
+		pgConns: 40, pgReplicas: 1, pgStop: 8 * time.Second, webhookEvents: 12,
+		outageConns: 30, outageStop: 12 * time.Second, outageLease: 8 * time.Second, killConns: 30,
+		rateConns: 60, rateLoad: 150, rateFor: 6 * time.Second, diskLoad: 50}
 	longFaults = faultForm{name: "long", strictConns: 200, strictKills: 25, graceConns: 200, graceKills: 25,
 		killGap: [2]time.Duration{2 * time.Second, 8 * time.Second}, diskConns: 150, diskFull: 60 * time.Second,
 		pgConns: 200, pgReplicas: 2, pgStop: 30 * time.Second, webhookEvents: 16,
+		outageConns: 100, outageStop: 75 * time.Second, killConns: 100,
+		rateConns: 500, rateLoad: 300, rateFor: 30 * time.Second, diskLoad: 100,
 		latencyConns: 3000, latencyRate: 1500, latencyFor: 45 * time.Second}
 )
 

@@ -415,6 +415,14 @@ func (in *install) leasedBy(pid int) ([]string, error) {
 // waitSettled waits until every live connection was refreshed since since and
 // holds no lease (or needs a reconnect); it returns the ones that did not.
 func (in *install) waitSettled(since time.Time, limit time.Duration) []string {
+	return in.waitRefreshed(since, limit, true)
+}
+
+// waitRefreshed waits until every live connection was refreshed since since (and,
+// with idle, holds no lease: no refresh in flight at that moment), or needs a
+// reconnect; it returns the ones that did not. Scenarios whose fake answers
+// slowly keep many refreshes in flight at every moment, so they leave idle unset.
+func (in *install) waitRefreshed(since time.Time, limit time.Duration, idle bool) []string {
 	deadline := time.Now().Add(limit)
 	for {
 		cs, err := in.dbConnections()
@@ -425,7 +433,7 @@ func (in *install) waitSettled(since time.Time, limit time.Duration) []string {
 		for _, c := range cs {
 			switch {
 			case c.Status == models.StatusNeedsReconnect || c.Status == models.StatusDisconnected:
-			case c.Status == models.StatusActive && c.LeaseOwner == "" && c.LastRefreshAt != nil && !c.LastRefreshAt.Before(since):
+			case c.Status == models.StatusActive && (c.LeaseOwner == "" || !idle) && c.LastRefreshAt != nil && !c.LastRefreshAt.Before(since):
 			default:
 				pending = append(pending, c.ID)
 			}

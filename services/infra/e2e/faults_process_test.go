@@ -81,6 +81,18 @@ func (l *procLog) first(substr string) (timedLine, bool) {
 	return timedLine{}, false
 }
 
+// firstOf returns the first line containing any of substrs (case-insensitive).
+func (l *procLog) firstOf(substrs ...string) (timedLine, bool) {
+	var first timedLine
+	found := false
+	for _, s := range substrs {
+		if line, ok := l.first(s); ok && (!found || line.at.Before(first.at)) {
+			first, found = line, true
+		}
+	}
+	return first, found
+}
+
 // count returns how many lines contain substr (case-insensitive).
 func (l *procLog) count(substr string) int {
 	l.mu.Lock()

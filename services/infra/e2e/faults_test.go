@@ -25,7 +25,8 @@ import (
 // README's "Fault-injection tests".
 //
 // The scenarios run at the same time (each mostly waits out a 60 s lease), except
-// the latency run, which runs alone afterwards.
+// the ones that measure time at the fake (the refresh rate, the latency run),
+// which run alone afterwards.
 func TestFaults(t *testing.T) {
 	form := shortFaults
 	switch v := os.Getenv(faultsEnvForm); v {
@@ -154,6 +155,9 @@ func faultScenarios(form faultForm) []faultScenario {
 		{name: "secret_key_deleted", skip: sqlitePass, body: secretKeyDeletedRun},
 		{name: "webhook_sigkill", skip: sqlitePass, body: webhookKillRun},
 		{name: "postgres_stopped", skip: postgresSkip(form), body: postgresStoppedRun},
+		{name: "postgres_outage_beyond_lease", skip: postgresSkip(form), body: postgresOutageRun},
+		{name: "replica_killed", skip: postgresSkip(form), body: replicaKilledRun},
+		{name: "refresh_rate", alone: true, skip: sqlitePass, body: refreshRateRun},
 		{name: "token_latency_wave", alone: true, skip: func() string {
 			if form.latencyConns == 0 {
 				return "long form only (" + faultsEnvForm + "=long)"

@@ -49,6 +49,7 @@ func TestLayering(t *testing.T) {
 		"services/infra/metrics":               all([]string{"services", "handlers/...", "views/..."}, infra("server", "demo", "cli", "config")),
 		"services/infra/mailer":                all([]string{"models/...", "services", "handlers/...", "views/..."}, infra("server", "demo", "cli", "config", "secrets", "metrics")),
 		"services/infra/buildinfo":             {"models/...", "services/...", "handlers/...", "views/..."},
+		"services/infra/netguard":              {"models/...", "services", "services/getresponse/...", "handlers/...", "views/...", "services/infra/server", "services/infra/demo", "services/infra/cli", "services/infra/config", "services/infra/secrets", "services/infra/metrics", "services/infra/mailer", "services/infra/buildinfo"},
 		"services/infra/demo":                  all([]string{"handlers/..."}, infra("server", "cli")),
 		"services/infra/server":                infra("cli"),
 	}

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services"
 	"github.com/grconnect/grconnect/services/getresponse"
@@ -51,10 +53,10 @@ func BenchmarkMillion(b *testing.B) {
 	in := millionCopy(b, millionTimedMigration)
 	r := &millionReport{}
 	env := map[string]string{"GRCONNECT_DATABASE": in.dsn, "GRCONNECT_SECRET_KEY": base64.StdEncoding.EncodeToString(millionKey)}
-	bin := grconnectBinary(b)
+	bin := shippedBinary(b)
 
 	took, out := timeCommand(b, bin, env, "migrate")
-	r.add("grconnect migrate (migration "+strconv.Itoa(millionTimedMigration)+")", took, 0, strings.TrimSpace(out))
+	r.add("grconnect migrate (migration "+strconv.Itoa(millionTimedMigration)+")", took, 0, lastLine(out))
 
 	fake := getresponsetest.NewServer(getresponsetest.Options{ExpiresIn: 24 * time.Hour})
 	b.Cleanup(fake.Close)
@@ -71,6 +73,14 @@ func BenchmarkMillion(b *testing.B) {
 		p50, p95 := timePage(b, op, srv.url+p.path, 25)
 		r.add(p.name, p50, p.goal, fmt.Sprintf("p95 %s", ms(p95)))
 	}
+	// An app's outage: the middle app (9.9 %) turns unhealthy, which pauses its
+	// live connections; the lists split them off the active ones.
+	setAppHealth(b, in, in.seed.Apps[1], models.AppRefused)
+	for _, p := range millionOutagePages() {
+		p50, p95 := timePage(b, op, srv.url+p.path, 25)
+		r.add(p.name, p50, p.goal, fmt.Sprintf("p95 %s", ms(p95)))
+	}
+	setAppHealth(b, in, in.seed.Apps[1], models.AppHealthy)
 	srv.waitMetrics(b, op)
 	p50, p95 := timePage(b, op, srv.url+"/metrics", 200)
 	r.add("/metrics", p50, 2*time.Millisecond, "p95 "+ms(p95))
@@ -113,6 +123,7 @@ func millionPages(seed *millionSeed) []millionPage {
 		{"list: app (90 %)", "/connections?app=" + seed.Apps[0], list},
 		{"list: app (0.1 %)", "/connections?app=" + seed.Apps[2], list},
 		{"list: app (0.1 %), needs reconnect", "/connections?status=needs_reconnect&app=" + seed.Apps[2], list},
+		{"list: paused (every app healthy)", "/connections?status=paused", list},
 		{"search: fischer (2.5 % match)", "/connections?q=fischer", search},
 		{"search: Novak (mixed case)", "/connections?q=Novak&status=all", search},
 		{"search: fischer-bikes (mid-string)", "/connections?q=fischer-bikes", search},
@@ -122,6 +133,26 @@ func millionPages(seed *millionSeed) []millionPage {
 		{"search: 2 characters", "/connections?q=ko", search},
 		{"overview", "/", 50 * time.Millisecond},
 	}
+}
+
+// millionOutagePages are timed while the app of 9.9 % is unhealthy.
+func millionOutagePages() []millionPage {
+	const list = 20 * time.Millisecond
+	return []millionPage{
+		{"outage of the 9.9 % app: list paused", "/connections?status=paused", list},
+		{"outage of the 9.9 % app: list active", "/connections?status=active", list},
+		{"outage of the 9.9 % app: overview", "/", 50 * time.Millisecond},
+	}
+}
+
+// setAppHealth writes an app's health as the token engine would.
+func setAppHealth(b *testing.B, in *millionInstall, appID string, h models.AppHealth) {
+	b.Helper()
+	store := openStore(b, in.dsn)
+	if err := store.DB().Exec("UPDATE apps SET health = ? WHERE id = ?", h, appID).Error; err != nil {
+		b.Fatal(err)
+	}
+	store.Close()
 }
 
 // timeCommand runs the binary with exactly env (plus PATH) and returns how long it took.
@@ -370,8 +401,9 @@ func millionRefresher(b *testing.B, in *millionInstall, fake *getresponsetest.Se
 	// that it keeps up.
 	setClock(enter.Add(time.Minute))
 	before := fake.Count(getresponsetest.EndpointTokenRefresh)
+	tokens.SetRefreshRate(defaults.RefreshRate)
 	refresher := services.NewRefresher(tokens, store, services.RefresherConfig{
-		RatePerSecond: defaults.RefreshRate, Concurrency: defaults.RefreshConcurrency, Interval: defaults.RefreshInterval,
+		Concurrency: defaults.RefreshConcurrency, Interval: defaults.RefreshInterval,
 	}, quiet)
 	const sustain, backlogPhase = 120 * time.Second, 30 * time.Second
 	rctx, cancel := context.WithTimeout(ctx, sustain)
@@ -393,9 +425,9 @@ func millionRefresher(b *testing.B, in *millionInstall, fake *getresponsetest.Se
 	done := fake.Count(getresponsetest.EndpointTokenRefresh) - before
 	entered := int(now().Sub(enter) / expirySpacing)
 	left := dueCount(b, store, policy, now())
-	rate := float64(inBacklog) / backlogPhase.Seconds()
+	perSecond := float64(inBacklog) / backlogPhase.Seconds()
 	r.addText(fmt.Sprintf("refresher: defaults (%g/s, %d workers, every %s), backlog", defaults.RefreshRate, defaults.RefreshConcurrency, defaults.RefreshInterval),
-		fmt.Sprintf("%.1f/s", rate), rate >= 12,
+		fmt.Sprintf("%.1f/s", perSecond), perSecond >= 12,
 		fmt.Sprintf("≥ 12/s; %d refreshed in the first %s, %d due at the start", inBacklog, backlogPhase, startDue))
 	passWorth := int64(12 * defaults.RefreshInterval.Seconds() * 2)
 	r.addText("refresher: defaults, due at the end", strconv.FormatInt(left, 10), left <= passWorth,
@@ -406,7 +438,8 @@ func millionRefresher(b *testing.B, in *millionInstall, fake *getresponsetest.Se
 	setClock(now().Add(time.Duration(capacity) * expirySpacing))
 	due := dueCount(b, store, policy, now())
 	before = fake.Count(getresponsetest.EndpointTokenRefresh)
-	refresher = services.NewRefresher(tokens, store, services.RefresherConfig{RatePerSecond: 1e9, Concurrency: 32, Batch: 1000}, quiet)
+	tokens.SetRefreshLimiter(rate.NewLimiter(rate.Inf, 1))
+	refresher = services.NewRefresher(tokens, store, services.RefresherConfig{Concurrency: 32, Batch: 1000}, quiet)
 	start = time.Now()
 	for {
 		n, err := refresher.RunOnce(ctx)
@@ -419,8 +452,8 @@ func millionRefresher(b *testing.B, in *millionInstall, fake *getresponsetest.Se
 	}
 	elapsed = time.Since(start)
 	done = fake.Count(getresponsetest.EndpointTokenRefresh) - before
-	rate = float64(done) / elapsed.Seconds()
-	r.addText("refresher: capacity, rate lifted (32 workers)", fmt.Sprintf("%.0f/s", rate), rate >= 1000,
+	perSecond = float64(done) / elapsed.Seconds()
+	r.addText("refresher: capacity, rate lifted (32 workers)", fmt.Sprintf("%.0f/s", perSecond), perSecond >= 1000,
 		fmt.Sprintf("≥ 1,000/s; %d due, %d refreshed in %s", due, done, elapsed.Round(time.Millisecond)))
 	if left := dueCount(b, store, policy, now()); left != 0 {
 		b.Errorf("%d connections still due after the capacity run", left)

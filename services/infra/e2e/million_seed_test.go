@@ -346,7 +346,7 @@ func seedMillion(b *testing.B, dsn string, box *secrets.Box, newest int) *millio
 	}
 	ops := services.NewOperators(store, box)
 	ops.Cost = 4
-	if _, err := ops.Create(ctx, millionEmail, millionPassword, millionPassword); err != nil {
+	if _, err := ops.Create(ctx, millionEmail, millionPassword, millionPassword, models.RoleAdmin); err != nil {
 		b.Fatal(err)
 	}
 	sqlDB, err := store.DB().DB()

@@ -39,7 +39,7 @@ func TestReplicasPaceOneAccountTogether(t *testing.T) {
 	if err := f.store.DB().Create(&c).Error; err != nil {
 		t.Fatal(err)
 	}
-	_, key, err := services.NewAPIKeys(f.store, slog.New(slog.NewTextHandler(io.Discard, nil))).Create(ctx, "backend", "test")
+	_, key, err := services.NewAPIKeys(f.store, slog.New(slog.NewTextHandler(io.Discard, nil))).Create(ctx, services.APIKeyInput{Name: "backend", CreatedBy: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

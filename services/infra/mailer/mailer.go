@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/grconnect/grconnect/services/infra/netguard"
 )
 
 // Message is one plain-text e-mail.
@@ -55,8 +57,10 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		tlsConfig = s.TLSConfig.Clone()
 		tlsConfig.ServerName = host
 	}
-	d := net.Dialer{}
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
+	// The server is the operator's own setting, so it may be on a private network;
+	// link-local and cloud metadata addresses are refused all the same.
+	guard := netguard.New("", nil, host)
+	conn, err := guard.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return fmt.Errorf("mailer: connect to %s: %w", host, err)
 	}

@@ -3,11 +3,14 @@ package mailer_test
 import (
 	"context"
 	"crypto/tls"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grconnect/grconnect/services/infra/mailer"
 	"github.com/grconnect/grconnect/services/infra/mailer/mailertest"
+	"github.com/grconnect/grconnect/services/infra/netguard"
 )
 
 func TestSendOverPlainSMTPWithAuth(t *testing.T) {
@@ -59,5 +62,23 @@ func TestSendErrorHidesThePassword(t *testing.T) {
 	err := mailer.New(srv.URL("alerts", "s3cret-pass")).Send(context.Background(), mailer.Message{From: "a@example.com", To: []string{"b@example.com"}})
 	if err == nil || strings.Contains(err.Error(), "s3cret-pass") {
 		t.Fatalf("error = %v", err)
+	}
+}
+
+// TestSendRefusesMetadataAddresses: the SMTP server is the operator's own setting,
+// so a private one is fine (the tests' server is on loopback), but a link-local or
+// cloud metadata address is never dialled, whether written as an address or a name.
+func TestSendRefusesMetadataAddresses(t *testing.T) {
+	for _, raw := range []string{"smtp://169.254.169.254:25", "smtp://[fd00:ec2::254]:25", "smtps://metadata.google.internal:465", "smtp://[::ffff:169.254.169.254]:25"} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := mailer.New(u)
+		m.Timeout = 2 * time.Second
+		err = m.Send(context.Background(), mailer.Message{From: "a@example.com", To: []string{"b@example.com"}, Subject: "x", Body: "y"})
+		if _, ok := netguard.Blocked(err); !ok {
+			t.Errorf("%s: %v, want the guard's refusal", raw, err)
+		}
 	}
 }

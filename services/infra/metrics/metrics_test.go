@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/grconnect/grconnect/models"
 )
 
@@ -65,61 +69,157 @@ func scrape(t *testing.T, r *Registry) string {
 	return b.String()
 }
 
-// TestSeriesFormat: every line is a comment or a sample of a declared family; the
-// figures come out as observed.
-func TestSeriesFormat(t *testing.T) {
-	body := scrape(t, fullRegistry(t))
-	families := map[string]string{}
-	sample := regexp.MustCompile(`^([a-z_]+)(\{[^}]*\})? (-?[0-9.e+]+|\+Inf)$`)
-	for _, line := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
-		if f, ok := strings.CutPrefix(line, "# TYPE "); ok {
-			name, kind, _ := strings.Cut(f, " ")
-			families[name] = kind
+// parse reads a scrape with Prometheus's own text parser, as a Prometheus server
+// would: an error means the server would reject the whole scrape.
+func parse(t *testing.T, body string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("Prometheus's parser rejects the scrape: %v\n%s", err, body)
+	}
+	return families
+}
+
+// value returns the value of family's sample whose labels are exactly labels
+// (name=value pairs), and whether there is one.
+func value(families map[string]*dto.MetricFamily, family string, labels ...string) (float64, bool) {
+	mf := families[family]
+	if mf == nil {
+		return 0, false
+	}
+next:
+	for _, m := range mf.Metric {
+		if len(m.Label) != len(labels)/2 {
 			continue
 		}
-		if strings.HasPrefix(line, "# HELP ") {
+		for i := 0; i < len(labels); i += 2 {
+			found := false
+			for _, l := range m.Label {
+				found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// bucket returns a histogram's cumulative count at the bucket bound le.
+func bucket(families map[string]*dto.MetricFamily, family, le string, labels ...string) (uint64, bool) {
+	mf := families[family]
+	if mf == nil {
+		return 0, false
+	}
+	for _, m := range mf.Metric {
+		match := true
+		for i := 0; i < len(labels); i += 2 {
+			found := false
+			for _, l := range m.Label {
+				found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+			}
+			match = match && found
+		}
+		if !match || m.Histogram == nil {
 			continue
 		}
-		m := sample.FindStringSubmatch(line)
-		if m == nil {
-			t.Errorf("not a sample line: %q", line)
-			continue
-		}
-		name := m[1]
-		if families[name] == "" {
-			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
-			if families[base] != "histogram" {
-				t.Errorf("sample of an undeclared family: %q", line)
+		for _, b := range m.Histogram.Bucket {
+			if strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64) == le {
+				return b.GetCumulativeCount(), true
 			}
 		}
 	}
-	for _, want := range []string{
-		`grconnect_getresponse_requests_total{kind="api",class="error"} 1`,
-		`grconnect_getresponse_requests_total{kind="proxy",class="429"} 1`,
-		`grconnect_getresponse_request_duration_seconds_bucket{kind="token",le="0.1"} 1`,
-		`grconnect_getresponse_request_duration_seconds_bucket{kind="token",le="0.05"} 0`,
-		`grconnect_proxy_requests_total{status="429"} 1`,
-		"grconnect_webhook_outbox_pending 4\n",
-		"grconnect_connections_due_unrefreshed 2\n",
-		`grconnect_app_health{app="app_1",name="Acme \"One\"",health="refused"} 1`,
-		`grconnect_app_health{app="app_1",name="Acme \"One\"",health="ok"} 0`,
-		`grconnect_backups_total{outcome="succeeded"} 1`,
-		`grconnect_backups_total{outcome="failed"} 1`,
-		"grconnect_backup_last_success_timestamp_seconds 1800000000\n",
-		"grconnect_backup_last_size_bytes 1234\n",
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("scrape lacks %q", want)
+	return 0, false
+}
+
+// TestSeriesFormat: the scrape is Prometheus's text format, with the standard Go
+// runtime and process collectors, and the figures come out as observed.
+func TestSeriesFormat(t *testing.T) {
+	body := scrape(t, fullRegistry(t))
+	families := parse(t, body)
+	for _, std := range []string{"go_goroutines", "go_memstats_alloc_bytes", "go_gc_duration_seconds", "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"} {
+		if families[std] == nil {
+			t.Errorf("the scrape lacks the standard series %s", std)
 		}
 	}
-	for name, want := range map[string]int{"grconnect_webhook_outbox_oldest_age_seconds": 90, "grconnect_connections_due_unrefreshed_oldest_seconds": 300} {
-		m := regexp.MustCompile(`(?m)^` + name + ` (\d+)$`).FindStringSubmatch(body)
-		if m == nil {
-			t.Errorf("no %s", name)
-			continue
+	for _, want := range []struct {
+		family string
+		labels []string
+		value  float64
+	}{
+		{"grconnect_getresponse_requests_total", []string{"kind", "api", "class", "error"}, 1},
+		{"grconnect_getresponse_requests_total", []string{"kind", "proxy", "class", "429"}, 1},
+		{"grconnect_proxy_requests_total", []string{"status", "429"}, 1},
+		{"grconnect_http_responses_total", []string{"class", "2xx"}, 1},
+		{"grconnect_http_responses_total", []string{"class", "5xx"}, 0},
+		{"grconnect_refreshes_total", []string{"outcome", "failed", "class", "wait"}, 1},
+		{"grconnect_connections", []string{"status", "active"}, 3},
+		{"grconnect_connections", []string{"status", "needs_reconnect"}, 0},
+		{"grconnect_app_connections", []string{"app", "app_1", "status", "active"}, 3},
+		{"grconnect_webhook_outbox_pending", nil, 4},
+		{"grconnect_connections_due_unrefreshed", nil, 2},
+		{"grconnect_app_health", []string{"app", "app_1", "name", `Acme "One"`, "health", "refused"}, 1},
+		{"grconnect_app_health", []string{"app", "app_1", "name", `Acme "One"`, "health", "ok"}, 0},
+		{"grconnect_backups_total", []string{"outcome", "succeeded"}, 1},
+		{"grconnect_backups_total", []string{"outcome", "failed"}, 1},
+		{"grconnect_backup_last_success_timestamp_seconds", nil, 1_800_000_000},
+		{"grconnect_backup_last_size_bytes", nil, 1234},
+		{"grconnect_backup_last_duration_seconds", nil, 2},
+	} {
+		if got, ok := value(families, want.family, want.labels...); !ok || got != want.value {
+			t.Errorf("%s%v = %v (present %v), want %v", want.family, want.labels, got, ok, want.value)
 		}
-		if got, _ := strconv.Atoi(m[1]); got < want || got > want+5 {
-			t.Errorf("%s = %d, want %d", name, got, want)
+	}
+	if n, ok := bucket(families, "grconnect_getresponse_request_duration_seconds", "0.1", "kind", "token"); !ok || n != 1 {
+		t.Errorf("token calls under 0.1 s = %d (%v), want 1", n, ok)
+	}
+	if n, ok := bucket(families, "grconnect_getresponse_request_duration_seconds", "0.05", "kind", "token"); !ok || n != 0 {
+		t.Errorf("token calls under 0.05 s = %d (%v), want 0", n, ok)
+	}
+	for name, want := range map[string]float64{"grconnect_webhook_outbox_oldest_age_seconds": 90, "grconnect_connections_due_unrefreshed_oldest_seconds": 300} {
+		if got, ok := value(families, name); !ok || got < want || got > want+5 {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// oddSource is a database whose app names hold what operators could type before
+// names were checked: zero-width and direction-changing characters, quotes,
+// backslashes, a newline, broken UTF-8.
+type oddSource struct{ fakeSource }
+
+var oddNames = []string{"Acme\u200bTemplates", "\u202eevil\u202c", `back\slash "quoted"`, "two\nlines", "tab\there", "bad \xff\xfe bytes", "emoji 🚀 and ünïcödé"}
+
+func (oddSource) AppStates(context.Context) ([]models.AppState, error) {
+	var out []models.AppState
+	for i, n := range oddNames {
+		out = append(out, models.AppState{ID: "app_" + strconv.Itoa(i), Name: n, Health: models.AppHealthy})
+	}
+	return out, nil
+}
+
+// TestOddLabelValuesParse (issue 21, finding 6): app names with U+200B and other
+// odd runes are escaped by the Prometheus client, so Prometheus's own parser
+// accepts the scrape and reads each name back (broken UTF-8 as U+FFFD).
+func TestOddLabelValuesParse(t *testing.T) {
+	r := New(oddSource{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := r.Collect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	families := parse(t, scrape(t, r))
+	for i, name := range oddNames {
+		want := strings.ToValidUTF8(name, "\uFFFD")
+		if v, ok := value(families, "grconnect_app_health", "app", "app_"+strconv.Itoa(i), "name", want, "health", "ok"); !ok || v != 1 {
+			t.Errorf("app %q: %v (present %v)", name, v, ok)
 		}
 	}
 }
@@ -132,9 +232,11 @@ func TestKnownBackupSurvivesARestart(t *testing.T) {
 		t.Fatal("backup series before any backup")
 	}
 	r.KnownBackup(time.Unix(1_700_000_000, 0), 99)
-	body := scrape(t, r)
-	if !strings.Contains(body, "grconnect_backup_last_success_timestamp_seconds 1700000000\n") || !strings.Contains(body, `grconnect_backups_total{outcome="succeeded"} 0`) {
-		t.Errorf("after a known backup:\n%s", body)
+	families := parse(t, scrape(t, r))
+	last, _ := value(families, "grconnect_backup_last_success_timestamp_seconds")
+	ok, present := value(families, "grconnect_backups_total", "outcome", "succeeded")
+	if last != 1_700_000_000 || !present || ok != 0 {
+		t.Errorf("after a known backup: last %v, succeeded %v (%v)", last, ok, present)
 	}
 }
 
@@ -144,10 +246,8 @@ var seriesName = regexp.MustCompile(`grconnect_[a-z_]+`)
 // serves, and it, the Grafana dashboard and the alert rules name no other.
 func TestMetricsDocsNameEverySeries(t *testing.T) {
 	served := map[string]bool{}
-	for _, line := range strings.Split(scrape(t, fullRegistry(t)), "\n") {
-		if f, ok := strings.CutPrefix(line, "# TYPE "); ok {
-			served[strings.Fields(f)[0]] = true
-		}
+	for name := range parse(t, scrape(t, fullRegistry(t))) {
+		served[name] = true
 	}
 	if len(served) < 20 {
 		t.Fatalf("only %d families served", len(served))
@@ -160,8 +260,13 @@ func TestMetricsDocsNameEverySeries(t *testing.T) {
 	for _, m := range regexp.MustCompile("(?m)^\\| `(grconnect_[a-z_]+)` \\|").FindAllStringSubmatch(string(doc), -1) {
 		documented[m[1]] = true
 	}
+	// The standard collectors' series are documented by their prefix (`go_*`, `process_*`).
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z]+_)\\*` \\|").FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = true
+	}
 	for name := range served {
-		if !documented[name] {
+		prefix, _, _ := strings.Cut(name, "_")
+		if !documented[name] && (prefix == "grconnect" || !documented[prefix+"_"]) {
 			t.Errorf("docs/metrics.md does not list %s", name)
 		}
 	}
@@ -179,6 +284,22 @@ func TestMetricsDocsNameEverySeries(t *testing.T) {
 		}
 		if len(unknown) > 0 {
 			t.Errorf("%s names series grconnect does not serve: %v", file, unknown)
+		}
+	}
+}
+
+// BenchmarkWritePrometheus formats a full scrape from memory (the standard
+// collectors included): go test -run '^$' -bench WritePrometheus ./services/infra/metrics/
+func BenchmarkWritePrometheus(b *testing.B) {
+	r := New(fakeSource{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := r.Collect(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if err := r.WritePrometheus(&buf); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/grconnect/grconnect/services/infra/demo"
 	"github.com/grconnect/grconnect/services/infra/mailer"
 	"github.com/grconnect/grconnect/services/infra/metrics"
+	"github.com/grconnect/grconnect/services/infra/netguard"
 	"github.com/grconnect/grconnect/services/infra/secrets"
 	"github.com/grconnect/grconnect/static"
 )
@@ -32,9 +33,6 @@ type Options struct {
 	Store  *models.Store
 	Box    *secrets.Box
 	Log    *slog.Logger
-	// Transport carries every outgoing call (GetResponse, webhooks); nil means a
-	// clone of http.DefaultTransport tuned for the proxy.
-	Transport http.RoundTripper
 	// PasswordCost is the bcrypt cost of new passwords; 0 means the default.
 	PasswordCost int
 	// TokenTimeout bounds one call to GetResponse's token endpoint; 0 means the
@@ -62,6 +60,10 @@ type Server struct {
 	APIKeys   *services.APIKeys
 	Proxy     *services.Proxy
 	Webhooks  *services.Webhooks
+	// Events receives GetResponse's events at each connection's events URL and
+	// relays them; Callbacks registers those URLs as the accounts' callbacks.
+	Events    *services.Events
+	Callbacks *services.Callbacks
 	Bulk      *services.Bulk
 	Refresher *services.Refresher
 	// Housekeeping sweeps expired authorizations, throttle rows and sessions.
@@ -71,6 +73,9 @@ type Server struct {
 	// Audit reads the audit log; Backups makes the scheduled backups.
 	Audit   *services.Audit
 	Backups *services.Backups
+	// Invitations adds operators through single-use links (e-mailed when a mail
+	// server is set).
+	Invitations *services.Invitations
 	// Demo is demo mode, when Config.Demo is set.
 	Demo *demo.Mode
 
@@ -78,18 +83,34 @@ type Server struct {
 	workCtx  context.Context
 	stopWork context.CancelFunc
 	work     sync.WaitGroup
+	// The heartbeat outlives the other work: it beats until received pairs are
+	// drained, so no replica takes this one for gone while it still holds some.
+	stopBeat context.CancelFunc
+	beat     sync.WaitGroup
+}
+
+// OutgoingGuard is the guard of every call to GetResponse (token endpoint, API,
+// proxy, checks): private addresses only for the hosts of the server's own
+// GetResponse URL settings (and, in demo mode, of the base URL, where the simulated
+// GetResponse lives) or with GRCONNECT_GETRESPONSE_ALLOW_PRIVATE. Apps' URLs are
+// checked against it when saved.
+func OutgoingGuard(cfg *config.Config) *netguard.Guard {
+	hosts := []string{netguard.HostOf(cfg.GetResponseAuthURL), netguard.HostOf(cfg.GetResponseAPIURL)}
+	if cfg.Demo {
+		hosts = append(hosts, netguard.HostOf(cfg.BaseURL))
+	}
+	allow := cfg.GetResponseAllowPrivate
+	return netguard.New("GRCONNECT_GETRESPONSE_ALLOW_PRIVATE", func() bool { return allow }, hosts...)
 }
 
 // New builds the services and the router. Background work starts with Start.
 func New(ctx context.Context, o Options) (*Server, error) {
 	cfg, store, box, log := o.Config, o.Store, o.Box, o.Log
-	transport := o.Transport
-	if transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// The proxy runs up to 10 calls at once per GetResponse account: keep their connections.
-		t.MaxIdleConnsPerHost = 32
-		transport = t
-	}
+	guard := OutgoingGuard(cfg)
+	t := guard.Transport()
+	// The proxy runs up to 10 calls at once per GetResponse account: keep their connections.
+	t.MaxIdleConnsPerHost = 32
+	var transport http.RoundTripper = t
 	s := &Server{log: log}
 	s.Operators = services.NewOperators(store, box)
 	s.Sessions = services.NewSessions(store)
@@ -97,6 +118,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		s.Operators.Cost = o.PasswordCost
 	}
 	s.Apps = services.NewApps(store, box, services.AppDefaults{AuthURL: cfg.GetResponseAuthURL, APIURL: cfg.GetResponseAPIURL})
+	s.Apps.Guard = guard
 	if cfg.Demo {
 		mode, err := demo.Setup(ctx, store, s.Apps, box, cfg.BaseURL, log)
 		if err != nil {
@@ -122,20 +144,34 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Connect = services.NewConnect(store, box, s.Apps, gr, cfg.BaseURL, log)
 	policy := services.DuePolicy{Margin: cfg.RefreshMargin, Keepalive: cfg.Keepalive}
 	s.Tokens = services.NewTokens(store, box, s.Apps, gr, policy, cfg.RedirectURL(), log)
-	s.Connect.AppWorks = s.Tokens.AppWorks
+	s.Tokens.SetRefreshRate(cfg.RefreshRate)
+	if cfg.RefreshLease > 0 {
+		s.Tokens.SetLease(cfg.RefreshLease)
+	}
+	s.Connect.AppWorks, s.Connect.AppFails = s.Tokens.AppWorks, s.Tokens.AppFails
 	s.APIKeys = services.NewAPIKeys(store, log)
 	s.Proxy = services.NewProxy(s.Tokens, store, gr, cfg.ProxyMaxWait)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
 	s.Webhooks.AllowPrivate = cfg.WebhookAllowPrivate
+	// Webhook leases carry this process's name too, so a replica that sees it gone
+	// ends them with its refresh leases.
+	s.Webhooks.LeaseAs(s.Tokens.Process())
+	s.Events = services.NewEvents(store, box, cfg.BaseURL, cfg.EventsRate, s.Webhooks, log)
+	// Callback registrations are GetResponse calls like the others: the same
+	// guarded transport, with a timeout of their own.
+	cbGR := getresponse.New(&http.Client{Transport: transport, Timeout: services.CallbacksTimeout})
+	cbGR.Observe = s.Metrics.ObserveCall
+	s.Callbacks = services.NewCallbacks(store, box, s.Tokens, s.Apps, s.Events, cbGR, log)
 	s.Bulk = services.NewBulk(workCtx, s.Tokens, store, cfg.RefreshRate, log)
 	s.Refresher = services.NewRefresher(s.Tokens, store, services.RefresherConfig{
-		RatePerSecond: cfg.RefreshRate, Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
+		Concurrency: cfg.RefreshConcurrency, Interval: cfg.RefreshInterval,
 	}, log)
 	var sender services.Sender
 	if cfg.SMTPURL != nil {
 		sender = mailer.New(cfg.SMTPURL)
 	}
 	s.Alerts = services.NewAlerts(store, sender, cfg.MailFrom, cfg.BaseURL, log)
+	s.Invitations = services.NewInvitations(store, s.Operators, sender, cfg.MailFrom, cfg.BaseURL, log)
 	s.Housekeeping = services.NewHousekeeping(store, log)
 	s.Housekeeping.AuditRetention = cfg.AuditRetention
 	s.Tokens.Observer = s.Metrics
@@ -145,7 +181,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	deps := handlers.Deps{
 		Config: cfg, Store: store, Box: box, Assets: static.New(), Log: log, Metrics: s.Metrics,
 		Operators: s.Operators, Sessions: s.Sessions, Apps: s.Apps, Connect: s.Connect, Tokens: s.Tokens, Webhooks: s.Webhooks,
+		Events: s.Events, Callbacks: s.Callbacks,
 		Bulk: s.Bulk, APIKeys: s.APIKeys, Proxy: s.Proxy, Alerts: s.Alerts, Audit: s.Audit, Backups: s.Backups,
+		Invitations: s.Invitations,
 	}
 	if s.Demo != nil {
 		deps.DemoGetResponse = s.Demo.Fake
@@ -159,28 +197,42 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	s.Handler = handlers.New(deps)
+	if s.Demo != nil {
+		s.Demo.DeliverTo(s.Handler)
+	}
 	return s, nil
 }
 
 // Start runs the background workers (the refresher, the webhook sender, the
-// proxy's sharing of rate limits with other replicas, the metrics reader, the
-// hourly housekeeping and the scheduled backups) until Stop.
+// relay of GetResponse's events, the callback registrations, the proxy's sharing
+// of rate limits with other replicas, the metrics reader, the hourly
+// housekeeping, the scheduled backups and, on PostgreSQL, the heartbeat) until
+// Stop.
 func (s *Server) Start() {
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(s.workCtx))
+	s.stopBeat = stopBeat
+	s.beat.Go(func() { s.Tokens.RunHeartbeat(beatCtx) })
 	s.work.Go(func() { s.Refresher.Run(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunPending(s.workCtx) })
 	s.work.Go(func() { s.Tokens.RunNudges(s.workCtx) })
 	s.work.Go(func() { s.APIKeys.Run(s.workCtx) })
 	s.work.Go(func() { s.Alerts.Run(s.workCtx) })
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
+	s.work.Go(func() { s.Events.RunRelay(s.workCtx) })
+	s.work.Go(func() { s.Callbacks.Run(s.workCtx) })
 	s.work.Go(func() { s.Proxy.Run(s.workCtx) })
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
 	s.work.Go(func() { s.Housekeeping.Run(s.workCtx) })
 	s.work.Go(func() { s.Backups.Run(s.workCtx) })
+	if s.Demo != nil {
+		s.work.Go(func() { s.Demo.Run(s.workCtx) })
+	}
 }
 
 // Stop ends the background work and waits for it: refreshes already sent are
 // committed, bulk jobs end, and token pairs the database refused so far get up to
-// DrainTimeout more to be stored. Call it before closing the database.
+// DrainTimeout more to be stored (the heartbeat goes on meanwhile), and the
+// process's heartbeat row goes. Call it before closing the database.
 func (s *Server) Stop() {
 	s.stopWork()
 	s.work.Wait()
@@ -195,6 +247,13 @@ func (s *Server) Stop() {
 			s.log.Error("stopping with token pairs the database never accepted; these connections may need a reconnect", "connections", lost)
 		}
 	}
+	if s.stopBeat != nil {
+		s.stopBeat()
+		s.beat.Wait()
+	}
+	retireCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	s.Tokens.Retire(retireCtx)
+	cancel()
 	if s.Demo != nil {
 		s.Demo.Close()
 	}

@@ -1,0 +1,3 @@
+module github.com/grconnect/grconnect/sdk/go
+
+go 1.23
