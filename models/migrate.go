@@ -25,6 +25,9 @@ type migration struct {
 // SchemaVersion is the schema version this build of grconnect expects.
 func SchemaVersion() int { return migrations[len(migrations)-1].version }
 
+// MigrationCount is how many migrations make the schema of this build.
+func MigrationCount() int { return len(migrations) }
+
 func (s *Store) dialect(stmt string) string {
 	r := strings.NewReplacer(
 		"{{time}}", map[bool]string{false: "DATETIME", true: "TIMESTAMPTZ"}[s.postgres],

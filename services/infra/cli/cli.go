@@ -571,8 +571,17 @@ func openDatabase(ctx context.Context, loader *config.Loader, log *slog.Logger) 
 	return migrated(ctx, cfg.Database, log)
 }
 
-// migrated opens a database and applies the pending migrations.
+// migrated opens a database and applies the pending migrations. A new SQLite
+// database starts from the migrated image (models.CreateSQLite): a first start
+// does not run every migration one by one.
 func migrated(ctx context.Context, database string, log *slog.Logger) (*models.Store, error) {
+	created := false
+	if !isPostgres(database) {
+		var err error
+		if created, err = models.CreateSQLite(database); err != nil {
+			return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %v", err)
+		}
+	}
 	store, err := models.Open(database, log)
 	if err != nil {
 		return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %v", err)
@@ -582,7 +591,9 @@ func migrated(ctx context.Context, database string, log *slog.Logger) (*models.S
 		store.Close()
 		return nil, fmt.Errorf("database migration: %w", err)
 	}
-	if applied > 0 {
+	if created {
+		log.Info("database migrated", "applied", models.MigrationCount(), "schema_version", models.SchemaVersion(), "new", true)
+	} else if applied > 0 {
 		log.Info("database migrated", "applied", applied, "schema_version", models.SchemaVersion())
 	}
 	return store, nil
