@@ -465,9 +465,11 @@ func TestAPIProxyBackOffEndsAtTheReset(t *testing.T) {
 
 	// The window's quota spent, no Retry-After: GetResponse's 429 passes through;
 	// the next call waits for the reset (1 s here) and goes.
+	// (On PostgreSQL an account's first call waits for the fleet's share of it: a
+	// rebalancing, milliseconds, not the reset.)
 	throttle("0", "1 seconds", "")
 	r := f.call(http.MethodGet, base+"/from-fields", nil)
-	if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "slow down") || r.header.Get("X-RateLimit-Reset") != "1 seconds" || queued(r) != 0 {
+	if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "slow down") || r.header.Get("X-RateLimit-Reset") != "1 seconds" || queued(r) > 250*time.Millisecond {
 		t.Fatalf("first = %d %v %s", r.status, r.header, r.body)
 	}
 	r = f.call(http.MethodGet, base+"/from-fields", nil)

@@ -43,6 +43,11 @@ const (
 	fleetTick = 250 * time.Millisecond
 	// fleetTTL is how long a share lives without a rebalancing.
 	fleetTTL = 2 * time.Second
+	// fleetPokeGap spaces the rebalancings that queued calls ask for: a burst
+	// gets its share within milliseconds, and a replica whose calls keep
+	// queueing behind other replicas' shares rebalances at most 20 times a second,
+	// whatever its calls.
+	fleetPokeGap = 50 * time.Millisecond
 )
 
 func newProxyFleet(store *models.Store, pace *pacer, log *slog.Logger) *proxyFleet {
@@ -64,6 +69,7 @@ func dbKey(key string) string { return hashToken(key)[:32] }
 func (f *proxyFleet) run(ctx context.Context) {
 	t := time.NewTicker(fleetTick)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -75,7 +81,15 @@ func (f *proxyFleet) run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-f.poked:
+			if wait := fleetPokeGap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					continue
+				case <-time.After(wait):
+				}
+			}
 		}
+		last = time.Now()
 		f.tick(ctx)
 	}
 }

@@ -144,8 +144,8 @@ func (p *pacer) acquire(ctx context.Context, key string) (*paceTicket, time.Dura
 	w := &paceWaiter{ready: make(chan struct{})}
 	a.queue = append(a.queue, w)
 	p.schedule(a, start)
-	if a.share.slots == 0 {
-		p.poke()
+	if a.share.slots < min(len(a.queue)+a.inFlight, p.limits.InFlight) {
+		p.poke() // the fleet may grant more at once (a first call, a burst)
 	}
 	p.mu.Unlock()
 
