@@ -259,13 +259,21 @@ func (s *Store) SaveRefreshes(ctx context.Context, outs []RefreshOutcome, extra 
 	return saved, errs, storeError(err, "save %d refresh outcomes", len(outs))
 }
 
-// StoreRefreshTokens writes a successful refresh's new token pair in one UPDATE of
-// its own — no transaction shared with anything else — so a received pair reaches
-// the disk as soon as it can. It is written only over the pair prev held
+// StoreRefreshTokens writes a successful refresh's new token pair in one UPDATE —
+// sharing a transaction only with other new pairs (SQLite's group commit,
+// token_commit.go), never with anything slower — so a received pair reaches the
+// disk as soon as it can. It is written only over the pair prev held
 // (ErrSuperseded otherwise; ErrDisconnected for a disconnected connection). It
 // returns the row as stored and the events to record with RecordRefreshEvents.
 func (s *Store) StoreRefreshTokens(ctx context.Context, prev *Connection, r RefreshResult) (*Connection, []*Event, error) {
-	conn, events, err := applyRefresh(s.db.WithContext(ctx), prev, r)
+	var conn *Connection
+	var events []*Event
+	var err error
+	if s.postgres {
+		conn, events, err = applyRefresh(s.db.WithContext(ctx), prev, r)
+	} else {
+		conn, events, err = s.storeTokens(ctx, prev, r)
+	}
 	if err != nil {
 		return nil, nil, storeError(err, "store the new tokens of connection %s", prev.ID)
 	}

@@ -43,6 +43,8 @@ type Store struct {
 	plans planCache
 	// appWrites counts this process's finished writes to apps (AppWrites).
 	appWrites atomic.Uint64
+	// tokenCommits group-commits new token pairs on SQLite (token_commit.go).
+	tokenCommits tokenCommits
 }
 
 // SQLiteDSN returns the DSN that gives every pooled SQLite connection the pragmas
