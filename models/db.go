@@ -43,7 +43,7 @@ type Store struct {
 	plans planCache
 	// appWrites counts this process's finished writes to apps (AppWrites).
 	appWrites atomic.Uint64
-	// tokenCommits group-commits new token pairs on SQLite (token_commit.go).
+	// tokenCommits group-commits new token pairs (token_commit.go).
 	tokenCommits tokenCommits
 }
 

@@ -136,19 +136,26 @@ func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error
 		what, where, order string
 		args               []any
 	}{
-		{"active connections without an expiry", "status = ? AND expires_at IS NULL", "id", []any{StatusActive}},
+		// Those without a time are taken in their index's order: ordered by ID,
+		// PostgreSQL may walk the primary key instead and read every row to find
+		// none (it cannot know that failing connections all have a retry time).
+		{"active connections without an expiry", "status = ? AND expires_at IS NULL", "", []any{StatusActive}},
 		{"active connections inside the margin", "status = ? AND expires_at < ?", "expires_at, id", []any{StatusActive, q.Now.Add(q.Margin)}},
-		{"active connections never refreshed", "status = ? AND last_refresh_at IS NULL", "id", []any{StatusActive}},
+		{"active connections never refreshed", "status = ? AND last_refresh_at IS NULL", "", []any{StatusActive}},
 		{"active connections past the keep-alive", "status = ? AND last_refresh_at < ?", "last_refresh_at, id", []any{StatusActive, q.Now.Add(-q.Keepalive)}},
-		{"failing connections without a retry time", "status = ? AND next_attempt_at IS NULL", "id", []any{StatusRefreshFailing}},
+		{"failing connections without a retry time", "status = ? AND next_attempt_at IS NULL", "", []any{StatusRefreshFailing}},
 		{"failing connections due a retry", "status = ? AND next_attempt_at <= ?", "next_attempt_at, id", []any{StatusRefreshFailing, q.Now}},
 	}
 	var all []due
 	seen := map[string]bool{}
 	for _, p := range picks {
 		var rows []due
-		err := s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
-			Where(p.where+" AND "+free, append(p.args, freeArgs...)...).Order(p.order).Limit(q.Limit).Scan(&rows).Error
+		pick := s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
+			Where(p.where+" AND "+free, append(p.args, freeArgs...)...)
+		if p.order != "" {
+			pick = pick.Order(p.order)
+		}
+		err := pick.Limit(q.Limit).Scan(&rows).Error
 		if err != nil {
 			return nil, storeError(err, "find due %s", p.what)
 		}

@@ -483,13 +483,12 @@ var migrations = []migration{
 		// (models.DueConnections).
 		`CREATE INDEX connections_status_refreshed ON connections (status, last_refresh_at)`,
 		`CREATE INDEX connections_status_retry ON connections (status, next_attempt_at)`,
-		// Leases still held are few: a start that ends a killed server's leases
-		// finds them without reading every row.
 		// An app's list in expiry order, its state read from the index (the
 		// per-app counts that (app_id, status) served are connection_counts now).
 		`DROP INDEX connections_app_status`,
 		`CREATE INDEX connections_app_expires ON connections (app_id, expires_at, id, status)`,
-		`CREATE INDEX connections_leased ON connections (lease_until) WHERE lease_owner <> ''`,
+		// Deliveries still leased are few: a start that ends a killed server's
+		// leases finds them without reading every row.
 		`CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (lease_until) WHERE lease_owner <> ''`,
 	}, postgres: []string{
 		`CREATE FUNCTION connection_counts_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -509,10 +508,33 @@ var migrations = []migration{
 			EXECUTE FUNCTION connection_counts_change()`,
 		// The connection list's search finds any part of an e-mail, account name,
 		// customer reference, account ID or MAX domain, ignoring case: a trigram
-		// index over the five (separated by a character no search holds), read
-		// through LIKE (models/search.go).
+		// index over the five in lower case (separated by a character no search
+		// holds), read through LIKE (models/search.go). It lives in a table of its
+		// own, written only when one of the five changes: an index on connections
+		// would take a new entry for every refresh (an UPDATE that changes an
+		// indexed column adds the new row version to every index).
 		`CREATE EXTENSION IF NOT EXISTS pg_trgm`,
-		`CREATE INDEX connections_search ON connections USING gin ((lower(account_email || E'\x1f' || account_name || E'\x1f' || customer_ref || E'\x1f' || account_id || E'\x1f' || max_domain)) gin_trgm_ops)`,
+		`CREATE TABLE connection_search (
+			connection_id TEXT PRIMARY KEY REFERENCES connections (id) ON DELETE CASCADE,
+			doc TEXT NOT NULL)`,
+		`INSERT INTO connection_search (connection_id, doc) SELECT id, ` + searchDocPG("") + ` FROM connections`,
+		`CREATE INDEX connection_search_doc ON connection_search USING gin (doc gin_trgm_ops)`,
+		`CREATE FUNCTION connection_search_change() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO connection_search (connection_id, doc) VALUES (NEW.id, ` + searchDocPG("NEW.") + `)
+				ON CONFLICT (connection_id) DO UPDATE SET doc = excluded.doc;
+			RETURN NULL;
+		END $$`,
+		`CREATE TRIGGER connections_search_insert AFTER INSERT ON connections
+			FOR EACH ROW EXECUTE FUNCTION connection_search_change()`,
+		`CREATE TRIGGER connections_search_update AFTER UPDATE OF account_email, account_name, customer_ref, account_id, max_domain ON connections
+			FOR EACH ROW WHEN (OLD.account_email IS DISTINCT FROM NEW.account_email OR OLD.account_name IS DISTINCT FROM NEW.account_name
+				OR OLD.customer_ref IS DISTINCT FROM NEW.customer_ref OR OLD.account_id IS DISTINCT FROM NEW.account_id
+				OR OLD.max_domain IS DISTINCT FROM NEW.max_domain)
+			EXECUTE FUNCTION connection_search_change()`,
+		// Room on each page for a lease's UPDATE to keep the row on its page,
+		// which spares the indexes a new entry (no indexed column changes).
+		`ALTER TABLE connections SET (fillfactor = 85)`,
 		// Each replica's share of a GetResponse account's proxy limits, agreed a
 		// few times a second by the replicas using the account (services/proxy_fleet.go).
 		// proxy_slots (migration 6) is no longer used; replicas of the release
@@ -527,6 +549,11 @@ var migrations = []migration{
 		`CREATE INDEX proxy_shares_replica ON proxy_shares (replica)`,
 		`ANALYZE connections`,
 	}, sqlite: []string{
+		// Leases still held are few: a start that ends a killed server's leases
+		// finds them without reading every row. (PostgreSQL ends only a stopped
+		// replica's, rarely; there the index would make every lease a write to
+		// every index.)
+		`CREATE INDEX connections_leased ON connections (lease_until) WHERE lease_owner <> ''`,
 		`CREATE TRIGGER connections_count_insert AFTER INSERT ON connections BEGIN
 			INSERT INTO connection_counts (app_id, status, n) VALUES (new.app_id, new.status, 1);
 		END`,

@@ -16,8 +16,8 @@ import (
 // The connection list's search finds any part of a connection's e-mail, account
 // name, customer reference, account ID or MAX domain, ignoring case ("fischer"
 // finds "Hans.Fischer@fischer-bikes.de"). Migration 19 indexes the five fields by
-// their trigrams: an FTS5 trigram table on SQLite, a pg_trgm GIN index on
-// PostgreSQL. A search that few connections match reads them from that index and
+// their trigrams: an FTS5 trigram table on SQLite, a pg_trgm GIN index of the
+// connection_search table on PostgreSQL. A search that few connections match reads them from that index and
 // sorts them into the list's order; one that many match walks the list in its
 // order (the status and app indexes) and checks each row, which finds a page's
 // worth within a few thousand rows. Counting the index's matches, capped, says
@@ -42,10 +42,11 @@ const searchCountWalk = 5_000
 // searchFields are the fields a search looks in.
 var searchFields = []string{"account_email", "account_name", "customer_ref", "account_id", "max_domain"}
 
-// searchExprPG is the text PostgreSQL's trigram index covers (migration 19, with
-// no prefix): the five fields in lower case, separated by a character no search
-// holds, so that no match spans two. prefix qualifies the columns ("c.").
-func searchExprPG(prefix string) string {
+// searchDocPG is the text PostgreSQL's trigram index covers (connection_search,
+// migration 19): the five fields in lower case, separated by a character no
+// search holds, so that no match spans two. prefix qualifies the columns ("c.",
+// "NEW.").
+func searchDocPG(prefix string) string {
 	cols := make([]string, len(searchFields))
 	for i, f := range searchFields {
 		cols[i] = prefix + f
@@ -145,7 +146,7 @@ func (s *Store) planSearch(ctx context.Context, query string) (searchPlan, error
 	var n int64
 	var err error
 	if s.postgres {
-		err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM connections WHERE "+searchExprPG("")+" LIKE ? LIMIT ?) m",
+		err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM connection_search WHERE doc LIKE ? LIMIT ?) m",
 			likePattern(p.needle), searchSparse+1).Scan(&n).Error
 	} else {
 		err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM connection_search_index WHERE connection_search_index MATCH ? LIMIT ?)",
@@ -216,7 +217,7 @@ func (s *Store) from(db *gorm.DB, f ConnectionFilter, p searchPlan) *gorm.DB {
 	}
 	if s.postgres {
 		// OFFSET 0 keeps the planner from merging the match list into the walk.
-		matches := s.db.Raw("SELECT id FROM connections WHERE "+searchExprPG("")+" LIKE ? OFFSET 0", likePattern(p.needle))
+		matches := s.db.Raw("SELECT connection_id AS id FROM connection_search WHERE doc LIKE ? OFFSET 0", likePattern(p.needle))
 		return db.Table("(?) AS m", matches).Joins("JOIN connections c ON c.id = m.id")
 	}
 	// CROSS JOIN: SQLite keeps the left side outermost.
@@ -273,7 +274,7 @@ func (s *Store) searchWhere(q *gorm.DB, p searchPlan) *gorm.DB {
 // searchFunc, which folds as Go does.
 func (s *Store) denseCondition(p searchPlan) (string, []any) {
 	if s.postgres {
-		return "strpos(" + searchExprPG("c.") + ", ?) > 0", []any{p.needle}
+		return "strpos(" + searchDocPG("c.") + ", ?) > 0", []any{p.needle}
 	}
 	for i := 0; i < len(p.needle); i++ {
 		if p.needle[i] >= utf8.RuneSelf {

@@ -8,13 +8,14 @@ import (
 	"gorm.io/gorm"
 )
 
-// New token pairs are group-committed on SQLite. Its one writer commits one
-// transaction at a time, and each refresh's UPDATE rewrites the same few index
-// pages as its neighbours' (the refresher takes connections in expiry order): the
-// pairs that arrive while one commit runs are written together in the next, so a
-// thousand refreshes a second cost tens of commits, not a thousand. No pair waits
-// for anything but the commit already running: the first to arrive is written at
-// once, on its own. PostgreSQL has writers enough; each pair is its own UPDATE.
+// New token pairs are group-committed. Every commit waits for the disk (SQLite's
+// one writer commits one transaction at a time; PostgreSQL flushes its log for
+// each), and each refresh's UPDATE rewrites the same few index pages as its
+// neighbours' (the refresher takes connections in expiry order): the pairs that
+// arrive while one commit runs are written together in the next, so a thousand
+// refreshes a second cost tens of commits, not a thousand. No pair waits for
+// anything but the commit already running: the first to arrive is written at
+// once, on its own.
 
 // maxTokenCommit caps how many pairs share one transaction.
 const maxTokenCommit = 128
@@ -32,7 +33,7 @@ type tokenWrite struct {
 	lead bool
 }
 
-// tokenCommits is the queue of pairs waiting for the SQLite writer. The caller
+// tokenCommits is the queue of pairs waiting to be written. The caller
 // that finds no commit running writes a batch from the queue's head (its own pair
 // first); whoever waits at the head then writes the next, so no caller stores
 // other callers' pairs for longer than one commit.
@@ -42,7 +43,7 @@ type tokenCommits struct {
 	writing bool
 }
 
-// storeTokens stores a pair on SQLite, with whatever else waits (see above).
+// storeTokens stores a pair with whatever else waits (see above).
 func (s *Store) storeTokens(ctx context.Context, prev *Connection, r RefreshResult) (*Connection, []*Event, error) {
 	w := &tokenWrite{prev: prev, r: r, wake: make(chan struct{})}
 	q := &s.tokenCommits
@@ -85,8 +86,8 @@ func (s *Store) storeTokens(ctx context.Context, prev *Connection, r RefreshResu
 
 // writeTokens stores a batch of pairs in one transaction. A pair written over a
 // newer one or a disconnected connection is left out with its own error; when the
-// transaction fails, each pair is tried on its own, so one pair's failure is
-// never another's.
+// transaction fails (on PostgreSQL, a deadlock with another replica's batch), each
+// pair is tried on its own, so one pair's failure is never another's.
 func (s *Store) writeTokens(ctx context.Context, batch []*tokenWrite) {
 	if len(batch) == 1 {
 		b := batch[0]
