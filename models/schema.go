@@ -532,6 +532,10 @@ var migrations = []migration{
 				OR OLD.customer_ref IS DISTINCT FROM NEW.customer_ref OR OLD.account_id IS DISTINCT FROM NEW.account_id
 				OR OLD.max_domain IS DISTINCT FROM NEW.max_domain)
 			EXECUTE FUNCTION connection_search_change()`,
+		// The list of one state also reads the app from the index: a count of the
+		// active connections that leaves out a paused app's reads no row.
+		`DROP INDEX connections_status_expires`,
+		`CREATE INDEX connections_status_expires ON connections (status, expires_at, id) INCLUDE (app_id)`,
 		// Room on each page for a lease's UPDATE to keep the row on its page,
 		// which spares the indexes a new entry (no indexed column changes).
 		`ALTER TABLE connections SET (fillfactor = 85)`,
