@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/grconnect/grconnect/services/tokens"
@@ -17,6 +19,10 @@ var proxyMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, ht
 
 // tokenRefreshHeader tells the caller what the proxy did about an expired token.
 const tokenRefreshHeader = "X-Grconnect-Token-Refresh"
+
+// queuedHeader tells the caller how long, in milliseconds, the call waited in its
+// GetResponse account's queue (on every answer, GetResponse's or grconnect's 429).
+const queuedHeader = "X-Grconnect-Queued-Ms"
 
 func (s *Server) apiProxy(c echo.Context) error {
 	r := c.Request()
@@ -34,6 +40,10 @@ func (s *Server) apiProxy(c echo.Context) error {
 		Header: r.Header, Body: body, ContentLength: r.ContentLength, Actor: apiActor(c),
 	})
 	if err != nil {
+		var limited *tokens.RateLimitedError
+		if errors.As(err, &limited) {
+			c.Response().Header().Set(queuedHeader, strconv.FormatInt(limited.Queued.Milliseconds(), 10))
+		}
 		return err
 	}
 	defer res.Body.Close()
@@ -41,6 +51,7 @@ func (s *Server) apiProxy(c echo.Context) error {
 	for k, v := range res.Header {
 		h[k] = v
 	}
+	h.Set(queuedHeader, strconv.FormatInt(res.Queued.Milliseconds(), 10))
 	switch {
 	case res.Retried:
 		h.Set(tokenRefreshHeader, "retried")

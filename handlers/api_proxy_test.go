@@ -2,18 +2,22 @@ package handlers_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/grconnect/grconnect/models/modelstest"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/config"
+	"github.com/grconnect/grconnect/services/tokens"
 )
 
 // grRecorder stands between grconnect and the fake GetResponse: it records the API
@@ -64,7 +68,13 @@ func (f *apiFixture) recordGetResponse() *grRecorder {
 		f.fake.ServeHTTP(w, r)
 	}))
 	f.t.Cleanup(rec.srv.Close)
-	if err := f.store.DB().Exec("UPDATE apps SET api_url = ? WHERE id = ?", rec.srv.URL+"/v3", f.appID).Error; err != nil {
+	// Through the store, so that the app cache hears of it.
+	app, err := f.store.AppByID(context.Background(), f.appID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	app.APIURL = rec.srv.URL + "/v3"
+	if err := f.store.UpdateApp(context.Background(), app); err != nil {
 		f.t.Fatal(err)
 	}
 	f.store.AppsWritten() // a raw write: the app cache must hear of it
@@ -418,11 +428,12 @@ func TestAPIProxyPassesThrough429AndBacksOff(t *testing.T) {
 	}
 }
 
+// TestAPIProxyBackOffEndsAtTheReset: a back-off GetResponse asked for that ends
+// within the proxy's maximum wait is waited out in the queue, and the call then
+// goes through; the answer says how long it queued.
 func TestAPIProxyBackOffEndsAtTheReset(t *testing.T) {
 	t.Parallel()
 	f := newAPIFixture(t, getresponsetest.Options{})
-	clock := modelstest.NewClock(time.Now())
-	f.built.Proxy.Now = clock.Now
 	conn := f.connect("customer-1", "")
 	rec := f.recordGetResponse()
 	base := "/api/v1/connections/" + conn.ID + "/proxy"
@@ -449,28 +460,181 @@ func TestAPIProxyBackOffEndsAtTheReset(t *testing.T) {
 			return true
 		}
 	}
-
-	// The window's quota spent, no Retry-After: wait for its reset (1 s here), then go on.
-	throttle("0", "1 seconds", "")
-	if r := f.call(http.MethodGet, base+"/from-fields", nil); r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "slow down") {
-		t.Fatalf("first = %d %s", r.status, r.body)
+	queued := func(r response) time.Duration {
+		t.Helper()
+		ms, err := strconv.Atoi(r.header.Get("X-Grconnect-Queued-Ms"))
+		if err != nil {
+			t.Fatalf("X-Grconnect-Queued-Ms = %q", r.header.Get("X-Grconnect-Queued-Ms"))
+		}
+		return time.Duration(ms) * time.Millisecond
 	}
-	wantError(t, f.call(http.MethodGet, base+"/from-fields", nil), http.StatusTooManyRequests, "rate_limited")
-	clock.Advance(900 * time.Millisecond)
-	wantError(t, f.call(http.MethodGet, base+"/from-fields", nil), http.StatusTooManyRequests, "rate_limited")
-	clock.Advance(200 * time.Millisecond)
-	if r := f.call(http.MethodGet, base+"/from-fields", nil); r.status != http.StatusOK {
-		t.Fatalf("after the reset = %d %s", r.status, r.body)
+
+	// The window's quota spent, no Retry-After: GetResponse's 429 passes through;
+	// the next call waits for the reset (1 s here) and goes.
+	// (On PostgreSQL an account's first call waits for the fleet's share of it: a
+	// rebalancing, milliseconds, not the reset.)
+	throttle("0", "1 seconds", "")
+	r := f.call(http.MethodGet, base+"/from-fields", nil)
+	if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "slow down") || r.header.Get("X-RateLimit-Reset") != "1 seconds" || queued(r) > 250*time.Millisecond {
+		t.Fatalf("first = %d %v %s", r.status, r.header, r.body)
+	}
+	r = f.call(http.MethodGet, base+"/from-fields", nil)
+	if r.status != http.StatusOK || queued(r) < 900*time.Millisecond || queued(r) > 3*time.Second {
+		t.Fatalf("after the reset = %d, queued %v: %s", r.status, queued(r), r.body)
 	}
 
 	// A per-second limit (quota left): wait Retry-After, not the window's reset.
 	throttle("29000", "400 seconds", "1")
 	f.call(http.MethodGet, base+"/from-fields", nil)
-	if e := wantError(t, f.call(http.MethodGet, base+"/from-fields", nil), http.StatusTooManyRequests, "rate_limited"); e.Error.RetryAfter != 1 {
-		t.Fatalf("per-second limit: retry_after = %d, want 1", e.Error.RetryAfter)
+	r = f.call(http.MethodGet, base+"/from-fields", nil)
+	if r.status != http.StatusOK || queued(r) < 900*time.Millisecond || queued(r) > 3*time.Second {
+		t.Fatalf("after a per-second 429 = %d, queued %v", r.status, queued(r))
 	}
-	if n := len(rec.seen()); n != 3 {
-		t.Fatalf("GetResponse saw %d calls, want 3", n)
+	if n := len(rec.seen()); n != 4 {
+		t.Fatalf("GetResponse saw %d calls, want 4", n)
+	}
+}
+
+// proxyBurst sends n proxied calls at once to each connection and returns every
+// answer with when it ended.
+type proxyAnswer struct {
+	conn   string
+	status int
+	queued time.Duration
+	header http.Header
+	ended  time.Time
+}
+
+func proxyBurst(t *testing.T, f *apiFixture, n int, conns ...string) []proxyAnswer {
+	t.Helper()
+	var mu sync.Mutex
+	var out []proxyAnswer
+	var wg sync.WaitGroup
+	for i := range n * len(conns) {
+		conn := conns[i%len(conns)]
+		wg.Go(func() {
+			r, err := f.send(http.MethodGet, "/api/v1/connections/"+conn+"/proxy/from-fields", f.key, nil, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ms, _ := strconv.Atoi(r.header.Get("X-Grconnect-Queued-Ms"))
+			mu.Lock()
+			out = append(out, proxyAnswer{conn: conn, status: r.status, queued: time.Duration(ms) * time.Millisecond, header: r.header, ended: time.Now()})
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// refusals counts the calls GetResponse (the fake, which enforces its limits) refused.
+func refusals(f *apiFixture) int {
+	return f.fake.Stat(getresponsetest.StatRefusedParallel) + f.fake.Stat(getresponsetest.StatRefusedPerSecond) + f.fake.Stat(getresponsetest.StatRefusedWindow)
+}
+
+// TestAPIProxyPacesABurstAtOneAccount: 200 calls at once for one GetResponse
+// account, against a GetResponse that enforces its own limits. They queue instead
+// of bouncing: GetResponse never has more than ten in flight nor refuses one, no
+// caller gets a 429, and each answer carries GetResponse's rate-limit headers and
+// how long it queued.
+func TestAPIProxyPacesABurstAtOneAccount(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	conn := f.connect("customer-1", "")
+	f.fake.SetAPILatency(25 * time.Millisecond)
+	f.fake.ResetCounts()
+	start := time.Now()
+	answers := proxyBurst(t, f, 200, conn.ID)
+	took := time.Since(start)
+	var most time.Duration
+	waited := 0
+	for _, a := range answers {
+		if a.status != http.StatusOK || a.header.Get("X-RateLimit-Remaining") == "" || a.header.Get("X-Grconnect-Queued-Ms") == "" {
+			t.Fatalf("answer %d with headers %v", a.status, a.header)
+		}
+		most = max(most, a.queued)
+		if a.queued > 0 {
+			waited++
+		}
+	}
+	if len(answers) != 200 {
+		t.Fatalf("%d answers", len(answers))
+	}
+	if peak := f.fake.PeakInFlight(conn.AccountID); peak > 10 || peak < 5 {
+		t.Errorf("GetResponse had at most %d calls of the account in flight, want up to 10", peak)
+	}
+	if n := refusals(f); n > 0 {
+		t.Errorf("GetResponse refused %d calls", n)
+	}
+	// 200 calls at most 80 a second: more than two seconds' worth of windows.
+	if took < time.Second || waited < 100 || most >= tokens.DefaultProxyMaxWait {
+		t.Errorf("took %v; %d calls queued, the longest %v", took, waited, most)
+	}
+	t.Logf("200 calls in %v; %d queued, the longest %v; GetResponse's peak in flight %d", took.Round(time.Millisecond), waited, most, f.fake.PeakInFlight(conn.AccountID))
+}
+
+// TestAPIProxyServesAccountsFairly: two accounts' bursts at once both progress
+// from the start at the same pace: neither waits behind the other.
+func TestAPIProxyServesAccountsFairly(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{})
+	a := f.connect("customer-1", "")
+	other := f.fake.AddAccount(getresponsetest.Account{AccountID: "Other1", Email: "other@example.com", FirstName: "Other"})
+	b := f.connect("customer-2", other)
+	f.fake.SetAPILatency(25 * time.Millisecond)
+	f.fake.ResetCounts()
+	start := time.Now()
+	answers := proxyBurst(t, f, 150, a.ID, b.ID)
+	halfway := map[string]time.Duration{}
+	done := map[string]int{}
+	slices.SortFunc(answers, func(x, y proxyAnswer) int { return x.ended.Compare(y.ended) })
+	for _, ans := range answers {
+		if ans.status != http.StatusOK {
+			t.Fatalf("an answer %d", ans.status)
+		}
+		done[ans.conn]++
+		if done[ans.conn] == 75 {
+			halfway[ans.conn] = ans.ended.Sub(start)
+		}
+	}
+	if done[a.ID] != 150 || done[b.ID] != 150 {
+		t.Fatalf("answered %d and %d of 150 each", done[a.ID], done[b.ID])
+	}
+	ha, hb := halfway[a.ID], halfway[b.ID]
+	if max(ha, hb) > 2*min(ha, hb) {
+		t.Errorf("half of one account's calls done after %v, the other's after %v", ha, hb)
+	}
+	for _, id := range []string{a.AccountID, other} {
+		if peak := f.fake.PeakInFlight(id); peak > 10 {
+			t.Errorf("account %s: %d in flight", id, peak)
+		}
+	}
+	if n := refusals(f); n > 0 {
+		t.Errorf("GetResponse refused %d calls", n)
+	}
+}
+
+// TestAPIProxyQueueGivesUpAtMaxWait: a call its account's limits cannot reach
+// within GRCONNECT_PROXY_MAX_WAIT is answered 429 too_many_concurrent_requests with
+// Retry-After, saying how long it queued.
+func TestAPIProxyQueueGivesUpAtMaxWait(t *testing.T) {
+	f := newAPIFixture(t, getresponsetest.Options{}, func(c *config.Config) { c.ProxyMaxWait = 300 * time.Millisecond })
+	conn := f.connect("customer-1", "")
+	f.fake.SetAPILatency(1500 * time.Millisecond)
+	answers := proxyBurst(t, f, 12, conn.ID)
+	ok, refused := 0, 0
+	for _, a := range answers {
+		switch a.status {
+		case http.StatusOK:
+			ok++
+		case http.StatusTooManyRequests:
+			refused++
+			if a.header.Get("Retry-After") == "" || a.queued < 250*time.Millisecond || a.queued > 1200*time.Millisecond {
+				t.Errorf("refused after %v with %v", a.queued, a.header)
+			}
+		}
+	}
+	if ok != 10 || refused != 2 {
+		t.Fatalf("%d answered, %d refused; want 10 and 2", ok, refused)
 	}
 }
 

@@ -33,9 +33,9 @@ type apiFixture struct {
 	secrets []string
 }
 
-func newAPIFixture(t testing.TB, fo getresponsetest.Options) *apiFixture {
+func newAPIFixture(t testing.TB, fo getresponsetest.Options, opts ...option) *apiFixture {
 	t.Helper()
-	return withAPIKey(newConnectFixture(t, fo))
+	return withAPIKey(newConnectFixture(t, fo, opts...))
 }
 
 // withAPIKey adds an API key and the leak check to a connect fixture.

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"io"
 	"log/slog"
@@ -121,7 +122,7 @@ func startTestApp(t testing.TB, configure func(*config.Config), fake *getrespons
 	cfg := &config.Config{
 		Addr: ":0", BaseURL: "http://" + srv.Listener.Addr().String(), Database: dbPath, DataDir: dir, SecretKey: key,
 		GetResponseAuthURL: "https://app.getresponse.com/oauth2_authorize.html", GetResponseAPIURL: "https://api.getresponse.com/v3",
-		RefreshMargin: 10 * time.Minute, Keepalive: 24 * time.Hour, RefreshRate: 80,
+		RefreshMargin: 10 * time.Minute, Keepalive: 24 * time.Hour, RefreshRate: 80, ProxyMaxWait: tokens.DefaultProxyMaxWait,
 	}
 	configure(cfg)
 	if err := cfg.PrepareBackupDir(); err != nil { // as serve does before server.New
@@ -139,6 +140,11 @@ func startTestApp(t testing.TB, configure func(*config.Config), fake *getrespons
 	// The background workers are not started: tests drive the refresher and the
 	// webhook sender themselves. Stop still ends bulk jobs before the database closes.
 	t.Cleanup(built.Stop)
+	// The proxy shares its limits with other replicas (on PostgreSQL) in the background.
+	proxyCtx, stopProxy := context.WithCancel(context.Background())
+	var proxyDone sync.WaitGroup
+	proxyDone.Go(func() { built.Proxy.Run(proxyCtx) })
+	t.Cleanup(func() { stopProxy(); proxyDone.Wait() })
 	srv.Config.Handler = built.Handler
 	srv.Start()
 	t.Cleanup(srv.Close)

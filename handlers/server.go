@@ -77,6 +77,7 @@ type Server struct {
 	backups     *services.Backups
 	invitations *services.Invitations
 	zones       zoneCache
+	expiry      expiryCache
 	assets      *static.Assets
 	log         *slog.Logger
 	cookies     cookieNames

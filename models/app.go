@@ -139,7 +139,7 @@ func (s *Store) DemoApp(ctx context.Context) (*App, error) {
 func (s *Store) ListApps(ctx context.Context) ([]AppSummary, error) {
 	var apps []AppSummary
 	err := s.db.WithContext(ctx).Model(&App{}).
-		Select("apps.*, (SELECT COUNT(*) FROM connections c WHERE c.app_id = apps.id AND c.status <> ?) AS connections", StatusDisconnected).
+		Select("apps.*, (SELECT COALESCE(SUM(n), 0) FROM connection_counts cc WHERE cc.app_id = apps.id AND cc.status <> ?) AS connections", StatusDisconnected).
 		Where("deleted_at IS NULL").Order("name").Scan(&apps).Error
 	return apps, storeError(err, "list apps")
 }
@@ -154,8 +154,8 @@ func (s *Store) AppNames(ctx context.Context) ([]App, error) {
 // CountLiveConnections returns how many connections of app are not disconnected.
 func (s *Store) CountLiveConnections(ctx context.Context, appID string) (int64, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Model(&Connection{}).
-		Where("app_id = ? AND status <> ?", appID, StatusDisconnected).Count(&n).Error
+	err := s.db.WithContext(ctx).Raw("SELECT COALESCE(SUM(n), 0) FROM connection_counts WHERE app_id = ? AND status <> ?",
+		appID, StatusDisconnected).Scan(&n).Error
 	return n, storeError(err, "count live connections of app %s", appID)
 }
 

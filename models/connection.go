@@ -259,7 +259,7 @@ func disconnect(tx *gorm.DB, id, actor, message string) (changed bool, err error
 }
 
 // CountByStatus returns how many connections are in each state the dashboard
-// shows (DisplayStatuses: paused included).
+// shows (DisplayStatuses: paused included), from the kept counts (counts.go).
 func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
 	c, err := s.CountConnectionsShown(ctx)
 	return c.ByStatus, err
@@ -302,9 +302,12 @@ type ConnectionTotal struct {
 }
 
 // ConnectionTotals counts the connections per app and state (the metrics read it
-// in the background, never per scrape).
+// in the background, never per scrape; counts.go keeps it a few rows).
 func (s *Store) ConnectionTotals(ctx context.Context) ([]ConnectionTotal, error) {
-	var rows []ConnectionTotal
-	err := s.db.WithContext(ctx).Model(&Connection{}).Select("app_id, status, COUNT(*) AS n").Group("app_id, status").Scan(&rows).Error
-	return rows, storeError(err, "count connections by app and status")
+	rows, err := s.connectionCounts(ctx)
+	out := make([]ConnectionTotal, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, ConnectionTotal(r))
+	}
+	return out, storeError(err, "count connections by app and status")
 }

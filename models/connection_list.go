@@ -55,8 +55,9 @@ var ConnectionSorts = []ConnectionSort{SortAttention, SortExpiry, SortEmail, Sor
 type ConnectionFilter struct {
 	Status string // one of DisplayStatuses, "live" (all but disconnected) or "" (all)
 	AppID  string
-	// Query matches an account ID exactly, or the start of an email, account name
-	// or customer reference.
+	// Query finds any part of an e-mail, account name, customer reference, account
+	// ID or MAX domain, ignoring case (search.go); shorter than SearchMinLength, an
+	// exact account ID or the start of an e-mail, name or reference.
 	Query string
 	// Sort is the order (SortAttention when empty); Desc reverses the orders that
 	// have a direction.
@@ -66,6 +67,12 @@ type ConnectionFilter struct {
 	Before string // cursor: rows before this one
 	Last   bool   // the last page
 	Limit  int
+	// unhealthy holds the IDs of the apps that are not healthy, read once per
+	// query when the state filter needs them (withUnhealthy).
+	unhealthy []string
+	// part, when set, replaces the state filter: the attention order reads one
+	// part of a group at a time (readSegment).
+	part *attentionPart
 }
 
 // ConnectionPage is one page of the list with cursors to its neighbours.
@@ -171,6 +178,13 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 	if !slices.Contains(ConnectionSorts, f.Sort) {
 		return nil, ErrBadCursor
 	}
+	plan, err := s.planSearch(ctx, f.Query)
+	if err != nil {
+		return nil, err
+	}
+	if f, err = s.withUnhealthy(ctx, f); err != nil {
+		return nil, err
+	}
 	segs := []listSegment{{}}
 	if f.Sort == SortAttention {
 		f.Desc = false
@@ -217,7 +231,7 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 		if from != nil && i == from.seg {
 			at = from
 		}
-		got, err := s.readSegment(ctx, f, segs[i], i, down, at, need-len(rows))
+		got, err := s.readSegment(ctx, f, plan, segs[i], i, down, at, need-len(rows))
 		if err != nil {
 			return nil, err
 		}
@@ -256,7 +270,7 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 
 // readSegment reads up to limit rows of one segment in the SQL direction down,
 // past at when it is set: each part along its index, merged.
-func (s *Store) readSegment(ctx context.Context, f ConnectionFilter, seg listSegment, index int, down bool, at *listKey, limit int) ([]ConnectionRow, error) {
+func (s *Store) readSegment(ctx context.Context, f ConnectionFilter, plan searchPlan, seg listSegment, index int, down bool, at *listKey, limit int) ([]ConnectionRow, error) {
 	col := s.sortColumn(f.Sort)
 	order, cmp := col+", c.id", ">"
 	if down {
@@ -275,23 +289,16 @@ func (s *Store) readSegment(ctx context.Context, f ConnectionFilter, seg listSeg
 	}
 	var rows []ConnectionRow
 	if seg.parts == nil {
-		got, err := read(s.filtered(ctx, f))
+		got, err := read(s.filtered(ctx, f, plan))
 		if err != nil {
 			return nil, err
 		}
 		rows = got
 	} else {
-		all := f
-		all.Status = ""
 		for _, p := range seg.parts {
-			q := s.filtered(ctx, all).Where("c.status = ?", p.status)
-			switch {
-			case p.in:
-				q = q.Where("c.app_id IN ?", p.apps)
-			case len(p.apps) > 0:
-				q = q.Where("c.app_id NOT IN ?", p.apps)
-			}
-			got, err := read(q)
+			pf := f
+			pf.part = &p
+			got, err := read(s.filtered(ctx, pf, plan))
 			if err != nil {
 				return nil, err
 			}
@@ -335,11 +342,22 @@ func (s *Store) sortColumn(sort ConnectionSort) string {
 	return col
 }
 
-// CountConnections counts the rows a filter selects (ignoring its cursor), up to
-// limit: past it, it returns limit and more=true, so the count stays cheap however
-// many rows match.
+// CountConnections counts the rows a filter selects (ignoring its cursor and
+// order), up to limit: past it, it returns limit and more=true, so the count stays
+// cheap however many rows match.
 func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit int) (n int64, more bool, err error) {
-	sub := s.where(s.db.WithContext(ctx).Table("connections AS c").Select("1"), f).Limit(limit + 1)
+	f.Sort, f.part = SortExpiry, nil
+	plan, err := s.planSearch(ctx, f.Query)
+	if err != nil {
+		return 0, false, err
+	}
+	if f, err = s.withUnhealthy(ctx, f); err != nil {
+		return 0, false, err
+	}
+	if plan.kind == searchDenseKind {
+		return s.countDense(ctx, f, plan, limit)
+	}
+	sub := s.where(s.from(s.db.WithContext(ctx), f, plan).Select("1"), f, plan).Limit(limit + 1)
 	err = storeError(s.db.WithContext(ctx).Table("(?) AS matched", sub).Count(&n).Error, "count connections")
 	if n > int64(limit) {
 		return int64(limit), true, err
@@ -350,45 +368,58 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 // listColumns are what a list row reads: the connection and what it shows of its app.
 const listColumns = "c.*, a.name AS app_name, a.health AS app_health, a.health_reason AS app_health_reason"
 
-func (s *Store) filtered(ctx context.Context, f ConnectionFilter) *gorm.DB {
-	q := s.db.WithContext(ctx).Table("connections AS c").Select(listColumns).Joins("JOIN apps a ON a.id = c.app_id")
-	return s.where(q, f)
+func (s *Store) filtered(ctx context.Context, f ConnectionFilter, plan searchPlan) *gorm.DB {
+	q := s.from(s.db.WithContext(ctx), f, plan).Select(listColumns).Joins("JOIN apps a ON a.id = c.app_id")
+	return s.where(q, f, plan)
+}
+
+// withUnhealthy reads the unhealthy apps' IDs into f when its state filter splits
+// paused connections from live ones. They are few, and as a list of values they
+// let the query walk one app's index range in order (a subquery would make
+// SQLite sort every paused row first).
+func (s *Store) withUnhealthy(ctx context.Context, f ConnectionFilter) (ConnectionFilter, error) {
+	switch f.Status {
+	case string(StatusPaused), string(StatusActive), string(StatusRefreshFailing):
+		f.unhealthy = nil
+		err := s.db.WithContext(ctx).Raw(unhealthyAppIDs + " ORDER BY id").Scan(&f.unhealthy).Error
+		return f, storeError(err, "read the unhealthy apps")
+	}
+	return f, nil
 }
 
 // where applies a filter's conditions to a query on "connections AS c".
-func (s *Store) where(q *gorm.DB, f ConnectionFilter) *gorm.DB {
-	switch f.Status {
-	case "":
-	case "live":
+func (s *Store) where(q *gorm.DB, f ConnectionFilter, plan searchPlan) *gorm.DB {
+	live := []Status{StatusActive, StatusRefreshFailing}
+	switch {
+	case f.part != nil:
+		q = q.Where("c.status = ?", f.part.status)
+		switch {
+		case f.part.in:
+			q = q.Where("c.app_id IN ?", f.part.apps)
+		case len(f.part.apps) > 0:
+			q = q.Where("c.app_id NOT IN ?", f.part.apps)
+		}
+	case f.Status == "":
+	case f.Status == "live":
 		q = q.Where("c.status <> ?", StatusDisconnected)
-	case string(StatusPaused):
-		q = q.Where("c.status IN ? AND c.app_id IN ("+unhealthyAppIDs+")", []Status{StatusActive, StatusRefreshFailing})
-	case string(StatusActive), string(StatusRefreshFailing):
+	case f.Status == string(StatusPaused):
+		if len(f.unhealthy) == 0 {
+			return q.Where("1 = 0")
+		}
+		q = q.Where("c.app_id IN ? AND c.status IN ?", f.unhealthy, live)
+	case f.Status == string(StatusActive), f.Status == string(StatusRefreshFailing):
 		// Each connection in one displayed state: a paused one is not also active.
-		q = q.Where("c.status = ? AND c.app_id NOT IN ("+unhealthyAppIDs+")", f.Status)
+		q = q.Where("c.status = ?", f.Status)
+		if len(f.unhealthy) > 0 {
+			q = q.Where("c.app_id NOT IN ?", f.unhealthy)
+		}
 	default:
 		q = q.Where("c.status = ?", f.Status)
 	}
 	if f.AppID != "" {
 		q = q.Where("c.app_id = ?", f.AppID)
 	}
-	if query := strings.TrimSpace(f.Query); query != "" {
-		// Prefix ranges keep every term on an index; "\U0010FFFF" sorts after any text
-		// in byte order. SQLite compares bytes; PostgreSQL compares by the database's
-		// collation (en_US would put "apple" and "Äpfel" between "A" and "A\U0010FFFF"),
-		// so there the ranges say COLLATE "C" and use the C-collated indexes of
-		// migration 5.
-		hi := func(p string) string { return p + "\U0010FFFF" }
-		lower := strings.ToLower(query)
-		col := func(name string) string { return name }
-		if s.postgres {
-			col = func(name string) string { return name + ` COLLATE "C"` }
-		}
-		email, name, ref := col("c.account_email"), col("c.account_name"), col("c.customer_ref")
-		q = q.Where("(c.account_id = ? OR ("+email+" >= ? AND "+email+" < ?) OR ("+name+" >= ? AND "+name+" < ?) OR ("+ref+" >= ? AND "+ref+" < ?))",
-			query, lower, hi(lower), query, hi(query), query, hi(query))
-	}
-	return q
+	return s.searchWhere(q, plan)
 }
 
 // EventRow is an event with what the overview shows of its connection.

@@ -21,11 +21,16 @@ var copyTables = []string{
 // seededTables hold rows their migration inserts, which the source's replace.
 var seededTables = []string{"schema_migrations", "alert_cursor"}
 
-// uncopiedTables stay behind: proxy_slots and proxy_backoff only hold calls in
-// flight, store_probe is the readiness probe's scratch row, backup_info
-// describes a backup file, not an install, and replicas are the heartbeats of
-// running processes.
-var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "store_probe", "backup_info", "replicas"}
+// uncopiedTables stay behind: proxy_slots, proxy_backoff and proxy_shares only
+// hold calls in flight, store_probe is the readiness probe's scratch row,
+// backup_info describes a backup file, not an install, replicas are the
+// heartbeats of running processes, connection_counts is rebuilt by the target's
+// triggers as the connections arrive, and connection_search with its FTS5 index
+// (and the index's own tables) is SQLite's search index, which PostgreSQL keeps
+// as an index of its own.
+var uncopiedTables = []string{"proxy_slots", "proxy_backoff", "proxy_shares", "store_probe", "backup_info", "replicas",
+	"connection_counts", "connection_search", "connection_search_index", "connection_search_index_data",
+	"connection_search_index_idx", "connection_search_index_docsize", "connection_search_index_config"}
 
 // serialTables have an autoincrement ID whose PostgreSQL sequence must continue after
 // the copied rows.

@@ -39,8 +39,12 @@ type Store struct {
 	// system must have left to be ready (MinFreeSpace; space.go).
 	path    string
 	minFree uint64
+	// plans remembers how recent searches run (search.go).
+	plans planCache
 	// appWrites counts this process's finished writes to apps (AppWrites).
 	appWrites atomic.Uint64
+	// tokenCommits group-commits new token pairs (token_commit.go).
+	tokenCommits tokenCommits
 }
 
 // SQLiteDSN returns the DSN that gives every pooled SQLite connection the pragmas
@@ -62,7 +66,11 @@ func Open(database string, log *slog.Logger) (*Store, error) {
 		if err := createPrivate(database); err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
 		}
-		dialector = sqlite.Open(SQLiteDSN(database))
+		registerSearchFunc()
+		// The one writer keeps a larger page cache: a refresh rewrites a few index
+		// entries, and at a million connections the indexes' upper pages are worth
+		// keeping between writes.
+		dialector = sqlite.Open(SQLiteDSN(database) + "&_pragma=cache_size(-32768)")
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{
 		TranslateError: true,

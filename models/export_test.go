@@ -53,3 +53,11 @@ func (s *Store) SetMinFreeSpaceForTest(n uint64) { s.minFree = n }
 
 // CopyTablesForTest returns the tables copy-db moves and the ones it leaves behind.
 func CopyTablesForTest() (copied, left []string) { return copyTables, uncopiedTables }
+
+// SetSearchSparseForTest changes how many matches a search may have to be read
+// from the search index (above it, the list is walked), and returns the old value.
+func SetSearchSparseForTest(n int) int {
+	old := searchSparse
+	searchSparse = n
+	return old
+}

@@ -1,8 +1,10 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -111,51 +113,70 @@ type DueQuery struct {
 // failing ones whose backoff window has passed. needs_reconnect and disconnected
 // connections are never picked, nor ones another worker holds a lease on.
 //
-// It asks once per state, so each query walks the (status, expires_at) index in
-// order and stops at the limit; one query with an OR of both states made SQLite
-// sort every candidate first.
+// Each way of being due is its own query on its own index ((status, expires_at),
+// (status, last_refresh_at), (status, next_attempt_at)), which reads only the due
+// rows and stops at the limit: a million connections of which none is due cost a
+// few index steps. One query with an OR of them would walk every active row.
 func (s *Store) DueConnections(ctx context.Context, q DueQuery) ([]string, error) {
 	type due struct {
 		ID        string
 		ExpiresAt *time.Time
 	}
-	var active, failing []due
+	// The app's health is read from the index (it holds app_id); the lease only
+	// for a row that is due otherwise.
 	free, freeArgs := "(lease_until IS NULL OR lease_until < ?)", []any{q.Now}
 	if q.AppID != "" {
-		free += " AND app_id = ?"
-		freeArgs = append(freeArgs, q.AppID)
+		free = "app_id = ? AND " + free
+		freeArgs = append([]any{q.AppID}, freeArgs...)
 	} else {
-		free += " AND app_id NOT IN (SELECT id FROM apps WHERE health NOT IN (?, ''))"
-		freeArgs = append(freeArgs, AppHealthy)
+		free = "app_id NOT IN (SELECT id FROM apps WHERE health NOT IN (?, '')) AND " + free
+		freeArgs = append([]any{AppHealthy}, freeArgs...)
 	}
-	err := s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
-		Where("status = ? AND "+free+" AND (expires_at < ? OR expires_at IS NULL OR last_refresh_at < ? OR last_refresh_at IS NULL)",
-			append(append([]any{StatusActive}, freeArgs...), q.Now.Add(q.Margin), q.Now.Add(-q.Keepalive))...).
-		Order("expires_at, id").Limit(q.Limit).Scan(&active).Error
-	if err != nil {
-		return nil, storeError(err, "find due active connections")
+	picks := []struct {
+		what, where, order string
+		args               []any
+	}{
+		// Those without a time are taken in their index's order: ordered by ID,
+		// PostgreSQL may walk the primary key instead and read every row to find
+		// none (it cannot know that failing connections all have a retry time).
+		{"active connections without an expiry", "status = ? AND expires_at IS NULL", "", []any{StatusActive}},
+		{"active connections inside the margin", "status = ? AND expires_at < ?", "expires_at, id", []any{StatusActive, q.Now.Add(q.Margin)}},
+		{"active connections never refreshed", "status = ? AND last_refresh_at IS NULL", "", []any{StatusActive}},
+		{"active connections past the keep-alive", "status = ? AND last_refresh_at < ?", "last_refresh_at, id", []any{StatusActive, q.Now.Add(-q.Keepalive)}},
+		{"failing connections without a retry time", "status = ? AND next_attempt_at IS NULL", "", []any{StatusRefreshFailing}},
+		{"failing connections due a retry", "status = ? AND next_attempt_at <= ?", "next_attempt_at, id", []any{StatusRefreshFailing, q.Now}},
 	}
-	err = s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
-		Where("status = ? AND "+free+" AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
-			append(append([]any{StatusRefreshFailing}, freeArgs...), q.Now)...).
-		Order("expires_at, id").Limit(q.Limit).Scan(&failing).Error
-	if err != nil {
-		return nil, storeError(err, "find due failing connections")
+	var all []due
+	seen := map[string]bool{}
+	for _, p := range picks {
+		var rows []due
+		pick := s.db.WithContext(ctx).Model(&Connection{}).Select("id, expires_at").
+			Where(p.where+" AND "+free, append(p.args, freeArgs...)...)
+		if p.order != "" {
+			pick = pick.Order(p.order)
+		}
+		err := pick.Limit(q.Limit).Scan(&rows).Error
+		if err != nil {
+			return nil, storeError(err, "find due %s", p.what)
+		}
+		for _, r := range rows {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				all = append(all, r)
+			}
+		}
 	}
-	// Merge the two ordered lists, soonest expiry first.
+	// Soonest expiry first (none first), then ID.
 	at := func(d due) time.Time {
 		if d.ExpiresAt == nil {
 			return time.Time{}
 		}
 		return *d.ExpiresAt
 	}
-	ids := make([]string, 0, min(q.Limit, len(active)+len(failing)))
-	for len(ids) < q.Limit && (len(active) > 0 || len(failing) > 0) {
-		if len(failing) == 0 || (len(active) > 0 && !at(failing[0]).Before(at(active[0]))) {
-			ids, active = append(ids, active[0].ID), active[1:]
-		} else {
-			ids, failing = append(ids, failing[0].ID), failing[1:]
-		}
+	slices.SortFunc(all, func(a, b due) int { return cmp.Or(at(a).Compare(at(b)), cmp.Compare(a.ID, b.ID)) })
+	ids := make([]string, 0, min(q.Limit, len(all)))
+	for _, d := range all[:min(q.Limit, len(all))] {
+		ids = append(ids, d.ID)
 	}
 	return ids, nil
 }

@@ -17,12 +17,16 @@ type migration struct {
 	version    int
 	name       string
 	statements []string
-	// postgres runs after statements, on PostgreSQL only.
+	// postgres runs after statements, on PostgreSQL only; sqlite on SQLite only.
 	postgres []string
+	sqlite   []string
 }
 
 // SchemaVersion is the schema version this build of grconnect expects.
 func SchemaVersion() int { return migrations[len(migrations)-1].version }
+
+// MigrationCount is how many migrations make the schema of this build.
+func MigrationCount() int { return len(migrations) }
 
 func (s *Store) dialect(stmt string) string {
 	r := strings.NewReplacer(
@@ -43,10 +47,30 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 	return s.migrate(ctx, migrations)
 }
 
+// MigrateSkipping applies every pending migration except version skip: an install
+// that has yet to meet that migration. The scale benchmark seeds such an install
+// and times grconnect migrate applying the newest migration to it.
+func (s *Store) MigrateSkipping(ctx context.Context, skip int) (applied int, err error) {
+	list := make([]migration, 0, len(migrations))
+	for _, m := range migrations {
+		if m.version != skip {
+			list = append(list, m)
+		}
+	}
+	return s.migrate(ctx, list)
+}
+
 // migrate applies the pending migrations of list (a prefix of migrations in the
 // upgrade tests, which build an older schema first).
 func (s *Store) migrate(ctx context.Context, list []migration) (applied int, err error) {
-	db := s.db.WithContext(ctx)
+	// Straight to the write pool: every statement runs once, so GORM's cache of
+	// prepared statements would only hold them (and their memory) for ever.
+	pool, err := s.db.DB()
+	if err != nil {
+		return 0, storeError(err, "migrate")
+	}
+	db := s.db.Session(&gorm.Session{Context: ctx})
+	db.Statement.ConnPool = pool
 	// Concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL (a
 	// duplicate pg_type row), so the lock covers it too.
 	err = db.Transaction(func(tx *gorm.DB) error {
@@ -83,6 +107,8 @@ func (s *Store) migrate(ctx context.Context, list []migration) (applied int, err
 			stmts := m.statements
 			if s.postgres {
 				stmts = append(slices.Clip(stmts), m.postgres...)
+			} else {
+				stmts = append(slices.Clip(stmts), m.sqlite...)
 			}
 			for _, stmt := range stmts {
 				if err := tx.Exec(s.dialect(stmt)).Error; err != nil {
@@ -100,6 +126,11 @@ func (s *Store) migrate(ctx context.Context, list []migration) (applied int, err
 		if err != nil {
 			return applied, storeError(err, "migrate to schema version %d (%s)", m.version, m.name)
 		}
+	}
+	if applied > 0 && !s.postgres {
+		// A fresh install's schema went through this connection's caches; let
+		// SQLite give back what the DDL left there.
+		_ = db.Exec("PRAGMA shrink_memory").Error
 	}
 	return applied, nil
 }

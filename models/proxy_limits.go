@@ -3,62 +3,119 @@ package models
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
-// ProxySlots is how many proxied calls one GetResponse account may have in flight
-// across the whole fleet (GetResponse's documented limit).
-const ProxySlots = 10
+// ProxyShare is one replica's part of one GetResponse account's proxy limits
+// (PostgreSQL only: one SQLite process keeps them whole in memory).
+type ProxyShare struct {
+	AccountKey string
+	Replica    string
+	// Want is how many call slots the replica could use now (its queued and
+	// in-flight calls, at most the limit).
+	Want int
+	// Held is how many slots it holds: granted to it, or still occupied by its
+	// calls. The fleet's held slots of an account never add up to more than the limit.
+	Held int
+}
 
-// AcquireProxySlot leases one of an account's call slots for holder until until,
-// across every replica sharing this PostgreSQL database, and returns its number;
-// ok is false when all ten are taken. A slot whose lease ran out (a replica died
-// mid-call) is free again.
-func (s *Store) AcquireProxySlot(ctx context.Context, key, holder string, now, until time.Time) (slot int, ok bool, err error) {
-	db := s.db.WithContext(ctx)
-	// The account's rows exist once; creating them again is harmless.
-	values, args := "", make([]any, 0, 2*ProxySlots)
-	for i := range ProxySlots {
-		if i > 0 {
-			values += ", "
+// proxyShareLock serializes the replicas' rebalancing (a transaction-level
+// advisory lock; the migrations use 7254613).
+const proxyShareLock = 7254614
+
+// proxyShareChunk bounds the accounts named in one statement.
+const proxyShareChunk = 1000
+
+// RebalanceProxyShares agrees this replica's shares of the accounts it uses with
+// the fleet, in one transaction that no other replica's rebalancing overlaps: it
+// reads the live shares other replicas hold of keys and the accounts' back-offs,
+// lets decide choose this replica's shares (one per key), stores them live until
+// until, and drops this replica's shares of accounts no longer in keys. With
+// sweep it also deletes shares dead for a minute (replicas that died).
+func (s *Store) RebalanceProxyShares(ctx context.Context, replica string, keys []string, now, until time.Time, sweep bool,
+	decide func(others []ProxyShare, blocked map[string]time.Time) []ProxyShare) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", proxyShareLock).Error; err != nil {
+			return err
 		}
-		values += "(?, ?)"
-		args = append(args, key, i)
-	}
-	if err := db.Exec("INSERT INTO proxy_slots (account_key, slot) VALUES "+values+" ON CONFLICT DO NOTHING", args...).Error; err != nil {
-		return 0, false, storeError(err, "create an account's proxy slots")
-	}
-	var slots []int
-	err = db.Raw(`UPDATE proxy_slots SET holder = ?, held_until = ?
-		WHERE account_key = ? AND slot = (
-			SELECT slot FROM proxy_slots WHERE account_key = ? AND (holder = '' OR held_until < ?)
-			ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING slot`, holder, until, key, key, now).Scan(&slots).Error
-	if err != nil || len(slots) == 0 {
-		return 0, false, storeError(err, "lease a proxy slot")
-	}
-	return slots[0], true, nil
+		var others []ProxyShare
+		blocked := map[string]time.Time{}
+		for part := range chunks(keys, proxyShareChunk) {
+			var rows []ProxyShare
+			if err := tx.Raw("SELECT account_key, replica, want, held FROM proxy_shares WHERE account_key IN ? AND replica <> ? AND expires_at > ?",
+				part, replica, now).Scan(&rows).Error; err != nil {
+				return err
+			}
+			others = append(others, rows...)
+			var backoffs []struct {
+				AccountKey   string
+				BlockedUntil time.Time
+			}
+			if err := tx.Raw("SELECT account_key, blocked_until FROM proxy_backoff WHERE account_key IN ? AND blocked_until > ?", part, now).
+				Scan(&backoffs).Error; err != nil {
+				return err
+			}
+			for _, b := range backoffs {
+				blocked[b.AccountKey] = b.BlockedUntil
+			}
+		}
+		mine := decide(others, blocked)
+		for part := range chunks(mine, proxyShareChunk) {
+			values, args := "", make([]any, 0, 5*len(part))
+			for i, sh := range part {
+				if i > 0 {
+					values += ", "
+				}
+				values += "(?, ?, ?, ?, ?)"
+				args = append(args, sh.AccountKey, replica, sh.Want, sh.Held, until)
+			}
+			if err := tx.Exec(`INSERT INTO proxy_shares (account_key, replica, want, held, expires_at) VALUES `+values+`
+				ON CONFLICT (account_key, replica) DO UPDATE SET want = EXCLUDED.want, held = EXCLUDED.held, expires_at = EXCLUDED.expires_at`,
+				args...).Error; err != nil {
+				return err
+			}
+		}
+		// (Past ten thousand accounts the shares of released ones expire instead.)
+		if len(keys) == 0 {
+			if err := tx.Exec("DELETE FROM proxy_shares WHERE replica = ?", replica).Error; err != nil {
+				return err
+			}
+		} else if len(keys) <= 10*proxyShareChunk {
+			if err := tx.Exec("DELETE FROM proxy_shares WHERE replica = ? AND account_key NOT IN ?", replica, keys).Error; err != nil {
+				return err
+			}
+		}
+		if sweep {
+			return tx.Exec("DELETE FROM proxy_shares WHERE expires_at < ?", now.Add(-time.Minute)).Error
+		}
+		return nil
+	})
+	return storeError(err, "rebalance the proxy's shares of %d accounts", len(keys))
 }
 
-// ReleaseProxySlot frees a slot holder leased.
-func (s *Store) ReleaseProxySlot(ctx context.Context, key string, slot int, holder string) error {
-	err := s.db.WithContext(ctx).Exec("UPDATE proxy_slots SET holder = '', held_until = NULL WHERE account_key = ? AND slot = ? AND holder = ?",
-		key, slot, holder).Error
-	return storeError(err, "release proxy slot %d", slot)
+// ReleaseProxyShares drops every share replica holds (it stops).
+func (s *Store) ReleaseProxyShares(ctx context.Context, replica string) error {
+	err := s.db.WithContext(ctx).Exec("DELETE FROM proxy_shares WHERE replica = ?", replica).Error
+	return storeError(err, "release the proxy's shares")
 }
 
-// ProxyBlockedUntil returns until when GetResponse asked the fleet to leave an
-// account alone (zero when it did not).
-func (s *Store) ProxyBlockedUntil(ctx context.Context, key string) (time.Time, error) {
-	var until []time.Time
-	err := s.db.WithContext(ctx).Raw("SELECT blocked_until FROM proxy_backoff WHERE account_key = ?", key).Scan(&until).Error
-	if err != nil || len(until) == 0 {
-		return time.Time{}, storeError(err, "read an account's proxy backoff")
+// chunks yields s in parts of at most n.
+func chunks[T any](s []T, n int) func(func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for len(s) > 0 {
+			k := min(n, len(s))
+			if !yield(s[:k]) {
+				return
+			}
+			s = s[k:]
+		}
 	}
-	return until[0], nil
 }
 
-// BlockProxy records that GetResponse asked the fleet to wait until until (keeping a
-// later time already recorded).
+// BlockProxy records that GetResponse asked the fleet to leave an account alone
+// until until (keeping a later time already recorded); every replica's next
+// rebalancing reads it.
 func (s *Store) BlockProxy(ctx context.Context, key string, until time.Time) error {
 	err := s.db.WithContext(ctx).Exec(`INSERT INTO proxy_backoff (account_key, blocked_until) VALUES (?, ?)
 		ON CONFLICT (account_key) DO UPDATE SET blocked_until = CASE

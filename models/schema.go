@@ -473,4 +473,153 @@ var migrations = []migration{
 		// (it stays usable): the link lists read "denied" instead of "valid".
 		`ALTER TABLE connect_links ADD COLUMN denied_at {{time}}`,
 	}},
+	{version: 19, name: "a million connections: search anywhere, counts, due picks, proxy shares", statements: []string{
+		// Connections per app and state, for the overview, the apps page and the
+		// metrics (models/counts.go): triggers append +1/-1 rows, housekeeping
+		// folds them.
+		`CREATE TABLE connection_counts (
+			id {{autoinc}},
+			app_id TEXT NOT NULL,
+			status TEXT NOT NULL,
+			n BIGINT NOT NULL)`,
+		`INSERT INTO connection_counts (app_id, status, n) SELECT app_id, status, COUNT(*) FROM connections GROUP BY app_id, status`,
+		// The refresher's picks of connections past the keep-alive and of failing
+		// ones whose retry is due walk these instead of every active row
+		// (models.DueConnections).
+		`CREATE INDEX connections_status_refreshed ON connections (status, last_refresh_at)`,
+		`CREATE INDEX connections_status_retry ON connections (status, next_attempt_at)`,
+		// An app's list in expiry order, its state read from the index (the
+		// per-app counts that (app_id, status) served are connection_counts now).
+		`DROP INDEX connections_app_status`,
+		`CREATE INDEX connections_app_expires ON connections (app_id, expires_at, id, status)`,
+		// Deliveries still leased are few: a start that ends a killed server's
+		// leases finds them without reading every row.
+		`CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (lease_until) WHERE lease_owner <> ''`,
+	}, postgres: []string{
+		`CREATE FUNCTION connection_counts_change() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF TG_OP <> 'INSERT' THEN
+				INSERT INTO connection_counts (app_id, status, n) VALUES (OLD.app_id, OLD.status, -1);
+			END IF;
+			IF TG_OP <> 'DELETE' THEN
+				INSERT INTO connection_counts (app_id, status, n) VALUES (NEW.app_id, NEW.status, 1);
+			END IF;
+			RETURN NULL;
+		END $$`,
+		`CREATE TRIGGER connections_count_insert_delete AFTER INSERT OR DELETE ON connections
+			FOR EACH ROW EXECUTE FUNCTION connection_counts_change()`,
+		`CREATE TRIGGER connections_count_update AFTER UPDATE OF app_id, status ON connections
+			FOR EACH ROW WHEN (OLD.app_id IS DISTINCT FROM NEW.app_id OR OLD.status IS DISTINCT FROM NEW.status)
+			EXECUTE FUNCTION connection_counts_change()`,
+		// The connection list's search finds any part of an e-mail, account name,
+		// customer reference, account ID or MAX domain, ignoring case: a trigram
+		// index over the five in lower case (separated by a character no search
+		// holds), read through LIKE (models/search.go). It lives in a table of its
+		// own, written only when one of the five changes: an index on connections
+		// would take a new entry for every refresh (an UPDATE that changes an
+		// indexed column adds the new row version to every index).
+		`CREATE EXTENSION IF NOT EXISTS pg_trgm`,
+		`CREATE TABLE connection_search (
+			connection_id TEXT PRIMARY KEY REFERENCES connections (id) ON DELETE CASCADE,
+			doc TEXT NOT NULL)`,
+		`INSERT INTO connection_search (connection_id, doc) SELECT id, ` + searchDocPG("") + ` FROM connections`,
+		`CREATE INDEX connection_search_doc ON connection_search USING gin (doc gin_trgm_ops)`,
+		`CREATE FUNCTION connection_search_change() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO connection_search (connection_id, doc) VALUES (NEW.id, ` + searchDocPG("NEW.") + `)
+				ON CONFLICT (connection_id) DO UPDATE SET doc = excluded.doc;
+			RETURN NULL;
+		END $$`,
+		`CREATE TRIGGER connections_search_insert AFTER INSERT ON connections
+			FOR EACH ROW EXECUTE FUNCTION connection_search_change()`,
+		`CREATE TRIGGER connections_search_update AFTER UPDATE OF account_email, account_name, customer_ref, account_id, max_domain ON connections
+			FOR EACH ROW WHEN (OLD.account_email IS DISTINCT FROM NEW.account_email OR OLD.account_name IS DISTINCT FROM NEW.account_name
+				OR OLD.customer_ref IS DISTINCT FROM NEW.customer_ref OR OLD.account_id IS DISTINCT FROM NEW.account_id
+				OR OLD.max_domain IS DISTINCT FROM NEW.max_domain)
+			EXECUTE FUNCTION connection_search_change()`,
+		// The list of one state also reads the app from the index: a count of the
+		// active connections that leaves out a paused app's reads no row.
+		`DROP INDEX connections_status_expires`,
+		`CREATE INDEX connections_status_expires ON connections (status, expires_at, id) INCLUDE (app_id)`,
+		// Room on each page for a lease's UPDATE to keep the row on its page,
+		// which spares the indexes a new entry (no indexed column changes).
+		`ALTER TABLE connections SET (fillfactor = 85)`,
+		// Each replica's share of a GetResponse account's proxy limits, agreed a
+		// few times a second by the replicas using the account (services/proxy_fleet.go).
+		// proxy_slots (migration 6) is no longer used; replicas of the release
+		// before still read it during a rolling upgrade.
+		`CREATE TABLE proxy_shares (
+			account_key TEXT NOT NULL,
+			replica TEXT NOT NULL,
+			want INTEGER NOT NULL,
+			held INTEGER NOT NULL,
+			expires_at TIMESTAMPTZ NOT NULL,
+			PRIMARY KEY (account_key, replica))`,
+		`CREATE INDEX proxy_shares_replica ON proxy_shares (replica)`,
+		`ANALYZE connections`,
+	}, sqlite: []string{
+		// Leases still held are few: a start that ends a killed server's leases
+		// finds them without reading every row. (PostgreSQL ends only a stopped
+		// replica's, rarely; there the index would make every lease a write to
+		// every index.)
+		`CREATE INDEX connections_leased ON connections (lease_until) WHERE lease_owner <> ''`,
+		`CREATE TRIGGER connections_count_insert AFTER INSERT ON connections BEGIN
+			INSERT INTO connection_counts (app_id, status, n) VALUES (new.app_id, new.status, 1);
+		END`,
+		`CREATE TRIGGER connections_count_update AFTER UPDATE OF app_id, status ON connections
+			WHEN old.app_id IS NOT new.app_id OR old.status IS NOT new.status BEGIN
+			INSERT INTO connection_counts (app_id, status, n) VALUES (old.app_id, old.status, -1), (new.app_id, new.status, 1);
+		END`,
+		`CREATE TRIGGER connections_count_delete AFTER DELETE ON connections BEGIN
+			INSERT INTO connection_counts (app_id, status, n) VALUES (old.app_id, old.status, -1);
+		END`,
+		// The list's two orders carry what its filters and a search read, so that
+		// walking them never fetches a row that is not shown (a row holds two sealed
+		// tokens: a million of them do not stay in memory).
+		`DROP INDEX connections_expires`,
+		`CREATE INDEX connections_expires ON connections
+			(expires_at, id, status, app_id, account_email, account_name, customer_ref, account_id, max_domain)`,
+		`DROP INDEX connections_status_expires`,
+		`CREATE INDEX connections_status_expires ON connections
+			(status, expires_at, id, app_id, account_email, account_name, customer_ref, account_id, max_domain)`,
+		// The search on SQLite: an FTS5 trigram index (case-folded) over the five
+		// fields. Its rows are numbered by connection_search, whose INTEGER PRIMARY
+		// KEY is kept by VACUUM and backups (a table's implicit rowid may not be),
+		// and triggers keep both in step with every write.
+		`CREATE TABLE connection_search (
+			id INTEGER PRIMARY KEY,
+			connection_id TEXT NOT NULL UNIQUE)`,
+		`CREATE VIRTUAL TABLE connection_search_index USING fts5(
+			account_email, account_name, customer_ref, account_id, max_domain,
+			content = '', contentless_delete = 1, tokenize = 'trigram')`,
+		// Filled from the new list index, which holds the five fields: both read
+		// in its order (no row of the table is fetched), and the index gets its
+		// rows in ascending order, gathered in a large buffer and merged once.
+		`INSERT INTO connection_search (connection_id) SELECT id FROM connections INDEXED BY connections_expires ORDER BY expires_at, id`,
+		`INSERT INTO connection_search_index (connection_search_index, rank) VALUES ('hashsize', 67108864)`,
+		`INSERT INTO connection_search_index (connection_search_index, rank) VALUES ('automerge', 0)`,
+		`INSERT INTO connection_search_index (rowid, account_email, account_name, customer_ref, account_id, max_domain)
+			SELECT s.id, c.account_email, c.account_name, c.customer_ref, c.account_id, c.max_domain
+			FROM connections c INDEXED BY connections_expires CROSS JOIN connection_search s ON s.connection_id = c.id
+			ORDER BY c.expires_at, c.id`,
+		`INSERT INTO connection_search_index (connection_search_index) VALUES ('optimize')`,
+		`INSERT INTO connection_search_index (connection_search_index, rank) VALUES ('automerge', 4)`,
+		`INSERT INTO connection_search_index (connection_search_index, rank) VALUES ('hashsize', 1048576)`,
+		`CREATE TRIGGER connections_search_insert AFTER INSERT ON connections BEGIN
+			INSERT INTO connection_search (connection_id) VALUES (new.id);
+			INSERT INTO connection_search_index (rowid, account_email, account_name, customer_ref, account_id, max_domain)
+				VALUES (last_insert_rowid(), new.account_email, new.account_name, new.customer_ref, new.account_id, new.max_domain);
+		END`,
+		`CREATE TRIGGER connections_search_update AFTER UPDATE OF account_email, account_name, customer_ref, account_id, max_domain ON connections
+			WHEN old.account_email IS NOT new.account_email OR old.account_name IS NOT new.account_name OR old.customer_ref IS NOT new.customer_ref
+				OR old.account_id IS NOT new.account_id OR old.max_domain IS NOT new.max_domain BEGIN
+			INSERT OR REPLACE INTO connection_search_index (rowid, account_email, account_name, customer_ref, account_id, max_domain)
+				SELECT id, new.account_email, new.account_name, new.customer_ref, new.account_id, new.max_domain
+				FROM connection_search WHERE connection_id = new.id;
+		END`,
+		`CREATE TRIGGER connections_search_delete AFTER DELETE ON connections BEGIN
+			DELETE FROM connection_search_index WHERE rowid = (SELECT id FROM connection_search WHERE connection_id = old.id);
+			DELETE FROM connection_search WHERE connection_id = old.id;
+		END`,
+	}},
 }

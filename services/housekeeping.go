@@ -15,13 +15,14 @@ const authStateGrace = time.Hour
 // Housekeeping deletes what anonymous requests leave behind once it counts for
 // nothing: expired authorizations, sign-in throttle rows whose window has passed,
 // ended sessions; finished webhook deliveries and relayed GetResponse events past
-// their retention; and audit entries past theirs. Every replica runs it;
-// the deletes are idempotent.
+// their retention; and audit entries past theirs. Every minute it also folds the
+// connection counts' rows (models.CompactConnectionCounts). Every replica runs
+// it; the deletes are idempotent.
 type Housekeeping struct {
 	store *models.Store
 	log   *slog.Logger
-	// Interval is how often Run sweeps.
-	Interval time.Duration
+	// Interval is how often Run sweeps; CountsEvery how often it folds the counts.
+	Interval, CountsEvery time.Duration
 	// AuditRetention is how long audit entries are kept (0: for ever).
 	AuditRetention time.Duration
 	// Now is the clock; tests replace it.
@@ -30,7 +31,7 @@ type Housekeeping struct {
 
 // NewHousekeeping returns the hourly sweeper.
 func NewHousekeeping(store *models.Store, log *slog.Logger) *Housekeeping {
-	return &Housekeeping{store: store, log: log, Interval: time.Hour, Now: models.Now}
+	return &Housekeeping{store: store, log: log, Interval: time.Hour, CountsEvery: time.Minute, Now: models.Now}
 }
 
 // Swept counts what one pass deleted.
@@ -66,16 +67,25 @@ func (h *Housekeeping) RunOnce(ctx context.Context) (Swept, error) {
 	return s, nil
 }
 
-// Run sweeps every Interval until ctx ends, the first time a minute after start.
+// Run sweeps every Interval until ctx ends, the first time a minute after start,
+// and folds the connection counts every CountsEvery.
 func (h *Housekeeping) Run(ctx context.Context) {
-	wait := time.Minute
+	sweep := time.NewTimer(time.Minute)
+	defer sweep.Stop()
+	counts := time.NewTicker(h.CountsEvery)
+	defer counts.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-counts.C:
+			if _, err := h.store.CompactConnectionCounts(ctx); err != nil && ctx.Err() == nil {
+				h.log.Warn("housekeeping: fold the connection counts", "error", err)
+			}
+			continue
+		case <-sweep.C:
 		}
-		wait = h.Interval
+		sweep.Reset(h.Interval)
 		s, err := h.RunOnce(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:

@@ -109,7 +109,7 @@ func NewTokens(store *models.Store, box *secrets.Box, gr *getresponse.Client, po
 }
 
 // defaultRefreshRate is GRCONNECT_REFRESH_RATE's default.
-const defaultRefreshRate = 10
+const defaultRefreshRate = 20
 
 // Process names this process: the prefix of its refresh lease owners, and of its
 // heartbeat (engine_replicas.go).

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/grconnect/grconnect/models"
@@ -18,16 +17,16 @@ import (
 // Proxy limits.
 const (
 	// MaxInFlightPerAccount is GetResponse's documented limit of parallel requests
-	// per user. The count is kept in this process: replicas do not share it.
-	MaxInFlightPerAccount = 10
+	// per user; the proxy keeps it across replicas (see proxy_pace.go).
+	MaxInFlightPerAccount = getresponse.LimitParallel
 	// ProxyReplayLimit is the largest request body held in memory, so that a call
 	// refused with an expired token (1014) can be sent again after a refresh. Larger
 	// bodies stream through untouched and are never replayed.
 	ProxyReplayLimit = 1 << 20
 	// ProxyMaxBody is the largest request body the proxy accepts.
 	ProxyMaxBody = 32 << 20
-	// proxyQueueWait is how long a call waits for one of its account's slots.
-	proxyQueueWait = 10 * time.Second
+	// DefaultProxyMaxWait is how long a call waits in its account's queue by default.
+	DefaultProxyMaxWait = 5 * time.Second
 	// errorPeekLimit is how much of an error answer is read before streaming it: a
 	// whole small answer can be checked for 1014 and cleared of the echoed token.
 	errorPeekLimit = 64 << 10
@@ -52,6 +51,8 @@ type ProxyRequest struct {
 // must close Body: that frees the account's slot.
 type ProxyResponse struct {
 	StatusCode int
+	// Queued is how long the call waited in its account's queue before it was sent.
+	Queued time.Duration
 	// Header holds only returnedHeaders of GetResponse's answer.
 	Header http.Header
 	Body   io.ReadCloser
@@ -83,16 +84,20 @@ var ErrMethodNotAllowed = errors.New("the proxy forwards GET, HEAD, POST, PUT, P
 // RateLimitedError is a proxied call answered locally, without reaching GetResponse.
 type RateLimitedError struct {
 	RetryAfter time.Duration
-	// Busy says the account had MaxInFlightPerAccount calls running for too long;
-	// otherwise GetResponse asked to wait (a 429, or the window's last call).
+	// Busy says the account's queue did not reach the call within the proxy's
+	// maximum wait (or was already too long for it); otherwise GetResponse asked
+	// to wait (a 429, or the window's last call) for longer than that.
 	Busy bool
+	// Queued is how long the call waited before it was refused.
+	Queued time.Duration
 }
 
 // Error says why and for how long.
 func (e *RateLimitedError) Error() string {
-	secs := int(e.RetryAfter.Round(time.Second).Seconds())
+	secs := max(int(e.RetryAfter.Round(time.Second).Seconds()), 1)
 	if e.Busy {
-		return fmt.Sprintf("this GetResponse account already has %d calls in flight; try again in %d s", MaxInFlightPerAccount, secs)
+		return fmt.Sprintf("this GetResponse account's calls (at most %d at once, %d a second) did not leave room for this one in time; try again in %d s",
+			MaxInFlightPerAccount, getresponse.LimitPerSecond, secs)
 	}
 	return fmt.Sprintf("GetResponse's rate limit for this account resets in %d s; not calling it before then", secs)
 }
@@ -112,26 +117,38 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrTransient
 
 // Proxy relays the operator's backend's GetResponse calls through a connection: it
 // adds the access token (refreshing it once on 1014), keeps every call on the app's
-// API base, and is courteous to GetResponse's rate limits per account.
+// API base, and paces each account's calls within GetResponse's limits
+// (proxy_pace.go), across replicas on PostgreSQL (proxy_fleet.go).
 type Proxy struct {
 	tokens *Tokens
 	store  *models.Store
 	gr     *getresponse.Client
-	limits *accountLimiter
+	pace   *pacer
 	// fleet shares the limits with every replica on the same PostgreSQL database;
 	// nil on SQLite, where one process is the whole fleet.
-	fleet *fleetLimiter
-	// Now is the limiters' clock; tests replace it before the first call.
-	Now func() time.Time
+	fleet *proxyFleet
 }
 
-// NewProxy returns the proxy.
-func NewProxy(tokens *Tokens, store *models.Store, gr *getresponse.Client) *Proxy {
-	p := &Proxy{tokens: tokens, store: store, gr: gr, limits: &accountLimiter{gates: map[string]*accountGate{}}, Now: time.Now}
+// NewProxy returns the proxy; a call waits up to maxWait for its account's limits
+// (0: none, a call over a limit is answered 429 at once). On PostgreSQL, Run
+// shares the limits with the other replicas.
+func NewProxy(tokens *Tokens, store *models.Store, gr *getresponse.Client, maxWait time.Duration) *Proxy {
+	p := &Proxy{tokens: tokens, store: store, gr: gr, pace: newPacer(getResponseLimits, time.Now, maxWait)}
 	if store.IsPostgres() {
-		p.fleet = &fleetLimiter{store: store, holder: "proxy/" + models.RandomToken(6)}
+		p.fleet = newProxyFleet(store, p.pace, tokens.log)
 	}
 	return p
+}
+
+// SetClock replaces the pacer's clock (tests; before the first call).
+func (p *Proxy) SetClock(now func() time.Time) { p.pace.now = now }
+
+// Run shares the per-account limits with the other replicas until ctx ends (on
+// PostgreSQL; on SQLite it returns at once).
+func (p *Proxy) Run(ctx context.Context) {
+	if p.fleet != nil {
+		p.fleet.run(ctx)
+	}
 }
 
 // Do sends in to GetResponse and returns its answer, whatever its status. Errors are
@@ -161,40 +178,22 @@ func (p *Proxy) Do(ctx context.Context, in ProxyRequest) (*ProxyResponse, error)
 	// The client secret is not needed for API calls, so it stays sealed.
 	ga := APIClientFor(app, grant.Identity)
 	key := budgetKey(app.APIURL, grant.Identity.MaxDomain, grant.AccountID)
-	queued := p.Now()
-	gate, err := p.limits.enter(ctx, key, p.Now, proxyQueueWait)
+	ticket, queued, err := p.pace.acquire(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	release := sync.OnceFunc(func() { p.limits.leave(key, gate, p.Now()) })
-	fleet := p.fleet != nil
-	if fleet {
-		slot, err := p.fleet.enter(ctx, key, p.Now, proxyQueueWait-p.Now().Sub(queued))
-		switch {
-		case errors.Is(err, models.ErrStorageUnavailable):
-			// The shared limits live in the database; a call must not fail because a
-			// write failed: this process's own limits still hold.
-			p.tokens.log.Warn("proxy: fleet-wide limits unavailable; using this process's limits alone", "error", err)
-			fleet = false
-		case err != nil:
-			release()
-			return nil, err
-		default:
-			local := release
-			release = sync.OnceFunc(func() { p.fleet.leave(key, slot); local() })
-		}
-	}
-	out := &ProxyResponse{}
+	out := &ProxyResponse{Queued: queued}
 	res, token, err := p.exchange(ctx, in, path, ga, grant, out)
 	if err != nil {
-		release()
+		ticket.end()
 		return nil, err
 	}
-	p.limits.observe(gate, res.StatusCode, res.Header, p.Now())
-	p.tokens.ObserveAnswer(app.APIURL, grant.Identity.MaxDomain, grant.AccountID, res.StatusCode, res.Header)
-	if fleet {
-		p.fleet.observe(ctx, key, res.StatusCode, res.Header, p.Now())
+	ticket.observe(res.StatusCode, res.Header)
+	if p.fleet != nil {
+		p.fleet.observe(ctx, key, res.StatusCode, res.Header)
 	}
+	p.tokens.ObserveAnswer(app.APIURL, grant.Identity.MaxDomain, grant.AccountID, res.StatusCode, res.Header)
+	release := ticket.end
 	out.StatusCode = res.StatusCode
 	out.Header = http.Header{}
 	for _, h := range returnedHeaders {

@@ -17,99 +17,87 @@ import (
 	"github.com/grconnect/grconnect/services/tokens"
 )
 
-// inFlight counts concurrent requests through a transport and remembers the peak.
-type inFlight struct {
-	next      http.RoundTripper
-	now, peak atomic.Int64
-}
-
-func (c *inFlight) RoundTrip(r *http.Request) (*http.Response, error) {
-	n := c.now.Add(1)
-	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
-	}
-	defer c.now.Add(-1)
-	res, err := c.next.RoundTrip(r)
-	if err == nil {
-		// Count until the body is read: the call is in flight until then.
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		res.Body = io.NopCloser(&bytesReader{b: body})
-	}
-	return res, err
-}
-
-type bytesReader struct{ b []byte }
-
-func (r *bytesReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
-}
-
-// TestFleetProxyLimitsAcrossReplicas: two replicas on one PostgreSQL database never
-// have more than ten calls in flight for one GetResponse account together, and a
-// 429 one of them meets makes the other wait too.
+// TestFleetProxyLimitsAcrossReplicas: two replicas on one PostgreSQL database
+// share one GetResponse account's limits. 200 calls at once, half through each,
+// against a fake GetResponse that enforces its limits: never more than ten in
+// flight together, not one refusal by GetResponse, every call answered 200, and
+// both replicas had calls in flight at once. A 429 one replica meets makes the
+// other answer locally.
 func TestFleetProxyLimitsAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	if !modelstest.Postgres() {
 		t.Skip("fleet-wide proxy limits live in PostgreSQL (one SQLite process keeps them in memory); CI's PostgreSQL pass runs this test")
 	}
-	e := newEngine(t, getresponsetest.Options{})
-	e.Clock.Advance(0)
+	e := newEngine(t, getresponsetest.Options{Now: time.Now})
 	c := e.Seed(models.StatusActive, time.Now().Add(time.Hour), nil)
 	other, err := models.Open(e.DBPath, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	counter := &inFlight{next: http.DefaultTransport}
-	gr := getresponse.New(&http.Client{Transport: counter, Timeout: 20 * time.Second})
+	gr := getresponse.New(&http.Client{Timeout: 20 * time.Second})
 	replicas := []*tokens.Proxy{
-		tokens.NewProxy(e.Tokens, e.Store, gr),
-		tokens.NewProxy(e.NewTokens(other), other, gr),
+		tokens.NewProxy(e.Tokens, e.Store, gr, 20*time.Second),
+		tokens.NewProxy(e.NewTokens(other), other, gr, 20*time.Second),
 	}
-	e.Fake.SetAPILatency(150 * time.Millisecond)
-	call := func(p *tokens.Proxy) (int, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	for _, p := range replicas {
+		running.Go(func() { p.Run(ctx) })
+	}
+	defer running.Wait()
+	defer cancel()
+	call := func(p *tokens.Proxy) (*tokens.ProxyResponse, error) {
 		res, err := p.Do(context.Background(), tokens.ProxyRequest{ConnectionID: c.ID, Method: http.MethodGet, Path: "/from-fields", ContentLength: -1, Actor: "api:test"})
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		io.Copy(io.Discard, res.Body)
 		res.Body.Close()
-		return res.StatusCode, nil
+		return res, nil
 	}
+	e.Fake.SetAPILatency(40 * time.Millisecond)
+	e.Fake.ResetCounts()
 	var wg sync.WaitGroup
-	var failures atomic.Int64
-	for i := range 30 {
+	var inFlight [2]atomic.Int64
+	var overlap atomic.Bool
+	for i := range 200 {
 		wg.Go(func() {
-			if status, err := call(replicas[i%2]); err != nil || status != http.StatusOK {
-				failures.Add(1)
-				t.Errorf("call %d: %d, %v", i, status, err)
+			n := inFlight[i%2].Add(1)
+			if n > 0 && inFlight[1-i%2].Load() > 0 {
+				overlap.Store(true)
+			}
+			res, err := call(replicas[i%2])
+			inFlight[i%2].Add(-1)
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Errorf("call %d: %v %v", i, res, err)
 			}
 		})
 	}
 	wg.Wait()
-	if peak := counter.peak.Load(); peak > models.ProxySlots || peak < 2 {
-		t.Fatalf("peak of %d calls in flight for one account across two replicas, want at most %d (and some parallelism)", peak, models.ProxySlots)
+	refused := e.Fake.Stat(getresponsetest.StatRefusedParallel) + e.Fake.Stat(getresponsetest.StatRefusedPerSecond) + e.Fake.Stat(getresponsetest.StatRefusedWindow)
+	if peak := e.Fake.PeakInFlight(c.AccountID); peak > tokens.MaxInFlightPerAccount || peak < 2 {
+		t.Errorf("peak of %d calls in flight for one account across two replicas, want at most %d (and some parallelism)", peak, tokens.MaxInFlightPerAccount)
 	}
-	if failures.Load() > 0 {
-		t.Fatalf("%d calls failed", failures.Load())
+	if refused > 0 || e.Fake.Count(getresponsetest.EndpointFromFields) != 200 {
+		t.Errorf("GetResponse refused %d of %d calls", refused, e.Fake.Count(getresponsetest.EndpointFromFields))
+	}
+	if !overlap.Load() {
+		t.Error("the two replicas never had calls in flight at once")
 	}
 
 	// A 429 met by replica 0 stops replica 1 from calling GetResponse until the reset.
 	e.Fake.SetAPILatency(0)
-	e.Fake.FailAPI(getresponsetest.APIRateLimited, 1)
-	if status, err := call(replicas[0]); err != nil || status != http.StatusTooManyRequests {
-		t.Fatalf("first call after the switch: %d, %v; want GetResponse's 429", status, err)
+	e.Fake.FailAPI(getresponsetest.APIRateLimitedWindow, 1)
+	if res, err := call(replicas[0]); err != nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("first call after the switch: %v, %v; want GetResponse's 429", res, err)
 	}
+	time.Sleep(600 * time.Millisecond) // two rebalancings
 	before := e.Fake.Count(getresponsetest.EndpointFromFields)
 	_, err = call(replicas[1])
 	var rl *tokens.RateLimitedError
-	if !errors.As(err, &rl) || rl.RetryAfter <= 0 {
-		t.Fatalf("the other replica answered %v; want a local 429", err)
+	if !errors.As(err, &rl) || rl.RetryAfter < 90*time.Second {
+		t.Fatalf("the other replica answered %v; want a local 429 until the window's reset", err)
 	}
 	if e.Fake.Count(getresponsetest.EndpointFromFields) != before {
 		t.Fatal("the other replica still called GetResponse inside the back-off window")

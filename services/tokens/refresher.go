@@ -122,6 +122,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 	}
 	var wg sync.WaitGroup
 	var attempted atomic.Int64
+	var leaseFailed atomic.Bool
 	for next := 0; next < len(ids); {
 		select {
 		case <-slots:
@@ -129,7 +130,7 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		}
 		// The gate is the last chance to stop: past it, requests are sent and
 		// run to their commit even if shutdown begins.
-		if ctx.Err() != nil || r.tokens.gateShut() {
+		if ctx.Err() != nil || r.tokens.gateShut() || leaseFailed.Load() {
 			break // shutting down, or the database stopped taking writes
 		}
 		if err := r.tokens.gate.pace().Wait(ctx); err != nil {
@@ -139,12 +140,26 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 		}
 		group := []string{ids[next]}
 		next++
+		// With many workers, a group waits a moment (groupWait) for a quarter of
+		// them to be free: each lease statement is a commit, and at a thousand
+		// refreshes a second one per refresh would keep the database's log
+		// flushing for them alone.
+		minGroup := r.cfg.Concurrency / 4
 	more:
 		for next < len(ids) && len(group) < r.cfg.Concurrency {
 			select {
 			case <-slots:
 			default:
-				break more
+				if len(group) >= minGroup {
+					break more
+				}
+				select {
+				case <-slots:
+				case <-time.After(groupWait):
+					break more
+				case <-ctx.Done():
+					break more
+				}
 			}
 			if !r.tokens.allowNow() {
 				slots <- struct{}{}
@@ -153,28 +168,31 @@ func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
 			group = append(group, ids[next])
 			next++
 		}
-		owner := r.tokens.LeaseOwner()
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.tokens.refreshDeadline())
-		now := r.tokens.Now()
-		rows, err := r.store.AcquireLeases(lctx, group, owner, r.tokens.leaseCutoff(now), now.Add(r.tokens.leaseTTL))
-		cancel()
-		if err != nil {
-			r.log.Error("lease", "connections", len(group), "error", err)
-		}
-		for range len(group) - len(rows) {
-			slots <- struct{}{} // another worker holds those
-		}
-		for i := range rows {
-			wg.Go(func() {
-				defer func() { slots <- struct{}{} }()
-				if r.refreshLeased(ctx, &rows[i], owner, probes[rows[i].ID], outcomeSink{failures: failures, events: events}) {
-					attempted.Add(1)
-				}
-			})
-		}
-		if err != nil {
-			break
-		}
+		// Leased off the loop, which gathers the next group meanwhile: where each
+		// commit waits for the disk (PostgreSQL), the leases of several groups
+		// share one flush instead of queueing one behind the other.
+		wg.Go(func() {
+			owner := r.tokens.LeaseOwner()
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.tokens.refreshDeadline())
+			now := r.tokens.Now()
+			rows, err := r.store.AcquireLeases(lctx, group, owner, r.tokens.leaseCutoff(now), now.Add(r.tokens.leaseTTL))
+			cancel()
+			if err != nil {
+				r.log.Error("lease", "connections", len(group), "error", err)
+				leaseFailed.Store(true)
+			}
+			for range len(group) - len(rows) {
+				slots <- struct{}{} // another worker holds those
+			}
+			for i := range rows {
+				wg.Go(func() {
+					defer func() { slots <- struct{}{} }()
+					if r.refreshLeased(ctx, &rows[i], owner, probes[rows[i].ID], outcomeSink{failures: failures, events: events}) {
+						attempted.Add(1)
+					}
+				})
+			}
+		})
 	}
 	wg.Wait()
 	close(failures)
@@ -244,6 +262,9 @@ func (r *Refresher) refreshLeased(ctx context.Context, conn *models.Connection, 
 	}
 	return sent
 }
+
+// groupWait is how long a lease group waits for more free workers (see RunOnce).
+const groupWait = 5 * time.Millisecond
 
 // maxGroupCommit caps how many refresh outcomes share one transaction.
 const maxGroupCommit = 256

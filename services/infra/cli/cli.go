@@ -283,12 +283,15 @@ func serve(ctx context.Context, inv *invocation) error {
 	} else if fresh {
 		setupURL = e.cfg.BaseURL + "/setup?token=" + srv.Operators.SetupToken()
 	}
-	srv.Start()
 
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("invalid GRCONNECT_ADDR (--addr): %v", err)
 	}
+	// The background work starts once the server can answer: its first passes
+	// (due refreshes, the metrics' figures, the webhook outbox) do not hold up the
+	// first request or a readiness probe.
+	srv.Start()
 	hs := &http.Server{
 		Handler:           srv.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -598,8 +601,17 @@ func openDatabase(ctx context.Context, loader *config.Loader, log *slog.Logger) 
 	return migrated(ctx, cfg.Database, log)
 }
 
-// migrated opens a database and applies the pending migrations.
+// migrated opens a database and applies the pending migrations. A new SQLite
+// database starts from the migrated image (models.CreateSQLite): a first start
+// does not run every migration one by one.
 func migrated(ctx context.Context, database string, log *slog.Logger) (*models.Store, error) {
+	created := false
+	if !isPostgres(database) {
+		var err error
+		if created, err = models.CreateSQLite(database); err != nil {
+			return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %v", err)
+		}
+	}
 	store, err := models.Open(database, log)
 	if err != nil {
 		return nil, fmt.Errorf("invalid GRCONNECT_DATABASE (--database): %v", err)
@@ -609,7 +621,9 @@ func migrated(ctx context.Context, database string, log *slog.Logger) (*models.S
 		store.Close()
 		return nil, fmt.Errorf("database migration: %w", err)
 	}
-	if applied > 0 {
+	if created {
+		log.Info("database migrated", "applied", models.MigrationCount(), "schema_version", models.SchemaVersion(), "new", true)
+	} else if applied > 0 {
 		log.Info("database migrated", "applied", applied, "schema_version", models.SchemaVersion())
 	}
 	return store, nil

@@ -37,7 +37,10 @@ type Config struct {
 	RefreshConcurrency int
 	RefreshInterval    time.Duration // how often the refresher looks for due connections
 	RefreshLease       time.Duration // how long a refresh holds its connection's lease
-	Demo               bool
+	// ProxyMaxWait is how long a proxied call waits in its GetResponse account's
+	// queue for the account's limits before it is answered 429 (0: not at all).
+	ProxyMaxWait time.Duration
+	Demo         bool
 	// SMTPURL is the mail server for operator alerts ("" for none): smtp:// uses
 	// STARTTLS when the server offers it, smtps:// implicit TLS.
 	SMTPURL  *url.URL
@@ -140,7 +143,7 @@ var settings = []setting{
 		apply: duration(func(c *Config) *time.Duration { return &c.RefreshMargin }, time.Nanosecond, 0, "%q is not a positive duration (for example 10m or 24h)")},
 	{env: "GRCONNECT_KEEPALIVE", flag: "keepalive", def: "24h", usage: "refresh a connection not refreshed for this long anyway",
 		apply: duration(func(c *Config) *time.Duration { return &c.Keepalive }, time.Nanosecond, 0, "%q is not a positive duration (for example 10m or 24h)")},
-	{env: "GRCONNECT_REFRESH_RATE", flag: "refresh-rate", def: "10", usage: "at most this many automatic refresh calls to GetResponse in any one second", apply: func(c *Config, v string) error {
+	{env: "GRCONNECT_REFRESH_RATE", flag: "refresh-rate", def: "20", usage: "at most this many automatic refresh calls to GetResponse in any one second", apply: func(c *Config, v string) error {
 		r, err := strconv.ParseFloat(v, 64)
 		if err != nil || r <= 0 || r > 80 {
 			return fmt.Errorf("%q is not a number of calls per second above 0 and at most 80 (GetResponse's limit)", v)
@@ -154,6 +157,8 @@ var settings = []setting{
 		apply: duration(func(c *Config) *time.Duration { return &c.RefreshInterval }, 100*time.Millisecond, time.Hour, "%q is not a duration from 100ms to 1h")},
 	{env: "GRCONNECT_REFRESH_LEASE", flag: "refresh-lease", def: "60s", usage: "how long a refresh holds its connection against other replicas (renewed while a received token pair waits for the database); a token call gets at most a third of it",
 		apply: duration(func(c *Config) *time.Duration { return &c.RefreshLease }, 5*time.Second, 10*time.Minute, "%q is not a duration from 5s to 10m")},
+	{env: "GRCONNECT_PROXY_MAX_WAIT", flag: "proxy-max-wait", def: "5s", usage: "how long a proxied call may wait for its GetResponse account's rate limits before it is answered 429 (0s: never wait)",
+		apply: duration(func(c *Config) *time.Duration { return &c.ProxyMaxWait }, 0, time.Minute, "%q is not a duration from 0s to 1m")},
 	{env: "GRCONNECT_SMTP_URL", flag: "smtp-url", usage: "smtp://user:pass@host:587 or smtps://… for operator alert e-mails (default: no e-mail)", hidden: true, apply: func(c *Config, v string) error {
 		if v == "" {
 			return nil

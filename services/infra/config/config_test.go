@@ -30,7 +30,8 @@ var productTable = []struct{ env, flag, def string }{
 
 // extraSettings are grconnect's settings beyond PRODUCT.md's table.
 var extraSettings = []struct{ env, flag, def string }{
-	{"GRCONNECT_REFRESH_RATE", "refresh-rate", "10"},
+	{"GRCONNECT_REFRESH_RATE", "refresh-rate", "20"},
+	{"GRCONNECT_PROXY_MAX_WAIT", "proxy-max-wait", "5s"},
 	{"GRCONNECT_REFRESH_CONCURRENCY", "refresh-concurrency", "4"},
 	{"GRCONNECT_REFRESH_INTERVAL", "refresh-interval", "15s"},
 	{"GRCONNECT_REFRESH_LEASE", "refresh-lease", "60s"},
@@ -252,6 +253,9 @@ func TestInvalidSettingNamesIt(t *testing.T) {
 		{"refresh lease too short", "GRCONNECT_REFRESH_LEASE", "1s"},
 		{"refresh lease too long", "GRCONNECT_REFRESH_LEASE", "1h"},
 		{"refresh lease unparsable", "GRCONNECT_REFRESH_LEASE", "a minute"},
+		{"proxy max wait negative", "GRCONNECT_PROXY_MAX_WAIT", "-1s"},
+		{"proxy max wait over a minute", "GRCONNECT_PROXY_MAX_WAIT", "2m"},
+		{"proxy max wait bare number", "GRCONNECT_PROXY_MAX_WAIT", "5"},
 		{"secret key not base64", "GRCONNECT_SECRET_KEY", "not*base64*at*all!" + keyText[:8]},
 		{"secret key too short", "GRCONNECT_SECRET_KEY", shortKey},
 		{"secret key too long", "GRCONNECT_SECRET_KEY", base64.StdEncoding.EncodeToString(make([]byte, 48))},
@@ -480,9 +484,23 @@ func TestHelpHidesSecretKey(t *testing.T) {
 	}
 }
 
+// TestProxyMaxWait: 5 s by default, 0s (never wait) up to a minute, from the
+// variable or the flag.
+func TestProxyMaxWait(t *testing.T) {
+	if cfg := mustLoad(t, nil); cfg.ProxyMaxWait != 5*time.Second {
+		t.Fatalf("default = %v", cfg.ProxyMaxWait)
+	}
+	if cfg := mustLoad(t, map[string]string{"GRCONNECT_PROXY_MAX_WAIT": "0s"}); cfg.ProxyMaxWait != 0 {
+		t.Fatalf("0s = %v", cfg.ProxyMaxWait)
+	}
+	if cfg := mustLoad(t, map[string]string{"GRCONNECT_PROXY_MAX_WAIT": "2s"}, "--proxy-max-wait=1m"); cfg.ProxyMaxWait != time.Minute {
+		t.Fatalf("flag over variable = %v", cfg.ProxyMaxWait)
+	}
+}
+
 func TestRefresherSettings(t *testing.T) {
 	cfg := mustLoad(t, nil)
-	if cfg.RefreshRate != 10 || cfg.RefreshConcurrency != 4 || cfg.RefreshInterval != 15*time.Second || cfg.RefreshLease != time.Minute {
+	if cfg.RefreshRate != 20 || cfg.RefreshConcurrency != 4 || cfg.RefreshInterval != 15*time.Second || cfg.RefreshLease != time.Minute {
 		t.Fatalf("defaults = %v/s, %d workers, every %v, lease %v", cfg.RefreshRate, cfg.RefreshConcurrency, cfg.RefreshInterval, cfg.RefreshLease)
 	}
 	cfg = mustLoad(t, map[string]string{"GRCONNECT_REFRESH_RATE": "2.5", "GRCONNECT_REFRESH_CONCURRENCY": "8"}, "--refresh-interval=500ms", "--refresh-lease=8s")

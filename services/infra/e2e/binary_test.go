@@ -27,14 +27,16 @@ var (
 // TestMain removes the binary the replica tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBin != "" {
-		os.RemoveAll(filepath.Dir(builtBin))
+	for _, bin := range []string{builtBin, shippedBin} {
+		if bin != "" {
+			os.RemoveAll(filepath.Dir(bin))
+		}
 	}
 	os.Exit(code)
 }
 
 // grconnectBinary builds grconnect once per test run.
-func grconnectBinary(t *testing.T) string {
+func grconnectBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "grconnect-bin-")
@@ -62,7 +64,7 @@ type result struct {
 
 // runCmd runs the command line args (without the program name) in the test process
 // with exactly the environment env.
-func runCmd(t *testing.T, env map[string]string, stdin string, args ...string) result {
+func runCmd(t testing.TB, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	getenv := func(k string) string { return env[k] }

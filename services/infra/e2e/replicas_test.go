@@ -64,7 +64,7 @@ func newFleet(t *testing.T) *fleet {
 }
 
 // freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -248,11 +248,11 @@ var (
 // agent is a browser: one cookie jar for every replica (they share a host, as
 // behind a load balancer), never following redirects by itself.
 type agent struct {
-	t      *testing.T
+	t      testing.TB
 	client *http.Client
 }
 
-func newAgent(t *testing.T) *agent {
+func newAgent(t testing.TB) *agent {
 	jar, _ := cookiejar.New(nil)
 	return &agent{t: t, client: &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

@@ -154,7 +154,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.Connect.AppWorks, s.Connect.AppFails = s.Tokens.AppWorks, s.Tokens.AppFails
 	s.APIKeys = services.NewAPIKeys(store, log)
-	s.Proxy = tokens.NewProxy(s.Tokens, store, gr)
+	s.Proxy = tokens.NewProxy(s.Tokens, store, gr, cfg.ProxyMaxWait)
 	s.Webhooks = services.NewWebhooks(store, box, nil, log)
 	s.Webhooks.AllowPrivate = cfg.WebhookAllowPrivate
 	// Webhook leases carry this process's name too, so a replica that sees it gone
@@ -208,9 +208,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 }
 
 // Start runs the background workers (the refresher, the webhook sender, the
-// relay of GetResponse's events, the callback registrations, the metrics reader,
-// the hourly housekeeping, the scheduled backups and, on PostgreSQL, the
-// heartbeat) until Stop.
+// relay of GetResponse's events, the callback registrations, the proxy's sharing
+// of rate limits with other replicas, the metrics reader, the hourly
+// housekeeping, the scheduled backups and, on PostgreSQL, the heartbeat) until
+// Stop.
 func (s *Server) Start() {
 	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(s.workCtx))
 	s.stopBeat = stopBeat
@@ -224,6 +225,7 @@ func (s *Server) Start() {
 	s.work.Go(func() { s.Webhooks.Run(s.workCtx) })
 	s.work.Go(func() { s.Events.RunRelay(s.workCtx) })
 	s.work.Go(func() { s.Callbacks.Run(s.workCtx) })
+	s.work.Go(func() { s.Proxy.Run(s.workCtx) })
 	s.work.Go(func() { s.Metrics.Run(s.workCtx) })
 	s.work.Go(func() { s.Housekeeping.Run(s.workCtx) })
 	s.work.Go(func() { s.Backups.Run(s.workCtx) })
