@@ -114,7 +114,11 @@ type millionPage struct {
 func millionPages(seed *millionSeed) []millionPage {
 	const list, search = 20 * time.Millisecond, 50 * time.Millisecond
 	return []millionPage{
-		{"list: first page (live)", "/connections", list},
+		{"list: first page (live, who must act first)", "/connections", list},
+		{"list: by expiry", "/connections?sort=expires", list},
+		{"list: by e-mail", "/connections?sort=email", list},
+		{"list: by customer ref, last first", "/connections?sort=-customer", list},
+		{"list: needs reconnect by e-mail", "/connections?status=needs_reconnect&sort=email", list},
 		{"list: all", "/connections?status=all", list},
 		{"list: active", "/connections?status=active", list},
 		{"list: refresh failing", "/connections?status=refresh_failing", list},
@@ -140,6 +144,7 @@ func millionPages(seed *millionSeed) []millionPage {
 func millionOutagePages() []millionPage {
 	const list = 20 * time.Millisecond
 	return []millionPage{
+		{"outage of the 9.9 % app: first page (who must act first)", "/connections", list},
 		{"outage of the 9.9 % app: list paused", "/connections?status=paused", list},
 		{"outage of the 9.9 % app: list active", "/connections?status=active", list},
 		{"outage of the 9.9 % app: overview", "/", 50 * time.Millisecond},
