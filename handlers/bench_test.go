@@ -48,6 +48,9 @@ func BenchmarkConnectionsList(b *testing.B) {
 		{"first", "/connections"},
 		{"filtered", "/connections?status=needs_reconnect"},
 		{"searched", "/connections?q=user00421&status=all"},
+		{"searched mid-string, any case", "/connections?q=SER0042&status=all"},
+		{"searched, every row matches", "/connections?q=Example.COM"},
+		{"by e-mail", "/connections?sort=email"},
 		{"last", "/connections?status=all&last=1"},
 	})
 }

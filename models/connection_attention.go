@@ -55,6 +55,50 @@ type attentionPart struct {
 	// without in, the apps they do not belong to (app_id NOT IN, when any).
 	apps []string
 	in   bool
+	// Set by planParts: empty when no connection is in the part; byApp when its
+	// apps' range of the (app_id, expires_at) index is shorter to walk than its
+	// state's range of the (status, expires_at) index.
+	empty, byApp bool
+}
+
+// planParts reads the connection counts per app and state (counts.go: a few rows)
+// to mark each part that holds no connection, and to walk each of the others along
+// the shorter of its two index ranges: its state's (every app), or its apps'
+// (every state). A part reads rows until it has a page's worth, so a range in which
+// it has few rows is walked to its end: the needs-reconnect part of one large app
+// is read along the state's range, a paused app's active connections along the
+// app's.
+func (s *Store) planParts(ctx context.Context, f ConnectionFilter, groups [][]attentionPart) error {
+	counts, err := s.connectionCounts(ctx)
+	if err != nil {
+		return storeError(err, "count connections by app and status")
+	}
+	for _, g := range groups {
+		for i := range g {
+			p := &g[i]
+			inPart := func(app string) bool {
+				if f.AppID != "" && app != f.AppID {
+					return false
+				}
+				return slices.Contains(p.apps, app) == p.in
+			}
+			var rows, statusRange, appRange int64
+			for _, c := range counts {
+				if c.Status == p.status {
+					statusRange += c.N
+					if inPart(c.AppID) {
+						rows += c.N
+					}
+				}
+				if (f.AppID != "" && c.AppID == f.AppID) || (f.AppID == "" && p.in && slices.Contains(p.apps, c.AppID)) {
+					appRange += c.N
+				}
+			}
+			p.empty = rows == 0
+			p.byApp = (f.AppID != "" || p.in) && appRange < statusRange
+		}
+	}
+	return nil
 }
 
 // appHealths maps every app that is not healthy to its health (deleted apps too:

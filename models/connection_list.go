@@ -193,6 +193,9 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 			return nil, err
 		}
 		groups := attentionParts(f.Status, unhealthy)
+		if err := s.planParts(ctx, f, groups); err != nil {
+			return nil, err
+		}
 		segs = make([]listSegment, len(groups))
 		for i, g := range groups {
 			segs[i] = listSegment{parts: g}
@@ -276,29 +279,40 @@ func (s *Store) readSegment(ctx context.Context, f ConnectionFilter, plan search
 	if down {
 		order, cmp = col+" DESC, c.id DESC", "<"
 	}
-	read := func(q *gorm.DB) ([]ConnectionRow, error) {
+	// The page's IDs first, from the filter's index (on SQLite the list's indexes
+	// hold what the filters read, so no row is fetched to be dropped, and an order
+	// that needs sorting sorts index entries, not rows), then those rows whole.
+	read := func(f ConnectionFilter) ([]ConnectionRow, error) {
+		db := s.db.WithContext(ctx)
+		q := s.where(s.from(db, f, plan).Select("c.id"), f, plan)
 		if at != nil {
 			v := at.value()
 			q = q.Where("("+col+" "+cmp+" ? OR ("+col+" = ? AND c.id "+cmp+" ?))", v, v, at.id)
 		}
-		var rows []ConnectionRow
-		if err := q.Order(order).Limit(limit).Scan(&rows).Error; err != nil {
-			return nil, storeError(err, "list connections")
+		join := "CROSS JOIN" // SQLite keeps the page outermost
+		if s.postgres {
+			join = "JOIN"
 		}
-		return rows, nil
+		var rows []ConnectionRow
+		err := db.Table("(?) AS k", q.Order(order).Limit(limit)).Joins(join+" connections c ON c.id = k.id").
+			Joins("JOIN apps a ON a.id = c.app_id").Select(listColumns).Order(order).Scan(&rows).Error
+		return rows, storeError(err, "list connections")
 	}
 	var rows []ConnectionRow
 	if seg.parts == nil {
-		got, err := read(s.filtered(ctx, f, plan))
+		got, err := read(f)
 		if err != nil {
 			return nil, err
 		}
 		rows = got
 	} else {
 		for _, p := range seg.parts {
+			if p.empty {
+				continue
+			}
 			pf := f
 			pf.part = &p
-			got, err := read(s.filtered(ctx, pf, plan))
+			got, err := read(pf)
 			if err != nil {
 				return nil, err
 			}
@@ -354,7 +368,7 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 	if f, err = s.withUnhealthy(ctx, f); err != nil {
 		return 0, false, err
 	}
-	if plan.kind == searchDenseKind {
+	if plan.dense {
 		return s.countDense(ctx, f, plan, limit)
 	}
 	sub := s.where(s.from(s.db.WithContext(ctx), f, plan).Select("1"), f, plan).Limit(limit + 1)
@@ -367,11 +381,6 @@ func (s *Store) CountConnections(ctx context.Context, f ConnectionFilter, limit 
 
 // listColumns are what a list row reads: the connection and what it shows of its app.
 const listColumns = "c.*, a.name AS app_name, a.health AS app_health, a.health_reason AS app_health_reason"
-
-func (s *Store) filtered(ctx context.Context, f ConnectionFilter, plan searchPlan) *gorm.DB {
-	q := s.from(s.db.WithContext(ctx), f, plan).Select(listColumns).Joins("JOIN apps a ON a.id = c.app_id")
-	return s.where(q, f, plan)
-}
 
 // withUnhealthy reads the unhealthy apps' IDs into f when its state filter splits
 // paused connections from live ones. They are few, and as a list of values they

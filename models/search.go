@@ -110,14 +110,13 @@ func NormalizeSearch(q string) string {
 	}, q))
 }
 
-// searchKind is how a search runs.
+// searchKind is what a search looks for.
 type searchKind int
 
 const (
-	searchNone   searchKind = iota
-	searchPrefix            // shorter than SearchMinLength
-	searchSparseKind
-	searchDenseKind
+	searchNone     searchKind = iota
+	searchPrefix              // shorter than SearchMinLength: an exact account ID or the start of a field
+	searchAnywhere            // any part of a field, through the trigram index
 )
 
 // searchPlan is a filter's search, decided once per query.
@@ -125,10 +124,14 @@ type searchPlan struct {
 	kind   searchKind
 	query  string // as typed (normalized)
 	needle string // folded
+	// dense: more than searchSparse connections match, so the list is walked in
+	// its order and each row checked; otherwise the matches are read first (from
+	// the trigram index, or the prefixes' indexes) and sorted.
+	dense bool
 }
 
-// planSearch decides how query runs: from the index when it has at most
-// searchSparse matches, else by walking the list.
+// planSearch decides how query runs: from the matches when it has at most
+// searchSparse of them, else by walking the list.
 func (s *Store) planSearch(ctx context.Context, query string) (searchPlan, error) {
 	p := searchPlan{query: NormalizeSearch(query)}
 	p.needle = foldSearch(p.query)
@@ -137,29 +140,36 @@ func (s *Store) planSearch(ctx context.Context, query string) (searchPlan, error
 		return p, nil
 	case utf8.RuneCountInString(p.query) < SearchMinLength:
 		p.kind = searchPrefix
-		return p, nil
+	default:
+		p.kind = searchAnywhere
 	}
-	if kind, ok := s.plans.get(p.needle); ok {
-		p.kind = kind
+	key := p.needle
+	if p.kind == searchPrefix {
+		key = "\x00" + p.query // a prefix compares names and references as typed
+	}
+	if dense, ok := s.plans.get(key); ok {
+		p.dense = dense
 		return p, nil
 	}
 	var n int64
 	var err error
-	if s.postgres {
+	switch {
+	case p.kind == searchPrefix:
+		cond, args := s.prefixCondition(p)
+		err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM connections c WHERE "+cond+" LIMIT ?) m",
+			append(args, searchSparse+1)...).Scan(&n).Error
+	case s.postgres:
 		err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM connection_search WHERE doc LIKE ? LIMIT ?) m",
 			likePattern(p.needle), searchSparse+1).Scan(&n).Error
-	} else {
+	default:
 		err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM connection_search_index WHERE connection_search_index MATCH ? LIMIT ?)",
 			ftsPhrase(p.needle), searchSparse+1).Scan(&n).Error
 	}
 	if err != nil {
 		return p, storeError(err, "count the connections a search matches")
 	}
-	p.kind = searchDenseKind
-	if n <= int64(searchSparse) {
-		p.kind = searchSparseKind
-	}
-	s.plans.put(p.needle, p.kind)
+	p.dense = n > int64(searchSparse)
+	s.plans.put(key, p.dense)
 	return p, nil
 }
 
@@ -172,29 +182,29 @@ type planCache struct {
 }
 
 type plannedSearch struct {
-	kind searchKind
-	at   time.Time
+	dense bool
+	at    time.Time
 }
 
 const planFor = 10 * time.Second
 
-func (c *planCache) get(needle string) (searchKind, bool) {
+func (c *planCache) get(key string) (dense, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, ok := c.m[needle]
+	p, ok := c.m[key]
 	if !ok || time.Since(p.at) > planFor || searchSparse != defaultSearchSparse {
-		return 0, false
+		return false, false
 	}
-	return p.kind, true
+	return p.dense, true
 }
 
-func (c *planCache) put(needle string, kind searchKind) {
+func (c *planCache) put(key string, dense bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= 256 {
 		c.m = map[string]plannedSearch{}
 	}
-	c.m[needle] = plannedSearch{kind: kind, at: time.Now()}
+	c.m[key] = plannedSearch{dense: dense, at: time.Now()}
 }
 
 // ftsPhrase is an FTS5 phrase that matches needle as it is.
@@ -209,11 +219,17 @@ func likePattern(needle string) string {
 // matches, read from the index first (the join keeps that order of work), else the
 // whole table. Both name the connections c.
 func (s *Store) from(db *gorm.DB, f ConnectionFilter, p searchPlan) *gorm.DB {
-	switch p.kind {
-	case searchPrefix:
-		return db.Table("connections AS c") // the prefixes' own indexes
-	case searchNone, searchDenseKind:
+	switch {
+	case p.kind == searchNone || p.dense:
 		return db.Table("connections AS c" + s.listIndex(f))
+	case p.kind == searchPrefix:
+		// The prefixes' own indexes, one range each (an OR of indexed terms).
+		cond, args := s.prefixCondition(p)
+		matches := s.db.Raw("SELECT c.id FROM connections c WHERE "+cond, args...)
+		if s.postgres {
+			return db.Table("(? OFFSET 0) AS m", matches).Joins("JOIN connections c ON c.id = m.id")
+		}
+		return db.Table("(?) AS m", matches).Joins("CROSS JOIN connections c ON c.id = m.id")
 	}
 	if s.postgres {
 		// OFFSET 0 keeps the planner from merging the match list into the walk.
@@ -246,10 +262,14 @@ func (s *Store) listIndex(f ConnectionFilter) string {
 			return " INDEXED BY connections_account_email"
 		}
 		return " INDEXED BY connections_customer_ref"
-	case f.AppID != "" || f.Status == string(StatusPaused) || (f.part != nil && f.part.in):
+	case f.part != nil && f.part.byApp:
+		return " INDEXED BY connections_app_expires" // see planParts
+	case f.part != nil:
+		return " INDEXED BY connections_status_expires"
+	case f.AppID != "" || f.Status == string(StatusPaused):
 		// One app's range, or those of the few unhealthy apps (paused connections).
 		return " INDEXED BY connections_app_expires"
-	case f.part != nil || (f.Status != "" && f.Status != "live"):
+	case f.Status != "" && f.Status != "live":
 		return " INDEXED BY connections_status_expires"
 	}
 	return " INDEXED BY connections_expires"
@@ -257,26 +277,38 @@ func (s *Store) listIndex(f ConnectionFilter) string {
 
 // searchWhere adds a search's condition to a query on connections c.
 func (s *Store) searchWhere(q *gorm.DB, p searchPlan) *gorm.DB {
-	switch p.kind {
-	case searchPrefix:
-		// Prefix ranges keep every term on an index; "\U0010FFFF" sorts after any text
-		// in byte order. SQLite compares bytes; PostgreSQL compares by the database's
-		// collation (en_US would put "apple" and "Äpfel" between "A" and "A\U0010FFFF"),
-		// so there the ranges say COLLATE "C" and use the C-collated indexes of
-		// migration 5.
-		hi := func(p string) string { return p + "\U0010FFFF" }
-		col := func(name string) string { return name }
-		if s.postgres {
-			col = func(name string) string { return name + ` COLLATE "C"` }
-		}
-		email, name, ref := col("c.account_email"), col("c.account_name"), col("c.customer_ref")
-		return q.Where("(c.account_id = ? OR ("+email+" >= ? AND "+email+" < ?) OR ("+name+" >= ? AND "+name+" < ?) OR ("+ref+" >= ? AND "+ref+" < ?))",
-			p.query, p.needle, hi(p.needle), p.query, hi(p.query), p.query, hi(p.query))
-	case searchDenseKind:
-		cond, args := s.denseCondition(p)
-		return q.Where(cond, args...)
+	if p.kind == searchNone || !p.dense {
+		return q // none, or sparse: the FROM clause holds only matches
 	}
-	return q // none, or sparse: the FROM clause holds only matches
+	cond, args := s.rowCondition(p)
+	return q.Where(cond, args...)
+}
+
+// prefixCondition is a short search's condition on connections c: an exact
+// account ID, or the start of the e-mail (in lower case), the account name or
+// the customer reference. Prefix ranges keep every term on an index; "\U0010FFFF"
+// sorts after any text in byte order. SQLite compares bytes; PostgreSQL compares
+// by the database's collation (en_US would put "apple" and "Äpfel" between "A" and
+// "A\U0010FFFF"), so there the ranges say COLLATE "C" and use the C-collated
+// indexes of migration 5.
+func (s *Store) prefixCondition(p searchPlan) (string, []any) {
+	hi := func(p string) string { return p + "\U0010FFFF" }
+	col := func(name string) string { return name }
+	if s.postgres {
+		col = func(name string) string { return name + ` COLLATE "C"` }
+	}
+	email, name, ref := col("c.account_email"), col("c.account_name"), col("c.customer_ref")
+	return "(c.account_id = ? OR (" + email + " >= ? AND " + email + " < ?) OR (" + name + " >= ? AND " + name + " < ?) OR (" + ref + " >= ? AND " + ref + " < ?))",
+		[]any{p.query, p.needle, hi(p.needle), p.query, hi(p.query), p.query, hi(p.query)}
+}
+
+// rowCondition is a search's check of one row of connections c as the list is
+// walked.
+func (s *Store) rowCondition(p searchPlan) (string, []any) {
+	if p.kind == searchPrefix {
+		return s.prefixCondition(p)
+	}
+	return s.denseCondition(p)
 }
 
 // denseCondition is a search's check of one row of connections c, as the list is
@@ -308,7 +340,7 @@ func (s *Store) denseCondition(p searchPlan) (string, []any) {
 // most searchCountWalk of them, and those the search matches counted, up to limit.
 // When the walk stops short, the count is a lower bound (more is true).
 func (s *Store) countDense(ctx context.Context, f ConnectionFilter, p searchPlan, limit int) (int64, bool, error) {
-	cond, args := s.denseCondition(p)
+	cond, args := s.rowCondition(p)
 	walk := s.where(s.db.WithContext(ctx).Table("connections AS c"+s.listIndex(f)), f, searchPlan{}).
 		Select("CASE WHEN "+cond+" THEN 1 ELSE 0 END AS hit", args...).
 		Order("c.expires_at, c.id").Limit(searchCountWalk)
