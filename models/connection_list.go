@@ -294,7 +294,7 @@ func (s *Store) readSegment(ctx context.Context, f ConnectionFilter, plan search
 			join = "JOIN"
 		}
 		var rows []ConnectionRow
-		err := db.Table("(?) AS k", q.Order(order).Limit(limit)).Joins(join+" connections c ON c.id = k.id").
+		err := db.Table("(?) AS k", q.Order(order).Limit(limit)).Joins(join + " connections c ON c.id = k.id").
 			Joins("JOIN apps a ON a.id = c.app_id").Select(listColumns).Order(order).Scan(&rows).Error
 		return rows, storeError(err, "list connections")
 	}
