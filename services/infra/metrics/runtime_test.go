@@ -25,12 +25,13 @@ func TestGoSeriesFollowTheRuntime(t *testing.T) {
 	}
 	goroutines, gcs, allocated := read("go_goroutines"), read("go_gc_duration_seconds_count"), read("go_memstats_alloc_bytes_total")
 	release := make(chan struct{})
-	for range 50 {
+	for range 100 {
 		go func() { <-release }()
 	}
 	defer close(release)
-	if got := read("go_goroutines"); got < goroutines+50 {
-		t.Errorf("go_goroutines %v after starting 50 more than %v", got, goroutines)
+	// A few goroutines of earlier tests may end meanwhile.
+	if got := read("go_goroutines"); got < goroutines+90 {
+		t.Errorf("go_goroutines %v after starting 100 more than %v", got, goroutines)
 	}
 	before := time.Now()
 	sink = make([]byte, 8<<20)
