@@ -19,8 +19,8 @@ const maxLabels = 2
 // labelValues are a vec child's label values, in the order of the vec's names.
 type labelValues [maxLabels]string
 
-// labelNames are a vec's label names and the order they are written in (sorted,
-// as the format's readers expect and the Go client wrote them).
+// labelNames are a vec's label names and the order they are written in (sorted
+// by name, as the Go client wrote them).
 type labelNames struct {
 	names  []string
 	sorted []int // indexes into names, by name
