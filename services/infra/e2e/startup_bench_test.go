@@ -59,7 +59,7 @@ func BenchmarkStartup(b *testing.B) {
 	}
 	client := &http.Client{Timeout: time.Second}
 	var ready, cpu []time.Duration
-	var rssKB []int64
+	var rssKB, anonKB, fileKB []int64
 	for i := range runs {
 		dir := b.TempDir()
 		addr := freeAddr(b)
@@ -90,6 +90,8 @@ func BenchmarkStartup(b *testing.B) {
 		cpu = append(cpu, processCPU(b, cmd.Process.Pid))
 		time.Sleep(3 * time.Second)
 		rssKB = append(rssKB, statusKB(b, cmd.Process.Pid, "VmRSS"))
+		anonKB = append(anonKB, statusKB(b, cmd.Process.Pid, "RssAnon"))
+		fileKB = append(fileKB, statusKB(b, cmd.Process.Pid, "RssFile"))
 		cmd.Process.Signal(os.Interrupt)
 		if err := cmd.Wait(); err != nil {
 			b.Fatalf("run %d: %v\n%s", i, err, log.String())
@@ -99,8 +101,8 @@ func BenchmarkStartup(b *testing.B) {
 	b.ReportMetric(float64(median(ready))/1e6, "ready-ms")
 	b.ReportMetric(float64(median(cpu))/1e6, "cpu-ms")
 	b.ReportMetric(rss, "idle-rss-MB")
-	b.Logf("\nempty install, medians of %d starts:\n  exec → /readyz 200: %v (runs %v)\n  CPU until ready:    %v (runs %v)\n  idle RSS after 3 s: %.1f MB (runs %v kB)",
-		runs, median(ready).Round(time.Millisecond), roundAll(ready), median(cpu), cpu, rss, rssKB)
+	b.Logf("\nempty install, medians of %d starts:\n  exec → /readyz 200: %v (runs %v)\n  CPU until ready:    %v (runs %v)\n  idle RSS after 3 s: %.1f MB (runs %v kB)\n    of which anonymous %.1f MB (the process's own memory), file %.1f MB (pages of the binary)",
+		runs, median(ready).Round(time.Millisecond), roundAll(ready), median(cpu), cpu, rss, rssKB, float64(median(anonKB))/1024, float64(median(fileKB))/1024)
 }
 
 func median[T int64 | time.Duration](v []T) T {

@@ -13,10 +13,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/grconnect/grconnect/models"
 )
 
@@ -69,80 +65,63 @@ func scrape(t *testing.T, r *Registry) string {
 	return b.String()
 }
 
-// parse reads a scrape with Prometheus's own text parser, as a Prometheus server
-// would: an error means the server would reject the whole scrape.
-func parse(t *testing.T, body string) map[string]*dto.MetricFamily {
+// parse reads a scrape with the strict reader of exposition_test.go: an error
+// means the format's rules are broken (and a Prometheus server could reject the
+// whole scrape).
+func parse(t *testing.T, body string) map[string]*parsedFamily {
 	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(strings.NewReader(body))
+	families, err := parseExposition(body)
 	if err != nil {
-		t.Fatalf("Prometheus's parser rejects the scrape: %v\n%s", err, body)
+		t.Fatalf("the scrape breaks the exposition format: %v\n%s", err, body)
 	}
 	return families
 }
 
+// hasLabels says whether s has the labels (name=value pairs), and only those
+// when exact.
+func hasLabels(s parsedSample, exact bool, labels ...string) bool {
+	if exact && len(s.labels) != len(labels)/2 {
+		return false
+	}
+	for i := 0; i < len(labels); i += 2 {
+		if v, ok := s.labels[labels[i]]; !ok || v != labels[i+1] {
+			return false
+		}
+	}
+	return true
+}
+
 // value returns the value of family's sample whose labels are exactly labels
 // (name=value pairs), and whether there is one.
-func value(families map[string]*dto.MetricFamily, family string, labels ...string) (float64, bool) {
-	mf := families[family]
-	if mf == nil {
+func value(families map[string]*parsedFamily, family string, labels ...string) (float64, bool) {
+	f := families[family]
+	if f == nil {
 		return 0, false
 	}
-next:
-	for _, m := range mf.Metric {
-		if len(m.Label) != len(labels)/2 {
-			continue
-		}
-		for i := 0; i < len(labels); i += 2 {
-			found := false
-			for _, l := range m.Label {
-				found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Untyped != nil:
-			return m.Untyped.GetValue(), true
+	for _, s := range f.samples {
+		if s.name == family && hasLabels(s, true, labels...) {
+			return s.value, true
 		}
 	}
 	return 0, false
 }
 
 // bucket returns a histogram's cumulative count at the bucket bound le.
-func bucket(families map[string]*dto.MetricFamily, family, le string, labels ...string) (uint64, bool) {
-	mf := families[family]
-	if mf == nil {
+func bucket(families map[string]*parsedFamily, family, le string, labels ...string) (uint64, bool) {
+	f := families[family]
+	if f == nil || f.typ != typeHistogram {
 		return 0, false
 	}
-	for _, m := range mf.Metric {
-		match := true
-		for i := 0; i < len(labels); i += 2 {
-			found := false
-			for _, l := range m.Label {
-				found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-			}
-			match = match && found
-		}
-		if !match || m.Histogram == nil {
-			continue
-		}
-		for _, b := range m.Histogram.Bucket {
-			if strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64) == le {
-				return b.GetCumulativeCount(), true
-			}
+	for _, s := range f.samples {
+		if s.name == family+"_bucket" && s.labels["le"] == le && hasLabels(s, false, labels...) {
+			return uint64(s.value), true
 		}
 	}
 	return 0, false
 }
 
 // TestSeriesFormat: the scrape is Prometheus's text format, with the standard Go
-// runtime and process collectors, and the figures come out as observed.
+// runtime and process series, and the figures come out as observed.
 func TestSeriesFormat(t *testing.T) {
 	body := scrape(t, fullRegistry(t))
 	families := parse(t, body)
@@ -208,8 +187,8 @@ func (oddSource) AppStates(context.Context) ([]models.AppState, error) {
 }
 
 // TestOddLabelValuesParse (issue 21, finding 6): app names with U+200B and other
-// odd runes are escaped by the Prometheus client, so Prometheus's own parser
-// accepts the scrape and reads each name back (broken UTF-8 as U+FFFD).
+// odd runes are escaped, so a strict reader of the format accepts the scrape and
+// reads each name back (broken UTF-8 as U+FFFD).
 func TestOddLabelValuesParse(t *testing.T) {
 	r := New(oddSource{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := r.Collect(context.Background()); err != nil {
@@ -288,8 +267,8 @@ func TestMetricsDocsNameEverySeries(t *testing.T) {
 	}
 }
 
-// BenchmarkWritePrometheus formats a full scrape from memory (the standard
-// collectors included): go test -run '^$' -bench WritePrometheus ./services/infra/metrics/
+// BenchmarkWritePrometheus formats a full scrape from memory (the go_* and
+// process_* series included): go test -run '^$' -bench WritePrometheus ./services/infra/metrics/
 func BenchmarkWritePrometheus(b *testing.B) {
 	r := New(fakeSource{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := r.Collect(context.Background()); err != nil {
