@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -21,13 +22,38 @@ type countRow struct {
 	N      int64
 }
 
-// connectionCounts sums connection_counts per app and state.
+// connectionCounts sums connection_counts per app and state. When it finds many
+// rows not yet folded (a bulk import, or a wave of state changes, since
+// housekeeping last ran), it folds them in the background, so that the reads after
+// it stay a few rows.
 func (s *Store) connectionCounts(ctx context.Context) ([]countRow, error) {
-	var rows []countRow
-	err := s.db.WithContext(ctx).Raw(`SELECT app_id, status, SUM(n) AS n FROM connection_counts
+	var rows []struct {
+		AppID  string
+		Status Status
+		N      int64
+		Parts  int64
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT app_id, status, SUM(n) AS n, COUNT(*) AS parts FROM connection_counts
 		GROUP BY app_id, status HAVING SUM(n) <> 0`).Scan(&rows).Error
-	return rows, err
+	out := make([]countRow, len(rows))
+	var parts int64
+	for i, r := range rows {
+		out[i], parts = countRow{AppID: r.AppID, Status: r.Status, N: r.N}, parts+r.Parts
+	}
+	if parts > int64(len(rows))+countsUnfolded && s.folding.CompareAndSwap(false, true) {
+		s.background.Go(func() {
+			defer s.folding.Store(false)
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			_, _ = s.CompactConnectionCounts(fctx) // housekeeping folds them anyway
+		})
+	}
+	return out, err
 }
+
+// countsUnfolded is how many rows of connection_counts beyond one per app and
+// state a read lets pass before it folds them.
+const countsUnfolded = 1000
 
 // CompactConnectionCounts folds the rows connection_counts gathered into one per
 // app and state (housekeeping runs it; reads are correct either way, compacting

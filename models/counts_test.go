@@ -132,3 +132,51 @@ func TestConnectionCountsFollowEveryWrite(t *testing.T) {
 	}
 	sameCounts(t, store, "after a change past the folding")
 }
+
+// TestAReadFoldsAWaveOfCounts: after a bulk import the kept counts hold a row per
+// inserted connection; the first read that sees more than a thousand extra rows
+// folds them in the background (the counts stay exact throughout), so the reads
+// after it sum a few rows — not a thousand per imported batch until housekeeping.
+func TestAReadFoldsAWaveOfCounts(t *testing.T) {
+	t.Parallel()
+	store := modelstest.New(t)
+	now := models.Now()
+	app := &models.App{ID: models.NewID("app"), Name: "App", ClientID: "c", ClientSecretEnc: "x", Edition: "standard",
+		AuthURL: "https://a.example", APIURL: "https://a.example/v3", CreatedAt: now, UpdatedAt: now}
+	if err := store.DB().Create(app).Error; err != nil {
+		t.Fatal(err)
+	}
+	rows := func() (n int64) {
+		store.DB().Raw("SELECT COUNT(*) FROM connection_counts").Scan(&n)
+		return n
+	}
+	batch := make([]models.Connection, 0, 1500)
+	for i := range 1500 {
+		batch = append(batch, models.Connection{ID: models.NewID("con"), AppID: app.ID, AccountID: fmt.Sprintf("A%d", i),
+			Status: models.Statuses[i%3], ConnectedAt: now})
+	}
+	if err := store.DB().CreateInBatches(batch, 100).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n := rows(); n < 1500 {
+		t.Fatalf("%d rows of counts after 1,500 inserts, want one each before any fold", n)
+	}
+	sameCounts(t, store, "the read that starts the fold")
+	deadline := time.Now().Add(10 * time.Second)
+	for rows() > 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows of counts 10 s after the read, want them folded into one per state", rows())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sameCounts(t, store, "after the fold")
+	// A few new rows are left for housekeeping.
+	if err := store.DB().Exec("UPDATE connections SET status = ? WHERE id = ?", models.StatusDisconnected, batch[0].ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	sameCounts(t, store, "after one more change")
+	time.Sleep(100 * time.Millisecond)
+	if n := rows(); n <= 3 {
+		t.Fatalf("%d rows of counts: a read folded a handful of rows", n)
+	}
+}

@@ -45,6 +45,10 @@ type Store struct {
 	appWrites atomic.Uint64
 	// tokenCommits group-commits new token pairs (token_commit.go).
 	tokenCommits tokenCommits
+	// folding is set while a read's fold of the connection counts runs in
+	// background, which Close waits for (counts.go).
+	folding    atomic.Bool
+	background sync.WaitGroup
 }
 
 // SQLiteDSN returns the DSN that gives every pooled SQLite connection the pragmas
@@ -173,6 +177,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the connection pools.
 func (s *Store) Close() error {
+	s.background.Wait()
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return storeError(err, "close the database")

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/json"
 	"strings"
 	"sync"
 	"time"
@@ -126,8 +127,9 @@ type searchPlan struct {
 	needle string // folded
 	// dense: more than searchSparse connections match, so the list is walked in
 	// its order and each row checked; otherwise the matches are read first (from
-	// the trigram index, or the prefixes' indexes) and sorted.
+	// the trigram index, or the prefixes' indexes), once per query: ids.
 	dense bool
+	ids   []string
 }
 
 // planSearch decides how query runs: from the matches when it has at most
@@ -147,35 +149,39 @@ func (s *Store) planSearch(ctx context.Context, query string) (searchPlan, error
 	if p.kind == searchPrefix {
 		key = "\x00" + p.query // a prefix compares names and references as typed
 	}
-	if dense, ok := s.plans.get(key); ok {
-		p.dense = dense
+	if dense, ok := s.plans.get(key); ok && dense {
+		p.dense = true
 		return p, nil
 	}
-	var n int64
-	var err error
+	// The matches, up to one more than searchSparse: as many as that, and the
+	// list is walked instead.
+	var q *gorm.DB
+	limit := searchSparse + 1
 	switch {
 	case p.kind == searchPrefix:
 		cond, args := s.prefixCondition(p)
-		err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM connections c WHERE "+cond+" LIMIT ?) m",
-			append(args, searchSparse+1)...).Scan(&n).Error
+		q = s.db.WithContext(ctx).Raw("SELECT c.id FROM connections c WHERE "+cond+" LIMIT ?", append(args, limit)...)
 	case s.postgres:
-		err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM connection_search WHERE doc LIKE ? LIMIT ?) m",
-			likePattern(p.needle), searchSparse+1).Scan(&n).Error
+		q = s.db.WithContext(ctx).Raw("SELECT connection_id FROM connection_search WHERE doc LIKE ? LIMIT ?", likePattern(p.needle), limit)
 	default:
-		err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM connection_search_index WHERE connection_search_index MATCH ? LIMIT ?)",
-			ftsPhrase(p.needle), searchSparse+1).Scan(&n).Error
+		q = s.db.WithContext(ctx).Raw(`SELECT s.connection_id FROM connection_search s WHERE s.id IN
+			(SELECT rowid FROM connection_search_index WHERE connection_search_index MATCH ? LIMIT ?)`, ftsPhrase(p.needle), limit)
 	}
-	if err != nil {
-		return p, storeError(err, "count the connections a search matches")
+	if err := q.Scan(&p.ids).Error; err != nil {
+		return p, storeError(err, "read the connections a search matches")
 	}
-	p.dense = n > int64(searchSparse)
+	p.dense = len(p.ids) > searchSparse
+	if p.dense {
+		p.ids = nil
+	}
 	s.plans.put(key, p.dense)
 	return p, nil
 }
 
 // planCache remembers for a few seconds which way a search runs, so that a page's
-// list and count (and its next page) ask the index once. Either way gives the
-// same rows: a stale answer costs time, never results.
+// list and count (and its next page) need not read the matches of a search that
+// many connections match. Either way gives the same rows: a stale answer costs
+// time, never results.
 type planCache struct {
 	mu sync.Mutex
 	m  map[string]plannedSearch
@@ -222,24 +228,29 @@ func (s *Store) from(db *gorm.DB, f ConnectionFilter, p searchPlan) *gorm.DB {
 	switch {
 	case p.kind == searchNone || p.dense:
 		return db.Table("connections AS c" + s.listIndex(f))
-	case p.kind == searchPrefix:
-		// The prefixes' own indexes, one range each (an OR of indexed terms).
-		cond, args := s.prefixCondition(p)
-		matches := s.db.Raw("SELECT c.id FROM connections c WHERE "+cond, args...)
-		if s.postgres {
-			return db.Table("(? OFFSET 0) AS m", matches).Joins("JOIN connections c ON c.id = m.id")
-		}
-		return db.Table("(?) AS m", matches).Joins("CROSS JOIN connections c ON c.id = m.id")
 	}
+	// The matches read by planSearch, as one parameter (a list of values would
+	// be a statement of its own for every number of matches).
 	if s.postgres {
-		// OFFSET 0 keeps the planner from merging the match list into the walk.
-		matches := s.db.Raw("SELECT connection_id AS id FROM connection_search WHERE doc LIKE ? OFFSET 0", likePattern(p.needle))
-		return db.Table("(?) AS m", matches).Joins("JOIN connections c ON c.id = m.id")
+		return db.Table("unnest(?::text[]) AS m(id)", pgTextArray(p.ids)).Joins("JOIN connections c ON c.id = m.id")
 	}
+	ids, _ := json.Marshal(append([]string{}, p.ids...)) // [] when none match
 	// CROSS JOIN: SQLite keeps the left side outermost.
-	matches := s.db.Raw(`SELECT s.connection_id AS id FROM connection_search s WHERE s.id IN
-		(SELECT rowid FROM connection_search_index WHERE connection_search_index MATCH ?)`, ftsPhrase(p.needle))
-	return db.Table("(?) AS m", matches).Joins("CROSS JOIN connections c ON c.id = m.id")
+	return db.Table("json_each(?) AS m", string(ids)).Joins("CROSS JOIN connections c ON c.id = m.value")
+}
+
+// pgTextArray writes ids as a PostgreSQL text[] literal.
+func pgTextArray(ids []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(id) + `"`)
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // listIndex names, on SQLite, the index a walk of the list reads in its order:
