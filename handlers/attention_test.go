@@ -263,9 +263,16 @@ func TestSearchSaysWhatItSearches(t *testing.T) {
 	f.connect("customer-1", "")
 	page := f.op.get("/connections").body
 	mustContain(t, page, `placeholder="E-mail, name, customer ref, account ID, MAX domain"`,
-		"Finds the text anywhere in the e-mail, account name, customer reference, account ID and MAX domain, ignoring case.")
+		"Finds the text anywhere in the e-mail, account name, customer reference, account ID and MAX domain, ignoring case; one or two characters find the start of an e-mail, name or customer reference, or an exact account ID.")
 	r := f.op.get("/connections?q=zzqx9")
 	mustContain(t, r.body, "Nothing matches “zzqx9”", `data-testid="search-explained"`,
 		"looks for “zzqx9” anywhere in each connection",
 		`data-testid="total">`, "0", "matching")
+	// A search of two characters finds only starts, and says so.
+	r = f.op.get("/connections?q=zq")
+	mustContain(t, r.body, "Nothing matches “zq”", "A search of one or two characters looks for the start of each connection",
+		"Type three or more to search anywhere")
+	if strings.Contains(r.body, "looks for “zq” anywhere") {
+		t.Error("a two-character search is explained as a search anywhere")
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -132,7 +133,8 @@ func (s *Server) listConnections(c echo.Context) error {
 		sortParam = "attention"
 	}
 	v := views.ConnectionsView{Status: statusParam, AppID: f.AppID, Query: f.Query, Sort: sortParam, Sorts: listSorts,
-		Narrowed: f.Query != "" || f.AppID != ""}
+		QueryShort: f.Query != "" && utf8.RuneCountInString(models.NormalizeSearch(f.Query)) < models.SearchMinLength,
+		Narrowed:   f.Query != "" || f.AppID != ""}
 	if v.Narrowed {
 		if v.Total, v.TotalMore, err = s.store.CountConnections(ctx, f, countLimit); err != nil {
 			return err
