@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -133,7 +132,7 @@ func (s *Server) listConnections(c echo.Context) error {
 		sortParam = "attention"
 	}
 	v := views.ConnectionsView{Status: statusParam, AppID: f.AppID, Query: f.Query, Sort: sortParam, Sorts: listSorts,
-		QueryShort: f.Query != "" && utf8.RuneCountInString(models.NormalizeSearch(f.Query)) < models.SearchMinLength,
+		QueryShort: models.ShortSearch(models.NormalizeSearch(f.Query)),
 		Narrowed:   f.Query != "" || f.AppID != ""}
 	if v.Narrowed {
 		if v.Total, v.TotalMore, err = s.store.CountConnections(ctx, f, countLimit); err != nil {

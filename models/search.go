@@ -111,6 +111,11 @@ func NormalizeSearch(q string) string {
 	}, q))
 }
 
+// ShortSearch reports whether a (normalized) search is too short to be found
+// anywhere: it then matches an exact account ID or the start of an e-mail,
+// account name or customer reference.
+func ShortSearch(q string) bool { return q != "" && utf8.RuneCountInString(q) < SearchMinLength }
+
 // searchKind is what a search looks for.
 type searchKind int
 
@@ -140,7 +145,7 @@ func (s *Store) planSearch(ctx context.Context, query string) (searchPlan, error
 	switch {
 	case p.query == "":
 		return p, nil
-	case utf8.RuneCountInString(p.query) < SearchMinLength:
+	case ShortSearch(p.query):
 		p.kind = searchPrefix
 	default:
 		p.kind = searchAnywhere
@@ -167,6 +172,7 @@ func (s *Store) planSearch(ctx context.Context, query string) (searchPlan, error
 		q = s.db.WithContext(ctx).Raw(`SELECT s.connection_id FROM connection_search s WHERE s.id IN
 			(SELECT rowid FROM connection_search_index WHERE connection_search_index MATCH ? LIMIT ?)`, ftsPhrase(p.needle), limit)
 	}
+	p.ids = []string{} // joined as [] when none match
 	if err := q.Scan(&p.ids).Error; err != nil {
 		return p, storeError(err, "read the connections a search matches")
 	}
@@ -234,7 +240,7 @@ func (s *Store) from(db *gorm.DB, f ConnectionFilter, p searchPlan) *gorm.DB {
 	if s.postgres {
 		return db.Table("unnest(?::text[]) AS m(id)", pgTextArray(p.ids)).Joins("JOIN connections c ON c.id = m.id")
 	}
-	ids, _ := json.Marshal(append([]string{}, p.ids...)) // [] when none match
+	ids, _ := json.Marshal(p.ids)
 	// CROSS JOIN: SQLite keeps the left side outermost.
 	return db.Table("json_each(?) AS m", string(ids)).Joins("CROSS JOIN connections c ON c.id = m.value")
 }
