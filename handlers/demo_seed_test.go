@@ -102,8 +102,12 @@ func TestDemoSeedsABelievablePastOnceAndSurvivesARestart(t *testing.T) {
 	now := time.Now()
 
 	first := startDemoRun(t, dir, dsn, key)
-	if logs := first.logs.String(); strings.Contains(logs, "level=WARN") || strings.Contains(logs, "level=ERROR") {
-		t.Fatalf("the seeding logged warnings:\n%s", logs)
+	for _, line := range strings.Split(first.logs.String(), "\n") {
+		// GORM's "SLOW SQL" is the machine's load (a CI run's parallel packages),
+		// not something the seeding chose to say.
+		if (strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR")) && !strings.Contains(line, "SLOW SQL") {
+			t.Fatalf("the seeding logged a warning: %s\n%s", line, first.logs)
+		}
 	}
 	want := map[models.Status]int64{models.StatusActive: 27, models.StatusPaused: demo.SeedBrokenConnections, models.StatusNeedsReconnect: 4,
 		models.StatusRefreshFailing: 2, models.StatusDisconnected: 3}
