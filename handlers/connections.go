@@ -367,6 +367,8 @@ func (s *Server) renderConnection(c echo.Context, status int, result *tokens.Tes
 	}
 	if more && len(events) > 0 {
 		v.OlderURL = fmt.Sprintf("/connections/%s?before=%d#timeline", conn.ID, events[len(events)-1].ID)
+	} else if len(events) > 0 && s.cfg.TimelineRetention > 0 {
+		v.TimelineKept = "Events are kept " + retentionText(s.cfg.TimelineRetention) + "; the newest stays however old."
 	}
 	if before > 0 {
 		v.NewestURL = "/connections/" + conn.ID + "#timeline"

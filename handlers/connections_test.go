@@ -11,6 +11,7 @@ import (
 
 	"github.com/grconnect/grconnect/models"
 	"github.com/grconnect/grconnect/services/getresponse/getresponsetest"
+	"github.com/grconnect/grconnect/services/infra/config"
 )
 
 func TestRefreshNowWithAndWithoutRotation(t *testing.T) {
@@ -391,9 +392,11 @@ func expiryOf(t *testing.T, f *connectFixture, id string) time.Time {
 	return *c.ExpiresAt
 }
 
+// TestTimelineIsNewestFirstAndPaginated: pages of 25, newest first; the last one
+// says how long events are kept.
 func TestTimelineIsNewestFirstAndPaginated(t *testing.T) {
 	t.Parallel()
-	f := newConnectFixture(t, getresponsetest.Options{})
+	f := newConnectFixture(t, getresponsetest.Options{}, func(c *config.Config) { c.TimelineRetention = 90 * 24 * time.Hour })
 	conn := f.connect("customer-1", "")
 	for i := range 60 {
 		f.store.AddEvent(t.Context(), &models.Event{ConnectionID: &conn.ID, AppID: &conn.AppID, Type: "test_call", Message: fmt.Sprintf("call number %02d", i), Actor: "x"})
@@ -415,6 +418,10 @@ func TestTimelineIsNewestFirstAndPaginated(t *testing.T) {
 		older := olderRe.FindStringSubmatch(page.body)
 		if (older != nil) != want.older {
 			t.Fatalf("%s: link to older events %v, want %v", path, older, want.older)
+		}
+		// The last page says how long events are kept (the sweep's retention).
+		if kept := strings.Contains(page.body, "Events are kept 90 days; the newest stays however old."); kept == want.older {
+			t.Fatalf("%s: the retention said %v on a page with older events %v", path, kept, want.older)
 		}
 		if !want.older {
 			if !strings.Contains(page.body, "connection.created") {

@@ -15,7 +15,7 @@ const authStateGrace = time.Hour
 // Housekeeping deletes what anonymous requests leave behind once it counts for
 // nothing: expired authorizations, sign-in throttle rows whose window has passed,
 // ended sessions; finished webhook deliveries and relayed GetResponse events past
-// their retention; and audit entries past theirs. Every minute it also folds the
+// their retention; connections' timeline events and audit entries past theirs. Every minute it also folds the
 // connection counts' rows (models.CompactConnectionCounts). Every replica runs
 // it; the deletes are idempotent.
 type Housekeeping struct {
@@ -25,9 +25,20 @@ type Housekeeping struct {
 	Interval, CountsEvery time.Duration
 	// AuditRetention is how long audit entries are kept (0: for ever).
 	AuditRetention time.Duration
+	// TimelineRetention is how long connections' timeline events are kept, but
+	// each connection's newest (0: for ever).
+	TimelineRetention time.Duration
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// timelineFrom is where the next timeline sweep starts: the last sweep's
+	// cutoff (what is older and left is connections' newest events), or the zero
+	// time once a timelineFullWalk (at the first sweep, then daily), which finds
+	// the old events of connections that have had a newer one since.
+	timelineFrom, timelineWalked time.Time
 }
+
+// timelineFullWalk is how often a timeline sweep walks all old events.
+const timelineFullWalk = 24 * time.Hour
 
 // NewHousekeeping returns the hourly sweeper.
 func NewHousekeeping(store *models.Store, log *slog.Logger) *Housekeeping {
@@ -36,7 +47,7 @@ func NewHousekeeping(store *models.Store, log *slog.Logger) *Housekeeping {
 
 // Swept counts what one pass deleted.
 type Swept struct {
-	AuthStates, Throttles, Sessions, AuditEntries, Deliveries, InboundEvents int64
+	AuthStates, Throttles, Sessions, AuditEntries, Deliveries, InboundEvents, TimelineEvents int64
 }
 
 // RunOnce sweeps once.
@@ -58,6 +69,20 @@ func (h *Housekeeping) RunOnce(ctx context.Context) (Swept, error) {
 	}
 	if s.InboundEvents, err = h.store.DeleteRelayedInboundBefore(ctx, now.Add(-InboundRetention)); err != nil {
 		return s, err
+	}
+	if h.TimelineRetention > 0 {
+		cutoff, from := now.Add(-h.TimelineRetention), h.timelineFrom
+		full := now.Sub(h.timelineWalked) >= timelineFullWalk
+		if full {
+			from = time.Time{}
+		}
+		if s.TimelineEvents, err = h.store.DeleteTimelineBefore(ctx, from, cutoff); err != nil {
+			return s, err
+		}
+		h.timelineFrom = cutoff
+		if full {
+			h.timelineWalked = now
+		}
 	}
 	if h.AuditRetention > 0 {
 		if s.AuditEntries, err = h.store.DeleteAuditBefore(ctx, now.Add(-h.AuditRetention)); err != nil {

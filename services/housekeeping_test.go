@@ -59,3 +59,53 @@ func TestHousekeepingSweeps(t *testing.T) {
 		t.Fatalf("left %d authorizations, %d throttle rows, %d sessions; want 2, 1, 1", states, throttles, sessions)
 	}
 }
+
+// TestHousekeepingSweepsOldTimelineEvents: with no timeline retention every event
+// stays; with one, a connection's events past it go but its newest. Hourly sweeps
+// walk from the last cutoff: an event that crosses the cutoff goes at the next one,
+// and an old newest event that a newer one has followed goes at the daily walk of
+// all old events.
+func TestHousekeepingSweepsOldTimelineEvents(t *testing.T) {
+	t.Parallel()
+	e := tokenstest.New(t, getresponsetest.Options{})
+	ctx := context.Background()
+	now := models.Now()
+	day := 24 * time.Hour
+	busy, idle := e.Seed(models.StatusActive, now.Add(time.Hour), nil), e.Seed(models.StatusActive, now.Add(time.Hour), nil)
+	add := func(conn *models.Connection, at time.Time) {
+		t.Helper()
+		if err := e.Store.AddEvent(ctx, &models.Event{ConnectionID: &conn.ID, AppID: &e.App.ID, Type: models.EventRefreshSucceeded, CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(busy, now.Add(-120*day))
+	add(busy, now.Add(-100*day))
+	add(busy, now.Add(-90*day+30*time.Minute)) // past the retention in an hour
+	add(busy, now.Add(-10*day))
+	add(idle, now.Add(-95*day)) // its newest
+	clock := now
+	h := services.NewHousekeeping(e.Store, tokenstest.Discard())
+	h.Now = func() time.Time { return clock }
+	sweep := func(want int64) {
+		t.Helper()
+		if s, err := h.RunOnce(ctx); err != nil || s.TimelineEvents != want {
+			t.Fatalf("at %v swept %d, %v; want %d", clock.Sub(now), s.TimelineEvents, err, want)
+		}
+	}
+	sweep(0) // retention 0: for ever
+	h.TimelineRetention = 90 * day
+	sweep(2)
+	clock = clock.Add(time.Hour)
+	add(idle, now) // idle's old event is no longer its newest
+	sweep(1)       // busy's third crossed the cutoff; idle's old one is before the last cutoff
+	clock = clock.Add(time.Hour)
+	sweep(0)
+	clock = now.Add(day) // the daily walk of all old events
+	sweep(1)
+	for conn, want := range map[*models.Connection]time.Time{busy: now.Add(-10 * day), idle: now} {
+		events, _, err := e.Store.ConnectionEvents(ctx, conn.ID, 0, 10)
+		if err != nil || len(events) != 1 || !events[0].CreatedAt.Equal(want) {
+			t.Fatalf("left %+v, %v; want one event at %v", events, err, want)
+		}
+	}
+}

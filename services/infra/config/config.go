@@ -70,6 +70,9 @@ type Config struct {
 	BackupKeep  int
 	// AuditRetention is how long audit entries are kept (0: for ever).
 	AuditRetention time.Duration
+	// TimelineRetention is how long connections' timeline events are kept, but
+	// each connection's newest (0: for ever).
+	TimelineRetention time.Duration
 	// LogJSON writes log lines as JSON objects instead of key=value text.
 	LogJSON bool
 	// LogLevel, when set, is the lowest level logged (otherwise each command's own).
@@ -238,11 +241,8 @@ var settings = []setting{
 		apply: duration(func(c *Config) *time.Duration { return &c.BackupEvery }, time.Minute, 0, "%q is not a duration of at least 1m (for example 6h or 24h)")},
 	{env: "GRCONNECT_BACKUP_KEEP", flag: "backup-keep", def: "7", usage: "how many scheduled backups are kept; older ones are deleted",
 		apply: whole(func(c *Config) *int { return &c.BackupKeep }, 1, 10000)},
-	{env: "GRCONNECT_AUDIT_RETENTION", flag: "audit-retention", def: "365d", usage: "how long audit log entries are kept, like 365d or 8760h (0: for ever)", apply: func(c *Config, v string) error {
-		d, err := ParseRetention(v)
-		c.AuditRetention = d
-		return err
-	}},
+	{env: "GRCONNECT_AUDIT_RETENTION", flag: "audit-retention", def: "365d", usage: "how long audit log entries are kept, like 365d or 8760h (0: for ever)", apply: retention(func(c *Config) *time.Duration { return &c.AuditRetention })},
+	{env: "GRCONNECT_TIMELINE_RETENTION", flag: "timeline-retention", def: "90d", usage: "how long connections' timeline events are kept, like 90d or 2160h (0: for ever); each connection keeps its newest", apply: retention(func(c *Config) *time.Duration { return &c.TimelineRetention })},
 	{env: "GRCONNECT_LOG_FORMAT", flag: "log-format", def: "text", usage: "log line format: text (key=value) or json", apply: func(c *Config, v string) error {
 		json, err := logFormat(v)
 		c.LogJSON = json
@@ -265,6 +265,15 @@ func duration(field func(*Config) *time.Duration, min, max time.Duration, msg st
 		}
 		*field(c) = d
 		return nil
+	}
+}
+
+// retention is the apply of a retention period (ParseRetention).
+func retention(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := ParseRetention(v)
+		*field(c) = d
+		return err
 	}
 }
 

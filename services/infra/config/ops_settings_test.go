@@ -10,12 +10,14 @@ import (
 	"github.com/grconnect/grconnect/services/infra/config"
 )
 
-// opsSettings are the settings of backups, the audit log and logging, with their defaults.
+// opsSettings are the settings of backups, the audit log, the timeline and logging,
+// with their defaults.
 var opsSettings = []struct{ env, flag, def string }{
 	{"GRCONNECT_BACKUP_DIR", "backup-dir", ""},
 	{"GRCONNECT_BACKUP_EVERY", "backup-every", "24h"},
 	{"GRCONNECT_BACKUP_KEEP", "backup-keep", "7"},
 	{"GRCONNECT_AUDIT_RETENTION", "audit-retention", "365d"},
+	{"GRCONNECT_TIMELINE_RETENTION", "timeline-retention", "90d"},
 	{"GRCONNECT_LOG_FORMAT", "log-format", "text"},
 	{"GRCONNECT_LOG_LEVEL", "log-level", ""},
 }
@@ -36,8 +38,10 @@ func TestOpsSettingsDefaults(t *testing.T) {
 		}
 	}
 	c := mustLoad(t, nil)
-	if c.BackupDir != "" || c.BackupEvery != 24*time.Hour || c.BackupKeep != 7 || c.AuditRetention != 365*24*time.Hour || c.LogJSON || c.LogLevel != nil {
-		t.Errorf("defaults: dir %q every %v keep %d retention %v json %v level %v", c.BackupDir, c.BackupEvery, c.BackupKeep, c.AuditRetention, c.LogJSON, c.LogLevel)
+	if c.BackupDir != "" || c.BackupEvery != 24*time.Hour || c.BackupKeep != 7 || c.AuditRetention != 365*24*time.Hour || c.TimelineRetention != 90*24*time.Hour ||
+		c.LogJSON || c.LogLevel != nil {
+		t.Errorf("defaults: dir %q every %v keep %d retention %v timeline %v json %v level %v", c.BackupDir, c.BackupEvery, c.BackupKeep, c.AuditRetention,
+			c.TimelineRetention, c.LogJSON, c.LogLevel)
 	}
 }
 
@@ -54,6 +58,12 @@ func TestOpsSettingsValues(t *testing.T) {
 	}
 	if c := mustLoad(t, map[string]string{"GRCONNECT_AUDIT_RETENTION": "0"}); c.AuditRetention != 0 {
 		t.Errorf("retention 0 = %v, want 0 (for ever)", c.AuditRetention)
+	}
+	if c := mustLoad(t, map[string]string{"GRCONNECT_TIMELINE_RETENTION": "0"}, "--audit-retention=30d"); c.TimelineRetention != 0 || c.AuditRetention != 30*24*time.Hour {
+		t.Errorf("timeline 0 = %v, audit 30d = %v", c.TimelineRetention, c.AuditRetention)
+	}
+	if c := mustLoad(t, nil, "--timeline-retention=2400h"); c.TimelineRetention != 100*24*time.Hour || c.AuditRetention != 365*24*time.Hour {
+		t.Errorf("timeline 2400h = %v, audit = %v", c.TimelineRetention, c.AuditRetention)
 	}
 	if c := mustLoad(t, map[string]string{"GRCONNECT_AUDIT_RETENTION": "30d", "GRCONNECT_LOG_LEVEL": "WARN"}); c.AuditRetention != 30*24*time.Hour ||
 		*c.LogLevel != slog.LevelWarn {
@@ -74,6 +84,8 @@ func TestOpsSettingsRefuseBadValues(t *testing.T) {
 		{"retention not a duration", "GRCONNECT_AUDIT_RETENTION", "a year"},
 		{"retention under a day", "GRCONNECT_AUDIT_RETENTION", "3h"},
 		{"retention zero days", "GRCONNECT_AUDIT_RETENTION", "0d"},
+		{"timeline retention not a duration", "GRCONNECT_TIMELINE_RETENTION", "3 months"},
+		{"timeline retention under a day", "GRCONNECT_TIMELINE_RETENTION", "12h"},
 		{"log format unknown", "GRCONNECT_LOG_FORMAT", "logfmt"},
 		{"log level unknown", "GRCONNECT_LOG_LEVEL", "verbose"},
 		{"log level a number", "GRCONNECT_LOG_LEVEL", "-4"},

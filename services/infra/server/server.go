@@ -178,6 +178,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.Invitations = services.NewInvitations(store, s.Operators, sender, cfg.MailFrom, cfg.BaseURL, log)
 	s.Housekeeping = services.NewHousekeeping(store, log)
 	s.Housekeeping.AuditRetention = cfg.AuditRetention
+	s.Housekeeping.TimelineRetention = cfg.TimelineRetention
 	s.Tokens.Observer = s.Metrics
 	s.Audit = services.NewAudit(store, log)
 	s.Backups = services.NewBackups(store, box, cfg.BackupDir, cfg.BackupEvery, cfg.BackupKeep, log)
