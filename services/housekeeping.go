@@ -15,9 +15,10 @@ const authStateGrace = time.Hour
 // Housekeeping deletes what anonymous requests leave behind once it counts for
 // nothing: expired authorizations, sign-in throttle rows whose window has passed,
 // ended sessions; finished webhook deliveries and relayed GetResponse events past
-// their retention; connections' timeline events and audit entries past theirs. Every minute it also folds the
-// connection counts' rows (models.CompactConnectionCounts). Every replica runs
-// it; the deletes are idempotent.
+// their retention; connections' timeline events and audit entries past theirs.
+// Every minute it also folds the connection counts' rows
+// (models.CompactConnectionCounts). Every replica runs it; the deletes are
+// idempotent.
 type Housekeeping struct {
 	store *models.Store
 	log   *slog.Logger
