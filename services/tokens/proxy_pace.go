@@ -92,6 +92,10 @@ type pacedAccount struct {
 	localStart  time.Time
 	localUsed   int
 	timer       *time.Timer
+	// refused counts, on a fleet without waiting (maxWait 0), the calls refused
+	// for want of a share since the fleet last asked: they count in what the
+	// account wants, or it would never get more than one slot.
+	refused int
 }
 
 // paceWaiter is a call in an account's queue. When ready closes, it either was
@@ -138,6 +142,10 @@ func (p *pacer) acquire(ctx context.Context, key string) (*paceTicket, time.Dura
 		return t, 0, nil
 	}
 	if p.maxWait <= 0 || len(a.queue) >= p.queueCap() {
+		if p.shared && p.maxWait <= 0 {
+			a.refused++
+			p.poke()
+		}
 		p.mu.Unlock()
 		return nil, 0, &RateLimitedError{RetryAfter: time.Second, Busy: true}
 	}
@@ -404,8 +412,9 @@ type paceDemand struct {
 	key string
 	// want is the slots it could use now (queued and in-flight calls, at most the limit).
 	want int
-	// held is the slots it still occupies: its calls in flight, and those of its
-	// last second (a slot carries a tenth of the calls a second).
+	// held is the slots it still occupies: its share in force, its calls in
+	// flight, and those of its last second (a slot carries a tenth of the calls a
+	// second).
 	held int
 }
 
@@ -419,9 +428,12 @@ func (p *pacer) demand() []paceDemand {
 		busy := a.busySeconds(now)
 		// The slots whose calls a second its busy calls need.
 		secondSlots := (busy*p.limits.InFlight + p.limits.PerSecond - 1) / p.limits.PerSecond
+		// Until the fleet's new share is set, calls may still go under the one in
+		// force: it is held too (giving slots back takes one more rebalancing).
 		out = append(out, paceDemand{key: key,
-			want: min(len(a.queue)+a.inFlight, p.limits.InFlight),
-			held: max(a.inFlight, secondSlots)})
+			want: min(len(a.queue)+a.inFlight+a.refused, p.limits.InFlight),
+			held: max(a.inFlight, secondSlots, a.share.slots)})
+		a.refused = 0
 	}
 	return out
 }

@@ -282,3 +282,75 @@ func TestPacerWaitsForItsShare(t *testing.T) {
 		t.Fatal("the call still waits after its share came")
 	}
 }
+
+// demandOf returns what the pacer asks of the fleet for key.
+func demandOf(t *testing.T, p *pacer, key string) paceDemand {
+	t.Helper()
+	for _, d := range p.demand() {
+		if d.key == key {
+			return d
+		}
+	}
+	t.Fatalf("no demand for %s", key)
+	return paceDemand{}
+}
+
+// TestPacerHoldsTheShareInForce: until the fleet's new share is set, calls may go
+// under the old one, so the slots a replica publishes as held include it: a
+// replica with ten slots and no call in flight still holds ten, and one slot once
+// its share is one.
+func TestPacerHoldsTheShareInForce(t *testing.T) {
+	t.Parallel()
+	p := newPacer(getResponseLimits, time.Now, 2*time.Second)
+	p.shared = true
+	p.mu.Lock()
+	p.account("a")
+	p.mu.Unlock()
+	p.setShares(map[string]int{"a": 10}, nil)
+	if d := demandOf(t, p, "a"); d.held != 10 || d.want != 0 {
+		t.Fatalf("with a share of ten and nothing in flight: %+v, want held 10", d)
+	}
+	p.setShares(map[string]int{"a": 1}, nil)
+	if d := demandOf(t, p, "a"); d.held != 1 {
+		t.Fatalf("with a share of one: %+v, want held 1", d)
+	}
+}
+
+// TestPacerWithoutWaitingAsksForWhatItRefused: on a fleet with no waiting
+// (maxWait 0) an account starts with no share, so its first calls are refused at
+// once; they ask the fleet, count in what the account wants (once), and the calls
+// after the grant go.
+func TestPacerWithoutWaitingAsksForWhatItRefused(t *testing.T) {
+	t.Parallel()
+	p := newPacer(getResponseLimits, time.Now, 0)
+	p.shared = true
+	poked := make(chan struct{}, 10)
+	p.poke = func() { poked <- struct{}{} }
+	for range 5 {
+		var rl *RateLimitedError
+		if _, _, err := p.acquire(context.Background(), "a"); !errors.As(err, &rl) || !rl.Busy {
+			t.Fatalf("a call without a share: %v, want a busy 429", err)
+		}
+	}
+	if len(poked) == 0 {
+		t.Fatal("the refused calls did not ask the fleet for a share")
+	}
+	if d := demandOf(t, p, "a"); d.want != 5 {
+		t.Fatalf("after five refused calls: %+v, want 5", d)
+	}
+	if d := demandOf(t, p, "a"); d.want != 0 {
+		t.Fatalf("the refused calls counted twice: %+v", d)
+	}
+	p.setShares(map[string]int{"a": 5}, nil)
+	var tickets []*paceTicket
+	for range 5 {
+		tk, _, err := p.acquire(context.Background(), "a")
+		if err != nil {
+			t.Fatalf("a call with a share of five: %v", err)
+		}
+		tickets = append(tickets, tk)
+	}
+	for _, tk := range tickets {
+		tk.end()
+	}
+}
