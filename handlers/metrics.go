@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"net/http"
 	"strings"
@@ -24,14 +23,14 @@ func (s *Server) metricsHandler(c echo.Context) error {
 		}
 	}
 	if s.metrics.Collected().IsZero() {
-		if err := s.metrics.Collect(c.Request().Context()); err != nil {
+		if err := s.metrics.CollectFirst(c.Request().Context()); err != nil {
 			return err
 		}
 	}
-	var b bytes.Buffer
-	if err := s.metrics.WritePrometheus(&b); err != nil {
-		return err
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.Blob(http.StatusOK, metrics.ContentType, b.Bytes())
+	// WritePrometheus builds the whole body before its one Write.
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, metrics.ContentType)
+	h.Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(http.StatusOK)
+	return s.metrics.WritePrometheus(c.Response())
 }

@@ -65,7 +65,6 @@ type Registry struct {
 	backlog     models.BacklogFigures
 	apps        []models.AppState
 	collectedAt time.Time
-	collectErr  error
 	collecting  sync.Mutex
 }
 
@@ -217,6 +216,23 @@ func (r *Registry) Run(ctx context.Context) {
 func (r *Registry) Collect(ctx context.Context) error {
 	r.collecting.Lock()
 	defer r.collecting.Unlock()
+	return r.collect(ctx)
+}
+
+// CollectFirst reads the database figures unless they have been read: of many
+// scrapes before the first read (a server whose reader has not run yet), one
+// reads and the others wait for its figures.
+func (r *Registry) CollectFirst(ctx context.Context) error {
+	r.collecting.Lock()
+	defer r.collecting.Unlock()
+	if !r.Collected().IsZero() {
+		return nil
+	}
+	return r.collect(ctx)
+}
+
+// collect reads the database figures; the caller holds collecting.
+func (r *Registry) collect(ctx context.Context) error {
 	now := time.Now()
 	totals, err := r.source.ConnectionTotals(ctx)
 	var outbox models.OutboxFigures
@@ -231,12 +247,11 @@ func (r *Registry) Collect(ctx context.Context) error {
 	if err == nil {
 		apps, err = r.source.AppStates(ctx)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.collectErr = err
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.totals, r.outbox, r.backlog, r.apps, r.collectedAt = totals, outbox, backlog, apps, now
 	return nil
 }
@@ -246,17 +261,6 @@ func (r *Registry) Collected() time.Time {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.collectedAt
-}
-
-// ByStatus returns the number of connections in each state, from the last read.
-func (r *Registry) ByStatus() map[models.Status]int64 {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := map[models.Status]int64{}
-	for _, t := range r.totals {
-		out[t.Status] += t.N
-	}
-	return out
 }
 
 // WritePrometheus writes every series in the Prometheus text format (0.0.4, see

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -280,5 +282,45 @@ func BenchmarkWritePrometheus(b *testing.B) {
 		if err := r.WritePrometheus(&buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// countingSource is fakeSource that counts its reads of the connection totals,
+// slowly, as a million connections would.
+type countingSource struct {
+	fakeSource
+	reads atomic.Int64
+}
+
+func (s *countingSource) ConnectionTotals(ctx context.Context) ([]models.ConnectionTotal, error) {
+	s.reads.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	return s.fakeSource.ConnectionTotals(ctx)
+}
+
+// TestThirtyFirstScrapesReadTheFiguresOnce: 30 scrapes before the first read of
+// the figures read them once between them, and each gets them; a later Collect
+// (the background reader) reads again.
+func TestThirtyFirstScrapesReadTheFiguresOnce(t *testing.T) {
+	t.Parallel()
+	src := &countingSource{}
+	r := New(src, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			if err := r.CollectFirst(context.Background()); err != nil {
+				t.Error(err)
+			}
+			if r.Collected().IsZero() {
+				t.Error("a scrape went on without the figures")
+			}
+		})
+	}
+	wg.Wait()
+	if n := src.reads.Load(); n != 1 {
+		t.Fatalf("30 first scrapes read the figures %d times, want once", n)
+	}
+	if err := r.Collect(context.Background()); err != nil || src.reads.Load() != 2 {
+		t.Fatalf("Collect: %v, reads %d; want a second read", err, src.reads.Load())
 	}
 }
