@@ -2,8 +2,11 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/grconnect/grconnect/models"
 )
@@ -21,7 +24,8 @@ const (
 // entries, and the chart need not be newer than half a minute (when reading it is
 // quick, it is read for every page). A stale histogram
 // is shown while one request's worth of reading it again runs in the background;
-// only a chart never read, or of another range, is read while the page waits.
+// only a chart never read, or of another range, is read while the page waits, once
+// for all the pages that wait for it.
 type expiryCache struct {
 	mu         sync.Mutex
 	span       time.Duration
@@ -30,13 +34,17 @@ type expiryCache struct {
 	slow       bool      // whether reading them took longer than expirySlow
 	buckets    []models.ExpiryBucket
 	refreshing bool
+	flight     singleflight.Group
 }
+
+// expiryReader reads the expiry histogram: models.Store.ExpiryHistogram.
+type expiryReader func(ctx context.Context, from time.Time, span, width time.Duration) ([]models.ExpiryBucket, error)
 
 // histogram returns the buckets of span in steps of width from now (truncated to
 // width), read at most expiryFreshFor ago.
-func (c *expiryCache) histogram(ctx context.Context, q *models.Store, now time.Time, span, width time.Duration) ([]models.ExpiryBucket, error) {
+func (c *expiryCache) histogram(ctx context.Context, histogram expiryReader, now time.Time, span, width time.Duration) ([]models.ExpiryBucket, error) {
 	read := func(ctx context.Context) ([]models.ExpiryBucket, error) {
-		return q.ExpiryHistogram(ctx, now.UTC().Truncate(width), span, width)
+		return histogram(ctx, now.UTC().Truncate(width), span, width)
 	}
 	c.mu.Lock()
 	same := c.span == span && c.width == width && c.buckets != nil && c.slow
@@ -65,13 +73,28 @@ func (c *expiryCache) histogram(ctx context.Context, q *models.Store, now time.T
 		return stale, nil
 	}
 	c.mu.Unlock()
-	start := time.Now()
-	b, err := read(ctx)
-	if err != nil {
-		return nil, err
+	// The pages waiting for one range share its read; it goes on when the page
+	// that started it leaves.
+	ch := c.flight.DoChan(fmt.Sprint(span, width), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		start := time.Now()
+		b, err := read(fctx)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.span, c.width, c.read, c.buckets, c.slow = span, width, now, b, time.Since(start) > expirySlow
+		return b, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]models.ExpiryBucket), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.span, c.width, c.read, c.buckets, c.slow = span, width, now, b, time.Since(start) > expirySlow
-	return b, nil
 }

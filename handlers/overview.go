@@ -47,7 +47,7 @@ func (s *Server) overview(c echo.Context) error {
 			return err
 		}
 		r := pickExpiryRange(now, horizon.LatestExpiry)
-		buckets, err := s.expiry.histogram(ctx, s.store, now, r.Span, r.Width)
+		buckets, err := s.expiry.histogram(ctx, s.store.ExpiryHistogram, now, r.Span, r.Width)
 		if err != nil {
 			return err
 		}
