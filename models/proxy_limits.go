@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -41,7 +42,7 @@ func (s *Store) RebalanceProxyShares(ctx context.Context, replica string, keys [
 		}
 		var others []ProxyShare
 		blocked := map[string]time.Time{}
-		for part := range chunks(keys, proxyShareChunk) {
+		for part := range slices.Chunk(keys, proxyShareChunk) {
 			var rows []ProxyShare
 			if err := tx.Raw("SELECT account_key, replica, want, held FROM proxy_shares WHERE account_key IN ? AND replica <> ? AND expires_at > ?",
 				part, replica, now).Scan(&rows).Error; err != nil {
@@ -61,7 +62,7 @@ func (s *Store) RebalanceProxyShares(ctx context.Context, replica string, keys [
 			}
 		}
 		mine := decide(others, blocked)
-		for part := range chunks(mine, proxyShareChunk) {
+		for part := range slices.Chunk(mine, proxyShareChunk) {
 			values, args := "", make([]any, 0, 5*len(part))
 			for i, sh := range part {
 				if i > 0 {
@@ -98,19 +99,6 @@ func (s *Store) RebalanceProxyShares(ctx context.Context, replica string, keys [
 func (s *Store) ReleaseProxyShares(ctx context.Context, replica string) error {
 	err := s.db.WithContext(ctx).Exec("DELETE FROM proxy_shares WHERE replica = ?", replica).Error
 	return storeError(err, "release the proxy's shares")
-}
-
-// chunks yields s in parts of at most n.
-func chunks[T any](s []T, n int) func(func([]T) bool) {
-	return func(yield func([]T) bool) {
-		for len(s) > 0 {
-			k := min(n, len(s))
-			if !yield(s[:k]) {
-				return
-			}
-			s = s[k:]
-		}
-	}
 }
 
 // BlockProxy records that GetResponse asked the fleet to leave an account alone

@@ -98,13 +98,17 @@ func (h *Housekeeping) RunOnce(ctx context.Context) (Swept, error) {
 func (h *Housekeeping) Run(ctx context.Context) {
 	sweep := time.NewTimer(time.Minute)
 	defer sweep.Stop()
-	counts := time.NewTicker(h.CountsEvery)
-	defer counts.Stop()
+	var counts <-chan time.Time // CountsEvery 0: not folded here (reads fold a wave)
+	if h.CountsEvery > 0 {
+		t := time.NewTicker(h.CountsEvery)
+		defer t.Stop()
+		counts = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-counts.C:
+		case <-counts:
 			if _, err := h.store.CompactConnectionCounts(ctx); err != nil && ctx.Err() == nil {
 				h.log.Warn("housekeeping: fold the connection counts", "error", err)
 			}

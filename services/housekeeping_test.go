@@ -109,3 +109,37 @@ func TestHousekeepingSweepsOldTimelineEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestHousekeepingFoldsTheCountsEveryInterval: Run folds the rows the connection
+// counts gather (one per change) every CountsEvery, long before its first sweep.
+func TestHousekeepingFoldsTheCountsEveryInterval(t *testing.T) {
+	t.Parallel()
+	e := tokenstest.New(t, getresponsetest.Options{})
+	for range 5 {
+		e.Seed(models.StatusActive, models.Now().Add(time.Hour), nil)
+	}
+	rows := func() (n int64) {
+		t.Helper()
+		if err := e.Store.DB().Raw("SELECT COUNT(*) FROM connection_counts").Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := rows(); n < 5 {
+		t.Fatalf("%d count rows before folding, want one a connection", n)
+	}
+	h := services.NewHousekeeping(e.Store, tokenstest.Discard())
+	h.CountsEvery = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for start := time.Now(); rows() > 1; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("the counts were not folded: %d rows", rows())
+		}
+	}
+	if byStatus, err := e.Store.CountByStatus(ctx); err != nil || byStatus[models.StatusActive] != 5 {
+		t.Fatalf("after folding: %+v, %v; want 5 active", byStatus, err)
+	}
+}

@@ -140,9 +140,6 @@ func NewProxy(tokens *Tokens, store *models.Store, gr *getresponse.Client, maxWa
 	return p
 }
 
-// SetClock replaces the pacer's clock (tests; before the first call).
-func (p *Proxy) SetClock(now func() time.Time) { p.pace.now = now }
-
 // Run shares the per-account limits with the other replicas until ctx ends (on
 // PostgreSQL; on SQLite it returns at once).
 func (p *Proxy) Run(ctx context.Context) {

@@ -116,7 +116,11 @@ func (f *proxyFleet) tick(ctx context.Context) {
 	shares := make(map[string]int, len(demand))
 	blockedAt := map[string]time.Time{}
 	f.ticks++
-	err := f.store.RebalanceProxyShares(ctx, f.replica, keys, now, now.Add(fleetTTL), f.ticks%240 == 0,
+	// A database that hangs rather than fails must not hold the shares for ever:
+	// past fleetTTL the replica paces alone (below).
+	rctx, cancel := context.WithTimeout(ctx, fleetTTL)
+	defer cancel()
+	err := f.store.RebalanceProxyShares(rctx, f.replica, keys, now, now.Add(fleetTTL), f.ticks%240 == 0,
 		func(others []models.ProxyShare, blocked map[string]time.Time) []models.ProxyShare {
 			perKey := map[string][]models.ProxyShare{}
 			for _, o := range others {
