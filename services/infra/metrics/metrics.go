@@ -6,9 +6,10 @@
 // connections or 300,000.
 //
 // It writes the format itself rather than through the Prometheus Go client: the
-// client and the protobuf package it needs cost every grconnect about 2.4 MB of
-// resident memory from start (their package initialisation), for the few series
-// here. The names, help texts, types, labels and values are the client's.
+// client and the protobuf package it needs cost every grconnect about 1.5 MB of
+// resident memory from start (their package initialisation: idle RSS 24.8 MB
+// with them, 23.3 MB without), for the few series here. The names, help texts,
+// types, labels and values are the client's.
 package metrics
 
 import (
