@@ -182,11 +182,14 @@ func (s *Store) ListConnections(ctx context.Context, f ConnectionFilter) (*Conne
 	if err != nil {
 		return nil, err
 	}
-	if f, err = s.withUnhealthy(ctx, f); err != nil {
-		return nil, err
-	}
 	segs := []listSegment{{}}
-	if f.Sort == SortAttention {
+	if f.Sort != SortAttention {
+		if f, err = s.withUnhealthy(ctx, f); err != nil {
+			return nil, err
+		}
+	} else {
+		// Each part names its state and apps itself: the filter's unhealthy apps
+		// are not read.
 		f.Desc = false
 		unhealthy, err := s.appHealths(ctx)
 		if err != nil {
