@@ -305,9 +305,5 @@ type ConnectionTotal struct {
 // in the background, never per scrape; counts.go keeps it a few rows).
 func (s *Store) ConnectionTotals(ctx context.Context) ([]ConnectionTotal, error) {
 	rows, err := s.connectionCounts(ctx)
-	out := make([]ConnectionTotal, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, ConnectionTotal(r))
-	}
-	return out, storeError(err, "count connections by app and status")
+	return rows, storeError(err, "count connections by app and status")
 }

@@ -15,30 +15,29 @@ import (
 // concurrent writers (replicas on PostgreSQL) from waiting for one another on a
 // hot row.
 
-// countRow is one row of connection_counts.
-type countRow struct {
-	AppID  string
-	Status Status
-	N      int64
-}
-
-// connectionCounts sums connection_counts per app and state. When it finds many
-// rows not yet folded (a bulk import, or a wave of state changes, since
-// housekeeping last ran), it folds them in the background, so that the reads after
-// it stay a few rows.
-func (s *Store) connectionCounts(ctx context.Context) ([]countRow, error) {
+// connectionCounts sums connection_counts per app and state (the states of an
+// app that hold no connection are left out). When it finds many rows not yet
+// folded (a bulk import, or a wave of state changes, since housekeeping last
+// ran), it folds them in the background, so that the reads after it stay a few
+// rows.
+func (s *Store) connectionCounts(ctx context.Context) ([]ConnectionTotal, error) {
 	var rows []struct {
 		AppID  string
 		Status Status
 		N      int64
 		Parts  int64
 	}
+	// Every group, those summing to nothing too: their rows are read as well,
+	// and count towards a fold.
 	err := s.db.WithContext(ctx).Raw(`SELECT app_id, status, SUM(n) AS n, COUNT(*) AS parts FROM connection_counts
-		GROUP BY app_id, status HAVING SUM(n) <> 0`).Scan(&rows).Error
-	out := make([]countRow, len(rows))
+		GROUP BY app_id, status`).Scan(&rows).Error
+	out := make([]ConnectionTotal, 0, len(rows))
 	var parts int64
-	for i, r := range rows {
-		out[i], parts = countRow{AppID: r.AppID, Status: r.Status, N: r.N}, parts+r.Parts
+	for _, r := range rows {
+		parts += r.Parts
+		if r.N != 0 {
+			out = append(out, ConnectionTotal{AppID: r.AppID, Status: r.Status, N: r.N})
+		}
 	}
 	if parts > int64(len(rows))+countsUnfolded && s.folding.CompareAndSwap(false, true) {
 		s.background.Go(func() {

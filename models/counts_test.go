@@ -179,4 +179,30 @@ func TestAReadFoldsAWaveOfCounts(t *testing.T) {
 	if n := rows(); n <= 3 {
 		t.Fatalf("%d rows of counts: a read folded a handful of rows", n)
 	}
+	// A wave that cancels out (1,200 connections made and deleted) sums to
+	// nothing, yet its rows are read: it is folded too.
+	left := rows()
+	other := &models.App{ID: models.NewID("app"), Name: "Other", ClientID: "c2", ClientSecretEnc: "x", Edition: "standard",
+		AuthURL: "https://a.example", APIURL: "https://a.example/v3", CreatedAt: now, UpdatedAt: now}
+	if err := store.DB().Create(other).Error; err != nil {
+		t.Fatal(err)
+	}
+	wave := make([]models.Connection, 0, 1200)
+	for i := range 1200 {
+		wave = append(wave, models.Connection{ID: models.NewID("con"), AppID: other.ID, AccountID: fmt.Sprintf("W%d", i),
+			Status: models.StatusNeedsReconnect, ConnectedAt: now})
+	}
+	if err := store.DB().CreateInBatches(wave, 100).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := store.DB().Where("account_id LIKE ?", "W%").Delete(&models.Connection{}).Error; err != nil {
+		t.Fatal(err)
+	}
+	sameCounts(t, store, "the read after a wave that cancels out")
+	for deadline := time.Now().Add(10 * time.Second); rows() >= left+2400; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows of counts 10 s after the read, want the cancelled wave folded", rows())
+		}
+	}
+	sameCounts(t, store, "after the cancelled wave's fold")
 }
