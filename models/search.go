@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,9 +33,8 @@ const SearchMinLength = 3
 // searchSparse is the most matches a search may have to be read from the index;
 // with more, the list is walked instead (at least one row in searchSparse of
 // a million matches, so a page of 50 is found within some 50,000 rows).
-var searchSparse = defaultSearchSparse
-
-const defaultSearchSparse = 1000
+// Tests lower it.
+var searchSparse = 1000
 
 // searchCountWalk bounds the rows a count of a search with many matches reads:
 // past it, the count found so far is a lower bound ("at least").
@@ -150,11 +150,12 @@ func (s *Store) planSearch(ctx context.Context, query string) (searchPlan, error
 	default:
 		p.kind = searchAnywhere
 	}
-	key := p.needle
+	// The threshold is part of the key: a test may change it.
+	key := strconv.Itoa(searchSparse) + "\x00" + p.needle
 	if p.kind == searchPrefix {
-		key = "\x00" + p.query // a prefix compares names and references as typed
+		key = strconv.Itoa(searchSparse) + "\x00\x00" + p.query // a prefix compares names and references as typed
 	}
-	if dense, ok := s.plans.get(key); ok && dense {
+	if s.plans.dense(key) {
 		p.dense = true
 		return p, nil
 	}
@@ -179,44 +180,38 @@ func (s *Store) planSearch(ctx context.Context, query string) (searchPlan, error
 	p.dense = len(p.ids) > searchSparse
 	if p.dense {
 		p.ids = nil
+		s.plans.markDense(key)
 	}
-	s.plans.put(key, p.dense)
 	return p, nil
 }
 
-// planCache remembers for a few seconds which way a search runs, so that a page's
-// list and count (and its next page) need not read the matches of a search that
-// many connections match. Either way gives the same rows: a stale answer costs
-// time, never results.
+// planCache remembers for a few seconds the searches that many connections
+// match, so that a page's list and count (and its next page) need not read their
+// matches again only to find them too many. Either way gives the same rows: a
+// stale answer costs time, never results.
 type planCache struct {
 	mu sync.Mutex
-	m  map[string]plannedSearch
-}
-
-type plannedSearch struct {
-	dense bool
-	at    time.Time
+	m  map[string]time.Time // when the search was found dense
 }
 
 const planFor = 10 * time.Second
 
-func (c *planCache) get(key string) (dense, ok bool) {
+// dense reports whether key was found dense within planFor.
+func (c *planCache) dense(key string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, ok := c.m[key]
-	if !ok || time.Since(p.at) > planFor || searchSparse != defaultSearchSparse {
-		return false, false
-	}
-	return p.dense, true
+	at, ok := c.m[key]
+	return ok && time.Since(at) <= planFor
 }
 
-func (c *planCache) put(key string, dense bool) {
+// markDense remembers that key is dense (at most 256 searches at once).
+func (c *planCache) markDense(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= 256 {
-		c.m = map[string]plannedSearch{}
+		c.m = map[string]time.Time{}
 	}
-	c.m[key] = plannedSearch{dense: dense, at: time.Now()}
+	c.m[key] = time.Now()
 }
 
 // ftsPhrase is an FTS5 phrase that matches needle as it is.
