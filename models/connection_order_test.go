@@ -63,12 +63,15 @@ func newOrderFixture(t *testing.T) *orderFixture {
 	return f
 }
 
-// want is the order's definition: the rows a filter selects, sorted in Go.
-func (f *orderFixture) want(filter string, sort models.ConnectionSort, desc bool) []string {
+// want is the order's definition: the rows a filter (and app, when set)
+// selects, sorted in Go.
+func (f *orderFixture) want(filter, app string, sort models.ConnectionSort, desc bool) []string {
 	var rows []orderRow
 	for _, r := range f.rows {
 		shown := r.shown(f.apps)
 		switch {
+		case app != "" && r.app != app:
+			continue
 		case filter == "":
 		case filter == "live" && shown == models.StatusDisconnected:
 			continue
@@ -118,9 +121,10 @@ func ids(rows []models.ConnectionRow) []string {
 }
 
 // TestListOrdersPageByKeyset walks every order, forward and backward, under every
-// state filter, three rows a page, and compares what the pages show with the
-// order's definition: who must act first (then expiry) for the attention order,
-// byte order of e-mails and references, expiry; each time the ID breaks ties.
+// state filter, for all apps and for each (healthy, credentials rejected, refused
+// for now), three rows a page, and compares what the pages show with the order's
+// definition: who must act first (then expiry) for the attention order, byte
+// order of e-mails and references, expiry; each time the ID breaks ties.
 func TestListOrdersPageByKeyset(t *testing.T) {
 	f := newOrderFixture(t)
 	ctx := context.Background()
@@ -128,61 +132,67 @@ func TestListOrdersPageByKeyset(t *testing.T) {
 	for _, st := range models.DisplayStatuses {
 		filters = append(filters, string(st))
 	}
-	for _, filter := range filters {
-		for _, sort := range models.ConnectionSorts {
-			for _, desc := range []bool{false, true} {
-				if sort == models.SortAttention && desc {
-					continue
-				}
-				name := fmt.Sprintf("%s/%s/desc=%v", orAll(filter), sort, desc)
-				want := f.want(filter, sort, desc)
-				base := models.ConnectionFilter{Status: filter, Sort: sort, Desc: desc, Limit: 3}
+	apps := []string{""}
+	for id := range f.apps {
+		apps = append(apps, id)
+	}
+	for _, app := range apps {
+		for _, filter := range filters {
+			for _, sort := range models.ConnectionSorts {
+				for _, desc := range []bool{false, true} {
+					if sort == models.SortAttention && desc {
+						continue
+					}
+					name := fmt.Sprintf("%s/%s/%s/desc=%v", orAll(app), orAll(filter), sort, desc)
+					want := f.want(filter, app, sort, desc)
+					base := models.ConnectionFilter{Status: filter, AppID: app, Sort: sort, Desc: desc, Limit: 3}
 
-				// Forward through Next.
-				var got []string
-				fl := base
-				for pages := 0; ; pages++ {
-					page, err := f.store.ListConnections(ctx, fl)
-					if err != nil {
-						t.Fatalf("%s: %v", name, err)
+					// Forward through Next.
+					var got []string
+					fl := base
+					for pages := 0; ; pages++ {
+						page, err := f.store.ListConnections(ctx, fl)
+						if err != nil {
+							t.Fatalf("%s: %v", name, err)
+						}
+						got = append(got, ids(page.Rows)...)
+						if pages > 0 && page.PrevCursor == "" {
+							t.Errorf("%s: page %d has no Previous", name, pages+1)
+						}
+						if page.NextCursor == "" {
+							break
+						}
+						if pages > 30 {
+							t.Fatalf("%s: no end", name)
+						}
+						fl.After = page.NextCursor
 					}
-					got = append(got, ids(page.Rows)...)
-					if pages > 0 && page.PrevCursor == "" {
-						t.Errorf("%s: page %d has no Previous", name, pages+1)
+					if !slices.Equal(got, want) {
+						t.Errorf("%s forward:\n got %v\nwant %v", name, got, want)
 					}
-					if page.NextCursor == "" {
-						break
-					}
-					if pages > 30 {
-						t.Fatalf("%s: no end", name)
-					}
-					fl.After = page.NextCursor
-				}
-				if !slices.Equal(got, want) {
-					t.Errorf("%s forward:\n got %v\nwant %v", name, got, want)
-				}
 
-				// Backward from Last through Previous.
-				var back []string
-				fl = base
-				fl.Last = true
-				for pages := 0; ; pages++ {
-					page, err := f.store.ListConnections(ctx, fl)
-					if err != nil {
-						t.Fatalf("%s: %v", name, err)
-					}
-					back = append(ids(page.Rows), back...)
-					if page.PrevCursor == "" {
-						break
-					}
-					if pages > 30 {
-						t.Fatalf("%s: no start", name)
-					}
+					// Backward from Last through Previous.
+					var back []string
 					fl = base
-					fl.Before = page.PrevCursor
-				}
-				if !slices.Equal(back, want) {
-					t.Errorf("%s backward:\n got %v\nwant %v", name, back, want)
+					fl.Last = true
+					for pages := 0; ; pages++ {
+						page, err := f.store.ListConnections(ctx, fl)
+						if err != nil {
+							t.Fatalf("%s: %v", name, err)
+						}
+						back = append(ids(page.Rows), back...)
+						if page.PrevCursor == "" {
+							break
+						}
+						if pages > 30 {
+							t.Fatalf("%s: no start", name)
+						}
+						fl = base
+						fl.Before = page.PrevCursor
+					}
+					if !slices.Equal(back, want) {
+						t.Errorf("%s backward:\n got %v\nwant %v", name, back, want)
+					}
 				}
 			}
 		}
