@@ -288,9 +288,9 @@ func serve(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return fmt.Errorf("invalid GRCONNECT_ADDR (--addr): %v", err)
 	}
-	// The background work starts once the server can answer: its first passes
-	// (due refreshes, the metrics' figures, the webhook outbox) do not hold up the
-	// first request or a readiness probe.
+	// The background work (due refreshes, the metrics' figures, the webhook
+	// outbox) starts once the port is bound, so a bad address stops serve before
+	// any of it runs; it runs in goroutines, beside the first requests.
 	srv.Start()
 	hs := &http.Server{
 		Handler:           srv.Handler,
