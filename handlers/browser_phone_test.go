@@ -208,6 +208,7 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	// The connection with a test call: its tables stack, the raw JSON may scroll in its box.
 	op.open("/connections/" + f.connID)
 	op.wantText(`[data-testid="timeline"]`, "by API key “"+longKeyName+"”")
+	op.wantText(`[data-testid="timeline-kept"]`, "Events are kept 90 days")
 	op.fits("phone-connection")
 	// Its menu and its folds, open: the events URL and the steps to give it to GetResponse.
 	op.do("open the More menu", chromedp.Click(chromedp.CSS(`[data-testid="more-actions"] > summary`), chromedp.NodeVisible))

@@ -123,6 +123,7 @@ func startTestApp(t testing.TB, configure func(*config.Config), fake *getrespons
 		Addr: ":0", BaseURL: "http://" + srv.Listener.Addr().String(), Database: dbPath, DataDir: dir, SecretKey: key,
 		GetResponseAuthURL: "https://app.getresponse.com/oauth2_authorize.html", GetResponseAPIURL: "https://api.getresponse.com/v3",
 		RefreshMargin: 10 * time.Minute, Keepalive: 24 * time.Hour, RefreshRate: 80, ProxyMaxWait: tokens.DefaultProxyMaxWait,
+		TimelineRetention: 90 * 24 * time.Hour, // as installs have it (the timeline's last page says so)
 	}
 	configure(cfg)
 	if err := cfg.PrepareBackupDir(); err != nil { // as serve does before server.New
