@@ -74,19 +74,20 @@ type counter struct{ n atomic.Uint64 }
 func (c *counter) inc()           { c.n.Add(1) }
 func (c *counter) value() float64 { return float64(c.n.Load()) }
 
-// counterVec is a counter per combination of label values, made at first use.
-type counterVec struct {
+// vec is a series per combination of label values, made at first use.
+type vec[T any] struct {
 	labels   labelNames
+	newChild func() *T
 	mu       sync.RWMutex
-	children map[labelValues]*counter
+	children map[labelValues]*T
 }
 
-func newCounterVec(names ...string) *counterVec {
-	return &counterVec{labels: newLabelNames(names...), children: map[labelValues]*counter{}}
+func newVec[T any](newChild func() *T, names ...string) vec[T] {
+	return vec[T]{labels: newLabelNames(names...), newChild: newChild, children: map[labelValues]*T{}}
 }
 
-// with returns the counter of values (in the order of the vec's names).
-func (v *counterVec) with(values ...string) *counter {
+// with returns the series of values (in the order of the vec's names).
+func (v *vec[T]) with(values ...string) *T {
 	k := v.labels.key(values)
 	v.mu.RLock()
 	c := v.children[k]
@@ -97,10 +98,29 @@ func (v *counterVec) with(values ...string) *counter {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if c = v.children[k]; c == nil {
-		c = &counter{}
+		c = v.newChild()
 		v.children[k] = c
 	}
 	return c
+}
+
+// sorted returns the vec's children, ordered by their label values.
+func (v *vec[T]) sorted() []child[T] {
+	v.mu.RLock()
+	out := make([]child[T], 0, len(v.children))
+	for k, c := range v.children {
+		out = append(out, child[T]{k, c})
+	}
+	v.mu.RUnlock()
+	slices.SortFunc(out, func(a, b child[T]) int { return v.labels.compare(a.key, b.key) })
+	return out
+}
+
+// counterVec is a counter per combination of label values.
+type counterVec struct{ vec[counter] }
+
+func newCounterVec(names ...string) *counterVec {
+	return &counterVec{newVec(func() *counter { return &counter{} }, names...)}
 }
 
 // child is a vec's child and its label values.
@@ -109,20 +129,8 @@ type child[T any] struct {
 	val *T
 }
 
-// sortedChildren returns a vec's children, ordered by their label values.
-func sortedChildren[T any](mu *sync.RWMutex, children map[labelValues]*T, labels labelNames) []child[T] {
-	mu.RLock()
-	out := make([]child[T], 0, len(children))
-	for k, v := range children {
-		out = append(out, child[T]{k, v})
-	}
-	mu.RUnlock()
-	slices.SortFunc(out, func(a, b child[T]) int { return labels.compare(a.key, b.key) })
-	return out
-}
-
 func (v *counterVec) write(e *expo, name string) {
-	for _, c := range sortedChildren(&v.mu, v.children, v.labels) {
+	for _, c := range v.sorted() {
 		e.sample(name, c.val.value(), v.labels.pairs(c.key)...)
 	}
 }
@@ -174,38 +182,15 @@ func (h *histogram) write(e *expo, name string, labels []string) {
 	e.sample(name+"_count", float64(cumulative), labels...)
 }
 
-// histogramVec is a histogram per combination of label values, made at first use.
-type histogramVec struct {
-	bounds   []float64
-	labels   labelNames
-	mu       sync.RWMutex
-	children map[labelValues]*histogram
-}
+// histogramVec is a histogram per combination of label values.
+type histogramVec struct{ vec[histogram] }
 
 func newHistogramVec(bounds []float64, names ...string) *histogramVec {
-	return &histogramVec{bounds: bounds, labels: newLabelNames(names...), children: map[labelValues]*histogram{}}
-}
-
-// with returns the histogram of values (in the order of the vec's names).
-func (v *histogramVec) with(values ...string) *histogram {
-	k := v.labels.key(values)
-	v.mu.RLock()
-	h := v.children[k]
-	v.mu.RUnlock()
-	if h != nil {
-		return h
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if h = v.children[k]; h == nil {
-		h = newHistogram(v.bounds)
-		v.children[k] = h
-	}
-	return h
+	return &histogramVec{newVec(func() *histogram { return newHistogram(bounds) }, names...)}
 }
 
 func (v *histogramVec) write(e *expo, name string) {
-	for _, c := range sortedChildren(&v.mu, v.children, v.labels) {
+	for _, c := range v.sorted() {
 		c.val.write(e, name, v.labels.pairs(c.key))
 	}
 }
